@@ -1,0 +1,20 @@
+"""Every action id and block id the bot puts into Slack, in one place."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ActionId(StrEnum):
+    INCIDENT_RESOLVE = "incident.resolve"
+    INCIDENT_OPEN_PAGERDUTY = "incident.open_pagerduty"
+    INCIDENT_OPEN_CHANNEL = "incident.open_channel"
+
+
+class BlockId(StrEnum):
+    CARD_HEADER = "incident_card.header"
+    CARD_SUMMARY = "incident_card.summary"
+    CARD_FIELDS = "incident_card.fields"
+    CARD_ACTIONS = "incident_card.actions"
+    CARD_CONTEXT = "incident_card.context"
+    ANNOUNCEMENT = "incident_announcement"

@@ -1,0 +1,61 @@
+"""Short lifecycle messages (mrkdwn). Every piece of untrusted text is escaped here."""
+
+from __future__ import annotations
+
+from blocks.text import channel, escape, truncate, user
+from bot.domain.incident import Incident
+from bot.domain.severity import Severity
+from bot.errors import SlackError
+
+
+def _who(name: str | None) -> str:
+    return escape(name) if name else "someone"
+
+
+def not_found(people: list[str]) -> str:
+    lines = "\n".join(f"• {escape(p)}" for p in people)
+    return (
+        ":warning: I could not find these on-call people in Slack, so they are not in this channel. "
+        f"Reach them through PagerDuty:\n{lines}"
+    )
+
+
+def announce_failed(incidents_channel: str, error: SlackError) -> str:
+    return (
+        f":warning: I could not announce this incident in {escape(incidents_channel)} "
+        f"(Slack said `{escape(error.error)}`). Invite me there with `/invite @sre`."
+    )
+
+
+def pagerduty_channel_note(incident: Incident) -> str:
+    """Plain text for PagerDuty (not Slack): where the incident is being worked."""
+    return f"Slack channel: #{incident.channel_name} (https://slack.com/app_redirect?channel={incident.channel_id})"
+
+
+def acknowledged_in_pagerduty(agent: str | None) -> str:
+    return f":eyes: {_who(agent)} acknowledged this incident in PagerDuty."
+
+
+def resolved_in_pagerduty(agent: str | None) -> str:
+    return f":white_check_mark: {_who(agent)} resolved this incident in PagerDuty."
+
+
+def reopened_in_pagerduty(agent: str | None) -> str:
+    return f":repeat: {_who(agent)} reopened this incident in PagerDuty."
+
+
+def note_from_pagerduty(agent: str | None, content: str) -> str:
+    return f":memo: Note from {_who(agent)} in PagerDuty:\n>{escape(truncate(content, 2500))}"
+
+
+def severity_changed(severity: Severity, agent: str | None) -> str:
+    return f"{severity.emoji} {_who(agent)} changed the severity to *{severity}* in PagerDuty."
+
+
+def resolved_by(user_id: str, summary: str) -> str:
+    text = f":white_check_mark: {user(user_id)} resolved this incident"
+    return text + (f": {escape(truncate(summary, 2500))}" if summary else ".")
+
+
+def incident_channel_link(incident: Incident) -> str:
+    return channel(incident.channel_id, incident.channel_name)

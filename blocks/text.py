@@ -1,0 +1,39 @@
+"""Text for Slack: untrusted strings are escaped before they reach mrkdwn, and long ones are cut visibly."""
+
+from __future__ import annotations
+
+import re
+
+CUT_MARKER = "… (cut)"
+SECTION_LIMIT = 3000
+_SAFE_URL = re.compile(r"https?://[^\s<>|]+")
+
+
+def escape(text: str) -> str:
+    """Slack's three control characters as entities: `<!channel>` shows as text and pings nobody,
+    `<https://evil|click>` cannot become a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def truncate(text: str, limit: int) -> str:
+    """`text` within `limit` characters, with a clear marker where it was cut."""
+    if len(text) <= limit:
+        return text
+    return text[: max(0, limit - len(CUT_MARKER))] + CUT_MARKER
+
+
+def link(url: str | None, label: str) -> str:
+    """A mrkdwn link if `url` is a plain http(s) URL, else the escaped label alone."""
+    if url and _SAFE_URL.fullmatch(url):
+        return f"<{url}|{escape(label)}>"
+    return escape(label)
+
+
+def user(user_id: str | None) -> str:
+    return f"<@{user_id}>" if user_id and re.fullmatch(r"[UW][A-Z0-9]+", user_id) else "unassigned"
+
+
+def channel(channel_id: str | None, name: str | None = None) -> str:
+    if channel_id and re.fullmatch(r"[CG][A-Z0-9]+", channel_id):
+        return f"<#{channel_id}>"
+    return f"#{escape(name or '?')}"

@@ -1,0 +1,95 @@
+"""`create_app(settings)`: builds everything and returns the aiohttp application. Nothing is built at import."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+
+from bot.clock import Clock, SystemClock
+from bot.commander import Commander, CommanderConfig
+from bot.intake import Intake
+from bot.pagerduty import PagerDuty
+from bot.services import SERVICES, Services
+from bot.settings import Settings
+from bot.slack_gateway import SlackGateway, build_client
+from bot.store import Store
+from handlers import slack as slack_handlers
+from handlers.health import healthz
+from handlers.pagerduty import pagerduty_webhook
+
+SLACK_PATH = "/slack/events"
+PAGERDUTY_PATH = "/webhooks/pagerduty"
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
+    clock = clock or SystemClock()
+    store = Store.from_url(settings.store_url)
+    client = build_client(
+        settings.slack_bot_token.get_secret_value(),
+        settings.slack_api_url,
+        rate_limit_retries=settings.slack_rate_limit_retries,
+    )
+    slack = SlackGateway(client)
+    pagerduty = PagerDuty(
+        api_url=settings.pagerduty_api_url,
+        token=settings.pagerduty_api_token.get_secret_value(),
+        from_email=settings.pagerduty_from_email,
+        rate_limit_retries=settings.pagerduty_rate_limit_retries,
+    )
+    commander = Commander(
+        store=store,
+        slack=slack,
+        pagerduty=pagerduty,
+        clock=clock,
+        config=CommanderConfig(
+            incidents_channel=settings.slack_incidents_channel,
+            auto_acknowledge=settings.pagerduty_auto_acknowledge,
+            channel_prefix=settings.channel_prefix,
+        ),
+    )
+    intake = Intake(store, commander, clock)
+    bolt = AsyncApp(
+        client=client,
+        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        name="sre-agent",
+    )
+    app = web.Application(client_max_size=settings.max_body_bytes)
+    services = Services(
+        settings=settings,
+        clock=clock,
+        store=store,
+        slack_client=client,
+        slack=slack,
+        pagerduty=pagerduty,
+        commander=commander,
+        intake=intake,
+        bolt=bolt,
+    )
+    app[SERVICES] = services
+    slack_handlers.register(bolt, lambda: services)
+
+    async def slack_events(request: web.Request) -> web.Response:
+        bolt_request = await to_bolt_request(request)
+        bolt_response = await bolt.async_dispatch(bolt_request)
+        return await to_aiohttp_response(bolt_response)
+
+    app.router.add_post(SLACK_PATH, slack_events)
+    app.router.add_post(PAGERDUTY_PATH, pagerduty_webhook)
+    app.router.add_get("/healthz", healthz)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await store.migrate()
+        client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+        await intake.start()
+        yield
+        await intake.close()
+        await client.session.close()
+        pagerduty.close()
+        await store.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app

@@ -1,0 +1,110 @@
+"""The `sre-agent` command: serve, demo, sandbox, db upgrade.
+
+`demo` and `sandbox` load the sandbox package on demand; the serving path never imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot import __version__
+from bot.errors import ConfigError
+
+
+def _fail(message: str) -> int:
+    print(f"sre-agent: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _serve(_args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from bot.app import create_app
+    from bot.preflight import preflight
+    from bot.settings import Settings
+
+    try:
+        settings = Settings.from_env()
+        logging.basicConfig(
+            level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        asyncio.run(preflight(settings))
+    except ConfigError as exc:
+        return _fail(str(exc))
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    return 0
+
+
+def _db_upgrade(_args: argparse.Namespace) -> int:
+    from bot.store import Store
+
+    try:
+        url = _store_url_from_env()
+    except ConfigError as exc:
+        return _fail(str(exc))
+
+    async def run() -> None:
+        store = await Store.open(url)
+        await store.close()
+
+    asyncio.run(run())
+    print(f"database at {url.split('@')[-1]} is at the newest schema")
+    return 0
+
+
+def _store_url_from_env() -> str:
+    """The store URL from SRE_DATABASE_URL / SRE_SQLITE_PATH, without requiring the Slack and PagerDuty settings."""
+    from pydantic import ValidationError
+
+    from bot.settings import StoreSettings, describe_validation_error
+
+    try:
+        return StoreSettings.model_validate({}).store_url
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from exc
+
+
+def _sandbox_command(name: str) -> object:
+    return getattr(importlib.import_module("sandbox.cli"), name)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sre-agent", description="An incident commander for Slack.")
+    parser.add_argument("--version", action="version", version=f"sre-agent {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run against real Slack and PagerDuty (settings from the environment)")
+    serve.set_defaults(run=_serve)
+
+    demo = commands.add_parser("demo", help="play a scenario against local peers and print the Slack conversation")
+    demo.add_argument("--scenario", default="checkout-crash-storm", help="scenario name or path to a .yml file")
+    demo.add_argument("--json", action="store_true", help="print one JSON summary at the end instead of the story")
+    demo.add_argument("--speed", type=float, default=None, help="virtual seconds per real second (default: scenario)")
+    demo.set_defaults(run=lambda a: _sandbox_command("run_demo")(a))  # type: ignore[operator]
+
+    sandbox = commands.add_parser("sandbox", help="start the local Slack and PagerDuty peers alone")
+    sandbox.add_argument("--scenario", default="checkout-crash-storm", help="the world to serve")
+    sandbox.add_argument("--port", type=int, default=8900)
+    sandbox.add_argument("--bot-url", default="http://127.0.0.1:3000", help="where `sre-agent serve` listens")
+    sandbox.set_defaults(run=lambda a: _sandbox_command("run_sandbox")(a))  # type: ignore[operator]
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    upgrade = db_commands.add_parser("upgrade", help="upgrade the schema in place to the newest revision")
+    upgrade.set_defaults(run=_db_upgrade)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result = args.run(args)
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,404 @@
+"""The commander: drives an incident's lifecycle. Handlers call it; it calls the ports (Slack, PagerDuty, store).
+
+Events about one incident are handled under that incident's lock, in arrival order; different incidents run in
+parallel. Opening an incident is a set of steps (acknowledge, channel, topic, invite, card, announce, note), each
+recorded when done, so a retry or a restart finishes what is missing and repeats nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from blocks import incident as incident_blocks
+from blocks import messages
+from bot.clock import Clock
+from bot.domain.incident import Incident, SetupStep, change_severity, transition
+from bot.domain.naming import channel_name
+from bot.domain.pagerduty import PagerDutyEvent, PagerDutyIncident
+from bot.domain.phase import Phase
+from bot.domain.severity import severity_from_pagerduty
+from bot.domain.timeline import EventKind, TimelineEvent
+from bot.errors import DomainError, NotAnIncidentChannel, SlackError
+from bot.locks import KeyedLocks
+from bot.pagerduty import PagerDuty
+from bot.slack_gateway import SlackGateway
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SOURCE_PAGERDUTY = "pagerduty"
+ACTOR_BOT = "sre-agent"
+CARD = "card"
+ANNOUNCEMENT = "announcement"
+
+
+@dataclass(frozen=True)
+class CommanderConfig:
+    incidents_channel: str
+    auto_acknowledge: bool = True
+    channel_prefix: str = "inc"
+
+
+class Outcome:
+    HANDLED = "handled"
+    IGNORED = "ignored"
+
+
+def _pd_actor(event: PagerDutyEvent) -> str:
+    return f"pagerduty:{event.agent_name}" if event.agent_name else "pagerduty"
+
+
+class Commander:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        slack: SlackGateway,
+        pagerduty: PagerDuty,
+        clock: Clock,
+        config: CommanderConfig,
+    ) -> None:
+        self.store = store
+        self.slack = slack
+        self.pagerduty = pagerduty
+        self.clock = clock
+        self.config = config
+        self.locks = KeyedLocks()
+
+    # PagerDuty -> Slack ------------------------------------------------------------------------------
+
+    async def handle_pagerduty(self, event: PagerDutyEvent) -> str:
+        """Apply one PagerDuty webhook event. Returns Outcome.HANDLED or Outcome.IGNORED."""
+        if not event.known or event.incident_id is None:
+            return Outcome.IGNORED
+        async with self.locks.hold(f"{SOURCE_PAGERDUTY}:{event.incident_id}"):
+            incident = await self.store.incident_by_external(SOURCE_PAGERDUTY, event.incident_id)
+            kind = event.event_type
+            if incident is None:
+                if kind in ("incident.triggered", "incident.acknowledged") and event.incident is not None:
+                    incident = await self._create(event, event.incident)
+                else:
+                    return Outcome.IGNORED  # nothing to follow: a note or resolution for an incident never opened
+            if kind == "incident.triggered":
+                if incident.is_open:
+                    await self._open(incident)
+            elif kind == "incident.acknowledged":
+                await self._acknowledged_in_pagerduty(incident, event)
+            elif kind == "incident.resolved":
+                await self._resolved_in_pagerduty(incident, event)
+            elif kind == "incident.reopened":
+                await self._reopened_in_pagerduty(incident, event)
+            elif kind == "incident.annotated":
+                await self._annotated_in_pagerduty(incident, event)
+            elif kind == "incident.priority_updated" and event.incident is not None:
+                await self._priority_in_pagerduty(incident, event, event.incident)
+            elif kind in ("incident.escalated", "incident.reassigned", "incident.unacknowledged"):
+                await self._record_only(incident, event)
+            return Outcome.HANDLED
+
+    async def _create(self, event: PagerDutyEvent, data: PagerDutyIncident) -> Incident:
+        now = self.clock.now()
+        incident = Incident(
+            source=SOURCE_PAGERDUTY,
+            external_id=data.id,
+            number=data.number,
+            title=data.title,
+            service=data.service_name,
+            severity=severity_from_pagerduty(data.priority, data.urgency),
+            phase=Phase.TRIGGERED,
+            urgency=data.urgency,
+            html_url=data.html_url,
+            escalation_policy_id=data.escalation_policy_id,
+            triggered_at=data.created_at or event.occurred_at,
+        )
+        events = [
+            TimelineEvent(
+                at=incident.triggered_at,
+                kind=EventKind.TRIGGERED,
+                actor="pagerduty",
+                text=data.title,
+                data={"service": data.service_name, "severity": str(incident.severity), "urgency": data.urgency},
+                ref=f"pagerduty-event:{event.id}",
+            )
+        ]
+        if event.event_type == "incident.acknowledged":
+            incident.steps.add(SetupStep.ACKNOWLEDGE)
+            events += transition(incident, Phase.ACKNOWLEDGED, at=event.occurred_at, actor=_pd_actor(event))
+        if not await self.store.create_incident(incident, events, now=now):
+            existing = await self.store.incident_by_external(SOURCE_PAGERDUTY, data.id)
+            assert existing is not None
+            return existing
+        return incident
+
+    async def _open(self, incident: Incident) -> None:
+        """Do the opening steps not done yet; save what succeeded even when one fails, then re-raise."""
+        events: list[TimelineEvent] = []
+        errors: list[BaseException] = []
+
+        async def ack() -> None:
+            await self.pagerduty.acknowledge(incident.external_id)
+            incident.steps.add(SetupStep.ACKNOWLEDGE)
+            if incident.phase is Phase.TRIGGERED:
+                events.extend(transition(incident, Phase.ACKNOWLEDGED, at=self.clock.now(), actor=ACTOR_BOT))
+
+        async def channel() -> None:
+            wanted = channel_name(incident.number, incident.service, prefix=self.config.channel_prefix)
+            incident.channel_id, incident.channel_name = await self.slack.create_channel(wanted)
+            incident.steps.add(SetupStep.CHANNEL)
+            events.append(
+                TimelineEvent(
+                    at=self.clock.now(),
+                    kind=EventKind.CHANNEL_CREATED,
+                    actor=ACTOR_BOT,
+                    text=f"#{incident.channel_name}",
+                    data={"channel": incident.channel_id},
+                )
+            )
+
+        first: list[Awaitable[None]] = []
+        if (
+            SetupStep.ACKNOWLEDGE not in incident.steps
+            and self.config.auto_acknowledge
+            and incident.phase is Phase.TRIGGERED
+        ):
+            first.append(ack())
+        if SetupStep.CHANNEL not in incident.steps:
+            first.append(channel())
+        errors += await _gather(first)
+        if incident.channel_id is not None:
+            missing: list[str] = []
+            second: list[Awaitable[None]] = []
+            if SetupStep.CARD not in incident.steps:
+                second.append(self._post_card(incident, events))
+            if SetupStep.TOPIC not in incident.steps:
+                second.append(self._set_topic(incident))
+            if SetupStep.INVITE not in incident.steps:
+                second.append(self._invite(incident, events, missing))
+            if SetupStep.ANNOUNCE not in incident.steps:
+                second.append(self._announce(incident, events))
+            if SetupStep.NOTE not in incident.steps:
+                second.append(self._note(incident, events))
+            errors += await _gather(second)
+            if missing:
+                errors += await _gather([self._say(incident, messages.not_found(missing))])
+        await self.store.save_incident(incident, events, now=self.clock.now())
+        if errors:
+            raise errors[0]
+
+    async def _post_card(self, incident: Incident, events: list[TimelineEvent]) -> None:
+        assert incident.channel_id and incident.id is not None
+        ts = await self.slack.post(
+            incident.channel_id, incident_blocks.card_text(incident), incident_blocks.incident_card(incident)
+        )
+        await self.store.save_message_ref(incident.id, CARD, incident.channel_id, ts, now=self.clock.now())
+        incident.steps.add(SetupStep.CARD)
+        events.append(TimelineEvent(at=self.clock.now(), kind=EventKind.CARD_POSTED, actor=ACTOR_BOT, ref=ts))
+
+    async def _set_topic(self, incident: Incident) -> None:
+        assert incident.channel_id
+        await self.slack.set_topic(incident.channel_id, incident_blocks.topic(incident))
+        incident.steps.add(SetupStep.TOPIC)
+
+    async def _invite(self, incident: Incident, events: list[TimelineEvent], missing: list[str]) -> None:
+        assert incident.channel_id
+        if not incident.escalation_policy_id:
+            incident.steps.add(SetupStep.INVITE)
+            return
+        people = await self.pagerduty.oncalls(incident.escalation_policy_id, level=1)
+        found = await asyncio.gather(*(self.slack.lookup_user(p.email) if p.email else _none() for p in people))
+        invited = [user for user in found if user]
+        await self.slack.invite(incident.channel_id, invited)
+        now = self.clock.now()
+        if invited:
+            events.append(
+                TimelineEvent(
+                    at=now,
+                    kind=EventKind.RESPONDERS_INVITED,
+                    actor=ACTOR_BOT,
+                    text=", ".join(p.name for p, u in zip(people, found, strict=True) if u),
+                    data={"users": invited},
+                )
+            )
+        for person, user in zip(people, found, strict=True):
+            if not user:
+                label = f"{person.name} ({person.email or 'no e-mail in PagerDuty'}), on call at level {person.level}"
+                missing.append(label)
+                events.append(
+                    TimelineEvent(
+                        at=now,
+                        kind=EventKind.RESPONDER_NOT_FOUND,
+                        actor=ACTOR_BOT,
+                        text=label,
+                        data={"email": person.email, "pagerduty_user": person.user_id},
+                    )
+                )
+        incident.steps.add(SetupStep.INVITE)
+
+    async def _announce(self, incident: Incident, events: list[TimelineEvent]) -> None:
+        assert incident.channel_id and incident.id is not None
+        text, blocks = incident_blocks.announcement(incident)
+        try:
+            ts = await self.slack.post(self.config.incidents_channel, text, blocks)
+        except SlackError as exc:
+            # A misconfigured incidents channel must not hold the incident up: say so where people are.
+            await self.slack.post(incident.channel_id, messages.announce_failed(self.config.incidents_channel, exc))
+            incident.steps.add(SetupStep.ANNOUNCE)
+            return
+        await self.store.save_message_ref(
+            incident.id, ANNOUNCEMENT, self.config.incidents_channel, ts, now=self.clock.now()
+        )
+        incident.steps.add(SetupStep.ANNOUNCE)
+        events.append(TimelineEvent(at=self.clock.now(), kind=EventKind.ANNOUNCED, actor=ACTOR_BOT, ref=ts))
+
+    async def _note(self, incident: Incident, events: list[TimelineEvent]) -> None:
+        content = messages.pagerduty_channel_note(incident)
+        note_id = await self.pagerduty.add_note(incident.external_id, content)
+        incident.steps.add(SetupStep.NOTE)
+        events.append(
+            TimelineEvent(
+                at=self.clock.now(),
+                kind=EventKind.PAGERDUTY_NOTE,
+                actor=ACTOR_BOT,
+                text=content,
+                ref=f"pagerduty-note:{note_id}",
+            )
+        )
+
+    async def _acknowledged_in_pagerduty(self, incident: Incident, event: PagerDutyEvent) -> None:
+        if incident.phase is not Phase.TRIGGERED:
+            return  # our own acknowledgement coming back, or an incident already past it
+        events = transition(incident, Phase.ACKNOWLEDGED, at=event.occurred_at, actor=_pd_actor(event))
+        incident.steps.add(SetupStep.ACKNOWLEDGE)
+        await self.store.save_incident(incident, events, now=self.clock.now())
+        await self._open(incident)  # an incident first seen acknowledged still gets its channel
+        await self._refresh(incident)
+        await self._say(incident, messages.acknowledged_in_pagerduty(event.agent_name))
+
+    async def _resolved_in_pagerduty(self, incident: Incident, event: PagerDutyEvent) -> None:
+        if not incident.is_open:
+            return  # the echo of a resolution made from Slack
+        events = transition(
+            incident, Phase.RESOLVED, at=event.occurred_at, actor=_pd_actor(event), reason="Resolved in PagerDuty"
+        )
+        await self.store.save_incident(incident, events, now=self.clock.now())
+        await self._refresh(incident)
+        await self._say(incident, messages.resolved_in_pagerduty(event.agent_name))
+
+    async def _reopened_in_pagerduty(self, incident: Incident, event: PagerDutyEvent) -> None:
+        if incident.is_open:
+            return
+        events = transition(
+            incident, Phase.TRIGGERED, at=event.occurred_at, actor=_pd_actor(event), reason="Reopened in PagerDuty"
+        )
+        incident.steps.discard(SetupStep.ACKNOWLEDGE)
+        await self.store.save_incident(incident, events, now=self.clock.now())
+        await self._say(incident, messages.reopened_in_pagerduty(event.agent_name))
+        await self._open(incident)
+        await self._refresh(incident)
+
+    async def _annotated_in_pagerduty(self, incident: Incident, event: PagerDutyEvent) -> None:
+        assert incident.id is not None
+        ref = f"pagerduty-note:{event.note_id}"
+        if await self.store.has_ref(incident.id, ref):
+            return  # a note the bot wrote itself
+        content = event.note_content or ""
+        await self.store.append_events(
+            incident,
+            [TimelineEvent(at=event.occurred_at, kind=EventKind.NOTE, actor=_pd_actor(event), text=content, ref=ref)],
+        )
+        await self._say(incident, messages.note_from_pagerduty(event.agent_name, content))
+
+    async def _priority_in_pagerduty(self, incident: Incident, event: PagerDutyEvent, data: PagerDutyIncident) -> None:
+        severity = severity_from_pagerduty(data.priority, data.urgency)
+        events = change_severity(incident, severity, at=event.occurred_at, actor=_pd_actor(event))
+        if not events:
+            return
+        await self.store.save_incident(incident, events, now=self.clock.now())
+        await self._refresh(incident)
+        await self._say(incident, messages.severity_changed(severity, event.agent_name))
+
+    async def _record_only(self, incident: Incident, event: PagerDutyEvent) -> None:
+        kind = EventKind.ESCALATED if event.event_type == "incident.escalated" else EventKind.NOTE
+        await self.store.append_events(
+            incident,
+            [
+                TimelineEvent(
+                    at=event.occurred_at,
+                    kind=kind,
+                    actor=_pd_actor(event),
+                    text=event.event_type,
+                    ref=f"pagerduty-event:{event.id}",
+                )
+            ],
+        )
+
+    # Slack -> PagerDuty ------------------------------------------------------------------------------
+
+    async def incident_for_channel(self, channel_id: str) -> Incident:
+        incident = await self.store.incident_by_channel(channel_id)
+        if incident is None:
+            raise NotAnIncidentChannel(
+                f"channel {channel_id} is not an incident channel",
+                user_message="This works in an incident channel, and this channel is not one.",
+            )
+        return incident
+
+    async def resolve(self, incident_id: int, *, user_id: str, summary: str) -> Incident:
+        """Resolve from Slack: PagerDuty first (so nothing changes here if it refuses), then the store and Slack."""
+        incident = await self.store.incident(incident_id)
+        if incident is None:
+            raise DomainError(f"no incident {incident_id}", user_message="That incident no longer exists.")
+        async with self.locks.hold(incident.key):
+            incident = await self.store.incident(incident_id)
+            assert incident is not None
+            if not incident.is_open:
+                raise DomainError(
+                    f"{incident.key} is {incident.phase}",
+                    user_message=f"{incident.label} is already {incident.phase.label.lower()}.",
+                )
+            events = transition(incident, Phase.RESOLVED, at=self.clock.now(), actor=f"slack:{user_id}", reason=summary)
+            if incident.source == SOURCE_PAGERDUTY:
+                await self.pagerduty.resolve(incident.external_id, summary or None)
+            await self.store.save_incident(incident, events, now=self.clock.now())
+            await self._refresh(incident)
+            await self._say(incident, messages.resolved_by(user_id, summary))
+            return incident
+
+    # Slack output --------------------------------------------------------------------------------------
+
+    async def _refresh(self, incident: Incident) -> None:
+        """Redraw the card and the announcement so they show the incident as it is now."""
+        assert incident.id is not None
+        card = await self.store.message_ref(incident.id, CARD)
+        if card:
+            await self.slack.update(
+                card[0], card[1], incident_blocks.card_text(incident), incident_blocks.incident_card(incident)
+            )
+        announced = await self.store.message_ref(incident.id, ANNOUNCEMENT)
+        if announced:
+            text, blocks = incident_blocks.announcement(incident)
+            try:
+                await self.slack.update(announced[0], announced[1], text, blocks)
+            except SlackError as exc:
+                log.warning("could not update the announcement of %s: %s", incident.key, exc.error)
+
+    async def _say(self, incident: Incident, text: str) -> None:
+        if incident.channel_id:
+            await self.slack.post(incident.channel_id, text)
+
+
+async def _none() -> None:
+    return None
+
+
+async def _gather(steps: list[Awaitable[None]]) -> list[BaseException]:
+    results = await asyncio.gather(*steps, return_exceptions=True)
+    failures = [r for r in results if isinstance(r, BaseException)]
+    for failure in failures:
+        log.warning("incident step failed: %s", failure)
+    return failures

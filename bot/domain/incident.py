@@ -1,0 +1,105 @@
+"""The incident and its one phase-change function."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from bot.domain.errors import IllegalTransition
+from bot.domain.phase import Phase, can_transition
+from bot.domain.severity import Severity
+from bot.domain.timeline import EventKind, TimelineEvent
+
+
+class SetupStep(StrEnum):
+    """Steps of opening an incident in Slack and PagerDuty. Each is done once; a restart resumes the rest."""
+
+    ACKNOWLEDGE = "acknowledge"
+    CHANNEL = "channel"
+    TOPIC = "topic"
+    INVITE = "invite"
+    CARD = "card"
+    ANNOUNCE = "announce"
+    NOTE = "note"
+
+
+@dataclass
+class Incident:
+    source: str
+    external_id: str
+    title: str
+    service: str
+    severity: Severity
+    phase: Phase
+    triggered_at: datetime
+    number: int | None = None
+    urgency: str | None = None
+    html_url: str | None = None
+    escalation_policy_id: str | None = None
+    channel_id: str | None = None
+    channel_name: str | None = None
+    commander: str | None = None
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
+    resolution: str | None = None
+    steps: set[SetupStep] = field(default_factory=set)
+    id: int | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}:{self.external_id}"
+
+    @property
+    def label(self) -> str:
+        """How people name it: `INC-4211`."""
+        return f"INC-{self.number}" if self.number is not None else f"INC-{self.id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.phase.is_open
+
+
+def transition(incident: Incident, target: Phase, *, at: datetime, actor: str, reason: str = "") -> list[TimelineEvent]:
+    """Move `incident` to `target` if the table allows it; return the timeline events that records.
+
+    The only place a phase changes. Raises IllegalTransition (and changes nothing) otherwise.
+    """
+    current = incident.phase
+    if not can_transition(current, target):
+        raise IllegalTransition(
+            f"{incident.key}: {current} -> {target} is not allowed",
+            user_message=f"{incident.label} is {current.label.lower()}; it cannot become {target.label.lower()}.",
+        )
+    incident.phase = target
+    data = {"from": str(current), "to": str(target)}
+    kind = EventKind.PHASE_CHANGED
+    if target is Phase.ACKNOWLEDGED:
+        kind = EventKind.ACKNOWLEDGED
+        incident.acknowledged_at = incident.acknowledged_at or at
+    elif target is Phase.RESOLVED:
+        kind = EventKind.RESOLVED
+        incident.resolved_at = at
+        incident.resolution = reason or incident.resolution
+    elif target is Phase.TRIGGERED:
+        kind = EventKind.REOPENED
+        incident.resolved_at = None
+        incident.resolution = None
+        incident.acknowledged_at = None
+    return [TimelineEvent(at=at, kind=kind, actor=actor, text=reason, data=data)]
+
+
+def change_severity(incident: Incident, severity: Severity, *, at: datetime, actor: str) -> list[TimelineEvent]:
+    if severity == incident.severity:
+        return []
+    previous = incident.severity
+    incident.severity = severity
+    return [
+        TimelineEvent(
+            at=at,
+            kind=EventKind.SEVERITY_CHANGED,
+            actor=actor,
+            text=f"{previous} -> {severity}",
+            data={"from": str(previous), "to": str(severity)},
+        )
+    ]

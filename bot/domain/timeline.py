@@ -1,0 +1,93 @@
+"""Timeline events: append-only, hash-chained, the source of metrics, postmortems and the audit trail."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+GENESIS_HASH = "0" * 64
+
+
+class EventKind(StrEnum):
+    TRIGGERED = "triggered"
+    ACKNOWLEDGED = "acknowledged"
+    PHASE_CHANGED = "phase_changed"
+    SEVERITY_CHANGED = "severity_changed"
+    CHANNEL_CREATED = "channel_created"
+    RESPONDERS_INVITED = "responders_invited"
+    RESPONDER_NOT_FOUND = "responder_not_found"
+    ANNOUNCED = "announced"
+    CARD_POSTED = "card_posted"
+    PAGERDUTY_NOTE = "pagerduty_note"
+    NOTE = "note"
+    ESCALATED = "escalated"
+    RESOLVED = "resolved"
+    REOPENED = "reopened"
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    """One thing that happened to an incident. `ref` names an external object (a PagerDuty note id, ...)
+    so that echoes of the bot's own actions can be recognised."""
+
+    at: datetime
+    kind: EventKind
+    actor: str
+    text: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    ref: str | None = None
+    seq: int | None = None
+    prev_hash: str | None = None
+    hash: str | None = None
+
+
+def chain_hash(prev_hash: str, incident_key: str, seq: int, event: TimelineEvent) -> str:
+    """The hash that links `event` (number `seq` of `incident_key`) to the one before it."""
+    canonical = json.dumps(
+        {
+            "prev": prev_hash,
+            "incident": incident_key,
+            "seq": seq,
+            "at": event.at.isoformat(),
+            "kind": str(event.kind),
+            "actor": event.actor,
+            "text": event.text,
+            "data": event.data,
+            "ref": event.ref,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=str,
+    )
+    return hashlib.sha256(f"{canonical}".encode()).hexdigest()
+
+
+def first_at(events: list[TimelineEvent], kind: EventKind) -> datetime | None:
+    return next((e.at for e in events if e.kind == kind), None)
+
+
+def last_at(events: list[TimelineEvent], kind: EventKind) -> datetime | None:
+    return next((e.at for e in reversed(events) if e.kind == kind), None)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    time_to_acknowledge_s: float | None
+    time_to_resolve_s: float | None
+
+
+def metrics(events: list[TimelineEvent]) -> Metrics:
+    """Time to acknowledge (first acknowledgement) and to resolve (last resolution), from the first trigger."""
+    start = first_at(events, EventKind.TRIGGERED)
+    ack = first_at(events, EventKind.ACKNOWLEDGED)
+    resolved = last_at(events, EventKind.RESOLVED)
+
+    def span(end: datetime | None) -> float | None:
+        return round((end - start).total_seconds(), 3) if start and end else None
+
+    return Metrics(time_to_acknowledge_s=span(ack), time_to_resolve_s=span(resolved))

@@ -1,0 +1,59 @@
+"""The error tree of sre-agent. Every error raised on purpose is one of these:
+
+SreAgentError                    root; `user_message` is safe to show in Slack
+├── DomainError                  a lifecycle rule was broken
+│   ├── IllegalTransition        a phase change the table forbids
+│   └── InvalidEvent             an inbound payload missing or mangling fields (-> HTTP 400)
+├── ConfigError                  a setting or config file is missing or wrong (names the variable or file)
+├── NotFound                     an incident, channel or user that does not exist
+├── NotAnIncidentChannel         a command that needs an incident channel, used elsewhere
+└── UpstreamError                Slack, PagerDuty or another peer failed after its retries
+    ├── SlackError
+    └── PagerDutyError
+"""
+
+from __future__ import annotations
+
+from bot.domain.errors import DomainError, IllegalTransition, InvalidEvent, SreAgentError
+
+__all__ = [
+    "ConfigError",
+    "DomainError",
+    "IllegalTransition",
+    "InvalidEvent",
+    "NotAnIncidentChannel",
+    "NotFound",
+    "PagerDutyError",
+    "SlackError",
+    "SreAgentError",
+    "UpstreamError",
+]
+
+
+class ConfigError(SreAgentError):
+    """A setting or config file is missing or invalid; the message names it."""
+
+
+class NotFound(SreAgentError):
+    """Something looked up by id or name does not exist."""
+
+
+class NotAnIncidentChannel(SreAgentError):
+    """A command that needs an incident channel was used in another channel."""
+
+
+class UpstreamError(SreAgentError):
+    """A peer (Slack, PagerDuty, ...) failed after retries."""
+
+
+class SlackError(UpstreamError):
+    """The Slack Web API answered an error."""
+
+    def __init__(self, method: str, error: str) -> None:
+        super().__init__(f"Slack {method} failed: {error}", user_message=f"Slack said `{error}` to `{method}`.")
+        self.method = method
+        self.error = error
+
+
+class PagerDutyError(UpstreamError):
+    """PagerDuty's REST API answered an error or could not be reached."""

@@ -1,0 +1,135 @@
+"""The PagerDuty port: REST v2 through pdpyras, in worker threads (pdpyras is synchronous).
+
+pdpyras warns on import that its successor is the `pagerduty` package (same API shape); that one warning is
+filtered here, where it is imported, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import warnings
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message='The package "pdpyras" is deprecated')
+    import pdpyras
+
+from bot.errors import PagerDutyError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class OnCall:
+    name: str
+    email: str
+    level: int
+    user_id: str
+
+
+class PagerDuty:
+    def __init__(
+        self, *, api_url: str, token: str, from_email: str, rate_limit_retries: int = 3, threads: int = 16
+    ) -> None:
+        self.session = pdpyras.APISession(token, default_from=from_email)
+        self.session.url = api_url
+        self.session.retry[429] = rate_limit_retries
+        self.session.max_http_attempts = 4
+        self.session.timeout = 10
+        self.from_email = from_email
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pagerduty")
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _run(self, what: str, fn: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, fn)
+        except pdpyras.PDClientError as exc:
+            status = exc.response.status_code if exc.response is not None else None
+            detail = _error_message(exc)
+            raise PagerDutyError(
+                f"PagerDuty {what} failed ({status}): {detail}",
+                user_message=f"PagerDuty refused to {what}: {detail}",
+            ) from exc
+
+    async def acknowledge(self, incident_id: str) -> None:
+        await self._set_status(incident_id, "acknowledged")
+
+    async def resolve(self, incident_id: str, resolution: str | None = None) -> None:
+        await self._set_status(incident_id, "resolved", resolution)
+
+    async def _set_status(self, incident_id: str, status: str, resolution: str | None = None) -> None:
+        body: dict[str, Any] = {"type": "incident_reference", "status": status}
+        if resolution:
+            body["resolution"] = resolution
+        await self._run(
+            f"mark the incident {status}",
+            lambda: self.session.rput(f"/incidents/{incident_id}", json={"incident": body}),
+        )
+
+    async def add_note(self, incident_id: str, content: str) -> str:
+        """Post a note; returns its id (so that the annotated webhook it causes is recognised as an echo)."""
+        note = await self._run(
+            "add a note",
+            lambda: self.session.rpost(f"/incidents/{incident_id}/notes", json={"note": {"content": content}}),
+        )
+        return str(note["id"]) if isinstance(note, dict) else ""
+
+    async def user_exists(self, email: str) -> bool:
+        def fetch() -> list[dict[str, Any]]:
+            return list(self.session.iter_all("users", params={"query": email}))
+
+        users = await self._run("look up users", fetch)
+        return any(str(u.get("email", "")).lower() == email.lower() for u in users)
+
+    async def oncalls(self, escalation_policy_id: str, *, level: int | None = 1) -> list[OnCall]:
+        """Who is on call now for an escalation policy (at `level`, or every level when None)."""
+
+        def fetch() -> list[dict[str, Any]]:
+            return list(
+                self.session.iter_all(
+                    "oncalls",
+                    params={
+                        "escalation_policy_ids[]": [escalation_policy_id],
+                        "earliest": "true",
+                        "include[]": ["users"],
+                    },
+                )
+            )
+
+        entries = await self._run("look up who is on call", fetch)
+        seen: set[str] = set()
+        people: list[OnCall] = []
+        for entry in sorted(entries, key=lambda e: int(e.get("escalation_level") or 0)):
+            entry_level = int(entry.get("escalation_level") or 0)
+            user = entry.get("user") or {}
+            if (level is not None and entry_level != level) or not user.get("id") or user["id"] in seen:
+                continue
+            seen.add(user["id"])
+            people.append(
+                OnCall(
+                    name=str(user.get("name") or user.get("summary") or user["id"]),
+                    email=str(user.get("email") or ""),
+                    level=entry_level,
+                    user_id=str(user["id"]),
+                )
+            )
+        return people
+
+
+def _error_message(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    if response is not None:
+        try:
+            error = response.json().get("error", {})
+            return str(error.get("message") or response.text[:200])
+        except ValueError:
+            return str(response.text[:200])
+    return str(exc)

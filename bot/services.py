@@ -1,0 +1,33 @@
+"""What `create_app` builds, held on the aiohttp application under one key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.clock import Clock
+from bot.commander import Commander
+from bot.intake import Intake
+from bot.pagerduty import PagerDuty
+from bot.settings import Settings
+from bot.slack_gateway import SlackGateway
+from bot.store import Store
+
+
+@dataclass
+class Services:
+    settings: Settings
+    clock: Clock
+    store: Store
+    slack_client: AsyncWebClient
+    slack: SlackGateway
+    pagerduty: PagerDuty
+    commander: Commander
+    intake: Intake
+    bolt: AsyncApp
+
+
+SERVICES = web.AppKey("services", Services)

@@ -1,0 +1,115 @@
+"""Settings from the environment (pydantic-settings). Read when `create_app` or the CLI asks, never at import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name)
+
+
+class StoreSettings(BaseSettings):
+    """Where the store lives; also usable alone (`sre-agent db upgrade` needs nothing else)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, env_ignore_empty=True)
+
+    sqlite_path: Path = Field(Path("sre-agent.db"), validation_alias=_env("SRE_SQLITE_PATH"))
+    database_url: str | None = Field(None, validation_alias=_env("SRE_DATABASE_URL"))
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        for plain, driver in (("postgresql://", "postgresql+asyncpg://"), ("postgres://", "postgresql+asyncpg://")):
+            if value.startswith(plain):
+                return driver + value[len(plain) :]
+        if value.startswith("sqlite://"):
+            return "sqlite+aiosqlite://" + value[len("sqlite://") :]
+        return value
+
+    @property
+    def store_url(self) -> str:
+        """SRE_DATABASE_URL when set, else the SQLite file at SRE_SQLITE_PATH."""
+        return self.database_url or f"sqlite+aiosqlite:///{self.sqlite_path}"
+
+
+class Settings(StoreSettings):
+    """Every setting, its environment variable (the alias) and its default. The README's table mirrors this."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, env_ignore_empty=True)
+
+    # Slack
+    slack_bot_token: SecretStr = Field(validation_alias=_env("SLACK_BOT_TOKEN"))
+    slack_signing_secret: SecretStr = Field(validation_alias=_env("SLACK_SIGNING_SECRET"))
+    slack_api_url: str = Field("https://slack.com/api/", validation_alias=_env("SLACK_API_URL"))
+    slack_incidents_channel: str = Field("#incidents", validation_alias=_env("SLACK_INCIDENTS_CHANNEL"))
+    slack_rate_limit_retries: int = Field(3, ge=0, le=10, validation_alias=_env("SLACK_RATE_LIMIT_RETRIES"))
+
+    # PagerDuty
+    pagerduty_api_token: SecretStr = Field(validation_alias=_env("PAGERDUTY_API_TOKEN"))
+    pagerduty_from_email: str = Field(validation_alias=_env("PAGERDUTY_FROM_EMAIL"))
+    pagerduty_webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(
+        validation_alias=_env("PAGERDUTY_WEBHOOK_SECRETS")
+    )
+    pagerduty_api_url: str = Field("https://api.pagerduty.com", validation_alias=_env("PAGERDUTY_API_URL"))
+    pagerduty_events_url: str = Field("https://events.pagerduty.com", validation_alias=_env("PAGERDUTY_EVENTS_URL"))
+    pagerduty_auto_acknowledge: bool = Field(True, validation_alias=_env("PAGERDUTY_AUTO_ACKNOWLEDGE"))
+    pagerduty_rate_limit_retries: int = Field(3, ge=0, le=10, validation_alias=_env("PAGERDUTY_RATE_LIMIT_RETRIES"))
+
+    # sre-agent itself
+    host: str = Field("0.0.0.0", validation_alias=_env("SRE_HOST"))
+    port: int = Field(3000, ge=0, le=65535, validation_alias=_env("SRE_PORT"))
+    max_body_bytes: int = Field(1_048_576, ge=1024, validation_alias=_env("SRE_MAX_BODY_BYTES"))
+    webhook_max_age_hours: float = Field(72.0, gt=0, validation_alias=_env("SRE_WEBHOOK_MAX_AGE_HOURS"))
+    channel_prefix: str = Field("inc", min_length=1, max_length=20, validation_alias=_env("SRE_CHANNEL_PREFIX"))
+    log_level: str = Field("INFO", validation_alias=_env("SRE_LOG_LEVEL"))
+
+    @field_validator("pagerduty_webhook_secrets", mode="before")
+    @classmethod
+    def _split_secrets(cls, value: object) -> object:
+        if isinstance(value, str):
+            secrets = [part.strip() for part in value.split(",") if part.strip()]
+            if not secrets:
+                raise ValueError("at least one secret is needed")
+            return secrets
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("pagerduty_api_url", "pagerduty_events_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Load from the environment; a missing or invalid variable raises ConfigError naming it."""
+        try:
+            return cls(**overrides)  # type: ignore[arg-type]
+        except ValidationError as error:
+            raise ConfigError(describe_validation_error(error)) from error
+
+
+def env_name(field_name: str) -> str:
+    alias = Settings.model_fields[field_name].validation_alias
+    return alias.choices[0] if isinstance(alias, AliasChoices) else field_name.upper()  # type: ignore[return-value]
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    first = error.errors()[0]
+    loc = str(first["loc"][0]) if first["loc"] else "?"
+    name = env_name(loc) if loc in Settings.model_fields else loc
+    if first["type"] == "missing":
+        return f"{name} is not set"
+    return f"{name} is invalid: {first['msg']}"

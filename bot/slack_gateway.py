@@ -1,0 +1,124 @@
+"""The Slack port: every Web API call the services make goes through here (AsyncWebClient)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.models.blocks import Block
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.domain.naming import with_suffix
+from bot.errors import SlackError
+
+log = logging.getLogger(__name__)
+
+MAX_NAME_ATTEMPTS = 20
+
+
+def build_client(token: str, base_url: str, *, rate_limit_retries: int) -> AsyncWebClient:
+    """An AsyncWebClient for `base_url` that retries 429s (honouring Retry-After) and dropped connections."""
+    client = AsyncWebClient(token=token, base_url=base_url, timeout=10)
+    client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=rate_limit_retries))
+    if not any(isinstance(h, AsyncConnectionErrorRetryHandler) for h in client.retry_handlers):
+        client.retry_handlers.append(AsyncConnectionErrorRetryHandler(max_retry_count=2))
+    return client
+
+
+def _error(exc: SlackApiError) -> str:
+    data = exc.response.data if exc.response is not None else None
+    if isinstance(data, dict):
+        return str(data.get("error", "unknown_error"))
+    return f"http_{exc.response.status_code if exc.response is not None else '?'}"
+
+
+def _blocks(blocks: Sequence[Block] | None) -> list[dict[str, Any]] | None:
+    return [b.to_dict() for b in blocks] if blocks is not None else None
+
+
+class SlackGateway:
+    def __init__(self, client: AsyncWebClient) -> None:
+        self.client = client
+
+    async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = await self.client.api_call(method, **kwargs)
+        except SlackApiError as exc:
+            raise SlackError(method, _error(exc)) from exc
+        data = response.data
+        return data if isinstance(data, dict) else {}
+
+    async def create_channel(self, name: str) -> tuple[str, str]:
+        """Create a public channel named `name`, or `name-2`, `name-3`... when taken. Returns (id, name)."""
+        candidate = name
+        for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
+            try:
+                response = await self.client.conversations_create(name=candidate)
+            except SlackApiError as exc:
+                if _error(exc) == "name_taken":
+                    candidate = with_suffix(name, attempt + 1)
+                    continue
+                raise SlackError("conversations.create", _error(exc)) from exc
+            channel = response["channel"]
+            return str(channel["id"]), str(channel["name"])
+        raise SlackError("conversations.create", f"name_taken ({MAX_NAME_ATTEMPTS} names tried)")
+
+    async def set_topic(self, channel: str, topic: str) -> None:
+        try:
+            await self.client.conversations_setTopic(channel=channel, topic=topic[:250])
+        except SlackApiError as exc:
+            raise SlackError("conversations.setTopic", _error(exc)) from exc
+
+    async def lookup_user(self, email: str) -> str | None:
+        """The Slack user id for an e-mail address, None when Slack knows no such user."""
+        try:
+            response = await self.client.users_lookupByEmail(email=email)
+        except SlackApiError as exc:
+            if _error(exc) in ("users_not_found", "user_not_found"):
+                return None
+            raise SlackError("users.lookupByEmail", _error(exc)) from exc
+        return str(response["user"]["id"])
+
+    async def invite(self, channel: str, user_ids: Sequence[str]) -> None:
+        if not user_ids:
+            return
+        try:
+            await self.client.conversations_invite(channel=channel, users=",".join(user_ids))
+        except SlackApiError as exc:
+            if _error(exc) == "already_in_channel":
+                return
+            raise SlackError("conversations.invite", _error(exc)) from exc
+
+    async def post(
+        self, channel: str, text: str, blocks: Sequence[Block] | None = None, *, thread_ts: str | None = None
+    ) -> str:
+        try:
+            response = await self.client.chat_postMessage(
+                channel=channel,
+                text=text,
+                blocks=_blocks(blocks),
+                thread_ts=thread_ts,
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except SlackApiError as exc:
+            raise SlackError("chat.postMessage", _error(exc)) from exc
+        return str(response["ts"])
+
+    async def update(self, channel: str, ts: str, text: str, blocks: Sequence[Block] | None = None) -> None:
+        try:
+            await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=_blocks(blocks))
+        except SlackApiError as exc:
+            raise SlackError("chat.update", _error(exc)) from exc
+
+    async def ephemeral(self, channel: str, user: str, text: str, blocks: Sequence[Block] | None = None) -> None:
+        try:
+            await self.client.chat_postEphemeral(channel=channel, user=user, text=text, blocks=_blocks(blocks))
+        except SlackApiError as exc:
+            raise SlackError("chat.postEphemeral", _error(exc)) from exc

@@ -1,0 +1,132 @@
+"""The schema, as SQLAlchemy Core tables. Changes here need an Alembic revision in migrations/versions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite (naive storage) and PostgreSQL alike."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+inbound_events = sa.Table(
+    "inbound_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("delivery_id", sa.String(255), nullable=False),
+    sa.Column("event_type", sa.String(128), nullable=False),
+    sa.Column("incident_ref", sa.String(128), nullable=True),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("claimed_at", UTCDateTime, nullable=True),
+    sa.Column("processed_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("source", "delivery_id", name="uq_inbound_events_source_delivery"),
+    sa.Index("ix_inbound_events_status", "status"),
+)
+
+incidents = sa.Table(
+    "incidents",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("external_id", sa.String(128), nullable=False),
+    sa.Column("number", sa.Integer, nullable=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("service", sa.String(255), nullable=False),
+    sa.Column("severity", sa.String(2), nullable=False),
+    sa.Column("phase", sa.String(32), nullable=False),
+    sa.Column("urgency", sa.String(16), nullable=True),
+    sa.Column("html_url", sa.Text, nullable=True),
+    sa.Column("escalation_policy_id", sa.String(64), nullable=True),
+    sa.Column("channel_id", sa.String(32), nullable=True),
+    sa.Column("channel_name", sa.String(80), nullable=True),
+    sa.Column("commander", sa.String(32), nullable=True),
+    sa.Column("steps", sa.JSON, nullable=False),
+    sa.Column("resolution", sa.Text, nullable=True),
+    sa.Column("triggered_at", UTCDateTime, nullable=False),
+    sa.Column("acknowledged_at", UTCDateTime, nullable=True),
+    sa.Column("resolved_at", UTCDateTime, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("source", "external_id", name="uq_incidents_source_external"),
+    sa.Index("ix_incidents_channel_id", "channel_id"),
+    sa.Index("ix_incidents_phase", "phase"),
+)
+
+timeline_events = sa.Table(
+    "timeline_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("ref", sa.String(255), nullable=True),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.UniqueConstraint("incident_id", "seq", name="uq_timeline_events_incident_seq"),
+    sa.Index("ix_timeline_events_ref", "incident_id", "ref"),
+)
+
+slack_messages = sa.Table(
+    "slack_messages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("purpose", sa.String(32), nullable=False),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("ts", sa.String(32), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("incident_id", "purpose", name="uq_slack_messages_incident_purpose"),
+)
+
+timers = sa.Table(
+    "timers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("due_at", UTCDateTime, nullable=False),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=True),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("fired_at", UTCDateTime, nullable=True),
+    sa.Index("ix_timers_status_due", "status", "due_at"),
+)

@@ -1,0 +1,1 @@
+"""Bolt listeners and aiohttp routes: verify, parse into a domain value, make one call into a service."""

@@ -1,0 +1,93 @@
+"""Bolt listeners. Each acks at once; the work runs after the ack."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+
+from blocks.ids import ActionId
+from bot.errors import SreAgentError
+from bot.services import Services
+from bot.store.store import DONE
+
+log = logging.getLogger(__name__)
+
+HELP = (
+    "*/incident* commands:\n"
+    "• `/incident resolve [summary]`: resolve this incident, here and on PagerDuty (in an incident channel)\n"
+    "• `/incident help`: this help"
+)
+
+
+async def _answering_errors(respond: AsyncRespond, work: Awaitable[Any]) -> None:
+    """Run `work`; a refusal or failure is told to the person privately, never swallowed."""
+    try:
+        await work
+    except SreAgentError as exc:
+        log.info("slack request refused: %s", exc)
+        await respond(text=f":warning: {exc.user_message}", response_type="ephemeral", replace_original=False)
+
+
+def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
+    """Attach every listener to `bolt`. `services` gives the running app's services."""
+
+    @bolt.middleware
+    async def dedup_events(req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[None]]) -> Any:
+        """Slack delivers an event again when it thinks we missed it: do nothing twice (dedup on event_id)."""
+        body = req.body
+        if body.get("type") == "event_callback" and body.get("event_id"):
+            stored = await services().store.record_inbound(
+                source="slack",
+                delivery_id=str(body["event_id"]),
+                event_type=str((body.get("event") or {}).get("type", "?")),
+                body="{}",
+                received_at=services().clock.now(),
+                incident_ref=None,
+                status=DONE,
+            )
+            if stored is None:
+                return BoltResponse(status=200, body="")
+        return await next()
+
+    # Bolt (process_before_response off) answers Slack as soon as ack() is called and lets the listener run on:
+    # each listener acks first, then works.
+
+    @bolt.command("/incident")
+    async def incident_command(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+        sub, _, rest = (command.get("text") or "").strip().partition(" ")
+        if sub.lower() == "resolve":
+            await ack(text=":hourglass_flowing_sand: Resolving this incident…", response_type="ephemeral")
+            await _answering_errors(respond, _resolve_in_channel(services(), command, rest.strip()))
+        else:
+            await ack(text=HELP, response_type="ephemeral")
+
+    @bolt.action(ActionId.INCIDENT_RESOLVE.value)
+    async def resolve_clicked(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        commander = services().commander
+        await _answering_errors(
+            respond, commander.resolve(int(action["value"]), user_id=body["user"]["id"], summary="")
+        )
+
+    @bolt.action(ActionId.INCIDENT_OPEN_PAGERDUTY.value)
+    async def link_clicked(ack: AsyncAck) -> None:
+        """A link button opens the browser; Slack still tells the app, which only acknowledges."""
+        await ack()
+
+    @bolt.event(re.compile(".*"))
+    async def any_other_event(body: dict[str, Any]) -> None:
+        """Events the bot does not act on yet are acknowledged and ignored."""
+
+
+async def _resolve_in_channel(services: Services, command: dict[str, Any], summary: str) -> None:
+    incident = await services.commander.incident_for_channel(command["channel_id"])
+    assert incident.id is not None
+    await services.commander.resolve(incident.id, user_id=command["user_id"], summary=summary)
