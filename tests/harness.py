@@ -1,0 +1,177 @@
+"""The test harness: the real app (create_app) on 127.0.0.1:0 against the sandbox peers, over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from bot.app import create_app
+from bot.services import SERVICES, Services
+from bot.settings import Settings
+from sandbox.server import Sandbox
+from sandbox.signing import pagerduty_headers
+from sandbox.world import World
+
+PAYLOADS = Path(__file__).resolve().parents[2] / "shared" / "payloads"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SIGNING_SECRET = "test-slack-signing-secret"
+WEBHOOK_SECRETS = ["test-pd-secret-new", "test-pd-secret-old"]
+BOT_EMAIL = "sre-agent@example.com"
+
+
+def fixture(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / name).read_text())  # type: ignore[no-any-return]
+
+
+class Harness:
+    def __init__(self, sandbox: Sandbox, database_url: str, **overrides: Any) -> None:
+        self.sandbox = sandbox
+        self.database_url = database_url
+        self.overrides = overrides
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+        self.http: aiohttp.ClientSession | None = None
+
+    def settings(self) -> Settings:
+        world = self.sandbox.world
+        values: dict[str, Any] = {
+            "SLACK_BOT_TOKEN": world.bot.token,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": self.sandbox.slack_api_url,
+            "SLACK_INCIDENTS_CHANNEL": world.incidents_channel.id,
+            "PAGERDUTY_API_TOKEN": world.pagerduty.api_token,
+            "PAGERDUTY_FROM_EMAIL": BOT_EMAIL,
+            "PAGERDUTY_WEBHOOK_SECRETS": ",".join(WEBHOOK_SECRETS),
+            "PAGERDUTY_API_URL": self.sandbox.pagerduty_api_url,
+            "PAGERDUTY_EVENTS_URL": self.sandbox.pagerduty_events_url,
+            "SRE_DATABASE_URL": self.database_url,
+            "SRE_HOST": "127.0.0.1",
+            "SRE_PORT": 0,
+        }
+        values.update(self.overrides)
+        return Settings(**values)
+
+    async def start(self) -> None:
+        app = create_app(self.settings())
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        self.sandbox.bot_url = self.url
+        if self.http is None:
+            self.http = aiohttp.ClientSession()
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+    async def restart(self) -> None:
+        await self.stop()
+        await self.start()
+
+    async def close(self) -> None:
+        await self.stop()
+        if self.http is not None:
+            await self.http.close()
+
+    @property
+    def services(self) -> Services:
+        assert self.runner is not None
+        return self.runner.app[SERVICES]
+
+    async def settle(self, rounds: int = 3) -> None:
+        """Wait until the sandbox has no delivery in flight and the bot no event in hand, several times over."""
+        quiet = 0
+        while quiet < rounds:
+            busy = bool(self.services.intake._tasks) or any(
+                d.state in ("pending", "retrying") for d in self.sandbox.pagerduty.deliveries.values()
+            )
+            await self.sandbox.drain()
+            await self.services.intake.drain()
+            await asyncio.sleep(0.02)
+            quiet = 0 if busy else quiet + 1
+
+    async def post_webhook(self, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        assert self.http is not None
+        async with self.http.post(f"{self.url}/webhooks/pagerduty", data=body, headers=headers) as response:
+            text = await response.text()
+            try:
+                return response.status, json.loads(text)
+            except ValueError:
+                return response.status, {"text": text}
+
+    async def send_pagerduty(
+        self, event: dict[str, Any], *, webhook_id: str | None = None, secrets: list[str] | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        body = json.dumps(event).encode()
+        headers = pagerduty_headers(secrets or WEBHOOK_SECRETS, body, webhook_id or str(uuid.uuid4()))
+        return await self.post_webhook(body, headers)
+
+
+def fresh_event(name: str, **data: Any) -> dict[str, Any]:
+    """A sample PagerDuty payload with a new event id and `occurred_at` of now; `data` fields overridden."""
+    body = json.loads((PAYLOADS / name).read_text())
+    body["event"]["id"] = uuid.uuid4().hex[:16].upper()
+    body["event"]["occurred_at"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    body["event"]["data"].update(data)
+    return body
+
+
+async def eventually(check: Callable[[], Awaitable[bool] | bool], *, within: float = 5.0) -> None:
+    """Poll `check` until it holds; fail after `within` seconds."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        result = check()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+def default_world() -> World:
+    return World.default()
+
+
+# What the sandbox recorded, in the terms the acceptance criteria use ------------------------------------------
+
+
+def cards(sandbox: Sandbox, channel_id: str | None = None) -> list[Any]:
+    """Incident cards the bot posted (messages carrying the card's header block)."""
+    channels = [channel_id] if channel_id else list(sandbox.slack.channels)
+    return [
+        m
+        for c in channels
+        for m in sandbox.slack.messages_in(c)
+        if any(b.get("block_id") == "incident_card.header" for b in (m.blocks or []))
+    ]
+
+
+def incident_channels(sandbox: Sandbox) -> list[Any]:
+    return [c for c in sandbox.slack.channels.values() if c.name.startswith("inc-")]
+
+
+def pd_status_changes(sandbox: Sandbox, status: str) -> list[Any]:
+    return [
+        c
+        for c in sandbox.pagerduty.calls
+        if c.method == "PUT" and isinstance(c.body, dict) and (c.body.get("incident") or {}).get("status") == status
+        and c.status < 300
+    ]
+
+
+def texts(sandbox: Sandbox, channel_id: str) -> list[str]:
+    return [m.text for m in sandbox.slack.messages_in(channel_id)]

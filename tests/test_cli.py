@@ -1,0 +1,61 @@
+"""The `sre-agent` command as a user meets it: one clear line for a missing or wrong setting."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from sandbox.server import Sandbox
+from tests.harness import BOT_EMAIL, WEBHOOK_SECRETS
+
+
+async def _run(*args: str, env: dict[str, str], limit_s: float = 30) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), limit_s)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+def _base_env(tmp_path: Path) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "PYTHONPATH", "VIRTUAL_ENV")}
+    return {**keep, "SRE_SQLITE_PATH": str(tmp_path / "cli.db")}
+
+
+async def test_serve_without_settings_names_the_missing_variable(tmp_path: Path) -> None:
+    code, out, err = await _run("serve", env=_base_env(tmp_path))
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == ["sre-agent: error: SLACK_BOT_TOKEN is not set"]
+
+
+async def test_serve_with_a_wrong_slack_token_says_so(tmp_path: Path, sandbox: Sandbox) -> None:
+    env = {
+        **_base_env(tmp_path),
+        "SLACK_BOT_TOKEN": "xoxb-wrong",
+        "SLACK_SIGNING_SECRET": "s",
+        "SLACK_API_URL": sandbox.slack_api_url,
+        "PAGERDUTY_API_TOKEN": sandbox.world.pagerduty.api_token,
+        "PAGERDUTY_API_URL": sandbox.pagerduty_api_url,
+        "PAGERDUTY_FROM_EMAIL": BOT_EMAIL,
+        "PAGERDUTY_WEBHOOK_SECRETS": ",".join(WEBHOOK_SECRETS),
+    }
+    code, _, err = await _run("serve", env=env)
+    assert code == 2
+    assert err.strip().splitlines() == ["sre-agent: error: SLACK_BOT_TOKEN is invalid: Slack said invalid_auth"]
+
+
+async def test_serve_with_an_invalid_port_names_it(tmp_path: Path) -> None:
+    env = {**_base_env(tmp_path), "SLACK_BOT_TOKEN": "x", "SLACK_SIGNING_SECRET": "y", "PAGERDUTY_API_TOKEN": "t",
+           "PAGERDUTY_FROM_EMAIL": "a@example.com", "PAGERDUTY_WEBHOOK_SECRETS": "s", "SRE_PORT": "http"}
+    code, _, err = await _run("serve", env=env)
+    assert code == 2 and err.startswith("sre-agent: error: SRE_PORT is invalid")
+
+
+async def test_db_upgrade(tmp_path: Path) -> None:
+    code, out, _ = await _run("db", "upgrade", env=_base_env(tmp_path))
+    assert code == 0 and "newest schema" in out
+    assert (tmp_path / "cli.db").exists()

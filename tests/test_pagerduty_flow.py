@@ -1,0 +1,241 @@
+"""A PagerDuty page becomes one acknowledged Slack incident; PagerDuty and Slack stay in step afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import pytest
+
+from bot.domain.phase import Phase
+from sandbox.server import Sandbox
+from tests.harness import (
+    Harness,
+    cards,
+    eventually,
+    fresh_event,
+    incident_channels,
+    pd_status_changes,
+    texts,
+)
+
+TITLE = "CRITICAL — checkout-service error rate at 8.5% (threshold: 1%). Firing for 5 minutes."
+
+
+async def _page(h: Harness, title: str = TITLE, **kwargs: object) -> str:
+    incident = h.sandbox.pagerduty.page("checkout-service", title, priority="P1", **kwargs)  # type: ignore[arg-type]
+    await h.settle()
+    return incident.id
+
+
+async def test_a_page_opens_one_acknowledged_incident_channel_and_card(h: Harness) -> None:
+    sb = h.sandbox
+    pd_id = await _page(h)
+
+    [incident] = await h.services.store.incidents()
+    assert incident.phase is Phase.ACKNOWLEDGED and str(incident.severity) == "P1"
+    assert sb.pagerduty.incidents[pd_id].status == "acknowledged"
+    assert len(pd_status_changes(sb, "acknowledged")) == 1
+
+    [channel] = incident_channels(sb)
+    assert channel.name == "inc-4211-checkout-service" and incident.channel_id == channel.id
+    assert "checkout-service" in channel.topic
+    assert "U0DANA" in channel.members  # on call at level 1, found in Slack by e-mail
+    assert "U0SAM" not in channel.members  # level 2 is not paged yet
+
+    [card] = cards(sb, channel.id)
+    card_text = json.dumps(card.blocks)
+    for expected in ("P1", "checkout-service", "Acknowledged", "https://acme.pagerduty.com/incidents/"):
+        assert expected in card_text
+    assert any(b["type"] == "actions" for b in card.blocks)
+
+    [announcement] = sb.slack.messages_in("C0INCIDENTS")
+    assert f"<#{channel.id}>" in announcement.text and "INC-4211" in announcement.text
+
+    [note] = sb.pagerduty.incidents[pd_id].notes
+    assert "#inc-4211-checkout-service" in note.content
+
+    timeline = [e.kind for e in await h.services.store.timeline(incident.id)]  # type: ignore[arg-type]
+    assert timeline[0] == "triggered" and "acknowledged" in timeline and "channel_created" in timeline
+
+
+async def test_an_on_call_person_unknown_to_slack_is_reported_and_the_flow_goes_on(h: Harness) -> None:
+    await _page(h)
+    [channel] = incident_channels(h.sandbox)
+    [notice] = [t for t in texts(h.sandbox, channel.id) if "could not find" in t]
+    assert "Jo Park" in notice and "jo@example.com" in notice
+    assert len(cards(h.sandbox, channel.id)) == 1
+
+
+async def test_the_same_delivery_five_times_is_one_incident(h: Harness) -> None:
+    sb = h.sandbox
+    sb.pagerduty.pause_deliveries()
+    sb.pagerduty.page("checkout-service", TITLE, priority="P1")
+    [delivery] = list(sb.pagerduty.deliveries.values())
+    results = await sb.pagerduty.redeliver(delivery.id, times=5, concurrently=True)
+    sb.pagerduty.resume_deliveries()
+    await h.settle()
+    assert [r["status"] for r in results] == [202] * 5
+    assert len(await h.services.store.incidents()) == 1
+    assert len(incident_channels(sb)) == 1
+    assert len(pd_status_changes(sb, "acknowledged")) == 1
+    assert len(cards(sb)) == 1
+    counts = await h.services.store.inbound_counts()
+    assert sum(counts.values()) == 1 + sum(  # one stored per distinct delivery: the trigger, and the echoes
+        1 for d in sb.pagerduty.deliveries.values() if d.id != delivery.id
+    )
+
+
+async def test_twenty_different_deliveries_for_one_incident_at_once_are_one_incident(h: Harness) -> None:
+    sb = h.sandbox
+    sb.pagerduty.pause_deliveries()
+    pd = sb.pagerduty.page("checkout-service", TITLE, priority="P1")
+    [delivery] = list(sb.pagerduty.deliveries.values())
+    event = delivery.event
+
+    async def send() -> int:
+        copy = json.loads(json.dumps(event))
+        copy["id"] = uuid.uuid4().hex[:16].upper()
+        status, _ = await h.send_pagerduty({"event": copy})
+        return status
+
+    statuses = await asyncio.gather(*(send() for _ in range(20)))
+    sb.pagerduty.resume_deliveries()
+    await h.settle()
+    assert statuses == [202] * 20
+    [incident] = await h.services.store.incidents()
+    assert incident.external_id == pd.id
+    assert len(incident_channels(sb)) == 1
+    assert len(pd_status_changes(sb, "acknowledged")) == 1
+    assert len(cards(sb)) == 1
+    assert len(sb.pagerduty.incidents[pd.id].notes) == 1
+
+
+async def test_a_taken_channel_name_gets_a_suffix(h: Harness) -> None:
+    h.sandbox.slack.create_channel("inc-4211-checkout-service", ["U0SAM"])
+    await _page(h)
+    [incident] = await h.services.store.incidents()
+    assert incident.channel_name == "inc-4211-checkout-service-2"
+    assert len(cards(h.sandbox, incident.channel_id)) == 1
+
+
+async def test_slack_rate_limit_is_retried_and_the_card_posted_once(h: Harness) -> None:
+    h.sandbox.slack.rate_limit("chat.postMessage", count=1, retry_after=0)
+    await _page(h)
+    calls = h.sandbox.slack.calls_for("chat.postMessage")
+    assert [c.status for c in calls].count(429) == 1
+    assert len(cards(h.sandbox)) == 1
+
+
+async def test_an_unsafe_title_pings_nobody_and_shows_as_text(h: Harness) -> None:
+    await _page(h, title="<!channel> <https://evil.example|click>")
+    posted = [m for c in h.sandbox.slack.channels for m in h.sandbox.slack.messages_in(c)]
+    assert posted
+    for message in posted:
+        everything = message.text + json.dumps(message.blocks or [])
+        assert "<!channel>" not in everything and "<https://evil.example" not in everything
+    [card] = cards(h.sandbox)
+    assert "&lt;!channel&gt; &lt;https://evil.example|click&gt;" in json.dumps(card.blocks)
+
+
+async def test_slash_resolve_resolves_on_pagerduty_and_in_slack(h: Harness) -> None:
+    sb = h.sandbox
+    pd_id = await _page(h)
+    [incident] = await h.services.store.incidents()
+    assert incident.channel_id
+    result = await sb.slack.send_command("U0DANA", incident.channel_id, "/incident", "resolve fixed by rollback")
+    assert result["status"] == 200
+
+    async def resolved() -> bool:
+        current = await h.services.store.incident(incident.id)  # type: ignore[arg-type]
+        return current is not None and current.phase is Phase.RESOLVED
+
+    await eventually(resolved)
+    await h.settle()
+    assert sb.pagerduty.incidents[pd_id].status == "resolved"
+    assert len(pd_status_changes(sb, "resolved")) == 1
+    [card] = cards(sb, incident.channel_id)
+    assert "Resolved" in json.dumps(card.blocks) and "Resolve this incident?" not in json.dumps(card.blocks)
+    said = [t for t in texts(sb, incident.channel_id) if "resolved this incident" in t]
+    assert said == [":white_check_mark: <@U0DANA> resolved this incident: fixed by rollback"]  # the echo is silent
+
+
+async def test_slash_resolve_outside_an_incident_channel_says_so(h: Harness) -> None:
+    result = await h.sandbox.slack.send_command("U0DANA", "C0INCIDENTS", "/incident", "resolve done")
+    assert result["status"] == 200
+    await eventually(lambda: any("incident channel" in e.text for e in h.sandbox.slack.ephemerals))
+
+
+@pytest.mark.parametrize("harness_overrides", [{"PAGERDUTY_AUTO_ACKNOWLEDGE": False}])
+async def test_acknowledged_and_resolved_in_pagerduty_slack_follows(h: Harness) -> None:
+    sb = h.sandbox
+    pd_id = await _page(h)
+    [incident] = await h.services.store.incidents()
+    assert incident.phase is Phase.TRIGGERED and not pd_status_changes(sb, "acknowledged")
+    assert incident.channel_id
+
+    sb.pagerduty.acknowledge(pd_id, "dana")
+    await h.settle()
+    current = await h.services.store.incident(incident.id)  # type: ignore[arg-type]
+    assert current is not None and current.phase is Phase.ACKNOWLEDGED
+    assert any("Dana Ortiz acknowledged" in t for t in texts(sb, incident.channel_id))
+    assert "Acknowledged" in json.dumps(cards(sb, incident.channel_id)[0].blocks)
+
+    sb.pagerduty.resolve(pd_id, "dana")
+    await h.settle()
+    current = await h.services.store.incident(incident.id)  # type: ignore[arg-type]
+    assert current is not None and current.phase is Phase.RESOLVED
+    assert any("Dana Ortiz resolved" in t for t in texts(sb, incident.channel_id))
+
+
+async def test_reopened_and_annotated_in_pagerduty(h: Harness) -> None:
+    sb = h.sandbox
+    pd_id = await _page(h)
+    [incident] = await h.services.store.incidents()
+    assert incident.channel_id
+    sb.pagerduty.add_note(pd_id, "dana", "Seeing <!here> OOMKilled since 02:55")
+    sb.pagerduty.resolve(pd_id, "dana")
+    await h.settle()
+    sb.pagerduty.reopen(pd_id, "sam")
+    await h.settle()
+    said = texts(sb, incident.channel_id)
+    assert any("Note from Dana Ortiz" in t and "&lt;!here&gt;" in t for t in said)
+    assert sum("Note from" in t for t in said) == 1  # the bot's own note is not echoed
+    assert any("Sam Lee reopened" in t for t in said)
+    current = await h.services.store.incident(incident.id)  # type: ignore[arg-type]
+    assert current is not None and current.phase is Phase.ACKNOWLEDGED  # re-acknowledged after the reopen
+    assert sb.pagerduty.incidents[pd_id].status == "acknowledged"
+
+
+async def test_a_stored_but_unprocessed_event_is_processed_after_a_restart(h: Harness) -> None:
+    sb = h.sandbox
+    sb.slack.fail("conversations.create", "internal_error", count=1, status=500)
+    sb.pagerduty.page("checkout-service", TITLE, priority="P1")
+    await eventually(lambda: any(c.status == 500 for c in sb.slack.calls_for("conversations.create")))
+    await h.services.intake.drain()
+    assert not incident_channels(sb)
+    await h.restart()  # a new process on the same database
+    await h.settle()
+    await eventually(lambda: len(incident_channels(sb)) == 1)
+    await h.settle()
+    assert len(await h.services.store.incidents()) == 1
+    assert len(pd_status_changes(sb, "acknowledged")) == 1  # acknowledged before the restart, not again
+    assert len(cards(sb)) == 1
+    assert (await h.services.store.inbound_counts()).get("pending", 0) == 0
+
+
+async def test_healthz(h: Harness) -> None:
+    assert h.http is not None
+    async with h.http.get(f"{h.url}/healthz") as response:
+        assert response.status == 200
+        assert (await response.json())["ok"] is True
+
+
+def _sandbox(h: Harness) -> Sandbox:
+    return h.sandbox
+
+
+async def test_fixture_payload_is_accepted(h: Harness) -> None:
+    status, body = await h.send_pagerduty(fresh_event("pagerduty_incident_annotated.json"))
+    assert status == 202 and body == {"ok": True, "duplicate": False}
