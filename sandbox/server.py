@@ -14,7 +14,7 @@ from sandbox.control import add_control_routes
 from sandbox.core import Runtime
 from sandbox.pagerduty_peer import PagerDutyPeer
 from sandbox.slack_peer import SlackPeer
-from sandbox.world import World
+from sandbox.world import BOT_PERSON, World
 
 __all__ = ["DEFAULT_RETRY_DELAYS", "Sandbox"]
 
@@ -136,7 +136,9 @@ class Sandbox:
     # ---- what the CLI prints ---------------------------------------------------------------------
     def bot_settings(self) -> dict[str, str]:
         """Environment settings that point the bot at this sandbox."""
-        first_email = next((p.email for p in self.world.people if p.pagerduty_id), "")
+        bot_person = self.world.person_by_key(BOT_PERSON)
+        from_email = bot_person.email if bot_person is not None else next(
+            (p.email for p in self.world.people if p.pagerduty_id), "")
         return {
             "SLACK_API_URL": self.slack_api_url,
             "SLACK_BOT_TOKEN": self.world.bot.token,
@@ -145,7 +147,7 @@ class Sandbox:
             "PAGERDUTY_EVENTS_URL": self.pagerduty_events_url,
             "PAGERDUTY_API_TOKEN": self.world.pagerduty.api_token,
             "PAGERDUTY_WEBHOOK_SECRETS": ",".join(self.pagerduty_webhook_secrets),
-            "PAGERDUTY_FROM_EMAIL": first_email,
+            "PAGERDUTY_FROM_EMAIL": from_email,
         }
 
     def config(self) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from typing import Any
 import yaml
 
 __all__ = [
+    "BOT_PERSON",
+    "DEFAULT_WORLD",
     "BotIdentity",
     "EscalationPolicy",
     "IncidentsChannel",
@@ -189,6 +191,8 @@ class World:
         return cls.from_dict(DEFAULT_WORLD)
 
 
+BOT_PERSON = "sre-agent"
+
 DEFAULT_WORLD: dict[str, Any] = {
     "team": {"id": "T0123ABCD", "domain": "acme"},
     "bot": {"user_id": "U0SREBOT", "name": "sre", "token": "xoxb-sandbox-token"},
@@ -210,6 +214,8 @@ DEFAULT_WORLD: dict[str, Any] = {
             "pagerduty": {"id": "PSAM456"},
         },
         {"key": "jo", "name": "Jo Park", "email": "jo@example.com", "pagerduty": {"id": "PJO789"}},
+        # sre-agent's own PagerDuty user: the `From` of its REST calls (PAGERDUTY_FROM_EMAIL)
+        {"key": BOT_PERSON, "name": "sre-agent", "email": "sre-agent@example.com", "pagerduty": {"id": "PSREBOT"}},
     ],
     "services": [
         {

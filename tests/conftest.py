@@ -10,7 +10,7 @@ import pytest
 
 from sandbox.server import Sandbox
 from sandbox.world import DEFAULT_WORLD, World
-from tests.harness import BOT_EMAIL, SIGNING_SECRET, WEBHOOK_SECRETS, Harness
+from tests.harness import SIGNING_SECRET, WEBHOOK_SECRETS, Harness
 
 POSTGRES_ENV = "SRE_TEST_POSTGRES_URL"
 
@@ -56,12 +56,8 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 
 @pytest.fixture
 def world() -> World:
-    """The sandbox's default world, with the PagerDuty user whose e-mail the bot writes as."""
-    data = copy.deepcopy(DEFAULT_WORLD)
-    data["people"].append(
-        {"key": "sre-agent", "name": "sre-agent", "email": BOT_EMAIL, "pagerduty": {"id": "PSREBOT"}}
-    )
-    return World.from_dict(data)
+    """The sandbox's default world (it holds the PagerDuty user whose e-mail the bot writes as)."""
+    return World.from_dict(copy.deepcopy(DEFAULT_WORLD))
 
 
 @pytest.fixture

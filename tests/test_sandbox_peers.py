@@ -109,7 +109,7 @@ def pd_session(sb: Sandbox, email: str | None = "dana@example.com") -> Any:
 # ---- world ----------------------------------------------------------------------------------------------------
 def test_world_default_and_validation() -> None:
     w = World.default()
-    assert [p.key for p in w.people] == ["dana", "sam", "jo"]
+    assert [p.key for p in w.people] == ["dana", "sam", "jo", "sre-agent"]
     assert w.escalation_policies[0].levels == (("dana", "jo"), ("sam",))
     assert w.person("jo").slack is None
     shipped = Path(__file__).resolve().parents[1] / "sandbox" / "scenarios" / "default.yml"
