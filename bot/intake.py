@@ -113,6 +113,11 @@ class Intake:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._timer_wake.wait(), timeout=min(1.0, wait))
 
+    @property
+    def busy(self) -> bool:
+        """True while an accepted event is being processed."""
+        return bool(self._tasks)
+
     async def drain(self, within_s: float = 30.0) -> None:
         """Wait until no event is being processed (tests, shutdown), at most `within_s` seconds."""
         deadline = asyncio.get_running_loop().time() + within_s

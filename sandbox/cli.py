@@ -5,36 +5,34 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 import sys
-from pathlib import Path
 from typing import Any
 
 import yaml
 
+from sandbox.scenario import ScenarioError, find_scenario
 from sandbox.server import Sandbox
-from sandbox.world import World
+from sandbox.world import World, WorldError
 
 __all__ = ["describe", "load_world", "run_demo", "run_sandbox"]
 
-SCENARIOS = Path(__file__).resolve().parent / "scenarios"
-
-
 def load_world(scenario: str | None) -> tuple[World, str]:
-    """A world from a .yml path or a shipped scenario name; a scenario file is a world, or has a ``world:`` key.
-    Unknown names fall back to the default world (the second value says which one was used)."""
+    """The world of a shipped scenario or a .yml path (a scenario file with a ``world:`` key, or a bare world file).
+    Raises ScenarioError for a name that is neither."""
     if not scenario or scenario == "default":
         return World.default(), "default"
-    path = Path(scenario)
-    if not path.is_file():
-        path = SCENARIOS / f"{scenario}.yml"
-    if not path.is_file():
-        return World.default(), f"default (no scenario {scenario!r} in {SCENARIOS})"
-    data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if isinstance(data, dict) and isinstance(data.get("world"), dict):
-        data = data["world"]
-    return World.from_dict(data), str(path)
+    path = find_scenario(scenario)
+    try:
+        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and "world" in data:
+            data = data["world"]
+        world = World.default() if data == "default" else World.from_dict(data)
+    except (yaml.YAMLError, WorldError) as exc:
+        raise ScenarioError(f"{path.name}: {exc}") from exc
+    return world, str(path)
 
 
 def describe(entry: dict[str, Any]) -> str:
@@ -72,12 +70,56 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def run_sandbox(args: argparse.Namespace) -> int:
+    try:
+        load_world(getattr(args, "scenario", None))
+    except ScenarioError as exc:
+        print(f"sre-agent: error: {exc}", file=sys.stderr)
+        return 2
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(args))
     return 0
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    print("sre-agent demo: the scripted demo is not built yet; run `sre-agent sandbox` and `sre-agent serve`.",
-          file=sys.stderr)
-    return 2
+    from sandbox.demo import play, quiet_logs
+    from sandbox.render import Printer
+    from sandbox.scenario import load_scenario
+
+    try:
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as exc:
+        print(f"sre-agent: error: {exc}", file=sys.stderr)
+        return 2
+    if args.speed is not None and args.speed <= 0:
+        print("sre-agent: error: --speed must be positive", file=sys.stderr)
+        return 2
+    quiet_logs()
+    out = Printer(quiet=args.json)
+    out.line(f"sre-agent demo: {scenario.title}")
+    if scenario.description:
+        out.line(scenario.description)
+    out.line(f"(local Slack and PagerDuty peers; virtual time runs {args.speed or scenario.speed:g}x)")
+    try:
+        summary = asyncio.run(play(scenario, speed=args.speed, out=out))
+    except KeyboardInterrupt:
+        return 130
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        out.line()
+        out.line(_closing_line(summary))
+    return 0 if summary["ok"] else 1
+
+
+def _closing_line(summary: dict[str, Any]) -> str:
+    if not summary["ok"]:
+        return f"The demo stopped: {summary['error']}"
+    incident = summary.get("incident") or {}
+    m = summary.get("metrics") or {}
+    parts = [f"Incident {incident.get('channel') or '(none)'} is {incident.get('phase', 'unknown')}"]
+    if m.get("time_to_acknowledge_s") is not None:
+        parts.append(f"acknowledged after {m['time_to_acknowledge_s']:.1f} s")
+    if m.get("time_to_resolve_s") is not None:
+        parts.append(f"resolved after {m['time_to_resolve_s'] / 60:.1f} min")
+    parts.append(f"{summary['slack_messages']} Slack messages")
+    return "; ".join(parts) + ". Run with --json for the summary."

@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
-from bot.app import create_app
-from bot.services import SERVICES, Services
+from bot.services import Services
 from bot.settings import Settings
+from sandbox.botapp import RunningBot, settle, start_bot
 from sandbox.server import Sandbox
 from sandbox.signing import pagerduty_headers
 from sandbox.world import World
@@ -36,7 +35,7 @@ class Harness:
         self.sandbox = sandbox
         self.database_url = database_url
         self.overrides = overrides
-        self.runner: web.AppRunner | None = None
+        self.bot: RunningBot | None = None
         self.url = ""
         self.http: aiohttp.ClientSession | None = None
 
@@ -60,21 +59,15 @@ class Harness:
         return Settings(**values)
 
     async def start(self) -> None:
-        app = create_app(self.settings())
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
-        self.sandbox.bot_url = self.url
+        self.bot = await start_bot(self.settings(), self.sandbox)
+        self.url = self.bot.url
         if self.http is None:
             self.http = aiohttp.ClientSession()
 
     async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-            self.runner = None
+        if self.bot is not None:
+            await self.bot.stop()
+            self.bot = None
 
     async def restart(self) -> None:
         await self.stop()
@@ -87,20 +80,12 @@ class Harness:
 
     @property
     def services(self) -> Services:
-        assert self.runner is not None
-        return self.runner.app[SERVICES]
+        assert self.bot is not None
+        return self.bot.services
 
     async def settle(self, rounds: int = 3) -> None:
         """Wait until the sandbox has no delivery in flight and the bot no event in hand, several times over."""
-        quiet = 0
-        while quiet < rounds:
-            busy = bool(self.services.intake._tasks) or any(
-                d.state in ("pending", "retrying") for d in self.sandbox.pagerduty.deliveries.values()
-            )
-            await self.sandbox.drain()
-            await self.services.intake.drain()
-            await asyncio.sleep(0.02)
-            quiet = 0 if busy else quiet + 1
+        await settle(self.sandbox, self.services, rounds)
 
     async def post_webhook(self, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
         assert self.http is not None

@@ -1,0 +1,69 @@
+"""The real bot (`bot.app.create_app`) served on 127.0.0.1 beside the sandbox: shared by the demo, the benchmarks
+and the tests, so all three run exactly the same application."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from bot.app import create_app
+from bot.clock import Clock
+from bot.services import SERVICES, Services
+from bot.settings import Settings
+from sandbox.server import Sandbox
+
+__all__ = ["RunningBot", "bot_settings_for", "settle", "start_bot"]
+
+
+@dataclass
+class RunningBot:
+    runner: web.AppRunner
+    url: str
+
+    @property
+    def services(self) -> Services:
+        return self.runner.app[SERVICES]
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+def bot_settings_for(sandbox: Sandbox, database_url: str, **overrides: Any) -> Settings:
+    """Settings that point the bot at the sandbox's peers, with its store at ``database_url``."""
+    values: dict[str, Any] = {
+        **sandbox.bot_settings(),
+        "SLACK_INCIDENTS_CHANNEL": sandbox.world.incidents_channel.id,
+        "SRE_DATABASE_URL": database_url,
+        "SRE_HOST": "127.0.0.1",
+        "SRE_PORT": 0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+async def start_bot(settings: Settings, sandbox: Sandbox, *, clock: Clock | None = None) -> RunningBot:
+    """Serve ``create_app(settings)`` on a free port of 127.0.0.1 and tell the sandbox where it is."""
+    runner = web.AppRunner(create_app(settings, clock=clock), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    bot = RunningBot(runner, f"http://127.0.0.1:{port}")
+    sandbox.bot_url = bot.url
+    return bot
+
+
+async def settle(sandbox: Sandbox, services: Services, rounds: int = 3) -> None:
+    """Wait until the sandbox has no webhook delivery in flight and the bot no event in hand, several times over."""
+    quiet = 0
+    while quiet < rounds:
+        busy = services.intake.busy or any(
+            d.state in ("pending", "retrying") for d in sandbox.pagerduty.deliveries.values()
+        )
+        await sandbox.drain()
+        await services.intake.drain()
+        await asyncio.sleep(0.02)
+        quiet = 0 if busy else quiet + 1

@@ -1,0 +1,282 @@
+"""`sre-agent demo`: play a scenario against the sandbox peers with the real app, and print what Slack shows.
+
+The sandbox and the bot share one virtual clock (`ScaledClock`), so a scenario's minutes pass in seconds while every
+timestamp, in Slack, PagerDuty and the timeline, stays consistent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.clock import ScaledClock
+from bot.domain.incident import Incident
+from bot.domain.phase import Phase
+from bot.domain.timeline import EventKind, metrics
+from sandbox.botapp import RunningBot, bot_settings_for, settle, start_bot
+from sandbox.render import Printer, render_entry
+from sandbox.scenario import (
+    Click,
+    Command,
+    Mention,
+    Message,
+    Page,
+    PagerDutyAction,
+    Say,
+    Scenario,
+    Step,
+    WaitFor,
+    WaitUntil,
+)
+from sandbox.server import Sandbox
+
+__all__ = ["DemoFailed", "play"]
+
+MIN_REAL_WAIT_S = 15.0  # however fast the virtual clock runs, a `wait: {until: ...}` gives the bot this long
+
+
+class DemoFailed(RuntimeError):
+    """The script could not go on (a wait timed out, a person's action was refused)."""
+
+
+@dataclass
+class _Run:
+    scenario: Scenario
+    sandbox: Sandbox
+    bot: RunningBot
+    clock: ScaledClock
+    out: Printer
+    min_real_wait_s: float = MIN_REAL_WAIT_S
+    pagerduty_incident: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+    # ---- the scenario's incident -------------------------------------------------------------------------------
+    async def incident(self) -> Incident | None:
+        if self.pagerduty_incident is None:
+            return None
+        return await self.bot.services.store.incident_by_external("pagerduty", self.pagerduty_incident)
+
+    async def holds(self, condition: str) -> bool:
+        incident = await self.incident()
+        if incident is None or incident.id is None:
+            return False
+        if condition == "channel":
+            return incident.channel_id is not None
+        if condition == "acknowledged":
+            return incident.acknowledged_at is not None and incident.phase is not Phase.TRIGGERED
+        if condition == "resolved":
+            return incident.phase is Phase.RESOLVED
+        if condition == "card":
+            events = await self.bot.services.store.timeline(incident.id)
+            return any(e.kind is EventKind.CARD_POSTED for e in events)
+        raise ValueError(condition)
+
+    async def channel_id(self, ref: str) -> str:
+        if ref == "incident":
+            incident = await self.incident()
+            if incident is None or incident.channel_id is None:
+                raise DemoFailed("the script refers to the incident channel before there is one "
+                                 "(put `wait: {until: channel}` before this step)")
+            return incident.channel_id
+        if ref == "incidents":
+            return self.scenario.world.incidents_channel.id
+        channel = self.sandbox.slack.channel(ref)
+        if channel is None:
+            raise DemoFailed(f"no Slack channel {ref!r}")
+        return channel.id
+
+    def channel_label(self, channel_id: str) -> str:
+        channel = self.sandbox.slack.channel(channel_id)
+        return f"#{channel.name}" if channel else channel_id
+
+    # ---- steps ---------------------------------------------------------------------------------------------------
+    async def step(self, step: Step) -> None:
+        slack = self.sandbox.slack
+        if isinstance(step, Say):
+            self.out.line()
+            self.out.line(f"» {step.text}")
+        elif isinstance(step, Page):
+            pd = self.sandbox.pagerduty.page(step.service, step.title, priority=step.priority, urgency=step.urgency)
+            self.pagerduty_incident = pd.id
+        elif isinstance(step, WaitFor):
+            await self._pass_time(step.seconds)
+        elif isinstance(step, WaitUntil):
+            await self._wait_until(step)
+        elif isinstance(step, Command):
+            channel = await self.channel_id(step.channel)
+            where = self.channel_label(channel)
+            self.out.line(f"{self._now()}  {where}  {step.user} types: {step.command} {step.text}".rstrip())
+            self._check(await slack.send_command(step.user, channel, step.command, step.text), "slash command")
+        elif isinstance(step, Message | Mention):
+            channel = await self.channel_id(step.channel)
+            send = slack.send_message if isinstance(step, Message) else slack.send_mention
+            self._check(await send(step.user, channel, step.text), "message")
+        elif isinstance(step, Click):
+            await self._click(step)
+        elif isinstance(step, PagerDutyAction):
+            await self._pagerduty(step)
+
+    async def _click(self, step: Click) -> None:
+        channel = await self.channel_id("incident")
+        for message in reversed(self.sandbox.slack.messages_in(channel)):
+            for block in message.blocks or []:
+                for element in block.get("elements") or []:
+                    if isinstance(element, dict) and element.get("action_id") == step.action:
+                        label = (element.get("text") or {}).get("text", step.action)
+                        self.out.line(f"{self._now()}  {self.channel_label(channel)}  {step.user} clicks [ {label} ]")
+                        result = await self.sandbox.slack.send_action(step.user, channel, message.ts, step.action)
+                        self._check(result, "button click")
+                        return
+        raise DemoFailed(f"no button {step.action!r} in {self.channel_label(channel)}")
+
+    async def _pagerduty(self, step: PagerDutyAction) -> None:
+        if self.pagerduty_incident is None:
+            raise DemoFailed("a PagerDuty action before any page")
+        pd = self.sandbox.pagerduty
+        self.out.line(f"{self._now()}  {step.user} uses PagerDuty: {step.action} {step.text}".rstrip())
+        if step.action == "acknowledge":
+            pd.acknowledge(self.pagerduty_incident, step.user)
+        elif step.action == "resolve":
+            pd.resolve(self.pagerduty_incident, step.user)
+        elif step.action == "reopen":
+            pd.reopen(self.pagerduty_incident, step.user)
+        else:
+            pd.add_note(self.pagerduty_incident, step.user, step.text)
+
+    def _check(self, result: dict[str, Any], what: str) -> None:
+        if result.get("status") != 200:
+            raise DemoFailed(f"the bot answered the {what} with HTTP {result.get('status')}: "
+                             f"{result.get('error') or result.get('body')}")
+
+    async def _pass_time(self, seconds: float) -> None:
+        self.out.progress(f"{_human_duration(seconds)} pass")
+        end = time.monotonic() + seconds / self.clock.speed
+        while (left := end - time.monotonic()) > 0:
+            await asyncio.sleep(min(0.1, left))
+            self.out.tick()
+        self.out.progress(None)
+
+    async def _wait_until(self, step: WaitUntil) -> None:
+        self.out.progress(f"waiting until the incident is {_CONDITION_WORDS[step.condition]}")
+        deadline = time.monotonic() + max(self.min_real_wait_s, step.timeout / self.clock.speed)
+        try:
+            while not await self.holds(step.condition):
+                if time.monotonic() > deadline:
+                    raise DemoFailed(f"the incident was not {_CONDITION_WORDS[step.condition]} within "
+                                     f"{_human_duration(step.timeout)}")
+                await asyncio.sleep(0.02)
+                self.out.tick()
+        finally:
+            self.out.progress(None)
+
+    def _now(self) -> str:
+        return self.clock.now().strftime("%H:%M:%S")
+
+    # ---- the feed, printed as it happens ------------------------------------------------------------------------
+    async def tail(self) -> None:
+        seq = 0
+        slack = self.sandbox.slack
+        while True:
+            for entry in await self.sandbox.wait_feed(seq, timeout=0.1):
+                seq = entry["seq"]
+                lines = render_entry(entry, slack.user_name, self._channel_name)
+                if lines:
+                    self.out.lines(lines)
+            self.out.tick()
+
+    def _channel_name(self, channel_id: str) -> str:
+        channel = self.sandbox.slack.channel(channel_id)
+        return channel.name if channel else channel_id
+
+
+_CONDITION_WORDS = {"channel": "in its channel", "card": "on its card", "acknowledged": "acknowledged",
+                    "resolved": "resolved"}
+
+
+def _human_duration(seconds: float) -> str:
+    if seconds >= 3600 and seconds % 3600 == 0:
+        n, unit = int(seconds // 3600), "hour"
+    elif seconds >= 60 and seconds % 60 == 0:
+        n, unit = int(seconds // 60), "minute"
+    else:
+        return f"{seconds:g} seconds"
+    return f"{n} {unit}{'s' if n != 1 else ''}"
+
+
+async def _summary(run: _Run) -> dict[str, Any]:
+    store = run.bot.services.store
+    incident = await run.incident()
+    summary: dict[str, Any] = {"scenario": run.scenario.name, "ok": not run.errors}
+    if run.errors:
+        summary["error"] = run.errors[0]
+    if incident is not None and incident.id is not None:
+        events = await store.timeline(incident.id)
+        pd = run.sandbox.pagerduty.incidents.get(incident.external_id)
+        summary["incident"] = {
+            "id": incident.id,
+            "number": incident.number,
+            "title": incident.title,
+            "service": incident.service,
+            "severity": str(incident.severity),
+            "phase": str(incident.phase),
+            "channel": f"#{incident.channel_name}" if incident.channel_name else None,
+            "pagerduty": {"id": incident.external_id, "status": pd.status if pd else None,
+                          "url": incident.html_url},
+        }
+        summary["timeline"] = [{"at": e.at.isoformat(), "kind": str(e.kind), "actor": e.actor, "text": e.text}
+                               for e in events]
+        m = metrics(events)
+        summary["metrics"] = {"time_to_acknowledge_s": m.time_to_acknowledge_s,
+                              "time_to_resolve_s": m.time_to_resolve_s}
+    else:
+        summary.update(incident=None, timeline=[],
+                       metrics={"time_to_acknowledge_s": None, "time_to_resolve_s": None})
+    slack = run.sandbox.slack
+    summary["slack_messages"] = sum(len(slack.messages_in(c)) for c in slack.channels)
+    return summary
+
+
+async def play(scenario: Scenario, *, speed: float | None = None, out: Printer | None = None,
+               min_real_wait_s: float = MIN_REAL_WAIT_S) -> dict[str, Any]:
+    """Play ``scenario`` and return the JSON summary (``ok`` is false, with ``error``, when the script failed).
+
+    A ``wait: {until: ...}`` fails after its virtual timeout, but never sooner than ``min_real_wait_s`` real seconds:
+    the bot's work takes real time however fast the virtual clock runs."""
+    out = out or Printer(quiet=True)
+    clock = ScaledClock(speed or scenario.speed)
+    sandbox = Sandbox(scenario.world, slack_signing_secret=secrets.token_hex(16),
+                      pagerduty_webhook_secrets=[secrets.token_hex(16)], clock=clock.now)
+    await sandbox.start()
+    with tempfile.TemporaryDirectory(prefix="sre-agent-demo-") as tmp:
+        settings = bot_settings_for(sandbox, f"sqlite+aiosqlite:///{Path(tmp) / 'demo.db'}", SRE_LOG_LEVEL="WARNING")
+        bot = await start_bot(settings, sandbox, clock=clock)
+        run = _Run(scenario, sandbox, bot, clock, out, min_real_wait_s)
+        tail = asyncio.create_task(run.tail())
+        try:
+            for step in scenario.script:
+                await run.step(step)
+            await settle(sandbox, bot.services)
+        except DemoFailed as exc:
+            run.errors.append(str(exc))
+        finally:
+            await asyncio.sleep(0.2)  # let the feed catch up before the tail stops
+            tail.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await tail
+            summary = await _summary(run)
+            await bot.stop()
+            await sandbox.stop()
+    return summary
+
+
+def quiet_logs() -> None:
+    """The demo prints the conversation; the app's own logs only when something is wrong."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiohttp.access").setLevel(logging.ERROR)

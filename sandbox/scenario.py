@@ -1,0 +1,338 @@
+"""Scenario files (format version 1, documented in docs/scenarios.md): a world and a script of what happens when.
+
+Every error names the file and the path of the value it complains about, e.g.
+``checkout.yml: script[2].wait.until: expected one of card, acknowledged, resolved, channel``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sandbox.world import World, WorldError
+
+__all__ = [
+    "FORMAT_VERSION",
+    "SCENARIOS",
+    "Click",
+    "Command",
+    "Mention",
+    "Message",
+    "Page",
+    "PagerDutyAction",
+    "Say",
+    "Scenario",
+    "ScenarioError",
+    "Step",
+    "WaitFor",
+    "WaitUntil",
+    "find_scenario",
+    "load_scenario",
+    "parse_duration",
+    "shipped_scenarios",
+]
+
+FORMAT_VERSION = 1
+SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+WAIT_CONDITIONS = ("channel", "card", "acknowledged", "resolved")
+PAGERDUTY_ACTIONS = ("acknowledge", "resolve", "reopen", "note")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be played; the message names the file and the path inside it."""
+
+
+def parse_duration(value: Any, path: str) -> float:
+    """``90``, ``"90s"``, ``"4m"``, ``"1.5h"``, ``"250ms"`` -> seconds."""
+    if isinstance(value, bool):
+        raise ScenarioError(f"{path}: expected a duration such as 30s, 4m or 1h, got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if match is None:
+            raise ScenarioError(f"{path}: expected a duration such as 30s, 4m or 1h, got {value!r}")
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds < 0:
+        raise ScenarioError(f"{path}: a duration cannot be negative")
+    return seconds
+
+
+# ---- steps -------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Say:
+    """Narration printed between the Slack lines."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page through the PagerDuty peer, as an Events API trigger for the service would make."""
+
+    service: str
+    title: str
+    priority: str | None = None
+    urgency: str | None = None
+
+
+@dataclass(frozen=True)
+class WaitFor:
+    """Let virtual time pass."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class WaitUntil:
+    """Wait until the scenario's incident reaches a state; fail the run after ``timeout`` virtual seconds."""
+
+    condition: str
+    timeout: float = 300.0
+
+
+@dataclass(frozen=True)
+class Command:
+    """A slash command typed by a person, e.g. ``/incident resolve fixed by rollback``."""
+
+    user: str
+    command: str
+    text: str
+    channel: str = "incident"
+
+
+@dataclass(frozen=True)
+class Message:
+    """A plain message posted by a person."""
+
+    user: str
+    text: str
+    channel: str = "incident"
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A message that mentions the bot (``@sre ...``)."""
+
+    user: str
+    text: str
+    channel: str = "incident"
+
+
+@dataclass(frozen=True)
+class Click:
+    """A button click by a person on the incident card (by action id)."""
+
+    user: str
+    action: str
+
+
+@dataclass(frozen=True)
+class PagerDutyAction:
+    """What a person does in PagerDuty's own UI: acknowledge, resolve, reopen, or add a note."""
+
+    user: str
+    action: str
+    text: str = ""
+
+
+Step = Say | Page | WaitFor | WaitUntil | Command | Message | Mention | Click | PagerDutyAction
+
+
+@dataclass
+class Scenario:
+    name: str
+    title: str
+    description: str
+    world: World
+    script: list[Step]
+    speed: float = 30.0
+    source: str = ""
+
+
+# ---- reading -----------------------------------------------------------------------------------------------------
+
+
+class _Reader:
+    def __init__(self, origin: str, world: World) -> None:
+        self.origin = origin
+        self.world = world
+
+    def fail(self, path: str, problem: str) -> ScenarioError:
+        return ScenarioError(f"{self.origin}: {path}: {problem}")
+
+    def duration(self, value: Any, path: str) -> float:
+        try:
+            return parse_duration(value, path)
+        except ScenarioError as exc:
+            raise ScenarioError(f"{self.origin}: {exc}") from None
+
+    def mapping(self, value: Any, path: str) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self.fail(path, f"expected a mapping, got {type(value).__name__}")
+        return value
+
+    def text(self, m: Mapping[str, Any], key: str, path: str, *, default: str | None = None) -> str:
+        value = m.get(key, default)
+        if value is None:
+            raise self.fail(f"{path}.{key}", "required")
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise self.fail(f"{path}.{key}", f"expected text, got {type(value).__name__}")
+        return str(value)
+
+    def only(self, m: Mapping[str, Any], allowed: set[str], path: str) -> None:
+        unknown = sorted(set(m) - allowed)
+        if unknown:
+            raise self.fail(path, f"unknown key {unknown[0]!r} (expected {', '.join(sorted(allowed))})")
+
+    def person(self, m: Mapping[str, Any], path: str, *, slack: bool) -> str:
+        key = self.text(m, "user", path)
+        person = self.world.person_by_key(key)
+        if person is None:
+            known = ", ".join(p.key for p in self.world.people)
+            raise self.fail(f"{path}.user", f"no person {key!r} in the world (people: {known})")
+        if slack and person.slack is None:
+            raise self.fail(f"{path}.user", f"{key!r} has no Slack account in the world")
+        if not slack and person.pagerduty_id is None:
+            raise self.fail(f"{path}.user", f"{key!r} has no PagerDuty user in the world")
+        return key
+
+    def step(self, raw: Any, path: str) -> Step:
+        m = self.mapping(raw, path)
+        if len(m) != 1:
+            raise self.fail(path, f"a step has exactly one key, one of {', '.join(_STEP_KINDS)}; got {sorted(m)}")
+        kind, value = next(iter(m.items()))
+        if kind not in _STEP_KINDS:
+            raise self.fail(path, f"unknown step {kind!r} (expected one of {', '.join(_STEP_KINDS)})")
+        path = f"{path}.{kind}"
+        if kind == "say":
+            if not isinstance(value, str):
+                raise self.fail(path, "expected text")
+            return Say(value)
+        if kind == "wait":
+            if not isinstance(value, Mapping):
+                return WaitFor(self.duration(value, path))
+            self.only(value, {"until", "timeout"}, path)
+            condition = self.text(value, "until", path)
+            if condition not in WAIT_CONDITIONS:
+                raise self.fail(f"{path}.until", f"expected one of {', '.join(WAIT_CONDITIONS)}, got {condition!r}")
+            timeout = self.duration(value.get("timeout", "5m"), f"{path}.timeout")
+            return WaitUntil(condition, timeout)
+        v = self.mapping(value, path)
+        if kind == "page":
+            self.only(v, {"service", "title", "priority", "urgency"}, path)
+            service = self.text(v, "service", path)
+            try:
+                self.world.service(service)
+            except KeyError:
+                known = ", ".join(s.name for s in self.world.services)
+                raise self.fail(f"{path}.service", f"no service {service!r} in the world (services: {known})") from None
+            priority = v.get("priority")
+            if priority is not None and str(priority) not in ("P1", "P2", "P3", "P4", "P5"):
+                raise self.fail(f"{path}.priority", f"expected P1..P5, got {priority!r}")
+            urgency = v.get("urgency")
+            if urgency is not None and urgency not in ("high", "low"):
+                raise self.fail(f"{path}.urgency", f"expected high or low, got {urgency!r}")
+            return Page(service, self.text(v, "title", path), str(priority) if priority else None, urgency)
+        if kind == "command":
+            self.only(v, {"user", "text", "in"}, path)
+            typed = self.text(v, "text", path).strip()
+            if not typed.startswith("/"):
+                raise self.fail(f"{path}.text", f"a slash command starts with '/', got {typed!r}")
+            command, _, rest = typed.partition(" ")
+            return Command(self.person(v, path, slack=True), command, rest.strip(), self.text(v, "in", path,
+                                                                                              default="incident"))
+        if kind in ("message", "mention"):
+            self.only(v, {"user", "text", "in"}, path)
+            cls = Message if kind == "message" else Mention
+            return cls(self.person(v, path, slack=True), self.text(v, "text", path),
+                       self.text(v, "in", path, default="incident"))
+        if kind == "click":
+            self.only(v, {"user", "action"}, path)
+            return Click(self.person(v, path, slack=True), self.text(v, "action", path))
+        if kind == "pagerduty":
+            self.only(v, {"user", "action", "text"}, path)
+            action = self.text(v, "action", path)
+            if action not in PAGERDUTY_ACTIONS:
+                raise self.fail(f"{path}.action", f"expected one of {', '.join(PAGERDUTY_ACTIONS)}, got {action!r}")
+            text = self.text(v, "text", path, default="")
+            if action == "note" and not text:
+                raise self.fail(f"{path}.text", "a note needs text")
+            return PagerDutyAction(self.person(v, path, slack=False), action, text)
+        raise AssertionError(kind)  # every kind in _STEP_KINDS is handled above
+
+
+_STEP_KINDS = ("say", "page", "wait", "command", "message", "mention", "click", "pagerduty")
+
+
+def shipped_scenarios() -> list[str]:
+    return sorted(p.stem for p in SCENARIOS.glob("*.yml") if p.stem != "default")
+
+
+def find_scenario(name: str) -> Path:
+    """A path to a .yml file, or the name of a shipped scenario."""
+    path = Path(name)
+    if path.suffix in (".yml", ".yaml") or path.is_file():
+        if not path.is_file():
+            raise ScenarioError(f"{name}: no such file")
+        return path
+    shipped = SCENARIOS / f"{name}.yml"
+    if not shipped.is_file():
+        raise ScenarioError(f"no scenario {name!r}; shipped: {', '.join(shipped_scenarios())} (or give a .yml path)")
+    return shipped
+
+
+def load_scenario(name: str) -> Scenario:
+    path = find_scenario(name)
+    origin = path.name
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{origin}: not valid YAML: {exc}") from exc
+    if not isinstance(data, Mapping):
+        raise ScenarioError(f"{origin}: expected a mapping at the top")
+    version = data.get("version")
+    if version != FORMAT_VERSION:
+        raise ScenarioError(
+            f"{origin}: version: this sre-agent plays scenario format {FORMAT_VERSION}, the file says {version!r}"
+        )
+    allowed = {"version", "name", "title", "description", "speed", "world", "script"}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ScenarioError(f"{origin}: unknown key {unknown[0]!r} (expected {', '.join(sorted(allowed))})")
+    raw_world = data.get("world", "default")
+    try:
+        if raw_world == "default":
+            world = World.default()
+        elif isinstance(raw_world, Mapping):
+            world = World.from_dict(raw_world)
+        else:
+            raise ScenarioError(f"{origin}: world: expected a mapping or 'default'")
+    except WorldError as exc:
+        raise ScenarioError(f"{origin}: world: {exc}") from exc
+    reader = _Reader(origin, world)
+    script_raw = data.get("script")
+    if not isinstance(script_raw, list) or not script_raw:
+        raise ScenarioError(f"{origin}: script: expected a non-empty list of steps")
+    script = [reader.step(raw, f"script[{i}]") for i, raw in enumerate(script_raw)]
+    speed = data.get("speed", 30)
+    if isinstance(speed, bool) or not isinstance(speed, int | float) or speed <= 0:
+        raise ScenarioError(f"{origin}: speed: expected a positive number (virtual seconds per real second)")
+    return Scenario(
+        name=str(data.get("name") or path.stem),
+        title=str(data.get("title") or data.get("name") or path.stem),
+        description=str(data.get("description") or "").strip(),
+        world=world,
+        script=script,
+        speed=float(speed),
+        source=str(path),
+    )

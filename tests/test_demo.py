@@ -1,0 +1,133 @@
+"""The demo: the shipped scenario plays end to end against the real app, the CLI prints the JSON summary, and a bad
+scenario or a script that stalls says so plainly."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from sandbox.demo import play
+from sandbox.render import mrkdwn_plain
+from sandbox.scenario import ScenarioError, load_scenario, parse_duration, shipped_scenarios
+
+
+async def test_checkout_crash_storm_plays_to_resolution() -> None:
+    summary = await play(load_scenario("checkout-crash-storm"), speed=600)
+
+    assert summary["ok"], summary.get("error")
+    incident = summary["incident"]
+    assert incident["severity"] == "P2"
+    assert incident["phase"] == "resolved"
+    assert incident["channel"] == "#inc-4211-checkout-service"
+    assert incident["pagerduty"]["status"] == "resolved"
+    kinds = [e["kind"] for e in summary["timeline"]]
+    for kind in ("triggered", "acknowledged", "channel_created", "card_posted", "announced", "resolved"):
+        assert kinds.count(kind) == 1, (kind, kinds)
+    assert kinds[0] == "triggered" and kinds[-1] == "resolved"
+    metrics = summary["metrics"]
+    # the script lets six virtual minutes pass before Dana resolves
+    assert 0 < metrics["time_to_acknowledge_s"] < 60
+    assert 360 <= metrics["time_to_resolve_s"] < 600
+    assert summary["slack_messages"] >= 4
+
+
+async def _cli(*args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", *args, env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_cli_demo_json_summary() -> None:
+    code, out, err = await _cli("demo", "--json", "--speed", "600")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["scenario"] == "checkout-crash-storm"
+    assert {"id", "severity", "phase", "channel"} <= set(summary["incident"])
+    assert summary["incident"]["phase"] == "resolved"
+    assert all({"at", "kind"} <= set(e) for e in summary["timeline"])
+    assert set(summary["metrics"]) == {"time_to_acknowledge_s", "time_to_resolve_s"}
+    assert isinstance(summary["slack_messages"], int)
+
+
+async def test_cli_demo_prints_the_conversation() -> None:
+    code, out, err = await _cli("demo", "--speed", "600")
+    assert code == 0, err
+    assert "#inc-4211-checkout-service" in out
+    assert "dana types: /incident resolve fixed by rollback" in out
+    assert "PagerDuty: #4211 resolved by sre-agent" in out
+    assert "is resolved" in out.splitlines()[-1]
+
+
+async def test_cli_demo_unknown_scenario_is_one_clear_line() -> None:
+    code, _out, err = await _cli("demo", "--scenario", "no-such-thing")
+    assert code == 2
+    shipped = ", ".join(shipped_scenarios())
+    assert err.strip().splitlines() == [
+        f"sre-agent: error: no scenario 'no-such-thing'; shipped: {shipped} (or give a .yml path)"
+    ]
+
+
+def _write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "s.yml"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("version: 2\nscript: [{say: hi}]\n",
+         "s.yml: version: this sre-agent plays scenario format 1, the file says 2"),
+        ("version: 1\nscript: []\n", "s.yml: script: expected a non-empty list of steps"),
+        ("version: 1\nscript: [{dance: now}]\n", "s.yml: script[0]: unknown step 'dance'"),
+        ("version: 1\nscript: [{wait: {until: lunch}}]\n", "s.yml: script[0].wait.until: expected one of"),
+        ("version: 1\nscript: [{wait: soon}]\n", "s.yml: script[0].wait: expected a duration"),
+        ("version: 1\nscript: [{page: {service: nope, title: t}}]\n", "s.yml: script[0].page.service: no service"),
+        ("version: 1\nscript: [{command: {user: jo, text: /incident}}]\n",
+         "s.yml: script[0].command.user: 'jo' has no Slack account"),
+        ("version: 1\nscript: [{command: {user: dana, text: incident}}]\n",
+         "s.yml: script[0].command.text: a slash command starts with '/'"),
+        ("version: 1\nworld: {people: 3}\nscript: [{say: hi}]\n", "s.yml: world:"),
+    ],
+)
+def test_bad_scenarios_name_the_file_and_path(tmp_path: Path, body: str, message: str) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(_write(tmp_path, body))
+    assert str(caught.value).startswith(message), str(caught.value)
+
+
+async def test_a_stalled_script_fails_with_a_reason(tmp_path: Path) -> None:
+    # nobody resolves: the wait must fail, not hang, and the summary must say why
+    scenario = load_scenario(_write(tmp_path, (
+        "version: 1\nscript:\n"
+        "  - page: {service: checkout-service, title: stuck}\n"
+        "  - wait: {until: resolved, timeout: 1s}\n"
+    )))
+    summary = await play(scenario, speed=1, min_real_wait_s=0.5)
+    assert not summary["ok"]
+    assert summary["error"] == "the incident was not resolved within 1 seconds"
+    assert summary["incident"]["phase"] != "resolved"
+
+
+def test_durations() -> None:
+    assert parse_duration("250ms", "p") == 0.25
+    assert parse_duration("4m", "p") == 240
+    assert parse_duration(90, "p") == 90
+    assert parse_duration("1.5h", "p") == 5400
+
+
+def test_terminal_rendering_shows_escaped_text_literally() -> None:
+    names = {"U0DANA": "dana"}.get
+    text = ("&lt;!channel&gt; &lt;https://evil.example|click&gt; by <@U0DANA> in <#C1|inc-1> "
+            "<https://x.example|PD> :fire:")
+    shown = mrkdwn_plain(text, lambda u: names(u) or u, lambda c: c)
+    assert shown == "<!channel> <https://evil.example|click> by @dana in #inc-1 PD (https://x.example) 🔥"
