@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 
 from bot.clock import Clock, SystemClock
 from bot.commander import Commander, CommanderConfig
@@ -25,7 +27,19 @@ SLACK_PATH = "/slack/events"
 PAGERDUTY_PATH = "/webhooks/pagerduty"
 
 
+class _SameTokenNotice(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment by itself, then warns that the client we hand it (built from
+    that same token) wins. True and harmless: keep it out of the operator's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
+    bolt_logger = logging.getLogger("slack_bolt.AsyncApp")
+    if not any(isinstance(f, _SameTokenNotice) for f in bolt_logger.filters):
+        bolt_logger.addFilter(_SameTokenNotice())
     clock = clock or SystemClock()
     store = Store.from_url(settings.store_url)
     client = build_client(

@@ -25,20 +25,18 @@ class StoreSettings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _async_driver(cls, value: str | None) -> str | None:
+    def _known_database(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        for plain, driver in (("postgresql://", "postgresql+asyncpg://"), ("postgres://", "postgresql+asyncpg://")):
-            if value.startswith(plain):
-                return driver + value[len(plain) :]
-        if value.startswith("sqlite://"):
-            return "sqlite+aiosqlite://" + value[len("sqlite://") :]
+        scheme = value.split("://", 1)[0].split("+", 1)[0] if "://" in value else ""
+        if scheme not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError("expected sqlite:///PATH or postgresql://USER@HOST:PORT/DATABASE")
         return value
 
     @property
     def store_url(self) -> str:
         """SRE_DATABASE_URL when set, else the SQLite file at SRE_SQLITE_PATH."""
-        return self.database_url or f"sqlite+aiosqlite:///{self.sqlite_path}"
+        return self.database_url or f"sqlite:///{self.sqlite_path}"
 
 
 class Settings(StoreSettings):
@@ -112,4 +110,4 @@ def describe_validation_error(error: ValidationError) -> str:
     name = env_name(loc) if loc in Settings.model_fields else loc
     if first["type"] == "missing":
         return f"{name} is not set"
-    return f"{name} is invalid: {first['msg']}"
+    return f"{name} is invalid: {first['msg'].removeprefix('Value error, ')}"

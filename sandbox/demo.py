@@ -255,7 +255,7 @@ async def play(scenario: Scenario, *, speed: float | None = None, out: Printer |
                       pagerduty_webhook_secrets=[secrets.token_hex(16)], clock=clock.now)
     await sandbox.start()
     with tempfile.TemporaryDirectory(prefix="sre-agent-demo-") as tmp:
-        settings = bot_settings_for(sandbox, f"sqlite+aiosqlite:///{Path(tmp) / 'demo.db'}", SRE_LOG_LEVEL="WARNING")
+        settings = bot_settings_for(sandbox, f"sqlite:///{Path(tmp) / 'demo.db'}", SRE_LOG_LEVEL="WARNING")
         bot = await start_bot(settings, sandbox, clock=clock)
         run = _Run(scenario, sandbox, bot, clock, out, min_real_wait_s)
         tail = asyncio.create_task(run.tail())

@@ -42,7 +42,7 @@ async def _drop_postgres_database(admin_url: str, name: str) -> None:
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """Every store-backed test runs on SQLite, and on PostgreSQL when SRE_TEST_POSTGRES_URL is set."""
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'sre-agent.db'}"
+        yield f"sqlite:///{tmp_path / 'sre-agent.db'}"
         return
     admin_url = os.environ.get(POSTGRES_ENV)
     if not admin_url:

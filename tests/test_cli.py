@@ -59,3 +59,13 @@ async def test_db_upgrade(tmp_path: Path) -> None:
     code, out, _ = await _run("db", "upgrade", env=_base_env(tmp_path))
     assert code == 0 and "newest schema" in out
     assert (tmp_path / "cli.db").exists()
+
+
+async def test_db_upgrade_with_an_unknown_database_names_the_variable(tmp_path: Path) -> None:
+    env = {**_base_env(tmp_path), "SRE_DATABASE_URL": "mysql://root@127.0.0.1/sre"}
+    code, _, err = await _run("db", "upgrade", env=env)
+    assert code == 2
+    assert err.strip().splitlines() == [
+        "sre-agent: error: SRE_DATABASE_URL is invalid: "
+        "expected sqlite:///PATH or postgresql://USER@HOST:PORT/DATABASE"
+    ]

@@ -28,8 +28,7 @@ def _diff(connection: sa.Connection) -> list[object]:
 async def test_migrations_build_exactly_the_declared_schema(database_url: str) -> None:
     store = await Store.open(database_url)
     try:
-        async with store.engine.connect() as conn:
-            assert await conn.run_sync(_diff) == []
+        assert await store.run(_diff) == []
     finally:
         await store.close()
 
@@ -50,12 +49,10 @@ async def test_upgrade_is_idempotent_and_keeps_data(database_url: str) -> None:
 async def test_downgrade_to_base_and_back(database_url: str) -> None:
     store = await Store.open(database_url)
     try:
-        async with store.engine.begin() as conn:
-            await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "base"))
-            assert "incidents" not in await conn.run_sync(lambda c: sa.inspect(c).get_table_names())
+        await store.run(lambda c: command.downgrade(alembic_config(c), "base"))
+        assert "incidents" not in await store.run(lambda c: sa.inspect(c).get_table_names())
         await store.migrate()
-        async with store.engine.connect() as conn:
-            assert await conn.run_sync(_diff) == []
+        assert await store.run(_diff) == []
     finally:
         await store.close()
 
