@@ -148,7 +148,6 @@ async def run(pages: int, rate: float, database_url: str | None) -> dict[str, An
         env = {
             **os.environ,
             **sandbox.bot_settings(),
-            "SLACK_INCIDENTS_CHANNEL": world.incidents_channel.id,
             "SRE_HOST": "127.0.0.1",
             "SRE_PORT": str(port),
             "SRE_LOG_LEVEL": "WARNING",

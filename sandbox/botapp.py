@@ -35,7 +35,6 @@ def bot_settings_for(sandbox: Sandbox, database_url: str, **overrides: Any) -> S
     """Settings that point the bot at the sandbox's peers, with its store at ``database_url``."""
     values: dict[str, Any] = {
         **sandbox.bot_settings(),
-        "SLACK_INCIDENTS_CHANNEL": sandbox.world.incidents_channel.id,
         "SRE_DATABASE_URL": database_url,
         "SRE_HOST": "127.0.0.1",
         "SRE_PORT": 0,

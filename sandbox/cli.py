@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from sandbox.render import render_entry
 from sandbox.scenario import ScenarioError, find_scenario
 from sandbox.server import Sandbox
 from sandbox.world import World, WorldError
@@ -64,7 +65,8 @@ async def _serve(args: argparse.Namespace) -> None:
         while True:
             for entry in await sb.wait_feed(seq, timeout=30):
                 seq = entry["seq"]
-                print(describe(entry), flush=True)
+                lines = render_entry(entry, sb.slack.user_name, lambda c: getattr(sb.slack.channel(c), "name", c))
+                print("\n".join(lines) if lines else describe(entry), flush=True)
     finally:
         await sb.stop()
 

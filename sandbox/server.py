@@ -148,6 +148,7 @@ class Sandbox:
             "PAGERDUTY_API_TOKEN": self.world.pagerduty.api_token,
             "PAGERDUTY_WEBHOOK_SECRETS": ",".join(self.pagerduty_webhook_secrets),
             "PAGERDUTY_FROM_EMAIL": from_email,
+            "SLACK_INCIDENTS_CHANNEL": self.world.incidents_channel.id,
         }
 
     def config(self) -> dict[str, Any]:
