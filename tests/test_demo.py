@@ -30,9 +30,10 @@ async def test_checkout_crash_storm_plays_to_resolution() -> None:
         assert kinds.count(kind) == 1, (kind, kinds)
     assert kinds[0] == "triggered" and kinds[-1] == "resolved"
     metrics = summary["metrics"]
-    # the script lets six virtual minutes pass before Dana resolves
-    assert 0 < metrics["time_to_acknowledge_s"] < 60
-    assert 360 <= metrics["time_to_resolve_s"] < 600
+    # the script waits for the card (so for the acknowledgement), then lets six virtual minutes pass before Dana
+    # resolves; how long the bot's own work takes in virtual time depends on the machine, so only the order is fixed
+    assert metrics["time_to_acknowledge_s"] > 0
+    assert metrics["time_to_resolve_s"] >= metrics["time_to_acknowledge_s"] + 360
     assert summary["slack_messages"] >= 4
 
 
