@@ -19,15 +19,10 @@ from sandbox.server import Sandbox
 from sandbox.signing import pagerduty_headers
 from sandbox.world import World
 
-PAYLOADS = Path(__file__).resolve().parents[2] / "shared" / "payloads"
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+PAYLOADS = Path(__file__).resolve().parent / "payloads"  # sample deliveries as the real services send them
 SIGNING_SECRET = "test-slack-signing-secret"
 WEBHOOK_SECRETS = ["test-pd-secret-new", "test-pd-secret-old"]
 BOT_EMAIL = "sre-agent@example.com"
-
-
-def fixture(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / name).read_text())  # type: ignore[no-any-return]
 
 
 class Harness:
