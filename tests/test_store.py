@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command
@@ -96,3 +99,25 @@ async def test_an_event_and_a_timer_are_claimed_once_under_concurrency(database_
         assert wins.count(True) == 1
     finally:
         await store.close()
+
+
+async def test_an_urgent_sqlite_transaction_goes_before_queued_ones(tmp_path: Path) -> None:
+    # storing a webhook (urgent: PagerDuty waits for the answer) must not queue behind the bot's own work
+    store = await Store.open(f"sqlite:///{tmp_path / 'order.db'}")
+    finished: list[str] = []
+
+    def slow(name: str) -> Callable[[sa.Connection], None]:
+        def work(conn: sa.Connection) -> None:
+            conn.execute(sa.text("SELECT 1"))
+            time.sleep(0.05)
+            finished.append(name)
+        return work
+
+    try:
+        normal = [asyncio.create_task(store.run(slow(f"normal{i}"))) for i in range(4)]
+        await asyncio.sleep(0.01)  # normal0 is running, normal1..3 are queued
+        await store.run(slow("urgent"), urgent=True)
+        await asyncio.gather(*normal)
+    finally:
+        await store.close()
+    assert finished == ["normal0", "urgent", "normal1", "normal2", "normal3"]

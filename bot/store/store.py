@@ -1,9 +1,9 @@
 """The store: the only module that speaks SQL. Every method is one short transaction.
 
 A transaction is a plain function over a synchronous SQLAlchemy ``Connection``, run by a backend:
-- SQLite: the stdlib driver on one dedicated thread, one thread hop per transaction. (Through aiosqlite every
-  statement, cursor and commit is its own hop: 2.0 ms for a one-row read on a 2-core machine against 0.6 ms here,
-  and those hops, not SQLite, limited how many pages per second the bot could take: bench/intake.py.)
+- SQLite: the stdlib driver on one dedicated thread, one thread hop per transaction, urgent ones first.
+  (Through aiosqlite every statement, cursor and commit is its own hop: 2.0 ms for a one-row read on a 2-core machine
+  against 0.6 ms here, and those hops, not SQLite, limited how many pages per second the bot could take.)
   One thread also means one writer, in arrival order, and never "database is locked" between our own transactions.
 - PostgreSQL: asyncpg through SQLAlchemy's async engine, the same function under ``AsyncConnection.run_sync``.
 """
@@ -11,10 +11,12 @@ A transaction is a plain function over a synchronous SQLAlchemy ``Connection``, 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
+import queue
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -85,13 +87,20 @@ Work = Callable[[sa.Connection], T]
 
 
 class Backend(Protocol):
-    async def run(self, work: Work[T]) -> T: ...
+    async def run(self, work: Work[T], *, urgent: bool = False) -> T: ...
 
     async def close(self) -> None: ...
 
 
+_URGENT, _NORMAL, _STOP = 0, 1, 2
+
+
 class SqliteBackend:
-    """SQLite through the stdlib driver on one dedicated thread: each transaction is one hop."""
+    """SQLite through the stdlib driver on one dedicated thread: each transaction is one hop.
+
+    The thread takes transactions in arrival order, except that urgent ones (storing an inbound webhook, which a
+    sender is waiting on) go before any that are queued: the answer to PagerDuty does not wait behind the bot's work.
+    """
 
     def __init__(self, url: str) -> None:
         parsed = make_url(url).set(drivername="sqlite")
@@ -103,18 +112,50 @@ class SqliteBackend:
             connect_args={"timeout": 30, "check_same_thread": False},
         )
         sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._jobs: queue.PriorityQueue[tuple[int, int, _Job | None]] = queue.PriorityQueue()
+        self._order = itertools.count()
+        self._thread = threading.Thread(target=self._serve, name="sqlite", daemon=True)
+        self._thread.start()
 
-    async def run(self, work: Work[T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, self._transaction, work)
+    async def run(self, work: Work[T], *, urgent: bool = False) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put((_URGENT if urgent else _NORMAL, next(self._order), _Job(work, future, loop)))
+        return await future
 
-    def _transaction(self, work: Work[T]) -> T:
-        with self.engine.begin() as conn:
-            return work(conn)
+    def _serve(self) -> None:
+        while True:
+            _, _, job = self._jobs.get()
+            if job is None:
+                self.engine.dispose()
+                return
+            try:
+                with self.engine.begin() as conn:
+                    result = job.work(conn)
+            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine, which raises it
+                job.loop.call_soon_threadsafe(_settle, job.future, None, exc)
+            else:
+                job.loop.call_soon_threadsafe(_settle, job.future, result, None)
 
     async def close(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._thread, self.engine.dispose)
-        self._thread.shutdown(wait=True)
+        self._jobs.put((_STOP, next(self._order), None))
+        await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+
+
+@dataclass(frozen=True)
+class _Job:
+    work: Work[Any]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():  # the caller was cancelled; the transaction ran (or failed) all the same
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -134,8 +175,8 @@ class AsyncBackend:
             parsed = parsed.set(drivername="postgresql+asyncpg")
         self.engine: AsyncEngine = create_async_engine(parsed, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
-    async def run(self, work: Work[T]) -> T:
-        async with self.engine.begin() as conn:
+    async def run(self, work: Work[T], *, urgent: bool = False) -> T:
+        async with self.engine.begin() as conn:  # a pool of connections: nothing to jump ahead of
             return await conn.run_sync(work)
 
     async def close(self) -> None:
@@ -164,9 +205,10 @@ class Store:
         await store.migrate()
         return store
 
-    async def run(self, work: Work[T]) -> T:
-        """Run `work` in one transaction: committed when it returns, rolled back when it raises."""
-        return await self.backend.run(work)
+    async def run(self, work: Work[T], *, urgent: bool = False) -> T:
+        """Run `work` in one transaction: committed when it returns, rolled back when it raises. An urgent
+        transaction (someone is waiting for the answer) goes before queued ones where the backend queues."""
+        return await self.backend.run(work, urgent=urgent)
 
     async def migrate(self) -> None:
         await self.run(_upgrade)
@@ -207,7 +249,7 @@ class Store:
                 )
                 pk = result.inserted_primary_key
                 return int(pk[0]) if pk else None
-            return await self.run(work)
+            return await self.run(work, urgent=True)
         except IntegrityError:
             return None
 
