@@ -69,6 +69,33 @@ def _store_url_from_env() -> str:
         raise ConfigError(describe_validation_error(exc)) from exc
 
 
+def _intent(args: argparse.Namespace) -> int:
+    import json
+
+    from pydantic import ValidationError
+
+    from bot.domain.intent import read
+    from bot.settings import CatalogSettings, describe_validation_error
+
+    try:
+        catalog = CatalogSettings.model_validate({}).catalog()
+    except ValidationError as exc:
+        return _fail(describe_validation_error(exc))
+    except ConfigError as exc:
+        return _fail(str(exc))
+    for text in args.text:
+        reading = read(text, catalog).as_dict()
+        if args.json:
+            print(json.dumps(reading))
+        else:
+            parts = [f"{key}: {value}" for key, value in reading.items() if value is not None]
+            print(f"{text!r} -> " + ", ".join(parts))
+    if not len(catalog) and not args.json:
+        print("(no service catalog: set SRE_CATALOG_PATH or put catalog.yml here to have services recognised)",
+              file=sys.stderr)
+    return 0
+
+
 def _sandbox_command(name: str) -> object:
     return getattr(importlib.import_module("sandbox.cli"), name)
 
@@ -92,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=8900)
     sandbox.add_argument("--bot-url", default="http://127.0.0.1:3000", help="where `sre-agent serve` listens")
     sandbox.set_defaults(run=lambda a: _sandbox_command("run_sandbox")(a))  # type: ignore[operator]
+
+    intent = commands.add_parser("intent", help="show how the bot reads a message to @sre (with your catalog)")
+    intent.add_argument("text", nargs="+", metavar="TEXT", help="a message, as someone would type it")
+    intent.add_argument("--json", action="store_true", help="one JSON object per message")
+    intent.set_defaults(run=_intent)
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")

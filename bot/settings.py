@@ -8,7 +8,11 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.catalog import load_catalog
+from bot.domain.catalog import Catalog
 from bot.errors import ConfigError
+
+DEFAULT_CATALOG = "catalog.yml"
 
 
 def _env(name: str) -> AliasChoices:
@@ -39,7 +43,21 @@ class StoreSettings(BaseSettings):
         return self.database_url or f"sqlite:///{self.sqlite_path}"
 
 
-class Settings(StoreSettings):
+class CatalogSettings(BaseSettings):
+    """Where the service catalog is; also usable alone (`sre-agent intent` needs nothing else)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, env_ignore_empty=True)
+
+    catalog_path: Path | None = Field(None, validation_alias=_env("SRE_CATALOG_PATH"))
+
+    def catalog(self) -> Catalog:
+        """The catalog at SRE_CATALOG_PATH (an error if set and missing), else ./catalog.yml if there is one."""
+        if self.catalog_path is not None:
+            return load_catalog(self.catalog_path, required=True)
+        return load_catalog(Path(DEFAULT_CATALOG), required=False)
+
+
+class Settings(StoreSettings, CatalogSettings):
     """Every setting, its environment variable (the alias) and its default. The README's table mirrors this."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, env_ignore_empty=True)

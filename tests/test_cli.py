@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from pathlib import Path
 
 from sandbox.server import Sandbox
 from tests.harness import BOT_EMAIL, WEBHOOK_SECRETS
+
+EXAMPLE_CATALOG = Path(__file__).resolve().parents[1] / "examples" / "catalog.yml"
 
 
 async def _run(*args: str, env: dict[str, str], limit_s: float = 30) -> tuple[int, str, str]:
@@ -69,3 +72,25 @@ async def test_db_upgrade_with_an_unknown_database_names_the_variable(tmp_path: 
         "sre-agent: error: SRE_DATABASE_URL is invalid: "
         "expected sqlite:///PATH or postgresql://USER@HOST:PORT/DATABASE"
     ]
+
+
+async def test_intent_reads_every_reference_example_as_written(tmp_path: Path) -> None:
+    from tests.test_intent import REFERENCE
+
+    env = {**_base_env(tmp_path), "SRE_CATALOG_PATH": str(EXAMPLE_CATALOG)}
+    code, out, err = await _run("intent", "--json", *(row[0] for row in REFERENCE), env=env)
+    assert code == 0, err
+    readings = [json.loads(line) for line in out.splitlines()]
+    assert len(readings) == len(REFERENCE)
+    for (message, intent, service, severity), reading in zip(REFERENCE, readings, strict=True):
+        assert reading["intent"] == intent, (message, reading)
+        assert reading["service"] == service, (message, reading)
+        if severity is not None:
+            assert reading["severity"] == severity, (message, reading)
+
+
+async def test_intent_with_a_missing_catalog_names_it(tmp_path: Path) -> None:
+    env = {**_base_env(tmp_path), "SRE_CATALOG_PATH": str(tmp_path / "nope.yml")}
+    code, _, err = await _run("intent", "payments is down", env=env)
+    assert code == 2
+    assert err.strip().splitlines() == [f"sre-agent: error: SRE_CATALOG_PATH: no file at {tmp_path / 'nope.yml'}"]

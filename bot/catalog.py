@@ -1,0 +1,124 @@
+"""Reading the service catalog from YAML (SRE_CATALOG_PATH). A bad file stops the start with one line that names the
+file, the path inside it and the problem, e.g. ``catalog.yml: services[1].tier: expected 1 to 4, got 7``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bot.domain.catalog import Catalog, CatalogError, Service
+from bot.errors import ConfigError
+
+__all__ = ["load_catalog", "parse_catalog"]
+
+
+class _PagerDuty(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    service: str | None = None
+    escalation_policy: str | None = None
+
+
+class _Slack(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    channel: str | None = None
+    usergroup: str | None = None
+
+
+class _OpsGenie(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    schedule: str | None = None
+
+
+class _Kubernetes(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    namespace: str | None = None
+    release: str | None = None
+
+
+class _Service(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    aliases: list[str] = Field(default_factory=list)
+    tier: int = Field(3, ge=1, le=4)
+    team: str | None = None
+    slack: _Slack = Field(default_factory=_Slack)
+    pagerduty: _PagerDuty = Field(default_factory=_PagerDuty)
+    opsgenie: _OpsGenie = Field(default_factory=_OpsGenie)
+    kubernetes: _Kubernetes = Field(default_factory=_Kubernetes)
+    depends_on: list[str] = Field(default_factory=list)
+    user_facing: bool = False
+    users: int | None = Field(None, ge=0)
+
+
+class _File(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int = 1
+    services: list[_Service] = Field(default_factory=list)
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top)"
+
+
+def parse_catalog(data: Any, origin: str) -> Catalog:
+    """A catalog from parsed YAML; CatalogError names ``origin`` and the path of the bad value."""
+    if data is None:
+        data = {}
+    try:
+        parsed = _File.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        message = str(first["msg"]).removeprefix("Value error, ")
+        if first["type"] == "missing":
+            message = "required"
+        elif first["type"] == "extra_forbidden":
+            message = "unknown key"
+        raise CatalogError(f"{origin}: {_where(tuple(first['loc']))}: {message}") from None
+    services = tuple(
+        Service(
+            name=s.name,
+            aliases=tuple(s.aliases),
+            tier=s.tier,
+            team=s.team,
+            slack_channel=s.slack.channel,
+            slack_usergroup=s.slack.usergroup,
+            pagerduty_service_id=s.pagerduty.service,
+            escalation_policy_id=s.pagerduty.escalation_policy,
+            opsgenie_schedule=s.opsgenie.schedule,
+            depends_on=tuple(s.depends_on),
+            user_facing=s.user_facing,
+            users=s.users,
+            namespace=s.kubernetes.namespace,
+            release=s.kubernetes.release,
+        )
+        for s in parsed.services
+    )
+    try:
+        return Catalog(services)
+    except CatalogError as exc:
+        raise CatalogError(f"{origin}: {exc}") from None
+
+
+def load_catalog(path: Path | None, *, required: bool) -> Catalog:
+    """The catalog at ``path``. A missing file is an empty catalog unless ``required`` (the path was set on purpose).
+    Raises ConfigError with one line naming the file and the problem."""
+    if path is None:
+        return Catalog()
+    if not path.is_file():
+        if required:
+            raise ConfigError(f"SRE_CATALOG_PATH: no file at {path}")
+        return Catalog()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}".splitlines()[0]) from exc
+    try:
+        return parse_catalog(data, str(path))
+    except CatalogError as exc:
+        raise ConfigError(str(exc)) from exc
