@@ -18,3 +18,7 @@ class BlockId(StrEnum):
     CARD_ACTIONS = "incident_card.actions"
     CARD_CONTEXT = "incident_card.context"
     ANNOUNCEMENT = "incident_announcement"
+    LIST_HEADER = "incident_list.header"
+    LIST_ITEM = "incident_list.item"
+    LIST_MORE = "incident_list.more"
+    LIST_EMPTY = "incident_list.empty"

@@ -59,3 +59,39 @@ def resolved_by(user_id: str, summary: str) -> str:
 
 def incident_channel_link(incident: Incident) -> str:
     return channel(incident.channel_id, incident.channel_name)
+
+
+def severity_set_by(user_id: str, severity: Severity, *, pagerduty: bool | None) -> str:
+    text = f"{severity.emoji} {user(user_id)} set the severity to *{severity}*"
+    if pagerduty is False:
+        return text + f" (here only: PagerDuty has no priority named {severity} in this account)."
+    return text + (", here and on PagerDuty." if pagerduty else ".")
+
+
+def commander_set_by(user_id: str, commander_id: str) -> str:
+    if user_id == commander_id:
+        return f":large_green_circle: {user(commander_id)} is now the incident commander."
+    return f":large_green_circle: {user(user_id)} made {user(commander_id)} the incident commander."
+
+
+def noted_by(user_id: str, text: str) -> str:
+    return f":memo: {user(user_id)} noted:\n>{escape(truncate(text, 2500))}"
+
+
+def escalated_by(user_id: str, level: int, invited: list[str], missing: list[str]) -> str:
+    text = f":arrow_double_up: {user(user_id)} escalated this incident to level {level} on PagerDuty."
+    if invited:
+        text += " Invited " + ", ".join(user(u) for u in invited) + "."
+    if missing:
+        text += " Not in Slack, reach them through PagerDuty: " + ", ".join(escape(m) for m in missing) + "."
+    if not invited and not missing:
+        text += " Nobody is on call at that level right now."
+    return text
+
+
+def reopened_by(user_id: str, *, pagerduty: bool) -> str:
+    text = f":repeat: {user(user_id)} reopened this incident."
+    if pagerduty:
+        text += (" PagerDuty's API cannot reopen a resolved incident: reopen it in PagerDuty too if people"
+                 " should be paged, or use `/incident escalate` once it is open there.")
+    return text

@@ -11,6 +11,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 
+from bot.actions import IncidentActions
 from bot.clock import Clock, SystemClock
 from bot.commander import Commander, CommanderConfig
 from bot.intake import Intake
@@ -80,6 +81,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         slack=slack,
         pagerduty=pagerduty,
         commander=commander,
+        actions=IncidentActions(commander),
         intake=intake,
         bolt=bolt,
     )

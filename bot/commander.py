@@ -185,7 +185,7 @@ class Commander:
                 second.append(self._note(incident, events))
             errors += await _gather(second)
             if missing:
-                errors += await _gather([self._say(incident, messages.not_found(missing))])
+                errors += await _gather([self.say(incident, messages.not_found(missing))])
         await self.store.save_incident(incident, events, now=self.clock.now())
         if errors:
             raise errors[0]
@@ -276,8 +276,8 @@ class Commander:
         incident.steps.add(SetupStep.ACKNOWLEDGE)
         await self.store.save_incident(incident, events, now=self.clock.now())
         await self._open(incident)  # an incident first seen acknowledged still gets its channel
-        await self._refresh(incident)
-        await self._say(incident, messages.acknowledged_in_pagerduty(event.agent_name))
+        await self.refresh(incident)
+        await self.say(incident, messages.acknowledged_in_pagerduty(event.agent_name))
 
     async def _resolved_in_pagerduty(self, incident: Incident, event: PagerDutyEvent) -> None:
         if not incident.is_open:
@@ -286,8 +286,8 @@ class Commander:
             incident, Phase.RESOLVED, at=event.occurred_at, actor=_pd_actor(event), reason="Resolved in PagerDuty"
         )
         await self.store.save_incident(incident, events, now=self.clock.now())
-        await self._refresh(incident)
-        await self._say(incident, messages.resolved_in_pagerduty(event.agent_name))
+        await self.refresh(incident)
+        await self.say(incident, messages.resolved_in_pagerduty(event.agent_name))
 
     async def _reopened_in_pagerduty(self, incident: Incident, event: PagerDutyEvent) -> None:
         if incident.is_open:
@@ -297,9 +297,9 @@ class Commander:
         )
         incident.steps.discard(SetupStep.ACKNOWLEDGE)
         await self.store.save_incident(incident, events, now=self.clock.now())
-        await self._say(incident, messages.reopened_in_pagerduty(event.agent_name))
+        await self.say(incident, messages.reopened_in_pagerduty(event.agent_name))
         await self._open(incident)
-        await self._refresh(incident)
+        await self.refresh(incident)
 
     async def _annotated_in_pagerduty(self, incident: Incident, event: PagerDutyEvent) -> None:
         assert incident.id is not None
@@ -311,7 +311,7 @@ class Commander:
             incident,
             [TimelineEvent(at=event.occurred_at, kind=EventKind.NOTE, actor=_pd_actor(event), text=content, ref=ref)],
         )
-        await self._say(incident, messages.note_from_pagerduty(event.agent_name, content))
+        await self.say(incident, messages.note_from_pagerduty(event.agent_name, content))
 
     async def _priority_in_pagerduty(self, incident: Incident, event: PagerDutyEvent, data: PagerDutyIncident) -> None:
         severity = severity_from_pagerduty(data.priority, data.urgency)
@@ -319,8 +319,8 @@ class Commander:
         if not events:
             return
         await self.store.save_incident(incident, events, now=self.clock.now())
-        await self._refresh(incident)
-        await self._say(incident, messages.severity_changed(severity, event.agent_name))
+        await self.refresh(incident)
+        await self.say(incident, messages.severity_changed(severity, event.agent_name))
 
     async def _record_only(self, incident: Incident, event: PagerDutyEvent) -> None:
         kind = EventKind.ESCALATED if event.event_type == "incident.escalated" else EventKind.NOTE
@@ -365,13 +365,13 @@ class Commander:
             if incident.source == SOURCE_PAGERDUTY:
                 await self.pagerduty.resolve(incident.external_id, summary or None)
             await self.store.save_incident(incident, events, now=self.clock.now())
-            await self._refresh(incident)
-            await self._say(incident, messages.resolved_by(user_id, summary))
+            await self.refresh(incident)
+            await self.say(incident, messages.resolved_by(user_id, summary))
             return incident
 
     # Slack output --------------------------------------------------------------------------------------
 
-    async def _refresh(self, incident: Incident) -> None:
+    async def refresh(self, incident: Incident) -> None:
         """Redraw the card and the announcement so they show the incident as it is now."""
         assert incident.id is not None
         card = await self.store.message_ref(incident.id, CARD)
@@ -387,7 +387,7 @@ class Commander:
             except SlackError as exc:
                 log.warning("could not update the announcement of %s: %s", incident.key, exc.error)
 
-    async def _say(self, incident: Incident, text: str) -> None:
+    async def say(self, incident: Incident, text: str) -> None:
         if incident.channel_id:
             await self.slack.post(incident.channel_id, text)
 

@@ -43,6 +43,7 @@ class PagerDuty:
         self.session.timeout = 10
         self.from_email = from_email
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pagerduty")
+        self._priority_ids: dict[str, str] | None = None
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -81,6 +82,42 @@ class PagerDuty:
             lambda: self.session.rpost(f"/incidents/{incident_id}/notes", json={"note": {"content": content}}),
         )
         return str(note["id"]) if isinstance(note, dict) else ""
+
+    async def assignees(self, incident_id: str) -> set[str]:
+        """PagerDuty user ids the incident is assigned to now."""
+        incident = await self._run("read the incident", lambda: self.session.rget(f"/incidents/{incident_id}"))
+        assignments = incident.get("assignments") if isinstance(incident, dict) else None
+        return {
+            str(a["assignee"]["id"])
+            for a in assignments or []
+            if isinstance(a, dict) and isinstance(a.get("assignee"), dict) and a["assignee"].get("id")
+        }
+
+    async def escalate(self, incident_id: str, level: int) -> None:
+        body = {"type": "incident_reference", "escalation_level": level}
+        await self._run(
+            f"escalate the incident to level {level}",
+            lambda: self.session.rput(f"/incidents/{incident_id}", json={"incident": body}),
+        )
+
+    async def set_priority(self, incident_id: str, name: str) -> bool:
+        """Set the priority by name (``P1``); False, changing nothing, when the account has no such priority
+        (priorities are an account feature PagerDuty lets admins turn off)."""
+        priority_id = (await self._priorities()).get(name)
+        if priority_id is None:
+            return False
+        body = {"type": "incident_reference", "priority": {"id": priority_id, "type": "priority_reference"}}
+        await self._run(
+            f"set the priority to {name}",
+            lambda: self.session.rput(f"/incidents/{incident_id}", json={"incident": body}),
+        )
+        return True
+
+    async def _priorities(self) -> dict[str, str]:
+        if self._priority_ids is None:
+            entries = await self._run("list priorities", lambda: list(self.session.iter_all("priorities")))
+            self._priority_ids = {str(p.get("summary") or p.get("name")): str(p["id"]) for p in entries if p.get("id")}
+        return self._priority_ids
 
     async def user_exists(self, email: str) -> bool:
         def fetch() -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.actions import IncidentActions
 from bot.clock import Clock
 from bot.commander import Commander
 from bot.intake import Intake
@@ -26,6 +27,7 @@ class Services:
     slack: SlackGateway
     pagerduty: PagerDuty
     commander: Commander
+    actions: IncidentActions
     intake: Intake
     bolt: AsyncApp
 

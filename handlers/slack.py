@@ -15,15 +15,9 @@ from blocks.ids import ActionId
 from bot.errors import SreAgentError
 from bot.services import Services
 from bot.store.store import DONE
+from handlers import incident_command as incident_command_module
 
 log = logging.getLogger(__name__)
-
-HELP = (
-    "*/incident* commands:\n"
-    "• `/incident resolve [summary]`: resolve this incident, here and on PagerDuty (in an incident channel)\n"
-    "• `/incident help`: this help"
-)
-
 
 async def _answering_errors(respond: AsyncRespond, work: Awaitable[Any]) -> None:
     """Run `work`; a refusal or failure is told to the person privately, never swallowed."""
@@ -60,12 +54,12 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
 
     @bolt.command("/incident")
     async def incident_command(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
-        sub, _, rest = (command.get("text") or "").strip().partition(" ")
-        if sub.lower() == "resolve":
+        sub, _ = incident_command_module.split(command.get("text") or "")
+        if sub == "resolve":
             await ack(text=":hourglass_flowing_sand: Resolving this incident…", response_type="ephemeral")
-            await _answering_errors(respond, _resolve_in_channel(services(), command, rest.strip()))
         else:
-            await ack(text=HELP, response_type="ephemeral")
+            await ack()
+        await _answering_errors(respond, incident_command_module.run(services(), command, respond))
 
     @bolt.action(ActionId.INCIDENT_RESOLVE.value)
     async def resolve_clicked(
@@ -85,9 +79,3 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
     @bolt.event(re.compile(".*"))
     async def any_other_event(body: dict[str, Any]) -> None:
         """Events the bot does not act on yet are acknowledged and ignored."""
-
-
-async def _resolve_in_channel(services: Services, command: dict[str, Any], summary: str) -> None:
-    incident = await services.commander.incident_for_channel(command["channel_id"])
-    assert incident.id is not None
-    await services.commander.resolve(incident.id, user_id=command["user_id"], summary=summary)

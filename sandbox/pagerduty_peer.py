@@ -65,7 +65,8 @@ class PagerDutyPeer:
         return self._shapes
 
     def incident_json(self, inc: Incident) -> dict[str, Any]:
-        return self.shapes.incident(inc)
+        """The incident as the REST API shows it (webhooks carry ``shapes.incident``)."""
+        return self.shapes.rest_incident(inc)
 
     @property
     def deliveries(self) -> dict[str, Delivery]:

@@ -210,6 +210,20 @@ class Shapes:
             "resolve_reason": None,
         }
 
+    def rest_incident(self, inc: Incident) -> dict[str, Any]:
+        """The REST v2 incident: the webhook fields plus those only REST has (``incident_number``, ``summary``,
+        ``assignments`` with their times, ``last_status_change_at``). Like PagerDuty's, it carries no escalation
+        level: that shows only in whom the incident is assigned to."""
+        at = iso_s(inc.created_at)
+        return {
+            **self.incident(inc),
+            "summary": f"[#{inc.number}] {inc.title}",
+            "incident_number": inc.number,
+            "assignments": [{"at": at, "assignee": self.user_ref(self.world.person(k))} for k in inc.assignees],
+            "assigned_via": "escalation_policy",
+            "last_status_change_at": at,
+        }
+
     def note(self, n: Note) -> dict[str, Any]:
         return {"id": n.id, "user": self.user_ref(self.world.person(n.person_key)),
                 "channel": {"summary": "The PagerDuty website or APIs"}, "content": n.content,

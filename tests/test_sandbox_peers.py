@@ -269,7 +269,10 @@ async def test_pagerduty_rest_with_pdpyras(sb: Sandbox) -> None:
     got = await asyncio.to_thread(session.rget, f"/incidents/{inc.id}")
     assert set(got) == {"id", "type", "self", "html_url", "number", "status", "incident_key", "created_at", "title",
                         "service", "assignees", "escalation_policy", "teams", "priority", "urgency",
-                        "conference_bridge", "resolve_reason"}
+                        "conference_bridge", "resolve_reason", "summary", "incident_number", "assignments",
+                        "assigned_via", "last_status_change_at"}
+    assert [a["assignee"]["id"] for a in got["assignments"]] == ["PABC123", "PJO789"]  # level 1 of the policy
+    assert "escalation_level" not in got  # as in PagerDuty: the level shows only in the assignments
     assert got["priority"]["summary"] == "P1" and got["html_url"] == f"https://acme.pagerduty.com/incidents/{inc.id}"
 
     acked = await asyncio.to_thread(session.rput, got, json={"type": "incident_reference",

@@ -24,6 +24,7 @@ class EventKind(StrEnum):
     CARD_POSTED = "card_posted"
     PAGERDUTY_NOTE = "pagerduty_note"
     NOTE = "note"
+    COMMANDER_CHANGED = "commander_changed"
     ESCALATED = "escalated"
     RESOLVED = "resolved"
     REOPENED = "reopened"

@@ -1,0 +1,155 @@
+"""What people do to an incident from Slack: severity, commander, notes, escalation, reopening.
+
+Each action runs under the incident's lock, changes PagerDuty first where PagerDuty is involved (so nothing changes
+here when it refuses), then the store, then redraws the card and tells the channel. Refusals are DomainErrors whose
+`user_message` is what the person is told.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from blocks import messages
+from bot.commander import SOURCE_PAGERDUTY, Commander
+from bot.domain.incident import Incident, SetupStep, change_severity, transition
+from bot.domain.phase import Phase
+from bot.domain.severity import Severity
+from bot.domain.timeline import EventKind, TimelineEvent
+from bot.errors import DomainError
+from bot.pagerduty import OnCall
+
+__all__ = ["IncidentActions", "current_level"]
+
+
+def _actor(user_id: str) -> str:
+    return f"slack:{user_id}"
+
+
+def current_level(assigned: set[str], oncall: list[OnCall]) -> int:
+    """The escalation level an incident is at: PagerDuty's incident has no such field, but it is assigned to the people
+    on call at that level. The highest level whose people are all assigned; 1 when none fits."""
+    by_level: dict[int, set[str]] = {}
+    for person in oncall:
+        by_level.setdefault(person.level, set()).add(person.user_id)
+    fitting = [level for level, people in by_level.items() if people and people <= assigned]
+    return max(fitting, default=1)
+
+
+class IncidentActions:
+    def __init__(self, commander: Commander) -> None:
+        self.commander = commander
+        self.store = commander.store
+        self.pagerduty = commander.pagerduty
+        self.clock = commander.clock
+
+    @asynccontextmanager
+    async def _held(self, incident_id: int) -> AsyncIterator[Incident]:
+        """The incident, read again under its lock."""
+        incident = await self.store.incident(incident_id)
+        if incident is None:
+            raise DomainError(f"no incident {incident_id}", user_message="That incident no longer exists.")
+        async with self.commander.locks.hold(incident.key):
+            fresh = await self.store.incident(incident_id)
+            assert fresh is not None
+            yield fresh
+
+    @staticmethod
+    def _must_be_open(incident: Incident, doing: str) -> None:
+        if not incident.is_open:
+            raise DomainError(
+                f"{incident.key} is {incident.phase}",
+                user_message=f"{incident.label} is {incident.phase.label.lower()}; reopen it before you {doing}.",
+            )
+
+    async def set_severity(self, incident_id: int, severity: Severity, *, user_id: str) -> Incident:
+        async with self._held(incident_id) as incident:
+            if incident.severity == severity:
+                raise DomainError("same severity", user_message=f"{incident.label} is already {severity}.")
+            in_pagerduty: bool | None = None  # None: not a PagerDuty incident
+            if incident.source == SOURCE_PAGERDUTY:
+                in_pagerduty = await self.pagerduty.set_priority(incident.external_id, str(severity))
+            events = change_severity(incident, severity, at=self.clock.now(), actor=_actor(user_id))
+            await self.store.save_incident(incident, events, now=self.clock.now())
+            await self.commander.refresh(incident)
+            await self.commander.say(incident, messages.severity_set_by(user_id, severity, pagerduty=in_pagerduty))
+            return incident
+
+    async def set_commander(self, incident_id: int, commander_id: str, *, user_id: str) -> Incident:
+        async with self._held(incident_id) as incident:
+            if incident.commander == commander_id:
+                raise DomainError("same commander", user_message="They are the incident commander already.")
+            previous = incident.commander
+            incident.commander = commander_id
+            event = TimelineEvent(
+                at=self.clock.now(),
+                kind=EventKind.COMMANDER_CHANGED,
+                actor=_actor(user_id),
+                text=commander_id,
+                data={"from": previous, "to": commander_id},
+            )
+            if incident.channel_id:
+                await self.commander.slack.invite(incident.channel_id, [commander_id])
+            await self.store.save_incident(incident, [event], now=self.clock.now())
+            await self.commander.refresh(incident)
+            await self.commander.say(incident, messages.commander_set_by(user_id, commander_id))
+            return incident
+
+    async def add_note(self, incident_id: int, text: str, *, user_id: str) -> Incident:
+        if not text.strip():
+            raise DomainError("empty note", user_message="Say what to note: `/incident note <text>`.")
+        async with self._held(incident_id) as incident:
+            event = TimelineEvent(at=self.clock.now(), kind=EventKind.NOTE, actor=_actor(user_id), text=text.strip())
+            await self.store.append_events(incident, [event])
+            await self.commander.say(incident, messages.noted_by(user_id, text.strip()))
+            return incident
+
+    async def escalate(self, incident_id: int, *, user_id: str) -> Incident:
+        """Page the next level of the escalation policy and bring its people into the channel."""
+        async with self._held(incident_id) as incident:
+            self._must_be_open(incident, "escalate it")
+            if incident.source != SOURCE_PAGERDUTY or not incident.escalation_policy_id:
+                raise DomainError(
+                    f"{incident.key} has no escalation policy",
+                    user_message=f"{incident.label} has no PagerDuty escalation policy to escalate along.",
+                )
+            assigned = await self.pagerduty.assignees(incident.external_id)
+            everyone = await self.pagerduty.oncalls(incident.escalation_policy_id, level=None)
+            level = current_level(assigned, everyone)
+            await self.pagerduty.escalate(incident.external_id, level + 1)
+            people = [p for p in everyone if p.level == level + 1]
+            found = [await self.commander.slack.lookup_user(p.email) if p.email else None for p in people]
+            if incident.channel_id:
+                await self.commander.slack.invite(incident.channel_id, [u for u in found if u])
+            event = TimelineEvent(
+                at=self.clock.now(),
+                kind=EventKind.ESCALATED,
+                actor=_actor(user_id),
+                text=f"level {level} -> {level + 1}",
+                data={"from": level, "to": level + 1, "paged": [p.name for p in people]},
+            )
+            await self.store.save_incident(incident, [event], now=self.clock.now())
+            missing = [p.name for p, u in zip(people, found, strict=True) if not u]
+            await self.commander.say(
+                incident, messages.escalated_by(user_id, level + 1, [u for u in found if u], missing)
+            )
+            return incident
+
+    async def reopen(self, incident_id: int, *, user_id: str) -> Incident:
+        async with self._held(incident_id) as incident:
+            if incident.is_open:
+                raise DomainError("already open", user_message=f"{incident.label} is open already.")
+            events = transition(incident, Phase.TRIGGERED, at=self.clock.now(), actor=_actor(user_id))
+            incident.steps.discard(SetupStep.ACKNOWLEDGE)
+            await self.store.save_incident(incident, events, now=self.clock.now())
+            await self.commander.refresh(incident)
+            await self.commander.say(
+                incident, messages.reopened_by(user_id, pagerduty=incident.source == SOURCE_PAGERDUTY)
+            )
+            return incident
+
+    async def open_incidents(self) -> list[Incident]:
+        """Open incidents, most severe first, then oldest first."""
+        incidents = await self.store.incidents(open_only=True)
+        return sorted(incidents, key=lambda i: (i.severity.rank, i.triggered_at))
+

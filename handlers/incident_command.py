@@ -1,0 +1,144 @@
+"""`/incident` and its subcommands. The listener acks at once; this module does the work after the ack and answers
+through `respond` (privately) or through messages in the incident channel (for everyone)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from slack_bolt.async_app import AsyncRespond
+
+from blocks import incident as incident_blocks
+from blocks.listing import incident_list
+from bot.domain.severity import Severity
+from bot.errors import DomainError
+from bot.services import Services
+
+HELP = (
+    "*/incident* commands:\n"
+    "• `/incident declare <title>`: declare an incident now (`/incident` alone opens a form)\n"
+    "• `/incident status`: this incident's card (in an incident channel), or all open incidents\n"
+    "• `/incident list`: all open incidents\n"
+    "• `/incident sev <P1..P5>`: change the severity, here and on PagerDuty\n"
+    "• `/incident commander @someone` (or `me`): name the incident commander\n"
+    "• `/incident note <text>`: add a note to the timeline\n"
+    "• `/incident escalate`: page the next level of the escalation policy\n"
+    "• `/incident resolve [summary]`: resolve, here and on PagerDuty\n"
+    "• `/incident reopen`: reopen a resolved incident\n"
+    "• `/incident postmortem`: the postmortem (coming soon)\n"
+    "• `/incident help`: this help\n"
+    "The ones that act on an incident work in its channel."
+)
+
+POSTMORTEM_PLACEHOLDER = (
+    ":memo: Postmortems are not written by sre-agent yet. Everything that happened is on this incident's timeline "
+    "already, and `/incident postmortem` will draft the postmortem from it in a coming version."
+)
+
+_USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+ALIASES = {"severity": "sev", "ic": "commander", "close": "resolve", "ls": "list", "?": "help"}
+
+
+def split(text: str) -> tuple[str, str]:
+    """``"sev  P1"`` -> ``("sev", "P1")``; the subcommand lower-cased and its aliases resolved."""
+    sub, _, rest = (text or "").strip().partition(" ")
+    sub = sub.lower()
+    return ALIASES.get(sub, sub), rest.strip()
+
+
+async def _ephemeral(respond: AsyncRespond, text: str, blocks: list[Any] | None = None) -> None:
+    await respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
+
+
+async def run(services: Services, command: dict[str, Any], respond: AsyncRespond) -> None:
+    """Carry out one `/incident` command (already acknowledged)."""
+    sub, rest = split(command.get("text") or "")
+    user_id = str(command["user_id"])
+    channel_id = str(command["channel_id"])
+    actions = services.actions
+    now = services.clock.now()
+
+    if sub == "help":
+        await _ephemeral(respond, HELP)
+        return
+    if sub == "list":
+        text, blocks = incident_list(await actions.open_incidents(), now)
+        await _ephemeral(respond, text, blocks)
+        return
+    if sub == "status":
+        incident = await services.store.incident_by_channel(channel_id)
+        if incident is None:
+            text, blocks = incident_list(await actions.open_incidents(), now)
+        else:
+            text, blocks = incident_blocks.card_text(incident), incident_blocks.incident_card(incident)
+        await _ephemeral(respond, text, blocks)
+        return
+    if sub not in _IN_CHANNEL:
+        await _ephemeral(respond, f"I don't know `/incident {sub}`.\n{HELP}" if sub else HELP)
+        return
+
+    incident = await services.commander.incident_for_channel(channel_id)
+    assert incident.id is not None
+    await _IN_CHANNEL[sub](services, incident.id, rest, user_id, respond)
+
+
+async def _sev(services: Services, incident_id: int, rest: str, user_id: str, _r: AsyncRespond) -> None:
+    severity = Severity.parse(rest)
+    if severity is None:
+        raise DomainError(f"bad severity {rest!r}", user_message="Give a severity from P1 to P5: `/incident sev P2`.")
+    await services.actions.set_severity(incident_id, severity, user_id=user_id)
+
+
+async def _commander(
+    services: Services, incident_id: int, rest: str, user_id: str, _r: AsyncRespond
+) -> None:
+    match = _USER.match(rest)
+    if rest.lower() == "me":
+        target = user_id
+    elif match:
+        target = match.group(1)
+    else:
+        raise DomainError(
+            f"bad commander {rest!r}",
+            user_message="Name a person: `/incident commander @someone`, or `/incident commander me`.",
+        )
+    await services.actions.set_commander(incident_id, target, user_id=user_id)
+
+
+async def _note(services: Services, incident_id: int, rest: str, user_id: str, _r: AsyncRespond) -> None:
+    await services.actions.add_note(incident_id, rest, user_id=user_id)
+
+
+async def _escalate(
+    services: Services, incident_id: int, _rest: str, user_id: str, _r: AsyncRespond
+) -> None:
+    await services.actions.escalate(incident_id, user_id=user_id)
+
+
+async def _resolve(
+    services: Services, incident_id: int, rest: str, user_id: str, _r: AsyncRespond
+) -> None:
+    await services.commander.resolve(incident_id, user_id=user_id, summary=rest)
+
+
+async def _reopen(
+    services: Services, incident_id: int, _rest: str, user_id: str, _r: AsyncRespond
+) -> None:
+    await services.actions.reopen(incident_id, user_id=user_id)
+
+
+async def _postmortem(
+    _s: Services, _id: int, _rest: str, _u: str, respond: AsyncRespond
+) -> None:
+    await _ephemeral(respond, POSTMORTEM_PLACEHOLDER)
+
+
+_IN_CHANNEL = {
+    "sev": _sev,
+    "commander": _commander,
+    "note": _note,
+    "escalate": _escalate,
+    "resolve": _resolve,
+    "reopen": _reopen,
+    "postmortem": _postmortem,
+}
