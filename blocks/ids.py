@@ -5,8 +5,13 @@ from __future__ import annotations
 from enum import StrEnum
 
 
+class CallbackId(StrEnum):
+    DECLARE = "incident.declare"
+
+
 class ActionId(StrEnum):
     INCIDENT_RESOLVE = "incident.resolve"
+    DECLARE_VALUE = "value"
     INCIDENT_OPEN_PAGERDUTY = "incident.open_pagerduty"
     INCIDENT_OPEN_CHANNEL = "incident.open_channel"
 
@@ -18,6 +23,10 @@ class BlockId(StrEnum):
     CARD_ACTIONS = "incident_card.actions"
     CARD_CONTEXT = "incident_card.context"
     ANNOUNCEMENT = "incident_announcement"
+    DECLARE_TITLE = "declare.title"
+    DECLARE_SERVICE = "declare.service"
+    DECLARE_SEVERITY = "declare.severity"
+    DECLARE_DESCRIPTION = "declare.description"
     LIST_HEADER = "incident_list.header"
     LIST_ITEM = "incident_list.item"
     LIST_MORE = "incident_list.more"

@@ -95,3 +95,12 @@ def reopened_by(user_id: str, *, pagerduty: bool) -> str:
         text += (" PagerDuty's API cannot reopen a resolved incident: reopen it in PagerDuty too if people"
                  " should be paged, or use `/incident escalate` once it is open there.")
     return text
+
+
+def declared(incident: Incident) -> str:
+    where = channel(incident.channel_id, incident.channel_name)
+    paged = " PagerDuty is paging the on-call." if incident.source == "pagerduty" else ""
+    return (
+        f"{incident.severity.emoji} Declared *{incident.severity} {incident.label}* · {escape(incident.service)}: "
+        f"{escape(truncate(incident.title, 300))}. Join {where}.{paged}"
+    )

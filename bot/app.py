@@ -14,6 +14,7 @@ from slack_bolt.logger.messages import warning_client_prioritized_and_token_skip
 from bot.actions import IncidentActions
 from bot.clock import Clock, SystemClock
 from bot.commander import Commander, CommanderConfig
+from bot.declaring import Declarer
 from bot.intake import Intake
 from bot.pagerduty import PagerDuty
 from bot.services import SERVICES, Services
@@ -42,6 +43,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     if not any(isinstance(f, _SameTokenNotice) for f in bolt_logger.filters):
         bolt_logger.addFilter(_SameTokenNotice())
     clock = clock or SystemClock()
+    catalog = settings.catalog()  # a bad catalog stops the start here, naming the file and the problem
     store = Store.from_url(settings.store_url)
     client = build_client(
         settings.slack_bot_token.get_secret_value(),
@@ -82,6 +84,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         pagerduty=pagerduty,
         commander=commander,
         actions=IncidentActions(commander),
+        catalog=catalog,
+        declarer=Declarer(commander, catalog),
         intake=intake,
         bolt=bolt,
     )

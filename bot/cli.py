@@ -34,9 +34,10 @@ def _serve(_args: argparse.Namespace) -> int:
             level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
         asyncio.run(preflight(settings))
+        app = create_app(settings)
     except ConfigError as exc:
         return _fail(str(exc))
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    web.run_app(app, host=settings.host, port=settings.port, print=None)
     return 0
 
 

@@ -147,7 +147,8 @@ class Commander:
                 events.extend(transition(incident, Phase.ACKNOWLEDGED, at=self.clock.now(), actor=ACTOR_BOT))
 
         async def channel() -> None:
-            wanted = channel_name(incident.number, incident.service, prefix=self.config.channel_prefix)
+            number = incident.number if incident.number is not None else incident.id
+            wanted = channel_name(number, incident.service, prefix=self.config.channel_prefix)
             incident.channel_id, incident.channel_name = await self.slack.create_channel(wanted)
             incident.steps.add(SetupStep.CHANNEL)
             events.append(
@@ -160,6 +161,8 @@ class Commander:
                 )
             )
 
+        if incident.source != SOURCE_PAGERDUTY:  # declared in Slack without PagerDuty: nothing to acknowledge there
+            incident.steps |= {SetupStep.ACKNOWLEDGE, SetupStep.NOTE}
         first: list[Awaitable[None]] = []
         if (
             SetupStep.ACKNOWLEDGE not in incident.steps
@@ -338,6 +341,21 @@ class Commander:
         )
 
     # Slack -> PagerDuty ------------------------------------------------------------------------------
+
+    async def open_declared(self, incident: Incident, events: list[TimelineEvent]) -> Incident:
+        """Store an incident a person declared and open it like a paged one (channel, invites, card, announcement).
+        If PagerDuty's webhook for the same incident got here first, that incident is the one opened."""
+        async with self.locks.hold(incident.key):
+            if not await self.store.create_incident(incident, events, now=self.clock.now()):
+                existing = await self.store.incident_by_external(incident.source, incident.external_id)
+                assert existing is not None
+                existing.commander = existing.commander or incident.commander
+                existing.steps.add(SetupStep.ACKNOWLEDGE)  # whoever declares it wants the on-call paged, not acked
+                severity = change_severity(existing, incident.severity, at=self.clock.now(), actor=events[0].actor)
+                await self.store.save_incident(existing, severity, now=self.clock.now())
+                incident = existing
+            await self._open(incident)
+            return incident
 
     async def incident_for_channel(self, channel_id: str) -> Incident:
         incident = await self.store.incident_by_channel(channel_id)

@@ -12,12 +12,14 @@ import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message='The package "pdpyras" is deprecated')
     import pdpyras
 
+from bot.domain.pagerduty import PagerDutyIncident
 from bot.errors import PagerDutyError
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,34 @@ class PagerDuty:
             lambda: self.session.rpost(f"/incidents/{incident_id}/notes", json={"note": {"content": content}}),
         )
         return str(note["id"]) if isinstance(note, dict) else ""
+
+    async def create_incident(
+        self,
+        *,
+        title: str,
+        service_id: str,
+        urgency: str,
+        priority: str | None,
+        details: str,
+        incident_key: str,
+    ) -> PagerDutyIncident:
+        """Open an incident on a PagerDuty service (it pages whoever is on call), as a person declaring it would."""
+        body: dict[str, Any] = {
+            "type": "incident",
+            "title": title,
+            "service": {"id": service_id, "type": "service_reference"},
+            "urgency": urgency,
+            "incident_key": incident_key,
+        }
+        if details:
+            body["body"] = {"type": "incident_body", "details": details}
+        priority_id = (await self._priorities()).get(priority) if priority else None
+        if priority_id:
+            body["priority"] = {"id": priority_id, "type": "priority_reference"}
+        created = await self._run(
+            "open the incident", lambda: self.session.rpost("/incidents", json={"incident": body})
+        )
+        return _incident_from_rest(created)
 
     async def assignees(self, incident_id: str) -> set[str]:
         """PagerDuty user ids the incident is assigned to now."""
@@ -159,6 +189,33 @@ class PagerDuty:
                 )
             )
         return people
+
+
+def _incident_from_rest(data: Any) -> PagerDutyIncident:
+    """The fields sre-agent keeps, from a REST v2 incident (``incident_number`` where webhooks say ``number``)."""
+    if not isinstance(data, dict) or not data.get("id"):
+        raise PagerDutyError("PagerDuty answered without an incident", user_message="PagerDuty did not open it.")
+
+    def ref(key: str) -> dict[str, Any]:
+        value = data.get(key)
+        return value if isinstance(value, dict) else {}
+
+    number = data.get("incident_number", data.get("number"))
+    created = data.get("created_at")
+    return PagerDutyIncident(
+        id=str(data["id"]),
+        number=int(number) if isinstance(number, int) else None,
+        status=str(data.get("status") or "triggered"),
+        title=str(data.get("title") or ""),
+        urgency=data.get("urgency") if isinstance(data.get("urgency"), str) else None,
+        priority=str(ref("priority").get("summary")) if ref("priority").get("summary") else None,
+        service_id=str(ref("service").get("id") or ""),
+        service_name=str(ref("service").get("summary") or ""),
+        escalation_policy_id=str(ref("escalation_policy")["id"]) if ref("escalation_policy").get("id") else None,
+        html_url=str(data["html_url"]) if data.get("html_url") else None,
+        incident_key=str(data["incident_key"]) if data.get("incident_key") else None,
+        created_at=datetime.fromisoformat(created.replace("Z", "+00:00")) if isinstance(created, str) else None,
+    )
 
 
 def _error_message(exc: Exception) -> str:

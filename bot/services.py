@@ -11,6 +11,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.actions import IncidentActions
 from bot.clock import Clock
 from bot.commander import Commander
+from bot.declaring import Declarer
+from bot.domain.catalog import Catalog
 from bot.intake import Intake
 from bot.pagerduty import PagerDuty
 from bot.settings import Settings
@@ -28,6 +30,8 @@ class Services:
     pagerduty: PagerDuty
     commander: Commander
     actions: IncidentActions
+    catalog: Catalog
+    declarer: Declarer
     intake: Intake
     bolt: AsyncApp
 

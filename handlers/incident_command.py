@@ -9,7 +9,11 @@ from typing import Any
 from slack_bolt.async_app import AsyncRespond
 
 from blocks import incident as incident_blocks
+from blocks.declare import declare_modal
 from blocks.listing import incident_list
+from blocks.messages import declared
+from bot.declaring import Declaration, suggest_severity
+from bot.domain.intent import find_service
 from bot.domain.severity import Severity
 from bot.errors import DomainError
 from bot.services import Services
@@ -58,6 +62,9 @@ async def run(services: Services, command: dict[str, Any], respond: AsyncRespond
     actions = services.actions
     now = services.clock.now()
 
+    if sub in ("", "declare"):
+        await _declare(services, command, rest, respond)
+        return
     if sub == "help":
         await _ephemeral(respond, HELP)
         return
@@ -80,6 +87,24 @@ async def run(services: Services, command: dict[str, Any], respond: AsyncRespond
     incident = await services.commander.incident_for_channel(channel_id)
     assert incident.id is not None
     await _IN_CHANNEL[sub](services, incident.id, rest, user_id, respond)
+
+
+async def _declare(services: Services, command: dict[str, Any], title: str, respond: AsyncRespond) -> None:
+    """`/incident declare <title>` declares at once when the title names a service; otherwise (and for `/incident`
+    alone) the form opens, with what was typed already in it."""
+    service = find_service(title, services.catalog) if title else None
+    if service is None:
+        severity = suggest_severity(title, None, services.catalog)
+        await services.slack_client.views_open(
+            trigger_id=command["trigger_id"], view=declare_modal(services.catalog, title=title, severity=severity)
+        )
+        return
+    user_id = str(command["user_id"])
+    incident = await services.declarer.declare(
+        Declaration(title=title, service=service, severity=suggest_severity(title, service, services.catalog),
+                    user_id=user_id)
+    )
+    await _ephemeral(respond, declared(incident))
 
 
 async def _sev(services: Services, incident_id: int, rest: str, user_id: str, _r: AsyncRespond) -> None:

@@ -11,10 +11,11 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from blocks.ids import ActionId
+from blocks.ids import ActionId, CallbackId
 from bot.errors import SreAgentError
 from bot.services import Services
 from bot.store.store import DONE
+from handlers import declare_form
 from handlers import incident_command as incident_command_module
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,20 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
         else:
             await ack()
         await _answering_errors(respond, incident_command_module.run(services(), command, respond))
+
+    @bolt.view(CallbackId.DECLARE.value)
+    async def declare_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        form = declare_form.read(view, services().catalog)
+        if form.errors:
+            await ack(response_action="errors", errors=form.errors)
+            return
+        await ack()
+        user_id = str(body["user"]["id"])
+        try:
+            await services().declarer.declare(form.declaration(user_id))
+        except SreAgentError as exc:
+            log.info("declare refused: %s", exc)
+            await services().slack.post(user_id, f":warning: The incident was not declared: {exc.user_message}")
 
     @bolt.action(ActionId.INCIDENT_RESOLVE.value)
     async def resolve_clicked(

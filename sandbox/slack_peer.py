@@ -248,7 +248,7 @@ class SlackPeer(SlackState):
         v = self.views.get(view_id)
         if v is None:
             raise KeyError(f"unknown view {view_id!r}")
-        view = v.to_api(self.world, _state_values(values))
+        view = v.to_api(self.world, _state_values(values, v.view.get("blocks")))
         if callback_id is not None:
             view["callback_id"] = callback_id
         w = self.world
@@ -473,11 +473,30 @@ def _find_element(blocks: list[dict[str, Any]], action_id: str,
     return None, None
 
 
-def _state_values(values: dict[str, Any]) -> dict[str, Any]:
-    """Accept full Slack state values, or the shorthand ``{block_id: {action_id: "text"}}``."""
+def _state_values(values: dict[str, Any], blocks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Accept full Slack state values, or the shorthand ``{block_id: {action_id: "text"}}``: the shorthand becomes
+    what Slack sends for that element of the view (a select's chosen option, a text input's value)."""
+    elements: dict[tuple[str, str], dict[str, Any]] = {}
+    for block in blocks or []:
+        element = block.get("element")
+        if isinstance(element, dict) and element.get("action_id"):
+            elements[(str(block.get("block_id")), str(element["action_id"]))] = element
     out: dict[str, Any] = {}
     for block_id, actions in values.items():
         out[block_id] = {}
         for action_id, v in (actions or {}).items():
-            out[block_id][action_id] = v if isinstance(v, dict) else {"type": "plain_text_input", "value": v}
+            if isinstance(v, dict):
+                out[block_id][action_id] = v
+                continue
+            element = elements.get((block_id, action_id), {})
+            kind = element.get("type", "plain_text_input")
+            if kind == "static_select":
+                options = [o for group in element.get("option_groups") or [{"options": element.get("options")}]
+                           for o in group.get("options") or []]
+                chosen = next((o for o in options if o.get("value") == v), None)
+                if chosen is None:
+                    raise ValueError(f"{block_id}.{action_id}: no option {v!r} in the select")
+                out[block_id][action_id] = {"type": kind, "selected_option": chosen}
+            else:
+                out[block_id][action_id] = {"type": kind, "value": v}
     return out

@@ -23,6 +23,7 @@ PAYLOADS = Path(__file__).resolve().parent / "payloads"  # sample deliveries as 
 SIGNING_SECRET = "test-slack-signing-secret"
 WEBHOOK_SECRETS = ["test-pd-secret-new", "test-pd-secret-old"]
 BOT_EMAIL = "sre-agent@example.com"
+EXAMPLE_CATALOG = Path(__file__).resolve().parents[1] / "examples" / "catalog.yml"
 
 
 class Harness:
@@ -47,6 +48,7 @@ class Harness:
             "PAGERDUTY_API_URL": self.sandbox.pagerduty_api_url,
             "PAGERDUTY_EVENTS_URL": self.sandbox.pagerduty_events_url,
             "SRE_DATABASE_URL": self.database_url,
+            "SRE_CATALOG_PATH": str(EXAMPLE_CATALOG),
             "SRE_HOST": "127.0.0.1",
             "SRE_PORT": 0,
         }

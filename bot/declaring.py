@@ -1,0 +1,122 @@
+"""Declaring an incident from Slack (`/incident declare`, the form, `@sre ... is down`).
+
+A declared incident runs the same lifecycle as a paged one. When the service is on PagerDuty (the catalog names its
+PagerDuty service), the incident is opened there first through the REST API, so the on-call is paged as people
+expect and the channel carries PagerDuty's number; PagerDuty's own webhook for it is then recognised, not doubled.
+(The REST API answers with the incident's id and number at once; an Events API trigger would only return a dedup key
+and the incident would have to be matched up later.) A service that is not on PagerDuty gets a Slack-only incident.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+from bot.commander import SOURCE_PAGERDUTY, Commander
+from bot.domain.catalog import Catalog
+from bot.domain.incident import Incident, SetupStep, transition
+from bot.domain.intent import read
+from bot.domain.phase import Phase
+from bot.domain.severity import Severity
+from bot.domain.timeline import EventKind, TimelineEvent
+from bot.errors import DomainError
+
+__all__ = ["SOURCE_SLACK", "Declaration", "Declarer", "suggest_severity"]
+
+SOURCE_SLACK = "slack"
+TITLE_LIMIT = 150  # also the form's limit; PagerDuty allows more, Slack headers do not
+
+
+@dataclass(frozen=True)
+class Declaration:
+    title: str
+    service: str
+    severity: Severity
+    user_id: str
+    description: str = ""
+
+
+def suggest_severity(title: str, service: str | None, catalog: Catalog) -> Severity:
+    """What the words say (``sev1``, "down for everyone") first; else from the service's tier: a tier-1 service that
+    users see is P2, other tier-1 and tier-2 services P3, the rest P4."""
+    words = read(title, catalog)
+    if re.search(r"\b(?:sev|p)\s*-?\s*[1-5]\b", title.lower()) or words.severity is Severity.P1:
+        assert words.severity is not None
+        return words.severity
+    known = catalog.get(service) if service else None
+    if known is None:
+        return Severity.P3
+    if known.tier == 1:
+        return Severity.P2 if known.user_facing else Severity.P3
+    return Severity.P3 if known.tier == 2 else Severity.P4
+
+
+class Declarer:
+    def __init__(self, commander: Commander, catalog: Catalog) -> None:
+        self.commander = commander
+        self.catalog = catalog
+
+    async def declare(self, declaration: Declaration) -> Incident:
+        title = declaration.title.strip()
+        if not title:
+            raise DomainError(
+                "no title", user_message="An incident needs a title: `/incident declare <what is wrong>`."
+            )
+        if len(title) > TITLE_LIMIT:
+            raise DomainError("title too long", user_message=f"Keep the title within {TITLE_LIMIT} characters.")
+        now = self.commander.clock.now()
+        service = self.catalog.get(declaration.service)
+        actor = f"slack:{declaration.user_id}"
+        if service is not None and service.pagerduty_service_id:
+            created = await self.commander.pagerduty.create_incident(
+                title=title,
+                service_id=service.pagerduty_service_id,
+                urgency="high" if declaration.severity.rank <= 2 else "low",
+                priority=str(declaration.severity),
+                details=declaration.description,
+                incident_key=f"sre-agent-{uuid.uuid4().hex}",
+            )
+            incident = Incident(
+                source=SOURCE_PAGERDUTY,
+                external_id=created.id,
+                number=created.number,
+                html_url=created.html_url,
+                urgency=created.urgency,
+                escalation_policy_id=created.escalation_policy_id or service.escalation_policy_id,
+                title=title,
+                service=declaration.service,
+                severity=declaration.severity,
+                phase=Phase.TRIGGERED,  # PagerDuty is paging the on-call; their acknowledgement comes from there
+                triggered_at=now,
+                commander=declaration.user_id,
+            )
+        else:
+            incident = Incident(
+                source=SOURCE_SLACK,
+                external_id=uuid.uuid4().hex,
+                escalation_policy_id=service.escalation_policy_id if service else None,
+                title=title,
+                service=declaration.service,
+                severity=declaration.severity,
+                phase=Phase.TRIGGERED,
+                triggered_at=now,
+                commander=declaration.user_id,
+            )
+        incident.steps.add(SetupStep.ACKNOWLEDGE)  # never auto-acknowledge what a person declared
+        events = [
+            TimelineEvent(
+                at=now,
+                kind=EventKind.TRIGGERED,
+                actor=actor,
+                text=title,
+                data={"declared": True, "service": declaration.service, "severity": str(declaration.severity),
+                      "description": declaration.description},
+            )
+        ]
+        if incident.source == SOURCE_SLACK:  # the person who declared it is on it
+            events += transition(incident, Phase.ACKNOWLEDGED, at=now, actor=actor)
+        incident = await self.commander.open_declared(incident, events)
+        if incident.channel_id:
+            await self.commander.slack.invite(incident.channel_id, [declaration.user_id])
+        return incident
