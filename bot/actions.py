@@ -13,11 +13,11 @@ from contextlib import asynccontextmanager
 from blocks import messages
 from bot.commander import SOURCE_PAGERDUTY, Commander
 from bot.domain.incident import Incident, SetupStep, change_severity, transition
+from bot.domain.oncall import OnCall
 from bot.domain.phase import Phase
 from bot.domain.severity import Severity
 from bot.domain.timeline import EventKind, TimelineEvent
 from bot.errors import DomainError
-from bot.pagerduty import OnCall
 
 __all__ = ["IncidentActions", "current_level"]
 

@@ -14,6 +14,7 @@ from slack_bolt.logger.messages import warning_client_prioritized_and_token_skip
 from bot.actions import IncidentActions
 from bot.clock import Clock, SystemClock
 from bot.commander import Commander, CommanderConfig
+from bot.conversation import Conversation
 from bot.declaring import Declarer
 from bot.intake import Intake
 from bot.pagerduty import PagerDuty
@@ -75,6 +76,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         name="sre-agent",
     )
     app = web.Application(client_max_size=settings.max_body_bytes)
+    actions = IncidentActions(commander)
+    declarer = Declarer(commander, catalog)
+    conversation = Conversation(
+        commander=commander, actions=actions, declarer=declarer, catalog=catalog, slack=slack
+    )
     services = Services(
         settings=settings,
         clock=clock,
@@ -83,9 +89,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         slack=slack,
         pagerduty=pagerduty,
         commander=commander,
-        actions=IncidentActions(commander),
+        actions=actions,
         catalog=catalog,
-        declarer=Declarer(commander, catalog),
+        declarer=declarer,
+        conversation=conversation,
         intake=intake,
         bolt=bolt,
     )

@@ -11,7 +11,6 @@ import logging
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -19,6 +18,7 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message='The package "pdpyras" is deprecated')
     import pdpyras
 
+from bot.domain.oncall import OnCall
 from bot.domain.pagerduty import PagerDutyIncident
 from bot.errors import PagerDutyError
 
@@ -26,12 +26,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class OnCall:
-    name: str
-    email: str
-    level: int
-    user_id: str
+
 
 
 class PagerDuty:

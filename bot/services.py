@@ -11,6 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.actions import IncidentActions
 from bot.clock import Clock
 from bot.commander import Commander
+from bot.conversation import Conversation
 from bot.declaring import Declarer
 from bot.domain.catalog import Catalog
 from bot.intake import Intake
@@ -32,6 +33,7 @@ class Services:
     actions: IncidentActions
     catalog: Catalog
     declarer: Declarer
+    conversation: Conversation
     intake: Intake
     bolt: AsyncApp
 

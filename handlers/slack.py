@@ -12,6 +12,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from blocks.ids import ActionId, CallbackId
+from bot.conversation import Mention
 from bot.errors import SreAgentError
 from bot.services import Services
 from bot.store.store import DONE
@@ -90,6 +91,16 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
     async def link_clicked(ack: AsyncAck) -> None:
         """A link button opens the browser; Slack still tells the app, which only acknowledges."""
         await ack()
+
+    @bolt.event("app_mention")
+    async def mentioned(event: dict[str, Any]) -> None:
+        """`@sre ...`: read the words, act, and answer in the message's thread. Slack is acknowledged first."""
+        if event.get("bot_id") or not event.get("user"):
+            return  # bots (ourselves included) are not people asking for something
+        mention = Mention(user_id=str(event["user"]), channel_id=str(event["channel"]), text=str(event.get("text", "")))
+        reply = await services().conversation.answer(mention)
+        thread = str(event.get("thread_ts") or event["ts"])
+        await services().slack.post(mention.channel_id, reply.text, reply.blocks or None, thread_ts=thread)
 
     @bolt.event(re.compile(".*"))
     async def any_other_event(body: dict[str, Any]) -> None:
