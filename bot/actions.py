@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
 
 from blocks import messages
 from bot.commander import SOURCE_PAGERDUTY, Commander
@@ -20,6 +22,10 @@ from bot.domain.timeline import EventKind, TimelineEvent
 from bot.errors import DomainError
 
 __all__ = ["IncidentActions", "current_level"]
+
+
+CAPTURE_LIMIT = 4000
+CAPTURED_REACTION = "memo"  # the bot's mark on a message that is on the timeline
 
 
 def _actor(user_id: str) -> str:
@@ -147,6 +153,34 @@ class IncidentActions:
                 incident, messages.reopened_by(user_id, pagerduty=incident.source == SOURCE_PAGERDUTY)
             )
             return incident
+
+    async def capture(
+        self, channel_id: str, ts: str, *, by_user: str, via: str, message: dict[str, Any] | None = None
+    ) -> bool:
+        """Put a message of an incident channel on the timeline, at the time it was posted; once per message, however
+        often it is pinned or marked. False when the channel is not an incident's or the message was captured before."""
+        incident = await self.store.incident_by_channel(channel_id)
+        if incident is None or incident.id is None:
+            return False
+        ref = f"slack-message:{channel_id}:{ts}"
+        async with self._held(incident.id) as held:
+            if await self.store.has_ref(incident.id, ref):
+                return False
+            if message is None:
+                message = await self.commander.slack.message(channel_id, ts)
+            text = str((message or {}).get("text") or "")
+            author = str((message or {}).get("user") or (message or {}).get("bot_id") or by_user)
+            event = TimelineEvent(
+                at=datetime.fromtimestamp(float(ts), UTC),
+                kind=EventKind.SLACK_MESSAGE,
+                actor=_actor(author),
+                text=text[:CAPTURE_LIMIT],
+                data={"ts": ts, "via": via, "added_by": by_user, "found": message is not None},
+                ref=ref,
+            )
+            await self.store.append_events(held, [event])
+        await self.commander.slack.react(channel_id, ts, CAPTURED_REACTION)
+        return True
 
     async def open_incidents(self) -> list[Incident]:
         """Open incidents, most severe first, then oldest first."""

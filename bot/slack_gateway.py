@@ -48,7 +48,7 @@ class SlackGateway:
 
     async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
         try:
-            response = await self.client.api_call(method, **kwargs)
+            response = await self.client.api_call(method, params=kwargs)
         except SlackApiError as exc:
             raise SlackError(method, _error(exc)) from exc
         data = response.data
@@ -122,3 +122,27 @@ class SlackGateway:
             await self.client.chat_postEphemeral(channel=channel, user=user, text=text, blocks=_blocks(blocks))
         except SlackApiError as exc:
             raise SlackError("chat.postEphemeral", _error(exc)) from exc
+
+    async def message(self, channel: str, ts: str) -> dict[str, Any] | None:
+        """One message of a channel by its ts (top level or in a thread); None when Slack has no such message."""
+        data = await self._call("conversations.history", channel=channel, latest=ts, inclusive=True, limit=1)
+        for found in data.get("messages") or []:
+            if isinstance(found, dict) and found.get("ts") == ts:
+                return found
+        try:
+            data = await self._call(
+                "conversations.replies", channel=channel, ts=ts, latest=ts, inclusive=True, limit=1
+            )
+        except SlackError as exc:
+            if exc.error == "thread_not_found":
+                return None
+            raise
+        return next((m for m in data.get("messages") or [] if isinstance(m, dict) and m.get("ts") == ts), None)
+
+    async def react(self, channel: str, ts: str, name: str) -> None:
+        """Add the bot's reaction; one that is there already is fine."""
+        try:
+            await self.client.reactions_add(channel=channel, timestamp=ts, name=name)
+        except SlackApiError as exc:
+            if _error(exc) != "already_reacted":
+                raise SlackError("reactions.add", _error(exc)) from exc

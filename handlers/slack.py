@@ -21,6 +21,8 @@ from handlers import incident_command as incident_command_module
 
 log = logging.getLogger(__name__)
 
+CAPTURE_REACTION = "pushpin"
+
 async def _answering_errors(respond: AsyncRespond, work: Awaitable[Any]) -> None:
     """Run `work`; a refusal or failure is told to the person privately, never swallowed."""
     try:
@@ -101,6 +103,28 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
         reply = await services().conversation.answer(mention)
         thread = str(event.get("thread_ts") or event["ts"])
         await services().slack.post(mention.channel_id, reply.text, reply.blocks or None, thread_ts=thread)
+
+    @bolt.event("pin_added")
+    async def pinned(event: dict[str, Any]) -> None:
+        """A message pinned in an incident channel goes on the timeline."""
+        item = event.get("item") or {}
+        message = item.get("message") if isinstance(item.get("message"), dict) else None
+        ts = (message or {}).get("ts") or item.get("ts")
+        channel = event.get("channel_id") or item.get("channel")
+        if item.get("type") == "message" and ts and channel:
+            await services().actions.capture(
+                str(channel), str(ts), by_user=str(event.get("user", "")), via="pin", message=message
+            )
+
+    @bolt.event("reaction_added")
+    async def reacted(event: dict[str, Any]) -> None:
+        """A :pushpin: on a message in an incident channel puts it on the timeline."""
+        item = event.get("item") or {}
+        if event.get("reaction") != CAPTURE_REACTION or item.get("type") != "message":
+            return
+        await services().actions.capture(
+            str(item["channel"]), str(item["ts"]), by_user=str(event.get("user", "")), via="reaction"
+        )
 
     @bolt.event(re.compile(".*"))
     async def any_other_event(body: dict[str, Any]) -> None:

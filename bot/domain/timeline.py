@@ -25,6 +25,7 @@ class EventKind(StrEnum):
     PAGERDUTY_NOTE = "pagerduty_note"
     NOTE = "note"
     COMMANDER_CHANGED = "commander_changed"
+    SLACK_MESSAGE = "slack_message"
     ESCALATED = "escalated"
     RESOLVED = "resolved"
     REOPENED = "reopened"
