@@ -10,7 +10,9 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
+from slack_sdk.web.async_client import AsyncWebClient
 
+from blocks.home import home_view
 from blocks.ids import ActionId, CallbackId
 from bot.conversation import Mention
 from bot.errors import SreAgentError
@@ -125,6 +127,16 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
         await services().actions.capture(
             str(item["channel"]), str(item["ts"]), by_user=str(event.get("user", "")), via="reaction"
         )
+
+    @bolt.event("app_home_opened")
+    async def home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
+        """The Home tab: drawn fresh each time someone opens it."""
+        if event.get("tab", "home") != "home":
+            return
+        user_id = str(event["user"])
+        incidents = await services().actions.open_incidents()
+        view = home_view(user_id, incidents, services().clock.now())
+        await client.views_publish(user_id=user_id, view=view)
 
     @bolt.event(re.compile(".*"))
     async def any_other_event(body: dict[str, Any]) -> None:
