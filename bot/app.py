@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 
@@ -72,7 +73,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     intake = Intake(store, commander, clock)
     bolt = AsyncApp(
         client=client,
-        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        # Socket Mode has no signing secret: its requests come down our own authenticated websocket
+        signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "",
         name="sre-agent",
     )
     app = web.Application(client_max_size=settings.max_body_bytes)
@@ -104,7 +106,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         bolt_response = await bolt.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
 
-    app.router.add_post(SLACK_PATH, slack_events)
+    if not settings.socket_mode:  # in Socket Mode there is no signing secret: no unsigned way in over HTTP either
+        app.router.add_post(SLACK_PATH, slack_events)
     app.router.add_post(PAGERDUTY_PATH, pagerduty_webhook)
     app.router.add_get("/healthz", healthz)
 
@@ -112,7 +115,13 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         await store.migrate()
         client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
         await intake.start()
+        socket_mode = None
+        if settings.slack_app_token is not None:
+            socket_mode = AsyncSocketModeHandler(bolt, settings.slack_app_token.get_secret_value(), web_client=client)
+            await socket_mode.connect_async()  # type: ignore[no-untyped-call]
         yield
+        if socket_mode is not None:
+            await socket_mode.close_async()  # type: ignore[no-untyped-call]
         await intake.close()
         await client.session.close()
         pagerduty.close()

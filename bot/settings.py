@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.catalog import load_catalog
@@ -64,7 +64,8 @@ class Settings(StoreSettings, CatalogSettings):
 
     # Slack
     slack_bot_token: SecretStr = Field(validation_alias=_env("SLACK_BOT_TOKEN"))
-    slack_signing_secret: SecretStr = Field(validation_alias=_env("SLACK_SIGNING_SECRET"))
+    slack_signing_secret: SecretStr | None = Field(None, validation_alias=_env("SLACK_SIGNING_SECRET"))
+    slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
     slack_api_url: str = Field("https://slack.com/api/", validation_alias=_env("SLACK_API_URL"))
     slack_incidents_channel: str = Field("#incidents", validation_alias=_env("SLACK_INCIDENTS_CHANNEL"))
     slack_rate_limit_retries: int = Field(3, ge=0, le=10, validation_alias=_env("SLACK_RATE_LIMIT_RETRIES"))
@@ -98,6 +99,17 @@ class Settings(StoreSettings, CatalogSettings):
             return secrets
         return value
 
+    @model_validator(mode="after")
+    def _http_mode_needs_signing_secret(self) -> Settings:
+        """Over HTTP every Slack request is verified with the signing secret; Socket Mode needs none."""
+        if self.slack_app_token is None and self.slack_signing_secret is None:
+            raise ValueError("SLACK_SIGNING_SECRET is not set (or set SLACK_APP_TOKEN for Socket Mode)")
+        return self
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_app_token is not None
+
     @field_validator("slack_api_url")
     @classmethod
     def _trailing_slash(cls, value: str) -> str:
@@ -124,7 +136,9 @@ def env_name(field_name: str) -> str:
 
 def describe_validation_error(error: ValidationError) -> str:
     first = error.errors()[0]
-    loc = str(first["loc"][0]) if first["loc"] else "?"
+    if not first["loc"]:  # a check across settings: its message names the variables
+        return str(first["msg"]).removeprefix("Value error, ")
+    loc = str(first["loc"][0])
     name = env_name(loc) if loc in Settings.model_fields else loc
     if first["type"] == "missing":
         return f"{name} is not set"

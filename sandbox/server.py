@@ -14,6 +14,7 @@ from sandbox.control import add_control_routes
 from sandbox.core import Runtime
 from sandbox.pagerduty_peer import PagerDutyPeer
 from sandbox.slack_peer import SlackPeer
+from sandbox.slack_socket import SOCKET_PATH
 from sandbox.world import BOT_PERSON, World
 
 __all__ = ["DEFAULT_RETRY_DELAYS", "Sandbox"]
@@ -55,6 +56,7 @@ class Sandbox:
         app = web.Application(client_max_size=8 * 1024 * 1024)
         r = app.router
         r.add_route("*", "/slack/api/{method}", self.slack.handle_api)
+        r.add_get(SOCKET_PATH, self.slack.socket.handle)
         r.add_post("/pagerduty-events/v2/enqueue", self.pagerduty.handle_events)
         r.add_route("*", "/pagerduty/{tail:.*}", self.pagerduty.handle_rest)
         add_control_routes(app, self)
@@ -74,6 +76,7 @@ class Sandbox:
         return self
 
     async def stop(self) -> None:
+        await self.slack.socket.close()
         await self.pagerduty.webhooks.close()
         await self.rt.close()
         if self._runner is not None:

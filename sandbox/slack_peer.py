@@ -16,6 +16,7 @@ from aiohttp import web
 
 from sandbox.core import Runtime
 from sandbox.signing import slack_headers
+from sandbox.slack_socket import SocketMode
 from sandbox.slack_state import (
     Channel,
     Ephemeral,
@@ -51,6 +52,7 @@ class SlackPeer(SlackState):
         self.request_timeout = request_timeout
         self._injections: dict[str, deque[_Injection]] = {}
         self.bot_requests: list[dict[str, Any]] = []
+        self.socket = SocketMode(rt, world.bot.app_id)
 
     # ---- fault injection -------------------------------------------------------------------------
     def rate_limit(self, method: str, count: int = 1, retry_after: int = 0) -> None:
@@ -95,6 +97,12 @@ class SlackPeer(SlackState):
     def _dispatch(self, method: str, args: dict[str, Any], token: str | None) -> dict[str, Any]:
         if token is None:
             return {"ok": False, "error": "not_authed"}
+        if method == "apps.connections.open":  # the one method that takes the app-level token, and only that
+            if token == self.world.bot.token:
+                return {"ok": False, "error": "not_allowed_token_type"}
+            if token != self.world.bot.app_token:
+                return {"ok": False, "error": "invalid_auth"}
+            return {"ok": True, "url": self.socket.open_url()}
         if token != self.world.bot.token:
             return {"ok": False, "error": "invalid_auth"}
         inj = self._take_injection(method)
@@ -120,6 +128,12 @@ class SlackPeer(SlackState):
         url = self.rt.bot_endpoint("/slack/events")
         started = time.monotonic()
         record: dict[str, Any] = {"kind": kind, "at": self.rt.now().isoformat(), "at_monotonic": started}
+        if self.socket.connected:  # the app connected over Socket Mode: requests go down the websocket
+            delivered = await self.socket.deliver(body, kind, extra_headers)
+            delivered["elapsed_ms"] = (time.monotonic() - started) * 1000
+            record.update(delivered, via="socket_mode")
+            self.bot_requests.append(record)
+            return delivered
         if url is None:
             record.update(status=0, body="", elapsed_ms=0.0, error="bot_url not set")
             self.bot_requests.append(record)

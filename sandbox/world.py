@@ -47,6 +47,7 @@ class BotIdentity:
     token: str
     bot_id: str = "B0SREBOT"
     app_id: str = "A0SREAGENT"
+    app_token: str = "xapp-1-sandbox-app-token"  # the app-level token Socket Mode connects with (DEFAULT_APP_TOKEN)
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,7 @@ class World:
 
 
 BOT_PERSON = "sre-agent"
+DEFAULT_APP_TOKEN = "xapp-1-sandbox-app-token"
 
 DEFAULT_WORLD: dict[str, Any] = {
     "team": {"id": "T0123ABCD", "domain": "acme"},
@@ -274,6 +276,7 @@ class _Parser:
             token=self._str(bot_d, "token", "world.bot"),
             bot_id=self._str(bot_d, "bot_id", "world.bot") if "bot_id" in bot_d else "B0SREBOT",
             app_id=self._str(bot_d, "app_id", "world.bot") if "app_id" in bot_d else "A0SREAGENT",
+            app_token=self._str(bot_d, "app_token", "world.bot") if "app_token" in bot_d else DEFAULT_APP_TOKEN,
         )
 
         if "incidents_channel" not in root:

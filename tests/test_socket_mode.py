@@ -1,0 +1,59 @@
+"""Socket Mode: with SLACK_APP_TOKEN set the app connects to Slack's websocket (the sandbox's), and slash commands,
+events and clicks arrive down it; the HTTP Slack endpoint is not served at all (there is no secret to verify with)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sandbox.signing import slack_headers
+from sandbox.world import DEFAULT_APP_TOKEN
+from tests.harness import Harness, eventually, incident_channels
+
+SOCKET_MODE = {"SLACK_APP_TOKEN": DEFAULT_APP_TOKEN, "SLACK_SIGNING_SECRET": None}
+
+
+@pytest.mark.parametrize("harness_overrides", [SOCKET_MODE])
+async def test_a_slash_command_through_socket_mode(h: Harness) -> None:
+    sb = h.sandbox
+    await eventually(lambda: sb.slack.socket.connected)
+    assert [c.ok for c in sb.slack.calls_for("apps.connections.open")] == [True]
+
+    sb.pagerduty.page("checkout-service", "checkout-service: error rate 8.5%", priority="P2")
+    await h.settle()
+    [channel] = incident_channels(sb)
+
+    result = await sb.slack.send_command("U0DANA", channel.id, "/incident", "sev P1")
+    assert result["status"] == 200 and result["elapsed_ms"] < 3000
+    assert sb.slack.bot_requests[-1]["via"] == "socket_mode"
+    [envelope] = [e["envelope"] for e in sb.slack.socket.envelopes if e["envelope"]["type"] == "slash_commands"]
+    assert envelope["payload"]["command"] == "/incident" and envelope["payload"]["text"] == "sev P1"
+    await eventually(lambda: any("set the severity to *P1*" in m.text for m in sb.slack.messages_in(channel.id)))
+
+    # the ack of a command can carry the answer: Slack shows it to the person who typed it
+    await sb.slack.send_command("U0DANA", channel.id, "/incident", "resolve fixed")
+    await eventually(lambda: any("Resolving this incident" in e.text for e in sb.slack.ephemerals))
+
+    # events come down the socket too
+    asked = await sb.slack.send_mention("U0SAM", "C0INCIDENTS", "help")
+    await eventually(lambda: any(m.thread_ts == asked["ts"] != m.ts for m in sb.slack.messages_in("C0INCIDENTS")))
+
+
+@pytest.mark.parametrize("harness_overrides", [SOCKET_MODE])
+async def test_in_socket_mode_the_http_endpoint_is_not_served(h: Harness) -> None:
+    assert h.http is not None
+    body = json.dumps({"type": "event_callback", "event_id": "Ev1", "event": {"type": "app_mention"}}).encode()
+    headers = {"Content-Type": "application/json", **slack_headers("", body)}  # signed with an empty secret
+    async with h.http.post(f"{h.url}/slack/events", data=body, headers=headers) as response:
+        assert response.status == 404
+
+
+async def test_http_mode_without_a_signing_secret_is_refused() -> None:
+    from bot.errors import ConfigError
+    from bot.settings import Settings
+
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(SLACK_BOT_TOKEN="x", PAGERDUTY_API_TOKEN="t", PAGERDUTY_FROM_EMAIL="a@example.com",
+                          PAGERDUTY_WEBHOOK_SECRETS="s", SLACK_SIGNING_SECRET=None)
+    assert str(caught.value) == "SLACK_SIGNING_SECRET is not set (or set SLACK_APP_TOKEN for Socket Mode)"
