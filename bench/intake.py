@@ -16,52 +16,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import secrets
-import socket
-import sqlite3
-import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import aiohttp
+from common import sandbox_and_bot, summary  # bench/common.py, beside this script
 
 from sandbox.server import Sandbox
-from sandbox.world import World
 
 CARD_BLOCK = "incident_card.header"
-
-
-def percentile(values: list[float], p: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))
-    return round(ordered[index], 2)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def wait_healthy(url: str, process: asyncio.subprocess.Process, within: float = 30.0) -> None:
-    deadline = time.monotonic() + within
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
-            if process.returncode is not None:
-                raise SystemExit(f"the bot exited with status {process.returncode} before it was ready")
-            try:
-                async with http.get(f"{url}/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise SystemExit("the bot did not become healthy in time")
 
 
 async def send_pages(sandbox: Sandbox, routing_key: str, pages: int, rate: float) -> list[int]:
@@ -125,10 +88,8 @@ def measure(sandbox: Sandbox) -> dict[str, Any]:
         if i in acked and i in channel_at and i in card_at
     ]
     return {
-        "webhook_ms": {"p50": percentile(webhook_ms, 50), "p99": percentile(webhook_ms, 99),
-                       "max": round(max(webhook_ms), 2) if webhook_ms else None},
-        "page_to_card_ms": {"p50": percentile(page_to_card, 50), "p99": percentile(page_to_card, 99),
-                            "max": round(max(page_to_card), 2) if page_to_card else None},
+        "webhook_ms": summary(webhook_ms),
+        "page_to_card_ms": summary(page_to_card),
         "channels": len(channel_at),
         "acknowledgements": len(acked),
         "cards": len(card_at),
@@ -136,49 +97,19 @@ def measure(sandbox: Sandbox) -> dict[str, Any]:
 
 
 async def run(pages: int, rate: float, database_url: str | None) -> dict[str, Any]:
-    world = World.default()
-    sandbox = Sandbox(world, slack_signing_secret=secrets.token_hex(16),
-                      pagerduty_webhook_secrets=[secrets.token_hex(16)])
-    await sandbox.start()
-    port = free_port()
-    bot_url = f"http://127.0.0.1:{port}"
-    sandbox.bot_url = bot_url
-    with tempfile.TemporaryDirectory(prefix="sre-agent-bench-") as tmp:
-        db_path = Path(tmp) / "bench.db"
-        env = {
-            **os.environ,
-            **sandbox.bot_settings(),
-            "SRE_HOST": "127.0.0.1",
-            "SRE_PORT": str(port),
-            "SRE_LOG_LEVEL": "WARNING",
-        }
-        if database_url:
-            env["SRE_DATABASE_URL"] = database_url
-        else:
-            env.pop("SRE_DATABASE_URL", None)
-            env["SRE_SQLITE_PATH"] = str(db_path)
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "serve", env=env, stdout=asyncio.subprocess.DEVNULL,
-        )
-        try:
-            await wait_healthy(bot_url, process)
-            statuses = await send_pages(sandbox, world.services[0].routing_key, pages, rate)
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                result = measure(sandbox)
-                if result["cards"] >= pages and result["acknowledgements"] >= pages:
-                    break
-                await asyncio.sleep(0.2)
-            await sandbox.drain(10)
+    async with sandbox_and_bot(database_url) as setup:
+        sandbox = setup.sandbox
+        statuses = await send_pages(sandbox, sandbox.world.services[0].routing_key, pages, rate)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
             result = measure(sandbox)
-        finally:
-            process.terminate()
-            await process.wait()
-            await sandbox.stop()
-        incidents = None
-        if not database_url:
-            with sqlite3.connect(db_path) as db:
-                incidents = db.execute("select count(*) from incidents").fetchone()[0]
+            if result["cards"] >= pages and result["acknowledgements"] >= pages:
+                break
+            await asyncio.sleep(0.2)
+        await sandbox.drain(10)
+        result = measure(sandbox)
+        await asyncio.sleep(0.5)  # let the bot finish its last writes before counting them
+        incidents = setup.incidents_in_store()
     return {
         "pages": pages,
         "rate_per_s": rate,

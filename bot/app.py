@@ -13,6 +13,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 
 from bot.actions import IncidentActions
+from bot.background import Background
 from bot.clock import Clock, SystemClock
 from bot.commander import Commander, CommanderConfig
 from bot.conversation import Conversation
@@ -76,6 +77,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         # Socket Mode has no signing secret: its requests come down our own authenticated websocket
         signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "",
         name="sre-agent",
+        process_before_response=True,  # listeners return at once; their work runs in services.background
     )
     app = web.Application(client_max_size=settings.max_body_bytes)
     actions = IncidentActions(commander)
@@ -97,6 +99,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         conversation=conversation,
         intake=intake,
         bolt=bolt,
+        background=Background(),
     )
     app[SERVICES] = services
     slack_handlers.register(bolt, lambda: services)
@@ -122,6 +125,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         yield
         if socket_mode is not None:
             await socket_mode.close_async()  # type: ignore[no-untyped-call]
+        await services.background.close()
         await intake.close()
         await client.session.close()
         pagerduty.close()

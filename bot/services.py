@@ -9,6 +9,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.actions import IncidentActions
+from bot.background import Background
 from bot.clock import Clock
 from bot.commander import Commander
 from bot.conversation import Conversation
@@ -36,6 +37,7 @@ class Services:
     conversation: Conversation
     intake: Intake
     bolt: AsyncApp
+    background: Background
 
 
 SERVICES = web.AppKey("services", Services)

@@ -1,4 +1,5 @@
-"""Bolt listeners. Each acks at once; the work runs after the ack."""
+"""Bolt listeners. Each acks at once and hands its work to `services.background`, so Slack is answered before any
+of it runs (see bot/background.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from blocks.home import home_view
 from blocks.ids import ActionId, CallbackId
 from bot.conversation import Mention
+from bot.declaring import Declaration
 from bot.errors import SreAgentError
 from bot.services import Services
 from bot.store.store import DONE
@@ -55,8 +57,9 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
                 return BoltResponse(status=200, body="")
         return await next()
 
-    # Bolt (process_before_response off) answers Slack as soon as ack() is called and lets the listener run on:
-    # each listener acks first, then works.
+    def later(work: Awaitable[Any], name: str, respond: AsyncRespond | None = None) -> None:
+        """Run `work` after the answer to Slack; a refusal is told to the person when there is a `respond`."""
+        services().background.spawn(_answering_errors(respond, work) if respond else _quietly(work), name=name)
 
     @bolt.command("/incident")
     async def incident_command(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
@@ -65,7 +68,7 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
             await ack(text=":hourglass_flowing_sand: Resolving this incident…", response_type="ephemeral")
         else:
             await ack()
-        await _answering_errors(respond, incident_command_module.run(services(), command, respond))
+        later(incident_command_module.run(services(), command, respond), "/incident", respond)
 
     @bolt.view(CallbackId.DECLARE.value)
     async def declare_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -74,12 +77,7 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
             await ack(response_action="errors", errors=form.errors)
             return
         await ack()
-        user_id = str(body["user"]["id"])
-        try:
-            await services().declarer.declare(form.declaration(user_id))
-        except SreAgentError as exc:
-            log.info("declare refused: %s", exc)
-            await services().slack.post(user_id, f":warning: The incident was not declared: {exc.user_message}")
+        later(_declare(services(), form.declaration(str(body["user"]["id"]))), "declare form")
 
     @bolt.action(ActionId.INCIDENT_RESOLVE.value)
     async def resolve_clicked(
@@ -87,9 +85,7 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
     ) -> None:
         await ack()
         commander = services().commander
-        await _answering_errors(
-            respond, commander.resolve(int(action["value"]), user_id=body["user"]["id"], summary="")
-        )
+        later(commander.resolve(int(action["value"]), user_id=body["user"]["id"], summary=""), "resolve", respond)
 
     @bolt.action(ActionId.INCIDENT_OPEN_PAGERDUTY.value)
     async def link_clicked(ack: AsyncAck) -> None:
@@ -102,9 +98,7 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
         if event.get("bot_id") or not event.get("user"):
             return  # bots (ourselves included) are not people asking for something
         mention = Mention(user_id=str(event["user"]), channel_id=str(event["channel"]), text=str(event.get("text", "")))
-        reply = await services().conversation.answer(mention)
-        thread = str(event.get("thread_ts") or event["ts"])
-        await services().slack.post(mention.channel_id, reply.text, reply.blocks or None, thread_ts=thread)
+        later(_answer(services(), mention, str(event.get("thread_ts") or event["ts"])), "mention")
 
     @bolt.event("pin_added")
     async def pinned(event: dict[str, Any]) -> None:
@@ -114,9 +108,10 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
         ts = (message or {}).get("ts") or item.get("ts")
         channel = event.get("channel_id") or item.get("channel")
         if item.get("type") == "message" and ts and channel:
-            await services().actions.capture(
+            work = services().actions.capture(
                 str(channel), str(ts), by_user=str(event.get("user", "")), via="pin", message=message
             )
+            later(work, "pin")
 
     @bolt.event("reaction_added")
     async def reacted(event: dict[str, Any]) -> None:
@@ -124,20 +119,47 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
         item = event.get("item") or {}
         if event.get("reaction") != CAPTURE_REACTION or item.get("type") != "message":
             return
-        await services().actions.capture(
+        work = services().actions.capture(
             str(item["channel"]), str(item["ts"]), by_user=str(event.get("user", "")), via="reaction"
         )
+        later(work, "reaction")
 
     @bolt.event("app_home_opened")
     async def home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
         """The Home tab: drawn fresh each time someone opens it."""
         if event.get("tab", "home") != "home":
             return
-        user_id = str(event["user"])
-        incidents = await services().actions.open_incidents()
-        view = home_view(user_id, incidents, services().clock.now())
-        await client.views_publish(user_id=user_id, view=view)
+        later(_publish_home(services(), client, str(event["user"])), "app home")
 
     @bolt.event(re.compile(".*"))
     async def any_other_event(body: dict[str, Any]) -> None:
         """Events the bot does not act on yet are acknowledged and ignored."""
+
+
+async def _quietly(work: Awaitable[Any]) -> None:
+    """Work nobody is waiting on an answer for (events): a refusal is logged."""
+    try:
+        await work
+    except SreAgentError as exc:
+        log.info("slack event not acted on: %s", exc)
+
+
+async def _declare(services: Services, declaration: Declaration) -> None:
+    try:
+        await services.declarer.declare(declaration)
+    except SreAgentError as exc:
+        log.info("declare refused: %s", exc)
+        await services.slack.post(
+            declaration.user_id, f":warning: The incident was not declared: {exc.user_message}"
+        )
+
+
+async def _answer(services: Services, mention: Mention, thread_ts: str) -> None:
+    reply = await services.conversation.answer(mention)
+    await services.slack.post(mention.channel_id, reply.text, reply.blocks or None, thread_ts=thread_ts)
+
+
+async def _publish_home(services: Services, client: AsyncWebClient, user_id: str) -> None:
+    incidents = await services.actions.open_incidents()
+    await client.views_publish(user_id=user_id, view=home_view(user_id, incidents, services.clock.now()))
+

@@ -56,13 +56,15 @@ async def start_bot(settings: Settings, sandbox: Sandbox, *, clock: Clock | None
 
 
 async def settle(sandbox: Sandbox, services: Services, rounds: int = 3) -> None:
-    """Wait until the sandbox has no webhook delivery in flight and the bot no event in hand, several times over."""
+    """Wait until the sandbox has no webhook delivery in flight and the bot no event or Slack work in hand,
+    several times over."""
     quiet = 0
     while quiet < rounds:
-        busy = services.intake.busy or any(
+        busy = services.intake.busy or services.background.busy or any(
             d.state in ("pending", "retrying") for d in sandbox.pagerduty.deliveries.values()
         )
         await sandbox.drain()
         await services.intake.drain()
+        await services.background.drain()
         await asyncio.sleep(0.02)
         quiet = 0 if busy else quiet + 1
