@@ -146,3 +146,16 @@ class SlackGateway:
         except SlackApiError as exc:
             if _error(exc) != "already_reacted":
                 raise SlackError("reactions.add", _error(exc)) from exc
+
+    async def respond(self, response_url: str, text: str, blocks: Sequence[Block] | None = None) -> None:
+        """Answer a command or click privately through its response_url, on the shared HTTP session (Bolt's own
+        `respond` opens a new session and connection for each answer)."""
+        payload: dict[str, Any] = {"text": text, "response_type": "ephemeral", "replace_original": False}
+        if blocks:
+            payload["blocks"] = _blocks(blocks)
+        session = self.client.session
+        if session is None:
+            raise SlackError("response_url", "no HTTP session")
+        async with session.post(response_url, json=payload) as response:
+            if response.status >= 300:
+                raise SlackError("response_url", f"HTTP {response.status}: {(await response.text())[:200]}")

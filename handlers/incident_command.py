@@ -6,8 +6,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from slack_bolt.async_app import AsyncRespond
-
 from blocks import incident as incident_blocks
 from blocks.declare import declare_modal
 from blocks.listing import incident_list
@@ -17,6 +15,7 @@ from bot.domain.intent import find_service
 from bot.domain.severity import Severity
 from bot.errors import DomainError
 from bot.services import Services
+from handlers.respond import Respond
 
 HELP = (
     "*/incident* commands:\n"
@@ -50,11 +49,11 @@ def split(text: str) -> tuple[str, str]:
     return ALIASES.get(sub, sub), rest.strip()
 
 
-async def _ephemeral(respond: AsyncRespond, text: str, blocks: list[Any] | None = None) -> None:
-    await respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
+async def _ephemeral(respond: Respond, text: str, blocks: list[Any] | None = None) -> None:
+    await respond(text, blocks)
 
 
-async def run(services: Services, command: dict[str, Any], respond: AsyncRespond) -> None:
+async def run(services: Services, command: dict[str, Any], respond: Respond) -> None:
     """Carry out one `/incident` command (already acknowledged)."""
     sub, rest = split(command.get("text") or "")
     user_id = str(command["user_id"])
@@ -89,7 +88,7 @@ async def run(services: Services, command: dict[str, Any], respond: AsyncRespond
     await _IN_CHANNEL[sub](services, incident.id, rest, user_id, respond)
 
 
-async def _declare(services: Services, command: dict[str, Any], title: str, respond: AsyncRespond) -> None:
+async def _declare(services: Services, command: dict[str, Any], title: str, respond: Respond) -> None:
     """`/incident declare <title>` declares at once when the title names a service; otherwise (and for `/incident`
     alone) the form opens, with what was typed already in it."""
     service = find_service(title, services.catalog) if title else None
@@ -107,7 +106,7 @@ async def _declare(services: Services, command: dict[str, Any], title: str, resp
     await _ephemeral(respond, declared(incident))
 
 
-async def _sev(services: Services, incident_id: int, rest: str, user_id: str, _r: AsyncRespond) -> None:
+async def _sev(services: Services, incident_id: int, rest: str, user_id: str, _r: Respond) -> None:
     severity = Severity.parse(rest)
     if severity is None:
         raise DomainError(f"bad severity {rest!r}", user_message="Give a severity from P1 to P5: `/incident sev P2`.")
@@ -115,7 +114,7 @@ async def _sev(services: Services, incident_id: int, rest: str, user_id: str, _r
 
 
 async def _commander(
-    services: Services, incident_id: int, rest: str, user_id: str, _r: AsyncRespond
+    services: Services, incident_id: int, rest: str, user_id: str, _r: Respond
 ) -> None:
     match = _USER.match(rest)
     if rest.lower() == "me":
@@ -130,30 +129,30 @@ async def _commander(
     await services.actions.set_commander(incident_id, target, user_id=user_id)
 
 
-async def _note(services: Services, incident_id: int, rest: str, user_id: str, _r: AsyncRespond) -> None:
+async def _note(services: Services, incident_id: int, rest: str, user_id: str, _r: Respond) -> None:
     await services.actions.add_note(incident_id, rest, user_id=user_id)
 
 
 async def _escalate(
-    services: Services, incident_id: int, _rest: str, user_id: str, _r: AsyncRespond
+    services: Services, incident_id: int, _rest: str, user_id: str, _r: Respond
 ) -> None:
     await services.actions.escalate(incident_id, user_id=user_id)
 
 
 async def _resolve(
-    services: Services, incident_id: int, rest: str, user_id: str, _r: AsyncRespond
+    services: Services, incident_id: int, rest: str, user_id: str, _r: Respond
 ) -> None:
     await services.commander.resolve(incident_id, user_id=user_id, summary=rest)
 
 
 async def _reopen(
-    services: Services, incident_id: int, _rest: str, user_id: str, _r: AsyncRespond
+    services: Services, incident_id: int, _rest: str, user_id: str, _r: Respond
 ) -> None:
     await services.actions.reopen(incident_id, user_id=user_id)
 
 
 async def _postmortem(
-    _s: Services, _id: int, _rest: str, _u: str, respond: AsyncRespond
+    _s: Services, _id: int, _rest: str, _u: str, respond: Respond
 ) -> None:
     await _ephemeral(respond, POSTMORTEM_PLACEHOLDER)
 

@@ -8,7 +8,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
@@ -22,18 +22,19 @@ from bot.services import Services
 from bot.store.store import DONE
 from handlers import declare_form
 from handlers import incident_command as incident_command_module
+from handlers.respond import Respond, responder
 
 log = logging.getLogger(__name__)
 
 CAPTURE_REACTION = "pushpin"
 
-async def _answering_errors(respond: AsyncRespond, work: Awaitable[Any]) -> None:
+async def _answering_errors(respond: Respond, work: Awaitable[Any]) -> None:
     """Run `work`; a refusal or failure is told to the person privately, never swallowed."""
     try:
         await work
     except SreAgentError as exc:
         log.info("slack request refused: %s", exc)
-        await respond(text=f":warning: {exc.user_message}", response_type="ephemeral", replace_original=False)
+        await respond(f":warning: {exc.user_message}", None)
 
 
 def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
@@ -57,17 +58,20 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
                 return BoltResponse(status=200, body="")
         return await next()
 
-    def later(work: Awaitable[Any], name: str, respond: AsyncRespond | None = None) -> None:
+    def later(work: Awaitable[Any], name: str, respond: Respond | None = None) -> None:
         """Run `work` after the answer to Slack; a refusal is told to the person when there is a `respond`."""
         services().background.spawn(_answering_errors(respond, work) if respond else _quietly(work), name=name)
 
     @bolt.command("/incident")
-    async def incident_command(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+    async def incident_command(ack: AsyncAck, command: dict[str, Any]) -> None:
         sub, _ = incident_command_module.split(command.get("text") or "")
         if sub == "resolve":
             await ack(text=":hourglass_flowing_sand: Resolving this incident…", response_type="ephemeral")
         else:
             await ack()
+        respond = responder(
+            services(), command.get("response_url"), user_id=str(command["user_id"]), channel_id=command["channel_id"]
+        )
         later(incident_command_module.run(services(), command, respond), "/incident", respond)
 
     @bolt.view(CallbackId.DECLARE.value)
@@ -81,9 +85,11 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
 
     @bolt.action(ActionId.INCIDENT_RESOLVE.value)
     async def resolve_clicked(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]
     ) -> None:
         await ack()
+        channel = (body.get("channel") or {}).get("id")
+        respond = responder(services(), body.get("response_url"), user_id=str(body["user"]["id"]), channel_id=channel)
         commander = services().commander
         later(commander.resolve(int(action["value"]), user_id=body["user"]["id"], summary=""), "resolve", respond)
 
