@@ -3,6 +3,7 @@ of it runs (see bot/background.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -27,6 +28,7 @@ from handlers.respond import Respond, responder
 log = logging.getLogger(__name__)
 
 CAPTURE_REACTION = "pushpin"
+DEDUP_WAIT_S = 1.5  # the longest an event's dedup check may hold up the answer to Slack
 
 async def _answering_errors(respond: Respond, work: Awaitable[Any]) -> None:
     """Run `work`; a refusal or failure is told to the person privately, never swallowed."""
@@ -45,7 +47,7 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
         """Slack delivers an event again when it thinks we missed it: do nothing twice (dedup on event_id)."""
         body = req.body
         if body.get("type") == "event_callback" and body.get("event_id"):
-            stored = await services().store.record_inbound(
+            record = services().store.record_inbound(
                 source="slack",
                 delivery_id=str(body["event_id"]),
                 event_type=str((body.get("event") or {}).get("type", "?")),
@@ -54,6 +56,13 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
                 incident_ref=None,
                 status=DONE,
             )
+            try:
+                stored = await asyncio.wait_for(record, DEDUP_WAIT_S)
+            except TimeoutError:
+                # A store this slow must not make Slack's 3 seconds run out (Slack would only send it again).
+                log.warning("event %s: the store did not answer in %.1f s; handling it unchecked", body["event_id"],
+                            DEDUP_WAIT_S)
+                stored = 0
             if stored is None:
                 return BoltResponse(status=200, body="")
         return await next()

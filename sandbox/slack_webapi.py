@@ -67,7 +67,51 @@ def _blocks(a: dict[str, Any], limit: int = MAX_MESSAGE_BLOCKS) -> list[dict[str
         raise SlackError("invalid_blocks")
     if len(blocks) > limit:
         raise SlackError("msg_blocks_too_long" if limit == MAX_MESSAGE_BLOCKS else "invalid_arguments")
+    for index, block in enumerate(blocks):
+        problem = block_problem(block)
+        if problem:
+            message = f"[ERROR] {problem} [json-pointer:/blocks/{index}]"
+            raise SlackError("invalid_blocks", response_metadata={"messages": [message]})
     return blocks
+
+
+def _text_len(obj: Any) -> int:
+    return len(obj.get("text") or "") if isinstance(obj, dict) else 0
+
+
+def block_problem(block: dict[str, Any]) -> str | None:
+    """The first of Slack's Block Kit limits that `block` breaks, as Slack words it, or None."""
+    kind = block.get("type")
+    if len(str(block.get("block_id") or "")) > 255:
+        return "must be less than 256 characters"
+    if kind == "section":
+        if _text_len(block.get("text")) > 3000:
+            return "must be less than 3001 characters"
+        fields = block.get("fields") or []
+        if len(fields) > 10:
+            return "must provide at most 10 items"
+        if any(_text_len(f) > 2000 for f in fields):
+            return "must be less than 2001 characters"
+        if not block.get("text") and not fields:
+            return "must provide text or fields"
+    elif kind == "header":
+        if _text_len(block.get("text")) > 150:
+            return "must be less than 151 characters"
+    elif kind == "context":
+        if len(block.get("elements") or []) > 10:
+            return "must provide at most 10 items"
+        if any(_text_len(e) > 3000 for e in block.get("elements") or []):
+            return "must be less than 3001 characters"
+    elif kind == "actions":
+        elements = block.get("elements") or []
+        if len(elements) > 25:
+            return "must provide at most 25 items"
+        for element in elements:
+            if element.get("type") == "button" and _text_len(element.get("text")) > 75:
+                return "must be less than 76 characters"
+            if len(str(element.get("value") or "")) > 2000:
+                return "must be less than 2001 characters"
+    return None
 
 
 def _has_attachments(a: dict[str, Any]) -> bool:

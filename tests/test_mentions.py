@@ -112,3 +112,21 @@ async def test_a_retried_event_is_answered_once(h: Harness) -> None:
     await eventually(lambda: any(m.thread_ts == result["ts"] != m.ts for m in sb.slack.messages_in("C0INCIDENTS")))
     replies = [m for m in sb.slack.messages_in("C0INCIDENTS") if m.thread_ts == result["ts"] != m.ts]
     assert len(replies) == 1
+
+
+async def test_a_locked_store_does_not_make_slack_wait(h: Harness, database_url: str) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the store is locked through SQLite's own file lock")
+    import sqlite3
+
+    other = sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=0)
+    other.execute("BEGIN EXCLUSIVE")  # another process holding the database: every write waits
+    try:
+        result = await h.sandbox.slack.send_mention("U0DANA", "C0INCIDENTS", "help")
+        assert result["status"] == 200 and result["elapsed_ms"] < 3000, result
+    finally:
+        other.rollback()
+        other.close()
+    # once the store answers again, the work done after the answer catches up
+    messages = h.sandbox.slack.messages_in
+    await eventually(lambda: any(m.thread_ts == result["ts"] != m.ts for m in messages("C0INCIDENTS")))
