@@ -175,7 +175,8 @@ class SlackPeer(SlackState):
         name = self.user_name(user_id)
         return {"id": user_id, "username": name, "name": name, "team_id": self.world.team.id}
 
-    async def send_command(self, user_id: str, channel_id: str, command: str, text: str = "") -> dict[str, Any]:
+    def command_body(self, user_id: str, channel_id: str, command: str, text: str = "") -> tuple[str, str, bytes]:
+        """(user id, channel id, form body) of a slash command as Slack sends it (unsigned)."""
         user_id = self.resolve_user(user_id)
         ch = self.channel(channel_id)
         channel_id = ch.id if ch else channel_id
@@ -189,7 +190,10 @@ class SlackPeer(SlackState):
             ("response_url", self._new_response_url(channel_id, user_id, None)),
             ("trigger_id", self._new_trigger(user_id)),
         ]
-        body = urlencode(fields).encode()
+        return user_id, channel_id, urlencode(fields).encode()
+
+    async def send_command(self, user_id: str, channel_id: str, command: str, text: str = "") -> dict[str, Any]:
+        user_id, channel_id, body = self.command_body(user_id, channel_id, command, text)
         result = await self._post_to_bot(body, "application/x-www-form-urlencoded", "command")
         if result["status"] == 200 and result["body"].strip():
             self._command_ack_reply(channel_id, user_id, result)
@@ -212,8 +216,9 @@ class SlackPeer(SlackState):
         else:
             self.add_ephemeral(channel_id, user_id, text, blocks, "command_ack")
 
-    async def send_action(self, user_id: str, channel_id: str, message_ts: str, action_id: str,
-                          value: str | None = None, block_id: str | None = None) -> dict[str, Any]:
+    def action_body(self, user_id: str, channel_id: str, message_ts: str, action_id: str,
+                    value: str | None = None, block_id: str | None = None) -> bytes:
+        """The form body of a button click on a message, as Slack sends it (unsigned)."""
         user_id = self.resolve_user(user_id)
         ch = self.channel_or_error_value(channel_id)
         msg = self.message(ch.id, message_ts)
@@ -248,6 +253,11 @@ class SlackPeer(SlackState):
         payload["response_url"] = self._new_response_url(ch.id, user_id, message_ts)
         payload["actions"] = [action]
         body = urlencode({"payload": json.dumps(payload)}).encode()
+        return body
+
+    async def send_action(self, user_id: str, channel_id: str, message_ts: str, action_id: str,
+                          value: str | None = None, block_id: str | None = None) -> dict[str, Any]:
+        body = self.action_body(user_id, channel_id, message_ts, action_id, value, block_id)
         return await self._post_to_bot(body, "application/x-www-form-urlencoded", "block_actions")
 
     def channel_or_error_value(self, ref: str) -> Channel:
