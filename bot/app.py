@@ -11,6 +11,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
+from slack_sdk.signature import SignatureVerifier
 
 from bot.actions import IncidentActions
 from bot.background import Background
@@ -23,6 +24,7 @@ from bot.pagerduty import PagerDuty
 from bot.services import SERVICES, Services
 from bot.settings import Settings
 from bot.slack_gateway import SlackGateway, build_client
+from bot.slack_inbox import LATER, MALFORMED, SlackInbox, classify
 from bot.store import Store
 from handlers import slack as slack_handlers
 from handlers.health import healthz
@@ -72,10 +74,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         ),
     )
     intake = Intake(store, commander, clock)
+    # Socket Mode has no signing secret: its requests come down our own authenticated websocket
+    signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
     bolt = AsyncApp(
         client=client,
-        # Socket Mode has no signing secret: its requests come down our own authenticated websocket
-        signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "",
+        signing_secret=signing_secret,
         name="sre-agent",
         process_before_response=True,  # listeners return at once; their work runs in services.background
     )
@@ -100,13 +103,26 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         intake=intake,
         bolt=bolt,
         background=Background(),
+        slack_inbox=SlackInbox(bolt),
     )
     app[SERVICES] = services
     slack_handlers.register(bolt, lambda: services)
 
+    verifier = SignatureVerifier(signing_secret) if signing_secret else None
+
     async def slack_events(request: web.Request) -> web.Response:
-        bolt_request = await to_bolt_request(request)
-        bolt_response = await bolt.async_dispatch(bolt_request)
+        body = await request.read()
+        timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        signature = request.headers.get("X-Slack-Signature", "")
+        if verifier is None or not timestamp.isdigit() or not verifier.is_valid(body, timestamp, signature):
+            return web.json_response({"ok": False, "error": "invalid signature"}, status=401)
+        kind = classify(body, request.content_type)
+        if kind == MALFORMED:
+            return web.json_response({"ok": False, "error": "not a Slack request body"}, status=400)
+        if kind == LATER:
+            services.slack_inbox.submit(body.decode(), request.query_string, dict(request.headers))
+            return web.Response(status=200)
+        bolt_response = await bolt.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(bolt_response)
 
     if not settings.socket_mode:  # in Socket Mode there is no signing secret: no unsigned way in over HTTP either
@@ -118,6 +134,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         await store.migrate()
         client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
         await intake.start()
+        services.slack_inbox.start()
         socket_mode = None
         if settings.slack_app_token is not None:
             socket_mode = AsyncSocketModeHandler(bolt, settings.slack_app_token.get_secret_value(), web_client=client)
@@ -125,6 +142,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         yield
         if socket_mode is not None:
             await socket_mode.close_async()  # type: ignore[no-untyped-call]
+        await services.slack_inbox.close()
         await services.background.close()
         await intake.close()
         await client.session.close()

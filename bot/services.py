@@ -19,6 +19,7 @@ from bot.intake import Intake
 from bot.pagerduty import PagerDuty
 from bot.settings import Settings
 from bot.slack_gateway import SlackGateway
+from bot.slack_inbox import SlackInbox
 from bot.store import Store
 
 
@@ -38,6 +39,7 @@ class Services:
     intake: Intake
     bolt: AsyncApp
     background: Background
+    slack_inbox: SlackInbox
 
 
 SERVICES = web.AppKey("services", Services)

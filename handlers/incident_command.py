@@ -33,6 +33,8 @@ HELP = (
     "The ones that act on an incident work in its channel."
 )
 
+RESOLVING = ":hourglass_flowing_sand: Resolving this incident…"
+
 POSTMORTEM_PLACEHOLDER = (
     ":memo: Postmortems are not written by sre-agent yet. Everything that happened is on this incident's timeline "
     "already, and `/incident postmortem` will draft the postmortem from it in a coming version."
@@ -140,8 +142,9 @@ async def _escalate(
 
 
 async def _resolve(
-    services: Services, incident_id: int, rest: str, user_id: str, _r: Respond
+    services: Services, incident_id: int, rest: str, user_id: str, respond: Respond
 ) -> None:
+    await _ephemeral(respond, RESOLVING)  # PagerDuty comes first and may take a moment
     await services.commander.resolve(incident_id, user_id=user_id, summary=rest)
 
 

@@ -73,11 +73,7 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
 
     @bolt.command("/incident")
     async def incident_command(ack: AsyncAck, command: dict[str, Any]) -> None:
-        sub, _ = incident_command_module.split(command.get("text") or "")
-        if sub == "resolve":
-            await ack(text=":hourglass_flowing_sand: Resolving this incident…", response_type="ephemeral")
-        else:
-            await ack()
+        await ack()
         respond = responder(
             services(), command.get("response_url"), user_id=str(command["user_id"]), channel_id=command["channel_id"]
         )

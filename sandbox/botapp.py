@@ -60,11 +60,12 @@ async def settle(sandbox: Sandbox, services: Services, rounds: int = 3) -> None:
     several times over."""
     quiet = 0
     while quiet < rounds:
-        busy = services.intake.busy or services.background.busy or any(
+        busy = services.intake.busy or services.slack_inbox.busy or services.background.busy or any(
             d.state in ("pending", "retrying") for d in sandbox.pagerduty.deliveries.values()
         )
         await sandbox.drain()
         await services.intake.drain()
+        await services.slack_inbox.drain()
         await services.background.drain()
         await asyncio.sleep(0.02)
         quiet = 0 if busy else quiet + 1

@@ -1,0 +1,106 @@
+"""Slack requests over HTTP are answered at once and handled right after, by a few workers.
+
+Slack wants an answer within 3 seconds and, for commands, clicks and events, that answer is an empty 200. So the
+route verifies the signature (401 otherwise), answers, and queues the request; workers hand it to Bolt, whose
+listeners then run as usual. Only the requests whose answer carries something (a form's validation errors, Slack's
+URL check) go through Bolt before the answer. With a burst of hundreds of requests, every one is acknowledged before
+the work of the earlier ones has taken the CPU: a few workers, not one task per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import parse_qs
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+
+log = logging.getLogger(__name__)
+
+__all__ = ["LATER", "MALFORMED", "NOW", "SlackInbox", "classify"]
+
+WORKERS = 8
+_ANSWER_CARRIES_CONTENT = {"view_submission", "block_suggestion", "url_verification"}
+
+
+LATER = "later"  # answered with an empty 200 at once, handled after
+NOW = "now"  # the answer carries something: through Bolt before answering
+MALFORMED = "malformed"  # not a request Slack would send: 400
+
+
+def classify(body: bytes, content_type: str) -> str:
+    """LATER, NOW or MALFORMED for a (signature-checked) Slack request."""
+    try:
+        if content_type.startswith("application/json"):
+            data = json.loads(body)
+            if not isinstance(data, dict):
+                return MALFORMED
+            return LATER if data.get("type") == "event_callback" else NOW
+        form = parse_qs(body.decode(), keep_blank_values=True)
+        if "payload" in form:
+            payload = json.loads(form["payload"][0])
+            if not isinstance(payload, dict):
+                return MALFORMED
+            return NOW if payload.get("type") in _ANSWER_CARRIES_CONTENT else LATER
+    except (ValueError, UnicodeDecodeError):
+        return MALFORMED
+    if "ssl_check" in form:
+        return NOW
+    return LATER if "command" in form else MALFORMED
+
+
+@dataclass(frozen=True)
+class _Request:
+    body: str
+    query: str
+    headers: dict[str, str | Sequence[str]]
+
+
+class SlackInbox:
+    def __init__(self, bolt: AsyncApp, workers: int = WORKERS) -> None:
+        self.bolt = bolt
+        self.workers = workers
+        self._queue: asyncio.Queue[_Request] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._unfinished = 0
+
+    def start(self) -> None:
+        self._tasks = [asyncio.get_running_loop().create_task(self._work(), name=f"slack-inbox-{i}")
+                       for i in range(self.workers)]
+
+    def submit(self, body: str, query: str, headers: dict[str, str | Sequence[str]]) -> None:
+        self._unfinished += 1
+        self._queue.put_nowait(_Request(body, query, headers))
+
+    async def _work(self) -> None:
+        while True:
+            request = await self._queue.get()
+            try:
+                await self.bolt.async_dispatch(
+                    AsyncBoltRequest(body=request.body, query=request.query, headers=request.headers)
+                )
+            except Exception:
+                log.exception("a Slack request failed after it was answered")
+            finally:
+                self._unfinished -= 1
+                self._queue.task_done()
+
+    @property
+    def busy(self) -> bool:
+        return self._unfinished > 0
+
+    async def drain(self, within_s: float = 30.0) -> None:
+        try:
+            await asyncio.wait_for(self._queue.join(), within_s)
+        except TimeoutError:
+            log.warning("%d Slack requests still unhandled", self._queue.qsize())
+
+    async def close(self, within_s: float = 10.0) -> None:
+        await self.drain(within_s)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
