@@ -27,6 +27,8 @@ class BlockId(StrEnum):
     DECLARE_SERVICE = "declare.service"
     DECLARE_SEVERITY = "declare.severity"
     DECLARE_DESCRIPTION = "declare.description"
+    TRIAGE = "triage"
+    TRIAGE_CONTEXT = "triage.context"
     HOME_MINE = "home.mine"
     HOME_ALL = "home.all"
     HOME_BUDGETS = "home.budgets"

@@ -72,6 +72,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
             auto_acknowledge=settings.pagerduty_auto_acknowledge,
             channel_prefix=settings.channel_prefix,
         ),
+        catalog=catalog,
     )
     intake = Intake(store, commander, clock)
     # Socket Mode has no signing secret: its requests come down our own authenticated websocket

@@ -1,5 +1,6 @@
 """Reading the service catalog from YAML (SRE_CATALOG_PATH). A bad file stops the start with one line that names the
-file, the path inside it and the problem, e.g. ``catalog.yml: services[1].tier: expected 1 to 4, got 7``."""
+file, the path inside it and the problem, e.g.
+``catalog.yml: services[1].tier: Input should be less than or equal to 4, got 7``."""
 
 from __future__ import annotations
 
@@ -79,6 +80,8 @@ def parse_catalog(data: Any, origin: str) -> Catalog:
             message = "required"
         elif first["type"] == "extra_forbidden":
             message = "unknown key"
+        else:
+            message = f"{message}, got {first.get('input')!r}"
         raise CatalogError(f"{origin}: {_where(tuple(first['loc']))}: {message}") from None
     services = tuple(
         Service(

@@ -15,13 +15,16 @@ from typing import TypeVar
 
 from blocks import incident as incident_blocks
 from blocks import messages
+from blocks import triage as triage_blocks
 from bot.clock import Clock
+from bot.domain.catalog import Catalog
 from bot.domain.incident import Incident, SetupStep, change_severity, transition
 from bot.domain.naming import channel_name
 from bot.domain.pagerduty import PagerDutyEvent, PagerDutyIncident
 from bot.domain.phase import Phase
 from bot.domain.severity import severity_from_pagerduty
 from bot.domain.timeline import EventKind, TimelineEvent
+from bot.domain.triage import blast_radius
 from bot.errors import DomainError, NotAnIncidentChannel, SlackError
 from bot.locks import KeyedLocks
 from bot.pagerduty import PagerDuty
@@ -62,12 +65,14 @@ class Commander:
         pagerduty: PagerDuty,
         clock: Clock,
         config: CommanderConfig,
+        catalog: Catalog | None = None,
     ) -> None:
         self.store = store
         self.slack = slack
         self.pagerduty = pagerduty
         self.clock = clock
         self.config = config
+        self.catalog = catalog or Catalog()
         self.locks = KeyedLocks()
 
     # PagerDuty -> Slack ------------------------------------------------------------------------------
@@ -187,6 +192,8 @@ class Commander:
             if SetupStep.NOTE not in incident.steps:
                 second.append(self._note(incident, events))
             errors += await _gather(second)
+            if SetupStep.TRIAGE not in incident.steps and SetupStep.CARD in incident.steps:
+                errors += await _gather([self._triage(incident, events)])
             if missing:
                 errors += await _gather([self.say(incident, messages.not_found(missing))])
         await self.store.save_incident(incident, events, now=self.clock.now())
@@ -201,6 +208,32 @@ class Commander:
         await self.store.save_message_ref(incident.id, CARD, incident.channel_id, ts, now=self.clock.now())
         incident.steps.add(SetupStep.CARD)
         events.append(TimelineEvent(at=self.clock.now(), kind=EventKind.CARD_POSTED, actor=ACTOR_BOT, ref=ts))
+
+    async def _triage(self, incident: Incident, events: list[TimelineEvent]) -> None:
+        """The blast radius, said in the channel under the card."""
+        assert incident.channel_id
+        radius = blast_radius(incident.service, self.catalog)
+        text = triage_blocks.triage_text(incident, radius)
+        ts = await self.slack.post(incident.channel_id, text, triage_blocks.triage_blocks(incident, radius))
+        incident.steps.add(SetupStep.TRIAGE)
+        events.append(
+            TimelineEvent(
+                at=self.clock.now(),
+                kind=EventKind.TRIAGED,
+                actor=ACTOR_BOT,
+                text=f"suggested {radius.suggested}",
+                data={
+                    "dependents": list(radius.dependents),
+                    "user_facing": list(radius.user_facing),
+                    "users": radius.users,
+                    "suggested": str(radius.suggested),
+                    "reasons": list(radius.reasons),
+                    "slo": radius.slo,
+                    "in_catalog": radius.known,
+                },
+                ref=ts,
+            )
+        )
 
     async def _set_topic(self, incident: Incident) -> None:
         assert incident.channel_id

@@ -20,6 +20,7 @@ from bot.domain.intent import read
 from bot.domain.phase import Phase
 from bot.domain.severity import Severity
 from bot.domain.timeline import EventKind, TimelineEvent
+from bot.domain.triage import blast_radius
 from bot.errors import DomainError
 
 __all__ = ["SOURCE_SLACK", "Declaration", "Declarer", "suggest_severity"]
@@ -38,18 +39,16 @@ class Declaration:
 
 
 def suggest_severity(title: str, service: str | None, catalog: Catalog) -> Severity:
-    """What the words say (``sev1``, "down for everyone") first; else from the service's tier: a tier-1 service that
-    users see is P2, other tier-1 and tier-2 services P3, the rest P4."""
+    """What the words say (``sev1``, "down for everyone") first; else what the blast radius suggests (the tiers of
+    the service and of what depends on it, and whether and how many users see it); P3 for a service not in the
+    catalog."""
     words = read(title, catalog)
     if re.search(r"\b(?:sev|p)\s*-?\s*[1-5]\b", title.lower()) or words.severity is Severity.P1:
         assert words.severity is not None
         return words.severity
-    known = catalog.get(service) if service else None
-    if known is None:
+    if service is None:
         return Severity.P3
-    if known.tier == 1:
-        return Severity.P2 if known.user_facing else Severity.P3
-    return Severity.P3 if known.tier == 2 else Severity.P4
+    return blast_radius(service, catalog).suggested
 
 
 class Declarer:

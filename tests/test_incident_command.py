@@ -77,7 +77,7 @@ async def test_sev_changes_severity_here_and_on_pagerduty(h: Harness) -> None:
     [card] = cards(h.sandbox, incident.channel_id)
     assert "P1 · INC-4211" in json.dumps(card.blocks, ensure_ascii=False)
     # PagerDuty's priority_updated echo does not say it again
-    assert len([t for t in texts(h.sandbox, incident.channel_id) if "severity" in t]) == 1
+    assert len([t for t in texts(h.sandbox, incident.channel_id) if "the severity to" in t]) == 1
     assert (await _timeline_kinds(h, incident)).count("severity_changed") == 1
 
 

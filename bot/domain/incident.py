@@ -22,6 +22,7 @@ class SetupStep(StrEnum):
     CARD = "card"
     ANNOUNCE = "announce"
     NOTE = "note"
+    TRIAGE = "triage"
 
 
 @dataclass

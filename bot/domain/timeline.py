@@ -26,6 +26,7 @@ class EventKind(StrEnum):
     NOTE = "note"
     COMMANDER_CHANGED = "commander_changed"
     SLACK_MESSAGE = "slack_message"
+    TRIAGED = "triaged"
     ESCALATED = "escalated"
     RESOLVED = "resolved"
     REOPENED = "reopened"

@@ -1,0 +1,123 @@
+"""Triage: how far an incident reaches, from the service catalog, and what severity that suggests.
+
+The blast radius is the service, every service that depends on it (transitively: whatever calls something that calls
+it), which of those users see and roughly how many users that is, and the SLO impact (said plainly while no SLOs are
+configured). The suggested severity comes from the services' tiers, the user impact and, when there are any, the
+signals; it is a suggestion: the severity a person or PagerDuty set always wins.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from bot.domain.catalog import Catalog, Service
+from bot.domain.severity import Severity
+
+__all__ = ["NO_SLOS", "BlastRadius", "Signals", "blast_radius", "dependents", "suggest_severity"]
+
+NO_SLOS = "no SLOs configured"
+MANY_USERS = 1_000_000
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What is known of the symptoms so far (from the page now; from the monitoring agents later)."""
+
+    error_rate: float | None = None  # 0.085 for 8.5%
+    total_outage: bool = False
+
+
+@dataclass(frozen=True)
+class BlastRadius:
+    service: str
+    known: bool
+    dependents: tuple[str, ...]
+    user_facing: tuple[str, ...]
+    users: int | None
+    slo: str
+    suggested: Severity
+    reasons: tuple[str, ...]
+
+    @property
+    def affected(self) -> tuple[str, ...]:
+        return (self.service, *self.dependents)
+
+
+def dependents(service: str, catalog: Catalog) -> tuple[str, ...]:
+    """Every service that depends on `service`, directly or through others; nearest first, then by name."""
+    callers: dict[str, list[str]] = {}
+    for s in catalog:
+        for dep in s.depends_on:
+            callers.setdefault(dep, []).append(s.name)
+    seen = {service}
+    order: list[str] = []
+    queue = deque([service])
+    while queue:
+        current = queue.popleft()
+        for caller in sorted(callers.get(current, [])):
+            if caller not in seen:
+                seen.add(caller)
+                order.append(caller)
+                queue.append(caller)
+    return tuple(order)
+
+
+def suggest_severity(services: list[Service], signals: Signals | None = None) -> tuple[Severity, tuple[str, ...]]:
+    """P5 minus one level for each of: a tier-1 service (two levels) or tier-2 one, users seeing it, a million users
+    or more, a high error rate (25% or more) or a total outage. At most P1, at least P4."""
+    score = 0
+    reasons: list[str] = []
+    best_tier = min((s.tier for s in services), default=None)
+    if best_tier == 1:
+        score += 2
+        reasons.append("a tier-1 service is affected")
+    elif best_tier == 2:
+        score += 1
+        reasons.append("a tier-2 service is affected")
+    facing = [s for s in services if s.user_facing]
+    if facing:
+        score += 1
+        reasons.append("users see it")
+    users = max((s.users or 0 for s in facing), default=0)
+    if users >= MANY_USERS:
+        score += 1
+        reasons.append(f"about {users:,} users")
+    if signals is not None:
+        if signals.total_outage:
+            score += 1
+            reasons.append("a total outage")
+        elif signals.error_rate is not None and signals.error_rate >= 0.25:
+            score += 1
+            reasons.append(f"{signals.error_rate:.0%} of requests fail")
+    level = min(4, max(1, 5 - score))
+    return Severity(f"P{level}"), tuple(reasons)
+
+
+def blast_radius(service: str, catalog: Catalog, signals: Signals | None = None) -> BlastRadius:
+    known = catalog.get(service)
+    if known is None:
+        return BlastRadius(
+            service=service,
+            known=False,
+            dependents=(),
+            user_facing=(),
+            users=None,
+            slo=NO_SLOS,
+            suggested=Severity.P3,
+            reasons=(f"{service} is not in the service catalog",),
+        )
+    affected = [known] + [s for name in dependents(service, catalog) if (s := catalog.get(name)) is not None]
+    facing = [s for s in affected if s.user_facing]
+    users = max((s.users for s in facing if s.users is not None), default=None)
+    suggested, reasons = suggest_severity(affected, signals)
+    return BlastRadius(
+        service=service,
+        known=True,
+        dependents=tuple(s.name for s in affected[1:]),
+        user_facing=tuple(s.name for s in facing),
+        users=users,
+        slo=NO_SLOS,
+        suggested=suggested,
+        reasons=reasons,
+    )
