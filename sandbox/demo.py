@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from bot.clock import ScaledClock
 from bot.domain.incident import Incident
 from bot.domain.phase import Phase
@@ -255,7 +257,12 @@ async def play(scenario: Scenario, *, speed: float | None = None, out: Printer |
                       pagerduty_webhook_secrets=[secrets.token_hex(16)], clock=clock.now)
     await sandbox.start()
     with tempfile.TemporaryDirectory(prefix="sre-agent-demo-") as tmp:
-        settings = bot_settings_for(sandbox, f"sqlite:///{Path(tmp) / 'demo.db'}", SRE_LOG_LEVEL="WARNING")
+        extra: dict[str, Any] = {"SRE_LOG_LEVEL": "WARNING"}
+        if scenario.catalog is not None:
+            catalog_path = Path(tmp) / "catalog.yml"
+            catalog_path.write_text(yaml.safe_dump(scenario.catalog), encoding="utf-8")
+            extra["SRE_CATALOG_PATH"] = str(catalog_path)
+        settings = bot_settings_for(sandbox, f"sqlite:///{Path(tmp) / 'demo.db'}", **extra)
         bot = await start_bot(settings, sandbox, clock=clock)
         run = _Run(scenario, sandbox, bot, clock, out, min_real_wait_s)
         tail = asyncio.create_task(run.tail())

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from bot.catalog import parse_catalog
+from bot.domain.catalog import CatalogError
 from sandbox.world import World, WorldError
 
 __all__ = [
@@ -157,6 +159,7 @@ class Scenario:
     script: list[Step]
     speed: float = 30.0
     source: str = ""
+    catalog: dict[str, Any] | None = None  # the service catalog the bot runs with (the catalog file's shape)
 
 
 # ---- reading -----------------------------------------------------------------------------------------------------
@@ -305,7 +308,7 @@ def load_scenario(name: str) -> Scenario:
         raise ScenarioError(
             f"{origin}: version: this sre-agent plays scenario format {FORMAT_VERSION}, the file says {version!r}"
         )
-    allowed = {"version", "name", "title", "description", "speed", "world", "script"}
+    allowed = {"version", "name", "title", "description", "speed", "world", "script", "catalog"}
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ScenarioError(f"{origin}: unknown key {unknown[0]!r} (expected {', '.join(sorted(allowed))})")
@@ -327,7 +330,14 @@ def load_scenario(name: str) -> Scenario:
     speed = data.get("speed", 30)
     if isinstance(speed, bool) or not isinstance(speed, int | float) or speed <= 0:
         raise ScenarioError(f"{origin}: speed: expected a positive number (virtual seconds per real second)")
+    catalog = data.get("catalog")
+    if catalog is not None:
+        try:
+            parse_catalog(catalog, f"{origin}: catalog")
+        except CatalogError as exc:
+            raise ScenarioError(str(exc)) from None
     return Scenario(
+        catalog=catalog,
         name=str(data.get("name") or path.stem),
         title=str(data.get("title") or data.get("name") or path.stem),
         description=str(data.get("description") or "").strip(),

@@ -26,7 +26,7 @@ async def test_checkout_crash_storm_plays_to_resolution() -> None:
     assert incident["channel"] == "#inc-4211-checkout-service"
     assert incident["pagerduty"]["status"] == "resolved"
     kinds = [e["kind"] for e in summary["timeline"]]
-    for kind in ("triggered", "acknowledged", "channel_created", "card_posted", "announced", "resolved"):
+    for kind in ("triggered", "acknowledged", "channel_created", "card_posted", "triaged", "announced", "resolved"):
         assert kinds.count(kind) == 1, (kind, kinds)
     assert kinds[0] == "triggered" and kinds[-1] == "resolved"
     metrics = summary["metrics"]
@@ -98,6 +98,8 @@ def _write(tmp_path: Path, text: str) -> str:
         ("version: 1\nscript: [{command: {user: dana, text: incident}}]\n",
          "s.yml: script[0].command.text: a slash command starts with '/'"),
         ("version: 1\nworld: {people: 3}\nscript: [{say: hi}]\n", "s.yml: world:"),
+        ("version: 1\ncatalog: {services: [{name: a, tier: 9}]}\nscript: [{say: hi}]\n",
+         "s.yml: catalog: services[0].tier: Input should be less than or equal to 4, got 9"),
     ],
 )
 def test_bad_scenarios_name_the_file_and_path(tmp_path: Path, body: str, message: str) -> None:
