@@ -1,0 +1,225 @@
+"""Diagnosis: what to ask which kind of agent for a kind of symptom, and what the answers point to.
+
+A plan lists questions per role (monitoring, kubernetes, cloud); they go out in parallel. The answers become evidence
+(who was asked what, what came back, the signals read from it, how long it took, or why nothing came). Hypotheses
+are ranked by a confidence and cite the evidence they rest on; recommendations say what a person (or, later, a
+runbook) could do about the top one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from bot.domain.signals import Signals, merge
+
+__all__ = [
+    "Evidence",
+    "Hypothesis",
+    "Outcome",
+    "Question",
+    "Role",
+    "Symptom",
+    "plan",
+    "rank",
+    "symptom_of",
+]
+
+
+class Role(StrEnum):
+    MONITORING = "monitoring"
+    KUBERNETES = "kubernetes"
+    CLOUD = "cloud"
+
+
+class Symptom(StrEnum):
+    ERROR_RATE = "error_rate"
+    LATENCY = "latency"
+    CRASHES = "crashes"
+    MEMORY = "memory"
+    SATURATION = "saturation"
+    UNKNOWN = "unknown"
+
+
+class Outcome(StrEnum):
+    ANSWERED = "answered"
+    FAILED = "failed"  # the agent said it could not do it
+    UNAVAILABLE = "unavailable"  # no answer: down, slow, breaker open, refused the protocol
+    INPUT_REQUIRED = "input_required"  # the agent waits for a person's decision
+
+
+_SYMPTOM_WORDS = [
+    (Symptom.MEMORY, r"\boom\w*|out of memory|memory"),
+    (Symptom.CRASHES, r"crash\w*|restart\w*|backoff|pods? (?:down|dying)"),
+    (Symptom.LATENCY, r"latency|slow|timing out|time(?:d)? ?outs?|p9\d|hanging"),
+    (Symptom.SATURATION, r"saturat\w*|cpu|connections?|throttl\w*|queue (?:depth|backlog)"),
+    (Symptom.ERROR_RATE, r"error rate|errors?|5\d\d|5xx|failing|failures?"),
+]
+
+
+def symptom_of(text: str) -> Symptom:
+    """The kind of symptom an alert title or message describes; the first kind named in this order wins:
+    memory, crashes, latency, saturation, error rate."""
+    lower = text.lower()
+    for symptom, pattern in _SYMPTOM_WORDS:
+        if re.search(pattern, lower):
+            return symptom
+    return Symptom.UNKNOWN
+
+
+@dataclass(frozen=True)
+class Question:
+    role: Role
+    instruction: str  # what a person would ask
+    wanted: tuple[str, ...]  # the signals wanted, for the structured data part
+
+
+def plan(symptom: Symptom, service: str, namespace: str | None, window: str = "30m") -> list[Question]:
+    """Questions per role for a kind of symptom. Every plan asks monitoring for the service's golden signals and
+    kubernetes for its pods and recent deploys; latency and saturation also ask the cloud agent about databases."""
+    where = f" in namespace {namespace}" if namespace else ""
+    questions = [
+        Question(
+            Role.MONITORING,
+            f"What are the error rate and the p50/p99 latency of {service} over the last {window}, "
+            "compared with normal? Are any of its databases or dependencies saturated?",
+            ("error_rate", "latency_p99_ms", "latency_p50_ms", "cpu", "connections"),
+        ),
+        Question(
+            Role.KUBERNETES,
+            f"Find out why the {service} pods{where} are unhealthy: pod states, restarts, OOMKilled events, "
+            f"and deployments in the last {window} with their versions.",
+            ("pods", "restarts", "deploys", "memory"),
+        ),
+    ]
+    if symptom in (Symptom.LATENCY, Symptom.SATURATION, Symptom.UNKNOWN):
+        questions.append(
+            Question(
+                Role.CLOUD,
+                f"Check the cloud resources {service} depends on (databases, caches, queues): CPU, connections, "
+                "slow queries, throttling.",
+                ("cpu", "connections", "resources"),
+            )
+        )
+    return questions
+
+
+@dataclass(frozen=True)
+class Evidence:
+    agent: str
+    role: Role
+    question: str
+    outcome: Outcome
+    answer: str = ""
+    signals: Signals = field(default_factory=Signals)
+    duration_ms: float = 0.0
+    reason: str = ""  # why there is no answer, for UNAVAILABLE / FAILED
+
+    @property
+    def usable(self) -> bool:
+        return self.outcome is Outcome.ANSWERED
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    text: str
+    confidence: float  # 0..1
+    cites: tuple[str, ...]  # "agent: the words it rests on"
+    recommendations: tuple[str, ...] = ()
+
+
+def _cite(evidence: list[Evidence], source: str) -> str:
+    for e in evidence:
+        if source and source in e.answer:
+            return f"{e.agent}: {source}"
+    return source
+
+
+_QUERY = re.compile(r"\bFROM\s+([A-Za-z_][\w.]*)\s+WHERE\s+([A-Za-z_]\w*)\s*=", re.IGNORECASE)
+
+
+def rank(evidence: list[Evidence], service: str) -> list[Hypothesis]:
+    """Hypotheses from everything that was answered, most likely first. Nothing answered: nothing claimed."""
+    usable = [e for e in evidence if e.usable]
+    if not usable:
+        return []
+    s = merge([e.signals for e in usable])
+    found: list[Hypothesis] = []
+
+    crashloop = s.pods_in("CrashLoopBackOff")
+    oom = s.pods_in("OOMKilled")
+    if oom:
+        source = next(p.source for p in s.pods if p.state.lower() == "oomkilled")
+        found.append(Hypothesis(
+            f"The {service} pods run out of memory (OOMKilled) and crash-loop: the memory limit is too low for the "
+            "current load, or memory leaks.",
+            0.85 if crashloop else 0.7,
+            (_cite(usable, source),),
+            ("Raise the memory limit (e.g. 512Mi -> 768Mi) and watch whether the restarts stop.",),
+        ))
+    if crashloop and not oom:
+        source = next(p.source for p in s.pods if p.state.lower() == "crashloopbackoff")
+        found.append(Hypothesis(
+            f"{crashloop} {service} pods are crash-looping; their logs say why.",
+            0.6 if crashloop > 3 else 0.5,
+            (_cite(usable, source),),
+            ("Read the logs of a crashing pod; scale the healthy ones to carry the load.",),
+        ))
+    if s.deploys and (crashloop or (s.error_rate and s.error_rate.value >= 0.01)):
+        version, source = s.deploys[0]
+        found.append(Hypothesis(
+            f"The recent deploy {version} of {service} brought this on.",
+            0.55,
+            (_cite(usable, source),),
+            (f"Roll back {service} to the version before {version}.",),
+        ))
+
+    db = next((r for r in s.resources if any(k in r for k in ("db", "rds", "postgres", "mysql"))), None)
+    hot_cpu = s.cpu is not None and s.cpu.value >= 0.85
+    saturated = hot_cpu or (s.connections is not None and s.connections.value >= 0.8)
+    if saturated:
+        reading = s.cpu if hot_cpu else s.connections
+        assert reading is not None
+        what = f"at {reading.value:.0%} CPU" if reading is s.cpu else f"at {reading.value:.0%} of its connections"
+        target = f"The database {db}" if db else "A database or cache it depends on"
+        slow_pods_fine = s.healthy or not s.pods
+        recommendations = []
+        query = next((m for e in usable if (m := _QUERY.search(e.answer))), None)
+        if query is not None and re.search(r"full (?:table )?scan|seq(?:uential)? scan|missing index", " ".join(
+                e.answer.lower() for e in usable)):
+            table, column = query.group(1), query.group(2)
+            recommendations.append(f"Add an index on {table}.{column} (manual: needs a DBA).")
+        recommendations.append(
+            f"Scale {db or 'the database'} up (a larger instance or read replicas) as temporary relief."
+        )
+        cites = [_cite(usable, reading.source)]
+        if s.latency_p99_ms is not None:
+            cites.append(_cite(usable, s.latency_p99_ms.source))
+        found.append(Hypothesis(
+            f"{target} is saturated ({what}), so {service} waits on it: the likely root cause.",
+            0.85 if slow_pods_fine and s.latency_p99_ms is not None else 0.7,
+            tuple(cites),
+            tuple(recommendations),
+        ))
+
+    if s.latency_p99_ms is not None and not saturated:
+        slow = s.latency_p99_ms.value
+        normal = s.latency_p99_normal_ms.value if s.latency_p99_normal_ms else None
+        if slow >= 5000 or (normal and slow >= 3 * normal):
+            found.append(Hypothesis(
+                f"Requests to {service} are slow (p99 {slow / 1000:.1f}s"
+                + (f", normally {normal:.0f}ms" if normal else "")
+                + "): a dependency is likely slow or timing out.",
+                0.5,
+                (_cite(usable, s.latency_p99_ms.source),),
+                ("Check the health and latency of its dependencies.",),
+            ))
+    if s.error_rate is not None and not found:
+        found.append(Hypothesis(
+            f"{s.error_rate.value:.1%} of requests to {service} fail; nothing found so far says why.",
+            0.3,
+            (_cite(usable, s.error_rate.source),),
+            ("Look at the errors' messages and at what changed recently.",),
+        ))
+    return sorted(found, key=lambda h: h.confidence, reverse=True)
