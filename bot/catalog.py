@@ -7,11 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.domain.catalog import Catalog, CatalogError, Service
 from bot.errors import ConfigError
+from bot.yaml_config import describe, read_yaml
 
 __all__ = ["load_catalog", "parse_catalog"]
 
@@ -60,13 +60,6 @@ class _File(BaseModel):
     services: list[_Service] = Field(default_factory=list)
 
 
-def _where(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top)"
-
-
 def parse_catalog(data: Any, origin: str) -> Catalog:
     """A catalog from parsed YAML; CatalogError names ``origin`` and the path of the bad value."""
     if data is None:
@@ -74,15 +67,7 @@ def parse_catalog(data: Any, origin: str) -> Catalog:
     try:
         parsed = _File.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        message = str(first["msg"]).removeprefix("Value error, ")
-        if first["type"] == "missing":
-            message = "required"
-        elif first["type"] == "extra_forbidden":
-            message = "unknown key"
-        else:
-            message = f"{message}, got {first.get('input')!r}"
-        raise CatalogError(f"{origin}: {_where(tuple(first['loc']))}: {message}") from None
+        raise CatalogError(describe(exc, origin)) from None
     services = tuple(
         Service(
             name=s.name,
@@ -117,10 +102,7 @@ def load_catalog(path: Path | None, *, required: bool) -> Catalog:
         if required:
             raise ConfigError(f"SRE_CATALOG_PATH: no file at {path}")
         return Catalog()
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}".splitlines()[0]) from exc
+    data = read_yaml(path)
     try:
         return parse_catalog(data, str(path))
     except CatalogError as exc:
