@@ -28,6 +28,8 @@ class BlockId(StrEnum):
     DECLARE_SEVERITY = "declare.severity"
     DECLARE_DESCRIPTION = "declare.description"
     TRIAGE = "triage"
+    FINDINGS = "findings"
+    FINDINGS_CONTEXT = "findings.context"
     TRIAGE_CONTEXT = "triage.context"
     HOME_MINE = "home.mine"
     HOME_ALL = "home.all"

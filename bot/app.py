@@ -14,11 +14,13 @@ from slack_bolt.logger.messages import warning_client_prioritized_and_token_skip
 from slack_sdk.signature import SignatureVerifier
 
 from bot.actions import IncidentActions
+from bot.agents_config import load_agents
 from bot.background import Background
 from bot.clock import Clock, SystemClock
 from bot.commander import Commander, CommanderConfig
 from bot.conversation import Conversation
 from bot.declaring import Declarer
+from bot.delegation import Delegator
 from bot.intake import Intake
 from bot.pagerduty import PagerDuty
 from bot.services import SERVICES, Services
@@ -49,7 +51,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         bolt_logger.addFilter(_SameTokenNotice())
     clock = clock or SystemClock()
     catalog = settings.catalog()  # a bad catalog stops the start here, naming the file and the problem
+    agents = load_agents(settings.agents_path)  # likewise a bad agents file
     store = Store.from_url(settings.store_url)
+    delegator = Delegator(agents, store=store, clock=clock, catalog=catalog)
     client = build_client(
         settings.slack_bot_token.get_secret_value(),
         settings.slack_api_url,
@@ -73,6 +77,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
             channel_prefix=settings.channel_prefix,
         ),
         catalog=catalog,
+        delegator=delegator,
     )
     intake = Intake(store, commander, clock)
     # Socket Mode has no signing secret: its requests come down our own authenticated websocket
@@ -134,6 +139,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await store.migrate()
         client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+        delegator.session = aiohttp.ClientSession()  # each agent's own timeout applies, not Slack's
         await intake.start()
         services.slack_inbox.start()
         socket_mode = None
@@ -145,6 +151,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
             await socket_mode.close_async()  # type: ignore[no-untyped-call]
         await services.slack_inbox.close()
         await services.background.close()
+        if delegator.session is not None:
+            await delegator.session.close()
         await intake.close()
         await client.session.close()
         pagerduty.close()

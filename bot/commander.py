@@ -13,10 +13,12 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from blocks import findings as findings_blocks
 from blocks import incident as incident_blocks
 from blocks import messages
 from blocks import triage as triage_blocks
 from bot.clock import Clock
+from bot.delegation import Delegator
 from bot.domain.catalog import Catalog
 from bot.domain.incident import Incident, SetupStep, change_severity, transition
 from bot.domain.naming import channel_name
@@ -66,6 +68,7 @@ class Commander:
         clock: Clock,
         config: CommanderConfig,
         catalog: Catalog | None = None,
+        delegator: Delegator | None = None,
     ) -> None:
         self.store = store
         self.slack = slack
@@ -73,6 +76,7 @@ class Commander:
         self.clock = clock
         self.config = config
         self.catalog = catalog or Catalog()
+        self.delegator = delegator
         self.locks = KeyedLocks()
 
     # PagerDuty -> Slack ------------------------------------------------------------------------------
@@ -194,6 +198,8 @@ class Commander:
             errors += await _gather(second)
             if SetupStep.TRIAGE not in incident.steps and SetupStep.CARD in incident.steps:
                 errors += await _gather([self._triage(incident, events)])
+            if SetupStep.DIAGNOSE not in incident.steps and SetupStep.TRIAGE in incident.steps:
+                errors += await _gather([self._diagnose(incident, events)])
             if missing:
                 errors += await _gather([self.say(incident, messages.not_found(missing))])
         await self.store.save_incident(incident, events, now=self.clock.now())
@@ -230,6 +236,38 @@ class Commander:
                     "reasons": list(radius.reasons),
                     "slo": radius.slo,
                     "in_catalog": radius.known,
+                },
+                ref=ts,
+            )
+        )
+
+    async def _diagnose(self, incident: Incident, events: list[TimelineEvent]) -> None:
+        """Ask the agents, post the findings, and list every question and answer in the thread under them."""
+        assert incident.channel_id
+        if self.delegator is None or not self.delegator.configured:
+            incident.steps.add(SetupStep.DIAGNOSE)  # nobody to ask: triage from the catalog is all there is
+            return
+        found = await self.delegator.diagnose(incident)
+        text = findings_blocks.findings_text(incident.service, found.evidence, found.hypotheses)
+        ts = await self.slack.post(
+            incident.channel_id, text, findings_blocks.findings_blocks(incident.service, found.evidence,
+                                                                        found.hypotheses)
+        )
+        for item in found.evidence:
+            await self.slack.post(incident.channel_id, findings_blocks.exchange_text(item), thread_ts=ts)
+        incident.steps.add(SetupStep.DIAGNOSE)
+        events.append(
+            TimelineEvent(
+                at=self.clock.now(),
+                kind=EventKind.DIAGNOSED,
+                actor=ACTOR_BOT,
+                text=found.hypotheses[0].text if found.hypotheses else "no cause found",
+                data={
+                    "symptom": str(found.symptom),
+                    "hypotheses": [{"text": h.text, "confidence": h.confidence, "cites": list(h.cites),
+                                    "recommendations": list(h.recommendations)} for h in found.hypotheses],
+                    "evidence": [{"agent": e.agent, "role": str(e.role), "outcome": str(e.outcome),
+                                  "duration_ms": e.duration_ms, "reason": e.reason} for e in found.evidence],
                 },
                 ref=ts,
             )

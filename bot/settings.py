@@ -88,6 +88,7 @@ class Settings(StoreSettings, CatalogSettings):
     webhook_max_age_hours: float = Field(72.0, gt=0, validation_alias=_env("SRE_WEBHOOK_MAX_AGE_HOURS"))
     channel_prefix: str = Field("inc", min_length=1, max_length=20, validation_alias=_env("SRE_CHANNEL_PREFIX"))
     log_level: str = Field("INFO", validation_alias=_env("SRE_LOG_LEVEL"))
+    agents_path: Path | None = Field(None, validation_alias=_env("SRE_AGENTS_PATH"))
 
     @field_validator("pagerduty_webhook_secrets", mode="before")
     @classmethod

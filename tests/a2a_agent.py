@@ -123,3 +123,37 @@ async def serving(factory: Callable[[str], Starlette]) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
+
+
+class FixedAnswerExecutor(AgentExecutor):
+    """Answers every question with the same words and data (an agent looking at a scripted world)."""
+
+    def __init__(self, text: str, data: dict[str, Any] | None = None, delay_s: float = 0.0) -> None:
+        self.text = text
+        self.data = data
+        self.delay_s = delay_s
+
+    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        assert context.message is not None
+        task = context.current_task or new_task_from_user_message(context.message)
+        if context.current_task is None:
+            await event_queue.enqueue_event(task)
+        updater = TaskUpdater(event_queue, task.id, task.context_id)
+        await updater.start_work()
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        parts = [_text(self.text)] + ([_data(self.data)] if self.data else [])
+        await updater.add_artifact(parts, name="answer")
+        await updater.complete()
+
+    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+        await TaskUpdater(event_queue, context.task_id or "", context.context_id or "").cancel()
+
+
+def fixed_app(url: str, text: str, data: dict[str, Any] | None = None, versions: tuple[str, ...] = ("1.0", "0.3"),
+              delay_s: float = 0.0) -> Starlette:
+    agent_card = card(url, versions)
+    handler = DefaultRequestHandler(agent_executor=FixedAnswerExecutor(text, data, delay_s),
+                                    task_store=InMemoryTaskStore(), agent_card=agent_card)
+    return Starlette(routes=create_agent_card_routes(agent_card)
+                     + create_jsonrpc_routes(handler, rpc_url="/", enable_v0_3_compat=True))

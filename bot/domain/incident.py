@@ -23,6 +23,7 @@ class SetupStep(StrEnum):
     ANNOUNCE = "announce"
     NOTE = "note"
     TRIAGE = "triage"
+    DIAGNOSE = "diagnose"
 
 
 @dataclass

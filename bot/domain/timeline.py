@@ -27,6 +27,7 @@ class EventKind(StrEnum):
     COMMANDER_CHANGED = "commander_changed"
     SLACK_MESSAGE = "slack_message"
     TRIAGED = "triaged"
+    DIAGNOSED = "diagnosed"
     ESCALATED = "escalated"
     RESOLVED = "resolved"
     REOPENED = "reopened"

@@ -11,6 +11,7 @@ A transaction is a plain function over a synchronous SQLAlchemy ``Connection``, 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import json
 import logging
@@ -29,11 +30,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from bot.domain.diagnosis import Evidence
 from bot.domain.incident import Incident, SetupStep
 from bot.domain.phase import Phase
 from bot.domain.severity import Severity
 from bot.domain.timeline import GENESIS_HASH, EventKind, TimelineEvent, chain_hash
 from bot.store.tables import UTCDateTime, inbound_events, incidents, slack_messages, timeline_events, timers
+from bot.store.tables import evidence as evidence_table
 
 log = logging.getLogger(__name__)
 
@@ -426,6 +429,57 @@ class Store:
                 )
             ).first()
             return row is not None
+        return await self.run(work)
+
+    # evidence ------------------------------------------------------------------------------------
+
+    async def add_evidence(self, incident_id: int, item: Evidence, *, data: list[dict[str, Any]], asked_at: datetime,
+                           context_id: str | None, task_id: str | None) -> None:
+        def work(conn: sa.Connection) -> None:
+            conn.execute(
+                evidence_table.insert().values(
+                    incident_id=incident_id,
+                    agent=item.agent,
+                    role=str(item.role),
+                    question=item.question,
+                    outcome=str(item.outcome),
+                    answer=item.answer,
+                    signals=dataclasses.asdict(item.signals),
+                    data=data,
+                    reason=item.reason,
+                    duration_ms=item.duration_ms,
+                    context_id=context_id,
+                    task_id=task_id,
+                    asked_at=asked_at,
+                )
+            )
+
+        await self.run(work)
+
+    async def evidence(self, incident_id: int) -> list[dict[str, Any]]:
+        """Every answer (or its absence) recorded for an incident, oldest first, as stored."""
+
+        def work(conn: sa.Connection) -> list[dict[str, Any]]:
+            rows = conn.execute(
+                evidence_table.select().where(evidence_table.c.incident_id == incident_id).order_by(evidence_table.c.id)
+            )
+            return [dict(r._mapping) for r in rows]
+
+        return await self.run(work)
+
+    async def agent_context(self, incident_id: int, agent: str) -> str | None:
+        """The A2A context id already used with `agent` for this incident: one context per incident per agent."""
+
+        def work(conn: sa.Connection) -> str | None:
+            row = conn.execute(
+                sa.select(evidence_table.c.context_id)
+                .where(evidence_table.c.incident_id == incident_id, evidence_table.c.agent == agent,
+                       evidence_table.c.context_id.is_not(None))
+                .order_by(evidence_table.c.id)
+                .limit(1)
+            ).first()
+            return str(row[0]) if row else None
+
         return await self.run(work)
 
     # Slack message references -------------------------------------------------------------------

@@ -130,3 +130,23 @@ timers = sa.Table(
     sa.Column("fired_at", UTCDateTime, nullable=True),
     sa.Index("ix_timers_status_due", "status", "due_at"),
 )
+
+evidence = sa.Table(
+    "evidence",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("agent", sa.String(64), nullable=False),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("question", sa.Text, nullable=False),
+    sa.Column("outcome", sa.String(32), nullable=False),
+    sa.Column("answer", sa.Text, nullable=False),
+    sa.Column("signals", sa.JSON, nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("duration_ms", sa.Float, nullable=False),
+    sa.Column("context_id", sa.String(128), nullable=True),
+    sa.Column("task_id", sa.String(128), nullable=True),
+    sa.Column("asked_at", UTCDateTime, nullable=False),
+    sa.Index("ix_evidence_incident_agent", "incident_id", "agent"),
+)

@@ -1,0 +1,125 @@
+"""Delegation: asking the agents that can look (monitoring, Kubernetes, cloud) what they see, in parallel, and
+turning their answers into evidence and ranked hypotheses. sre-agent never queries a metric store or a cluster itself.
+
+Each agent is asked in the incident's own A2A context (one per incident per agent). An agent that is not configured,
+down, slow or refusing makes its evidence "unavailable" with the reason; the incident goes on without it. An agent
+that asks for input is left waiting for a person's decision (recorded as such); sre-agent never answers it alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import aiohttp
+
+from bot.a2a import A2AClient, A2AError, AgentReply, Breaker
+from bot.agents_config import AgentConfig
+from bot.clock import Clock
+from bot.domain.catalog import Catalog
+from bot.domain.diagnosis import Evidence, Hypothesis, Outcome, Question, Symptom, plan, rank, symptom_of
+from bot.domain.incident import Incident
+from bot.domain.signals import Signals, from_data, from_text, merge
+from bot.store import Store
+
+__all__ = ["Delegator", "Findings"]
+
+WINDOW = "30m"
+
+
+@dataclass(frozen=True)
+class Findings:
+    symptom: Symptom
+    evidence: tuple[Evidence, ...]
+    hypotheses: tuple[Hypothesis, ...]
+
+    @property
+    def unavailable(self) -> tuple[Evidence, ...]:
+        return tuple(e for e in self.evidence if e.outcome is not Outcome.ANSWERED)
+
+
+class Delegator:
+    def __init__(self, agents: list[AgentConfig], *, store: Store, clock: Clock, catalog: Catalog) -> None:
+        self.agents = agents
+        self.store = store
+        self.clock = clock
+        self.catalog = catalog
+        self.session: aiohttp.ClientSession | None = None  # the app's shared session, set when it starts
+        self._clients: dict[str, A2AClient] = {}
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.agents)
+
+    def _client(self, agent: AgentConfig) -> A2AClient:
+        client = self._clients.get(agent.name)
+        if client is None:
+            assert self.session is not None, "the delegator's HTTP session is set when the app starts"
+            client = A2AClient(agent.name, agent.url, self.session, timeout_s=agent.timeout_s,
+                               retries=agent.retries, breaker=Breaker())
+            self._clients[agent.name] = client
+        return client
+
+    async def diagnose(self, incident: Incident) -> Findings:
+        """Ask every question of the plan, all at once; rank what comes back."""
+        service = self.catalog.get(incident.service)
+        symptom = symptom_of(incident.title)
+        questions = plan(symptom, incident.service, service.namespace if service else None, WINDOW)
+        asked = []
+        for question in questions:
+            agents = [a for a in self.agents if a.role is question.role]
+            if not agents:
+                asked.append(_nobody(question))
+            asked += [self._ask(incident, agent, question) for agent in agents]
+        evidence = tuple(await asyncio.gather(*asked))
+        return Findings(symptom, evidence, tuple(rank(list(evidence), incident.service)))
+
+    async def _ask(self, incident: Incident, agent: AgentConfig, question: Question) -> Evidence:
+        assert incident.id is not None
+        service = self.catalog.get(incident.service)
+        data = {
+            "incident": incident.label,
+            "service": incident.service,
+            "namespace": service.namespace if service else None,
+            "release": service.release if service else None,
+            "window": WINDOW,
+            "signals": list(question.wanted),
+        }
+        context = await self.store.agent_context(incident.id, agent.name)
+        asked_at = self.clock.now()
+        started = time.monotonic()
+        reply: AgentReply | None = None
+        try:
+            reply = await self._client(agent).send(question.instruction, data, context_id=context)
+        except A2AError as exc:
+            item = Evidence(agent.name, question.role, question.instruction, Outcome.UNAVAILABLE,
+                            duration_ms=_ms(started), reason=exc.reason)
+        else:
+            item = _evidence(agent, question, reply, _ms(started))
+        await self.store.add_evidence(
+            incident.id, item, data=list(reply.data) if reply else [], asked_at=asked_at,
+            context_id=(reply.context_id if reply else None) or context, task_id=reply.task_id if reply else None,
+        )
+        return item
+
+
+def _ms(started: float) -> float:
+    return round((time.monotonic() - started) * 1000, 1)
+
+
+async def _nobody(question: Question) -> Evidence:
+    return Evidence("(none)", question.role, question.instruction, Outcome.UNAVAILABLE,
+                    reason=f"no {question.role} agent is configured")
+
+
+def _evidence(agent: AgentConfig, question: Question, reply: AgentReply, duration_ms: float) -> Evidence:
+    signals: Signals = merge([from_data(d) for d in reply.data] + [from_text(reply.text)])
+    if reply.state == "completed":
+        outcome, reason = Outcome.ANSWERED, ""
+    elif reply.needs_input:
+        outcome, reason = Outcome.INPUT_REQUIRED, "waits for a person's decision"
+    else:
+        outcome, reason = Outcome.FAILED, f"the task ended {reply.state}"
+    return Evidence(agent.name, question.role, question.instruction, outcome, reply.text, signals, duration_ms, reason)
+
