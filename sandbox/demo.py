@@ -61,9 +61,12 @@ class _Run:
 
     # ---- the scenario's incident -------------------------------------------------------------------------------
     async def incident(self) -> Incident | None:
-        if self.pagerduty_incident is None:
-            return None
-        return await self.bot.services.store.incident_by_external("pagerduty", self.pagerduty_incident)
+        """The incident the script paged for; else (declared in Slack) the newest one."""
+        store = self.bot.services.store
+        if self.pagerduty_incident is not None:
+            return await store.incident_by_external("pagerduty", self.pagerduty_incident)
+        incidents = await store.incidents()
+        return incidents[-1] if incidents else None
 
     async def holds(self, condition: str) -> bool:
         incident = await self.incident()
@@ -75,9 +78,10 @@ class _Run:
             return incident.acknowledged_at is not None and incident.phase is not Phase.TRIGGERED
         if condition == "resolved":
             return incident.phase is Phase.RESOLVED
-        if condition == "card":
+        if condition in ("card", "diagnosed"):
+            wanted = EventKind.CARD_POSTED if condition == "card" else EventKind.DIAGNOSED
             events = await self.bot.services.store.timeline(incident.id)
-            return any(e.kind is EventKind.CARD_POSTED for e in events)
+            return any(e.kind is wanted for e in events)
         raise ValueError(condition)
 
     async def channel_id(self, ref: str) -> str:
@@ -198,8 +202,8 @@ class _Run:
         return channel.name if channel else channel_id
 
 
-_CONDITION_WORDS = {"channel": "in its channel", "card": "on its card", "acknowledged": "acknowledged",
-                    "resolved": "resolved"}
+_CONDITION_WORDS = {"channel": "in its channel", "card": "on its card", "diagnosed": "diagnosed",
+                    "acknowledged": "acknowledged", "resolved": "resolved"}
 
 
 def _human_duration(seconds: float) -> str:
@@ -234,15 +238,40 @@ async def _summary(run: _Run) -> dict[str, Any]:
         }
         summary["timeline"] = [{"at": e.at.isoformat(), "kind": str(e.kind), "actor": e.actor, "text": e.text}
                                for e in events]
+        summary["evidence"] = [
+            {"agent": e["agent"], "role": e["role"], "outcome": e["outcome"], "duration_ms": e["duration_ms"],
+             "signals": _signal_values(e["signals"]), "reason": e["reason"]}
+            for e in await store.evidence(incident.id)
+        ]
+        diagnosed = [e for e in events if e.kind is EventKind.DIAGNOSED]
+        summary["hypotheses"] = [
+            {"text": h["text"], "confidence": h["confidence"], "recommendations": h["recommendations"]}
+            for h in (diagnosed[-1].data.get("hypotheses", []) if diagnosed else [])
+        ]
         m = metrics(events)
         summary["metrics"] = {"time_to_acknowledge_s": m.time_to_acknowledge_s,
                               "time_to_resolve_s": m.time_to_resolve_s}
     else:
-        summary.update(incident=None, timeline=[],
+        summary.update(incident=None, timeline=[], evidence=[], hypotheses=[],
                        metrics={"time_to_acknowledge_s": None, "time_to_resolve_s": None})
     slack = run.sandbox.slack
     summary["slack_messages"] = sum(len(slack.messages_in(c)) for c in slack.channels)
     return summary
+
+
+def _signal_values(signals: dict[str, Any]) -> dict[str, Any]:
+    """The stored signals without their sources: {"error_rate": 0.085, "pods": {"CrashLoopBackOff": 3}, ...}."""
+    out: dict[str, Any] = {}
+    for key, value in signals.items():
+        if isinstance(value, dict) and "value" in value:
+            out[key] = value["value"]
+    if signals.get("pods"):
+        out["pods"] = {p["state"]: p["count"] for p in signals["pods"]}
+    if signals.get("deploys"):
+        out["deploys"] = [d[0] for d in signals["deploys"]]
+    if signals.get("healthy"):
+        out["healthy"] = True
+    return out
 
 
 async def play(scenario: Scenario, *, speed: float | None = None, out: Printer | None = None,
@@ -254,7 +283,7 @@ async def play(scenario: Scenario, *, speed: float | None = None, out: Printer |
     out = out or Printer(quiet=True)
     clock = ScaledClock(speed or scenario.speed)
     sandbox = Sandbox(scenario.world, slack_signing_secret=secrets.token_hex(16),
-                      pagerduty_webhook_secrets=[secrets.token_hex(16)], clock=clock.now)
+                      pagerduty_webhook_secrets=[secrets.token_hex(16)], clock=clock.now, agents=scenario.agents)
     await sandbox.start()
     with tempfile.TemporaryDirectory(prefix="sre-agent-demo-") as tmp:
         extra: dict[str, Any] = {"SRE_LOG_LEVEL": "WARNING"}
@@ -262,6 +291,10 @@ async def play(scenario: Scenario, *, speed: float | None = None, out: Printer |
             catalog_path = Path(tmp) / "catalog.yml"
             catalog_path.write_text(yaml.safe_dump(scenario.catalog), encoding="utf-8")
             extra["SRE_CATALOG_PATH"] = str(catalog_path)
+        if scenario.agents:
+            agents_path = Path(tmp) / "agents.yml"
+            agents_path.write_text(yaml.safe_dump(sandbox.agents.agents_file()), encoding="utf-8")
+            extra["SRE_AGENTS_PATH"] = str(agents_path)
         settings = bot_settings_for(sandbox, f"sqlite:///{Path(tmp) / 'demo.db'}", **extra)
         bot = await start_bot(settings, sandbox, clock=clock)
         run = _Run(scenario, sandbox, bot, clock, out, min_real_wait_s)

@@ -21,6 +21,8 @@ EMOJI = {
     "white_circle": "⚪", "eyes": "👀", "white_check_mark": "✅", "warning": "⚠️", "hourglass_flowing_sand": "⏳",
     "rotating_light": "🚨", "fire": "🔥", "mag": "🔍", "wrench": "🔧", "pushpin": "📌", "memo": "📝",
     "arrows_counterclockwise": "🔄", "x": "❌", "no_entry": "⛔", "information_source": "ℹ️",
+    "stethoscope": "🩺", "pager": "📟", "bar_chart": "📊", "arrow_double_up": "⏫", "repeat": "🔁",
+    "large_green_circle": "🟢", "sunny": "☀️", "ballot_box_with_check": "☑️",
 }
 _SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 INDENT = "    "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ import yaml
 
 from bot.catalog import parse_catalog
 from bot.domain.catalog import CatalogError
+from sandbox.a2a_agents import AgentSpec, AgentWorldError, parse_agents
 from sandbox.world import World, WorldError
 
 __all__ = [
@@ -41,7 +42,7 @@ __all__ = [
 
 FORMAT_VERSION = 1
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
-WAIT_CONDITIONS = ("channel", "card", "acknowledged", "resolved")
+WAIT_CONDITIONS = ("channel", "card", "diagnosed", "acknowledged", "resolved")
 PAGERDUTY_ACTIONS = ("acknowledge", "resolve", "reopen", "note")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -160,6 +161,7 @@ class Scenario:
     speed: float = 30.0
     source: str = ""
     catalog: dict[str, Any] | None = None  # the service catalog the bot runs with (the catalog file's shape)
+    agents: list[AgentSpec] = field(default_factory=list)  # A2A agents the sandbox serves and the bot asks
 
 
 # ---- reading -----------------------------------------------------------------------------------------------------
@@ -308,7 +310,7 @@ def load_scenario(name: str) -> Scenario:
         raise ScenarioError(
             f"{origin}: version: this sre-agent plays scenario format {FORMAT_VERSION}, the file says {version!r}"
         )
-    allowed = {"version", "name", "title", "description", "speed", "world", "script", "catalog"}
+    allowed = {"version", "name", "title", "description", "speed", "world", "script", "catalog", "agents"}
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ScenarioError(f"{origin}: unknown key {unknown[0]!r} (expected {', '.join(sorted(allowed))})")
@@ -336,7 +338,12 @@ def load_scenario(name: str) -> Scenario:
             parse_catalog(catalog, f"{origin}: catalog")
         except CatalogError as exc:
             raise ScenarioError(str(exc)) from None
+    try:
+        agents = parse_agents(data.get("agents"), "agents")
+    except AgentWorldError as exc:
+        raise ScenarioError(f"{origin}: {exc}") from None
     return Scenario(
+        agents=agents,
         catalog=catalog,
         name=str(data.get("name") or path.stem),
         title=str(data.get("title") or data.get("name") or path.stem),

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from sandbox.a2a_agents import Agents, AgentSpec
 from sandbox.control import add_control_routes
 from sandbox.core import Runtime
 from sandbox.pagerduty_peer import PagerDutyPeer
@@ -34,6 +35,7 @@ class Sandbox:
         webhook_retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
         webhook_timeout: float = 5.0,
         slack_request_timeout: float = 10.0,
+        agents: Sequence[AgentSpec] = (),
     ) -> None:
         if not pagerduty_webhook_secrets:
             raise ValueError("pagerduty_webhook_secrets: at least one secret is required")
@@ -46,6 +48,7 @@ class Sandbox:
                                request_timeout=slack_request_timeout)
         self.pagerduty = PagerDutyPeer(world, self.rt, webhook_secrets=self.pagerduty_webhook_secrets,
                                        retry_delays=list(webhook_retry_delays), webhook_timeout=webhook_timeout)
+        self.agents = Agents(list(agents), self.rt)
         self.app = self._build_app()
         self._runner: web.AppRunner | None = None
         self.host = "127.0.0.1"
@@ -59,6 +62,7 @@ class Sandbox:
         r.add_get(SOCKET_PATH, self.slack.socket.handle)
         r.add_post("/pagerduty-events/v2/enqueue", self.pagerduty.handle_events)
         r.add_route("*", "/pagerduty/{tail:.*}", self.pagerduty.handle_rest)
+        self.agents.add_routes(app)
         add_control_routes(app, self)
         return app
 

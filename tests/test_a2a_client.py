@@ -109,3 +109,28 @@ async def test_an_agent_nobody_listens_on_is_unavailable(http: aiohttp.ClientSes
     with pytest.raises(A2AError) as caught:
         await client.send("complete")
     assert caught.value.kind == "unavailable" and "agent card could not be read" in caught.value.reason
+
+
+@pytest.mark.parametrize("versions", [("1.0",), ("0.3",)], ids=["a2a-1.0", "a2a-0.3"])
+async def test_the_sandbox_agents_speak_both_versions_with_an_approval_gate(
+    http: aiohttp.ClientSession, versions: tuple[str, ...]
+) -> None:
+    from sandbox.a2a_agents import parse_agents
+    from sandbox.server import Sandbox
+    from sandbox.world import World
+
+    specs = parse_agents([{"name": "k8s", "role": "kubernetes", "versions": list(versions),
+                           "answers": {"checkout-service": {"text": "3 pods in CrashLoopBackOff",
+                                                            "data": {"pods": {"CrashLoopBackOff": 3}}}}}])
+    async with Sandbox(World.default(), slack_signing_secret="s", pagerduty_webhook_secrets=["p"],
+                       agents=specs) as sb:
+        client = A2AClient("k8s", sb.agents.url("k8s"), http, timeout_s=5)
+        reply = await client.send("why are the pods crashing?", {"service": "checkout-service"})
+        assert reply.state == "completed" and reply.text == "3 pods in CrashLoopBackOff"
+        assert reply.data == ({"pods": {"CrashLoopBackOff": 3}},)
+        gate = await client.send("raise the memory limit", {"change": "memory 512Mi -> 768Mi"},
+                                 context_id=reply.context_id)
+        assert gate.needs_input and "Approve or reject?" in gate.text
+        done = await client.send("approve", task_id=gate.task_id, context_id=gate.context_id)
+        assert done.state == "completed" and done.text == "Done: memory 512Mi -> 768Mi"
+        assert {r["version"] for r in sb.agents.requests} == {versions[0]}

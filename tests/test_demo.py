@@ -63,7 +63,8 @@ async def test_cli_demo_prints_the_conversation() -> None:
     code, out, err = await _cli("demo", "--speed", "600")
     assert code == 0, err
     assert "#inc-4211-checkout-service" in out
-    assert "dana types: /incident resolve fixed by rollback" in out
+    assert "dana types: /incident resolve fixed by raising the memory limit to 768Mi" in out
+    assert "Findings" in out and "OOMKilled" in out
     assert "PagerDuty: #4211 resolved by sre-agent" in out
     assert "is resolved" in out.splitlines()[-1]
 
@@ -134,3 +135,26 @@ def test_terminal_rendering_shows_escaped_text_literally() -> None:
             "<https://x.example|PD> :fire:")
     shown = mrkdwn_plain(text, lambda u: names(u) or u, lambda c: c)
     assert shown == "<!channel> <https://evil.example|click> by @dana in #inc-1 PD (https://x.example) 🔥"
+
+
+async def test_payments_timeout_names_the_database() -> None:
+    summary = await play(load_scenario("payments-timeout"), speed=600)
+    assert summary["ok"], summary.get("error")
+    assert summary["incident"]["service"] == "payments-api" and summary["incident"]["severity"] == "P2"
+    assert summary["incident"]["phase"] == "resolved"
+    assert sorted(e["agent"] for e in summary["evidence"]) == ["aws", "k8s-autopilot", "monitoring"]
+    assert all(e["outcome"] == "answered" for e in summary["evidence"])
+    monitoring = next(e for e in summary["evidence"] if e["agent"] == "monitoring")
+    assert monitoring["signals"]["latency_p99_ms"] == 3200
+    [top, *_] = summary["hypotheses"]
+    assert "db-payments-prod" in top["text"] and "root cause" in top["text"] and top["confidence"] >= 0.85
+    assert top["recommendations"][0] == "Add an index on transactions.user_id (manual: needs a DBA)."
+
+
+async def test_checkout_crash_storm_finds_the_crash_loop() -> None:
+    summary = await play(load_scenario("checkout-crash-storm"), speed=600)
+    kubernetes = next(e for e in summary["evidence"] if e["agent"] == "k8s-autopilot")
+    assert kubernetes["signals"]["pods"]["CrashLoopBackOff"] == 3 and "OOMKilled" in kubernetes["signals"]["pods"]
+    monitoring = next(e for e in summary["evidence"] if e["agent"] == "monitoring")
+    assert monitoring["signals"]["error_rate"] == 0.085
+    assert "OOMKilled" in summary["hypotheses"][0]["text"]

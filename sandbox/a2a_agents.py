@@ -1,0 +1,251 @@
+"""A2A agents in the sandbox (monitoring, Kubernetes, cloud), answering from a scripted world, in protocol 1.0
+(`SendMessage`, `GetTask`, header `A2A-Version: 1.0`) and 0.3 (`message/send`, `tasks/get`) on one endpoint each, as
+a2a-sdk servers do. A request whose data part carries a `change` meets an approval gate like K8s Autopilot's: the
+task asks for input, and a follow-up in the same task that starts with "approve" completes it.
+
+Scenario files describe them under `agents:`:
+
+    agents:
+      - name: monitoring
+        role: monitoring
+        versions: ["1.0", "0.3"]     # default: both
+        delay_ms: 0                  # how long it takes to answer
+        answers:
+          payments-api: {text: "p99 latency 3.2s (normal: 200ms) ...", data: {latency_p99_ms: 3200}}
+          default: {text: "Nothing unusual."}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from sandbox.core import Runtime
+
+__all__ = ["AgentSpec", "AgentWorldError", "Agents", "parse_agents"]
+
+ROLES = ("monitoring", "kubernetes", "cloud")
+VERSIONS = ("1.0", "0.3")
+
+
+class AgentWorldError(ValueError):
+    """A bad `agents:` section; the message names the path."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    data: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    name: str
+    role: str
+    versions: tuple[str, ...] = VERSIONS
+    delay_ms: int = 0
+    answers: dict[str, Answer] = field(default_factory=dict)
+
+    def answer_for(self, service: str | None) -> Answer:
+        return self.answers.get(service or "") or self.answers.get("default") or Answer(
+            f"{self.name} sees nothing unusual for {service or 'that service'}."
+        )
+
+
+def parse_agents(raw: Any, origin: str = "agents") -> list[AgentSpec]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise AgentWorldError(f"{origin}: expected a list of agents")
+    out: list[AgentSpec] = []
+    for i, item in enumerate(raw):
+        path = f"{origin}[{i}]"
+        if not isinstance(item, dict):
+            raise AgentWorldError(f"{path}: expected a mapping")
+        unknown = sorted(set(item) - {"name", "role", "versions", "delay_ms", "answers"})
+        if unknown:
+            raise AgentWorldError(f"{path}: unknown key {unknown[0]!r}")
+        name, role = item.get("name"), item.get("role")
+        if not isinstance(name, str) or not name:
+            raise AgentWorldError(f"{path}.name: required")
+        if role not in ROLES:
+            raise AgentWorldError(f"{path}.role: expected one of {', '.join(ROLES)}, got {role!r}")
+        versions = tuple(str(v) for v in item.get("versions", VERSIONS))
+        if not versions or any(v not in VERSIONS for v in versions):
+            raise AgentWorldError(f"{path}.versions: expected some of {', '.join(VERSIONS)}")
+        delay = item.get("delay_ms", 0)
+        if not isinstance(delay, int) or isinstance(delay, bool) or delay < 0:
+            raise AgentWorldError(f"{path}.delay_ms: expected a whole number of milliseconds")
+        answers: dict[str, Answer] = {}
+        for service, answer in (item.get("answers") or {}).items():
+            if not isinstance(answer, dict) or not isinstance(answer.get("text"), str):
+                raise AgentWorldError(f"{path}.answers.{service}.text: required")
+            data = answer.get("data")
+            if data is not None and not isinstance(data, dict):
+                raise AgentWorldError(f"{path}.answers.{service}.data: expected a mapping")
+            answers[str(service)] = Answer(answer["text"], data)
+        out.append(AgentSpec(name, str(role), versions, delay, answers))
+    if len({a.name for a in out}) != len(out):
+        raise AgentWorldError(f"{origin}: agent names must be unique")
+    return out
+
+
+@dataclass
+class _Task:
+    id: str
+    context_id: str
+    state: str  # 0.3 spelling: completed, input-required, ...
+    text: str
+    data: dict[str, Any] | None
+    change: str | None = None
+
+
+class Agents:
+    """The sandbox's A2A agents, mounted at /a2a/{name}/ on the sandbox's server."""
+
+    def __init__(self, specs: list[AgentSpec], rt: Runtime) -> None:
+        self.specs = {s.name: s for s in specs}
+        self.rt = rt
+        self.tasks: dict[str, _Task] = {}
+        self.requests: list[dict[str, Any]] = []  # every JSON-RPC request with the agent, method and version
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_get("/a2a/{name}/.well-known/agent-card.json", self.card)
+        app.router.add_post("/a2a/{name}/", self.rpc)
+
+    def url(self, name: str) -> str:
+        return f"{self.rt.url}/a2a/{name}/"
+
+    def agents_file(self, timeout_s: float = 10.0) -> dict[str, Any]:
+        """What SRE_AGENTS_PATH's file says to point sre-agent at these agents."""
+        return {"agents": [{"name": s.name, "role": s.role, "url": self.url(s.name), "timeout_s": timeout_s}
+                           for s in self.specs.values()]}
+
+    def _spec(self, request: web.Request) -> AgentSpec:
+        spec = self.specs.get(request.match_info["name"])
+        if spec is None:
+            raise web.HTTPNotFound(text=json.dumps({"error": "no such agent"}), content_type="application/json")
+        return spec
+
+    async def card(self, request: web.Request) -> web.Response:
+        spec = self._spec(request)
+        url = self.url(spec.name)
+        card: dict[str, Any] = {
+            "name": spec.name,
+            "description": f"sandbox {spec.role} agent",
+            "version": "1.0.0",
+            "supportedInterfaces": [{"url": url, "protocolBinding": "JSONRPC", "protocolVersion": v}
+                                    for v in spec.versions],
+            "capabilities": {"streaming": False},
+            "defaultInputModes": ["text/plain", "application/json"],
+            "defaultOutputModes": ["text/plain", "application/json"],
+            "skills": [{"id": spec.role, "name": spec.role, "description": f"{spec.role} questions",
+                        "tags": [spec.role]}],
+        }
+        if "0.3" in spec.versions:
+            card.update(url=url, protocolVersion="0.3.0", preferredTransport="JSONRPC")
+        return web.json_response(card)
+
+    async def rpc(self, request: web.Request) -> web.Response:
+        spec = self._spec(request)
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(None, -32700, "Parse error")
+        if not isinstance(body, dict) or body.get("jsonrpc") != "2.0" or not isinstance(body.get("method"), str):
+            return _error(body.get("id") if isinstance(body, dict) else None, -32600, "Invalid Request")
+        rpc_id, method, params = body.get("id"), body["method"], body.get("params") or {}
+        header = request.headers.get("A2A-Version", "")
+        version = "1.0" if method in ("SendMessage", "GetTask") else "0.3" if method in ("message/send",
+                                                                                        "tasks/get") else None
+        self.requests.append({"agent": spec.name, "method": method, "version": version, "header": header})
+        self.rt.feed.emit("a2a.request", agent=spec.name, method=method, version=version)
+        if version is None:
+            return _error(rpc_id, -32601, "Method not found")
+        if version not in spec.versions or (version == "1.0" and not header.startswith("1.")):
+            return _error(rpc_id, -32009, f"A2A version {header or '0.3'!r} is not supported by this agent")
+        if method in ("GetTask", "tasks/get"):
+            task = self.tasks.get(str(params.get("id")))
+            if task is None:
+                return _error(rpc_id, -32001, "Task not found")
+            return _result(rpc_id, _task_json(task, version), version, wrap=False)
+        message = params.get("message")
+        if not isinstance(message, dict) or not isinstance(message.get("parts"), list):
+            return _error(rpc_id, -32602, "Invalid params: message with parts required")
+        text, data = _read_parts(message["parts"])
+        if spec.delay_ms:
+            await asyncio.sleep(spec.delay_ms / 1000)
+        task = self._answer(spec, message, text, data)
+        return _result(rpc_id, _task_json(task, version), version, wrap=True)
+
+    def _answer(self, spec: AgentSpec, message: dict[str, Any], text: str, data: dict[str, Any]) -> _Task:
+        previous = self.tasks.get(str(message.get("taskId") or ""))
+        if previous is not None and previous.state == "input-required":
+            approved = text.strip().lower().startswith("approve")
+            previous.state = "completed" if approved else "failed"
+            previous.text = f"Done: {previous.change}" if approved else f"Not done, as decided: {text.strip()}"
+            previous.data = None
+            return previous
+        context = str(message.get("contextId") or uuid.uuid4())
+        change = data.get("change")
+        if change:
+            task = _Task(str(uuid.uuid4()), context, "input-required",
+                         f"This changes the system: {change}. Approve or reject?", None, str(change))
+        else:
+            answer = spec.answer_for(str(data.get("service") or "") or None)
+            task = _Task(str(uuid.uuid4()), context, "completed", answer.text, answer.data)
+        self.tasks[task.id] = task
+        return task
+
+
+def _read_parts(parts: list[Any]) -> tuple[str, dict[str, Any]]:
+    texts: list[str] = []
+    data: dict[str, Any] = {}
+    for part in parts:
+        if isinstance(part, dict) and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        elif isinstance(part, dict) and isinstance(part.get("data"), dict):
+            data.update(part["data"])
+    return "\n".join(texts), data
+
+
+_STATES_1_0 = {"completed": "TASK_STATE_COMPLETED", "failed": "TASK_STATE_FAILED",
+               "input-required": "TASK_STATE_INPUT_REQUIRED", "working": "TASK_STATE_WORKING"}
+
+
+def _task_json(task: _Task, version: str) -> dict[str, Any]:
+    if version == "1.0":
+        parts: list[dict[str, Any]] = [{"text": task.text}]
+        if task.data:
+            parts.append({"data": task.data, "mediaType": "application/json"})
+        status: dict[str, Any] = {"state": _STATES_1_0[task.state]}
+        if task.state != "completed":  # a finished task's answer is its artifact; otherwise the status says why
+            status["message"] = {"messageId": uuid.uuid4().hex, "role": "ROLE_AGENT", "taskId": task.id,
+                                 "contextId": task.context_id, "parts": [{"text": task.text}]}
+        return {"id": task.id, "contextId": task.context_id, "status": status,
+                "artifacts": [{"artifactId": task.id + "-a", "name": "answer", "parts": parts}]
+                if task.state == "completed" else []}
+    parts = [{"kind": "text", "text": task.text}]
+    if task.data:
+        parts.append({"kind": "data", "data": task.data})
+    status = {"state": task.state}
+    if task.state != "completed":
+        status["message"] = {"kind": "message", "messageId": uuid.uuid4().hex, "role": "agent", "taskId": task.id,
+                             "contextId": task.context_id, "parts": [{"kind": "text", "text": task.text}]}
+    return {"kind": "task", "id": task.id, "contextId": task.context_id, "status": status,
+            "artifacts": [{"artifactId": task.id + "-a", "name": "answer", "parts": parts}]
+            if task.state == "completed" else []}
+
+
+def _result(rpc_id: Any, task: dict[str, Any], version: str, *, wrap: bool) -> web.Response:
+    result = {"task": task} if version == "1.0" and wrap else task
+    return web.json_response({"jsonrpc": "2.0", "id": rpc_id, "result": result})
+
+
+def _error(rpc_id: Any, code: int, message: str) -> web.Response:
+    return web.json_response({"jsonrpc": "2.0", "id": rpc_id, "error": {"code": code, "message": message}})
