@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import yaml
 
+from sandbox.a2a_agents import AgentSpec
 from sandbox.server import Sandbox
 from sandbox.world import World
 
@@ -74,10 +76,13 @@ class Setup:
 
 
 @asynccontextmanager
-async def sandbox_and_bot(database_url: str | None = None) -> AsyncIterator[Setup]:
-    """The sandbox in this process, the bot in its own, its store a fresh SQLite file unless `database_url`."""
+async def sandbox_and_bot(
+    database_url: str | None = None, agents: list[AgentSpec] | None = None
+) -> AsyncIterator[Setup]:
+    """The sandbox in this process (with `agents`, if any), the bot in its own process, its store a fresh SQLite
+    file unless `database_url`."""
     sandbox = Sandbox(World.default(), slack_signing_secret=secrets.token_hex(16),
-                      pagerduty_webhook_secrets=[secrets.token_hex(16)])
+                      pagerduty_webhook_secrets=[secrets.token_hex(16)], agents=agents or [])
     await sandbox.start()
     port = free_port()
     bot_url = f"http://127.0.0.1:{port}"
@@ -93,6 +98,10 @@ async def sandbox_and_bot(database_url: str | None = None) -> AsyncIterator[Setu
             "SRE_CATALOG_PATH": str(EXAMPLE_CATALOG),
         }
         env.pop("SRE_DATABASE_URL", None)
+        if agents:
+            agents_path = Path(tmp) / "agents.yml"
+            agents_path.write_text(yaml.safe_dump(sandbox.agents.agents_file()), encoding="utf-8")
+            env["SRE_AGENTS_PATH"] = str(agents_path)
         if database_url:
             env["SRE_DATABASE_URL"] = database_url
         else:
