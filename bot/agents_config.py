@@ -30,7 +30,7 @@ class _Agent(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     role: Role
     url: str
-    timeout_s: float = Field(30.0, gt=0, le=600)
+    timeout_s: float = Field(30.0, gt=0, le=120)  # within the 5-minute lease of the event being processed
     retries: int = Field(2, ge=0, le=10)
 
     @field_validator("url")
