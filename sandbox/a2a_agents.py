@@ -12,6 +12,7 @@ Scenario files describe them under `agents:`:
         delay_ms: 0                  # how long it takes to answer
         answers:
           payments-api: {text: "p99 latency 3.2s (normal: 200ms) ...", data: {latency_p99_ms: 3200}}
+          search-service: {text: "May I restart the search pods to look?", asks: true}   # input-required
           default: {text: "Nothing unusual."}
 """
 
@@ -41,6 +42,7 @@ class AgentWorldError(ValueError):
 class Answer:
     text: str
     data: dict[str, Any] | None = None
+    asks: bool = False  # the agent wants a person's decision before it answers (input-required)
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,10 @@ def parse_agents(raw: Any, origin: str = "agents") -> list[AgentSpec]:
             data = answer.get("data")
             if data is not None and not isinstance(data, dict):
                 raise AgentWorldError(f"{path}.answers.{service}.data: expected a mapping")
-            answers[str(service)] = Answer(answer["text"], data)
+            unknown_keys = sorted(set(answer) - {"text", "data", "asks"})
+            if unknown_keys:
+                raise AgentWorldError(f"{path}.answers.{service}: unknown key {unknown_keys[0]!r}")
+            answers[str(service)] = Answer(answer["text"], data, bool(answer.get("asks", False)))
         out.append(AgentSpec(name, str(role), versions, delay, answers))
     if len({a.name for a in out}) != len(out):
         raise AgentWorldError(f"{origin}: agent names must be unique")
@@ -198,7 +203,9 @@ class Agents:
                          f"This changes the system: {change}. Approve or reject?", None, str(change))
         else:
             answer = spec.answer_for(str(data.get("service") or "") or None)
-            task = _Task(str(uuid.uuid4()), context, "completed", answer.text, answer.data)
+            state = "input-required" if answer.asks else "completed"
+            task = _Task(str(uuid.uuid4()), context, state, answer.text, answer.data, answer.text if answer.asks
+                         else None)
         self.tasks[task.id] = task
         return task
 

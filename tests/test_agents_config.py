@@ -49,3 +49,10 @@ def test_no_file(tmp_path: Path) -> None:
     assert load_agents(None) == []
     with pytest.raises(ConfigError, match="SRE_AGENTS_PATH: no file at"):
         load_agents(tmp_path / "none.yml")
+
+
+def test_the_example_file_loads() -> None:
+    agents = load_agents(Path(__file__).resolve().parents[1] / "examples" / "agents.yml")
+    assert [(a.name, a.role) for a in agents] == [
+        ("monitoring", Role.MONITORING), ("k8s-autopilot", Role.KUBERNETES), ("aws", Role.CLOUD)
+    ]

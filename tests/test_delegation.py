@@ -102,3 +102,26 @@ async def test_a_dead_agent_is_unavailable_and_the_incident_goes_on(h: Harness, 
     [findings] = [m for m in h.sandbox.slack.messages_in(channel) if m.text.startswith(":stethoscope:")]
     assert "*Unavailable*\n• aws (cloud): its agent card could not be read" in findings.text
     assert "db-payments-prod" in findings.text  # the other agents' answers still made the diagnosis
+
+
+async def test_an_agent_asking_for_input_is_left_waiting_for_a_person(h: Harness, tmp_path: Path) -> None:
+    from sandbox.a2a_agents import parse_agents
+
+    [spec] = parse_agents([{"name": "k8s", "role": "kubernetes", "answers": {
+        "payments-api": {"text": "May I restart the payments pods to look?", "asks": True}}}])
+    h.sandbox.agents.specs["k8s"] = spec
+    path = tmp_path / "sandbox-agents.yml"
+    path.write_text(f"agents:\n  - {{name: k8s, role: kubernetes, url: '{h.sandbox.agents.url('k8s')}'}}\n")
+    h.overrides["SRE_AGENTS_PATH"] = str(path)
+    await h.restart()
+    channel = await _declare_payments(h)
+    [findings] = [m for m in h.sandbox.slack.messages_in(channel) if m.text.startswith(":stethoscope:")]
+    assert "• k8s (kubernetes): waits for a person's decision" in findings.text
+    # nobody answered it for a person: one request, the question, and nothing after
+    assert [r["method"] for r in h.sandbox.agents.requests] == ["SendMessage"]
+    [task] = h.sandbox.agents.tasks.values()
+    assert task.state == "input-required"
+    [incident] = await h.services.store.incidents()
+    assert incident.id is not None
+    [stored] = await h.services.store.evidence(incident.id)
+    assert stored["outcome"] == "input_required" and stored["task_id"] == task.id
