@@ -140,6 +140,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         await store.migrate()
         client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
         delegator.session = aiohttp.ClientSession()  # each agent's own timeout applies, not Slack's
+        if delegator.configured:
+            services.background.spawn(delegator.read_cards(), name="agent cards")
         await intake.start()
         services.slack_inbox.start()
         socket_mode = None

@@ -9,12 +9,13 @@ that asks for input is left waiting for a person's decision (recorded as such); 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 
 import aiohttp
 
-from bot.a2a import A2AClient, A2AError, AgentReply, Breaker
+from bot.a2a import A2AClient, A2AError, AgentReply, Breaker, choose_interface
 from bot.agents_config import AgentConfig
 from bot.clock import Clock
 from bot.domain.catalog import Catalog
@@ -24,6 +25,8 @@ from bot.domain.signals import Signals, from_data, from_text, merge
 from bot.store import Store
 
 __all__ = ["Delegator", "Findings"]
+
+log = logging.getLogger(__name__)
 
 WINDOW = "30m"
 
@@ -60,6 +63,21 @@ class Delegator:
                                retries=agent.retries, breaker=Breaker())
             self._clients[agent.name] = client
         return client
+
+    async def read_cards(self) -> None:
+        """Read every agent's card at start, so the first incident does not wait for it and a misconfigured agent
+        shows in the log at once. A card that cannot be read now is read again when the agent is first asked."""
+        for agent in self.agents:
+            try:
+                card = await self._client(agent).card(refresh=True)
+            except (A2AError, aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("agent %s (%s): card not readable at start: %s", agent.name, agent.url, exc)
+                continue
+            chosen = choose_interface(card)
+            if chosen is None:
+                log.warning("agent %s offers no A2A version sre-agent speaks", agent.name)
+            else:
+                log.info("agent %s (%s) speaks A2A %s", agent.name, agent.role, chosen[0])
 
     async def diagnose(self, incident: Incident) -> Findings:
         """Ask every question of the plan, all at once; rank what comes back."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +53,7 @@ class AgentSpec:
     versions: tuple[str, ...] = VERSIONS
     delay_ms: int = 0
     answers: dict[str, Answer] = field(default_factory=dict)
+    working_ms: int = 0  # a long task: answered "working" at once, done this much later (the client polls)
 
     def answer_for(self, service: str | None) -> Answer:
         return self.answers.get(service or "") or self.answers.get("default") or Answer(
@@ -69,7 +71,7 @@ def parse_agents(raw: Any, origin: str = "agents") -> list[AgentSpec]:
         path = f"{origin}[{i}]"
         if not isinstance(item, dict):
             raise AgentWorldError(f"{path}: expected a mapping")
-        unknown = sorted(set(item) - {"name", "role", "versions", "delay_ms", "answers"})
+        unknown = sorted(set(item) - {"name", "role", "versions", "delay_ms", "working_ms", "answers"})
         if unknown:
             raise AgentWorldError(f"{path}: unknown key {unknown[0]!r}")
         name, role = item.get("name"), item.get("role")
@@ -80,9 +82,10 @@ def parse_agents(raw: Any, origin: str = "agents") -> list[AgentSpec]:
         versions = tuple(str(v) for v in item.get("versions", VERSIONS))
         if not versions or any(v not in VERSIONS for v in versions):
             raise AgentWorldError(f"{path}.versions: expected some of {', '.join(VERSIONS)}")
-        delay = item.get("delay_ms", 0)
-        if not isinstance(delay, int) or isinstance(delay, bool) or delay < 0:
-            raise AgentWorldError(f"{path}.delay_ms: expected a whole number of milliseconds")
+        delay, working = item.get("delay_ms", 0), item.get("working_ms", 0)
+        for key, value in (("delay_ms", delay), ("working_ms", working)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise AgentWorldError(f"{path}.{key}: expected a whole number of milliseconds")
         answers: dict[str, Answer] = {}
         for service, answer in (item.get("answers") or {}).items():
             if not isinstance(answer, dict) or not isinstance(answer.get("text"), str):
@@ -94,7 +97,7 @@ def parse_agents(raw: Any, origin: str = "agents") -> list[AgentSpec]:
             if unknown_keys:
                 raise AgentWorldError(f"{path}.answers.{service}: unknown key {unknown_keys[0]!r}")
             answers[str(service)] = Answer(answer["text"], data, bool(answer.get("asks", False)))
-        out.append(AgentSpec(name, str(role), versions, delay, answers))
+        out.append(AgentSpec(name, str(role), versions, delay, answers, working))
     if len({a.name for a in out}) != len(out):
         raise AgentWorldError(f"{origin}: agent names must be unique")
     return out
@@ -108,6 +111,7 @@ class _Task:
     text: str
     data: dict[str, Any] | None
     change: str | None = None
+    ready_at: float = 0.0  # time.monotonic() from which a working task is done
 
 
 class Agents:
@@ -178,7 +182,9 @@ class Agents:
             task = self.tasks.get(str(params.get("id")))
             if task is None:
                 return _error(rpc_id, -32001, "Task not found")
-            return _result(rpc_id, _task_json(task, version), version, wrap=False)
+            shown = _Task(task.id, task.context_id, "working", "Working on it…", None) \
+                if time.monotonic() < task.ready_at else task
+            return _result(rpc_id, _task_json(shown, version), version, wrap=False)
         message = params.get("message")
         if not isinstance(message, dict) or not isinstance(message.get("parts"), list):
             return _error(rpc_id, -32602, "Invalid params: message with parts required")
@@ -186,6 +192,10 @@ class Agents:
         if spec.delay_ms:
             await asyncio.sleep(spec.delay_ms / 1000)
         task = self._answer(spec, message, text, data)
+        if spec.working_ms and task.state == "completed" and not task.ready_at:
+            task.ready_at = time.monotonic() + spec.working_ms / 1000
+            working = _Task(task.id, task.context_id, "working", "Working on it…", None)
+            return _result(rpc_id, _task_json(working, version), version, wrap=True)
         return _result(rpc_id, _task_json(task, version), version, wrap=True)
 
     def _answer(self, spec: AgentSpec, message: dict[str, Any], text: str, data: dict[str, Any]) -> _Task:

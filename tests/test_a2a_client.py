@@ -134,3 +134,20 @@ async def test_the_sandbox_agents_speak_both_versions_with_an_approval_gate(
         done = await client.send("approve", task_id=gate.task_id, context_id=gate.context_id)
         assert done.state == "completed" and done.text == "Done: memory 512Mi -> 768Mi"
         assert {r["version"] for r in sb.agents.requests} == {versions[0]}
+
+
+@pytest.mark.parametrize("versions", [("1.0",), ("0.3",)], ids=["a2a-1.0", "a2a-0.3"])
+async def test_a_long_task_is_polled_until_done(http: aiohttp.ClientSession, versions: tuple[str, ...]) -> None:
+    from sandbox.a2a_agents import parse_agents
+    from sandbox.server import Sandbox
+    from sandbox.world import World
+
+    specs = parse_agents([{"name": "slowpoke", "role": "monitoring", "versions": list(versions), "working_ms": 300,
+                           "answers": {"default": {"text": "error rate 8.5%"}}}])
+    async with Sandbox(World.default(), slack_signing_secret="s", pagerduty_webhook_secrets=["p"],
+                       agents=specs) as sb:
+        reply = await A2AClient("slowpoke", sb.agents.url("slowpoke"), http, timeout_s=5).send("how is checkout?")
+        assert reply.state == "completed" and reply.text == "error rate 8.5%"
+        methods = [r["method"] for r in sb.agents.requests]
+        assert methods[0] in ("SendMessage", "message/send") and len(methods) >= 2
+        assert set(methods[1:]) == {"GetTask" if versions == ("1.0",) else "tasks/get"}

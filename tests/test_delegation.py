@@ -125,3 +125,19 @@ async def test_an_agent_asking_for_input_is_left_waiting_for_a_person(h: Harness
     assert incident.id is not None
     [stored] = await h.services.store.evidence(incident.id)
     assert stored["outcome"] == "input_required" and stored["task_id"] == task.id
+
+
+def _repoint(agents_file: Path, name: str, url: str, *, timeout_s: float) -> None:
+    text = re.sub(rf"(name: {name}, role: \w+, url: )'[^']*', timeout_s: \d+", rf"\1'{url}', timeout_s: {timeout_s:g}",
+                  agents_file.read_text())
+    agents_file.write_text(text)
+
+
+async def test_a_hanging_agent_times_out_and_the_findings_come_anyway(h: Harness, agents_file: Path) -> None:
+    async with serving(partial(fixed_app, text=KUBERNETES, delay_s=30)) as slow:
+        _repoint(agents_file, "k8s-autopilot", slow, timeout_s=1)  # now it never answers in time
+        await h.restart()
+        channel = await _declare_payments(h)
+        [findings] = [m for m in h.sandbox.slack.messages_in(channel) if m.text.startswith(":stethoscope:")]
+        assert "• k8s-autopilot (kubernetes): no answer within 1 s" in findings.text
+        assert "db-payments-prod" in findings.text
