@@ -256,7 +256,19 @@ async def _summary(run: _Run) -> dict[str, Any]:
                        metrics={"time_to_acknowledge_s": None, "time_to_resolve_s": None})
     slack = run.sandbox.slack
     summary["slack_messages"] = sum(len(slack.messages_in(c)) for c in slack.channels)
+    summary["findings"] = _findings(run)
     return summary
+
+
+def _findings(run: _Run) -> dict[str, Any] | None:
+    """The findings message as Slack shows it, and the thread of questions and answers under it."""
+    slack = run.sandbox.slack
+    for channel in slack.channels:
+        for message in slack.messages_in(channel):
+            if any(b.get("block_id") == "findings" for b in message.blocks or []):
+                thread = [m.text for m in slack.messages_in(channel) if m.thread_ts == message.ts != m.ts]
+                return {"text": message.text, "thread": thread}
+    return None
 
 
 def _signal_values(signals: dict[str, Any]) -> dict[str, Any]:

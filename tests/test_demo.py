@@ -149,6 +149,12 @@ async def test_payments_timeout_names_the_database() -> None:
     [top, *_] = summary["hypotheses"]
     assert "db-payments-prod" in top["text"] and "root cause" in top["text"] and top["confidence"] >= 0.85
     assert top["recommendations"][0] == "Add an index on transactions.user_id (manual: needs a DBA)."
+    # through Slack: one findings message naming the database, and a thread with each question and answer
+    findings = summary["findings"]
+    assert "The database db-payments-prod is saturated (at 95% CPU)" in findings["text"]
+    assert "Scale db-payments-prod up" in findings["text"] and "Unavailable" not in findings["text"]
+    assert len(findings["thread"]) == 3
+    assert any(t.startswith("*aws* (cloud) was asked:") and "CPU 95%" in t for t in findings["thread"])
 
 
 async def test_checkout_crash_storm_finds_the_crash_loop() -> None:
@@ -158,3 +164,7 @@ async def test_checkout_crash_storm_finds_the_crash_loop() -> None:
     monitoring = next(e for e in summary["evidence"] if e["agent"] == "monitoring")
     assert monitoring["signals"]["error_rate"] == 0.085
     assert "OOMKilled" in summary["hypotheses"][0]["text"]
+    findings = summary["findings"]
+    assert "3 pods in CrashLoopBackOff" in findings["text"] and "8.5%" in findings["text"]
+    assert "512Mi -&gt; 768Mi" in findings["text"]  # as Slack receives it: escaped
+    assert len(findings["thread"]) == 2  # an error-rate symptom asks monitoring and Kubernetes
