@@ -26,7 +26,7 @@ from bot.domain.pagerduty import PagerDutyEvent, PagerDutyIncident
 from bot.domain.phase import Phase
 from bot.domain.severity import severity_from_pagerduty
 from bot.domain.timeline import EventKind, TimelineEvent
-from bot.domain.triage import blast_radius
+from bot.domain.triage import blast_radius, signals_from_title
 from bot.errors import DomainError, NotAnIncidentChannel, SlackError
 from bot.locks import KeyedLocks
 from bot.pagerduty import PagerDuty
@@ -218,7 +218,7 @@ class Commander:
     async def _triage(self, incident: Incident, events: list[TimelineEvent]) -> None:
         """The blast radius, said in the channel under the card."""
         assert incident.channel_id
-        radius = blast_radius(incident.service, self.catalog)
+        radius = blast_radius(incident.service, self.catalog, signals_from_title(incident.title))
         text = triage_blocks.triage_text(incident, radius)
         ts = await self.slack.post(incident.channel_id, text, triage_blocks.triage_blocks(incident, radius))
         incident.steps.add(SetupStep.TRIAGE)

@@ -20,7 +20,7 @@ from bot.domain.intent import read
 from bot.domain.phase import Phase
 from bot.domain.severity import Severity
 from bot.domain.timeline import EventKind, TimelineEvent
-from bot.domain.triage import blast_radius
+from bot.domain.triage import blast_radius, signals_from_title
 from bot.errors import DomainError
 
 __all__ = ["SOURCE_SLACK", "Declaration", "Declarer", "suggest_severity"]
@@ -48,7 +48,7 @@ def suggest_severity(title: str, service: str | None, catalog: Catalog) -> Sever
         return words.severity
     if service is None:
         return Severity.P3
-    return blast_radius(service, catalog).suggested
+    return blast_radius(service, catalog, signals_from_title(title)).suggested
 
 
 class Declarer:

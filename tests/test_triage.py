@@ -84,3 +84,18 @@ async def test_every_new_incident_gets_its_blast_radius_under_the_card(h: Harnes
     await h.restart()  # a restart does not triage again
     await h.settle()
     assert len([m for m in h.sandbox.slack.messages_in(channel.id) if "Blast radius" in m.text]) == 1
+
+
+def test_the_title_feeds_the_suggestion() -> None:
+    from bot.domain.triage import signals_from_title
+
+    assert signals_from_title("checkout-service error rate at 8.5% (threshold 1%)").error_rate == 0.085
+    assert signals_from_title("payments-api is down").total_outage
+    assert not signals_from_title("checkout is slow").total_outage
+    # a tier-2 service: P3 from the catalog alone, P2 when the page says it is down
+    assert blast_radius("db-proxy", CATALOG).suggested is Severity.P1  # tier 1 depends on it
+    assert blast_radius("batch", CATALOG, signals_from_title("batch is down")).suggested is Severity.P4
+    search = parse_catalog({"services": [{"name": "search", "tier": 2, "user_facing": True}]}, "t")
+    assert blast_radius("search", search).suggested is Severity.P3
+    assert blast_radius("search", search, signals_from_title("search is down")).suggested is Severity.P2
+    assert blast_radius("search", search, signals_from_title("search error rate 30%")).suggested is Severity.P2

@@ -8,13 +8,15 @@ signals; it is a suggestion: the severity a person or PagerDuty set always wins.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from dataclasses import dataclass
 
 from bot.domain.catalog import Catalog, Service
 from bot.domain.severity import Severity
+from bot.domain.signals import from_text as text_signals
 
-__all__ = ["NO_SLOS", "BlastRadius", "Signals", "blast_radius", "dependents", "suggest_severity"]
+__all__ = ["NO_SLOS", "BlastRadius", "Signals", "blast_radius", "dependents", "signals_from_title", "suggest_severity"]
 
 NO_SLOS = "no SLOs configured"
 MANY_USERS = 1_000_000
@@ -42,6 +44,16 @@ class BlastRadius:
     @property
     def affected(self) -> tuple[str, ...]:
         return (self.service, *self.dependents)
+
+
+_OUTAGE = re.compile(r"\b(?:down|outage|unavailable|unreachable|not responding|100% errors?)\b", re.IGNORECASE)
+
+
+def signals_from_title(title: str) -> Signals:
+    """What an alert's title says of the symptom: an error rate (``error rate at 8.5%``) or a total outage."""
+    words = text_signals(title)
+    rate = words.error_rate.value if words.error_rate is not None else None
+    return Signals(error_rate=rate, total_outage=bool(_OUTAGE.search(title)) or (rate is not None and rate >= 0.99))
 
 
 def dependents(service: str, catalog: Catalog) -> tuple[str, ...]:
