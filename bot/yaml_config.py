@@ -28,9 +28,10 @@ def describe(exc: ValidationError, origin: str) -> str:
         message = "required"
     elif first["type"] == "extra_forbidden":
         message = "unknown key"
-    else:
+    elif not isinstance(first.get("input"), dict | list):  # a whole section is not worth repeating back
         message = f"{message}, got {first.get('input')!r}"
-    return f"{origin}: {_where(tuple(first['loc']))}: {message}"
+    where = _where(tuple(first["loc"]))
+    return f"{origin}: {where}: {message}" if first["loc"] else f"{origin}: {message}"
 
 
 def read_yaml(path: Path) -> Any:

@@ -1,0 +1,148 @@
+"""Runbooks: when a runbook applies (its trigger, over the signals the agents reported), what it does (an exact
+action, by which kind of agent), how risky and reversible that is, how to verify it worked, and what to follow up.
+
+A match becomes a proposal: an exact plan (runbook, action, target, parameters, risk, reversibility, expected
+effect) and a hash over all of it, so that an approval is bound to exactly the plan that was shown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from bot.domain.diagnosis import Role
+from bot.domain.signals import Signals
+
+__all__ = ["Plan", "Risk", "Runbook", "Trigger", "Verification", "match"]
+
+
+class Risk(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """Every condition given must hold (an empty trigger never matches)."""
+
+    error_rate_above: float | None = None  # a fraction
+    pods_in_state: str | None = None
+    pods_more_than: int = 0
+    oom: bool = False
+    connections_above: float | None = None
+    cpu_above: float | None = None
+    p99_above_ms: float | None = None
+    sustained_s: float = 0.0  # how long the condition must hold (checked when the signals carry a window)
+
+    def conditions(self) -> int:
+        return sum(x is not None for x in (self.error_rate_above, self.connections_above, self.cpu_above,
+                                           self.p99_above_ms)) + bool(self.pods_in_state) + self.oom
+
+    @property
+    def specificity(self) -> int:
+        """How closely the trigger points at a cause rather than a symptom: what a pod or a database is doing
+        (OOMKilled, crash loops, saturation) says more than an error rate or a slow p99."""
+        return (3 * (self.oom + bool(self.pods_in_state)) + 2 * ((self.connections_above is not None)
+                + (self.cpu_above is not None)) + (self.error_rate_above is not None) + (self.p99_above_ms is not None))
+
+    def holds(self, s: Signals) -> list[str]:
+        """The reasons it holds, one per condition; empty when any condition fails."""
+        if not self.conditions():
+            return []
+        reasons: list[str] = []
+        if self.error_rate_above is not None:
+            if s.error_rate is None or s.error_rate.value <= self.error_rate_above:
+                return []
+            reasons.append(f"error rate {s.error_rate.value:.1%} is above {self.error_rate_above:.1%}")
+        if self.pods_in_state:
+            count = s.pods_in(self.pods_in_state)
+            if count <= self.pods_more_than:
+                return []
+            reasons.append(f"{count} pods in {self.pods_in_state} (more than {self.pods_more_than})")
+        if self.oom:
+            if not s.pods_in("OOMKilled"):
+                return []
+            reasons.append("pods were OOMKilled")
+        if self.connections_above is not None:
+            if s.connections is None or s.connections.value <= self.connections_above:
+                return []
+            reasons.append(f"connections at {s.connections.value:.0%} of the maximum")
+        if self.cpu_above is not None:
+            if s.cpu is None or s.cpu.value <= self.cpu_above:
+                return []
+            reasons.append(f"CPU at {s.cpu.value:.0%}")
+        if self.p99_above_ms is not None:
+            if s.latency_p99_ms is None or s.latency_p99_ms.value <= self.p99_above_ms:
+                return []
+            reasons.append(f"p99 latency {s.latency_p99_ms.value / 1000:.1f}s above {self.p99_above_ms / 1000:.1f}s")
+        return reasons
+
+
+@dataclass(frozen=True)
+class Verification:
+    signal: str  # error_rate | latency_p99_ms | restarts | connections | cpu
+    below: float
+    window_s: float = 300.0
+    interval_s: float = 30.0
+    timeout_s: float = 900.0
+
+
+@dataclass(frozen=True)
+class Runbook:
+    name: str
+    title: str
+    trigger: Trigger
+    action: str  # what is done, in words
+    kind: str  # rollback | scale | raise_memory_limit | scale_replicas | check_dependencies | manual ...
+    delegate: Role | None
+    risk: Risk
+    reversible: bool
+    expected: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    verification: Verification | None = None
+    follow_up: tuple[str, ...] = ()
+    manual: bool = False  # a person does it (shown as a task with a Done button); never executed
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """An exact plan for one incident: what the approval is bound to."""
+
+    runbook: str
+    action: str
+    kind: str
+    target: dict[str, Any]
+    parameters: dict[str, Any]
+    risk: Risk
+    reversible: bool
+    expected: str
+    manual: bool
+    reasons: tuple[str, ...]
+
+    @property
+    def hash(self) -> str:
+        canonical = json.dumps(
+            {"runbook": self.runbook, "action": self.action, "kind": self.kind, "target": self.target,
+             "parameters": self.parameters, "risk": str(self.risk), "reversible": self.reversible,
+             "expected": self.expected, "manual": self.manual},
+            sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def match(runbooks: list[Runbook], signals: Signals, target: dict[str, Any]) -> list[Plan]:
+    """Plans for the runbooks whose triggers hold, the most specific first (see Trigger.specificity), then by name."""
+    found: list[tuple[int, str, Plan]] = []
+    for runbook in runbooks:
+        reasons = runbook.trigger.holds(signals)
+        if not reasons:
+            continue
+        plan = Plan(runbook.name, runbook.action, runbook.kind, dict(target), dict(runbook.parameters),
+                    runbook.risk, runbook.reversible, runbook.expected, runbook.manual, tuple(reasons))
+        found.append((-runbook.trigger.specificity, runbook.name, plan))
+    return [plan for _, _, plan in sorted(found, key=lambda item: (item[0], item[1]))]
