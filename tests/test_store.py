@@ -121,3 +121,38 @@ async def test_an_urgent_sqlite_transaction_goes_before_queued_ones(tmp_path: Pa
     finally:
         await store.close()
     assert finished == ["normal0", "urgent", "normal1", "normal2", "normal3"]
+
+
+async def test_a_proposal_round_trips_and_executes_exactly_once(database_url: str) -> None:
+    import dataclasses as dc
+
+    from bot.domain.approval import DEFAULT_EXPIRY, Status, decide
+    from bot.domain.runbooks import match
+    from bot.domain.signals import from_text
+    from bot.runbooks_loader import load_runbooks
+
+    store = await Store.open(database_url)
+    try:
+        incident = Incident(source="pagerduty", external_id="QP", title="t", service="checkout-service",
+                            severity=Severity.P2, phase=Phase.ACKNOWLEDGED, triggered_at=NOW)
+        assert await store.create_incident(incident, [], now=NOW) and incident.id is not None
+        [plan, *_] = match(load_runbooks(), from_text("3 pods OOMKilled"), {"service": "checkout-service"})
+        stored = await store.add_proposal(incident.id, plan, needed=1, now=NOW, expires_at=NOW + DEFAULT_EXPIRY)
+        read = await store.proposal(stored.id)
+        assert read is not None and read.plan == plan and read.plan_hash == plan.hash == read.plan.hash
+
+        # two clicks decided from the same read: one is written, the other finds the proposal changed
+        first = decide(read, user="U0DANA", shown_hash=plan.hash, approve=True, now=NOW, allowed=frozenset({"U0DANA"}))
+        other = dc.replace(first.proposal, approvers=("U0SAM",))
+        results = await asyncio.gather(store.save_proposal(read, first.proposal, now=NOW),
+                                       store.save_proposal(read, other, now=NOW))
+        assert sorted(results) == [False, True]
+        approved = await store.proposal(stored.id)
+        assert approved is not None and approved.status is Status.APPROVED and approved.version == 1
+
+        claims = await asyncio.gather(*(store.claim_execution(stored.id, now=NOW) for _ in range(20)))
+        assert claims.count(True) == 1  # twenty at once: one execution
+        executing = await store.proposal(stored.id)
+        assert executing is not None and executing.status is Status.EXECUTING
+    finally:
+        await store.close()

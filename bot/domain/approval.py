@@ -47,6 +47,7 @@ class Proposal:
     approvers: tuple[str, ...] = ()
     rejected_by: str | None = None
     reason: str = ""
+    version: int = 0  # the store's: every change is conditional on it
 
 
 @dataclass(frozen=True)

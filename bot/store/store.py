@@ -30,13 +30,17 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from bot.domain.approval import Proposal
+from bot.domain.approval import Status as ProposalStatus
 from bot.domain.diagnosis import Evidence
 from bot.domain.incident import Incident, SetupStep
 from bot.domain.phase import Phase
+from bot.domain.runbooks import Plan, Risk
 from bot.domain.severity import Severity
 from bot.domain.timeline import GENESIS_HASH, EventKind, TimelineEvent, chain_hash
 from bot.store.tables import UTCDateTime, inbound_events, incidents, slack_messages, timeline_events, timers
 from bot.store.tables import evidence as evidence_table
+from bot.store.tables import proposals as proposals_table
 
 log = logging.getLogger(__name__)
 
@@ -482,6 +486,60 @@ class Store:
 
         return await self.run(work)
 
+    # proposals -----------------------------------------------------------------------------------
+
+    async def add_proposal(
+        self, incident_id: int, plan: Plan, *, needed: int, now: datetime, expires_at: datetime
+    ) -> Proposal:
+        def work(conn: sa.Connection) -> int:
+            result = conn.execute(
+                proposals_table.insert().values(
+                    incident_id=incident_id, runbook=plan.runbook, plan=_plan_json(plan), plan_hash=plan.hash,
+                    status=str(ProposalStatus.PROPOSED), needed=needed, approvers=[], rejected_by=None, reason="",
+                    version=0, created_at=now, expires_at=expires_at, updated_at=now,
+                )
+            )
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+        proposal_id = await self.run(work)
+        return Proposal(proposal_id, incident_id, plan, plan.hash, ProposalStatus.PROPOSED, now, expires_at, needed)
+
+    async def proposal(self, proposal_id: int) -> Proposal | None:
+        def work(conn: sa.Connection) -> Proposal | None:
+            row = conn.execute(proposals_table.select().where(proposals_table.c.id == proposal_id)).first()
+            return _proposal(row) if row else None
+
+        return await self.run(work)
+
+    async def save_proposal(self, before: Proposal, after: Proposal, *, now: datetime) -> bool:
+        """Write a decision only if nobody changed the proposal since `before` was read: of two clicks at once, one
+        counts and the other is told so."""
+
+        def work(conn: sa.Connection) -> bool:
+            result = conn.execute(
+                proposals_table.update()
+                .where(proposals_table.c.id == before.id, proposals_table.c.version == before.version)
+                .values(status=str(after.status), approvers=list(after.approvers), rejected_by=after.rejected_by,
+                        reason=after.reason, version=before.version + 1, updated_at=now)
+            )
+            return result.rowcount == 1
+
+        return await self.run(work, urgent=True)
+
+    async def claim_execution(self, proposal_id: int, *, now: datetime) -> bool:
+        """Start carrying out an approved proposal: true for exactly one caller, ever."""
+
+        def work(conn: sa.Connection) -> bool:
+            result = conn.execute(
+                proposals_table.update()
+                .where(proposals_table.c.id == proposal_id,
+                       proposals_table.c.status == str(ProposalStatus.APPROVED))
+                .values(status=str(ProposalStatus.EXECUTING), version=proposals_table.c.version + 1, updated_at=now)
+            )
+            return result.rowcount == 1
+
+        return await self.run(work)
+
     # Slack message references -------------------------------------------------------------------
 
     async def message_ref(self, incident_id: int, purpose: str) -> tuple[str, str] | None:
@@ -608,6 +666,21 @@ def _incident(row: Any) -> Incident:
         acknowledged_at=row.acknowledged_at,
         resolved_at=row.resolved_at,
     )
+
+
+def _plan_json(plan: Plan) -> dict[str, Any]:
+    data = dataclasses.asdict(plan)
+    data["risk"] = str(plan.risk)
+    data["reasons"] = list(plan.reasons)
+    return data
+
+
+def _proposal(row: Any) -> Proposal:
+    p = dict(row.plan)
+    plan = Plan(p["runbook"], p["action"], p["kind"], dict(p["target"]), dict(p["parameters"]), Risk(p["risk"]),
+                bool(p["reversible"]), p["expected"], bool(p["manual"]), tuple(p.get("reasons") or ()))
+    return Proposal(row.id, row.incident_id, plan, row.plan_hash, ProposalStatus(row.status), row.created_at,
+                    row.expires_at, row.needed, tuple(row.approvers or ()), row.rejected_by, row.reason, row.version)
 
 
 def _inbound(row: Any) -> InboundEvent:

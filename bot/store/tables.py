@@ -150,3 +150,24 @@ evidence = sa.Table(
     sa.Column("asked_at", UTCDateTime, nullable=False),
     sa.Index("ix_evidence_incident_agent", "incident_id", "agent"),
 )
+
+proposals = sa.Table(
+    "proposals",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("runbook", sa.String(64), nullable=False),
+    sa.Column("plan", sa.JSON, nullable=False),
+    sa.Column("plan_hash", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("needed", sa.Integer, nullable=False),
+    sa.Column("approvers", sa.JSON, nullable=False),
+    sa.Column("rejected_by", sa.String(32), nullable=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_proposals_incident", "incident_id"),
+    sa.Index("ix_proposals_status_expires", "status", "expires_at"),
+)
