@@ -8,13 +8,17 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import yaml
 
+from sandbox.a2a_agents import AgentSpec
 from sandbox.render import render_entry
-from sandbox.scenario import ScenarioError, find_scenario
+from sandbox.scenario import ScenarioError, find_scenario, load_scenario
 from sandbox.server import Sandbox
 from sandbox.world import World, WorldError
 
@@ -48,16 +52,36 @@ def describe(entry: dict[str, Any]) -> str:
     return f"{kind:18} " + " ".join(f"{k}={v}" for k, v in d.items() if v not in (None, "", []))
 
 
+def _scenario_extras(name: str | None) -> tuple[list[AgentSpec], dict[str, Any] | None]:
+    """The agents and catalog of a scenario file (a bare world file has neither)."""
+    if not name or name == "default":
+        return [], None
+    data: Any = yaml.safe_load(find_scenario(name).read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or "version" not in data:
+        return [], None
+    scenario = load_scenario(name)
+    return scenario.agents, scenario.catalog
+
+
 async def _serve(args: argparse.Namespace) -> None:
     world, source = load_world(getattr(args, "scenario", None))
+    agents, catalog = _scenario_extras(getattr(args, "scenario", None))
     signing = os.environ.get("SLACK_SIGNING_SECRET") or secrets.token_hex(16)
     webhook = [s for s in os.environ.get("PAGERDUTY_WEBHOOK_SECRETS", "").split(",") if s] or [secrets.token_hex(16)]
     sb = Sandbox(world, slack_signing_secret=signing, pagerduty_webhook_secrets=webhook,
-                 bot_url=getattr(args, "bot_url", None))
+                 bot_url=getattr(args, "bot_url", None), agents=agents)
     await sb.start(getattr(args, "host", "127.0.0.1"), int(getattr(args, "port", 0)))
     print(f"# sandbox at {sb.url} (world: {source}; bot at {sb.bot_url}); control API: {sb.url}/_sandbox/config")
     print("# point the bot at it with:")
-    for key, value in sb.bot_settings().items():
+    settings = dict(sb.bot_settings())
+    files = Path(tempfile.mkdtemp(prefix="sre-agent-sandbox-"))
+    if agents:
+        (files / "agents.yml").write_text(yaml.safe_dump(sb.agents.agents_file()), encoding="utf-8")
+        settings["SRE_AGENTS_PATH"] = str(files / "agents.yml")
+    if catalog is not None:
+        (files / "catalog.yml").write_text(yaml.safe_dump(catalog), encoding="utf-8")
+        settings["SRE_CATALOG_PATH"] = str(files / "catalog.yml")
+    for key, value in settings.items():
         print(f"export {key}={value}")
     sys.stdout.flush()
     seq = 0
@@ -69,11 +93,13 @@ async def _serve(args: argparse.Namespace) -> None:
                 print("\n".join(lines) if lines else describe(entry), flush=True)
     finally:
         await sb.stop()
+        shutil.rmtree(files, ignore_errors=True)
 
 
 def run_sandbox(args: argparse.Namespace) -> int:
     try:
         load_world(getattr(args, "scenario", None))
+        _scenario_extras(getattr(args, "scenario", None))
     except ScenarioError as exc:
         print(f"sre-agent: error: {exc}", file=sys.stderr)
         return 2
