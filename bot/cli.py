@@ -97,6 +97,44 @@ def _intent(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_verify(args: argparse.Namespace) -> int:
+    from bot.domain.timeline import first_broken
+    from bot.store import Store
+
+    try:
+        url = _store_url_from_env()
+    except ConfigError as exc:
+        return _fail(str(exc))
+
+    async def run() -> int:
+        store = await Store.open(url)
+        try:
+            incidents = await store.incidents()
+            if args.incident:
+                wanted = args.incident.upper().removeprefix("INC-")
+                incidents = [i for i in incidents if str(i.number) == wanted or str(i.id) == wanted]
+                if not incidents:
+                    print(f"sre-agent: error: no incident {args.incident}", file=sys.stderr)
+                    return 2
+            broken = 0
+            for incident in incidents:
+                assert incident.id is not None
+                events = await store.timeline(incident.id)
+                found = first_broken(incident.key, events)
+                if found is None:
+                    print(f"{incident.label}: {len(events)} events, the chain holds")
+                    continue
+                broken += 1
+                event, why = found
+                print(f"{incident.label}: broken at event {event.seq} ({event.kind} by {event.actor} at "
+                      f"{event.at.isoformat()}): {why}")
+            return 1 if broken else 0
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
 def _sandbox_command(name: str) -> object:
     return getattr(importlib.import_module("sandbox.cli"), name)
 
@@ -125,6 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
     intent.add_argument("text", nargs="+", metavar="TEXT", help="a message, as someone would type it")
     intent.add_argument("--json", action="store_true", help="one JSON object per message")
     intent.set_defaults(run=_intent)
+
+    audit = commands.add_parser("audit", help="check the audit trail")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    verify = audit_commands.add_parser("verify", help="recompute every incident's timeline hash chain")
+    verify.add_argument("incident", nargs="?", help="INC-4211, a number or an id (default: every incident)")
+    verify.set_defaults(run=_audit_verify)
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")

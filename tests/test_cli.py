@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from sandbox.server import Sandbox
 from tests.harness import BOT_EMAIL, WEBHOOK_SECRETS
@@ -94,3 +95,25 @@ async def test_intent_with_a_missing_catalog_names_it(tmp_path: Path) -> None:
     code, _, err = await _run("intent", "payments is down", env=env)
     assert code == 2
     assert err.strip().splitlines() == [f"sre-agent: error: SRE_CATALOG_PATH: no file at {tmp_path / 'nope.yml'}"]
+
+
+async def test_audit_verify_finds_the_first_changed_event(tmp_path: Path, h: Any, database_url: str) -> None:
+    import sqlalchemy as sa
+
+    h.sandbox.pagerduty.page("checkout-service", "checkout-service: error rate 8.5%", priority="P2")
+    await h.settle()
+    env = {**_base_env(tmp_path), "SRE_DATABASE_URL": database_url}
+    code, out, err = await _run("audit", "verify", env=env)
+    assert code == 0, err
+    assert out.startswith("INC-4211: ") and out.strip().endswith("events, the chain holds")
+
+    # someone edits the third event of the timeline in the database
+    await h.services.store.run(
+        lambda c: c.execute(sa.text("UPDATE timeline_events SET text = 'nothing happened' WHERE seq = 3"))
+    )
+    code, out, _ = await _run("audit", "verify", "INC-4211", env=env)
+    assert code == 1
+    assert "INC-4211: broken at event 3 (" in out
+    assert out.strip().endswith("its content does not match its hash: it was changed after it was written")
+    code, _, err = await _run("audit", "verify", "INC-9999", env=env)
+    assert code == 2 and "no incident INC-9999" in err

@@ -49,6 +49,21 @@ class TimelineEvent:
     hash: str | None = None
 
 
+def first_broken(incident_key: str, events: list[TimelineEvent]) -> tuple[TimelineEvent, str] | None:
+    """The first event whose link in the hash chain does not hold, and why; None when the whole chain holds.
+    `events` are as stored, in sequence order."""
+    prev = GENESIS_HASH
+    for expected_seq, event in enumerate(events, start=1):
+        if event.seq != expected_seq:
+            return event, f"event number {expected_seq} is missing (found {event.seq})"
+        if event.prev_hash != prev:
+            return event, "it does not point at the event before it"
+        if event.hash != chain_hash(prev, incident_key, expected_seq, event):
+            return event, "its content does not match its hash: it was changed after it was written"
+        prev = event.hash or ""
+    return None
+
+
 def chain_hash(prev_hash: str, incident_key: str, seq: int, event: TimelineEvent) -> str:
     """The hash that links `event` (number `seq` of `incident_key`) to the one before it."""
     canonical = json.dumps(
