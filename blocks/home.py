@@ -16,7 +16,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from blocks.ids import BlockId
-from blocks.listing import MAX_LISTED, incident_line
+from blocks.listing import incident_sections
 from bot.domain.incident import Incident
 
 MAX_HOME_BLOCKS = 100  # Slack's limit for a Home tab
@@ -29,17 +29,8 @@ def _section(block_id: str, text: str) -> SectionBlock:
 def _incidents(prefix: str, incidents: list[Incident], now: datetime, empty: str) -> list[Block]:
     if not incidents:
         return [_section(f"{prefix}.empty", empty)]
-    blocks: list[Block] = [
-        _section(f"{prefix}.{i.id}", incident_line(i, now)) for i in incidents[:MAX_LISTED]
-    ]
-    if len(incidents) > MAX_LISTED:
-        blocks.append(
-            ContextBlock(
-                block_id=f"{prefix}.more",
-                elements=[MarkdownTextObject(text=f"… and {len(incidents) - MAX_LISTED} more: `/incident list`.")],
-            )
-        )
-    return blocks
+    return incident_sections(incidents, now, item_prefix=prefix, more_block_id=f"{prefix}.more",
+                             more_text="`/incident list` shows them all.")
 
 
 def home_view(user_id: str, incidents: list[Incident], now: datetime, *, slos_configured: bool = False) -> View:

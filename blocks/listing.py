@@ -34,26 +34,34 @@ def incident_line(incident: Incident, now: datetime) -> str:
     )
 
 
+def incident_sections(
+    incidents: list[Incident], now: datetime, *, item_prefix: str, more_block_id: str, more_text: str
+) -> list[Block]:
+    """One section per incident, at most MAX_LISTED, then "… and N more, <more_text>"."""
+    blocks: list[Block] = [
+        SectionBlock(block_id=f"{item_prefix}.{i.id}", text=MarkdownTextObject(text=incident_line(i, now)))
+        for i in incidents[:MAX_LISTED]
+    ]
+    if len(incidents) > MAX_LISTED:
+        blocks.append(
+            ContextBlock(
+                block_id=more_block_id,
+                elements=[MarkdownTextObject(text=f"… and {len(incidents) - MAX_LISTED} more, {more_text}")],
+            )
+        )
+    return blocks
+
+
 def incident_list(
     incidents: list[Incident], now: datetime, *, title: str = "Open incidents"
 ) -> tuple[str, list[Block]]:
     if not incidents:
         text = ":sunny: No open incidents."
         return text, [SectionBlock(block_id=BlockId.LIST_EMPTY, text=MarkdownTextObject(text=text))]
-    shown = incidents[:MAX_LISTED]
     blocks: list[Block] = [
-        HeaderBlock(block_id=BlockId.LIST_HEADER, text=PlainTextObject(text=f"{title} ({len(incidents)})"))
+        HeaderBlock(block_id=BlockId.LIST_HEADER, text=PlainTextObject(text=f"{title} ({len(incidents)})")),
+        *incident_sections(incidents, now, item_prefix=BlockId.LIST_ITEM, more_block_id=BlockId.LIST_MORE,
+                           more_text="less severe or newer."),
     ]
-    blocks += [
-        SectionBlock(block_id=f"{BlockId.LIST_ITEM}.{i.id}", text=MarkdownTextObject(text=incident_line(i, now)))
-        for i in shown
-    ]
-    if len(incidents) > len(shown):
-        blocks.append(
-            ContextBlock(
-                block_id=BlockId.LIST_MORE,
-                elements=[MarkdownTextObject(text=f"… and {len(incidents) - len(shown)} more, less severe or newer.")],
-            )
-        )
     text = f"{title}: " + ", ".join(f"{i.severity} {i.label}" for i in incidents[:MAX_LISTED])
     return text, blocks

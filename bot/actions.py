@@ -124,7 +124,7 @@ class IncidentActions:
             level = current_level(assigned, everyone)
             await self.pagerduty.escalate(incident.external_id, level + 1)
             people = [p for p in everyone if p.level == level + 1]
-            found = [await self.commander.slack.lookup_user(p.email) if p.email else None for p in people]
+            found = await self.commander.slack.lookup_users([p.email for p in people])
             if incident.channel_id:
                 await self.commander.slack.invite(incident.channel_id, [u for u in found if u])
             event = TimelineEvent(

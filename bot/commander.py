@@ -284,7 +284,7 @@ class Commander:
             incident.steps.add(SetupStep.INVITE)
             return
         people = await self.pagerduty.oncalls(incident.escalation_policy_id, level=1)
-        found = await asyncio.gather(*(self.slack.lookup_user(p.email) if p.email else _none() for p in people))
+        found = await self.slack.lookup_users([p.email for p in people])
         invited = [user for user in found if user]
         await self.slack.invite(incident.channel_id, invited)
         now = self.clock.now()
@@ -479,10 +479,6 @@ class Commander:
     async def say(self, incident: Incident, text: str) -> None:
         if incident.channel_id:
             await self.slack.post(incident.channel_id, text)
-
-
-async def _none() -> None:
-    return None
 
 
 async def _gather(steps: list[Awaitable[None]]) -> list[BaseException]:

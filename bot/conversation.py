@@ -117,7 +117,7 @@ class Conversation:
             if service is None or not service.escalation_policy_id:
                 continue
             people = await self.commander.pagerduty.oncalls(service.escalation_policy_id, level=None)
-            slack_ids = [await self.slack.lookup_user(p.email) if p.email else None for p in people]
+            slack_ids = await self.slack.lookup_users([p.email for p in people])
             lines.append(replies.oncall_line(service.name, list(zip(people, slack_ids, strict=True))))
         if not lines:
             return Reply(replies.no_oncall(service_name))

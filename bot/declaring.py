@@ -9,14 +9,13 @@ and the incident would have to be matched up later.) A service that is not on Pa
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 
 from bot.commander import SOURCE_PAGERDUTY, Commander
 from bot.domain.catalog import Catalog
 from bot.domain.incident import Incident, SetupStep, transition
-from bot.domain.intent import read
+from bot.domain.intent import explicit_severity, read
 from bot.domain.phase import Phase
 from bot.domain.severity import Severity
 from bot.domain.timeline import EventKind, TimelineEvent
@@ -42,10 +41,11 @@ def suggest_severity(title: str, service: str | None, catalog: Catalog) -> Sever
     """What the words say (``sev1``, "down for everyone") first; else what the blast radius suggests (the tiers of
     the service and of what depends on it, and whether and how many users see it); P3 for a service not in the
     catalog."""
-    words = read(title, catalog)
-    if re.search(r"\b(?:sev|p)\s*-?\s*[1-5]\b", title.lower()) or words.severity is Severity.P1:
-        assert words.severity is not None
-        return words.severity
+    named = explicit_severity(title)
+    if named is not None:
+        return named
+    if read(title, catalog).severity is Severity.P1:
+        return Severity.P1
     if service is None:
         return Severity.P3
     return blast_radius(service, catalog, signals_from_title(title)).suggested

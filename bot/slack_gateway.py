@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -84,6 +85,14 @@ class SlackGateway:
                 return None
             raise SlackError("users.lookupByEmail", _error(exc)) from exc
         return str(response["user"]["id"])
+
+    async def lookup_users(self, emails: Sequence[str | None]) -> list[str | None]:
+        """`lookup_user` for each e-mail at once, in order; None for a missing e-mail or an unknown person."""
+
+        async def one(email: str | None) -> str | None:
+            return await self.lookup_user(email) if email else None
+
+        return list(await asyncio.gather(*(one(e) for e in emails)))
 
     async def invite(self, channel: str, user_ids: Sequence[str]) -> None:
         if not user_ids:

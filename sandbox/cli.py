@@ -11,6 +11,7 @@ import secrets
 import shutil
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,22 +23,34 @@ from sandbox.scenario import ScenarioError, find_scenario, load_scenario
 from sandbox.server import Sandbox
 from sandbox.world import World, WorldError
 
-__all__ = ["describe", "load_world", "run_demo", "run_sandbox"]
+__all__ = ["Served", "describe", "load_served", "run_demo", "run_sandbox"]
 
-def load_world(scenario: str | None) -> tuple[World, str]:
-    """The world of a shipped scenario or a .yml path (a scenario file with a ``world:`` key, or a bare world file).
-    Raises ScenarioError for a name that is neither."""
-    if not scenario or scenario == "default":
-        return World.default(), "default"
-    path = find_scenario(scenario)
+@dataclass(frozen=True)
+class Served:
+    """What `sre-agent sandbox` serves: a world, and a scenario's agents and catalog when the file is a scenario."""
+
+    world: World
+    source: str
+    agents: list[AgentSpec] = field(default_factory=list)
+    catalog: dict[str, Any] | None = None
+
+
+def load_served(name: str | None) -> Served:
+    """A shipped scenario or a .yml path: a scenario file (with `version:`), or a bare world file.
+    Raises ScenarioError for a name that is neither, or a file that does not hold."""
+    if not name or name == "default":
+        return Served(World.default(), "default")
+    path = find_scenario(name)
     try:
         data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and "version" in data:
+            scenario = load_scenario(str(path))
+            return Served(scenario.world, str(path), scenario.agents, scenario.catalog)
         if isinstance(data, dict) and "world" in data:
             data = data["world"]
-        world = World.default() if data == "default" else World.from_dict(data)
+        return Served(World.default() if data == "default" else World.from_dict(data), str(path))
     except (yaml.YAMLError, WorldError) as exc:
         raise ScenarioError(f"{path.name}: {exc}") from exc
-    return world, str(path)
 
 
 def describe(entry: dict[str, Any]) -> str:
@@ -52,20 +65,8 @@ def describe(entry: dict[str, Any]) -> str:
     return f"{kind:18} " + " ".join(f"{k}={v}" for k, v in d.items() if v not in (None, "", []))
 
 
-def _scenario_extras(name: str | None) -> tuple[list[AgentSpec], dict[str, Any] | None]:
-    """The agents and catalog of a scenario file (a bare world file has neither)."""
-    if not name or name == "default":
-        return [], None
-    data: Any = yaml.safe_load(find_scenario(name).read_text(encoding="utf-8"))
-    if not isinstance(data, dict) or "version" not in data:
-        return [], None
-    scenario = load_scenario(name)
-    return scenario.agents, scenario.catalog
-
-
-async def _serve(args: argparse.Namespace) -> None:
-    world, source = load_world(getattr(args, "scenario", None))
-    agents, catalog = _scenario_extras(getattr(args, "scenario", None))
+async def _serve(args: argparse.Namespace, served: Served) -> None:
+    world, source, agents, catalog = served.world, served.source, served.agents, served.catalog
     signing = os.environ.get("SLACK_SIGNING_SECRET") or secrets.token_hex(16)
     webhook = [s for s in os.environ.get("PAGERDUTY_WEBHOOK_SECRETS", "").split(",") if s] or [secrets.token_hex(16)]
     sb = Sandbox(world, slack_signing_secret=signing, pagerduty_webhook_secrets=webhook,
@@ -98,20 +99,18 @@ async def _serve(args: argparse.Namespace) -> None:
 
 def run_sandbox(args: argparse.Namespace) -> int:
     try:
-        load_world(getattr(args, "scenario", None))
-        _scenario_extras(getattr(args, "scenario", None))
+        served = load_served(getattr(args, "scenario", None))
     except ScenarioError as exc:
         print(f"sre-agent: error: {exc}", file=sys.stderr)
         return 2
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args))
+        asyncio.run(_serve(args, served))
     return 0
 
 
 def run_demo(args: argparse.Namespace) -> int:
     from sandbox.demo import play, quiet_logs
     from sandbox.render import Printer
-    from sandbox.scenario import load_scenario
 
     try:
         scenario = load_scenario(args.scenario)

@@ -14,10 +14,9 @@ import aiohttp
 
 from bot.services import Services
 from bot.settings import Settings
-from sandbox.botapp import RunningBot, settle, start_bot
+from sandbox.botapp import RunningBot, bot_settings_for, settle, start_bot
 from sandbox.server import Sandbox
 from sandbox.signing import pagerduty_headers
-from sandbox.world import World
 
 PAYLOADS = Path(__file__).resolve().parent / "payloads"  # sample deliveries as the real services send them
 SIGNING_SECRET = "test-slack-signing-secret"
@@ -36,24 +35,17 @@ class Harness:
         self.http: aiohttp.ClientSession | None = None
 
     def settings(self) -> Settings:
-        world = self.sandbox.world
-        values: dict[str, Any] = {
-            "SLACK_BOT_TOKEN": world.bot.token,
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_API_URL": self.sandbox.slack_api_url,
-            "SLACK_INCIDENTS_CHANNEL": world.incidents_channel.id,
-            "PAGERDUTY_API_TOKEN": world.pagerduty.api_token,
-            "PAGERDUTY_FROM_EMAIL": BOT_EMAIL,
-            "PAGERDUTY_WEBHOOK_SECRETS": ",".join(WEBHOOK_SECRETS),
-            "PAGERDUTY_API_URL": self.sandbox.pagerduty_api_url,
-            "PAGERDUTY_EVENTS_URL": self.sandbox.pagerduty_events_url,
-            "SRE_DATABASE_URL": self.database_url,
-            "SRE_CATALOG_PATH": str(EXAMPLE_CATALOG),
-            "SRE_HOST": "127.0.0.1",
-            "SRE_PORT": 0,
-        }
-        values.update(self.overrides)
-        return Settings(**values)
+        """The sandbox's settings, with both webhook secrets (a rotation), the example catalog, and the overrides."""
+        return bot_settings_for(
+            self.sandbox,
+            self.database_url,
+            **{
+                "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+                "PAGERDUTY_WEBHOOK_SECRETS": ",".join(WEBHOOK_SECRETS),
+                "SRE_CATALOG_PATH": str(EXAMPLE_CATALOG),
+                **self.overrides,
+            },
+        )
 
     async def start(self) -> None:
         self.bot = await start_bot(self.settings(), self.sandbox)
@@ -122,10 +114,6 @@ async def eventually(check: Callable[[], Awaitable[bool] | bool], *, within: flo
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.02)
-
-
-def default_world() -> World:
-    return World.default()
 
 
 # What the sandbox recorded, in the terms the acceptance criteria use ------------------------------------------

@@ -16,7 +16,7 @@ from rapidfuzz import fuzz, process
 from bot.domain.catalog import Catalog, normalise
 from bot.domain.severity import Severity
 
-__all__ = ["Intent", "Reading", "find_service", "read"]
+__all__ = ["Intent", "Reading", "explicit_severity", "find_service", "read"]
 
 
 class Intent(StrEnum):
@@ -129,8 +129,9 @@ def find_service(text: str, catalog: Catalog) -> str | None:
 # ---- the intent --------------------------------------------------------------------------------------------------
 
 
-def _explicit_severity(words: str) -> Severity | None:
-    match = _EXPLICIT_SEVERITY.search(words)
+def explicit_severity(text: str) -> Severity | None:
+    """A severity the words name outright: ``sev1``, ``P2``, ``severity 3``."""
+    match = _EXPLICIT_SEVERITY.search(_words(text))
     return Severity(f"P{match.group(1)}") if match else None
 
 
@@ -140,7 +141,7 @@ def read(text: str, catalog: Catalog) -> Reading:
     and unknown for anything else."""
     words = _words(text)
     service = find_service(text, catalog)
-    severity = _explicit_severity(words)
+    severity = explicit_severity(text)
     if not words or (_THANKS.match(words) and not _PROBLEM.search(words)):
         return Reading(Intent.HELP if words.startswith("help") else Intent.UNKNOWN)
     if _HELP.search(words):
