@@ -1,7 +1,13 @@
 """A2A agents in the sandbox (monitoring, Kubernetes, cloud), answering from a scripted world, in protocol 1.0
 (`SendMessage`, `GetTask`, header `A2A-Version: 1.0`) and 0.3 (`message/send`, `tasks/get`) on one endpoint each, as
-a2a-sdk servers do. A request whose data part carries a `change` meets an approval gate like K8s Autopilot's: the
-task asks for input, and a follow-up in the same task that starts with "approve" completes it.
+a2a-sdk servers do.
+
+A request whose data part carries a `change` meets an approval gate like K8s Autopilot's: the task asks for input, and
+the follow-up in the same task is the answer to the gate. It approves only when its text starts with "approve" and its
+data part says `decision: approved` with the `plan_hash` the change request named (a change request without a
+`plan_hash` is approved by the text alone, as before); "approve" naming another plan, or none, ends the task
+`rejected`, anything else `failed`. An approved change then turns out as `changes:` scripts it (done, fail, hang), and a
+change that is done changes the world: every agent asked about that service answers with its `after_change:` answer.
 
 Scenario files describe them under `agents:`:
 
@@ -14,6 +20,11 @@ Scenario files describe them under `agents:`:
           payments-api: {text: "p99 latency 3.2s (normal: 200ms) ...", data: {latency_p99_ms: 3200}}
           search-service: {text: "May I restart the search pods to look?", asks: true}   # input-required
           default: {text: "Nothing unusual."}
+        changes:                     # how an approved change turns out, by service (default: done, "Done: {change}")
+          checkout-service: {outcome: done, text: "Memory limit raised to 768Mi; pods rolling."}
+          default: {outcome: fail, text: "Could not apply {change}."}   # done | fail | hang
+        after_change:                # answers once a change to that service is done
+          checkout-service: {text: "error rate 0.3%", data: {error_rate: 0.003}}
 """
 
 from __future__ import annotations
@@ -29,10 +40,13 @@ from aiohttp import web
 
 from sandbox.core import Runtime
 
-__all__ = ["AgentSpec", "AgentWorldError", "Agents", "parse_agents"]
+__all__ = ["AgentSpec", "AgentWorldError", "Agents", "Answer", "ChangeScript", "parse_agents"]
 
 ROLES = ("monitoring", "kubernetes", "cloud")
 VERSIONS = ("1.0", "0.3")
+OUTCOMES = ("done", "fail", "hang")
+_OUTCOME_TEXT = {"done": "Done: {change}", "fail": "Failed: {change}", "hang": "Working on it: {change}"}
+REJECTED_TEXT = "The approval does not name this plan: nothing was done."
 
 
 class AgentWorldError(ValueError):
@@ -47,6 +61,18 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class ChangeScript:
+    """How an approved change turns out: done (the world changes), fail, or hang (the task stays working)."""
+
+    outcome: str = "done"
+    text: str | None = None  # `{change}` and `{service}` are filled in; default by outcome ("Done: {change}")
+
+    def render(self, change: str, service: str | None) -> str:
+        text = self.text if self.text is not None else _OUTCOME_TEXT[self.outcome]
+        return text.replace("{change}", change).replace("{service}", service or "that service")
+
+
+@dataclass(frozen=True)
 class AgentSpec:
     name: str
     role: str
@@ -54,11 +80,18 @@ class AgentSpec:
     delay_ms: int = 0
     answers: dict[str, Answer] = field(default_factory=dict)
     working_ms: int = 0  # a long task: answered "working" at once, done this much later (the client polls)
+    changes: dict[str, ChangeScript] = field(default_factory=dict)  # by service or `default`
+    after_change: dict[str, Answer] = field(default_factory=dict)  # by service: the answer once its change is done
 
-    def answer_for(self, service: str | None) -> Answer:
+    def answer_for(self, service: str | None, *, changed: bool = False) -> Answer:
+        if changed and service and service in self.after_change:
+            return self.after_change[service]
         return self.answers.get(service or "") or self.answers.get("default") or Answer(
             f"{self.name} sees nothing unusual for {service or 'that service'}."
         )
+
+    def change_for(self, service: str | None) -> ChangeScript:
+        return self.changes.get(service or "") or self.changes.get("default") or ChangeScript()
 
 
 def parse_agents(raw: Any, origin: str = "agents") -> list[AgentSpec]:
@@ -71,7 +104,8 @@ def parse_agents(raw: Any, origin: str = "agents") -> list[AgentSpec]:
         path = f"{origin}[{i}]"
         if not isinstance(item, dict):
             raise AgentWorldError(f"{path}: expected a mapping")
-        unknown = sorted(set(item) - {"name", "role", "versions", "delay_ms", "working_ms", "answers"})
+        unknown = sorted(set(item) - {"name", "role", "versions", "delay_ms", "working_ms", "answers", "changes",
+                                       "after_change"})
         if unknown:
             raise AgentWorldError(f"{path}: unknown key {unknown[0]!r}")
         name, role = item.get("name"), item.get("role")
@@ -86,21 +120,54 @@ def parse_agents(raw: Any, origin: str = "agents") -> list[AgentSpec]:
         for key, value in (("delay_ms", delay), ("working_ms", working)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise AgentWorldError(f"{path}.{key}: expected a whole number of milliseconds")
-        answers: dict[str, Answer] = {}
-        for service, answer in (item.get("answers") or {}).items():
-            if not isinstance(answer, dict) or not isinstance(answer.get("text"), str):
-                raise AgentWorldError(f"{path}.answers.{service}.text: required")
-            data = answer.get("data")
-            if data is not None and not isinstance(data, dict):
-                raise AgentWorldError(f"{path}.answers.{service}.data: expected a mapping")
-            unknown_keys = sorted(set(answer) - {"text", "data", "asks"})
-            if unknown_keys:
-                raise AgentWorldError(f"{path}.answers.{service}: unknown key {unknown_keys[0]!r}")
-            answers[str(service)] = Answer(answer["text"], data, bool(answer.get("asks", False)))
-        out.append(AgentSpec(name, str(role), versions, delay, answers, working))
+        answers = {service: _parse_answer(f"{path}.answers.{service}", answer)
+                   for service, answer in _mapping(f"{path}.answers", item.get("answers")).items()}
+        changes = {service: _parse_change(f"{path}.changes.{service}", change)
+                   for service, change in _mapping(f"{path}.changes", item.get("changes")).items()}
+        after_change = _mapping(f"{path}.after_change", item.get("after_change"))
+        if "default" in after_change:
+            raise AgentWorldError(f"{path}.after_change.default: after_change is by service name; it has no default")
+        after = {service: _parse_answer(f"{path}.after_change.{service}", answer)
+                 for service, answer in after_change.items()}
+        out.append(AgentSpec(name, str(role), versions, delay, answers, working, changes, after))
     if len({a.name for a in out}) != len(out):
         raise AgentWorldError(f"{origin}: agent names must be unique")
     return out
+
+
+def _mapping(path: str, raw: Any) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise AgentWorldError(f"{path}: expected a mapping by service name")
+    return {str(k): v for k, v in raw.items()}
+
+
+def _parse_answer(path: str, answer: Any) -> Answer:
+    if not isinstance(answer, dict) or not isinstance(answer.get("text"), str):
+        raise AgentWorldError(f"{path}.text: required")
+    data = answer.get("data")
+    if data is not None and not isinstance(data, dict):
+        raise AgentWorldError(f"{path}.data: expected a mapping")
+    unknown = sorted(set(answer) - {"text", "data", "asks"})
+    if unknown:
+        raise AgentWorldError(f"{path}: unknown key {unknown[0]!r}")
+    return Answer(answer["text"], data, bool(answer.get("asks", False)))
+
+
+def _parse_change(path: str, change: Any) -> ChangeScript:
+    if not isinstance(change, dict):
+        raise AgentWorldError(f"{path}: expected a mapping with outcome and text")
+    unknown = sorted(set(change) - {"outcome", "text"})
+    if unknown:
+        raise AgentWorldError(f"{path}: unknown key {unknown[0]!r}")
+    outcome = change.get("outcome", "done")
+    if outcome not in OUTCOMES:
+        raise AgentWorldError(f"{path}.outcome: expected one of {', '.join(OUTCOMES)}, got {outcome!r}")
+    text = change.get("text")
+    if text is not None and not isinstance(text, str):
+        raise AgentWorldError(f"{path}.text: expected a string")
+    return ChangeScript(str(outcome), text)
 
 
 @dataclass
@@ -112,6 +179,11 @@ class _Task:
     data: dict[str, Any] | None
     change: str | None = None
     ready_at: float = 0.0  # time.monotonic() from which a working task is done
+    agent: str = ""
+    gate: bool = False  # a change request waiting for its gate answer (not an `asks: true` question)
+    service: str | None = None
+    plan_hash: str | None = None
+    execution: dict[str, Any] | None = None  # a done change still working (working_ms): finished at ready_at
 
 
 class Agents:
@@ -122,6 +194,11 @@ class Agents:
         self.rt = rt
         self.tasks: dict[str, _Task] = {}
         self.requests: list[dict[str, Any]] = []  # every JSON-RPC request with the agent, method and version
+        self.change_requests: list[dict[str, Any]] = []  # agent, service, change, plan_hash, task_id, kind, incident
+        # every gate answer: agent, service, change, plan_hash, task_id, answer_text, answer_data,
+        # outcome (done, failed, rejected, working: a hanging change, or a done one until working_ms have passed)
+        self.executions: list[dict[str, Any]] = []
+        self.changed: set[str] = set()  # services whose change is done: their agents answer with `after_change`
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/a2a/{name}/.well-known/agent-card.json", self.card)
@@ -169,6 +246,7 @@ class Agents:
         if not isinstance(body, dict) or body.get("jsonrpc") != "2.0" or not isinstance(body.get("method"), str):
             return _error(body.get("id") if isinstance(body, dict) else None, -32600, "Invalid Request")
         rpc_id, method, params = body.get("id"), body["method"], body.get("params") or {}
+        self._settle()
         header = request.headers.get("A2A-Version", "")
         version = "1.0" if method in ("SendMessage", "GetTask") else "0.3" if method in ("message/send",
                                                                                         "tasks/get") else None
@@ -182,9 +260,7 @@ class Agents:
             task = self.tasks.get(str(params.get("id")))
             if task is None:
                 return _error(rpc_id, -32001, "Task not found")
-            shown = _Task(task.id, task.context_id, "working", "Working on it…", None) \
-                if time.monotonic() < task.ready_at else task
-            return _result(rpc_id, _task_json(shown, version), version, wrap=False)
+            return _result(rpc_id, _task_json(_shown(task), version), version, wrap=False)
         message = params.get("message")
         if not isinstance(message, dict) or not isinstance(message.get("parts"), list):
             return _error(rpc_id, -32602, "Invalid params: message with parts required")
@@ -194,13 +270,13 @@ class Agents:
         task = self._answer(spec, message, text, data)
         if spec.working_ms and task.state == "completed" and not task.ready_at:
             task.ready_at = time.monotonic() + spec.working_ms / 1000
-            working = _Task(task.id, task.context_id, "working", "Working on it…", None)
-            return _result(rpc_id, _task_json(working, version), version, wrap=True)
-        return _result(rpc_id, _task_json(task, version), version, wrap=True)
+        return _result(rpc_id, _task_json(_shown(task), version), version, wrap=True)
 
     def _answer(self, spec: AgentSpec, message: dict[str, Any], text: str, data: dict[str, Any]) -> _Task:
         previous = self.tasks.get(str(message.get("taskId") or ""))
         if previous is not None and previous.state == "input-required":
+            if previous.gate:
+                return self._gate_answer(spec, previous, text, data)
             approved = text.strip().lower().startswith("approve")
             previous.state = "completed" if approved else "failed"
             previous.text = f"Done: {previous.change}" if approved else f"Not done, as decided: {text.strip()}"
@@ -208,16 +284,88 @@ class Agents:
             return previous
         context = str(message.get("contextId") or uuid.uuid4())
         change = data.get("change")
+        service = str(data.get("service") or "") or None
         if change:
+            plan_hash = data.get("plan_hash")
             task = _Task(str(uuid.uuid4()), context, "input-required",
-                         f"This changes the system: {change}. Approve or reject?", None, str(change))
+                         f"This changes the system: {change}. Approve or reject?", None, str(change), agent=spec.name,
+                         gate=True, service=service, plan_hash=str(plan_hash) if plan_hash else None)
+            self.change_requests.append({"agent": spec.name, "service": service, "change": task.change,
+                                         "plan_hash": task.plan_hash, "task_id": task.id, "kind": data.get("kind"),
+                                         "incident": data.get("incident")})
+            self.rt.feed.emit("a2a.change", agent=spec.name, service=service, change=task.change,
+                              plan_hash=task.plan_hash, task_id=task.id)
         else:
-            answer = spec.answer_for(str(data.get("service") or "") or None)
+            answer = spec.answer_for(service, changed=service in self.changed)
             state = "input-required" if answer.asks else "completed"
             task = _Task(str(uuid.uuid4()), context, state, answer.text, answer.data, answer.text if answer.asks
-                         else None)
+                         else None, agent=spec.name, service=service)
         self.tasks[task.id] = task
         return task
+
+    def _gate_answer(self, spec: AgentSpec, task: _Task, text: str, data: dict[str, Any]) -> _Task:
+        """The answer to a change request's gate: approved only by "approve..." with `decision: approved` and the
+        request's `plan_hash` (by the text alone when the request named no plan_hash)."""
+        change = task.change or ""
+        says_approve = text.strip().lower().startswith("approve")
+        names_plan = task.plan_hash is None or data.get("plan_hash") == task.plan_hash
+        decided = task.plan_hash is None or data.get("decision") == "approved"
+        task.data = None
+        task.gate = False
+        execution: dict[str, Any] = {"agent": spec.name, "service": task.service, "change": change,
+                                     "plan_hash": task.plan_hash, "task_id": task.id, "answer_text": text,
+                                     "answer_data": dict(data), "outcome": ""}
+        self.executions.append(execution)
+        if says_approve and not names_plan:
+            task.state, task.text, execution["outcome"] = "rejected", REJECTED_TEXT, "rejected"
+        elif not (says_approve and decided):
+            task.state, task.text = "failed", f"Not done, as decided: {text.strip()}"
+            execution["outcome"] = "failed"
+        else:
+            script = spec.change_for(task.service)
+            task.text = script.render(change, task.service)
+            if script.outcome == "fail":
+                task.state, execution["outcome"] = "failed", "failed"
+            elif script.outcome == "hang":
+                task.state, execution["outcome"] = "working", "working"  # never finishes: the client times out
+            else:
+                task.state = "completed"
+                execution["outcome"] = "working"
+                task.execution = execution
+                if spec.working_ms:  # answered "working" until then; the world changes when it is done
+                    task.ready_at = time.monotonic() + spec.working_ms / 1000
+                    asyncio.get_running_loop().call_later(spec.working_ms / 1000, self._finish, task)
+                    return task
+                self._finish(task)
+                return task
+        self._emit_done(execution)
+        return task
+
+    def _finish(self, task: _Task) -> None:
+        """A done change's task is over: its service is changed from now on."""
+        execution, task.execution = task.execution, None
+        if execution is None:
+            return
+        execution["outcome"] = "done"
+        if task.service:
+            self.changed.add(task.service)
+        self._emit_done(execution)
+
+    def _settle(self) -> None:
+        now = time.monotonic()
+        for task in [t for t in self.tasks.values() if t.execution is not None and now >= t.ready_at]:
+            self._finish(task)
+
+    def _emit_done(self, execution: dict[str, Any]) -> None:
+        self.rt.feed.emit("a2a.change_done", agent=execution["agent"], service=execution["service"],
+                          change=execution["change"], outcome=execution["outcome"], task_id=execution["task_id"])
+
+
+def _shown(task: _Task) -> _Task:
+    """The task as a client sees it now: "working" until its ready_at."""
+    if time.monotonic() < task.ready_at:
+        return _Task(task.id, task.context_id, "working", "Working on it…", None)
+    return task
 
 
 def _read_parts(parts: list[Any]) -> tuple[str, dict[str, Any]]:
@@ -231,7 +379,7 @@ def _read_parts(parts: list[Any]) -> tuple[str, dict[str, Any]]:
     return "\n".join(texts), data
 
 
-_STATES_1_0 = {"completed": "TASK_STATE_COMPLETED", "failed": "TASK_STATE_FAILED",
+_STATES_1_0 = {"completed": "TASK_STATE_COMPLETED", "failed": "TASK_STATE_FAILED", "rejected": "TASK_STATE_REJECTED",
                "input-required": "TASK_STATE_INPUT_REQUIRED", "working": "TASK_STATE_WORKING"}
 
 

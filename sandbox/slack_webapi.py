@@ -160,6 +160,14 @@ def users_info(st: SlackState, a: dict[str, Any]) -> dict[str, Any]:
     return {"user": user}
 
 
+def usergroups_users_list(st: SlackState, a: dict[str, Any]) -> dict[str, Any]:
+    group = next((g for g in st.world.usergroups if g.id == _str(a, "usergroup")), None)
+    if group is None:
+        raise SlackError("no_such_subteam")
+    people = [st.world.person(key) for key in group.members]
+    return {"users": [p.slack.id for p in people if p.slack is not None]}
+
+
 # ---- conversations -------------------------------------------------------------------------------
 def conversations_create(st: SlackState, a: dict[str, Any]) -> dict[str, Any]:
     name = _str(a, "name")
@@ -475,6 +483,7 @@ METHODS: dict[str, Method] = {
     "auth.test": auth_test,
     "users.lookupByEmail": users_lookup_by_email,
     "users.info": users_info,
+    "usergroups.users.list": usergroups_users_list,
     "conversations.create": conversations_create,
     "conversations.setTopic": conversations_set_topic,
     "conversations.invite": conversations_invite,

@@ -87,6 +87,15 @@ class Service:
 
 
 @dataclass(frozen=True)
+class UserGroup:
+    """A Slack user group (`@sre-leads`): its members are people's keys."""
+
+    id: str
+    handle: str
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class EscalationPolicy:
     id: str
     name: str
@@ -102,6 +111,7 @@ class World:
     people: list[Person]
     services: list[Service]
     escalation_policies: list[EscalationPolicy]
+    usergroups: list[UserGroup] = field(default_factory=list)
     _by_key: dict[str, Person] = field(default_factory=dict, init=False, repr=False, compare=False)
     _by_slack: dict[str, Person] = field(default_factory=dict, init=False, repr=False, compare=False)
     _by_email: dict[str, Person] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -174,6 +184,7 @@ class World:
                 {"id": e.id, "name": e.name, "levels": [list(lv) for lv in e.levels]}
                 for e in self.escalation_policies
             ],
+            "usergroups": [{"id": g.id, "handle": g.handle, "members": list(g.members)} for g in self.usergroups],
         }
 
     # ---- construction --------------------------------------------------------------------------
@@ -352,8 +363,20 @@ class _Parser:
         self._unique([s.pagerduty_id for s in services], "world.services", "pagerduty.id")
         self._unique([s.routing_key for s in services], "world.services", "pagerduty.routing_key")
 
+        groups: list[UserGroup] = []
+        for i, g in enumerate(self._list(root.get("usergroups", []), "world.usergroups")):
+            path = f"world.usergroups[{i}]"
+            gm = self._map(g, path)
+            members = self._list(gm.get("members", []), f"{path}.members")
+            for k, key in enumerate(members):
+                if not isinstance(key, str) or key not in keys or keys[key].slack is None:
+                    raise WorldError(f"{path}.members[{k}]: {key!r} is not a person with a Slack account")
+            groups.append(UserGroup(id=self._str(gm, "id", path), handle=self._str(gm, "handle", path),
+                                    members=tuple(members)))
+        self._unique([g.id for g in groups], "world.usergroups", "id")
+
         return World(team=team, bot=bot, incidents_channel=channel, pagerduty=pd, people=people,
-                     services=services, escalation_policies=eps)
+                     services=services, escalation_policies=eps, usergroups=groups)
 
     def person(self, v: Any, path: str) -> Person:
         m = self._map(v, path)
