@@ -17,6 +17,8 @@ from slack_sdk.models.views import View
 
 from blocks.ids import BlockId
 from blocks.listing import incident_sections
+from blocks.text import channel, escape, truncate
+from bot.domain.approval import Proposal
 from bot.domain.incident import Incident
 
 MAX_HOME_BLOCKS = 100  # Slack's limit for a Home tab
@@ -33,12 +35,30 @@ def _incidents(prefix: str, incidents: list[Incident], now: datetime, empty: str
                              more_text="`/incident list` shows them all.")
 
 
-def home_view(user_id: str, incidents: list[Incident], now: datetime, *, slos_configured: bool = False) -> View:
+MAX_APPROVALS = 10
+
+
+def _approvals(waiting: list[tuple[Incident, Proposal]]) -> SectionBlock:
+    if not waiting:
+        return _section(f"{BlockId.HOME_MINE}.approvals", ":ballot_box_with_check: No approvals are waiting for you.")
+    lines = [f":ballot_box_with_check: *Waiting for your decision ({len(waiting)})*"]
+    for incident, proposal in waiting[:MAX_APPROVALS]:
+        lines.append(f"• *{incident.label}* {channel(incident.channel_id, incident.channel_name)}: "
+                     f"{escape(truncate(proposal.plan.action, 200))} _({proposal.plan.risk} risk, expires "
+                     f"<!date^{int(proposal.expires_at.timestamp())}^{{time}}|{proposal.expires_at:%H:%M} UTC>)_")
+    if len(waiting) > MAX_APPROVALS:
+        lines.append(f"…and {len(waiting) - MAX_APPROVALS} more.")
+    return _section(f"{BlockId.HOME_MINE}.approvals", truncate("\n".join(lines), 3000))
+
+
+def home_view(user_id: str, incidents: list[Incident], now: datetime, *, slos_configured: bool = False,
+              approvals: list[tuple[Incident, Proposal]] | None = None) -> View:
+    """`approvals`: the proposals this user may decide and has not approved yet, with their incidents."""
     mine = [i for i in incidents if i.commander == user_id]
     blocks: list[Block] = [
         HeaderBlock(block_id=BlockId.HOME_MINE, text=PlainTextObject(text="Your incidents")),
         *_incidents(BlockId.HOME_MINE, mine, now, "You are not commanding an open incident."),
-        _section(f"{BlockId.HOME_MINE}.approvals", ":ballot_box_with_check: No approvals are waiting for you."),
+        _approvals(approvals or []),
         DividerBlock(),
         HeaderBlock(block_id=BlockId.HOME_ALL, text=PlainTextObject(text=f"All open incidents ({len(incidents)})")),
         *_incidents(BlockId.HOME_ALL, incidents, now, ":sunny: No open incidents."),

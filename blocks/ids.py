@@ -7,6 +7,7 @@ from enum import StrEnum
 
 class CallbackId(StrEnum):
     DECLARE = "incident.declare"
+    REJECT = "proposal.reject_reason"
 
 
 class ActionId(StrEnum):
@@ -14,6 +15,10 @@ class ActionId(StrEnum):
     DECLARE_VALUE = "value"
     INCIDENT_OPEN_PAGERDUTY = "incident.open_pagerduty"
     INCIDENT_OPEN_CHANNEL = "incident.open_channel"
+    PROPOSAL_APPROVE = "proposal.approve"
+    PROPOSAL_REJECT = "proposal.reject"
+    PROPOSAL_DONE = "proposal.done"  # a manual runbook's task, done by a person
+    REJECT_REASON = "reason"
 
 
 class BlockId(StrEnum):
@@ -31,6 +36,13 @@ class BlockId(StrEnum):
     FINDINGS = "findings"
     FINDINGS_CONTEXT = "findings.context"
     TRIAGE_CONTEXT = "triage.context"
+    PROPOSAL = "proposal"
+    PROPOSAL_FIELDS = "proposal.fields"
+    PROPOSAL_ACTIONS = "proposal.actions"
+    PROPOSAL_STATE = "proposal.state"
+    REJECT_REASON = "proposal.reject_reason"
+    VERIFIED = "verified"
+    VERIFIED_ACTIONS = "verified.actions"
     HOME_MINE = "home.mine"
     HOME_ALL = "home.all"
     HOME_BUDGETS = "home.budgets"

@@ -52,8 +52,8 @@ def severity_changed(severity: Severity, agent: str | None) -> str:
     return f"{severity.emoji} {_who(agent)} changed the severity to *{severity}* in PagerDuty."
 
 
-def resolved_by(user_id: str, summary: str) -> str:
-    text = f":white_check_mark: {user(user_id)} resolved this incident"
+def resolved_by(user_id: str | None, summary: str) -> str:
+    text = f":white_check_mark: {user(user_id) if user_id else 'sre-agent'} resolved this incident"
     return text + (f": {escape(truncate(summary, 2500))}" if summary else ".")
 
 
@@ -78,8 +78,10 @@ def noted_by(user_id: str, text: str) -> str:
     return f":memo: {user(user_id)} noted:\n>{escape(truncate(text, 2500))}"
 
 
-def escalated_by(user_id: str, level: int, invited: list[str], missing: list[str]) -> str:
-    text = f":arrow_double_up: {user(user_id)} escalated this incident to level {level} on PagerDuty."
+def escalated_by(user_id: str | None, level: int, invited: list[str], missing: list[str], reason: str = "") -> str:
+    who = user(user_id) if user_id else "sre-agent"
+    text = f":arrow_double_up: {who} escalated this incident to level {level} on PagerDuty"
+    text += f" because {escape(reason)}." if reason else "."
     if invited:
         text += " Invited " + ", ".join(user(u) for u in invited) + "."
     if missing:

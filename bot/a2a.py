@@ -212,6 +212,9 @@ class A2AClient:
         else:
             params = {"message": message, "configuration": {"blocking": True}}
             reply = self._read(await self._call(url, version, "message/send", params))
+        return await self._poll(url, version, reply)
+
+    async def _poll(self, url: str, version: str, reply: AgentReply) -> AgentReply:
         delay = POLL_FIRST_S
         while not reply.finished and not reply.needs_input:
             if reply.task_id is None:
@@ -221,6 +224,23 @@ class A2AClient:
             method = "GetTask" if version == "1.0" else "tasks/get"
             reply = self._read(await self._call(url, version, method, {"id": reply.task_id}))
         return reply
+
+    async def follow(self, task_id: str) -> AgentReply:
+        """Look at a task sent earlier (before a restart): wait until it is done or asks for input."""
+        async def look() -> AgentReply:
+            chosen = choose_interface(await self.card())
+            if chosen is None:
+                raise A2AError(self.name, "refused", "its card offers no A2A version sre-agent speaks (0.3 or 1.0)")
+            version, url = chosen
+            method = "GetTask" if version == "1.0" else "tasks/get"
+            return await self._poll(url, version, self._read(await self._call(url, version, method,
+                                                                                {"id": task_id})))
+        try:
+            return await asyncio.wait_for(look(), self.timeout_s)
+        except TimeoutError:
+            raise A2AError(self.name, "timeout", f"no answer within {self.timeout_s:g} s") from None
+        except aiohttp.ClientError as exc:
+            raise A2AError(self.name, "unavailable", f"its agent card could not be read ({exc})") from exc
 
     def _read(self, result: Any) -> AgentReply:
         try:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from blocks import messages
-from bot.commander import SOURCE_PAGERDUTY, Commander
+from bot.commander import ACTOR_BOT, SOURCE_PAGERDUTY, Commander
 from bot.domain.incident import Incident, SetupStep, change_severity, transition
 from bot.domain.oncall import OnCall
 from bot.domain.phase import Phase
@@ -110,8 +110,9 @@ class IncidentActions:
             await self.commander.say(incident, messages.noted_by(user_id, text.strip()))
             return incident
 
-    async def escalate(self, incident_id: int, *, user_id: str) -> Incident:
-        """Page the next level of the escalation policy and bring its people into the channel."""
+    async def escalate(self, incident_id: int, *, user_id: str | None, reason: str = "") -> Incident:
+        """Page the next level of the escalation policy and bring its people into the channel. `user_id` None:
+        sre-agent escalates by itself (an action failed), saying why in the channel and in a PagerDuty note."""
         async with self._held(incident_id) as incident:
             self._must_be_open(incident, "escalate it")
             if incident.source != SOURCE_PAGERDUTY or not incident.escalation_policy_id:
@@ -127,17 +128,23 @@ class IncidentActions:
             found = await self.commander.slack.lookup_users([p.email for p in people])
             if incident.channel_id:
                 await self.commander.slack.invite(incident.channel_id, [u for u in found if u])
-            event = TimelineEvent(
+            actor = _actor(user_id) if user_id else ACTOR_BOT
+            events = [TimelineEvent(
                 at=self.clock.now(),
                 kind=EventKind.ESCALATED,
-                actor=_actor(user_id),
-                text=f"level {level} -> {level + 1}",
-                data={"from": level, "to": level + 1, "paged": [p.name for p in people]},
-            )
-            await self.store.save_incident(incident, [event], now=self.clock.now())
+                actor=actor,
+                text=f"level {level} -> {level + 1}" + (f": {reason}" if reason else ""),
+                data={"from": level, "to": level + 1, "paged": [p.name for p in people], "reason": reason},
+            )]
+            if reason:
+                content = f"sre-agent escalated to level {level + 1}: {reason}"
+                note_id = await self.pagerduty.add_note(incident.external_id, content)
+                events.append(TimelineEvent(at=self.clock.now(), kind=EventKind.PAGERDUTY_NOTE, actor=ACTOR_BOT,
+                                            text=content, ref=f"pagerduty-note:{note_id}"))
+            await self.store.save_incident(incident, events, now=self.clock.now())
             missing = [p.name for p, u in zip(people, found, strict=True) if not u]
             await self.commander.say(
-                incident, messages.escalated_by(user_id, level + 1, [u for u in found if u], missing)
+                incident, messages.escalated_by(user_id, level + 1, [u for u in found if u], missing, reason)
             )
             return incident
 

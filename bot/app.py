@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import aiohttp
 from aiohttp import web
@@ -23,6 +24,8 @@ from bot.declaring import Declarer
 from bot.delegation import Delegator
 from bot.intake import Intake
 from bot.pagerduty import PagerDuty
+from bot.remediation import EXPIRE, VERIFY, RemediationConfig, Remediator
+from bot.runbooks_loader import SHIPPED, load_runbooks
 from bot.services import SERVICES, Services
 from bot.settings import Settings
 from bot.slack_gateway import SlackGateway, build_client
@@ -52,6 +55,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     clock = clock or SystemClock()
     catalog = settings.catalog()  # a bad catalog stops the start here, naming the file and the problem
     agents = load_agents(settings.agents_path)  # likewise a bad agents file
+    runbooks = load_runbooks(settings.runbooks_path or SHIPPED)  # and a bad runbook
     store = Store.from_url(settings.store_url)
     delegator = Delegator(agents, store=store, clock=clock, catalog=catalog)
     client = build_client(
@@ -80,6 +84,23 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         delegator=delegator,
     )
     intake = Intake(store, commander, clock)
+    background = Background()
+    actions = IncidentActions(commander)
+    remediator = Remediator(
+        commander=commander,
+        escalate=actions.escalate,
+        delegator=delegator,
+        runbooks=runbooks,
+        background=background,
+        wake_timers=intake.wake,
+        config=RemediationConfig(
+            approvers=tuple(settings.approvers),
+            expiry=timedelta(minutes=settings.proposal_expiry_minutes),
+            auto_resolve=settings.auto_resolve,
+        ),
+    )
+    commander.remediator = remediator
+    intake.timer_handlers.update({EXPIRE: remediator.on_timer, VERIFY: remediator.on_timer})
     # Socket Mode has no signing secret: its requests come down our own authenticated websocket
     signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
     bolt = AsyncApp(
@@ -89,7 +110,6 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         process_before_response=True,  # listeners return at once; their work runs in services.background
     )
     app = web.Application(client_max_size=settings.max_body_bytes)
-    actions = IncidentActions(commander)
     declarer = Declarer(commander, catalog)
     conversation = Conversation(
         commander=commander, actions=actions, declarer=declarer, catalog=catalog, slack=slack
@@ -108,8 +128,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         conversation=conversation,
         intake=intake,
         bolt=bolt,
-        background=Background(),
+        background=background,
         slack_inbox=SlackInbox(bolt),
+        remediator=remediator,
     )
     app[SERVICES] = services
     slack_handlers.register(bolt, lambda: services)
@@ -143,6 +164,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         if delegator.configured:
             services.background.spawn(delegator.read_cards(), name="agent cards")
         await intake.start()
+        await remediator.resume()
         services.slack_inbox.start()
         socket_mode = None
         if settings.slack_app_token is not None:

@@ -151,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--scenario", default="checkout-crash-storm", help="scenario name or path to a .yml file")
     demo.add_argument("--json", action="store_true", help="print one JSON summary at the end instead of the story")
     demo.add_argument("--speed", type=float, default=None, help="virtual seconds per real second (default: scenario)")
+    demo.add_argument("--interactive", action="store_true",
+                      help="you decide on each proposal at the terminal (Approve or Reject) as the on-call user")
     demo.set_defaults(run=lambda a: _sandbox_command("run_demo")(a))  # type: ignore[operator]
 
     sandbox = commands.add_parser("sandbox", help="start the local Slack and PagerDuty peers alone")

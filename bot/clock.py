@@ -9,6 +9,8 @@ from typing import Protocol
 
 
 class Clock(Protocol):
+    speed: float  # virtual seconds per real second: 1 for the system clock
+
     def now(self) -> datetime:
         """The current time, timezone-aware UTC."""
         ...
@@ -19,6 +21,7 @@ class Clock(Protocol):
 
 
 class SystemClock:
+    speed = 1.0
     def now(self) -> datetime:
         return datetime.now(UTC)
 

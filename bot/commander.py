@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from blocks import findings as findings_blocks
 from blocks import incident as incident_blocks
@@ -32,6 +32,9 @@ from bot.locks import KeyedLocks
 from bot.pagerduty import PagerDuty
 from bot.slack_gateway import SlackGateway
 from bot.store import Store
+
+if TYPE_CHECKING:
+    from bot.remediation import Remediator
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -77,6 +80,7 @@ class Commander:
         self.config = config
         self.catalog = catalog or Catalog()
         self.delegator = delegator
+        self.remediator: Remediator | None = None  # set by create_app: it needs the commander itself
         self.locks = KeyedLocks()
 
     # PagerDuty -> Slack ------------------------------------------------------------------------------
@@ -200,6 +204,8 @@ class Commander:
                 errors += await _gather([self._triage(incident, events)])
             if SetupStep.DIAGNOSE not in incident.steps and SetupStep.TRIAGE in incident.steps:
                 errors += await _gather([self._diagnose(incident, events)])
+            if SetupStep.PROPOSE not in incident.steps and SetupStep.DIAGNOSE in incident.steps:
+                errors += await _gather([self._propose(incident, events)])
             if missing:
                 errors += await _gather([self.say(incident, messages.not_found(missing))])
         await self.store.save_incident(incident, events, now=self.clock.now())
@@ -272,6 +278,15 @@ class Commander:
                 ref=ts,
             )
         )
+
+    async def _propose(self, incident: Incident, events: list[TimelineEvent]) -> None:
+        """The first proposal from the runbooks, or a plain request for help when none applies. Only where agents
+        were asked: without them there is nothing to match."""
+        assert incident.id is not None
+        asked = self.delegator is not None and self.delegator.configured
+        if asked and self.remediator is not None and incident.is_open and not await self.store.proposals(incident.id):
+            await self.remediator.propose_next(incident, events)
+        incident.steps.add(SetupStep.PROPOSE)
 
     async def _set_topic(self, incident: Incident) -> None:
         assert incident.channel_id
@@ -437,7 +452,7 @@ class Commander:
             )
         return incident
 
-    async def resolve(self, incident_id: int, *, user_id: str, summary: str) -> Incident:
+    async def resolve(self, incident_id: int, *, user_id: str | None, summary: str) -> Incident:
         """Resolve from Slack: PagerDuty first (so nothing changes here if it refuses), then the store and Slack."""
         incident = await self.store.incident(incident_id)
         if incident is None:
@@ -450,7 +465,8 @@ class Commander:
                     f"{incident.key} is {incident.phase}",
                     user_message=f"{incident.label} is already {incident.phase.label.lower()}.",
                 )
-            events = transition(incident, Phase.RESOLVED, at=self.clock.now(), actor=f"slack:{user_id}", reason=summary)
+            actor = f"slack:{user_id}" if user_id else ACTOR_BOT
+            events = transition(incident, Phase.RESOLVED, at=self.clock.now(), actor=actor, reason=summary)
             if incident.source == SOURCE_PAGERDUTY:
                 await self.pagerduty.resolve(incident.external_id, summary or None)
             await self.store.save_incident(incident, events, now=self.clock.now())

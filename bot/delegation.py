@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
@@ -19,12 +20,12 @@ from bot.a2a import A2AClient, A2AError, AgentReply, Breaker, choose_interface
 from bot.agents_config import AgentConfig
 from bot.clock import Clock
 from bot.domain.catalog import Catalog
-from bot.domain.diagnosis import Evidence, Hypothesis, Outcome, Question, Symptom, plan, rank, symptom_of
+from bot.domain.diagnosis import Evidence, Hypothesis, Outcome, Question, Role, Symptom, plan, rank, symptom_of
 from bot.domain.incident import Incident
 from bot.domain.signals import Signals, from_data, from_text, merge
 from bot.store import Store
 
-__all__ = ["Delegator", "Findings"]
+__all__ = ["Delegator", "Findings", "signals_of"]
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,30 @@ class Delegator:
     def configured(self) -> bool:
         return bool(self.agents)
 
-    def _client(self, agent: AgentConfig) -> A2AClient:
+    def agent_for(self, role: Role) -> AgentConfig | None:
+        """The first configured agent of a role: the one that acts and is asked again (verification)."""
+        return next((a for a in self.agents if a.role is role), None)
+
+    async def read(self, incident: Incident, role: Role, instruction: str, wanted: tuple[str, ...]) -> Signals | None:
+        """Ask the agents of a role again (in the incident's contexts) and merge what they report; None when none
+        could answer. Not stored as evidence: the caller records what it used."""
+        service = self.catalog.get(incident.service)
+        data = {"incident": incident.label, "service": incident.service,
+                "namespace": service.namespace if service else None, "window": "5m", "signals": list(wanted)}
+        found: list[Signals] = []
+        for agent in [a for a in self.agents if a.role is role]:
+            assert incident.id is not None
+            context = await self.store.agent_context(incident.id, agent.name)
+            try:
+                reply = await self.client(agent).send(instruction, data, context_id=context)
+            except A2AError as exc:
+                log.info("agent %s could not answer a check of %s: %s", agent.name, incident.key, exc.reason)
+                continue
+            if reply.state == "completed":
+                found.append(merge([from_data(d) for d in reply.data] + [from_text(reply.text)]))
+        return merge(found) if found else None
+
+    def client(self, agent: AgentConfig) -> A2AClient:
         client = self._clients.get(agent.name)
         if client is None:
             assert self.session is not None, "the delegator's HTTP session is set when the app starts"
@@ -69,7 +93,7 @@ class Delegator:
         shows in the log at once. A card that cannot be read now is read again when the agent is first asked."""
         for agent in self.agents:
             try:
-                card = await self._client(agent).card(refresh=True)
+                card = await self.client(agent).card(refresh=True)
             except (A2AError, aiohttp.ClientError, TimeoutError) as exc:
                 log.warning("agent %s (%s): card not readable at start: %s", agent.name, agent.url, exc)
                 continue
@@ -109,7 +133,7 @@ class Delegator:
         started = time.monotonic()
         reply: AgentReply | None = None
         try:
-            reply = await self._client(agent).send(question.instruction, data, context_id=context)
+            reply = await self.client(agent).send(question.instruction, data, context_id=context)
         except A2AError as exc:
             item = Evidence(agent.name, question.role, question.instruction, Outcome.UNAVAILABLE,
                             duration_ms=_ms(started), reason=exc.reason)
@@ -120,6 +144,13 @@ class Delegator:
             context_id=(reply.context_id if reply else None) or context, task_id=reply.task_id if reply else None,
         )
         return item
+
+
+def signals_of(rows: list[dict[str, Any]]) -> Signals:
+    """What the stored answers of an incident's diagnosis report, merged (the same reading as at the time)."""
+    return merge([from_data(d) for row in rows if row["outcome"] == Outcome.ANSWERED for d in (row["data"] or [])
+                  if isinstance(d, dict)]
+                 + [from_text(row["answer"]) for row in rows if row["outcome"] == Outcome.ANSWERED])
 
 
 def _ms(started: float) -> float:

@@ -6,13 +6,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
+from typing import Any
 
 from bot.clock import Clock
 from bot.commander import Commander, Outcome
 from bot.domain.pagerduty import parse_pagerduty_event
 from bot.store import Store
-from bot.store.store import DONE, FAILED, IGNORED, PENDING
+from bot.store.store import DONE, FAILED, IGNORED, PENDING, Timer
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,8 @@ class Intake:
         self._timer_wake = asyncio.Event()
         self._timer_task: asyncio.Task[None] | None = None
         self._closing = False
+        # durable timers of other kinds (proposal expiry, verification checks): kind -> what to do when due
+        self.timer_handlers: dict[str, Callable[[Timer], Coroutine[Any, Any, None]]] = {}
 
     async def accept(
         self, *, source: str, delivery_id: str, event_type: str, body: str, incident_ref: str | None
@@ -105,13 +109,32 @@ class Intake:
     async def _timers(self) -> None:
         while not self._closing:
             for timer in await self.store.due_timers(self.clock.now()):
+                handler = self.timer_handlers.get(timer.kind)
                 if timer.kind == RETRY_INBOUND and await self.store.claim_timer(timer.id, now=self.clock.now()):
                     self.schedule(int(timer.payload["inbound_id"]))
+                elif handler is not None and await self.store.claim_timer(timer.id, now=self.clock.now()):
+                    self._track(handler(timer), f"timer-{timer.kind}-{timer.id}")
             due = await self.store.next_timer_due()
             wait = 1.0 if due is None else max(0.0, (due - self.clock.now()).total_seconds())
             self._timer_wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._timer_wake.wait(), timeout=min(1.0, wait))
+            with contextlib.suppress(TimeoutError):  # the clock may run faster than the wall (demo, tests)
+                await asyncio.wait_for(self._timer_wake.wait(), timeout=min(1.0, wait / self.clock.speed))
+
+    def wake(self) -> None:
+        """A timer was added: look at the due times again now."""
+        self._timer_wake.set()
+
+    def _track(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._logged(work, name), name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    async def _logged(work: Coroutine[Any, Any, None], name: str) -> None:
+        try:
+            await work
+        except Exception:
+            log.exception("%s failed", name)
 
     @property
     def busy(self) -> bool:

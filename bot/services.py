@@ -17,6 +17,7 @@ from bot.declaring import Declarer
 from bot.domain.catalog import Catalog
 from bot.intake import Intake
 from bot.pagerduty import PagerDuty
+from bot.remediation import Remediator
 from bot.settings import Settings
 from bot.slack_gateway import SlackGateway
 from bot.slack_inbox import SlackInbox
@@ -40,6 +41,7 @@ class Services:
     bolt: AsyncApp
     background: Background
     slack_inbox: SlackInbox
+    remediator: Remediator
 
 
 SERVICES = web.AppKey("services", Services)

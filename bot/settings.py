@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -89,6 +90,23 @@ class Settings(StoreSettings, CatalogSettings):
     channel_prefix: str = Field("inc", min_length=1, max_length=20, validation_alias=_env("SRE_CHANNEL_PREFIX"))
     log_level: str = Field("INFO", validation_alias=_env("SRE_LOG_LEVEL"))
     agents_path: Path | None = Field(None, validation_alias=_env("SRE_AGENTS_PATH"))
+    runbooks_path: Path | None = Field(None, validation_alias=_env("SRE_RUNBOOKS_PATH"))
+    approvers: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias=_env("SRE_APPROVERS"))
+    proposal_expiry_minutes: float = Field(15.0, gt=0, le=24 * 60,
+                                           validation_alias=_env("SRE_PROPOSAL_EXPIRY_MINUTES"))
+    auto_resolve: bool = Field(False, validation_alias=_env("SRE_AUTO_RESOLVE"))
+
+    @field_validator("approvers", mode="before")
+    @classmethod
+    def _split_approvers(cls, value: object) -> object:
+        """Slack user ids (U…/W…) and user group ids (S…), separated by commas."""
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            bad = [v for v in value if not re.fullmatch(r"[UWS][A-Z0-9]{2,}", str(v))]
+            if bad:
+                raise ValueError(f"{bad[0]!r} is not a Slack user id (U…) or user group id (S…)")
+        return value
 
     @field_validator("pagerduty_webhook_secrets", mode="before")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -13,6 +14,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
 )
 from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.naming import with_suffix
@@ -168,3 +170,12 @@ class SlackGateway:
         async with session.post(response_url, json=payload) as response:
             if response.status >= 300:
                 raise SlackError("response_url", f"HTTP {response.status}: {(await response.text())[:200]}")
+
+    async def group_members(self, group_id: str) -> list[str]:
+        """The members of a Slack user group (`usergroups.users.list`)."""
+        data = await self._call("usergroups.users.list", usergroup=group_id)
+        return [str(u) for u in data.get("users") or []]
+
+    async def open_view(self, trigger_id: str, view: View) -> None:
+        """Open a modal for the person whose click gave `trigger_id` (valid for 3 seconds)."""
+        await self._call("views.open", trigger_id=trigger_id, view=json.dumps(view.to_dict()))

@@ -4,6 +4,7 @@ of it runs (see bot/background.py)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -15,10 +16,12 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.home import home_view
-from blocks.ids import ActionId, CallbackId
+from blocks.ids import ActionId, BlockId, CallbackId
+from blocks.proposals import read_button_value, reject_modal
 from bot.conversation import Mention
 from bot.declaring import Declaration
-from bot.errors import SreAgentError
+from bot.errors import DomainError, SreAgentError
+from bot.remediation import Click
 from bot.services import Services
 from bot.store.store import DONE
 from handlers import declare_form
@@ -98,6 +101,54 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
         commander = services().commander
         later(commander.resolve(int(action["value"]), user_id=body["user"]["id"], summary=""), "resolve", respond)
 
+    def click_respond(body: dict[str, Any]) -> Respond:
+        channel = (body.get("channel") or {}).get("id")
+        return responder(services(), body.get("response_url"), user_id=str(body["user"]["id"]), channel_id=channel)
+
+    @bolt.action(ActionId.PROPOSAL_APPROVE.value)
+    async def approve_clicked(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        respond = click_respond(body)
+        later(_decide(services(), respond, str(action.get("value", "")), str(body["user"]["id"]), True), "approve",
+              respond)
+
+    @bolt.action(ActionId.PROPOSAL_DONE.value)
+    async def done_clicked(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """A manual runbook's task: a person says it is done (nothing is executed)."""
+        await ack()
+        respond = click_respond(body)
+        later(_decide(services(), respond, str(action.get("value", "")), str(body["user"]["id"]), True), "done",
+              respond)
+
+    @bolt.action(ActionId.PROPOSAL_REJECT.value)
+    async def reject_clicked(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """Reject asks for the reason first (a modal); the decision is made when it is submitted."""
+        await ack()
+        respond = click_respond(body)
+        channel = str((body.get("channel") or {}).get("id") or "")
+        later(_ask_reason(services(), respond, str(action.get("value", "")), str(body["user"]["id"]),
+                          str(body["trigger_id"]), channel), "reject", respond)
+
+    @bolt.view(CallbackId.REJECT.value)
+    async def reject_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        values = (view.get("state") or {}).get("values") or {}
+        reason = str(((values.get(BlockId.REJECT_REASON) or {}).get(ActionId.REJECT_REASON) or {}).get("value")
+                     or "").strip()
+        if len(reason) < 3:
+            await ack(response_action="errors", errors={BlockId.REJECT_REASON.value: "Say why, in a few words."})
+            return
+        await ack()
+        try:
+            meta = json.loads(view.get("private_metadata") or "{}")
+            value = f"{int(meta['proposal'])}:{meta['hash']}"
+            channel = str(meta.get("channel") or "") or None
+        except (ValueError, KeyError, TypeError):
+            log.warning("a reject form came back without its proposal")
+            return
+        user_id = str(body["user"]["id"])
+        respond = responder(services(), None, user_id=user_id, channel_id=channel)
+        later(_decide(services(), respond, value, user_id, False, reason), "reject reason", respond)
+
     @bolt.action(ActionId.INCIDENT_OPEN_PAGERDUTY.value)
     async def link_clicked(ack: AsyncAck) -> None:
         """A link button opens the browser; Slack still tells the app, which only acknowledges."""
@@ -155,6 +206,32 @@ async def _quietly(work: Awaitable[Any]) -> None:
         log.info("slack event not acted on: %s", exc)
 
 
+async def _decide(services: Services, respond: Respond, value: str, user_id: str, approve: bool,
+                  reason: str = "") -> None:
+    """One decision on a proposal; the person is told privately what it did, or why it did nothing."""
+    parsed = read_button_value(value)
+    if parsed is None:
+        await respond(":warning: That button carries no proposal: nothing was done.", None)
+        return
+    told = await services.remediator.click(Click(parsed[0], parsed[1], user_id, approve, reason))
+    await respond(told, None)
+
+
+async def _ask_reason(services: Services, respond: Respond, value: str, user_id: str, trigger_id: str,
+                      channel_id: str) -> None:
+    """Reject: someone who may not decide (or a click that no longer counts) is told at once; anyone else is
+    asked why, in a modal, and the decision is made when it is submitted."""
+    parsed = read_button_value(value)
+    proposal = await services.store.proposal(parsed[0]) if parsed else None
+    if parsed is None or proposal is None:
+        raise DomainError("no proposal", user_message="That proposal no longer exists: nothing was done.")
+    refused = await services.remediator.refusal(Click(parsed[0], parsed[1], user_id, False))
+    if refused is not None:
+        await respond(refused, None)
+        return
+    await services.slack.open_view(trigger_id, reject_modal(proposal, channel_id))
+
+
 async def _declare(services: Services, declaration: Declaration) -> None:
     try:
         await services.declarer.declare(declaration)
@@ -172,5 +249,7 @@ async def _answer(services: Services, mention: Mention, thread_ts: str) -> None:
 
 async def _publish_home(services: Services, client: AsyncWebClient, user_id: str) -> None:
     incidents = await services.actions.open_incidents()
-    await client.views_publish(user_id=user_id, view=home_view(user_id, incidents, services.clock.now()))
+    approvals = await services.remediator.waiting_for(user_id)
+    await client.views_publish(user_id=user_id, view=home_view(user_id, incidents, services.clock.now(),
+                                                                approvals=approvals))
 

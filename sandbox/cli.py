@@ -117,6 +117,9 @@ def run_demo(args: argparse.Namespace) -> int:
     except ScenarioError as exc:
         print(f"sre-agent: error: {exc}", file=sys.stderr)
         return 2
+    if args.interactive and (args.json or not sys.stdin.isatty()):
+        print("sre-agent: error: --interactive needs a terminal to ask at (and no --json)", file=sys.stderr)
+        return 2
     if args.speed is not None and args.speed <= 0:
         print("sre-agent: error: --speed must be positive", file=sys.stderr)
         return 2
@@ -127,7 +130,7 @@ def run_demo(args: argparse.Namespace) -> int:
         out.line(scenario.description)
     out.line(f"(local Slack and PagerDuty peers; virtual time runs {args.speed or scenario.speed:g}x)")
     try:
-        summary = asyncio.run(play(scenario, speed=args.speed, out=out))
+        summary = asyncio.run(play(scenario, speed=args.speed, out=out, interactive=args.interactive))
     except KeyboardInterrupt:
         return 130
     if args.json:

@@ -41,6 +41,7 @@ from sandbox.server import Sandbox
 
 __all__ = ["DemoFailed", "play"]
 
+APPROVE, REJECT = "proposal.approve", "proposal.reject"  # the proposal's buttons (blocks.ids.ActionId)
 MIN_REAL_WAIT_S = 15.0  # however fast the virtual clock runs, a `wait: {until: ...}` gives the bot this long
 
 
@@ -56,6 +57,7 @@ class _Run:
     clock: ScaledClock
     out: Printer
     min_real_wait_s: float = MIN_REAL_WAIT_S
+    interactive: bool = False
     pagerduty_incident: str | None = None
     errors: list[str] = field(default_factory=list)
 
@@ -78,11 +80,9 @@ class _Run:
             return incident.acknowledged_at is not None and incident.phase is not Phase.TRIGGERED
         if condition == "resolved":
             return incident.phase is Phase.RESOLVED
-        if condition in ("card", "diagnosed"):
-            wanted = EventKind.CARD_POSTED if condition == "card" else EventKind.DIAGNOSED
-            events = await self.bot.services.store.timeline(incident.id)
-            return any(e.kind is wanted for e in events)
-        raise ValueError(condition)
+        wanted = _CONDITION_EVENTS[condition]
+        events = await self.bot.services.store.timeline(incident.id)
+        return any(e.kind is wanted for e in events)
 
     async def channel_id(self, ref: str) -> str:
         if ref == "incident":
@@ -135,12 +135,45 @@ class _Run:
             for block in message.blocks or []:
                 for element in block.get("elements") or []:
                     if isinstance(element, dict) and element.get("action_id") == step.action:
-                        label = (element.get("text") or {}).get("text", step.action)
+                        action = step.action
+                        if self.interactive and action in (APPROVE, REJECT):
+                            action = await self._ask_person(step.user, message.text)
+                        label = next((el.get("text", {}).get("text", action) for b in message.blocks or []
+                                      for el in b.get("elements") or []
+                                      if isinstance(el, dict) and el.get("action_id") == action), action)
                         self.out.line(f"{self._now()}  {self.channel_label(channel)}  {step.user} clicks [ {label} ]")
-                        result = await self.sandbox.slack.send_action(step.user, channel, message.ts, step.action)
+                        result = await self.sandbox.slack.send_action(step.user, channel, message.ts, action)
                         self._check(result, "button click")
+                        if action == REJECT:
+                            await self._reject_reason(step.user)
                         return
         raise DemoFailed(f"no button {step.action!r} in {self.channel_label(channel)}")
+
+    async def _ask_person(self, user: str, text: str) -> str:
+        """--interactive: the person at the terminal decides for the on-call user."""
+        self.out.line()
+        self.out.line(f"  You decide, as {user}: {text}")
+        while True:
+            answer = (await asyncio.to_thread(input, "  [a]pprove or [r]eject? ")).strip().lower()
+            if answer in ("a", "approve"):
+                return APPROVE
+            if answer in ("r", "reject"):
+                return REJECT
+
+    async def _reject_reason(self, user: str) -> None:
+        """After Reject the bot opens a modal for the reason: fill it in and submit it."""
+        slack = self.sandbox.slack
+        deadline = time.monotonic() + 5
+        while not (views := [v for v in slack.views.values() if not v.closed and v.view.get("callback_id")
+                             == "proposal.reject_reason"]):
+            if time.monotonic() > deadline:
+                raise DemoFailed("the bot did not ask for a reason after Reject")
+            await asyncio.sleep(0.02)
+        reason = "rejected at the terminal"
+        if self.interactive:
+            reason = (await asyncio.to_thread(input, "  Why? ")).strip() or reason
+        self._check(await slack.send_view_submission(user, views[-1].id, {"proposal.reject_reason": {
+            "reason": reason}}), "reject form")
 
     async def _pagerduty(self, step: PagerDutyAction) -> None:
         if self.pagerduty_incident is None:
@@ -203,7 +236,12 @@ class _Run:
 
 
 _CONDITION_WORDS = {"channel": "in its channel", "card": "on its card", "diagnosed": "diagnosed",
-                    "acknowledged": "acknowledged", "resolved": "resolved"}
+                    "acknowledged": "acknowledged", "resolved": "resolved", "proposed": "given a proposal",
+                    "executed": "remediated", "verified": "verified", "escalated": "escalated",
+                    "help_requested": "handed to people"}
+_CONDITION_EVENTS = {"card": EventKind.CARD_POSTED, "diagnosed": EventKind.DIAGNOSED, "proposed": EventKind.PROPOSED,
+                     "executed": EventKind.EXECUTED, "verified": EventKind.VERIFIED,
+                     "escalated": EventKind.ESCALATED, "help_requested": EventKind.HELP_REQUESTED}
 
 
 def _human_duration(seconds: float) -> str:
@@ -218,6 +256,7 @@ def _human_duration(seconds: float) -> str:
 
 async def _summary(run: _Run) -> dict[str, Any]:
     store = run.bot.services.store
+    slack_name = run.sandbox.slack.user_name
     incident = await run.incident()
     summary: dict[str, Any] = {"scenario": run.scenario.name, "ok": not run.errors}
     if run.errors:
@@ -248,11 +287,19 @@ async def _summary(run: _Run) -> dict[str, Any]:
             {"text": h["text"], "confidence": h["confidence"], "recommendations": h["recommendations"]}
             for h in (diagnosed[-1].data.get("hypotheses", []) if diagnosed else [])
         ]
+        summary["proposals"] = [
+            {"runbook": p.plan.runbook, "action": p.plan.action, "plan_hash": p.plan_hash, "status": str(p.status),
+             "approvers": [slack_name(u) for u in p.approvers], "needed": p.needed,
+             "rejected_by": slack_name(p.rejected_by) if p.rejected_by else None, "reason": p.reason or None,
+             "agent": p.agent, "outcome": p.outcome or None,
+             "verified": any(e.kind is EventKind.VERIFIED and e.data.get("proposal") == p.id for e in events)}
+            for p in await store.proposals(incident.id)
+        ]
         m = metrics(events)
         summary["metrics"] = {"time_to_acknowledge_s": m.time_to_acknowledge_s,
                               "time_to_resolve_s": m.time_to_resolve_s}
     else:
-        summary.update(incident=None, timeline=[], evidence=[], hypotheses=[],
+        summary.update(incident=None, timeline=[], evidence=[], hypotheses=[], proposals=[],
                        metrics={"time_to_acknowledge_s": None, "time_to_resolve_s": None})
     slack = run.sandbox.slack
     summary["slack_messages"] = sum(len(slack.messages_in(c)) for c in slack.channels)
@@ -287,7 +334,7 @@ def _signal_values(signals: dict[str, Any]) -> dict[str, Any]:
 
 
 async def play(scenario: Scenario, *, speed: float | None = None, out: Printer | None = None,
-               min_real_wait_s: float = MIN_REAL_WAIT_S) -> dict[str, Any]:
+               min_real_wait_s: float = MIN_REAL_WAIT_S, interactive: bool = False) -> dict[str, Any]:
     """Play ``scenario`` and return the JSON summary (``ok`` is false, with ``error``, when the script failed).
 
     A ``wait: {until: ...}`` fails after its virtual timeout, but never sooner than ``min_real_wait_s`` real seconds:
@@ -309,7 +356,7 @@ async def play(scenario: Scenario, *, speed: float | None = None, out: Printer |
             extra["SRE_AGENTS_PATH"] = str(agents_path)
         settings = bot_settings_for(sandbox, f"sqlite:///{Path(tmp) / 'demo.db'}", **extra)
         bot = await start_bot(settings, sandbox, clock=clock)
-        run = _Run(scenario, sandbox, bot, clock, out, min_real_wait_s)
+        run = _Run(scenario, sandbox, bot, clock, out, min_real_wait_s, interactive)
         tail = asyncio.create_task(run.tail())
         try:
             for step in scenario.script:

@@ -22,7 +22,8 @@ EMOJI = {
     "rotating_light": "🚨", "fire": "🔥", "mag": "🔍", "wrench": "🔧", "pushpin": "📌", "memo": "📝",
     "arrows_counterclockwise": "🔄", "x": "❌", "no_entry": "⛔", "information_source": "ℹ️",
     "stethoscope": "🩺", "pager": "📟", "bar_chart": "📊", "arrow_double_up": "⏫", "repeat": "🔁",
-    "large_green_circle": "🟢", "sunny": "☀️", "ballot_box_with_check": "☑️",
+    "large_green_circle": "🟢", "sunny": "☀️", "ballot_box_with_check": "☑️", "gear": "⚙️", "hourglass": "⌛",
+    "sos": "🆘", "arrow_right": "➡️", "clipboard": "📋",
 }
 _SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 INDENT = "    "
@@ -153,6 +154,13 @@ def render_entry(entry: dict[str, Any], user_name: Callable[[str], str],
         return [f"{stamp}  PagerDuty: #{entry.get('number')} {entry.get('status')} by {entry.get('by') or 'PagerDuty'}"]
     if kind == "pagerduty.note":
         return [f"{stamp}  PagerDuty: note on #{entry.get('number')} by {entry.get('by')}: {entry.get('content')}"]
+    if kind == "pagerduty.status" and ":escalated:" in str(entry.get("via") or ""):
+        level = str(entry["via"]).rsplit(":", 1)[-1]
+        return [f"{stamp}  PagerDuty: #{entry.get('number')} escalated to level {level} by {entry.get('by') or '?'}"]
+    if kind == "a2a.change":
+        return [f"{stamp}  A2A: {entry.get('agent')} is asked to change {entry.get('service')}: {entry.get('change')}"]
+    if kind == "a2a.change_done":
+        return [f"{stamp}  A2A: {entry.get('agent')}: {entry.get('change')} -> {entry.get('outcome')}"]
     if kind == "pagerduty.webhook" and entry.get("error"):
         return [f"{stamp}  PagerDuty: webhook {entry.get('event_type')} not delivered: {entry.get('error')}"]
     return None

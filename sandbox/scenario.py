@@ -42,7 +42,8 @@ __all__ = [
 
 FORMAT_VERSION = 1
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
-WAIT_CONDITIONS = ("channel", "card", "diagnosed", "acknowledged", "resolved")
+WAIT_CONDITIONS = ("channel", "card", "diagnosed", "acknowledged", "resolved", "proposed", "executed", "verified",
+                   "escalated", "help_requested")
 PAGERDUTY_ACTIONS = ("acknowledge", "resolve", "reopen", "note")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}

@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 
+from bot.clock import Clock
 from bot.services import Services
 from bot.settings import Settings
 from sandbox.botapp import RunningBot, bot_settings_for, settle, start_bot
@@ -26,8 +27,9 @@ EXAMPLE_CATALOG = Path(__file__).resolve().parents[1] / "examples" / "catalog.ym
 
 
 class Harness:
-    def __init__(self, sandbox: Sandbox, database_url: str, **overrides: Any) -> None:
+    def __init__(self, sandbox: Sandbox, database_url: str, *, clock: Clock | None = None, **overrides: Any) -> None:
         self.sandbox = sandbox
+        self.clock = clock  # the bot's; share it with the sandbox for a fast virtual clock
         self.database_url = database_url
         self.overrides = overrides
         self.bot: RunningBot | None = None
@@ -48,7 +50,7 @@ class Harness:
         )
 
     async def start(self) -> None:
-        self.bot = await start_bot(self.settings(), self.sandbox)
+        self.bot = await start_bot(self.settings(), self.sandbox, clock=self.clock)
         self.url = self.bot.url
         if self.http is None:
             self.http = aiohttp.ClientSession()

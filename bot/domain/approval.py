@@ -48,6 +48,10 @@ class Proposal:
     rejected_by: str | None = None
     reason: str = ""
     version: int = 0  # the store's: every change is conditional on it
+    agent: str | None = None  # who carries it out, in which A2A task
+    task_id: str | None = None
+    context_id: str | None = None
+    outcome: str = ""  # what the agent (or the person, for a manual task) said when it ended
 
 
 @dataclass(frozen=True)

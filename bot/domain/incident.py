@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from bot.domain.errors import IllegalTransition
-from bot.domain.phase import Phase, can_transition
+from bot.domain.phase import TRANSITIONS, Phase, can_transition
 from bot.domain.severity import Severity
 from bot.domain.timeline import EventKind, TimelineEvent
 
@@ -24,6 +24,7 @@ class SetupStep(StrEnum):
     NOTE = "note"
     TRIAGE = "triage"
     DIAGNOSE = "diagnose"
+    PROPOSE = "propose"  # the first proposal (or the request for help) after the diagnosis
 
 
 @dataclass
@@ -89,6 +90,42 @@ def transition(incident: Incident, target: Phase, *, at: datetime, actor: str, r
         incident.resolution = None
         incident.acknowledged_at = None
     return [TimelineEvent(at=at, kind=kind, actor=actor, text=reason, data=data)]
+
+
+def advance(incident: Incident, target: Phase, *, at: datetime, actor: str, reason: str = "") -> list[TimelineEvent]:
+    """Move an open incident forward to `target` through the phases the table puts between (acknowledged ->
+    triaging -> diagnosing -> awaiting approval ...), one transition and one event each. Nothing when it is there."""
+    path = _path(incident.phase, target)
+    if path is None:
+        raise IllegalTransition(
+            f"{incident.key}: no way from {incident.phase} to {target}",
+            user_message=f"{incident.label} is {incident.phase.label.lower()}; it cannot become "
+                         f"{target.label.lower()}.",
+        )
+    events: list[TimelineEvent] = []
+    for phase in path:
+        events += transition(incident, phase, at=at, actor=actor, reason=reason if phase is target else "")
+    return events
+
+
+def _path(start: Phase, target: Phase) -> list[Phase] | None:
+    """The shortest way through open phases (breadth first over the table), without the start."""
+    if start is target:
+        return []
+    seen = {start}
+    frontier: list[list[Phase]] = [[start]]
+    while frontier:
+        nxt: list[list[Phase]] = []
+        for way in frontier:
+            for phase in sorted(TRANSITIONS[way[-1]]):
+                if phase in seen or (phase is not target and not phase.is_open) or phase is Phase.TRIGGERED:
+                    continue
+                if phase is target:
+                    return [*way[1:], phase]
+                seen.add(phase)
+                nxt.append([*way, phase])
+        frontier = nxt
+    return None
 
 
 def change_severity(incident: Incident, severity: Severity, *, at: datetime, actor: str) -> list[TimelineEvent]:

@@ -31,6 +31,20 @@ class EventKind(StrEnum):
     ESCALATED = "escalated"
     RESOLVED = "resolved"
     REOPENED = "reopened"
+    # remediation: every proposal, decision (who, which hash), execution and verification
+    PROPOSED = "proposed"
+    APPROVAL_REFUSED = "approval_refused"
+    PROPOSAL_APPROVED = "proposal_approved"
+    PROPOSAL_REJECTED = "proposal_rejected"
+    PROPOSAL_EXPIRED = "proposal_expired"
+    EXECUTION_STARTED = "execution_started"
+    EXECUTED = "executed"
+    EXECUTION_FAILED = "execution_failed"
+    TASK_DONE = "task_done"
+    VERIFYING = "verifying"
+    VERIFIED = "verified"
+    VERIFICATION_FAILED = "verification_failed"
+    HELP_REQUESTED = "help_requested"
 
 
 @dataclass(frozen=True)

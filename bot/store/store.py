@@ -511,23 +511,29 @@ class Store:
 
         return await self.run(work)
 
-    async def save_proposal(self, before: Proposal, after: Proposal, *, now: datetime) -> bool:
+    async def save_proposal(self, before: Proposal, after: Proposal, *, now: datetime,
+                            incident: Incident | None = None, events: list[TimelineEvent] | None = None) -> bool:
         """Write a decision only if nobody changed the proposal since `before` was read: of two clicks at once, one
-        counts and the other is told so."""
+        counts and the other is told so. `events` go on `incident`'s timeline in the same transaction."""
 
         def work(conn: sa.Connection) -> bool:
             result = conn.execute(
                 proposals_table.update()
                 .where(proposals_table.c.id == before.id, proposals_table.c.version == before.version)
                 .values(status=str(after.status), approvers=list(after.approvers), rejected_by=after.rejected_by,
-                        reason=after.reason, version=before.version + 1, updated_at=now)
+                        reason=after.reason, outcome=after.outcome, version=before.version + 1, updated_at=now)
             )
-            return result.rowcount == 1
+            if result.rowcount != 1:
+                return False
+            if incident is not None and events:
+                self._append(conn, incident, events)
+            return True
 
         return await self.run(work, urgent=True)
 
-    async def claim_execution(self, proposal_id: int, *, now: datetime) -> bool:
-        """Start carrying out an approved proposal: true for exactly one caller, ever."""
+    async def claim_execution(self, proposal_id: int, *, now: datetime, incident: Incident | None = None,
+                              events: list[TimelineEvent] | None = None) -> bool:
+        """Start carrying out an approved proposal: true for exactly one caller, ever. `events` are written with it."""
 
         def work(conn: sa.Connection) -> bool:
             result = conn.execute(
@@ -536,9 +542,58 @@ class Store:
                        proposals_table.c.status == str(ProposalStatus.APPROVED))
                 .values(status=str(ProposalStatus.EXECUTING), version=proposals_table.c.version + 1, updated_at=now)
             )
-            return result.rowcount == 1
+            if result.rowcount != 1:
+                return False
+            if incident is not None and events:
+                self._append(conn, incident, events)
+            return True
 
         return await self.run(work)
+
+    async def proposals(
+        self, incident_id: int | None = None, *, statuses: tuple[ProposalStatus, ...] = ()
+    ) -> list[Proposal]:
+        """Proposals of one incident (or of all), oldest first, optionally only those in some statuses."""
+
+        def work(conn: sa.Connection) -> list[Proposal]:
+            query = proposals_table.select().order_by(proposals_table.c.id)
+            if incident_id is not None:
+                query = query.where(proposals_table.c.incident_id == incident_id)
+            if statuses:
+                query = query.where(proposals_table.c.status.in_([str(s) for s in statuses]))
+            return [_proposal(row) for row in conn.execute(query)]
+
+        return await self.run(work)
+
+    async def set_execution_task(self, proposal_id: int, *, agent: str, task_id: str | None,
+                                 context_id: str | None) -> None:
+        """Remember which agent's task carries out the proposal, so a restart can look at that task again."""
+
+        def work(conn: sa.Connection) -> None:
+            conn.execute(proposals_table.update().where(proposals_table.c.id == proposal_id)
+                         .values(agent=agent, task_id=task_id, context_id=context_id))
+
+        await self.run(work)
+
+    async def finish_execution(self, proposal_id: int, *, ok: bool, outcome: str, now: datetime,
+                               incident: Incident | None = None, events: list[TimelineEvent] | None = None) -> bool:
+        """An execution ends once: executing -> executed or failed. False when it had ended already."""
+
+        def work(conn: sa.Connection) -> bool:
+            result = conn.execute(
+                proposals_table.update()
+                .where(proposals_table.c.id == proposal_id,
+                       proposals_table.c.status == str(ProposalStatus.EXECUTING))
+                .values(status=str(ProposalStatus.EXECUTED if ok else ProposalStatus.FAILED), outcome=outcome,
+                        finished_at=now, version=proposals_table.c.version + 1, updated_at=now)
+            )
+            if result.rowcount != 1:
+                return False
+            if incident is not None and events:
+                self._append(conn, incident, events)
+            return True
+
+        return await self.run(work, urgent=True)
 
     # Slack message references -------------------------------------------------------------------
 
@@ -680,7 +735,8 @@ def _proposal(row: Any) -> Proposal:
     plan = Plan(p["runbook"], p["action"], p["kind"], dict(p["target"]), dict(p["parameters"]), Risk(p["risk"]),
                 bool(p["reversible"]), p["expected"], bool(p["manual"]), tuple(p.get("reasons") or ()))
     return Proposal(row.id, row.incident_id, plan, row.plan_hash, ProposalStatus(row.status), row.created_at,
-                    row.expires_at, row.needed, tuple(row.approvers or ()), row.rejected_by, row.reason, row.version)
+                    row.expires_at, row.needed, tuple(row.approvers or ()), row.rejected_by, row.reason, row.version,
+                    row.agent, row.task_id, row.context_id, row.outcome or "")
 
 
 def _inbound(row: Any) -> InboundEvent:

@@ -168,6 +168,11 @@ proposals = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("expires_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("agent", sa.String(64), nullable=True),
+    sa.Column("task_id", sa.String(128), nullable=True),
+    sa.Column("context_id", sa.String(128), nullable=True),
+    sa.Column("outcome", sa.Text, nullable=False, server_default=""),
+    sa.Column("finished_at", UTCDateTime, nullable=True),
     sa.Index("ix_proposals_incident", "incident_id"),
     sa.Index("ix_proposals_status_expires", "status", "expires_at"),
 )

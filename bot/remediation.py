@@ -1,0 +1,572 @@
+"""Remediation: from what the agents found to a runbook's exact plan, a human decision, one execution by delegation,
+a verification of the signals, and an escalation when any of it does not work.
+
+- A proposal is posted with Approve / Reject bound to the plan's hash; it expires on a durable timer.
+- A click counts only through `bot.domain.approval.decide`, written with a conditional update (the proposal's
+  version), under the incident's lock: of twenty clicks at once one counts, the others are told why not.
+- Execution starts once (`Store.claim_execution`, a conditional state change) and is done by the runbook's kind of
+  agent over A2A. When that agent's own approval gate asks for input, it is answered once, with the decision recorded
+  for this exact plan (its hash, who approved, when), and nothing else.
+- Verification re-asks the signal on the runbook's interval (durable timers) until it holds for its window.
+- A failed or timed-out action, or a verification that does not hold: the channel is told, PagerDuty escalates to the
+  next level with a note, the next on-call is invited, and the next proposal (or a plain request for help) follows.
+
+Every proposal, decision, refusal, execution and verification is a timeline event on the incident's hash chain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from blocks import proposals as proposal_blocks
+from blocks.text import escape, truncate
+from blocks.text import user as user_ref
+from bot.a2a import A2AClient, A2AError, AgentReply
+from bot.background import Background
+from bot.commander import ACTOR_BOT, Commander
+from bot.delegation import Delegator, signals_of
+from bot.domain.approval import DEFAULT_EXPIRY, Proposal, Status, approvals_needed, decide
+from bot.domain.diagnosis import Role
+from bot.domain.incident import Incident, advance
+from bot.domain.phase import Phase
+from bot.domain.runbooks import Plan, Runbook, match
+from bot.domain.timeline import EventKind, TimelineEvent
+from bot.domain.verification import Progress, Verdict, check, reading
+from bot.errors import DomainError, SreAgentError
+from bot.store.store import Timer
+
+__all__ = ["EXPIRE", "VERIFY", "RemediationConfig", "Remediator"]
+
+log = logging.getLogger(__name__)
+
+EXPIRE = "proposal_expiry"
+VERIFY = "verify"
+ALLOWED_TTL_S = 30.0  # who may approve is read again from PagerDuty after this long
+DECIDE_ATTEMPTS = 5
+MAX_READINGS = 40
+
+# Which kind of agent reports which signal when a fix is verified.
+_SIGNAL_ROLE = {"error_rate": Role.MONITORING, "latency_p99_ms": Role.MONITORING, "cpu": Role.MONITORING,
+                "connections": Role.MONITORING, "restarts": Role.KUBERNETES, "memory": Role.KUBERNETES}
+
+
+@dataclass(frozen=True)
+class RemediationConfig:
+    approvers: tuple[str, ...] = ()  # Slack user ids and user group ids, besides the people on call
+    expiry: timedelta = DEFAULT_EXPIRY
+    auto_resolve: bool = False  # resolve by itself once a fix is verified (else offer a Resolve button)
+
+
+@dataclass(frozen=True)
+class Click:
+    proposal_id: int
+    shown_hash: str
+    user_id: str
+    approve: bool
+    reason: str = ""
+
+
+def _actor(user_id: str) -> str:
+    return f"slack:{user_id}"
+
+
+def _purpose(proposal_id: int) -> str:
+    return f"proposal:{proposal_id}"
+
+
+class Remediator:
+    def __init__(
+        self,
+        *,
+        commander: Commander,
+        escalate: Callable[..., Any],
+        delegator: Delegator,
+        runbooks: list[Runbook],
+        background: Background,
+        wake_timers: Callable[[], None],
+        config: RemediationConfig | None = None,
+    ) -> None:
+        self.commander = commander
+        self.store = commander.store
+        self.slack = commander.slack
+        self.clock = commander.clock
+        self.escalate_incident = escalate  # IncidentActions.escalate
+        self.delegator = delegator
+        self.runbooks = {rb.name: rb for rb in runbooks}
+        self.background = background
+        self.wake_timers = wake_timers
+        self.config = config or RemediationConfig()
+        self._allowed: dict[int, tuple[float, asyncio.Task[frozenset[str]]]] = {}
+
+    # proposing ----------------------------------------------------------------------------------------------------
+
+    async def propose_next(self, incident: Incident, events: list[TimelineEvent], *, after: str = "") -> None:
+        """Post the best plan not yet proposed for this incident, or ask for a person when none is left.
+        The caller holds the incident's lock and saves `incident` and `events`."""
+        assert incident.id is not None and incident.channel_id
+        rows = await self.store.evidence(incident.id)
+        tried = {p.plan.runbook for p in await self.store.proposals(incident.id)}
+        service = self.commander.catalog.get(incident.service)
+        target: dict[str, Any] = {"service": incident.service}
+        if service is not None and service.namespace:
+            target["namespace"] = service.namespace
+        plans = [p for p in match(list(self.runbooks.values()), signals_of(rows), target) if p.runbook not in tried]
+        if not plans:
+            why = ("No other runbook applies to what the agents found." if tried else
+                   "No runbook matches what the agents found." if rows else "No agent could say what is wrong.")
+            await self._ask_for_help(incident, events, f"{after} {why}".strip())
+            return
+        plan = plans[0]
+        now = self.clock.now()
+        proposal = await self.store.add_proposal(incident.id, plan, needed=approvals_needed(plan), now=now,
+                                                 expires_at=now + self.config.expiry)
+        title = self._title(plan)
+        text = proposal_blocks.proposal_text(proposal, title)
+        if after:
+            await self.slack.post(incident.channel_id, f":arrow_right: {escape(after)} Next: {escape(plan.action)}")
+        ts = await self.slack.post(incident.channel_id, text, proposal_blocks.proposal_blocks(proposal, title))
+        await self.store.save_message_ref(incident.id, _purpose(proposal.id), incident.channel_id, ts, now=now)
+        await self.store.add_timer(EXPIRE, proposal.expires_at, now=now, incident_id=incident.id,
+                                   payload={"proposal": proposal.id})
+        self.wake_timers()
+        if incident.phase is not Phase.AWAITING_APPROVAL:
+            events += advance(incident, Phase.AWAITING_APPROVAL, at=now, actor=ACTOR_BOT)
+        events.append(TimelineEvent(
+            at=now, kind=EventKind.PROPOSED, actor=ACTOR_BOT, text=plan.action, ref=ts,
+            data={"proposal": proposal.id, "runbook": plan.runbook, "plan_hash": plan.hash, "plan": _plan_data(plan),
+                  "needed": proposal.needed, "expires_at": proposal.expires_at.isoformat()},
+        ))
+
+    async def _ask_for_help(self, incident: Incident, events: list[TimelineEvent], why: str) -> None:
+        assert incident.channel_id
+        people = sorted(await self.allowed(incident))
+        ts = await self.slack.post(incident.channel_id, proposal_blocks.help_text(incident, why, people))
+        events.append(TimelineEvent(at=self.clock.now(), kind=EventKind.HELP_REQUESTED, actor=ACTOR_BOT, text=why,
+                                    data={"asked": people}, ref=ts))
+
+    def _title(self, plan: Plan) -> str:
+        runbook = self.runbooks.get(plan.runbook)
+        return runbook.title if runbook else plan.runbook
+
+    # who may decide -----------------------------------------------------------------------------------------------
+
+    async def allowed(self, incident: Incident) -> frozenset[str]:
+        """The Slack users who may decide: on call for the service in PagerDuty (every level), and the configured
+        approvers (users and the members of user groups). Read again after ALLOWED_TTL_S."""
+        assert incident.id is not None
+        cached = self._allowed.get(incident.id)
+        if cached is None or time.monotonic() > cached[0] or (cached[1].done() and cached[1].exception()):
+            task = asyncio.get_running_loop().create_task(self._read_allowed(incident))
+            cached = (time.monotonic() + ALLOWED_TTL_S, task)
+            self._allowed[incident.id] = cached
+        return await asyncio.shield(cached[1])
+
+    async def _read_allowed(self, incident: Incident) -> frozenset[str]:
+        users: set[str] = set()
+        service = self.commander.catalog.get(incident.service)
+        policy = incident.escalation_policy_id or (service.escalation_policy_id if service else None)
+        if policy:
+            people = await self.commander.pagerduty.oncalls(policy, level=None)
+            users |= {u for u in await self.slack.lookup_users([p.email for p in people]) if u}
+        for approver in self.config.approvers:
+            if approver.startswith("S"):
+                users |= set(await self.slack.group_members(approver))
+            else:
+                users.add(approver)
+        return frozenset(users)
+
+    async def waiting_for(self, user_id: str) -> list[tuple[Incident, Proposal]]:
+        """The proposals still open that this person may decide and has not approved, oldest first (App Home)."""
+        now = self.clock.now()
+        found: list[tuple[Incident, Proposal]] = []
+        for proposal in await self.store.proposals(statuses=(Status.PROPOSED,)):
+            incident = await self.store.incident(proposal.incident_id)
+            if (incident is None or not incident.is_open or proposal.expires_at <= now
+                    or user_id in proposal.approvers):
+                continue
+            if user_id in await self.allowed(incident):
+                found.append((incident, proposal))
+        return found
+
+    # deciding -----------------------------------------------------------------------------------------------------
+
+    async def click(self, click: Click) -> str:
+        """Apply one Approve / Reject / Done click; returns what the clicker is told (privately)."""
+        proposal = await self.store.proposal(click.proposal_id)
+        if proposal is None:
+            return "That proposal no longer exists: nothing was done."
+        incident = await self.store.incident(proposal.incident_id)
+        assert incident is not None
+        allowed = await self.allowed(incident)
+        async with self.commander.locks.hold(incident.key):
+            for _ in range(DECIDE_ATTEMPTS):
+                incident = await self.store.incident(proposal.incident_id)
+                proposal = await self.store.proposal(click.proposal_id)
+                assert incident is not None and proposal is not None
+                now = self.clock.now()
+                decision = decide(proposal, user=click.user_id, shown_hash=click.shown_hash, approve=click.approve,
+                                  now=now, allowed=allowed, incident_open=incident.is_open, reason=click.reason)
+                after = decision.proposal
+                if decision.counted and after.status is Status.APPROVED and after.plan.manual:
+                    after = replace(after, status=Status.EXECUTED, outcome=f"done by {click.user_id}")
+                changed = after != proposal
+                events = [TimelineEvent(
+                    at=now, kind=EventKind(kind), actor=_actor(click.user_id), text=decision.message,
+                    data={"proposal": proposal.id, "runbook": proposal.plan.runbook, "plan_hash": proposal.plan_hash,
+                          "shown_hash": click.shown_hash, "approve": click.approve, "reason": click.reason,
+                          "approvers": list(after.approvers), "status": str(after.status)},
+                ) for kind in decision.events]
+                if after.status is Status.EXECUTED and after.plan.manual:
+                    events.append(TimelineEvent(at=now, kind=EventKind.TASK_DONE, actor=_actor(click.user_id),
+                                                text=proposal.plan.action, data={"proposal": proposal.id}))
+                if after.status in (Status.REJECTED, Status.EXPIRED) and incident.phase is Phase.AWAITING_APPROVAL:
+                    events += advance(incident, Phase.DIAGNOSING, at=now, actor=_actor(click.user_id))
+                if not changed:  # a refusal: nothing changes but the audit trail
+                    await self.store.append_events(incident, events)
+                    return decision.message
+                if await self.store.save_proposal(proposal, after, now=now, incident=incident, events=events):
+                    break
+            else:
+                return "Others are deciding this at the same moment; look at the message again."
+            await self._redraw(after)
+            follow: list[TimelineEvent] = []
+            if after.status is Status.REJECTED:
+                await self.commander.say(incident, f":no_entry: {user_ref(click.user_id)} rejected "
+                                                   f"*{escape(after.plan.action)}*: {escape(click.reason)}")
+                if incident.is_open and incident.channel_id:
+                    await self.propose_next(incident, follow)
+            elif after.status is Status.EXPIRED:
+                await self.commander.say(incident, _expired_text(after))
+            elif after.status is Status.EXECUTED:
+                await self.commander.say(incident, f":white_check_mark: {user_ref(click.user_id)} did "
+                                                   f"*{escape(after.plan.action)}*.")
+            await self.store.save_incident(incident, follow, now=now)
+            await self.commander.refresh(incident)
+        if after.status is Status.APPROVED:
+            self.background.spawn(self.execute(after.id), name=f"execute proposal {after.id}")
+        return decision.message
+
+    async def refusal(self, click: Click) -> str | None:
+        """Before asking a person for a reason to reject: what they would be told if the click cannot count (it is
+        then recorded like any refused click); None when it can."""
+        proposal = await self.store.proposal(click.proposal_id)
+        incident = await self.store.incident(proposal.incident_id) if proposal else None
+        if proposal is None or incident is None:
+            return "That proposal no longer exists: nothing was done."
+        decision = decide(proposal, user=click.user_id, shown_hash=click.shown_hash, approve=click.approve,
+                          now=self.clock.now(), allowed=await self.allowed(incident), incident_open=incident.is_open)
+        return None if decision.counted else await self.click(click)
+
+    async def expire(self, timer: Timer) -> None:
+        """The durable expiry timer: a proposal nobody decided on in time stops counting."""
+        proposal = await self.store.proposal(int(timer.payload["proposal"]))
+        if proposal is None or proposal.status is not Status.PROPOSED:
+            return
+        incident = await self.store.incident(proposal.incident_id)
+        assert incident is not None
+        async with self.commander.locks.hold(incident.key):
+            proposal = await self.store.proposal(proposal.id)
+            assert proposal is not None
+            now = self.clock.now()
+            if proposal.status is not Status.PROPOSED or now < proposal.expires_at:
+                return
+            after = replace(proposal, status=Status.EXPIRED)
+            events = [TimelineEvent(at=now, kind=EventKind.PROPOSAL_EXPIRED, actor=ACTOR_BOT, text=proposal.plan.action,
+                                    data={"proposal": proposal.id, "plan_hash": proposal.plan_hash})]
+            if incident.phase is Phase.AWAITING_APPROVAL:
+                events += advance(incident, Phase.DIAGNOSING, at=now, actor=ACTOR_BOT)
+            if not await self.store.save_proposal(proposal, after, now=now, incident=incident, events=events):
+                return
+            await self.store.save_incident(incident, [], now=now)
+            await self._redraw(after)
+            await self.commander.say(incident, _expired_text(after))
+            await self.commander.refresh(incident)
+
+    async def _redraw(self, proposal: Proposal) -> None:
+        ref = await self.store.message_ref(proposal.incident_id, _purpose(proposal.id))
+        if ref is not None:
+            title = self._title(proposal.plan)
+            await self.slack.update(ref[0], ref[1], proposal_blocks.proposal_text(proposal, title),
+                                    proposal_blocks.proposal_blocks(proposal, title))
+
+    # executing ----------------------------------------------------------------------------------------------------
+
+    async def execute(self, proposal_id: int) -> None:
+        """Carry out an approved proposal, once: the claim is a conditional update only one caller wins."""
+        proposal = await self.store.proposal(proposal_id)
+        if proposal is None or proposal.plan.manual:
+            return
+        incident = await self.store.incident(proposal.incident_id)
+        assert incident is not None and incident.id is not None
+        runbook = self.runbooks.get(proposal.plan.runbook)
+        role = runbook.delegate if runbook else None
+        agent = self.delegator.agent_for(role) if role else None
+        async with self.commander.locks.hold(incident.key):
+            incident = await self.store.incident(incident.id)
+            assert incident is not None
+            now = self.clock.now()
+            events = advance(incident, Phase.REMEDIATING, at=now, actor=ACTOR_BOT) if incident.is_open else []
+            events.append(TimelineEvent(
+                at=now, kind=EventKind.EXECUTION_STARTED, actor=ACTOR_BOT, text=proposal.plan.action,
+                data={"proposal": proposal.id, "plan_hash": proposal.plan_hash, "agent": agent.name if agent else None,
+                      "approvers": list(proposal.approvers)},
+            ))
+            if not incident.is_open or not await self.store.claim_execution(proposal.id, now=now, incident=incident,
+                                                                            events=events):
+                return
+            await self.store.save_incident(incident, [], now=now)
+            proposal = replace(proposal, status=Status.EXECUTING, agent=agent.name if agent else None)
+            await self._redraw(proposal)
+            await self.commander.refresh(incident)
+        if agent is None:
+            await self._finished(proposal, ok=False, outcome=f"no {role or 'capable'} agent is configured to do it")
+            return
+        await self.commander.say(incident, f":gear: Asking *{escape(agent.name)}* to do it: "
+                                           f"*{escape(proposal.plan.action)}*")
+        try:
+            reply = await self._send_change(incident, proposal, agent.name)
+        except A2AError as exc:
+            await self._finished(proposal, ok=False, outcome=exc.reason)
+            return
+        await self._conclude(proposal, reply)
+
+    async def _send_change(self, incident: Incident, proposal: Proposal, agent_name: str) -> AgentReply:
+        agent = next(a for a in self.delegator.agents if a.name == agent_name)
+        client = self.delegator.client(agent)
+        assert incident.id is not None
+        plan = proposal.plan
+        data = {"change": plan.action, "kind": plan.kind, "service": plan.target.get("service"),
+                "namespace": plan.target.get("namespace"), "target": plan.target, "parameters": plan.parameters,
+                "plan_hash": proposal.plan_hash, "incident": incident.label, "runbook": plan.runbook}
+        context = await self.store.agent_context(incident.id, agent.name)
+        reply = await client.send(f"Carry out this approved change for {incident.label}: {plan.action}", data,
+                                  context_id=context)
+        await self.store.set_execution_task(proposal.id, agent=agent.name, task_id=reply.task_id,
+                                            context_id=reply.context_id or context)
+        return await self._answer_gate(proposal, client, reply)
+
+    async def _answer_gate(self, proposal: Proposal, client: A2AClient, reply: AgentReply) -> AgentReply:
+        """The agent's own approval gate: answered once, with the decision stored for this plan, nothing else."""
+        if not reply.needs_input:
+            return reply
+        stored = await self.store.proposal(proposal.id)
+        if (stored is None or stored.status is not Status.EXECUTING or stored.plan_hash != proposal.plan_hash
+                or len(stored.approvers) < stored.needed or reply.task_id is None):
+            raise A2AError(client.name, "refused", "it asked for a decision sre-agent has no record of")
+        decision = {"decision": "approved", "plan_hash": stored.plan_hash, "approvers": list(stored.approvers),
+                    "proposal": stored.id, "change": stored.plan.action}
+        names = ", ".join(stored.approvers)
+        answer = await client.send(f"approve: {stored.plan.action} (plan {stored.plan_hash[:12]}), approved in Slack "
+                                   f"by {names}", decision, context_id=reply.context_id, task_id=reply.task_id)
+        if answer.needs_input:
+            raise A2AError(client.name, "refused", "it asked again after the recorded decision was given; "
+                           "sre-agent answers an approval gate once")
+        return answer
+
+    async def _conclude(self, proposal: Proposal, reply: AgentReply) -> None:
+        ok = reply.state == "completed"
+        text = reply.text or (f"the task ended {reply.state}" if not ok else "done")
+        await self._finished(proposal, ok=ok, outcome=text if ok else f"the task ended {reply.state}: {text}")
+
+    async def _finished(self, proposal: Proposal, *, ok: bool, outcome: str) -> None:
+        incident = await self.store.incident(proposal.incident_id)
+        assert incident is not None and incident.id is not None
+        runbook = self.runbooks.get(proposal.plan.runbook)
+        async with self.commander.locks.hold(incident.key):
+            incident = await self.store.incident(incident.id)
+            assert incident is not None
+            now = self.clock.now()
+            kind = EventKind.EXECUTED if ok else EventKind.EXECUTION_FAILED
+            events = [TimelineEvent(at=now, kind=kind, actor=ACTOR_BOT, text=truncate(outcome, 2000),
+                                    data={"proposal": proposal.id, "plan_hash": proposal.plan_hash,
+                                          "agent": proposal.agent})]
+            verification = runbook.verification if runbook else None
+            if ok and verification is not None and incident.is_open:
+                events += advance(incident, Phase.VERIFYING, at=now, actor=ACTOR_BOT)
+                events.append(TimelineEvent(
+                    at=now, kind=EventKind.VERIFYING, actor=ACTOR_BOT,
+                    text=f"{verification.signal} below {verification.below:g} for {verification.window_s:g} s",
+                    data={"proposal": proposal.id, "signal": verification.signal, "below": verification.below,
+                          "window_s": verification.window_s, "interval_s": verification.interval_s,
+                          "timeout_s": verification.timeout_s},
+                ))
+            if not await self.store.finish_execution(proposal.id, ok=ok, outcome=outcome, now=now, incident=incident,
+                                                     events=events):
+                return
+            await self.store.save_incident(incident, [], now=now)
+            finished = await self.store.proposal(proposal.id)
+            assert finished is not None
+            await self._redraw(finished)
+            await self.commander.refresh(incident)
+            if ok:
+                await self.commander.say(incident, f":white_check_mark: Done: {escape(truncate(outcome, 1500))}")
+                if verification is not None and incident.is_open:
+                    await self.commander.say(incident, _verifying_text(verification))
+                    await self.store.add_timer(
+                        VERIFY, now + timedelta(seconds=verification.interval_s), now=now, incident_id=incident.id,
+                        payload={"proposal": proposal.id, "started_at": now.isoformat(), "good_since": None,
+                                 "checks": 0, "readings": []})
+                    self.wake_timers()
+                elif incident.is_open:
+                    await self.commander.say(incident, "This runbook has no verification: the people on call decide "
+                                                       "whether it helped.")
+                return
+        await self._failed(incident, f"*{proposal.plan.action}* failed: {outcome}")
+
+    # verifying ----------------------------------------------------------------------------------------------------
+
+    async def verify(self, timer: Timer) -> None:
+        """One check of a fix: read the runbook's signal again and decide whether it held, failed or needs time."""
+        proposal = await self.store.proposal(int(timer.payload["proposal"]))
+        if proposal is None:
+            return
+        incident = await self.store.incident(proposal.incident_id)
+        runbook = self.runbooks.get(proposal.plan.runbook)
+        if incident is None or not incident.is_open or runbook is None or runbook.verification is None:
+            return
+        v = runbook.verification
+        role = _SIGNAL_ROLE.get(v.signal, Role.MONITORING)
+        signals = await self.delegator.read(
+            incident, role, f"Is {v.signal.replace('_', ' ')} of {incident.service} back to normal? "
+                            "Report its value now.", (v.signal,))
+        value = reading(signals, v.signal) if signals is not None else None
+        payload = timer.payload
+        progress = Progress(datetime.fromisoformat(payload["started_at"]),
+                            datetime.fromisoformat(payload["good_since"]) if payload.get("good_since") else None,
+                            checks=int(payload.get("checks", 0)))
+        now = self.clock.now()
+        verdict, progress = check(v, progress, value, now)
+        readings = [*payload.get("readings", []), {"at": now.isoformat(), "value": value}][-MAX_READINGS:]
+        if verdict is Verdict.WAITING:
+            await self.store.add_timer(VERIFY, now + timedelta(seconds=v.interval_s), now=now, incident_id=incident.id,
+                                       payload={**payload, "good_since": progress.good_since.isoformat()
+                                                if progress.good_since else None,
+                                                "checks": progress.checks, "readings": readings})
+            self.wake_timers()
+            return
+        shown = _value(v.signal, value)
+        if verdict is Verdict.HOLDS:
+            await self._verified(incident, proposal, v.signal, shown, v.below, v.window_s, readings)
+        else:
+            async with self.commander.locks.hold(incident.key):
+                await self.store.append_events(incident, [TimelineEvent(
+                    at=now, kind=EventKind.VERIFICATION_FAILED, actor=ACTOR_BOT,
+                    text=f"{v.signal} is {shown}, not below {_value(v.signal, v.below)} for {v.window_s:g} s",
+                    data={"proposal": proposal.id, "plan_hash": proposal.plan_hash, "readings": readings})])
+            await self._failed(incident, f"*{proposal.plan.action}* did not fix it: {v.signal.replace('_', ' ')} is "
+                                         f"{shown}, not below {_value(v.signal, v.below)} for "
+                                         f"{_duration(v.window_s)}")
+
+    async def _verified(self, incident: Incident, proposal: Proposal, signal: str, shown: str, below: float,
+                        window_s: float, readings: list[dict[str, Any]]) -> None:
+        assert incident.channel_id
+        words = (f":white_check_mark: *Verified*: {signal.replace('_', ' ')} is {shown}, below "
+                 f"{_value(signal, below)} for {_duration(window_s)} after *{escape(proposal.plan.action)}*.")
+        async with self.commander.locks.hold(incident.key):
+            now = self.clock.now()
+            await self.store.append_events(incident, [TimelineEvent(
+                at=now, kind=EventKind.VERIFIED, actor=ACTOR_BOT, text=f"{signal} {shown}",
+                data={"proposal": proposal.id, "plan_hash": proposal.plan_hash, "readings": readings})])
+            if not self.config.auto_resolve:
+                await self.slack.post(incident.channel_id, words + " Resolve the incident when you agree.",
+                                      proposal_blocks.verified_blocks(incident, words + " Resolve it when you agree."))
+                return
+            await self.slack.post(incident.channel_id, words)
+        assert incident.id is not None
+        await self.commander.resolve(incident.id, user_id=None, summary=f"verified: {signal} {shown}")
+
+    # failing ------------------------------------------------------------------------------------------------------
+
+    async def _failed(self, incident: Incident, what: str) -> None:
+        """Tell the channel, escalate on PagerDuty, and go on with the next proposal or a request for help."""
+        assert incident.id is not None
+        await self.commander.say(incident, f":x: {escape(what)}")
+        try:
+            await self.escalate_incident(incident.id, user_id=None, reason=what.replace("*", ""))
+        except DomainError as exc:
+            await self.commander.say(incident, f"Not escalated: {escape(exc.user_message)}")
+        async with self.commander.locks.hold(incident.key):
+            fresh = await self.store.incident(incident.id)
+            assert fresh is not None
+            if not fresh.is_open:
+                return
+            events: list[TimelineEvent] = []
+            if fresh.phase in (Phase.REMEDIATING, Phase.VERIFYING):
+                events += advance(fresh, Phase.DIAGNOSING, at=self.clock.now(), actor=ACTOR_BOT)
+            try:
+                await self.propose_next(fresh, events, after="That did not work.")
+            finally:
+                await self.store.save_incident(fresh, events, now=self.clock.now())
+            await self.commander.refresh(fresh)
+
+    # restarts -----------------------------------------------------------------------------------------------------
+
+    async def resume(self) -> None:
+        """After a restart: carry out what was approved and not yet started; look again at what was running."""
+        for proposal in await self.store.proposals(statuses=(Status.APPROVED, Status.EXECUTING)):
+            if proposal.plan.manual:
+                continue
+            if proposal.status is Status.APPROVED:
+                self.background.spawn(self.execute(proposal.id), name=f"execute proposal {proposal.id}")
+            else:
+                self.background.spawn(self._look_again(proposal), name=f"follow proposal {proposal.id}")
+
+    async def _look_again(self, proposal: Proposal) -> None:
+        agent = next((a for a in self.delegator.agents if a.name == proposal.agent), None)
+        if agent is None or proposal.task_id is None:
+            await self._finished(proposal, ok=False, outcome="sre-agent restarted while it was asking the agent; "
+                                 "whether the change was made is not known: check before you try again")
+            return
+        client = self.delegator.client(agent)
+        try:
+            reply = await self._answer_gate(proposal, client, await client.follow(proposal.task_id))
+        except A2AError as exc:
+            await self._finished(proposal, ok=False, outcome=exc.reason)
+            return
+        await self._conclude(proposal, reply)
+
+    async def on_timer(self, timer: Timer) -> None:
+        try:
+            if timer.kind == EXPIRE:
+                await self.expire(timer)
+            elif timer.kind == VERIFY:
+                await self.verify(timer)
+        except SreAgentError as exc:
+            log.warning("%s timer %s: %s", timer.kind, timer.id, exc)
+
+
+def _plan_data(plan: Plan) -> dict[str, Any]:
+    return {"action": plan.action, "kind": plan.kind, "target": plan.target, "parameters": plan.parameters,
+            "risk": str(plan.risk), "reversible": plan.reversible, "expected": plan.expected, "manual": plan.manual,
+            "reasons": list(plan.reasons)}
+
+
+def _value(signal: str, value: float | None) -> str:
+    if value is None:
+        return "unknown (no agent could say)"
+    if signal in ("error_rate", "cpu", "connections"):
+        return f"{value:.1%}"
+    if signal == "latency_p99_ms":
+        return f"{value:.0f} ms"
+    return f"{value:g}"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
+
+
+def _verifying_text(v: Any) -> str:
+    return (f":mag: Verifying: {v.signal.replace('_', ' ')} must stay below {_value(v.signal, v.below)} for "
+            f"{_duration(v.window_s)}; checking every {_duration(v.interval_s)}, for at most "
+            f"{_duration(v.timeout_s)}.")
+
+
+def _expired_text(proposal: Proposal) -> str:
+    return (f":hourglass: The proposal *{escape(proposal.plan.action)}* expired without a decision; nothing was "
+            "done. Say what to do next in the channel, or `/incident escalate`.")
