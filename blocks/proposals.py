@@ -77,7 +77,7 @@ def _when(at: datetime) -> str:
 def state_line(proposal: Proposal) -> str:
     status, outcome = proposal.status, escape(truncate(proposal.outcome, 1500))
     if status is Status.PROPOSED:
-        needed = f"needs {proposal.needed} different approver{'s' if proposal.needed > 1 else ''}"
+        needed = f"needs {proposal.needed} different approvers" if proposal.needed > 1 else "needs 1 approver"
         got = f"; approved by {_names(proposal.approvers)}" if proposal.approvers else ""
         return f":hourglass_flowing_sand: Waiting for a decision ({needed}{got}) · expires {_when(proposal.expires_at)}"
     if status is Status.APPROVED:
@@ -133,7 +133,7 @@ def proposal_blocks(proposal: Proposal, title: str) -> list[Block]:
             if risky:
                 confirm = ConfirmObject(
                     title="Approve a risky change?",
-                    text=truncate(f"{plan.action} ({plan.risk} risk, "
+                    text=truncate(f"{escape(plan.action)} ({plan.risk} risk, "
                                   f"{'reversible' if plan.reversible else 'cannot be undone'}). "
                                   f"It needs {proposal.needed} different approvers.", 300),
                     confirm="Approve",

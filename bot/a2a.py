@@ -179,16 +179,22 @@ class A2AClient:
         *,
         context_id: str | None = None,
         task_id: str | None = None,
+        resend: bool = True,
+        timeout_s: float | None = None,
     ) -> AgentReply:
-        """Ask; wait (polling a long task) until the agent is done or asks for input, within `timeout_s`."""
+        """Ask; wait (polling a long task) until the agent is done or asks for input, within `timeout_s`.
+        `resend=False`: a message that changes something is sent once, never again after a transport error (the
+        agent may have acted on it); polling is retried all the same. `timeout_s`: this time, instead of the
+        client's (a change that rolls pods out takes longer than a question)."""
         wait = self.breaker.check()
         if wait is not None:
             raise A2AError(self.name, "circuit_open", f"cut off after repeated failures; trying again in {wait:.0f} s")
+        limit = timeout_s or self.timeout_s
         try:
-            reply = await asyncio.wait_for(self._send(instruction, data, context_id, task_id), self.timeout_s)
+            reply = await asyncio.wait_for(self._send(instruction, data, context_id, task_id, resend), limit)
         except TimeoutError:
             self.breaker.failure()
-            raise A2AError(self.name, "timeout", f"no answer within {self.timeout_s:g} s") from None
+            raise A2AError(self.name, "timeout", f"no answer within {limit:g} s") from None
         except A2AError as exc:
             if exc.kind in ("unavailable", "timeout"):
                 self.breaker.failure()
@@ -197,7 +203,9 @@ class A2AClient:
         return reply
 
     async def _send(
-        self, instruction: str, data: dict[str, Any] | None, context_id: str | None, task_id: str | None
+        self, instruction: str, data: dict[str, Any] | None, context_id: str | None, task_id: str | None,
+        resend: bool = True,
+        timeout_s: float | None = None,
     ) -> AgentReply:
         try:
             chosen = choose_interface(await self.card())
@@ -207,11 +215,12 @@ class A2AClient:
             raise A2AError(self.name, "refused", "its card offers no A2A version sre-agent speaks (0.3 or 1.0)")
         version, url = chosen
         message = _message(version, instruction, data, context_id, task_id)
+        retries = None if resend else 0
         if version == "1.0":
-            reply = self._read(await self._call(url, version, "SendMessage", {"message": message}))
+            reply = self._read(await self._call(url, version, "SendMessage", {"message": message}, retries))
         else:
             params = {"message": message, "configuration": {"blocking": True}}
-            reply = self._read(await self._call(url, version, "message/send", params))
+            reply = self._read(await self._call(url, version, "message/send", params, retries))
         return await self._poll(url, version, reply)
 
     async def _poll(self, url: str, version: str, reply: AgentReply) -> AgentReply:
@@ -225,7 +234,7 @@ class A2AClient:
             reply = self._read(await self._call(url, version, method, {"id": reply.task_id}))
         return reply
 
-    async def follow(self, task_id: str) -> AgentReply:
+    async def follow(self, task_id: str, *, timeout_s: float | None = None) -> AgentReply:
         """Look at a task sent earlier (before a restart): wait until it is done or asks for input."""
         async def look() -> AgentReply:
             chosen = choose_interface(await self.card())
@@ -235,10 +244,11 @@ class A2AClient:
             method = "GetTask" if version == "1.0" else "tasks/get"
             return await self._poll(url, version, self._read(await self._call(url, version, method,
                                                                                 {"id": task_id})))
+        limit = timeout_s or self.timeout_s
         try:
-            return await asyncio.wait_for(look(), self.timeout_s)
+            return await asyncio.wait_for(look(), limit)
         except TimeoutError:
-            raise A2AError(self.name, "timeout", f"no answer within {self.timeout_s:g} s") from None
+            raise A2AError(self.name, "timeout", f"no answer within {limit:g} s") from None
         except aiohttp.ClientError as exc:
             raise A2AError(self.name, "unavailable", f"its agent card could not be read ({exc})") from exc
 
@@ -248,8 +258,10 @@ class A2AClient:
         except (ValueError, TypeError, AttributeError) as exc:
             raise A2AError(self.name, "protocol", f"an answer sre-agent cannot read ({exc})") from exc
 
-    async def _call(self, url: str, version: str, method: str, params: dict[str, Any]) -> Any:
-        """One JSON-RPC call, retried on transport failures and 5xx with backoff."""
+    async def _call(self, url: str, version: str, method: str, params: dict[str, Any],
+                    retries: int | None = None) -> Any:
+        """One JSON-RPC call, retried on transport failures and 5xx with backoff (`retries`: the client's)."""
+        retries = self.retries if retries is None else retries
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if version == "1.0":
             headers["A2A-Version"] = "1.0"
@@ -258,14 +270,17 @@ class A2AClient:
         while True:
             try:
                 async with self.session.post(url, json=body, headers=headers) as response:
-                    if response.status >= 500 and attempt < self.retries:
+                    if response.status >= 500 and attempt < retries:
                         raise _Retry(f"HTTP {response.status}")
                     if response.status != 200:
                         raise A2AError(self.name, "unavailable", f"{method} answered HTTP {response.status}")
-                    answer = await response.json(content_type=None)
+                    try:
+                        answer = await response.json(content_type=None)
+                    except ValueError as exc:
+                        raise A2AError(self.name, "protocol", f"{method} answered something that is not JSON") from exc
                 break
             except (aiohttp.ClientError, _Retry) as exc:
-                if attempt >= self.retries:
+                if attempt >= retries:
                     raise A2AError(self.name, "unavailable", f"{method} failed: {exc}") from exc
                 attempt += 1
                 await asyncio.sleep(0.2 * 2 ** (attempt - 1))

@@ -7,6 +7,7 @@ here when it refuses), then the store, then redraws the card and tells the chann
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -19,9 +20,11 @@ from bot.domain.oncall import OnCall
 from bot.domain.phase import Phase
 from bot.domain.severity import Severity
 from bot.domain.timeline import EventKind, TimelineEvent
-from bot.errors import DomainError
+from bot.errors import DomainError, SreAgentError
 
 __all__ = ["IncidentActions", "current_level"]
+
+log = logging.getLogger(__name__)
 
 
 CAPTURE_LIMIT = 4000
@@ -138,9 +141,13 @@ class IncidentActions:
             )]
             if reason:
                 content = f"sre-agent escalated to level {level + 1}: {reason}"
-                note_id = await self.pagerduty.add_note(incident.external_id, content)
-                events.append(TimelineEvent(at=self.clock.now(), kind=EventKind.PAGERDUTY_NOTE, actor=ACTOR_BOT,
-                                            text=content, ref=f"pagerduty-note:{note_id}"))
+                try:
+                    note_id = await self.pagerduty.add_note(incident.external_id, content)
+                except SreAgentError as exc:  # escalated all the same: the timeline must say so
+                    log.warning("escalated %s but could not add the note: %s", incident.key, exc)
+                else:
+                    events.append(TimelineEvent(at=self.clock.now(), kind=EventKind.PAGERDUTY_NOTE, actor=ACTOR_BOT,
+                                                text=content, ref=f"pagerduty-note:{note_id}"))
             await self.store.save_incident(incident, events, now=self.clock.now())
             missing = [p.name for p, u in zip(people, found, strict=True) if not u]
             await self.commander.say(

@@ -1,5 +1,5 @@
-"""The agents sre-agent delegates to (SRE_AGENTS_PATH, YAML): name, role, URL, timeout, retries. A bad file stops the
-start with one line naming the file, the place in it and the problem."""
+"""The agents sre-agent delegates to (SRE_AGENTS_PATH, YAML): name, role, URL, timeout, retries, action timeout.
+A bad file stops the start with one line naming the file, the place in it and the problem."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ class AgentConfig:
     url: str
     timeout_s: float = 30.0
     retries: int = 2
+    action_timeout_s: float = 600.0  # how long a change it carries out (a rollout) may take
 
 
 class _Agent(BaseModel):
@@ -32,6 +33,7 @@ class _Agent(BaseModel):
     url: str
     timeout_s: float = Field(30.0, gt=0, le=120)  # within the 5-minute lease of the event being processed
     retries: int = Field(2, ge=0, le=10)
+    action_timeout_s: float = Field(600.0, gt=0, le=3600)  # carried out after the answer to Slack: no lease
 
     @field_validator("url")
     @classmethod
@@ -56,7 +58,7 @@ def parse_agents(data: Any, origin: str) -> list[AgentConfig]:
     for index, name in enumerate(names):
         if names.index(name) != index:
             raise ConfigError(f"{origin}: agents[{index}].name: {name!r} appears twice")
-    return [AgentConfig(a.name, a.role, a.url, a.timeout_s, a.retries) for a in parsed.agents]
+    return [AgentConfig(a.name, a.role, a.url, a.timeout_s, a.retries, a.action_timeout_s) for a in parsed.agents]
 
 
 def load_agents(path: Path | None) -> list[AgentConfig]:

@@ -285,7 +285,10 @@ class Commander:
         assert incident.id is not None
         asked = self.delegator is not None and self.delegator.configured
         if asked and self.remediator is not None and incident.is_open and not await self.store.proposals(incident.id):
+            phase = incident.phase
             await self.remediator.propose_next(incident, events)
+            if incident.phase is not phase:
+                await self.refresh(incident)
         incident.steps.add(SetupStep.PROPOSE)
 
     async def _set_topic(self, incident: Incident) -> None:

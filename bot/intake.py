@@ -108,17 +108,32 @@ class Intake:
 
     async def _timers(self) -> None:
         while not self._closing:
-            for timer in await self.store.due_timers(self.clock.now()):
-                handler = self.timer_handlers.get(timer.kind)
-                if timer.kind == RETRY_INBOUND and await self.store.claim_timer(timer.id, now=self.clock.now()):
-                    self.schedule(int(timer.payload["inbound_id"]))
-                elif handler is not None and await self.store.claim_timer(timer.id, now=self.clock.now()):
-                    self._track(handler(timer), f"timer-{timer.kind}-{timer.id}")
-            due = await self.store.next_timer_due()
-            wait = 1.0 if due is None else max(0.0, (due - self.clock.now()).total_seconds())
-            self._timer_wake.clear()
-            with contextlib.suppress(TimeoutError):  # the clock may run faster than the wall (demo, tests)
-                await asyncio.wait_for(self._timer_wake.wait(), timeout=min(1.0, wait / self.clock.speed))
+            self._timer_wake.clear()  # before reading: a timer added from here on wakes the wait below
+            try:
+                wait = await self._fire_due()
+            except Exception:  # a store hiccup must not end the timers for good
+                log.exception("the timers could not be read; trying again")
+                wait = 1.0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._timer_wake.wait(), timeout=wait)
+
+    async def _fire_due(self) -> float:
+        """Fire what is due (each timer once); the real seconds until the next one, at most one."""
+        for timer in await self.store.due_timers(self.clock.now()):
+            handler = self.timer_handlers.get(timer.kind)
+            if not await self.store.claim_timer(timer.id, now=self.clock.now()):
+                continue  # another worker fired it
+            if timer.kind == RETRY_INBOUND:
+                self.schedule(int(timer.payload["inbound_id"]))
+            elif handler is not None:
+                self._track(handler(timer), f"timer-{timer.kind}-{timer.id}")
+            else:
+                log.warning("timer %s of unknown kind %r dropped", timer.id, timer.kind)
+        due = await self.store.next_timer_due()
+        if due is None:
+            return 1.0
+        # the clock may run faster than the wall (demo, tests)
+        return min(1.0, max(0.0, (due - self.clock.now()).total_seconds()) / self.clock.speed)
 
     def wake(self) -> None:
         """A timer was added: look at the due times again now."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,7 +38,7 @@ from bot.domain.phase import Phase
 from bot.domain.runbooks import Plan, Runbook, match
 from bot.domain.timeline import EventKind, TimelineEvent
 from bot.domain.verification import Progress, Verdict, check, reading
-from bot.errors import DomainError, SreAgentError
+from bot.errors import SreAgentError
 from bot.store.store import Timer
 
 __all__ = ["EXPIRE", "VERIFY", "RemediationConfig", "Remediator"]
@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 EXPIRE = "proposal_expiry"
 VERIFY = "verify"
 ALLOWED_TTL_S = 30.0  # who may approve is read again from PagerDuty after this long
+MANUAL_TASK_EXPIRY = timedelta(days=7)
+REASON_CHECK_S = 1.5  # Slack's trigger for the reason modal lasts 3 s: check who clicks within this, else ask first
 DECIDE_ATTEMPTS = 5
 MAX_READINGS = 40
 
@@ -124,13 +126,20 @@ class Remediator:
             return
         plan = plans[0]
         now = self.clock.now()
-        proposal = await self.store.add_proposal(incident.id, plan, needed=approvals_needed(plan), now=now,
-                                                 expires_at=now + self.config.expiry)
+        # a manual task is one person saying it is done, whenever that is; a plan to carry out waits for a decision
+        # only so long
+        needed = 1 if plan.manual else approvals_needed(plan)
+        expiry = MANUAL_TASK_EXPIRY if plan.manual else self.config.expiry
+        proposal = await self.store.add_proposal(incident.id, plan, needed=needed, now=now, expires_at=now + expiry)
         title = self._title(plan)
         text = proposal_blocks.proposal_text(proposal, title)
-        if after:
-            await self.slack.post(incident.channel_id, f":arrow_right: {escape(after)} Next: {escape(plan.action)}")
-        ts = await self.slack.post(incident.channel_id, text, proposal_blocks.proposal_blocks(proposal, title))
+        try:
+            if after:
+                await self.slack.post(incident.channel_id, f":arrow_right: {escape(after)} Next: {escape(plan.action)}")
+            ts = await self.slack.post(incident.channel_id, text, proposal_blocks.proposal_blocks(proposal, title))
+        except BaseException:
+            await self.store.discard_proposal(proposal.id)  # nobody saw it: nothing may refer to it; a retry posts
+            raise
         await self.store.save_message_ref(incident.id, _purpose(proposal.id), incident.channel_id, ts, now=now)
         await self.store.add_timer(EXPIRE, proposal.expires_at, now=now, incident_id=incident.id,
                                    payload={"proposal": proposal.id})
@@ -172,8 +181,11 @@ class Remediator:
         service = self.commander.catalog.get(incident.service)
         policy = incident.escalation_policy_id or (service.escalation_policy_id if service else None)
         if policy:
-            people = await self.commander.pagerduty.oncalls(policy, level=None)
-            users |= {u for u in await self.slack.lookup_users([p.email for p in people]) if u}
+            try:
+                people = await self.commander.pagerduty.oncalls(policy, level=None)
+                users |= {u for u in await self.slack.lookup_users([p.email for p in people]) if u}
+            except SreAgentError as exc:  # the configured approvers still may
+                log.warning("who is on call for %s could not be read: %s", incident.key, exc)
         for approver in self.config.approvers:
             if approver.startswith("S"):
                 users |= set(await self.slack.group_members(approver))
@@ -204,6 +216,7 @@ class Remediator:
         incident = await self.store.incident(proposal.incident_id)
         assert incident is not None
         allowed = await self.allowed(incident)
+        phase = incident.phase
         async with self.commander.locks.hold(incident.key):
             for _ in range(DECIDE_ATTEMPTS):
                 incident = await self.store.incident(proposal.incident_id)
@@ -225,6 +238,8 @@ class Remediator:
                 if after.status is Status.EXECUTED and after.plan.manual:
                     events.append(TimelineEvent(at=now, kind=EventKind.TASK_DONE, actor=_actor(click.user_id),
                                                 text=proposal.plan.action, data={"proposal": proposal.id}))
+                    if incident.phase is Phase.AWAITING_APPROVAL:  # people did the fix; they say when it holds
+                        events += advance(incident, Phase.REMEDIATING, at=now, actor=_actor(click.user_id))
                 if after.status in (Status.REJECTED, Status.EXPIRED) and incident.phase is Phase.AWAITING_APPROVAL:
                     events += advance(incident, Phase.DIAGNOSING, at=now, actor=_actor(click.user_id))
                 if not changed:  # a refusal: nothing changes but the audit trail
@@ -234,22 +249,26 @@ class Remediator:
                     break
             else:
                 return "Others are deciding this at the same moment; look at the message again."
-            await self._redraw(after)
+            # committed: what must follow starts first; what only shows it may fail without stopping anything
+            if after.status is Status.APPROVED:
+                self.background.spawn(self.execute(after.id), name=f"execute proposal {after.id}")
+            await _shown(self._redraw(after))
             follow: list[TimelineEvent] = []
             if after.status is Status.REJECTED:
-                await self.commander.say(incident, f":no_entry: {user_ref(click.user_id)} rejected "
-                                                   f"*{escape(after.plan.action)}*: {escape(click.reason)}")
+                await _shown(self.commander.say(incident, f":no_entry: {user_ref(click.user_id)} rejected "
+                                                          f"*{escape(after.plan.action)}*: {escape(click.reason)}"))
                 if incident.is_open and incident.channel_id:
-                    await self.propose_next(incident, follow)
+                    await _shown(self.propose_next(incident, follow))
             elif after.status is Status.EXPIRED:
-                await self.commander.say(incident, _expired_text(after))
+                await _shown(self.commander.say(incident, _expired_text(after)))
             elif after.status is Status.EXECUTED:
-                await self.commander.say(incident, f":white_check_mark: {user_ref(click.user_id)} did "
-                                                   f"*{escape(after.plan.action)}*.")
+                await _shown(self.commander.say(incident, f":white_check_mark: {user_ref(click.user_id)} did "
+                                                          f"*{escape(after.plan.action)}*."))
             await self.store.save_incident(incident, follow, now=now)
-            await self.commander.refresh(incident)
-        if after.status is Status.APPROVED:
-            self.background.spawn(self.execute(after.id), name=f"execute proposal {after.id}")
+            if incident.phase is not phase:
+                await _shown(self.commander.refresh(incident))
+        if after.status is Status.EXECUTED and after.plan.manual:
+            return "Marked done; it is on the incident's timeline."
         return decision.message
 
     async def refusal(self, click: Click) -> str | None:
@@ -259,8 +278,12 @@ class Remediator:
         incident = await self.store.incident(proposal.incident_id) if proposal else None
         if proposal is None or incident is None:
             return "That proposal no longer exists: nothing was done."
+        try:  # within Slack's time for the modal; if PagerDuty is slow, ask the reason now and check on submit
+            allowed = await asyncio.wait_for(asyncio.shield(self.allowed(incident)), REASON_CHECK_S)
+        except TimeoutError:
+            return None
         decision = decide(proposal, user=click.user_id, shown_hash=click.shown_hash, approve=click.approve,
-                          now=self.clock.now(), allowed=await self.allowed(incident), incident_open=incident.is_open)
+                          now=self.clock.now(), allowed=allowed, incident_open=incident.is_open)
         return None if decision.counted else await self.click(click)
 
     async def expire(self, timer: Timer) -> None:
@@ -283,10 +306,10 @@ class Remediator:
                 events += advance(incident, Phase.DIAGNOSING, at=now, actor=ACTOR_BOT)
             if not await self.store.save_proposal(proposal, after, now=now, incident=incident, events=events):
                 return
-            await self.store.save_incident(incident, [], now=now)
-            await self._redraw(after)
-            await self.commander.say(incident, _expired_text(after))
-            await self.commander.refresh(incident)
+            await _shown(self._redraw(after))
+            if incident.is_open:  # a closed incident's channel needs no news of it
+                await _shown(self.commander.say(incident, _expired_text(after)))
+                await _shown(self.commander.refresh(incident))
 
     async def _redraw(self, proposal: Proposal) -> None:
         ref = await self.store.message_ref(proposal.incident_id, _purpose(proposal.id))
@@ -311,28 +334,38 @@ class Remediator:
             incident = await self.store.incident(incident.id)
             assert incident is not None
             now = self.clock.now()
-            events = advance(incident, Phase.REMEDIATING, at=now, actor=ACTOR_BOT) if incident.is_open else []
+            if not incident.is_open:  # closed since it was approved: it is not carried out, now or after a restart
+                stale = await self.store.proposal(proposal.id)
+                if stale is not None and stale.status is Status.APPROVED:
+                    after = replace(stale, status=Status.EXPIRED,
+                                    outcome=f"not carried out: the incident was {incident.phase.label.lower()} first")
+                    if await self.store.save_proposal(stale, after, now=now):
+                        await _shown(self._redraw(after))
+                return
+            events = advance(incident, Phase.REMEDIATING, at=now, actor=ACTOR_BOT)
             events.append(TimelineEvent(
                 at=now, kind=EventKind.EXECUTION_STARTED, actor=ACTOR_BOT, text=proposal.plan.action,
                 data={"proposal": proposal.id, "plan_hash": proposal.plan_hash, "agent": agent.name if agent else None,
                       "approvers": list(proposal.approvers)},
             ))
-            if not incident.is_open or not await self.store.claim_execution(proposal.id, now=now, incident=incident,
-                                                                            events=events):
+            if not await self.store.claim_execution(proposal.id, now=now, incident=incident, events=events):
                 return
-            await self.store.save_incident(incident, [], now=now)
             proposal = replace(proposal, status=Status.EXECUTING, agent=agent.name if agent else None)
-            await self._redraw(proposal)
-            await self.commander.refresh(incident)
+        await _shown(self._redraw(proposal))
+        await _shown(self.commander.refresh(incident))
         if agent is None:
             await self._finished(proposal, ok=False, outcome=f"no {role or 'capable'} agent is configured to do it")
             return
-        await self.commander.say(incident, f":gear: Asking *{escape(agent.name)}* to do it: "
-                                           f"*{escape(proposal.plan.action)}*")
+        await _shown(self.commander.say(incident, f":gear: Asking *{escape(agent.name)}* to do it: "
+                                                  f"*{escape(proposal.plan.action)}*"))
         try:
             reply = await self._send_change(incident, proposal, agent.name)
         except A2AError as exc:
             await self._finished(proposal, ok=False, outcome=exc.reason)
+            return
+        except Exception as exc:  # whatever went wrong, the incident goes on: failed, escalated
+            log.exception("executing proposal %s failed", proposal.id)
+            await self._finished(proposal, ok=False, outcome=f"sre-agent could not ask the agent ({exc!r})")
             return
         await self._conclude(proposal, reply)
 
@@ -346,24 +379,27 @@ class Remediator:
                 "plan_hash": proposal.plan_hash, "incident": incident.label, "runbook": plan.runbook}
         context = await self.store.agent_context(incident.id, agent.name)
         reply = await client.send(f"Carry out this approved change for {incident.label}: {plan.action}", data,
-                                  context_id=context)
+                                  context_id=context, resend=False, timeout_s=agent.action_timeout_s)
         await self.store.set_execution_task(proposal.id, agent=agent.name, task_id=reply.task_id,
                                             context_id=reply.context_id or context)
-        return await self._answer_gate(proposal, client, reply)
+        return await self._answer_gate(proposal, client, reply, agent.action_timeout_s)
 
-    async def _answer_gate(self, proposal: Proposal, client: A2AClient, reply: AgentReply) -> AgentReply:
+    async def _answer_gate(self, proposal: Proposal, client: A2AClient, reply: AgentReply,
+                           timeout_s: float) -> AgentReply:
         """The agent's own approval gate: answered once, with the decision stored for this plan, nothing else."""
         if not reply.needs_input:
             return reply
         stored = await self.store.proposal(proposal.id)
         if (stored is None or stored.status is not Status.EXECUTING or stored.plan_hash != proposal.plan_hash
+                or stored.plan.hash != stored.plan_hash  # the plan as stored is still the plan that was approved
                 or len(stored.approvers) < stored.needed or reply.task_id is None):
             raise A2AError(client.name, "refused", "it asked for a decision sre-agent has no record of")
         decision = {"decision": "approved", "plan_hash": stored.plan_hash, "approvers": list(stored.approvers),
                     "proposal": stored.id, "change": stored.plan.action}
         names = ", ".join(stored.approvers)
         answer = await client.send(f"approve: {stored.plan.action} (plan {stored.plan_hash[:12]}), approved in Slack "
-                                   f"by {names}", decision, context_id=reply.context_id, task_id=reply.task_id)
+                                   f"by {names}", decision, context_id=reply.context_id, task_id=reply.task_id,
+                                   resend=False, timeout_s=timeout_s)
         if answer.needs_input:
             raise A2AError(client.name, "refused", "it asked again after the recorded decision was given; "
                            "sre-agent answers an approval gate once")
@@ -399,25 +435,33 @@ class Remediator:
             if not await self.store.finish_execution(proposal.id, ok=ok, outcome=outcome, now=now, incident=incident,
                                                      events=events):
                 return
-            await self.store.save_incident(incident, [], now=now)
+            verifying = ok and verification is not None and incident.is_open
+            if verifying:  # first what must follow (a restart re-arms it if it is lost: see resume)
+                assert verification is not None
+                await self._check_after(incident, proposal.id, verification.interval_s, now)
             finished = await self.store.proposal(proposal.id)
             assert finished is not None
-            await self._redraw(finished)
-            await self.commander.refresh(incident)
+            await _shown(self._redraw(finished))
+            await _shown(self.commander.refresh(incident))
             if ok:
-                await self.commander.say(incident, f":white_check_mark: Done: {escape(truncate(outcome, 1500))}")
-                if verification is not None and incident.is_open:
-                    await self.commander.say(incident, _verifying_text(verification))
-                    await self.store.add_timer(
-                        VERIFY, now + timedelta(seconds=verification.interval_s), now=now, incident_id=incident.id,
-                        payload={"proposal": proposal.id, "started_at": now.isoformat(), "good_since": None,
-                                 "checks": 0, "readings": []})
-                    self.wake_timers()
+                await _shown(self.commander.say(incident, f":white_check_mark: Done: "
+                                                          f"{escape(truncate(outcome, 1500))}"))
+                if verifying:
+                    await _shown(self.commander.say(incident, _verifying_text(verification)))
                 elif incident.is_open:
-                    await self.commander.say(incident, "This runbook has no verification: the people on call decide "
-                                                       "whether it helped.")
+                    await _shown(self.commander.say(incident, "This runbook has no verification: the people on call "
+                                                              "decide whether it helped."))
                 return
         await self._failed(incident, f"*{proposal.plan.action}* failed: {outcome}")
+
+    async def _check_after(self, incident: Incident, proposal_id: int, interval_s: float, now: datetime,
+                           payload: dict[str, Any] | None = None) -> None:
+        """Arm the next verification check (a durable timer)."""
+        payload = payload or {"proposal": proposal_id, "started_at": now.isoformat(), "good_since": None, "checks": 0,
+                              "readings": []}
+        await self.store.add_timer(VERIFY, now + timedelta(seconds=interval_s), now=now, incident_id=incident.id,
+                                   payload=payload)
+        self.wake_timers()
 
     # verifying ----------------------------------------------------------------------------------------------------
 
@@ -432,9 +476,13 @@ class Remediator:
             return
         v = runbook.verification
         role = _SIGNAL_ROLE.get(v.signal, Role.MONITORING)
-        signals = await self.delegator.read(
-            incident, role, f"Is {v.signal.replace('_', ' ')} of {incident.service} back to normal? "
-                            "Report its value now.", (v.signal,))
+        try:
+            signals = await self.delegator.read(
+                incident, role, f"Is {v.signal.replace('_', ' ')} of {incident.service} back to normal? "
+                                "Report its value now.", (v.signal,))
+        except Exception:  # a check that cannot read counts as unknown; the chain of checks goes on
+            log.exception("verification check of proposal %s could not read %s", proposal.id, v.signal)
+            signals = None
         value = reading(signals, v.signal) if signals is not None else None
         payload = timer.payload
         progress = Progress(datetime.fromisoformat(payload["started_at"]),
@@ -444,11 +492,9 @@ class Remediator:
         verdict, progress = check(v, progress, value, now)
         readings = [*payload.get("readings", []), {"at": now.isoformat(), "value": value}][-MAX_READINGS:]
         if verdict is Verdict.WAITING:
-            await self.store.add_timer(VERIFY, now + timedelta(seconds=v.interval_s), now=now, incident_id=incident.id,
-                                       payload={**payload, "good_since": progress.good_since.isoformat()
-                                                if progress.good_since else None,
-                                                "checks": progress.checks, "readings": readings})
-            self.wake_timers()
+            await self._check_after(incident, proposal.id, v.interval_s, now, {
+                **payload, "good_since": progress.good_since.isoformat() if progress.good_since else None,
+                "checks": progress.checks, "readings": readings})
             return
         shown = _value(v.signal, value)
         if verdict is Verdict.HOLDS:
@@ -474,10 +520,11 @@ class Remediator:
                 at=now, kind=EventKind.VERIFIED, actor=ACTOR_BOT, text=f"{signal} {shown}",
                 data={"proposal": proposal.id, "plan_hash": proposal.plan_hash, "readings": readings})])
             if not self.config.auto_resolve:
-                await self.slack.post(incident.channel_id, words + " Resolve the incident when you agree.",
-                                      proposal_blocks.verified_blocks(incident, words + " Resolve it when you agree."))
+                await _shown(self.slack.post(incident.channel_id, words + " Resolve the incident when you agree.",
+                                             proposal_blocks.verified_blocks(incident,
+                                                                             words + " Resolve it when you agree.")))
                 return
-            await self.slack.post(incident.channel_id, words)
+            await _shown(self.slack.post(incident.channel_id, words))
         assert incident.id is not None
         await self.commander.resolve(incident.id, user_id=None, summary=f"verified: {signal} {shown}")
 
@@ -486,11 +533,12 @@ class Remediator:
     async def _failed(self, incident: Incident, what: str) -> None:
         """Tell the channel, escalate on PagerDuty, and go on with the next proposal or a request for help."""
         assert incident.id is not None
-        await self.commander.say(incident, f":x: {escape(what)}")
+        await _shown(self.commander.say(incident, f":x: {escape(what)}"))
         try:
             await self.escalate_incident(incident.id, user_id=None, reason=what.replace("*", ""))
-        except DomainError as exc:
-            await self.commander.say(incident, f"Not escalated: {escape(exc.user_message)}")
+        except SreAgentError as exc:  # PagerDuty refused or is away: say so, and go on with the next proposal
+            log.warning("could not escalate %s: %s", incident.key, exc)
+            await _shown(self.commander.say(incident, f":warning: Not escalated: {escape(exc.user_message)}"))
         async with self.commander.locks.hold(incident.key):
             fresh = await self.store.incident(incident.id)
             assert fresh is not None
@@ -503,12 +551,26 @@ class Remediator:
                 await self.propose_next(fresh, events, after="That did not work.")
             finally:
                 await self.store.save_incident(fresh, events, now=self.clock.now())
-            await self.commander.refresh(fresh)
+            await _shown(self.commander.refresh(fresh))
 
     # restarts -----------------------------------------------------------------------------------------------------
 
     async def resume(self) -> None:
-        """After a restart: carry out what was approved and not yet started; look again at what was running."""
+        """After a restart: carry out what was approved and not yet started; look again at what was running; go on
+        verifying a fix whose next check was lost (its window starts again)."""
+        checking = {int(t.payload.get("proposal", 0)) for t in await self.store.pending_timers(VERIFY)}
+        for proposal in await self.store.proposals(statuses=(Status.EXECUTED,)):
+            runbook = self.runbooks.get(proposal.plan.runbook)
+            if proposal.id in checking or runbook is None or runbook.verification is None or proposal.plan.manual:
+                continue
+            incident = await self.store.incident(proposal.incident_id)
+            if incident is None or incident.phase is not Phase.VERIFYING:
+                continue
+            timeline = await self.store.timeline(proposal.incident_id)
+            if any(e.kind in (EventKind.VERIFIED, EventKind.VERIFICATION_FAILED)
+                   and e.data.get("proposal") == proposal.id for e in timeline):
+                continue
+            await self._check_after(incident, proposal.id, runbook.verification.interval_s, self.clock.now())
         for proposal in await self.store.proposals(statuses=(Status.APPROVED, Status.EXECUTING)):
             if proposal.plan.manual:
                 continue
@@ -525,9 +587,14 @@ class Remediator:
             return
         client = self.delegator.client(agent)
         try:
-            reply = await self._answer_gate(proposal, client, await client.follow(proposal.task_id))
+            reply = await self._answer_gate(proposal, client, await client.follow(
+                proposal.task_id, timeout_s=agent.action_timeout_s), agent.action_timeout_s)
         except A2AError as exc:
             await self._finished(proposal, ok=False, outcome=exc.reason)
+            return
+        except Exception as exc:  # whatever went wrong, the incident goes on: failed, escalated
+            log.exception("following proposal %s after a restart failed", proposal.id)
+            await self._finished(proposal, ok=False, outcome=f"sre-agent could not look at the agent's task ({exc!r})")
             return
         await self._conclude(proposal, reply)
 
@@ -539,6 +606,15 @@ class Remediator:
                 await self.verify(timer)
         except SreAgentError as exc:
             log.warning("%s timer %s: %s", timer.kind, timer.id, exc)
+
+
+async def _shown(work: Awaitable[Any]) -> None:
+    """Showing what happened (a redrawn message, a line in the channel) after the state changed: a failure is
+    logged and does not stop what must follow."""
+    try:
+        await work
+    except SreAgentError as exc:
+        log.warning("could not show a remediation step in Slack: %s", exc)
 
 
 def _plan_data(plan: Plan) -> dict[str, Any]:

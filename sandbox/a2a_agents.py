@@ -207,10 +207,10 @@ class Agents:
     def url(self, name: str) -> str:
         return f"{self.rt.url}/a2a/{name}/"
 
-    def agents_file(self, timeout_s: float = 10.0) -> dict[str, Any]:
+    def agents_file(self, timeout_s: float = 10.0, action_timeout_s: float = 60.0) -> dict[str, Any]:
         """What SRE_AGENTS_PATH's file says to point sre-agent at these agents."""
-        return {"agents": [{"name": s.name, "role": s.role, "url": self.url(s.name), "timeout_s": timeout_s}
-                           for s in self.specs.values()]}
+        return {"agents": [{"name": s.name, "role": s.role, "url": self.url(s.name), "timeout_s": timeout_s,
+                            "action_timeout_s": action_timeout_s} for s in self.specs.values()]}
 
     def _spec(self, request: web.Request) -> AgentSpec:
         spec = self.specs.get(request.match_info["name"])

@@ -56,9 +56,9 @@ class Harness:
             self.http = aiohttp.ClientSession()
 
     async def stop(self) -> None:
-        if self.bot is not None:
-            await self.bot.stop()
-            self.bot = None
+        bot, self.bot = self.bot, None  # no one reaches the bot's services while it stops
+        if bot is not None:
+            await bot.stop()
 
     async def restart(self) -> None:
         await self.stop()

@@ -123,8 +123,11 @@ class SqliteBackend:
         self._order = itertools.count()
         self._thread = threading.Thread(target=self._serve, name="sqlite", daemon=True)
         self._thread.start()
+        self._closed = False
 
     async def run(self, work: Work[T], *, urgent: bool = False) -> T:
+        if self._closed:  # nobody would ever answer: say so instead of waiting forever
+            raise RuntimeError("the store is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._jobs.put((_URGENT if urgent else _NORMAL, next(self._order), _Job(work, future, loop)))
@@ -145,6 +148,7 @@ class SqliteBackend:
                 job.loop.call_soon_threadsafe(_settle, job.future, result, None)
 
     async def close(self) -> None:
+        self._closed = True
         self._jobs.put((_STOP, next(self._order), None))
         await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
 
@@ -331,13 +335,14 @@ class Store:
         """Write the incident's fields and append `events` to its timeline, in one transaction."""
         assert incident.id is not None
         def work(conn: sa.Connection) -> None:
-            conn.execute(
-                incidents.update()
-                .where(incidents.c.id == incident.id)
-                .values(**_incident_values(incident), updated_at=now)
-            )
-            self._append(conn, incident, events)
+            self._save(conn, incident, events, now)
         return await self.run(work)
+
+    def _save(self, conn: sa.Connection, incident: Incident, events: list[TimelineEvent], now: datetime) -> None:
+        conn.execute(
+            incidents.update().where(incidents.c.id == incident.id).values(**_incident_values(incident), updated_at=now)
+        )
+        self._append(conn, incident, events)
 
     async def append_events(self, incident: Incident, events: list[TimelineEvent]) -> None:
         def work(conn: sa.Connection) -> None:
@@ -504,6 +509,16 @@ class Store:
         proposal_id = await self.run(work)
         return Proposal(proposal_id, incident_id, plan, plan.hash, ProposalStatus.PROPOSED, now, expires_at, needed)
 
+    async def discard_proposal(self, proposal_id: int) -> None:
+        """Remove a proposal that was never shown (its message could not be posted) and never decided on."""
+
+        def work(conn: sa.Connection) -> None:
+            conn.execute(proposals_table.delete().where(
+                proposals_table.c.id == proposal_id, proposals_table.c.version == 0,
+                proposals_table.c.status == str(ProposalStatus.PROPOSED)))
+
+        await self.run(work)
+
     async def proposal(self, proposal_id: int) -> Proposal | None:
         def work(conn: sa.Connection) -> Proposal | None:
             row = conn.execute(proposals_table.select().where(proposals_table.c.id == proposal_id)).first()
@@ -525,8 +540,8 @@ class Store:
             )
             if result.rowcount != 1:
                 return False
-            if incident is not None and events:
-                self._append(conn, incident, events)
+            if incident is not None:  # the phase and its events with the state change they describe
+                self._save(conn, incident, events or [], now)
             return True
 
         return await self.run(work, urgent=True)
@@ -544,8 +559,8 @@ class Store:
             )
             if result.rowcount != 1:
                 return False
-            if incident is not None and events:
-                self._append(conn, incident, events)
+            if incident is not None:  # the phase and its events with the state change they describe
+                self._save(conn, incident, events or [], now)
             return True
 
         return await self.run(work)
@@ -589,8 +604,8 @@ class Store:
             )
             if result.rowcount != 1:
                 return False
-            if incident is not None and events:
-                self._append(conn, incident, events)
+            if incident is not None:  # the phase and its events with the state change they describe
+                self._save(conn, incident, events or [], now)
             return True
 
         return await self.run(work, urgent=True)
@@ -651,6 +666,12 @@ class Store:
                 .order_by(timers.c.due_at)
                 .limit(limit)
             )
+            return [Timer(r.id, r.kind, r.due_at, r.incident_id, dict(r.payload or {})) for r in rows]
+        return await self.run(work)
+
+    async def pending_timers(self, kind: str) -> list[Timer]:
+        def work(conn: sa.Connection) -> list[Timer]:
+            rows = conn.execute(timers.select().where(timers.c.status == PENDING, timers.c.kind == kind))
             return [Timer(r.id, r.kind, r.due_at, r.incident_id, dict(r.payload or {})) for r in rows]
         return await self.run(work)
 
