@@ -94,6 +94,8 @@ def state_line(proposal: Proposal) -> str:
     if status is Status.REJECTED:
         reason = f": {escape(truncate(proposal.reason, 1500))}" if proposal.reason else ""
         return f":no_entry: Rejected by {user(proposal.rejected_by)}{reason}. Nothing was done."
+    if proposal.outcome:  # withdrawn, or never carried out: the reason
+        return f":hourglass: {outcome[:1].upper()}{outcome[1:]}. Nothing was done."
     return ":hourglass: Expired without a decision. Nothing was done."
 
 

@@ -380,6 +380,7 @@ class Commander:
         await self.store.save_incident(incident, events, now=self.clock.now())
         await self.refresh(incident)
         await self.say(incident, messages.resolved_in_pagerduty(event.agent_name))
+        await self._withdraw_proposals(incident)
 
     async def _reopened_in_pagerduty(self, incident: Incident, event: PagerDutyEvent) -> None:
         if incident.is_open:
@@ -475,7 +476,13 @@ class Commander:
             await self.store.save_incident(incident, events, now=self.clock.now())
             await self.refresh(incident)
             await self.say(incident, messages.resolved_by(user_id, summary))
+            await self._withdraw_proposals(incident)
             return incident
+
+    async def _withdraw_proposals(self, incident: Incident) -> None:
+        """A resolved incident's open proposals stop counting, and their messages say so at once."""
+        if self.remediator is not None:
+            await self.remediator.withdraw(incident)
 
     # Slack output --------------------------------------------------------------------------------------
 

@@ -311,6 +311,19 @@ class Remediator:
                 await _shown(self.commander.say(incident, _expired_text(after)))
                 await _shown(self.commander.refresh(incident))
 
+    async def withdraw(self, incident: Incident) -> None:
+        """The incident closed: proposals still waiting (or approved, not started) will not be carried out. The
+        caller holds the incident's lock."""
+        assert incident.id is not None
+        now = self.clock.now()
+        for proposal in await self.store.proposals(incident.id, statuses=(Status.PROPOSED, Status.APPROVED)):
+            after = replace(proposal, status=Status.EXPIRED,
+                            outcome=f"withdrawn: the incident was {incident.phase.label.lower()}")
+            event = TimelineEvent(at=now, kind=EventKind.PROPOSAL_EXPIRED, actor=ACTOR_BOT, text=after.outcome,
+                                  data={"proposal": proposal.id, "plan_hash": proposal.plan_hash})
+            if await self.store.save_proposal(proposal, after, now=now, incident=incident, events=[event]):
+                await _shown(self._redraw(after))
+
     async def _redraw(self, proposal: Proposal) -> None:
         ref = await self.store.message_ref(proposal.incident_id, _purpose(proposal.id))
         if ref is not None:

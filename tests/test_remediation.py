@@ -587,3 +587,20 @@ async def test_a_restart_before_the_agent_was_asked_is_not_guessed(h: Harness, d
     assert "whether the change was made is not known" in failed.text
     assert h.sandbox.agents.change_requests == []
     assert [e.data["to"] for e in await _events(h, EventKind.ESCALATED) if e.actor == "sre-agent"] == [2]
+
+
+async def test_a_click_after_the_incident_was_resolved_does_nothing(h: Harness) -> None:
+    channel = await _paged(h)
+    message = _proposal_message(h, channel)
+    await h.sandbox.slack.send_command("U0DANA", channel, "/incident", "resolve it recovered by itself")
+    await eventually(lambda: _has(h, EventKind.RESOLVED), within=10)
+    await h.settle()
+    [shown] = await h.services.store.proposals()  # a click from a screen that still shows the buttons
+    await _click(h, "U0DANA", channel, message.ts, APPROVE, f"{shown.id}:{shown.plan_hash}")
+    await h.settle()
+    assert "The incident is closed: nothing will be done." in _told(h, "U0DANA")
+    assert h.sandbox.agents.change_requests == []
+    [proposal] = await h.services.store.proposals()
+    assert proposal.status is Status.EXPIRED and proposal.outcome == "withdrawn: the incident was resolved"
+    assert "Withdrawn: the incident was resolved. Nothing was done." in _state(h, channel, message.ts)
+    assert _button(h.sandbox.slack.message(channel, message.ts), APPROVE) is None

@@ -129,6 +129,10 @@ def test_world_default_and_validation() -> None:
     raw["escalation_policies"] = [{"id": "P1", "name": "x", "levels": [["a"], ["zed"]]}]
     with pytest.raises(WorldError, match=r"^world\.escalation_policies\[0\]\.levels\[1\]\[0\]: unknown person"):
         World.from_dict(raw)
+    del raw["escalation_policies"]
+    raw["usergroups"] = [{"id": "S1", "handle": "leads", "members": ["a"]}]  # a has no Slack account
+    with pytest.raises(WorldError, match=r"^world\.usergroups\[0\]\.members\[0\]: 'a' is not a person with a Slack"):
+        World.from_dict(raw)
 
 
 def test_signing_helpers() -> None:
