@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 __all__ = ["LATER", "MALFORMED", "NOW", "SlackInbox", "classify"]
 
 WORKERS = 8
+LULL_S = 0.002  # no new request for this long: a burst is over, the work behind its answers may run
+YIELD_MAX_S = 0.05  # the longest a request's work waits for a lull
 _ANSWER_CARRIES_CONTENT = {"view_submission", "block_suggestion", "url_verification"}
 
 
@@ -58,6 +60,7 @@ class _Request:
     body: str
     query: str
     headers: dict[str, str | Sequence[str]]
+    at: float = 0.0  # loop time it came in
 
 
 class SlackInbox:
@@ -67,6 +70,7 @@ class SlackInbox:
         self._queue: asyncio.Queue[_Request] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._unfinished = 0
+        self._last_submit = 0.0
 
     def start(self) -> None:
         self._tasks = [asyncio.get_running_loop().create_task(self._work(), name=f"slack-inbox-{i}")
@@ -74,11 +78,15 @@ class SlackInbox:
 
     def submit(self, body: str, query: str, headers: dict[str, str | Sequence[str]]) -> None:
         self._unfinished += 1
-        self._queue.put_nowait(_Request(body, query, headers))
+        now = asyncio.get_running_loop().time()
+        self._last_submit = now
+        self._queue.put_nowait(_Request(body, query, headers, now))
 
     async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             request = await self._queue.get()
+            await self._lull(loop, request.at)
             try:
                 await self.bolt.async_dispatch(
                     AsyncBoltRequest(body=request.body, query=request.query, headers=request.headers)
@@ -88,6 +96,15 @@ class SlackInbox:
             finally:
                 self._unfinished -= 1
                 self._queue.task_done()
+
+    async def _lull(self, loop: asyncio.AbstractEventLoop, since: float) -> None:
+        """Answers first: while requests keep arriving (a burst), their acknowledgements go before the work behind
+        earlier ones, which waits for a short lull, but never longer than YIELD_MAX_S after its request came in."""
+        for _ in range(int(YIELD_MAX_S / LULL_S) + 1):
+            now = loop.time()
+            if now - self._last_submit >= LULL_S or now - since >= YIELD_MAX_S:
+                return
+            await asyncio.sleep(LULL_S)
 
     @property
     def busy(self) -> bool:
