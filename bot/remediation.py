@@ -154,7 +154,11 @@ class Remediator:
 
     async def _ask_for_help(self, incident: Incident, events: list[TimelineEvent], why: str) -> None:
         assert incident.channel_id
-        people = sorted(await self.allowed(incident))
+        try:
+            people = sorted(await self.allowed(incident))
+        except SreAgentError as exc:  # the request for help goes out all the same, to the channel
+            log.warning("who to ask about %s could not be read: %s", incident.key, exc)
+            people = []
         ts = await self.slack.post(incident.channel_id, proposal_blocks.help_text(incident, why, people))
         events.append(TimelineEvent(at=self.clock.now(), kind=EventKind.HELP_REQUESTED, actor=ACTOR_BOT, text=why,
                                     data={"asked": people}, ref=ts))
@@ -170,9 +174,12 @@ class Remediator:
         approvers (users and the members of user groups). Read again after ALLOWED_TTL_S."""
         assert incident.id is not None
         cached = self._allowed.get(incident.id)
-        if cached is None or time.monotonic() > cached[0] or (cached[1].done() and cached[1].exception()):
+        now = time.monotonic()
+        if cached is None or now > cached[0] or (cached[1].done() and cached[1].exception()):
+            for stale in [key for key, (until, _) in self._allowed.items() if now > until]:
+                del self._allowed[stale]  # incidents nobody clicks for any more
             task = asyncio.get_running_loop().create_task(self._read_allowed(incident))
-            cached = (time.monotonic() + ALLOWED_TTL_S, task)
+            cached = (now + ALLOWED_TTL_S, task)
             self._allowed[incident.id] = cached
         return await asyncio.shield(cached[1])
 
@@ -202,7 +209,12 @@ class Remediator:
             if (incident is None or not incident.is_open or proposal.expires_at <= now
                     or user_id in proposal.approvers):
                 continue
-            if user_id in await self.allowed(incident):
+            try:
+                may = user_id in await self.allowed(incident)
+            except SreAgentError as exc:  # the Home tab is drawn without it
+                log.warning("who may decide on %s could not be read: %s", incident.key, exc)
+                continue
+            if may:
                 found.append((incident, proposal))
         return found
 

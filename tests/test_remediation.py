@@ -604,3 +604,17 @@ async def test_a_click_after_the_incident_was_resolved_does_nothing(h: Harness) 
     assert proposal.status is Status.EXPIRED and proposal.outcome == "withdrawn: the incident was resolved"
     assert "Withdrawn: the incident was resolved. Nothing was done." in _state(h, channel, message.ts)
     assert _button(h.sandbox.slack.message(channel, message.ts), APPROVE) is None
+
+
+@pytest.mark.parametrize("harness_overrides", [{"SRE_APPROVERS": "U0PAT"}])
+async def test_when_pagerduty_cannot_say_who_is_on_call_the_configured_approvers_still_may(h: Harness) -> None:
+    channel = await _paged(h)
+    message = _proposal_message(h, channel)
+    h.sandbox.pagerduty.fail("GET", "/oncalls", 500, count=20)  # pdpyras retries 5xx; every try fails
+    await _click(h, "U0DANA", channel, message.ts, APPROVE)  # on call, but PagerDuty cannot say so now
+    await h.settle()
+    assert any("Only the people on call" in t for t in _told(h, "U0DANA"))
+    await _click(h, "U0PAT", channel, message.ts, APPROVE)
+    await eventually(lambda: _has(h, EventKind.EXECUTED), within=10)
+    [proposal] = await h.services.store.proposals()
+    assert proposal.approvers == ("U0PAT",)
