@@ -8,7 +8,6 @@ takes half a second."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import shutil
 from collections.abc import AsyncIterator
@@ -212,33 +211,13 @@ async def test_proposed_approved_executed_once_verified_and_resolved(h: Harness)
     await eventually(lambda: h.sandbox.pagerduty.incidents[incident.external_id].status == "resolved", within=10)
 
 
-_seen: dict[int, set[str]] = {}
-
-
-def _has(h: Harness, kind: EventKind) -> bool:
-    return kind.value in _seen.get(id(h), set())
-
-
-@pytest.fixture(autouse=True)
-async def _watch_timeline(h: Harness) -> AsyncIterator[None]:
-    """Keep a set of the timeline's event kinds up to date, so conditions can be checked synchronously."""
-    seen: set[str] = set()
-    _seen[id(h)] = seen
-
-    async def watch() -> None:
-        while True:
-            if h.bot is not None:  # not while the test restarts the bot
-                with contextlib.suppress(Exception):
-                    store = h.services.store
-                    for incident in await store.incidents():
-                        assert incident.id is not None
-                        seen.update(str(e.kind) for e in await store.timeline(incident.id))
-            await asyncio.sleep(0.02)
-
-    task = asyncio.get_running_loop().create_task(watch())
-    yield
-    task.cancel()
-    _seen.pop(id(h), None)
+async def _has(h: Harness, kind: EventKind) -> bool:
+    """Whether the incident's timeline has an event of this kind yet (for `eventually`)."""
+    for incident in await h.services.store.incidents():
+        assert incident.id is not None
+        if any(e.kind is kind for e in await h.services.store.timeline(incident.id)):
+            return True
+    return False
 
 
 async def test_who_may_not_approve_is_told_and_the_attempt_is_audited(h: Harness) -> None:
