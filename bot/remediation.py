@@ -28,6 +28,7 @@ from blocks import proposals as proposal_blocks
 from blocks.text import escape, truncate
 from blocks.text import user as user_ref
 from bot.a2a import A2AClient, A2AError, AgentReply
+from bot.agents_config import AgentConfig
 from bot.background import Background
 from bot.commander import ACTOR_BOT, Commander
 from bot.delegation import Delegator, signals_of
@@ -261,9 +262,13 @@ class Remediator:
                     break
             else:
                 return "Others are deciding this at the same moment; look at the message again."
-            # committed: what must follow starts first; what only shows it may fail without stopping anything
+            # committed: what must follow starts first (the execution is claimed while the lock is held, and carried
+            # out after); what only shows it may fail without stopping anything
             if after.status is Status.APPROVED:
-                self.background.spawn(self.execute(after.id), name=f"execute proposal {after.id}")
+                claimed = await self._claim(incident, after)
+                if claimed is not None:
+                    self.background.spawn(self._carry_out(incident, claimed), name=f"execute proposal {after.id}")
+                    after = claimed
             await _shown(self._redraw(after))
             follow: list[TimelineEvent] = []
             if after.status is Status.REJECTED:
@@ -352,47 +357,75 @@ class Remediator:
             return
         incident = await self.store.incident(proposal.incident_id)
         assert incident is not None and incident.id is not None
-        runbook = self.runbooks.get(proposal.plan.runbook)
-        role = runbook.delegate if runbook else None
-        agent = self.delegator.agent_for(role) if role else None
         async with self.commander.locks.hold(incident.key):
             incident = await self.store.incident(incident.id)
             assert incident is not None
-            now = self.clock.now()
-            if not incident.is_open:  # closed since it was approved: it is not carried out, now or after a restart
-                stale = await self.store.proposal(proposal.id)
-                if stale is not None and stale.status is Status.APPROVED:
-                    after = replace(stale, status=Status.EXPIRED,
-                                    outcome=f"not carried out: the incident was {incident.phase.label.lower()} first")
-                    if await self.store.save_proposal(stale, after, now=now):
-                        await _shown(self._redraw(after))
-                return
-            events = advance(incident, Phase.REMEDIATING, at=now, actor=ACTOR_BOT)
-            events.append(TimelineEvent(
-                at=now, kind=EventKind.EXECUTION_STARTED, actor=ACTOR_BOT, text=proposal.plan.action,
-                data={"proposal": proposal.id, "plan_hash": proposal.plan_hash, "agent": agent.name if agent else None,
-                      "approvers": list(proposal.approvers)},
-            ))
-            if not await self.store.claim_execution(proposal.id, now=now, incident=incident, events=events):
-                return
-            proposal = replace(proposal, status=Status.EXECUTING, agent=agent.name if agent else None)
-        await _shown(self._redraw(proposal))
-        await _shown(self.commander.refresh(incident))
-        if agent is None:
-            await self._finished(proposal, ok=False, outcome=f"no {role or 'capable'} agent is configured to do it")
-            return
-        await _shown(self.commander.say(incident, f":gear: Asking *{escape(agent.name)}* to do it: "
-                                                  f"*{escape(proposal.plan.action)}*"))
+            claimed = await self._claim(incident, proposal)
+        if claimed is not None:
+            await self._carry_out(incident, claimed)
+
+    async def _claim(self, incident: Incident, proposal: Proposal) -> Proposal | None:
+        """Under the incident's lock: start the execution (the proposal as it now is), or None when it is not to be
+        (claimed by someone else, or the incident closed since it was approved)."""
+        now = self.clock.now()
+        agent = self._agent(proposal)
+        if not incident.is_open:  # closed since it was approved: it is not carried out, now or after a restart
+            stale = await self.store.proposal(proposal.id)
+            if stale is not None and stale.status is Status.APPROVED:
+                after = replace(stale, status=Status.EXPIRED,
+                                outcome=f"not carried out: the incident was {incident.phase.label.lower()} first")
+                if await self.store.save_proposal(stale, after, now=now):
+                    await _shown(self._redraw(after))
+            return None
+        events = advance(incident, Phase.REMEDIATING, at=now, actor=ACTOR_BOT)
+        events.append(TimelineEvent(
+            at=now, kind=EventKind.EXECUTION_STARTED, actor=ACTOR_BOT, text=proposal.plan.action,
+            data={"proposal": proposal.id, "plan_hash": proposal.plan_hash, "agent": agent.name if agent else None,
+                  "approvers": list(proposal.approvers)},
+        ))
+        if not await self.store.claim_execution(proposal.id, now=now, incident=incident, events=events):
+            return None
+        return replace(proposal, status=Status.EXECUTING, agent=agent.name if agent else None)
+
+    def _agent(self, proposal: Proposal) -> AgentConfig | None:
+        runbook = self.runbooks.get(proposal.plan.runbook)
+        return self.delegator.agent_for(runbook.delegate) if runbook and runbook.delegate else None
+
+    async def _carry_out(self, incident: Incident, proposal: Proposal) -> None:
+        """Ask the runbook's agent to do it (after the claim); the outcome decides what follows."""
+        agent = self._agent(proposal)
+        runbook = self.runbooks.get(proposal.plan.runbook)
+        role = runbook.delegate if runbook else None
+        words = (f":gear: Asking *{escape(agent.name)}* to do it: *{escape(proposal.plan.action)}*" if agent
+                 else "")
+
+        async def show() -> None:
+            await _shown(self._redraw(proposal))
+            await _shown(self.commander.refresh(incident))
+            if words:
+                await _shown(self.commander.say(incident, words))
+
+        # Slack shows it while the agent is asked (not before: the agent waits for nobody); the outcome is
+        # shown after it
+        shown = asyncio.get_running_loop().create_task(show())
         try:
-            reply = await self._send_change(incident, proposal, agent.name)
-        except A2AError as exc:
-            await self._finished(proposal, ok=False, outcome=exc.reason)
-            return
-        except Exception as exc:  # whatever went wrong, the incident goes on: failed, escalated
-            log.exception("executing proposal %s failed", proposal.id)
-            await self._finished(proposal, ok=False, outcome=f"sre-agent could not ask the agent ({exc!r})")
-            return
-        await self._conclude(proposal, reply)
+            if agent is None:
+                await self._finished(proposal, ok=False, outcome=f"no {role or 'capable'} agent is configured to do it",
+                                     after=shown)
+                return
+            try:
+                reply = await self._send_change(incident, proposal, agent.name)
+            except A2AError as exc:
+                await self._finished(proposal, ok=False, outcome=exc.reason, after=shown)
+                return
+            except Exception as exc:  # whatever went wrong, the incident goes on: failed, escalated
+                log.exception("executing proposal %s failed", proposal.id)
+                await self._finished(proposal, ok=False, outcome=f"sre-agent could not ask the agent ({exc!r})",
+                                     after=shown)
+                return
+            await self._conclude(proposal, reply, after=shown)
+        finally:
+            await shown
 
     async def _send_change(self, incident: Incident, proposal: Proposal, agent_name: str) -> AgentReply:
         agent = next(a for a in self.delegator.agents if a.name == agent_name)
@@ -430,12 +463,17 @@ class Remediator:
                            "sre-agent answers an approval gate once")
         return answer
 
-    async def _conclude(self, proposal: Proposal, reply: AgentReply) -> None:
+    async def _conclude(self, proposal: Proposal, reply: AgentReply, *, after: Awaitable[None] | None = None) -> None:
         ok = reply.state == "completed"
         text = reply.text or (f"the task ended {reply.state}" if not ok else "done")
-        await self._finished(proposal, ok=ok, outcome=text if ok else f"the task ended {reply.state}: {text}")
+        await self._finished(proposal, ok=ok, outcome=text if ok else f"the task ended {reply.state}: {text}",
+                             after=after)
 
-    async def _finished(self, proposal: Proposal, *, ok: bool, outcome: str) -> None:
+    async def _finished(self, proposal: Proposal, *, ok: bool, outcome: str,
+                        after: Awaitable[None] | None = None) -> None:
+        """The action ended. `after`: what Slack still has to show of its start, shown before its end."""
+        if after is not None:
+            await after
         incident = await self.store.incident(proposal.incident_id)
         assert incident is not None and incident.id is not None
         runbook = self.runbooks.get(proposal.plan.runbook)
