@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -181,17 +181,19 @@ class A2AClient:
         task_id: str | None = None,
         resend: bool = True,
         timeout_s: float | None = None,
+        on_task: Callable[[AgentReply], Awaitable[None]] | None = None,
     ) -> AgentReply:
         """Ask; wait (polling a long task) until the agent is done or asks for input, within `timeout_s`.
         `resend=False`: a message that changes something is sent once, never again after a transport error (the
         agent may have acted on it); polling is retried all the same. `timeout_s`: this time, instead of the
-        client's (a change that rolls pods out takes longer than a question)."""
+        client's (a change that rolls pods out takes longer than a question). `on_task`: told the first answer
+        (with the task's id) before any polling, so a caller can keep it."""
         wait = self.breaker.check()
         if wait is not None:
             raise A2AError(self.name, "circuit_open", f"cut off after repeated failures; trying again in {wait:.0f} s")
         limit = timeout_s or self.timeout_s
         try:
-            reply = await asyncio.wait_for(self._send(instruction, data, context_id, task_id, resend), limit)
+            reply = await asyncio.wait_for(self._send(instruction, data, context_id, task_id, resend, on_task), limit)
         except TimeoutError:
             self.breaker.failure()
             raise A2AError(self.name, "timeout", f"no answer within {limit:g} s") from None
@@ -204,8 +206,7 @@ class A2AClient:
 
     async def _send(
         self, instruction: str, data: dict[str, Any] | None, context_id: str | None, task_id: str | None,
-        resend: bool = True,
-        timeout_s: float | None = None,
+        resend: bool = True, on_task: Callable[[AgentReply], Awaitable[None]] | None = None,
     ) -> AgentReply:
         try:
             chosen = choose_interface(await self.card())
@@ -221,6 +222,8 @@ class A2AClient:
         else:
             params = {"message": message, "configuration": {"blocking": True}}
             reply = self._read(await self._call(url, version, "message/send", params, retries))
+        if on_task is not None and reply.task_id is not None:
+            await on_task(reply)
         return await self._poll(url, version, reply)
 
     async def _poll(self, url: str, version: str, reply: AgentReply) -> AgentReply:

@@ -128,9 +128,6 @@ class IncidentActions:
             level = current_level(assigned, everyone)
             await self.pagerduty.escalate(incident.external_id, level + 1)
             people = [p for p in everyone if p.level == level + 1]
-            found = await self.commander.slack.lookup_users([p.email for p in people])
-            if incident.channel_id:
-                await self.commander.slack.invite(incident.channel_id, [u for u in found if u])
             actor = _actor(user_id) if user_id else ACTOR_BOT
             events = [TimelineEvent(
                 at=self.clock.now(),
@@ -139,20 +136,32 @@ class IncidentActions:
                 text=f"level {level} -> {level + 1}" + (f": {reason}" if reason else ""),
                 data={"from": level, "to": level + 1, "paged": [p.name for p in people], "reason": reason},
             )]
+            await self.store.save_incident(incident, events, now=self.clock.now())  # PagerDuty escalated: record it
+            notes: list[TimelineEvent] = []
             if reason:
                 content = f"sre-agent escalated to level {level + 1}: {reason}"
                 try:
                     note_id = await self.pagerduty.add_note(incident.external_id, content)
-                except SreAgentError as exc:  # escalated all the same: the timeline must say so
+                except SreAgentError as exc:  # escalated all the same
                     log.warning("escalated %s but could not add the note: %s", incident.key, exc)
                 else:
-                    events.append(TimelineEvent(at=self.clock.now(), kind=EventKind.PAGERDUTY_NOTE, actor=ACTOR_BOT,
-                                                text=content, ref=f"pagerduty-note:{note_id}"))
-            await self.store.save_incident(incident, events, now=self.clock.now())
+                    notes.append(TimelineEvent(at=self.clock.now(), kind=EventKind.PAGERDUTY_NOTE, actor=ACTOR_BOT,
+                                               text=content, ref=f"pagerduty-note:{note_id}"))
+            found: list[str | None] = [None] * len(people)
+            try:
+                found = await self.commander.slack.lookup_users([p.email for p in people])
+                if incident.channel_id:
+                    await self.commander.slack.invite(incident.channel_id, [u for u in found if u])
+            except SreAgentError as exc:  # paged all the same; the channel hears of it below
+                log.warning("escalated %s but could not invite the next on-call: %s", incident.key, exc)
+            await self.store.append_events(incident, notes)
             missing = [p.name for p, u in zip(people, found, strict=True) if not u]
-            await self.commander.say(
-                incident, messages.escalated_by(user_id, level + 1, [u for u in found if u], missing, reason)
-            )
+            try:
+                await self.commander.say(
+                    incident, messages.escalated_by(user_id, level + 1, [u for u in found if u], missing, reason)
+                )
+            except SreAgentError as exc:  # escalated and recorded: only the words are missing
+                log.warning("escalated %s but could not say so in Slack: %s", incident.key, exc)
             return incident
 
     async def reopen(self, incident_id: int, *, user_id: str) -> Incident:

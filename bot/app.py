@@ -160,7 +160,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await store.migrate()
         client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
-        delegator.session = aiohttp.ClientSession()  # each agent's own timeout applies, not Slack's
+        # each agent's own limits bound its calls (a change can take many minutes), not aiohttp's 5-minute default
+        delegator.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
         if delegator.configured:
             services.background.spawn(delegator.read_cards(), name="agent cards")
         await intake.start()

@@ -378,9 +378,9 @@ class Commander:
             incident, Phase.RESOLVED, at=event.occurred_at, actor=_pd_actor(event), reason="Resolved in PagerDuty"
         )
         await self.store.save_incident(incident, events, now=self.clock.now())
+        await self._withdraw_proposals(incident)
         await self.refresh(incident)
         await self.say(incident, messages.resolved_in_pagerduty(event.agent_name))
-        await self._withdraw_proposals(incident)
 
     async def _reopened_in_pagerduty(self, incident: Incident, event: PagerDutyEvent) -> None:
         if incident.is_open:
@@ -474,9 +474,9 @@ class Commander:
             if incident.source == SOURCE_PAGERDUTY:
                 await self.pagerduty.resolve(incident.external_id, summary or None)
             await self.store.save_incident(incident, events, now=self.clock.now())
+            await self._withdraw_proposals(incident)
             await self.refresh(incident)
             await self.say(incident, messages.resolved_by(user_id, summary))
-            await self._withdraw_proposals(incident)
             return incident
 
     async def _withdraw_proposals(self, incident: Incident) -> None:

@@ -105,7 +105,7 @@ class Remediator:
         self.background = background
         self.wake_timers = wake_timers
         self.config = config or RemediationConfig()
-        self._allowed: dict[int, tuple[float, asyncio.Task[frozenset[str]]]] = {}
+        self._allowed: dict[int, tuple[float, asyncio.Task[tuple[frozenset[str], bool]]]] = {}
 
     # proposing ----------------------------------------------------------------------------------------------------
 
@@ -182,10 +182,15 @@ class Remediator:
             task = asyncio.get_running_loop().create_task(self._read_allowed(incident))
             cached = (now + ALLOWED_TTL_S, task)
             self._allowed[incident.id] = cached
-        return await asyncio.shield(cached[1])
+        users, complete = await asyncio.shield(cached[1])
+        if not complete and self._allowed.get(incident.id) is cached:
+            del self._allowed[incident.id]  # PagerDuty could not say: ask it again at the next click
+        return users
 
-    async def _read_allowed(self, incident: Incident) -> frozenset[str]:
+    async def _read_allowed(self, incident: Incident) -> tuple[frozenset[str], bool]:
+        """(who may decide, whether PagerDuty could say who is on call)."""
         users: set[str] = set()
+        complete = True
         service = self.commander.catalog.get(incident.service)
         policy = incident.escalation_policy_id or (service.escalation_policy_id if service else None)
         if policy:
@@ -194,12 +199,13 @@ class Remediator:
                 users |= {u for u in await self.slack.lookup_users([p.email for p in people]) if u}
             except SreAgentError as exc:  # the configured approvers still may
                 log.warning("who is on call for %s could not be read: %s", incident.key, exc)
+                complete = False
         for approver in self.config.approvers:
             if approver.startswith("S"):
                 users |= set(await self.slack.group_members(approver))
             else:
                 users.add(approver)
-        return frozenset(users)
+        return frozenset(users), complete
 
     async def waiting_for(self, user_id: str) -> list[tuple[Incident, Proposal]]:
         """The proposals still open that this person may decide and has not approved, oldest first (App Home)."""
@@ -312,7 +318,9 @@ class Remediator:
         assert incident is not None
         async with self.commander.locks.hold(incident.key):
             proposal = await self.store.proposal(proposal.id)
-            assert proposal is not None
+            fresh = await self.store.incident(proposal.incident_id) if proposal else None
+            assert proposal is not None and fresh is not None
+            incident = fresh  # as it is now: the row is written back with the proposal
             now = self.clock.now()
             if proposal.status is not Status.PROPOSED or now < proposal.expires_at:
                 return
@@ -374,7 +382,9 @@ class Remediator:
             if stale is not None and stale.status is Status.APPROVED:
                 after = replace(stale, status=Status.EXPIRED,
                                 outcome=f"not carried out: the incident was {incident.phase.label.lower()} first")
-                if await self.store.save_proposal(stale, after, now=now):
+                event = TimelineEvent(at=now, kind=EventKind.PROPOSAL_EXPIRED, actor=ACTOR_BOT, text=after.outcome,
+                                      data={"proposal": stale.id, "plan_hash": stale.plan_hash})
+                if await self.store.save_proposal(stale, after, now=now, incident=incident, events=[event]):
                     await _shown(self._redraw(after))
             return None
         events = advance(incident, Phase.REMEDIATING, at=now, actor=ACTOR_BOT)
@@ -436,10 +446,13 @@ class Remediator:
                 "namespace": plan.target.get("namespace"), "target": plan.target, "parameters": plan.parameters,
                 "plan_hash": proposal.plan_hash, "incident": incident.label, "runbook": plan.runbook}
         context = await self.store.agent_context(incident.id, agent.name)
+
+        async def keep(first: AgentReply) -> None:  # before waiting on it: a restart can follow the task
+            await self.store.set_execution_task(proposal.id, agent=agent.name, task_id=first.task_id,
+                                                context_id=first.context_id or context)
+
         reply = await client.send(f"Carry out this approved change for {incident.label}: {plan.action}", data,
-                                  context_id=context, resend=False, timeout_s=agent.action_timeout_s)
-        await self.store.set_execution_task(proposal.id, agent=agent.name, task_id=reply.task_id,
-                                            context_id=reply.context_id or context)
+                                  context_id=context, resend=False, timeout_s=agent.action_timeout_s, on_task=keep)
         return await self._answer_gate(proposal, client, reply, agent.action_timeout_s)
 
     async def _answer_gate(self, proposal: Proposal, client: A2AClient, reply: AgentReply,
@@ -471,9 +484,8 @@ class Remediator:
 
     async def _finished(self, proposal: Proposal, *, ok: bool, outcome: str,
                         after: Awaitable[None] | None = None) -> None:
-        """The action ended. `after`: what Slack still has to show of its start, shown before its end."""
-        if after is not None:
-            await after
+        """The action ended. `after`: what Slack still has to show of its start, shown before its end (but only
+        after the end is stored and what follows is armed)."""
         incident = await self.store.incident(proposal.incident_id)
         assert incident is not None and incident.id is not None
         runbook = self.runbooks.get(proposal.plan.runbook)
@@ -502,6 +514,8 @@ class Remediator:
             if verifying:  # first what must follow (a restart re-arms it if it is lost: see resume)
                 assert verification is not None
                 await self._check_after(incident, proposal.id, verification.interval_s, now)
+            if after is not None:
+                await _shown(after)
             finished = await self.store.proposal(proposal.id)
             assert finished is not None
             await _shown(self._redraw(finished))
@@ -560,6 +574,9 @@ class Remediator:
                 "checks": progress.checks, "readings": readings})
             return
         shown = _value(v.signal, value)
+        current = await self.store.incident(incident.id) if incident.id is not None else None
+        if current is None or not current.is_open:
+            return  # resolved while the agent was asked: nothing more to say about the fix
         if verdict is Verdict.HOLDS:
             await self._verified(incident, proposal, v.signal, shown, v.below, v.window_s, readings)
         else:
@@ -589,7 +606,12 @@ class Remediator:
                 return
             await _shown(self.slack.post(incident.channel_id, words))
         assert incident.id is not None
-        await self.commander.resolve(incident.id, user_id=None, summary=f"verified: {signal} {shown}")
+        try:
+            await self.commander.resolve(incident.id, user_id=None, summary=f"verified: {signal} {shown}")
+        except SreAgentError as exc:  # e.g. PagerDuty refused: a person resolves it
+            log.warning("could not resolve %s after the fix was verified: %s", incident.key, exc)
+            text = f"sre-agent could not resolve it: {escape(exc.user_message)} Resolve it when you can."
+            await _shown(self.slack.post(incident.channel_id, text, proposal_blocks.verified_blocks(incident, text)))
 
     # failing ------------------------------------------------------------------------------------------------------
 
@@ -597,6 +619,9 @@ class Remediator:
         """Tell the channel, escalate on PagerDuty, and go on with the next proposal or a request for help."""
         assert incident.id is not None
         await _shown(self.commander.say(incident, f":x: {escape(what)}"))
+        current = await self.store.incident(incident.id)
+        if current is None or not current.is_open:
+            return  # resolved meanwhile: the failure is told and recorded, nobody needs paging about it
         try:
             await self.escalate_incident(incident.id, user_id=None, reason=what.replace("*", ""))
         except SreAgentError as exc:  # PagerDuty refused or is away: say so, and go on with the next proposal
@@ -621,6 +646,12 @@ class Remediator:
     async def resume(self) -> None:
         """After a restart: carry out what was approved and not yet started; look again at what was running; go on
         verifying a fix whose next check was lost (its window starts again)."""
+        expiring = {int(t.payload.get("proposal", 0)) for t in await self.store.pending_timers(EXPIRE)}
+        for waiting in await self.store.proposals(statuses=(Status.PROPOSED,)):
+            if waiting.id not in expiring:  # its timer was lost (fired as the process stopped): set it again
+                await self.store.add_timer(EXPIRE, waiting.expires_at, now=self.clock.now(),
+                                           incident_id=waiting.incident_id, payload={"proposal": waiting.id})
+                self.wake_timers()
         checking = {int(t.payload.get("proposal", 0)) for t in await self.store.pending_timers(VERIFY)}
         for proposal in await self.store.proposals(statuses=(Status.EXECUTED,)):
             runbook = self.runbooks.get(proposal.plan.runbook)
@@ -676,8 +707,8 @@ async def _shown(work: Awaitable[Any]) -> None:
     logged and does not stop what must follow."""
     try:
         await work
-    except SreAgentError as exc:
-        log.warning("could not show a remediation step in Slack: %s", exc)
+    except Exception as exc:  # noqa: BLE001 - a Slack error, a timeout, a dropped connection: all the same here
+        log.warning("could not show a remediation step in Slack: %r", exc)
 
 
 def _plan_data(plan: Plan) -> dict[str, Any]:

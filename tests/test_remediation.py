@@ -36,7 +36,7 @@ KUBERNETES = {"text": "3 pods in CrashLoopBackOff in namespace shop (last state:
 APPROVE, REJECT, DONE = "proposal.approve", "proposal.reject", "proposal.done"
 
 
-def _agents(change: dict[str, Any] | None = None, *, recovers: bool = True) -> list[Any]:
+def _agents(change: dict[str, Any] | None = None, *, recovers: bool = True, working_ms: int = 0) -> list[Any]:
     monitoring: dict[str, Any] = {"name": "monitoring", "role": "monitoring",
                                   "answers": {"checkout-service": MONITORING}}
     if recovers:
@@ -45,6 +45,8 @@ def _agents(change: dict[str, Any] | None = None, *, recovers: bool = True) -> l
                                   "answers": {"checkout-service": KUBERNETES}}
     if change is not None:
         kubernetes["changes"] = {"checkout-service": change}
+    if working_ms:
+        kubernetes["working_ms"] = working_ms
     return parse_agents([monitoring, kubernetes])
 
 
@@ -71,7 +73,8 @@ def clock() -> ScaledClock:
 async def sandbox(world: World, clock: ScaledClock, agent_script: dict[str, Any]) -> AsyncIterator[Sandbox]:
     sb = Sandbox(world, slack_signing_secret=SIGNING_SECRET, pagerduty_webhook_secrets=WEBHOOK_SECRETS[:1],
                  webhook_retry_delays=[0.05, 0.1, 0.2], clock=clock.now,
-                 agents=_agents(agent_script["change"], recovers=agent_script["recovers"]))
+                 agents=_agents(agent_script["change"], recovers=agent_script["recovers"],
+                                working_ms=agent_script.get("working_ms", 0)))
     await sb.start(host="127.0.0.1", port=0)
     try:
         yield sb
@@ -597,3 +600,20 @@ async def test_when_pagerduty_cannot_say_who_is_on_call_the_configured_approvers
     await eventually(lambda: _has(h, EventKind.EXECUTED), within=10)
     [proposal] = await h.services.store.proposals()
     assert proposal.approvers == ("U0PAT",)
+
+
+@pytest.mark.parametrize("agent_script", [{"change": None, "recovers": True, "working_ms": 1500}])
+async def test_a_restart_during_a_long_change_follows_the_same_task(h: Harness) -> None:
+    channel = await _paged(h)
+    await _click(h, "U0DANA", channel, _proposal_message(h, channel).ts, APPROVE)
+    # the gate is answered and the agent works on it (1.5 s): sre-agent stops meanwhile
+    await eventually(lambda: any(e["outcome"] == "working" for e in h.sandbox.agents.executions), within=5)
+    [proposal] = await h.services.store.proposals()
+    assert proposal.status is Status.EXECUTING and proposal.task_id  # kept before the work was done
+    await h.services.background.close(within_s=0)  # the process dies: the waiting on the agent is cut off
+    await h.restart()
+    await eventually(lambda: _has(h, EventKind.VERIFIED), within=15)
+    assert len(h.sandbox.agents.change_requests) == 1  # followed, not sent again
+    [execution] = h.sandbox.agents.executions
+    assert execution["outcome"] == "done"
+    assert len(await _events(h, EventKind.EXECUTED)) == 1
