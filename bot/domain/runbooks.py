@@ -36,7 +36,9 @@ class Trigger:
     connections_above: float | None = None
     cpu_above: float | None = None
     p99_above_ms: float | None = None
-    sustained_s: float = 0.0  # how long the condition must hold (checked when the signals carry a window)
+    # How long the condition must hold. Not checked yet: the agents report figures over the last 30 minutes,
+    # which is taken as long enough for any `sustained` up to that (see README, Runbooks and approvals).
+    sustained_s: float = 0.0
 
     def conditions(self) -> int:
         return sum(x is not None for x in (self.error_rate_above, self.connections_above, self.cpu_above,
