@@ -1,7 +1,7 @@
 """Work that runs after Slack has been answered. Bolt runs each listener to its end before it answers
 (process_before_response), so a listener acks, hands its work to `Background.spawn` and returns: the answer goes out
 at once, without Bolt's 10 ms polling for the ack, and the work goes on here. Failures are logged, never lost quietly;
-`drain` waits for what is in flight (tests, shutdown)."""
+`drain` waits for what is in flight (tests, shutdown). The intake runs its durable timers' work on one too."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ class Background:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("%s failed after Slack was answered", name)
+            log.exception("%s failed (nobody waits on it: it is only logged)", name)
 
     @property
     def busy(self) -> bool:

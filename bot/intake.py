@@ -10,6 +10,7 @@ from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
+from bot.background import Background
 from bot.clock import Clock
 from bot.commander import Commander, Outcome
 from bot.domain.pagerduty import parse_pagerduty_event
@@ -44,6 +45,7 @@ class Intake:
         self._closing = False
         # durable timers of other kinds (proposal expiry, verification checks): kind -> what to do when due
         self.timer_handlers: dict[str, Callable[[Timer], Coroutine[Any, Any, None]]] = {}
+        self._timer_work = Background()
 
     async def accept(
         self, *, source: str, delivery_id: str, event_type: str, body: str, incident_ref: str | None
@@ -126,7 +128,7 @@ class Intake:
             if timer.kind == RETRY_INBOUND:
                 self.schedule(int(timer.payload["inbound_id"]))
             elif handler is not None:
-                self._track(handler(timer), f"timer-{timer.kind}-{timer.id}")
+                self._timer_work.spawn(handler(timer), name=f"timer {timer.kind} {timer.id}")
             else:
                 log.warning("timer %s of unknown kind %r dropped", timer.id, timer.kind)
         due = await self.store.next_timer_due()
@@ -139,28 +141,17 @@ class Intake:
         """A timer was added: look at the due times again now."""
         self._timer_wake.set()
 
-    def _track(self, work: Coroutine[Any, Any, None], name: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._logged(work, name), name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    @staticmethod
-    async def _logged(work: Coroutine[Any, Any, None], name: str) -> None:
-        try:
-            await work
-        except Exception:
-            log.exception("%s failed", name)
-
     @property
     def busy(self) -> bool:
-        """True while an accepted event is being processed."""
-        return bool(self._tasks)
+        """True while an accepted event is being processed or a timer's work runs."""
+        return bool(self._tasks) or self._timer_work.busy
 
     async def drain(self, within_s: float = 30.0) -> None:
         """Wait until no event is being processed (tests, shutdown), at most `within_s` seconds."""
         deadline = asyncio.get_running_loop().time() + within_s
         while self._tasks and asyncio.get_running_loop().time() < deadline:
             await asyncio.wait(set(self._tasks), timeout=max(0.0, deadline - asyncio.get_running_loop().time()))
+        await self._timer_work.drain(max(0.0, deadline - asyncio.get_running_loop().time()))
 
     async def close(self) -> None:
         self._closing = True
@@ -171,3 +162,4 @@ class Intake:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._timer_work.close(within_s=0)

@@ -287,7 +287,8 @@ class Remediator:
             elif after.status is Status.EXECUTED:
                 await _shown(self.commander.say(incident, f":white_check_mark: {user_ref(click.user_id)} did "
                                                           f"*{escape(after.plan.action)}*."))
-            await self.store.save_incident(incident, follow, now=now)
+            if follow:  # the decision's own change was written with it; what followed is written here
+                await self.store.save_incident(incident, follow, now=now)
             if incident.phase is not phase:
                 await _shown(self.commander.refresh(incident))
         if after.status is Status.EXECUTED and after.plan.manual:
