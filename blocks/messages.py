@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from blocks.text import channel, escape, truncate, user
+from blocks.text import channel, escape, link, truncate, user
 from bot.domain.incident import Incident
 from bot.domain.severity import Severity
 from bot.errors import SlackError
@@ -105,4 +105,19 @@ def declared(incident: Incident) -> str:
     return (
         f"{incident.severity.emoji} Declared *{incident.severity} {incident.label}* · {escape(incident.service)}: "
         f"{escape(truncate(incident.title, 300))}. Join {where}.{paged}"
+    )
+
+
+
+def page_not_handled(
+    *, source: str, event_type: str, attempts: int, error: str, url: str | None, what: str | None, inbound_id: int
+) -> str:
+    """Said in the incidents channel when an accepted page failed every attempt: nobody else would know of it."""
+    subject = f"a {escape(source)} `{escape(event_type)}` event"
+    if what:
+        subject += f" for {link(url, what)}"
+    return (
+        f":rotating_light: *A page could not be handled.* I received {subject} and gave up after {attempts} "
+        f"attempts: `{escape(truncate(error, 500))}`. Please handle it in {escape(source)} by hand. "
+        f"(Inbound event {inbound_id}, marked failed.)"
     )

@@ -32,6 +32,7 @@ from bot.locks import KeyedLocks
 from bot.pagerduty import PagerDuty
 from bot.slack_gateway import SlackGateway
 from bot.store import Store
+from bot.store.store import InboundEvent
 
 if TYPE_CHECKING:
     from bot.remediation import Remediator
@@ -501,6 +502,20 @@ class Commander:
                 await self.slack.update(announced[0], announced[1], text, blocks)
             except SlackError as exc:
                 log.warning("could not update the announcement of %s: %s", incident.key, exc.error)
+
+    async def report_unhandled(self, event: InboundEvent, parsed: PagerDutyEvent | None) -> None:
+        """Tell the incidents channel that an accepted event failed every attempt, with the link to it."""
+        data = parsed.incident if parsed is not None else None
+        text = messages.page_not_handled(
+            source="PagerDuty" if event.source == SOURCE_PAGERDUTY else event.source,
+            event_type=event.event_type,
+            attempts=event.attempts,
+            error=event.last_error or "unknown error",
+            url=data.html_url if data is not None else None,
+            what=(f"#{data.number} {data.title}" if data.number is not None else data.title) if data else None,
+            inbound_id=event.id,
+        )
+        await self.slack.post(self.config.incidents_channel, text)
 
     async def say(self, incident: Incident, text: str) -> None:
         if incident.channel_id:

@@ -13,14 +13,19 @@ from typing import Any
 from bot.background import Background
 from bot.clock import Clock
 from bot.commander import Commander, Outcome
-from bot.domain.pagerduty import parse_pagerduty_event
+from bot.domain.errors import InvalidEvent
+from bot.domain.pagerduty import PagerDutyEvent, read_pagerduty_event
+from bot.domain.wire import storable_text
 from bot.store import Store
-from bot.store.store import DONE, FAILED, IGNORED, PENDING, Timer
+from bot.store.store import DONE, IGNORED, PENDING, InboundEvent, Timer
 
 log = logging.getLogger(__name__)
 
 SOURCE_PAGERDUTY = "pagerduty"
 RETRY_INBOUND = "retry_inbound"
+UNHANDLED_NOTICE = "unhandled_notice"  # tell the incidents channel that an event failed every attempt
+NOTICE_TRIES = 10
+NOTICE_RETRY = timedelta(seconds=30)
 LEASE = timedelta(minutes=5)
 
 
@@ -80,27 +85,53 @@ class Intake:
             if event.source != SOURCE_PAGERDUTY:
                 await self.store.finish_inbound(event_id, status=IGNORED, now=self.clock.now())
                 return
-            outcome = await self.commander.handle_pagerduty(parse_pagerduty_event(event.json()))
+            outcome = await self.commander.handle_pagerduty(read_pagerduty_event(event.body))
         except Exception as exc:  # noqa: BLE001 - a worker must outlive any one event; the error is stored
-            log.warning(
-                "inbound event %s (%s) failed on attempt %s: %r", event_id, event.event_type, event.attempts, exc
-            )
-            if event.attempts >= self.max_attempts:
-                await self.store.finish_inbound(event_id, status=FAILED, now=self.clock.now(), error=repr(exc))
-                log.error("inbound event %s gave up after %s attempts", event_id, event.attempts)
-                return
-            await self.store.finish_inbound(event_id, status=PENDING, now=self.clock.now(), error=repr(exc))
-            delay = self.backoff_s[min(event.attempts, len(self.backoff_s)) - 1]
-            await self.store.add_timer(
-                RETRY_INBOUND,
-                self.clock.now() + timedelta(seconds=delay),
-                now=self.clock.now(),
-                payload={"inbound_id": event_id},
-            )
-            self._timer_wake.set()
+            await self._failed(event, exc)
             return
         status = DONE if outcome == Outcome.HANDLED else IGNORED
         await self.store.finish_inbound(event_id, status=status, now=self.clock.now())
+
+    async def _failed(self, event: InboundEvent, exc: Exception) -> None:
+        """Try again later, or after the last attempt give up where a person hears of it: never left pending."""
+        error = storable_text(f"{type(exc).__name__}: {exc}", 2000)
+        log.warning("inbound event %s (%s) failed on attempt %s: %s", event.id, event.event_type, event.attempts, error)
+        now = self.clock.now()
+        if event.attempts >= self.max_attempts:
+            if await self.store.fail_inbound(event.id, now=now, error=error, notice=UNHANDLED_NOTICE):
+                log.warning("inbound event %s gave up after %s attempts; the incidents channel is told",
+                            event.id, event.attempts)
+                self._timer_wake.set()
+            return
+        await self.store.finish_inbound(event.id, status=PENDING, now=now, error=error)
+        delay = self.backoff_s[min(event.attempts, len(self.backoff_s)) - 1]
+        await self.store.add_timer(
+            RETRY_INBOUND, now + timedelta(seconds=delay), now=now, payload={"inbound_id": event.id}
+        )
+        self._timer_wake.set()
+
+    async def _tell_unhandled(self, timer: Timer) -> None:
+        """The message that a page could not be handled; tried again (a few times) while Slack refuses it."""
+        event = await self.store.inbound(int(timer.payload["inbound_id"]))
+        if event is None:
+            return
+        try:
+            parsed: PagerDutyEvent | None = read_pagerduty_event(event.body)
+        except InvalidEvent:
+            parsed = None
+        try:
+            await self.commander.report_unhandled(event, parsed)
+        except Exception as exc:  # noqa: BLE001 - Slack may be what is failing: try again a little later
+            tries = int(timer.payload.get("tries", 0)) + 1
+            if tries >= NOTICE_TRIES:
+                log.error("could not tell anyone that inbound event %s failed: %r", event.id, exc)
+                return
+            log.warning("could not tell that inbound event %s failed (try %s): %r", event.id, tries, exc)
+            now = self.clock.now()
+            await self.store.add_timer(
+                UNHANDLED_NOTICE, now + NOTICE_RETRY, now=now, payload={"inbound_id": event.id, "tries": tries}
+            )
+            self._timer_wake.set()
 
     async def start(self) -> None:
         """Process whatever a previous run stored and did not finish, then run the retry timers."""
@@ -127,6 +158,8 @@ class Intake:
                 continue  # another worker fired it
             if timer.kind == RETRY_INBOUND:
                 self.schedule(int(timer.payload["inbound_id"]))
+            elif timer.kind == UNHANDLED_NOTICE:
+                self._timer_work.spawn(self._tell_unhandled(timer), name=f"unhandled notice {timer.id}")
             elif handler is not None:
                 self._timer_work.spawn(handler(timer), name=f"timer {timer.kind} {timer.id}")
             else:

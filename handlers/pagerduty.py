@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 from datetime import timedelta
 
 from aiohttp import web
 
 from bot.domain.errors import InvalidEvent
-from bot.domain.pagerduty import parse_pagerduty_event
+from bot.domain.pagerduty import read_pagerduty_event
+from bot.domain.wire import decode_body
 from bot.services import SERVICES
 from bot.signatures import pagerduty_signature_valid
 
 log = logging.getLogger(__name__)
+
+FUTURE_LEEWAY = timedelta(hours=1)  # an event from further ahead than this is no clock's drift
+_DELIVERY_ID = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, as PagerDuty's UUIDs are
 
 
 def _error(status: int, reason: str) -> web.Response:
@@ -33,27 +37,28 @@ async def pagerduty_webhook(request: web.Request) -> web.Response:
     if not pagerduty_signature_valid(request.headers.get("X-PagerDuty-Signature"), body, secrets):
         log.warning("pagerduty webhook with a missing or wrong signature from %s", request.remote)
         return _error(401, "invalid signature")
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return _error(400, "body is not valid JSON")
-    try:
-        event = parse_pagerduty_event(payload)
+    try:  # the one reading of the body: what is stored below is exactly what the intake will read back
+        text = decode_body(body)
+        event = read_pagerduty_event(text)
     except InvalidEvent as exc:
         return _error(400, str(exc))
-    age = services.clock.now() - event.occurred_at
-    if age > timedelta(hours=settings.webhook_max_age_hours):
+    now = services.clock.now()
+    if now - event.occurred_at > timedelta(hours=settings.webhook_max_age_hours):
         return _error(
             400,
             f"stale event: occurred_at {event.occurred_at.isoformat()} is older than "
             f"{settings.webhook_max_age_hours:g} hours",
         )
+    if event.occurred_at - now > FUTURE_LEEWAY:
+        return _error(400, f"occurred_at {event.occurred_at.isoformat()} is more than an hour ahead of this clock")
     delivery_id = request.headers.get("X-Webhook-Id") or event.id
+    if not _DELIVERY_ID.fullmatch(delivery_id):
+        return _error(400, "X-Webhook-Id: expected 1 to 255 printable ASCII characters")
     stored = await services.intake.accept(
         source="pagerduty",
         delivery_id=delivery_id,
         event_type=event.event_type,
-        body=body.decode("utf-8"),
+        body=text,
         incident_ref=event.incident_id,
     )
     return web.json_response({"ok": True, "duplicate": not stored}, status=202)

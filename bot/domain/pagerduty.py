@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
 
 from bot.domain.errors import InvalidEvent
+from bot.domain.wire import clean_text, load_json
 
 INCIDENT_EVENTS = frozenset(
     {
@@ -29,43 +38,103 @@ class _Loose(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+# What each field may hold, so that whatever is accepted can be stored, shown and used to the end (the README's
+# "What a webhook may carry"). Identifiers go into PagerDuty API paths and database keys: PagerDuty's own are short
+# letters and digits.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+MAX_INCIDENT_NUMBER = 2**31 - 1  # PagerDuty numbers incidents from 1; the store keeps a 32-bit integer
+TITLE_LIMIT = 1024  # PagerDuty's own limit on an incident title
+NAME_LIMIT = 255
+NOTE_LIMIT = 25_000
+URL_LIMIT = 2048
+EVENT_TYPE_PATTERN = r"^[a-z][a-z0-9_.]{0,63}$"
+_SAFE_URL = re.compile(r"https?://[^\s<>|]+")
+
+
+def _timestamp(value: Any) -> datetime:
+    """An ISO 8601 string; one without a time zone is UTC (PagerDuty writes UTC); held as aware UTC."""
+    if not isinstance(value, str):
+        raise ValueError("expected an ISO 8601 timestamp string")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"not an ISO 8601 timestamp: {value[:40]!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("timestamp out of range") from None
+
+
+def _identifier(value: str) -> str:
+    if not re.fullmatch(ID_PATTERN, value):
+        raise ValueError("not a PagerDuty id (1 to 64 letters, digits, '.', '_' or '-')")
+    return value
+
+
+def _event_type(value: str) -> str:
+    if not re.fullmatch(EVENT_TYPE_PATTERN, value):
+        raise ValueError("not an event type (such as incident.triggered)")
+    return value
+
+
+def _text(limit: int) -> Any:
+    return AfterValidator(lambda value: clean_text(value, limit))
+
+
+def _url(value: str | None) -> str | None:
+    """Only a plain http(s) URL is kept as a link; anything else is dropped (the link is only shown)."""
+    if value is None or len(value) > URL_LIMIT or not _SAFE_URL.fullmatch(value):
+        return None
+    return value
+
+
+Id = Annotated[str, AfterValidator(_identifier)]
+Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]
+Title = Annotated[str, _text(TITLE_LIMIT)]
+Name = Annotated[str, _text(NAME_LIMIT)]
+Note = Annotated[str, _text(NOTE_LIMIT)]
+Url = Annotated[str | None, AfterValidator(_url)]
+
+
 class _Reference(_Loose):
-    id: str
-    summary: str | None = None
+    id: Id
+    summary: Name | None = None
 
 
 class _IncidentData(_Loose):
-    id: str = Field(min_length=1)
+    id: Id
     type: str | None = None
-    number: int | None = None
-    status: str
-    title: str
-    incident_key: str | None = None
-    urgency: str | None = None
+    number: Annotated[int, Field(strict=True, ge=1, le=MAX_INCIDENT_NUMBER)] | None = None
+    status: Literal["triggered", "acknowledged", "resolved"]
+    title: Title
+    incident_key: Name | None = None
+    urgency: Literal["high", "low"] | None = None
     priority: _Reference | None = None
     service: _Reference
     escalation_policy: _Reference | None = None
-    html_url: str | None = None
-    created_at: datetime | None = None
+    html_url: Url = None
+    created_at: Timestamp | None = None
 
 
 class _NoteData(_Loose):
-    id: str
-    content: str
+    id: Id
+    content: Note
     incident: _Reference
 
 
 class _Agent(_Loose):
-    id: str | None = None
-    summary: str | None = None
-    type: str | None = None
+    id: Id | None = None
+    summary: Name | None = None
+    type: Name | None = None
 
 
 class _Envelope(_Loose):
-    id: str = Field(min_length=1)
-    event_type: str = Field(min_length=1)
-    resource_type: str | None = None
-    occurred_at: datetime
+    id: Id
+    event_type: Annotated[str, AfterValidator(_event_type)]
+    resource_type: Name | None = None
+    occurred_at: Timestamp
     agent: _Agent | None = None
     data: dict[str, Any]
 
@@ -108,9 +177,17 @@ class PagerDutyEvent:
 
 
 def _reason(error: ValidationError, prefix: str) -> str:
-    first = error.errors()[0]
+    first = error.errors(include_url=False, include_input=False)[0]
     where = ".".join(str(p) for p in (prefix, *first["loc"]))
-    return f"{where}: {first['msg'].lower()}"
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{where}: {clean_text(message[:1].lower() + message[1:], 300)}"
+
+
+def read_pagerduty_event(text: str) -> PagerDutyEvent:
+    """A stored or received webhook body (text) as the domain value: bounded JSON, then parse_pagerduty_event.
+    The webhook route and the intake's worker both read a body through this one function, so what was accepted
+    reads the same when it is processed."""
+    return parse_pagerduty_event(load_json(text))
 
 
 def parse_pagerduty_event(body: Any) -> PagerDutyEvent:
@@ -147,7 +224,8 @@ def parse_pagerduty_event(body: Any) -> PagerDutyEvent:
                 escalation_policy_id=data.escalation_policy.id if data.escalation_policy else None,
                 html_url=data.html_url,
                 incident_key=data.incident_key,
-                created_at=data.created_at,
+                # an incident is not created after an event about it occurred: a later clock is not believed
+                created_at=min(data.created_at, envelope.occurred_at) if data.created_at else None,
             )
             return PagerDutyEvent(**common, incident_id=data.id, incident=incident)
         if envelope.event_type in NOTE_EVENTS:
@@ -156,4 +234,5 @@ def parse_pagerduty_event(body: Any) -> PagerDutyEvent:
     except ValidationError as error:
         raise InvalidEvent(_reason(error, "event.data")) from error
     incident_id = envelope.data.get("id") if envelope.data.get("type") == "incident" else None
-    return PagerDutyEvent(**common, incident_id=incident_id if isinstance(incident_id, str) else None)
+    usable = isinstance(incident_id, str) and re.fullmatch(ID_PATTERN, incident_id) is not None
+    return PagerDutyEvent(**common, incident_id=incident_id if usable else None)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
-import json
 import logging
 import queue
 import threading
@@ -64,9 +63,7 @@ class InboundEvent:
     status: str
     attempts: int
     received_at: datetime
-
-    def json(self) -> Any:
-        return json.loads(self.body)
+    last_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -294,6 +291,31 @@ class Store:
                 .where(inbound_events.c.id == event_id)
                 .values(status=status, processed_at=now if status != PENDING else None, last_error=error)
             )
+        return await self.run(work)
+
+    async def fail_inbound(self, event_id: int, *, now: datetime, error: str, notice: str) -> bool:
+        """Give up on an event: `failed` with the reason, and in the same transaction a timer of kind `notice`
+        (due now) through which a person hears of it. False, and nothing written, if it was not being processed."""
+        def work(conn: sa.Connection) -> bool:
+            result = conn.execute(
+                inbound_events.update()
+                .where(inbound_events.c.id == event_id, inbound_events.c.status == PROCESSING)
+                .values(status=FAILED, processed_at=now, last_error=error)
+            )
+            if result.rowcount != 1:
+                return False
+            conn.execute(
+                timers.insert().values(
+                    kind=notice, due_at=now, payload={"inbound_id": event_id}, status=PENDING, created_at=now
+                )
+            )
+            return True
+        return await self.run(work)
+
+    async def inbound(self, event_id: int) -> InboundEvent | None:
+        def work(conn: sa.Connection) -> InboundEvent | None:
+            row = conn.execute(inbound_events.select().where(inbound_events.c.id == event_id)).one_or_none()
+            return _inbound(row) if row is not None else None
         return await self.run(work)
 
     async def unfinished_inbound(self) -> list[int]:
@@ -771,4 +793,5 @@ def _inbound(row: Any) -> InboundEvent:
         status=row.status,
         attempts=row.attempts,
         received_at=row.received_at,
+        last_error=row.last_error,
     )
