@@ -31,7 +31,7 @@ class _Agent(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     role: Role
     url: str
-    timeout_s: float = Field(30.0, gt=0, le=120)  # within the 5-minute lease of the event being processed
+    timeout_s: float = Field(30.0, gt=0, le=120)  # the event's lease is renewed while the agents are asked
     retries: int = Field(2, ge=0, le=10)
     action_timeout_s: float = Field(600.0, gt=0, le=3600)  # carried out after the answer to Slack: no lease
 

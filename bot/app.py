@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -83,7 +84,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         catalog=catalog,
         delegator=delegator,
     )
-    intake = Intake(store, commander, clock)
+    instance = settings.instance_name or f"{socket.gethostname()}:{settings.port}"
+    intake = Intake(store, commander, clock, instance=instance)
     background = Background()
     actions = IncidentActions(commander)
     remediator = Remediator(
@@ -165,6 +167,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         if delegator.configured:
             services.background.spawn(delegator.read_cards(), name="agent cards")
         await intake.start()
+        services.background.spawn(commander.resume_opening(), name="resume opening incidents")
         await remediator.resume()
         services.slack_inbox.start()
         socket_mode = None

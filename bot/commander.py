@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -19,6 +19,7 @@ from blocks import messages
 from blocks import triage as triage_blocks
 from bot.clock import Clock
 from bot.delegation import Delegator
+from bot.domain.approval import Status as ProposalStatus
 from bot.domain.catalog import Catalog
 from bot.domain.incident import Incident, SetupStep, change_severity, transition
 from bot.domain.naming import channel_name
@@ -30,6 +31,7 @@ from bot.domain.triage import blast_radius, signals_from_title
 from bot.errors import DomainError, NotAnIncidentChannel, SlackError
 from bot.locks import KeyedLocks
 from bot.pagerduty import PagerDuty
+from bot.posting import Poster
 from bot.slack_gateway import SlackGateway
 from bot.store import Store
 from bot.store.store import InboundEvent
@@ -44,6 +46,8 @@ SOURCE_PAGERDUTY = "pagerduty"
 ACTOR_BOT = "sre-agent"
 CARD = "card"
 ANNOUNCEMENT = "announcement"
+TRIAGE = "triage"
+FINDINGS = "findings"
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,7 @@ class Commander:
         self.delegator = delegator
         self.remediator: Remediator | None = None  # set by create_app: it needs the commander itself
         self.locks = KeyedLocks()
+        self.poster = Poster(store, slack, clock)
 
     # PagerDuty -> Slack ------------------------------------------------------------------------------
 
@@ -150,84 +155,127 @@ class Commander:
         return incident
 
     async def _open(self, incident: Incident) -> None:
-        """Do the opening steps not done yet; save what succeeded even when one fails, then re-raise."""
+        """Do the opening steps not done yet, stage by stage; save what succeeded even when one fails, then re-raise.
+
+        Before a stage runs, its steps are saved as begun (with what the stage before did): a step begun before
+        this attempt may have been carried out by a process that died before recording it, so it first looks
+        whether it was (the channel, the message, the acknowledgement, the note) and adopts what it finds."""
         events: list[TimelineEvent] = []
         errors: list[BaseException] = []
-
-        async def ack() -> None:
-            await self.pagerduty.acknowledge(incident.external_id)
-            incident.steps.add(SetupStep.ACKNOWLEDGE)
-            if incident.phase is Phase.TRIGGERED:
-                events.extend(transition(incident, Phase.ACKNOWLEDGED, at=self.clock.now(), actor=ACTOR_BOT))
-
-        async def channel() -> None:
-            number = incident.number if incident.number is not None else incident.id
-            wanted = channel_name(number, incident.service, prefix=self.config.channel_prefix)
-            incident.channel_id, incident.channel_name = await self.slack.create_channel(wanted)
-            incident.steps.add(SetupStep.CHANNEL)
-            events.append(
-                TimelineEvent(
-                    at=self.clock.now(),
-                    kind=EventKind.CHANNEL_CREATED,
-                    actor=ACTOR_BOT,
-                    text=f"#{incident.channel_name}",
-                    data={"channel": incident.channel_id},
-                )
-            )
-
         if incident.source != SOURCE_PAGERDUTY:  # declared in Slack without PagerDuty: nothing to acknowledge there
             incident.steps |= {SetupStep.ACKNOWLEDGE, SetupStep.NOTE}
-        first: list[Awaitable[None]] = []
+        first: dict[SetupStep, Callable[[bool], Awaitable[None]]] = {}
         if (
             SetupStep.ACKNOWLEDGE not in incident.steps
             and self.config.auto_acknowledge
             and incident.phase is Phase.TRIGGERED
         ):
-            first.append(ack())
+            first[SetupStep.ACKNOWLEDGE] = lambda again: self._acknowledge(incident, events, again)
         if SetupStep.CHANNEL not in incident.steps:
-            first.append(channel())
-        errors += await _gather(first)
+            first[SetupStep.CHANNEL] = lambda again: self._channel(incident, events, again)
+        errors += await self._stage(incident, events, first)
         if incident.channel_id is not None:
             missing: list[str] = []
-            second: list[Awaitable[None]] = []
-            if SetupStep.CARD not in incident.steps:
-                second.append(self._post_card(incident, events))
-            if SetupStep.TOPIC not in incident.steps:
-                second.append(self._set_topic(incident))
-            if SetupStep.INVITE not in incident.steps:
-                second.append(self._invite(incident, events, missing))
-            if SetupStep.ANNOUNCE not in incident.steps:
-                second.append(self._announce(incident, events))
-            if SetupStep.NOTE not in incident.steps:
-                second.append(self._note(incident, events))
-            errors += await _gather(second)
-            if SetupStep.TRIAGE not in incident.steps and SetupStep.CARD in incident.steps:
-                errors += await _gather([self._triage(incident, events)])
-            if SetupStep.DIAGNOSE not in incident.steps and SetupStep.TRIAGE in incident.steps:
-                errors += await _gather([self._diagnose(incident, events)])
-            if SetupStep.PROPOSE not in incident.steps and SetupStep.DIAGNOSE in incident.steps:
-                errors += await _gather([self._propose(incident, events)])
+            second: dict[SetupStep, Callable[[bool], Awaitable[None]]] = {
+                SetupStep.CARD: lambda again: self._post_card(incident, events, again),
+                SetupStep.TOPIC: lambda again: self._set_topic(incident),
+                SetupStep.INVITE: lambda again: self._invite(incident, events, missing),
+                SetupStep.ANNOUNCE: lambda again: self._announce(incident, events, again),
+                SetupStep.NOTE: lambda again: self._note(incident, events, again),
+            }
+            errors += await self._stage(incident, events, second)
+            if SetupStep.CARD in incident.steps:
+                errors += await self._stage(incident, events, {
+                    SetupStep.TRIAGE: lambda again: self._triage(incident, events, again)})
+            if SetupStep.TRIAGE in incident.steps:
+                errors += await self._stage(incident, events, {
+                    SetupStep.DIAGNOSE: lambda again: self._diagnose(incident, events, again)})
+            if SetupStep.DIAGNOSE in incident.steps:
+                errors += await self._stage(incident, events, {
+                    SetupStep.PROPOSE: lambda again: self._propose(incident, events, again)})
             if missing:
                 errors += await _gather([self.say(incident, messages.not_found(missing))])
         await self.store.save_incident(incident, events, now=self.clock.now())
         if errors:
             raise errors[0]
 
-    async def _post_card(self, incident: Incident, events: list[TimelineEvent]) -> None:
-        assert incident.channel_id and incident.id is not None
-        ts = await self.slack.post(
-            incident.channel_id, incident_blocks.card_text(incident), incident_blocks.incident_card(incident)
+    async def resume_opening(self) -> None:
+        """At start: finish opening every open incident whose opening a stop cut short (a page's event is taken up
+        again by the intake too; a declared incident has only this), each under its lock, whatever step it was."""
+        for listed in await self.store.incidents(open_only=True):
+            if SetupStep.PROPOSE in listed.steps:
+                continue
+            async with self.locks.hold(listed.key):
+                incident = await self.store.incident(listed.id) if listed.id is not None else None
+                if incident is None or not incident.is_open or SetupStep.PROPOSE in incident.steps:
+                    continue
+                try:
+                    await self._open(incident)
+                except Exception as exc:  # noqa: BLE001 - one incident's trouble must not keep the others waiting
+                    log.warning("could not finish opening %s: %s", incident.key, exc)
+
+    async def _stage(
+        self,
+        incident: Incident,
+        events: list[TimelineEvent],
+        steps: dict[SetupStep, Callable[[bool], Awaitable[None]]],
+    ) -> list[BaseException]:
+        """Run the steps of one stage that are not done, at once: saved as begun first (with `events` so far)."""
+        todo = {step: run for step, run in steps.items() if step not in incident.steps}
+        if not todo:
+            return []
+        again = {step: step in incident.begun for step in todo}
+        if not all(again.values()) or events:
+            incident.begun |= todo.keys()
+            await self.store.save_incident(incident, events, now=self.clock.now())
+            events.clear()
+        return await _gather([run(again[step]) for step, run in todo.items()])
+
+    async def _acknowledge(self, incident: Incident, events: list[TimelineEvent], again: bool) -> None:
+        if not again or await self.pagerduty.status(incident.external_id) == "triggered":
+            await self.pagerduty.acknowledge(incident.external_id)
+        incident.steps.add(SetupStep.ACKNOWLEDGE)
+        if incident.phase is Phase.TRIGGERED:
+            events.extend(transition(incident, Phase.ACKNOWLEDGED, at=self.clock.now(), actor=ACTOR_BOT))
+
+    async def _channel(self, incident: Incident, events: list[TimelineEvent], again: bool) -> None:
+        number = incident.number if incident.number is not None else incident.id
+        wanted = channel_name(number, incident.service, prefix=self.config.channel_prefix)
+        incident.channel_id, incident.channel_name = await self.slack.create_channel(
+            wanted, adoptable=self._unclaimed_channel if again else None
         )
-        await self.store.save_message_ref(incident.id, CARD, incident.channel_id, ts, now=self.clock.now())
+        incident.steps.add(SetupStep.CHANNEL)
+        events.append(
+            TimelineEvent(
+                at=self.clock.now(),
+                kind=EventKind.CHANNEL_CREATED,
+                actor=ACTOR_BOT,
+                text=f"#{incident.channel_name}",
+                data={"channel": incident.channel_id},
+            )
+        )
+
+    async def _unclaimed_channel(self, channel_id: str) -> bool:
+        """A channel the bot made that no incident has: the one a crash kept from being recorded."""
+        return await self.store.incident_by_channel(channel_id) is None
+
+    async def _post_card(self, incident: Incident, events: list[TimelineEvent], again: bool) -> None:
+        assert incident.channel_id
+        ts = await self.poster.post_once(
+            incident, CARD, incident.channel_id, incident_blocks.card_text(incident),
+            incident_blocks.incident_card(incident), again=again,
+        )
         incident.steps.add(SetupStep.CARD)
         events.append(TimelineEvent(at=self.clock.now(), kind=EventKind.CARD_POSTED, actor=ACTOR_BOT, ref=ts))
 
-    async def _triage(self, incident: Incident, events: list[TimelineEvent]) -> None:
+    async def _triage(self, incident: Incident, events: list[TimelineEvent], again: bool) -> None:
         """The blast radius, said in the channel under the card."""
         assert incident.channel_id
         radius = blast_radius(incident.service, self.catalog, signals_from_title(incident.title))
         text = triage_blocks.triage_text(incident, radius)
-        ts = await self.slack.post(incident.channel_id, text, triage_blocks.triage_blocks(incident, radius))
+        ts = await self.poster.post_once(
+            incident, TRIAGE, incident.channel_id, text, triage_blocks.triage_blocks(incident, radius), again=again
+        )
         incident.steps.add(SetupStep.TRIAGE)
         events.append(
             TimelineEvent(
@@ -248,7 +296,7 @@ class Commander:
             )
         )
 
-    async def _diagnose(self, incident: Incident, events: list[TimelineEvent]) -> None:
+    async def _diagnose(self, incident: Incident, events: list[TimelineEvent], again: bool) -> None:
         """Ask the agents, post the findings, and list every question and answer in the thread under them."""
         assert incident.channel_id
         if self.delegator is None or not self.delegator.configured:
@@ -256,12 +304,15 @@ class Commander:
             return
         found = await self.delegator.diagnose(incident)
         text = findings_blocks.findings_text(incident.service, found.evidence, found.hypotheses)
-        ts = await self.slack.post(
-            incident.channel_id, text, findings_blocks.findings_blocks(incident.service, found.evidence,
-                                                                        found.hypotheses)
+        ts = await self.poster.post_once(
+            incident, FINDINGS, incident.channel_id, text,
+            findings_blocks.findings_blocks(incident.service, found.evidence, found.hypotheses), again=again,
         )
-        for item in found.evidence:
-            await self.slack.post(incident.channel_id, findings_blocks.exchange_text(item), thread_ts=ts)
+        for n, item in enumerate(found.evidence, start=1):
+            await self.poster.post_once(
+                incident, f"{FINDINGS}.{n}", incident.channel_id, findings_blocks.exchange_text(item),
+                thread_ts=ts, again=again,
+            )
         incident.steps.add(SetupStep.DIAGNOSE)
         events.append(
             TimelineEvent(
@@ -280,16 +331,19 @@ class Commander:
             )
         )
 
-    async def _propose(self, incident: Incident, events: list[TimelineEvent]) -> None:
+    async def _propose(self, incident: Incident, events: list[TimelineEvent], again: bool) -> None:
         """The first proposal from the runbooks, or a plain request for help when none applies. Only where agents
-        were asked: without them there is nothing to match."""
+        were asked: without them there is nothing to match. After a crash, a proposal made and not yet shown (or
+        shown and not recorded) is the one finished."""
         assert incident.id is not None
         asked = self.delegator is not None and self.delegator.configured
-        if asked and self.remediator is not None and incident.is_open and not await self.store.proposals(incident.id):
-            phase = incident.phase
-            await self.remediator.propose_next(incident, events)
-            if incident.phase is not phase:
-                await self.refresh(incident)
+        if asked and self.remediator is not None and incident.is_open:
+            proposals = await self.store.proposals(incident.id)
+            if not proposals or (again and any(p.status is ProposalStatus.PROPOSED for p in proposals)):
+                phase = incident.phase
+                await self.remediator.propose_next(incident, events, again=again)
+                if incident.phase is not phase:
+                    await self.refresh(incident)
         incident.steps.add(SetupStep.PROPOSE)
 
     async def _set_topic(self, incident: Incident) -> None:
@@ -332,25 +386,26 @@ class Commander:
                 )
         incident.steps.add(SetupStep.INVITE)
 
-    async def _announce(self, incident: Incident, events: list[TimelineEvent]) -> None:
+    async def _announce(self, incident: Incident, events: list[TimelineEvent], again: bool) -> None:
         assert incident.channel_id and incident.id is not None
         text, blocks = incident_blocks.announcement(incident)
         try:
-            ts = await self.slack.post(self.config.incidents_channel, text, blocks)
+            ts = await self.poster.post_once(
+                incident, ANNOUNCEMENT, self.config.incidents_channel, text, blocks, again=again
+            )
         except SlackError as exc:
             # A misconfigured incidents channel must not hold the incident up: say so where people are.
             await self.slack.post(incident.channel_id, messages.announce_failed(self.config.incidents_channel, exc))
             incident.steps.add(SetupStep.ANNOUNCE)
             return
-        await self.store.save_message_ref(
-            incident.id, ANNOUNCEMENT, self.config.incidents_channel, ts, now=self.clock.now()
-        )
         incident.steps.add(SetupStep.ANNOUNCE)
         events.append(TimelineEvent(at=self.clock.now(), kind=EventKind.ANNOUNCED, actor=ACTOR_BOT, ref=ts))
 
-    async def _note(self, incident: Incident, events: list[TimelineEvent]) -> None:
+    async def _note(self, incident: Incident, events: list[TimelineEvent], again: bool) -> None:
         content = messages.pagerduty_channel_note(incident)
-        note_id = await self.pagerduty.add_note(incident.external_id, content)
+        note_id = await self.pagerduty.note_with(incident.external_id, content) if again else None
+        if note_id is None:
+            note_id = await self.pagerduty.add_note(incident.external_id, content)
         incident.steps.add(SetupStep.NOTE)
         events.append(
             TimelineEvent(

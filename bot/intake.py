@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any
@@ -26,7 +27,7 @@ RETRY_INBOUND = "retry_inbound"
 UNHANDLED_NOTICE = "unhandled_notice"  # tell the incidents channel that an event failed every attempt
 NOTICE_TRIES = 10
 NOTICE_RETRY = timedelta(seconds=30)
-LEASE = timedelta(minutes=5)
+LEASE = timedelta(seconds=30)  # renewed every 10 s while the work goes on
 
 
 class Intake:
@@ -38,7 +39,11 @@ class Intake:
         *,
         max_attempts: int = 5,
         backoff_s: tuple[float, ...] = (1, 5, 30, 120),
+        instance: str = "sre-agent",
     ) -> None:
+        self.instance = instance  # who this process is across restarts (host and port, or SRE_INSTANCE_NAME)
+        self.holder = f"{instance}/{uuid.uuid4().hex[:12]}"  # ... and which life of it: the leases it takes
+        self._in_hand: set[int] = set()  # events this process is working on now (their leases are renewed)
         self.store = store
         self.commander = commander
         self.clock = clock
@@ -47,6 +52,7 @@ class Intake:
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer_wake = asyncio.Event()
         self._timer_task: asyncio.Task[None] | None = None
+        self._lease_task: asyncio.Task[None] | None = None
         self._closing = False
         # durable timers of other kinds (proposal expiry, verification checks): kind -> what to do when due
         self.timer_handlers: dict[str, Callable[[Timer], Coroutine[Any, Any, None]]] = {}
@@ -78,7 +84,16 @@ class Intake:
         task.add_done_callback(self._tasks.discard)
 
     async def process(self, event_id: int) -> None:
-        event = await self.store.claim_inbound(event_id, now=self.clock.now(), lease=LEASE)
+        if event_id in self._in_hand:
+            return  # this process is on it already (a sweep saw its lease while a renewal was late)
+        self._in_hand.add(event_id)
+        try:
+            await self._process(event_id)
+        finally:
+            self._in_hand.discard(event_id)
+
+    async def _process(self, event_id: int) -> None:
+        event = await self.store.claim_inbound(event_id, now=self.clock.now(), lease=LEASE, holder=self.holder)
         if event is None:
             return  # done already, or another worker has it
         try:
@@ -134,10 +149,30 @@ class Intake:
             self._timer_wake.set()
 
     async def start(self) -> None:
-        """Process whatever a previous run stored and did not finish, then run the retry timers."""
+        """Process whatever a previous run stored and did not finish (what this instance held when it died is
+        taken up at once: those leases are void), then run the retry timers and the lease renewals."""
+        voided = await self.store.void_leases(instance=self.instance, holder=self.holder)
+        if voided:
+            log.warning("%d inbound events were cut off when this instance stopped; taking them up again", voided)
         for event_id in await self.store.unfinished_inbound():
             self.schedule(event_id)
-        self._timer_task = asyncio.get_running_loop().create_task(self._timers(), name="inbound-timers")
+        loop = asyncio.get_running_loop()
+        self._timer_task = loop.create_task(self._timers(), name="inbound-timers")
+        self._lease_task = loop.create_task(self._leases(), name="inbound-leases")
+
+    async def _leases(self) -> None:
+        """Renew the leases in hand every third of a lease; take up events whose holder stopped renewing (another
+        replica died): so a crash costs at most one lease, and a restart of the same instance nothing."""
+        while not self._closing:
+            await self.clock.sleep(LEASE.total_seconds() / 3)
+            try:
+                now = self.clock.now()
+                await self.store.renew_inbound(sorted(self._in_hand), now=now, holder=self.holder)
+                for event_id in await self.store.lapsed_inbound(now=now, lease=LEASE):
+                    if event_id not in self._in_hand:
+                        self.schedule(event_id)
+            except Exception:  # a store hiccup must not end the renewals for good
+                log.exception("the leases could not be renewed; trying again")
 
     async def _timers(self) -> None:
         while not self._closing:
@@ -188,9 +223,10 @@ class Intake:
 
     async def close(self) -> None:
         self._closing = True
-        if self._timer_task:
-            self._timer_task.cancel()
-            await asyncio.gather(self._timer_task, return_exceptions=True)
+        for task in (self._timer_task, self._lease_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await self.drain(within_s=10)
         for task in list(self._tasks):
             task.cancel()

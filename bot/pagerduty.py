@@ -118,6 +118,19 @@ class PagerDuty:
             if isinstance(a, dict) and isinstance(a.get("assignee"), dict) and a["assignee"].get("id")
         }
 
+    async def status(self, incident_id: str) -> str:
+        """The incident's status now: triggered, acknowledged or resolved."""
+        incident = await self._run("read the incident", lambda: self.session.rget(f"/incidents/{incident_id}"))
+        return str(incident.get("status", "")) if isinstance(incident, dict) else ""
+
+    async def note_with(self, incident_id: str, content: str) -> str | None:
+        """The id of a note on the incident whose content is `content`, None if it has none such."""
+        notes = await self._run("read the notes", lambda: self.session.rget(f"/incidents/{incident_id}/notes"))
+        for note in notes if isinstance(notes, list) else []:
+            if isinstance(note, dict) and note.get("content") == content:
+                return str(note.get("id", ""))
+        return None
+
     async def escalate(self, incident_id: str, level: int) -> None:
         body = {"type": "incident_reference", "escalation_level": level}
         await self._run(

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 EXPIRE = "proposal_expiry"
 VERIFY = "verify"
+HELP = "help"  # the message purpose of the first request for help
 ALLOWED_TTL_S = 30.0  # who may approve is read again from PagerDuty after this long
 MANUAL_TASK_EXPIRY = timedelta(days=7)
 REASON_CHECK_S = 1.5  # Slack's trigger for the reason modal lasts 3 s: check who clicks within this, else ask first
@@ -109,42 +110,59 @@ class Remediator:
 
     # proposing ----------------------------------------------------------------------------------------------------
 
-    async def propose_next(self, incident: Incident, events: list[TimelineEvent], *, after: str = "") -> None:
+    async def propose_next(
+        self, incident: Incident, events: list[TimelineEvent], *, after: str = "", again: bool = False
+    ) -> None:
         """Post the best plan not yet proposed for this incident, or ask for a person when none is left.
-        The caller holds the incident's lock and saves `incident` and `events`."""
+        The caller holds the incident's lock and saves `incident` and `events`. `again`: this was begun before and
+        the process may have died on the way; a proposal made then and still pending is the one shown (once)."""
         assert incident.id is not None and incident.channel_id
-        rows = await self.store.evidence(incident.id)
-        tried = {p.plan.runbook for p in await self.store.proposals(incident.id)}
-        service = self.commander.catalog.get(incident.service)
-        target: dict[str, Any] = {"service": incident.service}
-        if service is not None and service.namespace:
-            target["namespace"] = service.namespace
-        plans = [p for p in match(list(self.runbooks.values()), signals_of(rows), target) if p.runbook not in tried]
-        if not plans:
-            why = ("No other runbook applies to what the agents found." if tried else
-                   "No runbook matches what the agents found." if rows else "No agent could say what is wrong.")
-            await self._ask_for_help(incident, events, f"{after} {why}".strip())
-            return
-        plan = plans[0]
+        proposals = await self.store.proposals(incident.id)
+        unfinished = [p for p in proposals if p.status is Status.PROPOSED] if again else []
+        if unfinished:
+            proposal = unfinished[0]
+            plan = proposal.plan
+        else:
+            rows = await self.store.evidence(incident.id)
+            tried = {p.plan.runbook for p in proposals}
+            service = self.commander.catalog.get(incident.service)
+            target: dict[str, Any] = {"service": incident.service}
+            if service is not None and service.namespace:
+                target["namespace"] = service.namespace
+            plans = [p for p in match(list(self.runbooks.values()), signals_of(rows), target)
+                     if p.runbook not in tried]
+            if not plans:
+                why = ("No other runbook applies to what the agents found." if tried else
+                       "No runbook matches what the agents found." if rows else "No agent could say what is wrong.")
+                await self._ask_for_help(incident, events, f"{after} {why}".strip(), first=not proposals,
+                                         again=again)
+                return
+            plan = plans[0]
+            now = self.clock.now()
+            # a manual task is one person saying it is done, whenever that is; a plan to carry out waits for a
+            # decision only so long
+            needed = 1 if plan.manual else approvals_needed(plan)
+            expiry = MANUAL_TASK_EXPIRY if plan.manual else self.config.expiry
+            proposal = await self.store.add_proposal(incident.id, plan, needed=needed, now=now,
+                                                     expires_at=now + expiry)
         now = self.clock.now()
-        # a manual task is one person saying it is done, whenever that is; a plan to carry out waits for a decision
-        # only so long
-        needed = 1 if plan.manual else approvals_needed(plan)
-        expiry = MANUAL_TASK_EXPIRY if plan.manual else self.config.expiry
-        proposal = await self.store.add_proposal(incident.id, plan, needed=needed, now=now, expires_at=now + expiry)
         title = self._title(plan)
         text = proposal_blocks.proposal_text(proposal, title)
         try:
             if after:
                 await self.slack.post(incident.channel_id, f":arrow_right: {escape(after)} Next: {escape(plan.action)}")
-            ts = await self.slack.post(incident.channel_id, text, proposal_blocks.proposal_blocks(proposal, title))
+            ts = await self.commander.poster.post_once(
+                incident, _purpose(proposal.id), incident.channel_id, text,
+                proposal_blocks.proposal_blocks(proposal, title), again=bool(unfinished),
+            )
         except BaseException:
-            await self.store.discard_proposal(proposal.id)  # nobody saw it: nothing may refer to it; a retry posts
+            if not unfinished:
+                await self.store.discard_proposal(proposal.id)  # nobody saw it: nothing may refer to it
             raise
-        await self.store.save_message_ref(incident.id, _purpose(proposal.id), incident.channel_id, ts, now=now)
-        await self.store.add_timer(EXPIRE, proposal.expires_at, now=now, incident_id=incident.id,
-                                   payload={"proposal": proposal.id})
-        self.wake_timers()
+        if not any(t.payload.get("proposal") == proposal.id for t in await self.store.pending_timers(EXPIRE)):
+            await self.store.add_timer(EXPIRE, proposal.expires_at, now=now, incident_id=incident.id,
+                                       payload={"proposal": proposal.id})
+            self.wake_timers()
         if incident.phase is not Phase.AWAITING_APPROVAL:
             events += advance(incident, Phase.AWAITING_APPROVAL, at=now, actor=ACTOR_BOT)
         events.append(TimelineEvent(
@@ -153,14 +171,19 @@ class Remediator:
                   "needed": proposal.needed, "expires_at": proposal.expires_at.isoformat()},
         ))
 
-    async def _ask_for_help(self, incident: Incident, events: list[TimelineEvent], why: str) -> None:
-        assert incident.channel_id
+    async def _ask_for_help(self, incident: Incident, events: list[TimelineEvent], why: str, *,
+                            first: bool = False, again: bool = False) -> None:
+        assert incident.channel_id and incident.id is not None
         try:
             people = sorted(await self.allowed(incident))
         except SreAgentError as exc:  # the request for help goes out all the same, to the channel
             log.warning("who to ask about %s could not be read: %s", incident.key, exc)
             people = []
-        ts = await self.slack.post(incident.channel_id, proposal_blocks.help_text(incident, why, people))
+        text = proposal_blocks.help_text(incident, why, people)
+        if first:  # the request for help after the diagnosis: once, even if the process dies on the way
+            ts = await self.commander.poster.post_once(incident, HELP, incident.channel_id, text, again=again)
+        else:
+            ts = await self.slack.post(incident.channel_id, text)
         events.append(TimelineEvent(at=self.clock.now(), kind=EventKind.HELP_REQUESTED, actor=ACTOR_BOT, text=why,
                                     data={"asked": people}, ref=ts))
 

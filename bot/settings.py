@@ -85,6 +85,8 @@ class Settings(StoreSettings, CatalogSettings):
     # sre-agent itself
     host: str = Field("0.0.0.0", validation_alias=_env("SRE_HOST"))
     port: int = Field(3000, ge=0, le=65535, validation_alias=_env("SRE_PORT"))
+    # who this process is across its restarts: the leases a restarted instance held are void at once
+    instance_name: str | None = Field(None, max_length=200, validation_alias=_env("SRE_INSTANCE_NAME"))
     max_body_bytes: int = Field(1_048_576, ge=1024, validation_alias=_env("SRE_MAX_BODY_BYTES"))
     webhook_max_age_hours: float = Field(72.0, gt=0, validation_alias=_env("SRE_WEBHOOK_MAX_AGE_HOURS"))
     channel_prefix: str = Field("inc", min_length=1, max_length=20, validation_alias=_env("SRE_CHANNEL_PREFIX"))

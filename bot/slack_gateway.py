@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -23,6 +23,8 @@ from bot.errors import SlackError
 log = logging.getLogger(__name__)
 
 MAX_NAME_ATTEMPTS = 20
+MESSAGE_TAG = "sre_agent_message"  # the metadata event_type of the bot's own messages that must not be posted twice
+RECENT_MESSAGES = 200  # how far back `find_tagged` looks
 
 
 def build_client(token: str, base_url: str, *, rate_limit_retries: int) -> AsyncWebClient:
@@ -48,6 +50,7 @@ def _blocks(blocks: Sequence[Block] | None) -> list[dict[str, Any]] | None:
 class SlackGateway:
     def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
+        self._bot_user_id: str | None = None
 
     async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
         try:
@@ -57,20 +60,49 @@ class SlackGateway:
         data = response.data
         return data if isinstance(data, dict) else {}
 
-    async def create_channel(self, name: str) -> tuple[str, str]:
-        """Create a public channel named `name`, or `name-2`, `name-3`... when taken. Returns (id, name)."""
+    async def create_channel(self, name: str, *, adoptable: Callable[[str], Awaitable[bool]] | None = None
+                             ) -> tuple[str, str]:
+        """Create a public channel named `name`, or `name-2`, `name-3`... when taken. Returns (id, name).
+
+        With `adoptable`, a taken name is first looked up: a channel this bot created that `adoptable(id)` accepts
+        is returned instead of making another (a create whose answer was lost, e.g. the process died)."""
         candidate = name
         for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
             try:
                 response = await self.client.conversations_create(name=candidate)
             except SlackApiError as exc:
                 if _error(exc) == "name_taken":
+                    if adoptable is not None:
+                        found = await self.channel_named(candidate)
+                        if found and found.get("creator") == await self.bot_user_id() and await adoptable(
+                            str(found["id"])
+                        ):
+                            return str(found["id"]), candidate
                     candidate = with_suffix(name, attempt + 1)
                     continue
                 raise SlackError("conversations.create", _error(exc)) from exc
             channel = response["channel"]
             return str(channel["id"]), str(channel["name"])
         raise SlackError("conversations.create", f"name_taken ({MAX_NAME_ATTEMPTS} names tried)")
+
+    async def channel_named(self, name: str) -> dict[str, Any] | None:
+        """The public channel called `name` (conversations.list, page by page), None if there is none."""
+        cursor = ""
+        while True:
+            data = await self._call("conversations.list", types="public_channel", exclude_archived=True,
+                                    limit=1000, cursor=cursor)
+            for channel in data.get("channels") or []:
+                if isinstance(channel, dict) and channel.get("name") == name:
+                    return channel
+            cursor = str((data.get("response_metadata") or {}).get("next_cursor") or "")
+            if not cursor:
+                return None
+
+    async def bot_user_id(self) -> str:
+        """Who this bot is in Slack (auth.test, asked once)."""
+        if self._bot_user_id is None:
+            self._bot_user_id = str((await self._call("auth.test")).get("user_id") or "")
+        return self._bot_user_id
 
     async def set_topic(self, channel: str, topic: str) -> None:
         try:
@@ -107,8 +139,15 @@ class SlackGateway:
             raise SlackError("conversations.invite", _error(exc)) from exc
 
     async def post(
-        self, channel: str, text: str, blocks: Sequence[Block] | None = None, *, thread_ts: str | None = None
+        self,
+        channel: str,
+        text: str,
+        blocks: Sequence[Block] | None = None,
+        *,
+        thread_ts: str | None = None,
+        tag: dict[str, str] | None = None,
     ) -> str:
+        """Post a message; `tag` goes with it as message metadata, so that `find_tagged` can find it again."""
         try:
             response = await self.client.chat_postMessage(
                 channel=channel,
@@ -117,10 +156,26 @@ class SlackGateway:
                 thread_ts=thread_ts,
                 unfurl_links=False,
                 unfurl_media=False,
+                metadata={"event_type": MESSAGE_TAG, "event_payload": tag} if tag else None,
             )
         except SlackApiError as exc:
             raise SlackError("chat.postMessage", _error(exc)) from exc
         return str(response["ts"])
+
+    async def find_tagged(self, channel: str, tag: dict[str, str], *, thread_ts: str | None = None) -> str | None:
+        """The ts of the bot's newest message carrying `tag` among a channel's recent messages (or a thread's),
+        None if there is none: after a crash, whether a message was posted before its ts could be recorded."""
+        method, args = ("conversations.replies", {"ts": thread_ts}) if thread_ts else ("conversations.history", {})
+        data = await self._call(method, channel=channel, include_all_metadata=True, limit=RECENT_MESSAGES, **args)
+        for message in data.get("messages") or []:
+            metadata = message.get("metadata") if isinstance(message, dict) else None
+            if (
+                isinstance(metadata, dict)
+                and metadata.get("event_type") == MESSAGE_TAG
+                and metadata.get("event_payload") == tag
+            ):
+                return str(message["ts"])
+        return None
 
     async def update(self, channel: str, ts: str, text: str, blocks: Sequence[Block] | None = None) -> None:
         try:

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from sandbox import pagerduty_rest
 from sandbox.core import Runtime, iso_ms
+from sandbox.holds import Hold, Holds
 from sandbox.pagerduty_state import (
     PRIORITIES,
     Incident,
@@ -54,6 +55,7 @@ class PagerDutyPeer:
         self.event_calls: list[dict[str, Any]] = []
         self.webhooks = WebhookDeliverer(rt, webhook_secrets, retry_delays, timeout=webhook_timeout)
         self._failures: list[_Failure] = []
+        self.holds = Holds()
         self._shapes: Shapes | None = None
 
     # ---- shapes ----------------------------------------------------------------------------------
@@ -263,6 +265,13 @@ class PagerDutyPeer:
         return self.note(self.get_incident(incident_id), self._person(person_key), content)
 
     # ---- fault injection -------------------------------------------------------------------------
+    def hold(self, method: str, path_prefix: str) -> Hold:
+        """The next successful REST call of `method` under `path_prefix` is carried out, and answered only once
+        the returned hold is released."""
+        return self.holds.add(
+            lambda m, path, status: m == method.upper() and path.startswith(path_prefix) and status < 300
+        )
+
     def fail(self, method: str, path_prefix: str, status: int, count: int = 1) -> None:
         """The next ``count`` REST calls matching ``method`` ("*" for any) and ``path_prefix`` (e.g. "/incidents")
         answer ``status``."""

@@ -83,6 +83,7 @@ async def handle(peer: PagerDutyPeer, request: web.Request) -> web.Response:
         status, out = e.status, e.body()
         if e.status == 429:
             headers = {"ratelimit-limit": "960", "ratelimit-remaining": "0", "ratelimit-reset": "1"}
+    await peer.holds.pause(method, path, status)
     mono, at = peer.rt.stamp()
     peer.calls.append(PDCall(method=method, path=path, query={k: request.query.getall(k) for k in request.query},
                              body=body, status=status, at_monotonic=started, at=at, from_email=from_email,

@@ -7,6 +7,7 @@ import json
 import secrets
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -15,6 +16,7 @@ import aiohttp
 from aiohttp import web
 
 from sandbox.core import Runtime
+from sandbox.holds import Hold, Holds
 from sandbox.signing import slack_headers
 from sandbox.slack_socket import SocketMode
 from sandbox.slack_state import (
@@ -53,6 +55,12 @@ class SlackPeer(SlackState):
         self._injections: dict[str, deque[_Injection]] = {}
         self.bot_requests: list[dict[str, Any]] = []
         self.socket = SocketMode(rt, world.bot.app_id)
+        self.holds = Holds()  # answers held back: hold(method, match) below
+
+    def hold(self, method: str, match: Callable[[dict[str, Any]], bool] | None = None) -> Hold:
+        """The next call of `method` (whose arguments `match`) is carried out, and answered only once the returned
+        hold is released."""
+        return self.holds.add(lambda m, args, _body: m == method and (match is None or match(args)))
 
     # ---- fault injection -------------------------------------------------------------------------
     def rate_limit(self, method: str, count: int = 1, retry_after: int = 0) -> None:
@@ -83,6 +91,7 @@ class SlackPeer(SlackState):
         token = _bearer(request) or (str(args.get("token")) if args.get("token") else None)
         args.pop("token", None)
         status, body, headers = 200, self._dispatch(method, args, token), None
+        await self.holds.pause(method, args, body)
         if body.get("_status"):
             status = int(body.pop("_status"))
             retry_after = body.pop("_retry_after", None)

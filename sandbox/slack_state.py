@@ -73,10 +73,13 @@ class Message:
     reply_count: int = 0
     deleted: bool = False
     updated_at_monotonic: float | None = None
+    metadata: dict[str, Any] | None = None  # {"event_type": ..., "event_payload": {...}} as posted
 
-    def to_api(self) -> dict[str, Any]:
-        """The message object as the Web API returns it."""
+    def to_api(self, *, metadata: bool = False) -> dict[str, Any]:
+        """The message object as the Web API returns it (its metadata only where asked: include_all_metadata)."""
         d: dict[str, Any] = {"type": "message", "user": self.user, "text": self.text, "ts": self.ts}
+        if metadata and self.metadata:
+            d["metadata"] = self.metadata
         if self.subtype:
             d["subtype"] = self.subtype
         if self.bot_id:

@@ -225,6 +225,17 @@ def conversations_info(st: SlackState, a: dict[str, Any]) -> dict[str, Any]:
     return {"channel": ch.to_api(st.world.bot.user_id, num_members=_bool(a, "include_num_members"))}
 
 
+def conversations_list(st: SlackState, a: dict[str, Any]) -> dict[str, Any]:
+    """Public channels (the only `types` the bot asks for), cursor-paginated like the real method."""
+    limit = max(1, min(_int(a, "limit", 100), 1000))
+    start = _int(a, "cursor", 0) if _str(a, "cursor").isdigit() else 0
+    channels = [c for c in st.channels.values() if not c.is_im and not c.is_private]
+    page = channels[start:start + limit]
+    more = start + limit < len(channels)
+    return {"channels": [c.to_api(st.world.bot.user_id) for c in page],
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+
+
 def conversations_members(st: SlackState, a: dict[str, Any]) -> dict[str, Any]:
     ch = st.channel_or_error(a.get("channel"))
     if ch.is_private and st.world.bot.user_id not in ch.members:
@@ -237,7 +248,8 @@ def _page(msgs: list[Message], a: dict[str, Any]) -> dict[str, Any]:
     start = _int(a, "cursor", 0) if _str(a, "cursor").isdigit() else 0
     page = msgs[start:start + limit]
     more = start + limit < len(msgs)
-    return {"messages": [m.to_api() for m in page], "has_more": more,
+    metadata = _bool(a, "include_all_metadata")
+    return {"messages": [m.to_api(metadata=metadata) for m in page], "has_more": more,
             "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
 
 
@@ -303,8 +315,13 @@ def chat_post_message(st: SlackState, a: dict[str, Any]) -> dict[str, Any]:
     ch = _post_target(st, a)
     text, blocks = _text_and_blocks(a)
     thread_ts = _str(a, "thread_ts") or None
+    metadata = _json_arg(a, "metadata") if a.get("metadata") else None
+    if metadata is not None and (not isinstance(metadata, dict) or not isinstance(metadata.get("event_type"), str)
+                                 or not isinstance(metadata.get("event_payload"), dict)):
+        raise SlackError("invalid_metadata_format")
     msg = st.add_message(ch, st.world.bot.user_id, text, blocks, thread_ts, bot=True)
-    m = msg.to_api()
+    msg.metadata = metadata
+    m = msg.to_api(metadata=True)
     m["team"] = st.world.team.id
     m["app_id"] = st.world.bot.app_id
     return {"channel": ch.id, "ts": msg.ts, "message": m}
@@ -490,6 +507,7 @@ METHODS: dict[str, Method] = {
     "conversations.info": conversations_info,
     "conversations.members": conversations_members,
     "conversations.history": conversations_history,
+    "conversations.list": conversations_list,
     "conversations.replies": conversations_replies,
     "conversations.join": conversations_join,
     "chat.postMessage": chat_post_message,

@@ -9,7 +9,6 @@ import codecs
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -17,11 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from bot.clock import ScaledClock
-from sandbox.server import Sandbox
 from sandbox.signing import pagerduty_headers
-from sandbox.world import World
-from tests.harness import SIGNING_SECRET, WEBHOOK_SECRETS, Harness, eventually, fresh_event, texts
+from tests.harness import WEBHOOK_SECRETS, Harness, eventually, fresh_event, texts
 
 TRIGGERED = "pagerduty_incident_triggered.json"
 
@@ -207,25 +203,6 @@ async def test_an_incident_created_after_its_event_is_dated_by_the_event(h: Harn
 
 
 # an event that fails every attempt ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def clock() -> ScaledClock:
-    return ScaledClock(200.0)  # the retries' minutes pass in a second or two
-
-
-@pytest.fixture
-async def fast(world: World, clock: ScaledClock, database_url: str) -> AsyncIterator[Harness]:
-    sandbox = Sandbox(world, slack_signing_secret=SIGNING_SECRET, pagerduty_webhook_secrets=WEBHOOK_SECRETS[:1],
-                      webhook_retry_delays=[0.05, 0.1, 0.2], clock=clock.now)
-    await sandbox.start(host="127.0.0.1", port=0)
-    harness = Harness(sandbox, database_url, clock=clock)
-    await harness.start()
-    try:
-        yield harness
-    finally:
-        await harness.close()
-        await sandbox.stop()
 
 
 async def test_an_event_that_fails_every_attempt_is_failed_and_said_once(fast: Harness) -> None:

@@ -47,6 +47,9 @@ class Incident:
     resolved_at: datetime | None = None
     resolution: str | None = None
     steps: set[SetupStep] = field(default_factory=set)
+    # steps started and perhaps carried out, but not known to be done (the process may have died in between):
+    # before doing one again, look whether it was done (a channel, a message, a note) and adopt what is there
+    begun: set[SetupStep] = field(default_factory=set)
     id: int | None = None
 
     @property

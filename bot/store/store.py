@@ -50,6 +50,7 @@ PROCESSING = "processing"
 DONE = "done"
 IGNORED = "ignored"
 FAILED = "failed"
+BEGUN = "begun:"  # a setup step in the incident's `steps` list that was started, not known to be done
 
 
 @dataclass(frozen=True)
@@ -261,7 +262,9 @@ class Store:
         except IntegrityError:
             return None
 
-    async def claim_inbound(self, event_id: int, *, now: datetime, lease: timedelta) -> InboundEvent | None:
+    async def claim_inbound(
+        self, event_id: int, *, now: datetime, lease: timedelta, holder: str = ""
+    ) -> InboundEvent | None:
         """Take an event for processing: pending, or processing whose lease ran out (its worker died)."""
         def work(conn: sa.Connection) -> InboundEvent | None:
             result = conn.execute(
@@ -276,12 +279,50 @@ class Store:
                         ),
                     )
                 )
-                .values(status=PROCESSING, claimed_at=now, attempts=inbound_events.c.attempts + 1)
+                .values(status=PROCESSING, claimed_at=now, claimed_by=holder,
+                        attempts=inbound_events.c.attempts + 1)
             )
             if result.rowcount != 1:
                 return None
             row = (conn.execute(inbound_events.select().where(inbound_events.c.id == event_id))).one()
             return _inbound(row)
+        return await self.run(work)
+
+    async def renew_inbound(self, event_ids: list[int], *, now: datetime, holder: str) -> None:
+        """Extend the leases `holder` still has on these events (the work on them goes on)."""
+        def work(conn: sa.Connection) -> None:
+            conn.execute(
+                inbound_events.update()
+                .where(inbound_events.c.id.in_(event_ids), inbound_events.c.status == PROCESSING,
+                       inbound_events.c.claimed_by == holder)
+                .values(claimed_at=now)
+            )
+        if event_ids:
+            await self.run(work)
+
+    async def void_leases(self, *, instance: str, holder: str) -> int:
+        """Give back the leases an earlier life of this instance held (`<instance>/<another boot>`): its work was
+        cut off, so it may be taken up at once rather than when the lease runs out. The number given back."""
+        def work(conn: sa.Connection) -> int:
+            result = conn.execute(
+                inbound_events.update()
+                .where(inbound_events.c.status == PROCESSING,
+                       inbound_events.c.claimed_by.like(f"{_like_escape(instance)}/%", escape="\\"),
+                       inbound_events.c.claimed_by != holder)
+                .values(status=PENDING)
+            )
+            return int(result.rowcount or 0)
+        return await self.run(work)
+
+    async def lapsed_inbound(self, *, now: datetime, lease: timedelta) -> list[int]:
+        """Events whose worker stopped renewing its lease (another replica died with them in hand)."""
+        def work(conn: sa.Connection) -> list[int]:
+            rows = conn.execute(
+                sa.select(inbound_events.c.id)
+                .where(inbound_events.c.status == PROCESSING, inbound_events.c.claimed_at < now - lease)
+                .order_by(inbound_events.c.id)
+            )
+            return [int(r[0]) for r in rows]
         return await self.run(work)
 
     async def finish_inbound(self, event_id: int, *, status: str, now: datetime, error: str | None = None) -> None:
@@ -734,7 +775,8 @@ def _incident_values(incident: Incident) -> dict[str, Any]:
         "channel_id": incident.channel_id,
         "channel_name": incident.channel_name,
         "commander": incident.commander,
-        "steps": sorted(str(s) for s in incident.steps),
+        "steps": sorted(str(s) for s in incident.steps)
+        + sorted(f"{BEGUN}{s}" for s in incident.begun - incident.steps),
         "resolution": incident.resolution,
         "triggered_at": incident.triggered_at,
         "acknowledged_at": incident.acknowledged_at,
@@ -758,7 +800,8 @@ def _incident(row: Any) -> Incident:
         channel_id=row.channel_id,
         channel_name=row.channel_name,
         commander=row.commander,
-        steps={SetupStep(s) for s in (row.steps or [])},
+        steps={SetupStep(s) for s in (row.steps or []) if not s.startswith(BEGUN)},
+        begun={SetupStep(s.removeprefix(BEGUN)) for s in (row.steps or []) if s.startswith(BEGUN)},
         resolution=row.resolution,
         triggered_at=row.triggered_at,
         acknowledged_at=row.acknowledged_at,
@@ -780,6 +823,10 @@ def _proposal(row: Any) -> Proposal:
     return Proposal(row.id, row.incident_id, plan, row.plan_hash, ProposalStatus(row.status), row.created_at,
                     row.expires_at, row.needed, tuple(row.approvers or ()), row.rejected_by, row.reason, row.version,
                     row.agent, row.task_id, row.context_id, row.outcome or "")
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _inbound(row: Any) -> InboundEvent:

@@ -54,6 +54,7 @@ inbound_events = sa.Table(
     sa.Column("received_at", UTCDateTime, nullable=False),
     sa.Column("claimed_at", UTCDateTime, nullable=True),
     sa.Column("processed_at", UTCDateTime, nullable=True),
+    sa.Column("claimed_by", sa.String(300), nullable=True),  # "<instance name>/<boot id>" of the lease's holder
     sa.UniqueConstraint("source", "delivery_id", name="uq_inbound_events_source_delivery"),
     sa.Index("ix_inbound_events_status", "status"),
 )

@@ -1,0 +1,55 @@
+"""Messages the bot posts once per incident and purpose (the card, the announcement, the findings, a proposal...),
+even across a crash: each carries its purpose as Slack message metadata, and a step that was begun before (the
+process may have died after Slack took the message and before its ts was stored) first looks for it in the channel
+and adopts it instead of posting a second one."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from slack_sdk.models.blocks import Block
+
+from bot.clock import Clock
+from bot.domain.incident import Incident
+from bot.errors import SlackError
+from bot.slack_gateway import SlackGateway
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Poster:
+    def __init__(self, store: Store, slack: SlackGateway, clock: Clock) -> None:
+        self.store = store
+        self.slack = slack
+        self.clock = clock
+
+    async def post_once(
+        self,
+        incident: Incident,
+        purpose: str,
+        channel: str,
+        text: str,
+        blocks: Sequence[Block] | None = None,
+        *,
+        thread_ts: str | None = None,
+        again: bool,
+    ) -> str:
+        """The ts of this incident's message for `purpose`: the one recorded, else (when `again`: the step was
+        begun before) the one found in the channel, else a new one. Recorded before it returns."""
+        assert incident.id is not None
+        ref = await self.store.message_ref(incident.id, purpose)
+        if ref is not None:
+            return ref[1]
+        tag = {"incident": incident.key, "purpose": purpose}
+        ts = None
+        if again:
+            try:
+                ts = await self.slack.find_tagged(channel, tag, thread_ts=thread_ts)
+            except SlackError as exc:  # e.g. not a member of the incidents channel: better twice than never
+                log.warning("could not look for %s's %s message in %s: %s", incident.key, purpose, channel, exc)
+        if ts is None:
+            ts = await self.slack.post(channel, text, blocks, thread_ts=thread_ts, tag=tag)
+        await self.store.save_message_ref(incident.id, purpose, channel, ts, now=self.clock.now())
+        return ts

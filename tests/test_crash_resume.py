@@ -1,0 +1,245 @@
+"""`sre-agent serve` killed with SIGKILL at each point of opening an incident, then started again at once: within
+10 s it finishes what was cut off, and there is one channel, one card, one announcement, one PagerDuty note, one
+acknowledgement, one findings message and one proposal, the incident awaiting approval as it would have been.
+
+The sandbox carries out the call and holds back its answer: the bot dies after the change happened in Slack or
+PagerDuty and before it could record it (the worst moment)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+
+from blocks.ids import BlockId
+from bot.intake import LEASE
+from sandbox.holds import Hold
+from sandbox.scenario import load_scenario
+from sandbox.server import Sandbox
+from tests.harness import Harness, eventually, fresh_event, incident_channels
+
+SERVICE = "checkout-service"
+TITLE = "checkout-service: error rate 8.5% (threshold 1%)"
+RESUME_WITHIN_S = 10.0
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Serve:
+    """`python -m bot.cli serve` as its own process against the sandbox, started and SIGKILLed at will."""
+
+    def __init__(self, sandbox: Sandbox, env: dict[str, str], port: int) -> None:
+        self.sandbox, self.env, self.port = sandbox, env, port
+        self.url = f"http://127.0.0.1:{port}"
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot.cli", "serve", env=self.env, stdout=asyncio.subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        async with aiohttp.ClientSession() as http:
+            while True:
+                assert self.process.returncode is None, f"serve exited with {self.process.returncode}"
+                try:
+                    async with http.get(f"{self.url}/healthz") as response:
+                        if response.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                assert time.monotonic() < deadline, "serve did not become healthy"
+                await asyncio.sleep(0.05)
+
+    async def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        await self.process.wait()
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.terminate()
+            await self.process.wait()
+
+
+@pytest.fixture
+async def served(tmp_path: Path, database_url: str) -> AsyncIterator[Serve]:
+    scenario = load_scenario("checkout-crash-storm")
+    sandbox = Sandbox(scenario.world, slack_signing_secret=secrets.token_hex(16),
+                      pagerduty_webhook_secrets=[secrets.token_hex(16)], agents=scenario.agents,
+                      webhook_retry_delays=[0.2, 0.5, 1, 2, 4])
+    await sandbox.start(host="127.0.0.1", port=0)
+    port = _free_port()
+    sandbox.bot_url = f"http://127.0.0.1:{port}"
+    catalog = tmp_path / "catalog.yml"
+    catalog.write_text(yaml.safe_dump(scenario.catalog), encoding="utf-8")
+    agents = tmp_path / "agents.yml"
+    agents.write_text(yaml.safe_dump(sandbox.agents.agents_file()), encoding="utf-8")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SRE_", "SLACK_", "PAGERDUTY_"))},
+        **sandbox.bot_settings(),
+        "SRE_HOST": "127.0.0.1", "SRE_PORT": str(port), "SRE_LOG_LEVEL": "WARNING",
+        "SRE_CATALOG_PATH": str(catalog), "SRE_AGENTS_PATH": str(agents),
+        "SRE_DATABASE_URL": database_url,
+    }
+    serve = Serve(sandbox, env, port)
+    await serve.start()
+    try:
+        yield serve
+    finally:
+        sandbox.slack.holds.release_all()
+        sandbox.pagerduty.holds.release_all()
+        await serve.stop()
+        await sandbox.stop()
+
+
+def _with_block(sandbox: Sandbox, block_id: str, channel: str | None = None) -> list[Any]:
+    channels = [channel] if channel else list(sandbox.slack.channels)
+    return [m for c in channels for m in sandbox.slack.messages_in(c)
+            if any(b.get("block_id") == block_id for b in (m.blocks or []))]
+
+
+def _counts(sandbox: Sandbox) -> dict[str, int]:
+    [incident] = sandbox.pagerduty.incidents.values()
+    return {
+        "channels": len(incident_channels(sandbox)),
+        "cards": len(_with_block(sandbox, BlockId.CARD_HEADER)),
+        "announcements": len(_with_block(sandbox, BlockId.ANNOUNCEMENT, sandbox.world.incidents_channel.id)),
+        "notes": len(incident.notes),
+        "acknowledgements": sum(1 for h in incident.history if h["status"] == "acknowledged"),
+        "triage": len(_with_block(sandbox, BlockId.TRIAGE)),
+        "findings": len(_with_block(sandbox, BlockId.FINDINGS)),
+        "proposals": len(_with_block(sandbox, BlockId.PROPOSAL)),
+    }
+
+
+ONE_OF_EACH = {"channels": 1, "cards": 1, "announcements": 1, "notes": 1, "acknowledgements": 1, "triage": 1,
+               "findings": 1, "proposals": 1}
+
+
+def _posted_with(block_id: str) -> Callable[[dict[str, Any]], bool]:
+    def match(args: dict[str, Any]) -> bool:
+        return f'"block_id": "{block_id}"' in str(args.get("blocks")).replace("'", '"')
+    return match
+
+
+KILL_POINTS: dict[str, Callable[[Sandbox], Hold]] = {
+    "channel created": lambda sb: sb.slack.hold("conversations.create"),
+    "card posted": lambda sb: sb.slack.hold("chat.postMessage", _posted_with(BlockId.CARD_HEADER)),
+    "acknowledgement sent": lambda sb: sb.pagerduty.hold("PUT", "/incidents/"),
+    "note added": lambda sb: sb.pagerduty.hold("POST", "/incidents/"),
+    "announcement posted": lambda sb: sb.slack.hold("chat.postMessage", _posted_with(BlockId.ANNOUNCEMENT)),
+    "findings posted": lambda sb: sb.slack.hold("chat.postMessage", _posted_with(BlockId.FINDINGS)),
+    "proposal posted": lambda sb: sb.slack.hold("chat.postMessage", _posted_with(BlockId.PROPOSAL)),
+}
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+async def test_killed_while_opening_resumes_at_once_and_does_nothing_twice(served: Serve, point: str) -> None:
+    sandbox = served.sandbox
+    hold = KILL_POINTS[point](sandbox)
+    sandbox.pagerduty.page(SERVICE, TITLE, urgency="high")
+    await asyncio.wait_for(hold.reached.wait(), timeout=20)
+    await served.kill()  # the call was carried out; its answer never reaches the bot
+    hold.release()
+    restarted = time.monotonic()
+    await served.start()
+    while _counts(sandbox) != ONE_OF_EACH or not _awaiting_approval(sandbox):
+        assert time.monotonic() - restarted < RESUME_WITHIN_S, (point, _counts(sandbox))
+        await asyncio.sleep(0.05)
+    took = time.monotonic() - restarted
+    await asyncio.sleep(1.5)  # nothing more comes late: no second card, channel, note or proposal
+    assert _counts(sandbox) == ONE_OF_EACH, (point, _counts(sandbox))
+    assert _awaiting_approval(sandbox) and took < RESUME_WITHIN_S
+
+
+def _awaiting_approval(sandbox: Sandbox) -> bool:
+    """The card says so (it is redrawn as the phase changes)."""
+    cards = _with_block(sandbox, BlockId.CARD_HEADER)
+    return bool(cards) and "Awaiting approval" in str(cards[-1].blocks)
+
+
+async def test_without_a_crash_the_same_counts_hold(served: Serve) -> None:
+    """The yardstick for the test above: an opening that nobody interrupts."""
+    served.sandbox.pagerduty.page(SERVICE, TITLE, urgency="high")
+    deadline = time.monotonic() + RESUME_WITHIN_S
+    while _counts(served.sandbox) != ONE_OF_EACH or not _awaiting_approval(served.sandbox):
+        assert time.monotonic() < deadline, _counts(served.sandbox)
+        await asyncio.sleep(0.05)
+
+
+async def test_an_event_another_replica_stopped_renewing_is_taken_up_after_its_lease(fast: Harness) -> None:
+    """Another replica took the page and died: its lease lapses (30 s, renewed every 10 s while alive) and this one
+    takes the page up then, not at its own next start."""
+    h, store = fast, fast.services.store
+    incident = h.sandbox.pagerduty.create_incident(h.sandbox.world.service(SERVICE), TITLE, webhooks=False)
+    body = fresh_event("pagerduty_incident_triggered.json", id=incident.id, number=incident.number)
+    event_id = await store.record_inbound(source="pagerduty", delivery_id="from-replica-b",
+                                          event_type="incident.triggered", body=json.dumps(body),
+                                          received_at=h.clock.now() if h.clock else datetime.now(UTC),
+                                          incident_ref=incident.id)
+    assert event_id is not None
+    claimed_at = h.services.clock.now()
+    assert await store.claim_inbound(event_id, now=claimed_at, lease=LEASE, holder="replica-b:3000/0123456789ab")
+    await eventually(lambda: bool(incident_channels(h.sandbox)), within=10)
+    taken_after = h.services.clock.now() - claimed_at
+    assert LEASE <= taken_after < LEASE * 2, taken_after
+    await h.settle()
+    assert (await store.inbound_counts()).get("processing", 0) == 0 and len(incident_channels(h.sandbox)) == 1
+
+
+async def test_a_restarted_instance_takes_up_its_own_cut_off_work_at_once(fast: Harness) -> None:
+    """The leases a process held are void when the same instance (host and port, or SRE_INSTANCE_NAME) starts
+    again: no waiting for them to lapse. Another instance's lease is left alone."""
+    h = fast
+    mine = h.services.intake.instance
+    incident = h.sandbox.pagerduty.create_incident(h.sandbox.world.service(SERVICE), TITLE, webhooks=False)
+    body = fresh_event("pagerduty_incident_triggered.json", id=incident.id, number=incident.number)
+    await h.stop()
+    ids = []
+    for n, holder in enumerate([f"{mine}/earlierboot0", "replica-b:3000/0123456789ab"]):
+        event_id = await _stored(h, body if n == 0 else {**body, "event": {**body["event"], "id": f"OTHER{n}"}},
+                                 holder)
+        ids.append(event_id)
+    await h.start()
+    await eventually(lambda: bool(incident_channels(h.sandbox)), within=10)
+    await h.settle()
+    own = await h.services.store.inbound(ids[0])
+    assert own is not None and own.status == "done" and own.attempts == 2
+    other = await h.services.store.inbound(ids[1])
+    assert other is not None and other.status == "processing" and other.attempts == 1  # until its lease lapses
+
+
+async def _stored(h: Harness, body: dict[str, Any], holder: str) -> int:
+    """An event stored and claimed by `holder` (the other replica's claim is fresh for a virtual hour)."""
+    from bot.store import Store
+
+    store = await Store.open(h.database_url)
+    try:
+        event_id = await store.record_inbound(source="pagerduty", delivery_id=f"d-{holder}",
+                                              event_type="incident.triggered", body=json.dumps(body),
+                                              received_at=datetime.now(UTC), incident_ref=None)
+        assert event_id is not None
+        now = h.clock.now() if h.clock else datetime.now(UTC)
+        fresh_until = now + (timedelta(hours=1) if holder.startswith("replica-b") else timedelta())
+        assert await store.claim_inbound(event_id, now=fresh_until, lease=LEASE, holder=holder)
+        return event_id
+    finally:
+        await store.close()
