@@ -6,20 +6,18 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import socket
 import sqlite3
 import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
 import yaml
 
 from sandbox.a2a_agents import AgentSpec
+from sandbox.botapp import free_port, wait_healthy
 from sandbox.server import Sandbox
 from sandbox.world import World
 
@@ -38,28 +36,6 @@ def percentile(values: list[float], p: float) -> float | None:
 def summary(values: list[float]) -> dict[str, float | None]:
     return {"p50": percentile(values, 50), "p99": percentile(values, 99),
             "max": round(max(values), 2) if values else None}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def wait_healthy(url: str, process: asyncio.subprocess.Process, within: float = 30.0) -> None:
-    deadline = time.monotonic() + within
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
-            if process.returncode is not None:
-                raise SystemExit(f"the bot exited with status {process.returncode} before it was ready")
-            try:
-                async with http.get(f"{url}/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise SystemExit("the bot did not become healthy in time")
 
 
 @dataclass

@@ -4,9 +4,12 @@ and the tests, so all three run exactly the same application."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import time
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from bot.app import create_app
@@ -69,3 +72,27 @@ async def settle(sandbox: Sandbox, services: Services, rounds: int = 3) -> None:
         await services.background.drain()
         await asyncio.sleep(0.02)
         quiet = 0 if busy else quiet + 1
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on now (for `sre-agent serve` as its own process)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def wait_healthy(url: str, process: asyncio.subprocess.Process, within: float = 30.0) -> None:
+    """Until `GET url/healthz` answers 200; SystemExit if the process exits first or `within` seconds pass."""
+    deadline = time.monotonic() + within
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            if process.returncode is not None:
+                raise SystemExit(f"the bot exited with status {process.returncode} before it was ready")
+            try:
+                async with http.get(f"{url}/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise SystemExit("the bot did not become healthy in time")

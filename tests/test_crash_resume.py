@@ -19,12 +19,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 import yaml
 
 from blocks.ids import BlockId
 from bot.intake import LEASE
+from sandbox.botapp import free_port, wait_healthy
 from sandbox.holds import Hold
 from sandbox.scenario import load_scenario
 from sandbox.server import Sandbox
@@ -33,14 +33,6 @@ from tests.harness import Harness, eventually, fresh_event, incident_channels
 SERVICE = "checkout-service"
 TITLE = "checkout-service: error rate 8.5% (threshold 1%)"
 RESUME_WITHIN_S = 10.0
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Serve:
@@ -55,18 +47,7 @@ class Serve:
         self.process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot.cli", "serve", env=self.env, stdout=asyncio.subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 30
-        async with aiohttp.ClientSession() as http:
-            while True:
-                assert self.process.returncode is None, f"serve exited with {self.process.returncode}"
-                try:
-                    async with http.get(f"{self.url}/healthz") as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                assert time.monotonic() < deadline, "serve did not become healthy"
-                await asyncio.sleep(0.05)
+        await wait_healthy(self.url, self.process)
 
     async def kill(self) -> None:
         assert self.process is not None
@@ -86,7 +67,7 @@ async def served(tmp_path: Path, database_url: str) -> AsyncIterator[Serve]:
                       pagerduty_webhook_secrets=[secrets.token_hex(16)], agents=scenario.agents,
                       webhook_retry_delays=[0.2, 0.5, 1, 2, 4])
     await sandbox.start(host="127.0.0.1", port=0)
-    port = _free_port()
+    port = free_port()
     sandbox.bot_url = f"http://127.0.0.1:{port}"
     catalog = tmp_path / "catalog.yml"
     catalog.write_text(yaml.safe_dump(scenario.catalog), encoding="utf-8")
