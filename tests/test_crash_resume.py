@@ -224,3 +224,33 @@ async def _stored(h: Harness, body: dict[str, Any], holder: str) -> int:
         return event_id
     finally:
         await store.close()
+
+
+async def test_a_declared_incident_cut_off_before_its_channel_is_opened_at_start(h: Harness) -> None:
+    """A person declared it; the process died right after storing it. No page will come again for it: the start
+    itself finishes opening it (channel, card, announcement), from where it stopped."""
+    from bot.domain.incident import Incident, SetupStep
+    from bot.domain.phase import Phase
+    from bot.domain.severity import Severity
+    from bot.domain.timeline import EventKind, TimelineEvent
+    from bot.store import Store
+
+    await h.stop()
+    now = datetime.now(UTC)
+    incident = Incident(source="slack", external_id="declared-1", title="search is slow", service="search-api",
+                        severity=Severity.P3, phase=Phase.ACKNOWLEDGED, triggered_at=now, commander="U0DANA",
+                        steps={SetupStep.ACKNOWLEDGE}, begun={SetupStep.CHANNEL})
+    store = await Store.open(h.database_url)
+    try:
+        assert await store.create_incident(
+            incident, [TimelineEvent(at=now, kind=EventKind.TRIGGERED, actor="slack:U0DANA", text=incident.title)],
+            now=now)
+    finally:
+        await store.close()
+    await h.start()
+    await eventually(lambda: len(_with_block(h.sandbox, BlockId.CARD_HEADER)) == 1, within=10)
+    await h.settle()
+    opened = await h.services.store.incident_by_external("slack", "declared-1")
+    assert opened is not None and opened.channel_id and SetupStep.PROPOSE in opened.steps
+    assert len(incident_channels(h.sandbox)) == 1
+    assert len(_with_block(h.sandbox, BlockId.ANNOUNCEMENT, h.sandbox.world.incidents_channel.id)) == 1
