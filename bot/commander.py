@@ -48,6 +48,7 @@ CARD = "card"
 ANNOUNCEMENT = "announcement"
 TRIAGE = "triage"
 FINDINGS = "findings"
+OPENING = frozenset(SetupStep)  # marked begun in an incident's first write: no write of their own before each stage
 
 
 @dataclass(frozen=True)
@@ -98,16 +99,17 @@ class Commander:
         async with self.locks.hold(f"{SOURCE_PAGERDUTY}:{event.incident_id}"):
             incident = await self.store.incident_by_external(SOURCE_PAGERDUTY, event.incident_id)
             kind = event.event_type
+            created = False
             if incident is None:
                 if kind in ("incident.triggered", "incident.acknowledged") and event.incident is not None:
-                    incident = await self._create(event, event.incident)
+                    incident, created = await self._create(event, event.incident)
                 else:
                     return Outcome.IGNORED  # nothing to follow: a note or resolution for an incident never opened
             if kind == "incident.triggered":
                 if incident.is_open:
-                    await self._open(incident)
+                    await self._open(incident, begun_now=OPENING if created else frozenset())
             elif kind == "incident.acknowledged":
-                await self._acknowledged_in_pagerduty(incident, event)
+                await self._acknowledged_in_pagerduty(incident, event, begun_now=OPENING if created else frozenset())
             elif kind == "incident.resolved":
                 await self._resolved_in_pagerduty(incident, event)
             elif kind == "incident.reopened":
@@ -120,7 +122,8 @@ class Commander:
                 await self._record_only(incident, event)
             return Outcome.HANDLED
 
-    async def _create(self, event: PagerDutyEvent, data: PagerDutyIncident) -> Incident:
+    async def _create(self, event: PagerDutyEvent, data: PagerDutyIncident) -> tuple[Incident, bool]:
+        """The incident as stored, and whether this call stored it (with its first stage marked begun)."""
         now = self.clock.now()
         incident = Incident(
             source=SOURCE_PAGERDUTY,
@@ -134,6 +137,7 @@ class Commander:
             html_url=data.html_url,
             escalation_policy_id=data.escalation_policy_id,
             triggered_at=data.created_at or event.occurred_at,
+            begun=set(OPENING),
         )
         events = [
             TimelineEvent(
@@ -151,16 +155,18 @@ class Commander:
         if not await self.store.create_incident(incident, events, now=now):
             existing = await self.store.incident_by_external(SOURCE_PAGERDUTY, data.id)
             assert existing is not None
-            return existing
-        return incident
+            return existing, False
+        return incident, True
 
-    async def _open(self, incident: Incident) -> None:
+    async def _open(self, incident: Incident, *, begun_now: frozenset[SetupStep] = frozenset()) -> None:
         """Do the opening steps not done yet, stage by stage; save what succeeded even when one fails, then re-raise.
 
         Before a stage runs, its steps are saved as begun (with what the stage before did): a step begun before
         this attempt may have been carried out by a process that died before recording it, so it first looks
-        whether it was (the channel, the message, the acknowledgement, the note) and adopts what it finds."""
+        whether it was (the channel, the message, the acknowledgement, the note) and adopts what it finds.
+        `begun_now`: steps marked begun by this attempt itself (with the incident's first write), not before it."""
         events: list[TimelineEvent] = []
+        marked = set(begun_now)
         errors: list[BaseException] = []
         if incident.source != SOURCE_PAGERDUTY:  # declared in Slack without PagerDuty: nothing to acknowledge there
             incident.steps |= {SetupStep.ACKNOWLEDGE, SetupStep.NOTE}
@@ -173,7 +179,7 @@ class Commander:
             first[SetupStep.ACKNOWLEDGE] = lambda again: self._acknowledge(incident, events, again)
         if SetupStep.CHANNEL not in incident.steps:
             first[SetupStep.CHANNEL] = lambda again: self._channel(incident, events, again)
-        errors += await self._stage(incident, events, first)
+        errors += await self._stage(incident, events, marked, first)
         if incident.channel_id is not None:
             missing: list[str] = []
             second: dict[SetupStep, Callable[[bool], Awaitable[None]]] = {
@@ -183,15 +189,18 @@ class Commander:
                 SetupStep.ANNOUNCE: lambda again: self._announce(incident, events, again),
                 SetupStep.NOTE: lambda again: self._note(incident, events, again),
             }
-            errors += await self._stage(incident, events, second)
+            errors += await self._stage(incident, events, marked, second)
+            if events:  # the channel and the card on record before the agents are asked (that takes a while)
+                await self.store.save_incident(incident, events, now=self.clock.now())
+                events.clear()
             if SetupStep.CARD in incident.steps:
-                errors += await self._stage(incident, events, {
+                errors += await self._stage(incident, events, marked, {
                     SetupStep.TRIAGE: lambda again: self._triage(incident, events, again)})
             if SetupStep.TRIAGE in incident.steps:
-                errors += await self._stage(incident, events, {
+                errors += await self._stage(incident, events, marked, {
                     SetupStep.DIAGNOSE: lambda again: self._diagnose(incident, events, again)})
             if SetupStep.DIAGNOSE in incident.steps:
-                errors += await self._stage(incident, events, {
+                errors += await self._stage(incident, events, marked, {
                     SetupStep.PROPOSE: lambda again: self._propose(incident, events, again)})
             if missing:
                 errors += await _gather([self.say(incident, messages.not_found(missing))])
@@ -218,17 +227,20 @@ class Commander:
         self,
         incident: Incident,
         events: list[TimelineEvent],
+        marked: set[SetupStep],
         steps: dict[SetupStep, Callable[[bool], Awaitable[None]]],
     ) -> list[BaseException]:
-        """Run the steps of one stage that are not done, at once: saved as begun first (with `events` so far)."""
+        """Run the steps of one stage that are not done, at once: saved as begun first (with `events` so far).
+        `marked`: the steps this attempt marked begun itself; a step begun before it is done `again`."""
         todo = {step: run for step, run in steps.items() if step not in incident.steps}
         if not todo:
             return []
-        again = {step: step in incident.begun for step in todo}
-        if not all(again.values()) or events:
+        again = {step: step in incident.begun and step not in marked for step in todo}
+        if not todo.keys() <= incident.begun:
             incident.begun |= todo.keys()
             await self.store.save_incident(incident, events, now=self.clock.now())
             events.clear()
+        marked |= todo.keys()
         return await _gather([run(again[step]) for step, run in todo.items()])
 
     async def _acknowledge(self, incident: Incident, events: list[TimelineEvent], again: bool) -> None:
@@ -417,13 +429,15 @@ class Commander:
             )
         )
 
-    async def _acknowledged_in_pagerduty(self, incident: Incident, event: PagerDutyEvent) -> None:
+    async def _acknowledged_in_pagerduty(
+        self, incident: Incident, event: PagerDutyEvent, *, begun_now: frozenset[SetupStep] = frozenset()
+    ) -> None:
         if incident.phase is not Phase.TRIGGERED:
             return  # our own acknowledgement coming back, or an incident already past it
         events = transition(incident, Phase.ACKNOWLEDGED, at=event.occurred_at, actor=_pd_actor(event))
         incident.steps.add(SetupStep.ACKNOWLEDGE)
         await self.store.save_incident(incident, events, now=self.clock.now())
-        await self._open(incident)  # an incident first seen acknowledged still gets its channel
+        await self._open(incident, begun_now=begun_now)  # an incident first seen acknowledged still gets its channel
         await self.refresh(incident)
         await self.say(incident, messages.acknowledged_in_pagerduty(event.agent_name))
 
@@ -492,7 +506,10 @@ class Commander:
         """Store an incident a person declared and open it like a paged one (channel, invites, card, announcement).
         If PagerDuty's webhook for the same incident got here first, that incident is the one opened."""
         async with self.locks.hold(incident.key):
+            incident.begun |= OPENING
+            begun_now = OPENING
             if not await self.store.create_incident(incident, events, now=self.clock.now()):
+                begun_now = frozenset()
                 existing = await self.store.incident_by_external(incident.source, incident.external_id)
                 assert existing is not None
                 existing.commander = existing.commander or incident.commander
@@ -500,7 +517,7 @@ class Commander:
                 severity = change_severity(existing, incident.severity, at=self.clock.now(), actor=events[0].actor)
                 await self.store.save_incident(existing, severity, now=self.clock.now())
                 incident = existing
-            await self._open(incident)
+            await self._open(incident, begun_now=begun_now)
             return incident
 
     async def incident_for_channel(self, channel_id: str) -> Incident:

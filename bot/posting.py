@@ -36,15 +36,16 @@ class Poster:
         thread_ts: str | None = None,
         again: bool,
     ) -> str:
-        """The ts of this incident's message for `purpose`: the one recorded, else (when `again`: the step was
-        begun before) the one found in the channel, else a new one. Recorded before it returns."""
+        """The ts of this incident's message for `purpose`. `again` (the step was begun before): the one recorded,
+        else the one found in the channel; else, and always when not `again`, a new one. Recorded before it
+        returns."""
         assert incident.id is not None
-        ref = await self.store.message_ref(incident.id, purpose)
-        if ref is not None:
-            return ref[1]
         tag = {"incident": incident.key, "purpose": purpose}
         ts = None
         if again:
+            ref = await self.store.message_ref(incident.id, purpose)
+            if ref is not None:
+                return ref[1]
             try:
                 ts = await self.slack.find_tagged(channel, tag, thread_ts=thread_ts)
             except SlackError as exc:  # e.g. not a member of the incidents channel: better twice than never
