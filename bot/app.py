@@ -29,8 +29,9 @@ from bot.remediation import EXPIRE, VERIFY, RemediationConfig, Remediator
 from bot.runbooks_loader import SHIPPED, load_runbooks
 from bot.services import SERVICES, Services
 from bot.settings import Settings
+from bot.slack_bodies import LATER, MALFORMED, classify
 from bot.slack_gateway import SlackGateway, build_client
-from bot.slack_inbox import LATER, MALFORMED, SlackInbox, classify
+from bot.slack_inbox import SlackInbox
 from bot.store import Store
 from handlers import slack as slack_handlers
 from handlers.health import healthz
@@ -140,18 +141,34 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     verifier = SignatureVerifier(signing_secret) if signing_secret else None
 
     async def slack_events(request: web.Request) -> web.Response:
+        """Slack's requests: signature, then the body read and judged (bot/slack_bodies.py) before the answer, so
+        that a request answered 200 can be handled to the end and any other is a 4xx that says why."""
         body = await request.read()
-        timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
-        signature = request.headers.get("X-Slack-Signature", "")
-        if verifier is None or not timestamp.isdigit() or not verifier.is_valid(body, timestamp, signature):
+        # one of each, as Slack sends them (Bolt checks them again and reads the last of several); a Unix time in
+        # ASCII digits (str.isdigit() also takes "²", which the verifier's int() does not) and an ASCII signature
+        # (hmac.compare_digest raises on any other)
+        timestamps = request.headers.getall("X-Slack-Request-Timestamp", [])
+        signatures = request.headers.getall("X-Slack-Signature", [])
+        timestamp = timestamps[0] if len(timestamps) == 1 else ""
+        signature = signatures[0] if len(signatures) == 1 else ""
+        readable = timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12 and signature.isascii()
+        try:
+            unsigned = verifier is None or not readable or not verifier.is_valid(body, timestamp, signature)
+        except UnicodeDecodeError:
+            # the SDK's verifier reads the body as UTF-8 before it checks the signature, so whether a body that is
+            # not UTF-8 is signed cannot be told: it is refused below for what it is (Slack sends nothing else)
+            unsigned = False
+        if unsigned:
             return web.json_response({"ok": False, "error": "invalid signature"}, status=401)
-        kind = classify(body, request.content_type)
-        if kind == MALFORMED:
-            return web.json_response({"ok": False, "error": "not a Slack request body"}, status=400)
-        if kind == LATER:
-            services.slack_inbox.submit(body.decode(), request.query_string, dict(request.headers))
+        # as Bolt will read it: by the Content-Type header as sent (more than one is no Slack request), and for the
+        # answers that go through Bolt, as aiohttp decodes it (by its charset)
+        reading = classify(body, ",".join(request.headers.getall("Content-Type", [])), request.charset)
+        if reading.kind == MALFORMED:
+            return web.json_response({"ok": False, "error": reading.reason}, status=400)
+        if reading.kind == LATER:
+            services.slack_inbox.submit(reading.text, request.query_string, dict(request.headers))
             return web.Response(status=200)
-        bolt_response = await bolt.async_dispatch(await to_bolt_request(request))
+        bolt_response = await services.slack_inbox.answer(await to_bolt_request(request))
         return await to_aiohttp_response(bolt_response)
 
     if not settings.socket_mode:  # in Socket Mode there is no signing secret: no unsigned way in over HTTP either

@@ -5,6 +5,8 @@ route verifies the signature (401 otherwise), answers, and queues the request; w
 listeners then run as usual. Only the requests whose answer carries something (a form's validation errors, Slack's
 URL check) go through Bolt before the answer. With a burst of hundreds of requests, every one is acknowledged before
 the work of the earlier ones has taken the CPU: a few workers, not one task per request.
+
+What is answered 200 is judged first: bot/slack_bodies.py.
 """
 
 from __future__ import annotations
@@ -14,45 +16,28 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import parse_qs
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LATER", "MALFORMED", "NOW", "SlackInbox", "classify"]
+__all__ = ["SlackInbox"]
 
 WORKERS = 8
 LULL_S = 0.002  # no new request for this long: a burst is over, the work behind its answers may run
 YIELD_MAX_S = 0.05  # the longest a request's work waits for a lull
-_ANSWER_CARRIES_CONTENT = {"view_submission", "block_suggestion", "url_verification"}
 
 
-LATER = "later"  # answered with an empty 200 at once, handled after
-NOW = "now"  # the answer carries something: through Bolt before answering
-MALFORMED = "malformed"  # not a request Slack would send: 400
-
-
-def classify(body: bytes, content_type: str) -> str:
-    """LATER, NOW or MALFORMED for a (signature-checked) Slack request."""
+def _bolt_error(body: str) -> str:
+    """The reason in one of Bolt's refusals (`{"error": "unhandled request"}`), or its text."""
     try:
-        if content_type.startswith("application/json"):
-            data = json.loads(body)
-            if not isinstance(data, dict):
-                return MALFORMED
-            return LATER if data.get("type") == "event_callback" else NOW
-        form = parse_qs(body.decode(), keep_blank_values=True)
-        if "payload" in form:
-            payload = json.loads(form["payload"][0])
-            if not isinstance(payload, dict):
-                return MALFORMED
-            return NOW if payload.get("type") in _ANSWER_CARRIES_CONTENT else LATER
-    except (ValueError, UnicodeDecodeError):
-        return MALFORMED
-    if "ssl_check" in form:
-        return NOW
-    return LATER if "command" in form else MALFORMED
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    error = data.get("error") if isinstance(data, dict) else None
+    return str(error) if error else body or "refused"
 
 
 @dataclass(frozen=True)
@@ -75,6 +60,14 @@ class SlackInbox:
     def start(self) -> None:
         self._tasks = [asyncio.get_running_loop().create_task(self._work(), name=f"slack-inbox-{i}")
                        for i in range(self.workers)]
+
+    async def answer(self, request: AsyncBoltRequest) -> BoltResponse:
+        """Bolt's answer to a request whose answer carries something; a refusal of Bolt's own (`{"error": ...}`, an
+        unhandled request) in the route's shape, `{"ok": false, "error": ...}`."""
+        response = await self.bolt.async_dispatch(request)
+        if 400 <= response.status < 500:
+            return BoltResponse(status=response.status, body={"ok": False, "error": _bolt_error(response.body)})
+        return response
 
     def submit(self, body: str, query: str, headers: dict[str, str | Sequence[str]]) -> None:
         self._unfinished += 1

@@ -4,13 +4,13 @@ of it runs (see bot/background.py)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
@@ -20,9 +20,11 @@ from blocks.ids import ActionId, BlockId, CallbackId
 from blocks.proposals import read_button_value, reject_modal
 from bot.conversation import Mention
 from bot.declaring import Declaration
-from bot.errors import DomainError, SreAgentError
+from bot.domain.wire import clean_strings, clean_text, load_json
+from bot.errors import DomainError, InvalidEvent, SreAgentError
 from bot.remediation import Click
 from bot.services import Services
+from bot.slack_bodies import check_body, parse_body, slack_event_id, slack_id
 from bot.store.store import DONE
 from handlers import declare_form
 from handlers import incident_command as incident_command_module
@@ -32,6 +34,9 @@ log = logging.getLogger(__name__)
 
 CAPTURE_REACTION = "pushpin"
 DEDUP_WAIT_S = 1.5  # the longest an event's dedup check may hold up the answer to Slack
+EVENT_TYPE_LIMIT = 128  # the inbound_events column
+ROW_ID_LIMIT = 2**31 - 1  # the store's integer ids (PostgreSQL's INTEGER)
+_ROW_ID = re.compile(r"[0-9]{1,10}")
 
 async def _answering_errors(respond: Respond, work: Awaitable[Any]) -> None:
     """Run `work`; a refusal or failure is told to the person privately, never swallowed."""
@@ -46,14 +51,43 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
     """Attach every listener to `bolt`. `services` gives the running app's services."""
 
     @bolt.middleware
+    async def clean_body(req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[None]]) -> Any:
+        """Every string of the body (keys too) as text that can be stored and shown (lone surrogates and control
+        characters become U+FFFD, bot/domain/wire.py), once, after Bolt has checked the signature and before the
+        dedup or any listener reads it: the listeners' `command`, `action`, `event`, `view` are all taken from
+        `req.body`, and Bolt's context (user, channel, response URL) is built again from the clean body.
+        Over HTTP the body is read again from the text whose signature Bolt checked, by the route's rules, so that
+        listeners get what the route judged (Bolt's own reading loses a command whose text holds the word
+        "payload"); a body from Socket Mode, which has no route, is judged here. One that breaks the rules is
+        refused (over HTTP the route has refused it already)."""
+        try:
+            if req.mode == "http":
+                source, body = parse_body(req.raw_body, req.content_type or "")
+                check_body(body, source)
+            else:
+                body = req.body
+                check_body(body)
+        except InvalidEvent as exc:
+            log.warning("a Slack request refused: %s", exc)
+            return BoltResponse(status=400, body={"ok": False, "error": str(exc)})
+        req.body = clean_strings(body)
+        build_async_context(req.context, req.body)
+        return await next()
+
+    @bolt.middleware
     async def dedup_events(req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[None]]) -> Any:
-        """Slack delivers an event again when it thinks we missed it: do nothing twice (dedup on event_id)."""
+        """Slack delivers an event again when it thinks we missed it: do nothing twice (dedup on event_id).
+        Only an id that fits the dedup key is one: the route and clean_body refuse an event without one, so none
+        arrives here; if one did, it would be handled without the check rather than fail on the store."""
         body = req.body
-        if body.get("type") == "event_callback" and body.get("event_id"):
+        event_id = slack_event_id(body.get("event_id"))
+        if body.get("type") == "event_callback" and event_id is not None:
+            event = body.get("event")
+            event_type = event.get("type") if isinstance(event, dict) else None
             record = services().store.record_inbound(
                 source="slack",
-                delivery_id=str(body["event_id"]),
-                event_type=str((body.get("event") or {}).get("type", "?")),
+                delivery_id=event_id,
+                event_type=clean_text(str(event_type or "?"), EVENT_TYPE_LIMIT),
                 body="{}",
                 received_at=services().clock.now(),
                 incident_ref=None,
@@ -63,7 +97,7 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
                 stored = await asyncio.wait_for(record, DEDUP_WAIT_S)
             except TimeoutError:
                 # A store this slow must not make Slack's 3 seconds run out (Slack would only send it again).
-                log.warning("event %s: the store did not answer in %.1f s; handling it unchecked", body["event_id"],
+                log.warning("event %s: the store did not answer in %.1f s; handling it unchecked", event_id,
                             DEDUP_WAIT_S)
                 stored = 0
             if stored is None:
@@ -91,19 +125,22 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
         await ack()
         later(_declare(services(), form.declaration(str(body["user"]["id"]))), "declare form")
 
+    def click_respond(body: dict[str, Any]) -> Respond:
+        return responder(services(), body.get("response_url"), user_id=str(body["user"]["id"]),
+                         channel_id=_channel_of(body))
+
     @bolt.action(ActionId.INCIDENT_RESOLVE.value)
     async def resolve_clicked(
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]
     ) -> None:
         await ack()
-        channel = (body.get("channel") or {}).get("id")
-        respond = responder(services(), body.get("response_url"), user_id=str(body["user"]["id"]), channel_id=channel)
+        respond = click_respond(body)
+        incident_id = row_id(action.get("value"))
+        if incident_id is None:
+            later(respond(":warning: That button carries no incident: nothing was done.", None), "resolve", respond)
+            return
         commander = services().commander
-        later(commander.resolve(int(action["value"]), user_id=body["user"]["id"], summary=""), "resolve", respond)
-
-    def click_respond(body: dict[str, Any]) -> Respond:
-        channel = (body.get("channel") or {}).get("id")
-        return responder(services(), body.get("response_url"), user_id=str(body["user"]["id"]), channel_id=channel)
+        later(commander.resolve(incident_id, user_id=str(body["user"]["id"]), summary=""), "resolve", respond)
 
     @bolt.action(ActionId.PROPOSAL_APPROVE.value)
     async def approve_clicked(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -125,9 +162,8 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
         """Reject asks for the reason first (a modal); the decision is made when it is submitted."""
         await ack()
         respond = click_respond(body)
-        channel = str((body.get("channel") or {}).get("id") or "")
         later(_ask_reason(services(), respond, str(action.get("value", "")), str(body["user"]["id"]),
-                          str(body["trigger_id"]), channel), "reject", respond)
+                          str(body.get("trigger_id") or ""), _channel_of(body) or ""), "reject", respond)
 
     @bolt.view(CallbackId.REJECT.value)
     async def reject_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -139,10 +175,13 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
             return
         await ack()
         try:
-            meta = json.loads(view.get("private_metadata") or "{}")
-            value = f"{int(meta['proposal'])}:{meta['hash']}"
-            channel = str(meta.get("channel") or "") or None
-        except (ValueError, KeyError, TypeError):
+            meta = load_json(view.get("private_metadata") or "{}")
+            proposal = row_id(meta["proposal"])
+            if proposal is None:
+                raise ValueError("no proposal id")
+            value = f"{proposal}:{meta['hash']}"
+            channel = slack_id(meta.get("channel"))
+        except (InvalidEvent, ValueError, KeyError, TypeError):
             log.warning("a reject form came back without its proposal")
             return
         user_id = str(body["user"]["id"])
@@ -157,19 +196,23 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
     @bolt.event("app_mention")
     async def mentioned(event: dict[str, Any]) -> None:
         """`@sre ...`: read the words, act, and answer in the message's thread. Slack is acknowledged first."""
-        if event.get("bot_id") or not event.get("user"):
+        user, channel, ts = slack_id(event.get("user")), slack_id(event.get("channel")), event.get("ts")
+        if event.get("bot_id") or not user:
             return  # bots (ourselves included) are not people asking for something
-        mention = Mention(user_id=str(event["user"]), channel_id=str(event["channel"]), text=str(event.get("text", "")))
-        later(_answer(services(), mention, str(event.get("thread_ts") or event["ts"])), "mention")
+        if not channel or not isinstance(ts, str):
+            log.info("an app_mention without its channel or ts: not answered")
+            return
+        mention = Mention(user_id=user, channel_id=channel, text=str(event.get("text", "")))
+        later(_answer(services(), mention, str(event.get("thread_ts") or ts)), "mention")
 
     @bolt.event("pin_added")
     async def pinned(event: dict[str, Any]) -> None:
         """A message pinned in an incident channel goes on the timeline."""
-        item = event.get("item") or {}
+        item = _object(event.get("item"))
         message = item.get("message") if isinstance(item.get("message"), dict) else None
         ts = (message or {}).get("ts") or item.get("ts")
-        channel = event.get("channel_id") or item.get("channel")
-        if item.get("type") == "message" and ts and channel:
+        channel = slack_id(event.get("channel_id")) or slack_id(item.get("channel"))
+        if item.get("type") == "message" and isinstance(ts, str) and ts and channel:
             work = services().actions.capture(
                 str(channel), str(ts), by_user=str(event.get("user", "")), via="pin", message=message
             )
@@ -178,24 +221,55 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
     @bolt.event("reaction_added")
     async def reacted(event: dict[str, Any]) -> None:
         """A :pushpin: on a message in an incident channel puts it on the timeline."""
-        item = event.get("item") or {}
+        item = _object(event.get("item"))
         if event.get("reaction") != CAPTURE_REACTION or item.get("type") != "message":
             return
-        work = services().actions.capture(
-            str(item["channel"]), str(item["ts"]), by_user=str(event.get("user", "")), via="reaction"
-        )
+        channel, ts = slack_id(item.get("channel")), item.get("ts")
+        if not channel or not isinstance(ts, str) or not ts:
+            log.info("a reaction without the message's channel or ts: not captured")
+            return
+        work = services().actions.capture(channel, ts, by_user=str(event.get("user", "")), via="reaction")
         later(work, "reaction")
 
     @bolt.event("app_home_opened")
     async def home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
         """The Home tab: drawn fresh each time someone opens it."""
-        if event.get("tab", "home") != "home":
+        user = slack_id(event.get("user"))
+        if event.get("tab", "home") != "home" or not user:
             return
-        later(_publish_home(services(), client, str(event["user"])), "app home")
+        later(_publish_home(services(), client, user), "app home")
 
     @bolt.event(re.compile(".*"))
     async def any_other_event(body: dict[str, Any]) -> None:
         """Events the bot does not act on yet are acknowledged and ignored."""
+
+
+def row_id(value: Any) -> int | None:
+    """A store id a button or a form carries (`"12"` or 12), or None when it is none (a bool, a float, a number
+    the store's integer column cannot hold, anything else)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and _ROW_ID.fullmatch(value):
+        number = int(value)
+    else:
+        return None
+    return number if 0 < number <= ROW_ID_LIMIT else None
+
+
+def _proposal_button(value: str) -> tuple[int, str] | None:
+    """A proposal button's `"<id>:<hash>"`, when its id is one the store can hold."""
+    head, _, _ = value.partition(":")
+    return read_button_value(value) if row_id(head) is not None else None
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _channel_of(body: dict[str, Any]) -> str | None:
+    """The channel of a click: an object with an id, or an id."""
+    channel = body.get("channel")
+    return slack_id(channel.get("id") if isinstance(channel, dict) else channel)
 
 
 async def _quietly(work: Awaitable[Any]) -> None:
@@ -209,7 +283,7 @@ async def _quietly(work: Awaitable[Any]) -> None:
 async def _decide(services: Services, respond: Respond, value: str, user_id: str, approve: bool,
                   reason: str = "") -> None:
     """One decision on a proposal; the person is told privately what it did, or why it did nothing."""
-    parsed = read_button_value(value)
+    parsed = _proposal_button(value)
     if parsed is None:
         await respond(":warning: That button carries no proposal: nothing was done.", None)
         return
@@ -221,7 +295,7 @@ async def _ask_reason(services: Services, respond: Respond, value: str, user_id:
                       channel_id: str) -> None:
     """Reject: someone who may not decide (or a click that no longer counts) is told at once; anyone else is
     asked why, in a modal, and the decision is made when it is submitted."""
-    parsed = read_button_value(value)
+    parsed = _proposal_button(value)
     proposal = await services.store.proposal(parsed[0]) if parsed else None
     if parsed is None or proposal is None:
         raise DomainError("no proposal", user_message="That proposal no longer exists: nothing was done.")
