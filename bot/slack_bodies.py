@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl
 from yarl import URL
 
 from bot.domain.errors import InvalidEvent
-from bot.domain.wire import MAX_DEPTH, clean_text, load_json
+from bot.domain.wire import MAX_DEPTH, byte_order_mark, clean_text, load_json
 
 __all__ = ["LATER", "MALFORMED", "NOW", "Reading", "check_body", "classify", "parse_body", "slack_event_id",
            "slack_id", "slack_text"]
@@ -61,13 +61,6 @@ _NAME_LIMIT = 255  # action_id, block_id, callback_id, trigger_id: Slack's limit
 _EVENT_TYPE_LIMIT = 128  # the dedup row's column
 _URL_LIMIT = 2048
 _METADATA_LIMIT = 3000  # a view's private_metadata (Slack's limit)
-_BOMS = (
-    (codecs.BOM_UTF32_LE, "UTF-32"),  # before UTF-16: its mark starts with UTF-16 LE's
-    (codecs.BOM_UTF32_BE, "UTF-32"),
-    (codecs.BOM_UTF8, "UTF-8"),
-    (codecs.BOM_UTF16_LE, "UTF-16"),
-    (codecs.BOM_UTF16_BE, "UTF-16"),
-)
 
 
 @dataclass(frozen=True)
@@ -95,9 +88,10 @@ def slack_text(body: bytes, charset: str | None = None) -> str:
     """The body as text, as Slack sends it: UTF-8 without a byte-order mark. Raises InvalidEvent with the reason."""
     if charset is not None and _codec(charset) != "utf-8":
         raise InvalidEvent(f"body is declared {_show(charset)}: Slack sends UTF-8")
-    for bom, name in _BOMS:
-        if body.startswith(bom):
-            raise InvalidEvent(f"body starts with a {name} byte-order mark: Slack sends UTF-8 without one")
+    marked = byte_order_mark(body)
+    if marked is not None:
+        name = marked[0].upper().removesuffix("-LE").removesuffix("-BE")
+        raise InvalidEvent(f"body starts with a {name} byte-order mark: Slack sends UTF-8 without one")
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -37,11 +37,19 @@ _BOMS = (
 )
 
 
-def _encoding(body: bytes) -> tuple[str, int]:
-    """The body's encoding and the length of its byte-order mark."""
+def byte_order_mark(body: bytes) -> tuple[str, int] | None:
+    """The encoding a body's byte-order mark names (`utf-16-le`...) and the mark's length; None without one."""
     for bom, name in _BOMS:
         if body.startswith(bom):
             return name, len(bom)
+    return None
+
+
+def _encoding(body: bytes) -> tuple[str, int]:
+    """The body's encoding and the length of its byte-order mark."""
+    marked = byte_order_mark(body)
+    if marked is not None:
+        return marked
     head = body[:4]
     if len(head) == 4:  # RFC 4627, 3: the first two characters are ASCII, so the zero bytes tell the encoding
         if head[:3] == b"\0\0\0":
