@@ -23,10 +23,11 @@ from bot.commander import Commander, CommanderConfig
 from bot.conversation import Conversation
 from bot.declaring import Declarer
 from bot.delegation import Delegator
-from bot.intake import Intake
+from bot.intake import RETRY_INBOUND, UNHANDLED_NOTICE, Intake
 from bot.pagerduty import PagerDuty
 from bot.remediation import EXPIRE, VERIFY, RemediationConfig, Remediator
 from bot.runbooks_loader import SHIPPED, load_runbooks
+from bot.scheduler import Scheduler
 from bot.services import SERVICES, Services
 from bot.settings import Settings
 from bot.slack_bodies import LATER, MALFORMED, classify
@@ -86,7 +87,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         delegator=delegator,
     )
     instance = settings.instance_name or f"{socket.gethostname()}:{settings.port}"
-    intake = Intake(store, commander, clock, instance=instance)
+    scheduler = Scheduler(store, clock)
+    intake = Intake(store, commander, clock, scheduler, instance=instance)
     background = Background()
     actions = IncidentActions(commander)
     remediator = Remediator(
@@ -95,7 +97,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         delegator=delegator,
         runbooks=runbooks,
         background=background,
-        wake_timers=intake.wake,
+        scheduler=scheduler,
         config=RemediationConfig(
             approvers=tuple(settings.approvers),
             expiry=timedelta(minutes=settings.proposal_expiry_minutes),
@@ -103,7 +105,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         ),
     )
     commander.remediator = remediator
-    intake.timer_handlers.update({EXPIRE: remediator.on_timer, VERIFY: remediator.on_timer})
+    # what each kind of durable timer does when it is due
+    scheduler.on(RETRY_INBOUND, intake.retry)
+    scheduler.on(UNHANDLED_NOTICE, intake.tell_unhandled)
+    scheduler.on(EXPIRE, remediator.on_timer)
+    scheduler.on(VERIFY, remediator.on_timer)
     # Socket Mode has no signing secret: its requests come down our own authenticated websocket
     signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
     bolt = AsyncApp(
@@ -130,6 +136,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         declarer=declarer,
         conversation=conversation,
         intake=intake,
+        scheduler=scheduler,
         bolt=bolt,
         background=background,
         slack_inbox=SlackInbox(bolt),
@@ -184,6 +191,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         if delegator.configured:
             services.background.spawn(delegator.read_cards(), name="agent cards")
         await intake.start()
+        await scheduler.start()
         services.background.spawn(commander.resume_opening(), name="resume opening incidents")
         await remediator.resume()
         services.slack_inbox.start()
@@ -198,6 +206,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         await services.background.close()
         if delegator.session is not None:
             await delegator.session.close()
+        await scheduler.close()
         await intake.close()
         await client.session.close()
         pagerduty.close()

@@ -1,22 +1,19 @@
-"""Inbound events: stored before they are acknowledged, processed after, retried with backoff, and picked up
-again after a restart. The store is the queue; in-process tasks only make it fast."""
+"""Inbound events: stored before they are acknowledged, processed after, retried with backoff (timers of the
+scheduler), and picked up again after a restart. The store is the queue; in-process tasks only make it fast."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Coroutine
 from datetime import timedelta
-from typing import Any
 
-from bot.background import Background
 from bot.clock import Clock
 from bot.commander import Commander, Outcome
 from bot.domain.errors import InvalidEvent
 from bot.domain.pagerduty import PagerDutyEvent, read_pagerduty_event
 from bot.domain.wire import storable_text
+from bot.scheduler import Scheduler
 from bot.store import Store
 from bot.store.store import DONE, IGNORED, PENDING, InboundEvent, Timer
 
@@ -36,6 +33,7 @@ class Intake:
         store: Store,
         commander: Commander,
         clock: Clock,
+        scheduler: Scheduler,
         *,
         max_attempts: int = 5,
         backoff_s: tuple[float, ...] = (1, 5, 30, 120),
@@ -49,14 +47,10 @@ class Intake:
         self.clock = clock
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
+        self.scheduler = scheduler
         self._tasks: set[asyncio.Task[None]] = set()
-        self._timer_wake = asyncio.Event()
-        self._timer_task: asyncio.Task[None] | None = None
         self._lease_task: asyncio.Task[None] | None = None
         self._closing = False
-        # durable timers of other kinds (proposal expiry, verification checks): kind -> what to do when due
-        self.timer_handlers: dict[str, Callable[[Timer], Coroutine[Any, Any, None]]] = {}
-        self._timer_work = Background()
 
     async def accept(
         self, *, source: str, delivery_id: str, event_type: str, body: str, incident_ref: str | None
@@ -116,16 +110,17 @@ class Intake:
             if await self.store.fail_inbound(event.id, now=now, error=error, notice=UNHANDLED_NOTICE):
                 log.warning("inbound event %s gave up after %s attempts; the incidents channel is told",
                             event.id, event.attempts)
-                self._timer_wake.set()
+                self.scheduler.wake()
             return
         await self.store.finish_inbound(event.id, status=PENDING, now=now, error=error)
         delay = self.backoff_s[min(event.attempts, len(self.backoff_s)) - 1]
-        await self.store.add_timer(
-            RETRY_INBOUND, now + timedelta(seconds=delay), now=now, payload={"inbound_id": event.id}
-        )
-        self._timer_wake.set()
+        await self.scheduler.at(RETRY_INBOUND, now + timedelta(seconds=delay), payload={"inbound_id": event.id})
 
-    async def _tell_unhandled(self, timer: Timer) -> None:
+    async def retry(self, timer: Timer) -> None:
+        """A RETRY_INBOUND timer: process the event again."""
+        self.schedule(int(timer.payload["inbound_id"]))
+
+    async def tell_unhandled(self, timer: Timer) -> None:
         """The message that a page could not be handled; tried again (a few times) while Slack refuses it."""
         event = await self.store.inbound(int(timer.payload["inbound_id"]))
         if event is None:
@@ -142,23 +137,18 @@ class Intake:
                 log.error("could not tell anyone that inbound event %s failed: %r", event.id, exc)
                 return
             log.warning("could not tell that inbound event %s failed (try %s): %r", event.id, tries, exc)
-            now = self.clock.now()
-            await self.store.add_timer(
-                UNHANDLED_NOTICE, now + NOTICE_RETRY, now=now, payload={"inbound_id": event.id, "tries": tries}
-            )
-            self._timer_wake.set()
+            await self.scheduler.at(UNHANDLED_NOTICE, self.clock.now() + NOTICE_RETRY,
+                                    payload={"inbound_id": event.id, "tries": tries})
 
     async def start(self) -> None:
         """Process whatever a previous run stored and did not finish (what this instance held when it died is
-        taken up at once: those leases are void), then run the retry timers and the lease renewals."""
+        taken up at once: those leases are void), then renew leases; retries come from the scheduler."""
         voided = await self.store.void_leases(instance=self.instance, holder=self.holder)
         if voided:
             log.warning("%d inbound events were cut off when this instance stopped; taking them up again", voided)
         for event_id in await self.store.unfinished_inbound():
             self.schedule(event_id)
-        loop = asyncio.get_running_loop()
-        self._timer_task = loop.create_task(self._timers(), name="inbound-timers")
-        self._lease_task = loop.create_task(self._leases(), name="inbound-leases")
+        self._lease_task = asyncio.get_running_loop().create_task(self._leases(), name="inbound-leases")
 
     async def _leases(self) -> None:
         """Renew the leases in hand every third of a lease; take up events whose holder stopped renewing (another
@@ -174,61 +164,23 @@ class Intake:
             except Exception:  # a store hiccup must not end the renewals for good
                 log.exception("the leases could not be renewed; trying again")
 
-    async def _timers(self) -> None:
-        while not self._closing:
-            self._timer_wake.clear()  # before reading: a timer added from here on wakes the wait below
-            try:
-                wait = await self._fire_due()
-            except Exception:  # a store hiccup must not end the timers for good
-                log.exception("the timers could not be read; trying again")
-                wait = 1.0
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._timer_wake.wait(), timeout=wait)
-
-    async def _fire_due(self) -> float:
-        """Fire what is due (each timer once); the real seconds until the next one, at most one."""
-        for timer in await self.store.due_timers(self.clock.now()):
-            handler = self.timer_handlers.get(timer.kind)
-            if not await self.store.claim_timer(timer.id, now=self.clock.now()):
-                continue  # another worker fired it
-            if timer.kind == RETRY_INBOUND:
-                self.schedule(int(timer.payload["inbound_id"]))
-            elif timer.kind == UNHANDLED_NOTICE:
-                self._timer_work.spawn(self._tell_unhandled(timer), name=f"unhandled notice {timer.id}")
-            elif handler is not None:
-                self._timer_work.spawn(handler(timer), name=f"timer {timer.kind} {timer.id}")
-            else:
-                log.warning("timer %s of unknown kind %r dropped", timer.id, timer.kind)
-        due = await self.store.next_timer_due()
-        if due is None:
-            return 1.0
-        # the clock may run faster than the wall (demo, tests)
-        return min(1.0, max(0.0, (due - self.clock.now()).total_seconds()) / self.clock.speed)
-
-    def wake(self) -> None:
-        """A timer was added: look at the due times again now."""
-        self._timer_wake.set()
-
     @property
     def busy(self) -> bool:
-        """True while an accepted event is being processed or a timer's work runs."""
-        return bool(self._tasks) or self._timer_work.busy
+        """True while an accepted event is being processed."""
+        return bool(self._tasks)
 
     async def drain(self, within_s: float = 30.0) -> None:
         """Wait until no event is being processed (tests, shutdown), at most `within_s` seconds."""
         deadline = asyncio.get_running_loop().time() + within_s
         while self._tasks and asyncio.get_running_loop().time() < deadline:
             await asyncio.wait(set(self._tasks), timeout=max(0.0, deadline - asyncio.get_running_loop().time()))
-        await self._timer_work.drain(max(0.0, deadline - asyncio.get_running_loop().time()))
 
     async def close(self) -> None:
         self._closing = True
-        for task in (self._timer_task, self._lease_task):
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+        if self._lease_task is not None:
+            self._lease_task.cancel()
+            await asyncio.gather(self._lease_task, return_exceptions=True)
         await self.drain(within_s=10)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._timer_work.close(within_s=0)

@@ -40,6 +40,7 @@ from bot.domain.runbooks import Plan, Runbook, match
 from bot.domain.timeline import EventKind, TimelineEvent
 from bot.domain.verification import Progress, Verdict, check, reading
 from bot.errors import SreAgentError
+from bot.scheduler import Scheduler
 from bot.store.store import Timer
 
 __all__ = ["EXPIRE", "VERIFY", "RemediationConfig", "Remediator"]
@@ -93,7 +94,7 @@ class Remediator:
         delegator: Delegator,
         runbooks: list[Runbook],
         background: Background,
-        wake_timers: Callable[[], None],
+        scheduler: Scheduler,
         config: RemediationConfig | None = None,
     ) -> None:
         self.commander = commander
@@ -104,7 +105,7 @@ class Remediator:
         self.delegator = delegator
         self.runbooks = {rb.name: rb for rb in runbooks}
         self.background = background
-        self.wake_timers = wake_timers
+        self.scheduler = scheduler
         self.config = config or RemediationConfig()
         self._allowed: dict[int, tuple[float, asyncio.Task[tuple[frozenset[str], bool]]]] = {}
 
@@ -160,9 +161,8 @@ class Remediator:
                 await self.store.discard_proposal(proposal.id)  # nobody saw it: nothing may refer to it
             raise
         if not any(t.payload.get("proposal") == proposal.id for t in await self.store.pending_timers(EXPIRE)):
-            await self.store.add_timer(EXPIRE, proposal.expires_at, now=now, incident_id=incident.id,
-                                       payload={"proposal": proposal.id})
-            self.wake_timers()
+            await self.scheduler.at(EXPIRE, proposal.expires_at, incident_id=incident.id,
+                                    payload={"proposal": proposal.id})
         if incident.phase is not Phase.AWAITING_APPROVAL:
             events += advance(incident, Phase.AWAITING_APPROVAL, at=now, actor=ACTOR_BOT)
         events.append(TimelineEvent(
@@ -560,9 +560,7 @@ class Remediator:
         """Arm the next verification check (a durable timer)."""
         payload = payload or {"proposal": proposal_id, "started_at": now.isoformat(), "good_since": None, "checks": 0,
                               "readings": []}
-        await self.store.add_timer(VERIFY, now + timedelta(seconds=interval_s), now=now, incident_id=incident.id,
-                                   payload=payload)
-        self.wake_timers()
+        await self.scheduler.at(VERIFY, now + timedelta(seconds=interval_s), incident_id=incident.id, payload=payload)
 
     # verifying ----------------------------------------------------------------------------------------------------
 
@@ -673,9 +671,8 @@ class Remediator:
         expiring = {int(t.payload.get("proposal", 0)) for t in await self.store.pending_timers(EXPIRE)}
         for waiting in await self.store.proposals(statuses=(Status.PROPOSED,)):
             if waiting.id not in expiring:  # its timer was lost (fired as the process stopped): set it again
-                await self.store.add_timer(EXPIRE, waiting.expires_at, now=self.clock.now(),
-                                           incident_id=waiting.incident_id, payload={"proposal": waiting.id})
-                self.wake_timers()
+                await self.scheduler.at(EXPIRE, waiting.expires_at, incident_id=waiting.incident_id,
+                                        payload={"proposal": waiting.id})
         checking = {int(t.payload.get("proposal", 0)) for t in await self.store.pending_timers(VERIFY)}
         for proposal in await self.store.proposals(statuses=(Status.EXECUTED,)):
             runbook = self.runbooks.get(proposal.plan.runbook)

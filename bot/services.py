@@ -18,6 +18,7 @@ from bot.domain.catalog import Catalog
 from bot.intake import Intake
 from bot.pagerduty import PagerDuty
 from bot.remediation import Remediator
+from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.slack_gateway import SlackGateway
 from bot.slack_inbox import SlackInbox
@@ -38,6 +39,7 @@ class Services:
     declarer: Declarer
     conversation: Conversation
     intake: Intake
+    scheduler: Scheduler
     bolt: AsyncApp
     background: Background
     slack_inbox: SlackInbox

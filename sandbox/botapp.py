@@ -63,11 +63,13 @@ async def settle(sandbox: Sandbox, services: Services, rounds: int = 3) -> None:
     several times over."""
     quiet = 0
     while quiet < rounds:
-        busy = services.intake.busy or services.slack_inbox.busy or services.background.busy or any(
-            d.state in ("pending", "retrying") for d in sandbox.pagerduty.deliveries.values()
+        busy = (
+            services.intake.busy or services.scheduler.busy or services.slack_inbox.busy or services.background.busy
+            or any(d.state in ("pending", "retrying") for d in sandbox.pagerduty.deliveries.values())
         )
         await sandbox.drain()
         await services.intake.drain()
+        await services.scheduler.drain()
         await services.slack_inbox.drain()
         await services.background.drain()
         await asyncio.sleep(0.02)

@@ -706,7 +706,10 @@ class Store:
         now: datetime,
         incident_id: int | None = None,
         payload: dict[str, Any] | None = None,
-    ) -> int:
+        key: str | None = None,
+    ) -> int | None:
+        """A timer due at `due_at`; its id. With `key`: None, and nothing written, when a timer with that key was
+        added before (by this process or another)."""
         def work(conn: sa.Connection) -> int:
             result = conn.execute(
                 timers.insert().values(
@@ -716,10 +719,16 @@ class Store:
                     payload=payload or {},
                     status=PENDING,
                     created_at=now,
+                    key=key,
                 )
             )
             return int(result.inserted_primary_key[0])  # type: ignore[index]
-        return await self.run(work)
+        try:
+            return await self.run(work)
+        except IntegrityError:
+            if key is None:
+                raise
+            return None
 
     async def due_timers(self, now: datetime, limit: int = 100) -> list[Timer]:
         def work(conn: sa.Connection) -> list[Timer]:

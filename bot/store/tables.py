@@ -129,6 +129,8 @@ timers = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("fired_at", UTCDateTime, nullable=True),
+    sa.Column("key", sa.String(200), nullable=True),  # unique where set: one row for one recurring firing
+    sa.UniqueConstraint("key", name="uq_timers_key"),
     sa.Index("ix_timers_status_due", "status", "due_at"),
 )
 
