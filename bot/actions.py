@@ -15,6 +15,7 @@ from typing import Any
 
 from blocks import messages
 from bot.commander import ACTOR_BOT, SOURCE_PAGERDUTY, Commander
+from bot.domain.events import CommanderChange, Escalated, Plain, SlackMessage, record
 from bot.domain.incident import Incident, SetupStep, change_severity, transition
 from bot.domain.oncall import OnCall
 from bot.domain.phase import Phase
@@ -90,13 +91,8 @@ class IncidentActions:
                 raise DomainError("same commander", user_message="They are the incident commander already.")
             previous = incident.commander
             incident.commander = commander_id
-            event = TimelineEvent(
-                at=self.clock.now(),
-                kind=EventKind.COMMANDER_CHANGED,
-                actor=_actor(user_id),
-                text=commander_id,
-                data={"from": previous, "to": commander_id},
-            )
+            event = record(CommanderChange(previous, commander_id), at=self.clock.now(), actor=_actor(user_id),
+                           text=commander_id)
             if incident.channel_id:
                 await self.commander.slack.invite(incident.channel_id, [commander_id])
             await self.store.save_incident(incident, [event], now=self.clock.now())
@@ -108,7 +104,7 @@ class IncidentActions:
         if not text.strip():
             raise DomainError("empty note", user_message="Say what to note: `/incident note <text>`.")
         async with self._held(incident_id) as incident:
-            event = TimelineEvent(at=self.clock.now(), kind=EventKind.NOTE, actor=_actor(user_id), text=text.strip())
+            event = record(Plain(), kind=EventKind.NOTE, at=self.clock.now(), actor=_actor(user_id), text=text.strip())
             await self.store.append_events(incident, [event])
             await self.commander.say(incident, messages.noted_by(user_id, text.strip()))
             return incident
@@ -129,12 +125,9 @@ class IncidentActions:
             await self.pagerduty.escalate(incident.external_id, level + 1)
             people = [p for p in everyone if p.level == level + 1]
             actor = _actor(user_id) if user_id else ACTOR_BOT
-            events = [TimelineEvent(
-                at=self.clock.now(),
-                kind=EventKind.ESCALATED,
-                actor=actor,
+            events = [record(
+                Escalated(level, level + 1, tuple(p.name for p in people), reason), at=self.clock.now(), actor=actor,
                 text=f"level {level} -> {level + 1}" + (f": {reason}" if reason else ""),
-                data={"from": level, "to": level + 1, "paged": [p.name for p in people], "reason": reason},
             )]
             await self.store.save_incident(incident, events, now=self.clock.now())  # PagerDuty escalated: record it
             notes: list[TimelineEvent] = []
@@ -145,8 +138,8 @@ class IncidentActions:
                 except SreAgentError as exc:  # escalated all the same
                     log.warning("escalated %s but could not add the note: %s", incident.key, exc)
                 else:
-                    notes.append(TimelineEvent(at=self.clock.now(), kind=EventKind.PAGERDUTY_NOTE, actor=ACTOR_BOT,
-                                               text=content, ref=f"pagerduty-note:{note_id}"))
+                    notes.append(record(Plain(), kind=EventKind.PAGERDUTY_NOTE, at=self.clock.now(), actor=ACTOR_BOT,
+                                        text=content, ref=f"pagerduty-note:{note_id}"))
             found: list[str | None] = [None] * len(people)
             try:
                 found = await self.commander.slack.lookup_users([p.email for p in people])
@@ -193,14 +186,9 @@ class IncidentActions:
                 message = await self.commander.slack.message(channel_id, ts)
             text = str((message or {}).get("text") or "")
             author = str((message or {}).get("user") or (message or {}).get("bot_id") or by_user)
-            event = TimelineEvent(
-                at=datetime.fromtimestamp(float(ts), UTC),
-                kind=EventKind.SLACK_MESSAGE,
-                actor=_actor(author),
-                text=text[:CAPTURE_LIMIT],
-                data={"ts": ts, "via": via, "added_by": by_user, "found": message is not None},
-                ref=ref,
-            )
+            event = record(SlackMessage(ts, via, by_user, message is not None),
+                           at=datetime.fromtimestamp(float(ts), UTC), actor=_actor(author), text=text[:CAPTURE_LIMIT],
+                           ref=ref)
             await self.store.append_events(held, [event])
         await self.commander.slack.react(channel_id, ts, CAPTURED_REACTION)
         return True

@@ -21,6 +21,18 @@ from bot.clock import Clock
 from bot.delegation import Delegator
 from bot.domain.approval import Status as ProposalStatus
 from bot.domain.catalog import Catalog
+from bot.domain.events import (
+    Asked,
+    ChannelCreated,
+    Diagnosed,
+    Hypothesis,
+    Paged,
+    Plain,
+    ResponderNotFound,
+    RespondersInvited,
+    Triaged,
+    record,
+)
 from bot.domain.incident import Incident, SetupStep, change_severity, transition
 from bot.domain.naming import channel_name
 from bot.domain.pagerduty import PagerDutyEvent, PagerDutyIncident
@@ -140,14 +152,8 @@ class Commander:
             begun=set(OPENING),
         )
         events = [
-            TimelineEvent(
-                at=incident.triggered_at,
-                kind=EventKind.TRIGGERED,
-                actor="pagerduty",
-                text=data.title,
-                data={"service": data.service_name, "severity": str(incident.severity), "urgency": data.urgency},
-                ref=f"pagerduty-event:{event.id}",
-            )
+            record(Paged(data.service_name, str(incident.severity), data.urgency), at=incident.triggered_at,
+                   actor="pagerduty", text=data.title, ref=f"pagerduty-event:{event.id}")
         ]
         if event.event_type == "incident.acknowledged":
             incident.steps.add(SetupStep.ACKNOWLEDGE)
@@ -257,15 +263,8 @@ class Commander:
             wanted, adoptable=self._unclaimed_channel if again else None
         )
         incident.steps.add(SetupStep.CHANNEL)
-        events.append(
-            TimelineEvent(
-                at=self.clock.now(),
-                kind=EventKind.CHANNEL_CREATED,
-                actor=ACTOR_BOT,
-                text=f"#{incident.channel_name}",
-                data={"channel": incident.channel_id},
-            )
-        )
+        events.append(record(ChannelCreated(incident.channel_id), at=self.clock.now(), actor=ACTOR_BOT,
+                             text=f"#{incident.channel_name}"))
 
     async def _unclaimed_channel(self, channel_id: str) -> bool:
         """A channel the bot made that no incident has: the one a crash kept from being recorded."""
@@ -278,7 +277,7 @@ class Commander:
             incident_blocks.incident_card(incident), again=again,
         )
         incident.steps.add(SetupStep.CARD)
-        events.append(TimelineEvent(at=self.clock.now(), kind=EventKind.CARD_POSTED, actor=ACTOR_BOT, ref=ts))
+        events.append(record(Plain(), kind=EventKind.CARD_POSTED, at=self.clock.now(), actor=ACTOR_BOT, ref=ts))
 
     async def _triage(self, incident: Incident, events: list[TimelineEvent], again: bool) -> None:
         """The blast radius, said in the channel under the card."""
@@ -289,24 +288,10 @@ class Commander:
             incident, TRIAGE, incident.channel_id, text, triage_blocks.triage_blocks(incident, radius), again=again
         )
         incident.steps.add(SetupStep.TRIAGE)
-        events.append(
-            TimelineEvent(
-                at=self.clock.now(),
-                kind=EventKind.TRIAGED,
-                actor=ACTOR_BOT,
-                text=f"suggested {radius.suggested}",
-                data={
-                    "dependents": list(radius.dependents),
-                    "user_facing": list(radius.user_facing),
-                    "users": radius.users,
-                    "suggested": str(radius.suggested),
-                    "reasons": list(radius.reasons),
-                    "slo": radius.slo,
-                    "in_catalog": radius.known,
-                },
-                ref=ts,
-            )
-        )
+        triaged = Triaged(tuple(radius.dependents), tuple(radius.user_facing), radius.users, str(radius.suggested),
+                          tuple(radius.reasons), radius.slo, radius.known)
+        events.append(record(triaged, at=self.clock.now(), actor=ACTOR_BOT, text=f"suggested {radius.suggested}",
+                             ref=ts))
 
     async def _diagnose(self, incident: Incident, events: list[TimelineEvent], again: bool) -> None:
         """Ask the agents, post the findings, and list every question and answer in the thread under them."""
@@ -326,22 +311,13 @@ class Commander:
                 thread_ts=ts, again=again,
             )
         incident.steps.add(SetupStep.DIAGNOSE)
-        events.append(
-            TimelineEvent(
-                at=self.clock.now(),
-                kind=EventKind.DIAGNOSED,
-                actor=ACTOR_BOT,
-                text=found.hypotheses[0].text if found.hypotheses else "no cause found",
-                data={
-                    "symptom": str(found.symptom),
-                    "hypotheses": [{"text": h.text, "confidence": h.confidence, "cites": list(h.cites),
-                                    "recommendations": list(h.recommendations)} for h in found.hypotheses],
-                    "evidence": [{"agent": e.agent, "role": str(e.role), "outcome": str(e.outcome),
-                                  "duration_ms": e.duration_ms, "reason": e.reason} for e in found.evidence],
-                },
-                ref=ts,
-            )
+        diagnosed = Diagnosed(
+            str(found.symptom),
+            tuple(Hypothesis(h.text, h.confidence, tuple(h.cites), tuple(h.recommendations)) for h in found.hypotheses),
+            tuple(Asked(e.agent, str(e.role), str(e.outcome), e.duration_ms, e.reason) for e in found.evidence),
         )
+        events.append(record(diagnosed, at=self.clock.now(), actor=ACTOR_BOT, ref=ts,
+                             text=found.hypotheses[0].text if found.hypotheses else "no cause found"))
 
     async def _propose(self, incident: Incident, events: list[TimelineEvent], again: bool) -> None:
         """The first proposal from the runbooks, or a plain request for help when none applies. Only where agents
@@ -374,28 +350,14 @@ class Commander:
         await self.slack.invite(incident.channel_id, invited)
         now = self.clock.now()
         if invited:
-            events.append(
-                TimelineEvent(
-                    at=now,
-                    kind=EventKind.RESPONDERS_INVITED,
-                    actor=ACTOR_BOT,
-                    text=", ".join(p.name for p, u in zip(people, found, strict=True) if u),
-                    data={"users": invited},
-                )
-            )
+            events.append(record(RespondersInvited(tuple(invited)), at=now, actor=ACTOR_BOT,
+                                 text=", ".join(p.name for p, u in zip(people, found, strict=True) if u)))
         for person, user in zip(people, found, strict=True):
             if not user:
                 label = f"{person.name} ({person.email or 'no e-mail in PagerDuty'}), on call at level {person.level}"
                 missing.append(label)
-                events.append(
-                    TimelineEvent(
-                        at=now,
-                        kind=EventKind.RESPONDER_NOT_FOUND,
-                        actor=ACTOR_BOT,
-                        text=label,
-                        data={"email": person.email, "pagerduty_user": person.user_id},
-                    )
-                )
+                events.append(record(ResponderNotFound(person.email, person.user_id), at=now, actor=ACTOR_BOT,
+                                     text=label))
         incident.steps.add(SetupStep.INVITE)
 
     async def _announce(self, incident: Incident, events: list[TimelineEvent], again: bool) -> None:
@@ -411,7 +373,7 @@ class Commander:
             incident.steps.add(SetupStep.ANNOUNCE)
             return
         incident.steps.add(SetupStep.ANNOUNCE)
-        events.append(TimelineEvent(at=self.clock.now(), kind=EventKind.ANNOUNCED, actor=ACTOR_BOT, ref=ts))
+        events.append(record(Plain(), kind=EventKind.ANNOUNCED, at=self.clock.now(), actor=ACTOR_BOT, ref=ts))
 
     async def _note(self, incident: Incident, events: list[TimelineEvent], again: bool) -> None:
         content = messages.pagerduty_channel_note(incident)
@@ -419,15 +381,8 @@ class Commander:
         if note_id is None:
             note_id = await self.pagerduty.add_note(incident.external_id, content)
         incident.steps.add(SetupStep.NOTE)
-        events.append(
-            TimelineEvent(
-                at=self.clock.now(),
-                kind=EventKind.PAGERDUTY_NOTE,
-                actor=ACTOR_BOT,
-                text=content,
-                ref=f"pagerduty-note:{note_id}",
-            )
-        )
+        events.append(record(Plain(), kind=EventKind.PAGERDUTY_NOTE, at=self.clock.now(), actor=ACTOR_BOT,
+                             text=content, ref=f"pagerduty-note:{note_id}"))
 
     async def _acknowledged_in_pagerduty(
         self, incident: Incident, event: PagerDutyEvent, *, begun_now: frozenset[SetupStep] = frozenset()
@@ -472,7 +427,7 @@ class Commander:
         content = event.note_content or ""
         await self.store.append_events(
             incident,
-            [TimelineEvent(at=event.occurred_at, kind=EventKind.NOTE, actor=_pd_actor(event), text=content, ref=ref)],
+            [record(Plain(), kind=EventKind.NOTE, at=event.occurred_at, actor=_pd_actor(event), text=content, ref=ref)],
         )
         await self.say(incident, messages.note_from_pagerduty(event.agent_name, content))
 
@@ -489,15 +444,8 @@ class Commander:
         kind = EventKind.ESCALATED if event.event_type == "incident.escalated" else EventKind.NOTE
         await self.store.append_events(
             incident,
-            [
-                TimelineEvent(
-                    at=event.occurred_at,
-                    kind=kind,
-                    actor=_pd_actor(event),
-                    text=event.event_type,
-                    ref=f"pagerduty-event:{event.id}",
-                )
-            ],
+            [record(Plain(), kind=kind, at=event.occurred_at, actor=_pd_actor(event), text=event.event_type,
+                    ref=f"pagerduty-event:{event.id}")],
         )
 
     # Slack -> PagerDuty ------------------------------------------------------------------------------

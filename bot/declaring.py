@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 from bot.commander import SOURCE_PAGERDUTY, Commander
 from bot.domain.catalog import Catalog
+from bot.domain.events import Declared, record
 from bot.domain.incident import Incident, SetupStep, transition
 from bot.domain.intent import explicit_severity, read
 from bot.domain.phase import Phase
 from bot.domain.severity import Severity
-from bot.domain.timeline import EventKind, TimelineEvent
 from bot.domain.triage import blast_radius, signals_from_title
 from bot.errors import DomainError
 
@@ -104,14 +104,8 @@ class Declarer:
             )
         incident.steps.add(SetupStep.ACKNOWLEDGE)  # never auto-acknowledge what a person declared
         events = [
-            TimelineEvent(
-                at=now,
-                kind=EventKind.TRIGGERED,
-                actor=actor,
-                text=title,
-                data={"declared": True, "service": declaration.service, "severity": str(declaration.severity),
-                      "description": declaration.description},
-            )
+            record(Declared(True, declaration.service, str(declaration.severity), declaration.description), at=now,
+                   actor=actor, text=title)
         ]
         if incident.source == SOURCE_SLACK:  # the person who declared it is on it
             events += transition(incident, Phase.ACKNOWLEDGED, at=now, actor=actor)

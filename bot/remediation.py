@@ -34,6 +34,18 @@ from bot.commander import ACTOR_BOT, Commander
 from bot.delegation import Delegator, signals_of
 from bot.domain.approval import DEFAULT_EXPIRY, Proposal, Status, approvals_needed, decide
 from bot.domain.diagnosis import Role
+from bot.domain.events import (
+    Checked,
+    Decision,
+    Executed,
+    ExecutionStarted,
+    Expired,
+    HelpRequested,
+    Proposed,
+    TaskDone,
+    Verifying,
+    record,
+)
 from bot.domain.incident import Incident, advance
 from bot.domain.phase import Phase
 from bot.domain.runbooks import Plan, Runbook, match
@@ -165,10 +177,10 @@ class Remediator:
                                     payload={"proposal": proposal.id})
         if incident.phase is not Phase.AWAITING_APPROVAL:
             events += advance(incident, Phase.AWAITING_APPROVAL, at=now, actor=ACTOR_BOT)
-        events.append(TimelineEvent(
-            at=now, kind=EventKind.PROPOSED, actor=ACTOR_BOT, text=plan.action, ref=ts,
-            data={"proposal": proposal.id, "runbook": plan.runbook, "plan_hash": plan.hash, "plan": _plan_data(plan),
-                  "needed": proposal.needed, "expires_at": proposal.expires_at.isoformat()},
+        events.append(record(
+            Proposed(proposal.id, plan.runbook, plan.hash, _plan_data(plan), proposal.needed,
+                     proposal.expires_at.isoformat()),
+            at=now, actor=ACTOR_BOT, text=plan.action, ref=ts,
         ))
 
     async def _ask_for_help(self, incident: Incident, events: list[TimelineEvent], why: str, *,
@@ -184,8 +196,7 @@ class Remediator:
             ts = await self.commander.poster.post_once(incident, HELP, incident.channel_id, text, again=again)
         else:
             ts = await self.slack.post(incident.channel_id, text)
-        events.append(TimelineEvent(at=self.clock.now(), kind=EventKind.HELP_REQUESTED, actor=ACTOR_BOT, text=why,
-                                    data={"asked": people}, ref=ts))
+        events.append(record(HelpRequested(tuple(people)), at=self.clock.now(), actor=ACTOR_BOT, text=why, ref=ts))
 
     def _title(self, plan: Plan) -> str:
         runbook = self.runbooks.get(plan.runbook)
@@ -271,15 +282,13 @@ class Remediator:
                 if decision.counted and after.status is Status.APPROVED and after.plan.manual:
                     after = replace(after, status=Status.EXECUTED, outcome=f"done by {click.user_id}")
                 changed = after != proposal
-                events = [TimelineEvent(
-                    at=now, kind=EventKind(kind), actor=_actor(click.user_id), text=decision.message,
-                    data={"proposal": proposal.id, "runbook": proposal.plan.runbook, "plan_hash": proposal.plan_hash,
-                          "shown_hash": click.shown_hash, "approve": click.approve, "reason": click.reason,
-                          "approvers": list(after.approvers), "status": str(after.status)},
-                ) for kind in decision.events]
+                said = Decision(proposal.id, proposal.plan.runbook, proposal.plan_hash, click.shown_hash, click.approve,
+                                click.reason, tuple(after.approvers), str(after.status))
+                events = [record(said, kind=EventKind(kind), at=now, actor=_actor(click.user_id), text=decision.message)
+                          for kind in decision.events]
                 if after.status is Status.EXECUTED and after.plan.manual:
-                    events.append(TimelineEvent(at=now, kind=EventKind.TASK_DONE, actor=_actor(click.user_id),
-                                                text=proposal.plan.action, data={"proposal": proposal.id}))
+                    events.append(record(TaskDone(proposal.id), at=now, actor=_actor(click.user_id),
+                                         text=proposal.plan.action))
                     if incident.phase is Phase.AWAITING_APPROVAL:  # people did the fix; they say when it holds
                         events += advance(incident, Phase.REMEDIATING, at=now, actor=_actor(click.user_id))
                 if after.status in (Status.REJECTED, Status.EXPIRED) and incident.phase is Phase.AWAITING_APPROVAL:
@@ -349,8 +358,8 @@ class Remediator:
             if proposal.status is not Status.PROPOSED or now < proposal.expires_at:
                 return
             after = replace(proposal, status=Status.EXPIRED)
-            events = [TimelineEvent(at=now, kind=EventKind.PROPOSAL_EXPIRED, actor=ACTOR_BOT, text=proposal.plan.action,
-                                    data={"proposal": proposal.id, "plan_hash": proposal.plan_hash})]
+            events = [record(Expired(proposal.id, proposal.plan_hash), at=now, actor=ACTOR_BOT,
+                             text=proposal.plan.action)]
             if incident.phase is Phase.AWAITING_APPROVAL:
                 events += advance(incident, Phase.DIAGNOSING, at=now, actor=ACTOR_BOT)
             if not await self.store.save_proposal(proposal, after, now=now, incident=incident, events=events):
@@ -368,8 +377,7 @@ class Remediator:
         for proposal in await self.store.proposals(incident.id, statuses=(Status.PROPOSED, Status.APPROVED)):
             after = replace(proposal, status=Status.EXPIRED,
                             outcome=f"withdrawn: the incident was {incident.phase.label.lower()}")
-            event = TimelineEvent(at=now, kind=EventKind.PROPOSAL_EXPIRED, actor=ACTOR_BOT, text=after.outcome,
-                                  data={"proposal": proposal.id, "plan_hash": proposal.plan_hash})
+            event = record(Expired(proposal.id, proposal.plan_hash), at=now, actor=ACTOR_BOT, text=after.outcome)
             if await self.store.save_proposal(proposal, after, now=now, incident=incident, events=[event]):
                 await _shown(self._redraw(after))
 
@@ -406,16 +414,14 @@ class Remediator:
             if stale is not None and stale.status is Status.APPROVED:
                 after = replace(stale, status=Status.EXPIRED,
                                 outcome=f"not carried out: the incident was {incident.phase.label.lower()} first")
-                event = TimelineEvent(at=now, kind=EventKind.PROPOSAL_EXPIRED, actor=ACTOR_BOT, text=after.outcome,
-                                      data={"proposal": stale.id, "plan_hash": stale.plan_hash})
+                event = record(Expired(stale.id, stale.plan_hash), at=now, actor=ACTOR_BOT, text=after.outcome)
                 if await self.store.save_proposal(stale, after, now=now, incident=incident, events=[event]):
                     await _shown(self._redraw(after))
             return None
         events = advance(incident, Phase.REMEDIATING, at=now, actor=ACTOR_BOT)
-        events.append(TimelineEvent(
-            at=now, kind=EventKind.EXECUTION_STARTED, actor=ACTOR_BOT, text=proposal.plan.action,
-            data={"proposal": proposal.id, "plan_hash": proposal.plan_hash, "agent": agent.name if agent else None,
-                  "approvers": list(proposal.approvers)},
+        events.append(record(
+            ExecutionStarted(proposal.id, proposal.plan_hash, agent.name if agent else None, tuple(proposal.approvers)),
+            at=now, actor=ACTOR_BOT, text=proposal.plan.action,
         ))
         if not await self.store.claim_execution(proposal.id, now=now, incident=incident, events=events):
             return None
@@ -518,18 +524,16 @@ class Remediator:
             assert incident is not None
             now = self.clock.now()
             kind = EventKind.EXECUTED if ok else EventKind.EXECUTION_FAILED
-            events = [TimelineEvent(at=now, kind=kind, actor=ACTOR_BOT, text=truncate(outcome, 2000),
-                                    data={"proposal": proposal.id, "plan_hash": proposal.plan_hash,
-                                          "agent": proposal.agent})]
+            events = [record(Executed(proposal.id, proposal.plan_hash, proposal.agent), kind=kind, at=now,
+                             actor=ACTOR_BOT, text=truncate(outcome, 2000))]
             verification = runbook.verification if runbook else None
             if ok and verification is not None and incident.is_open:
                 events += advance(incident, Phase.VERIFYING, at=now, actor=ACTOR_BOT)
-                events.append(TimelineEvent(
-                    at=now, kind=EventKind.VERIFYING, actor=ACTOR_BOT,
+                events.append(record(
+                    Verifying(proposal.id, verification.signal, verification.below, verification.window_s,
+                              verification.interval_s, verification.timeout_s),
+                    at=now, actor=ACTOR_BOT,
                     text=f"{verification.signal} below {verification.below:g} for {verification.window_s:g} s",
-                    data={"proposal": proposal.id, "signal": verification.signal, "below": verification.below,
-                          "window_s": verification.window_s, "interval_s": verification.interval_s,
-                          "timeout_s": verification.timeout_s},
                 ))
             if not await self.store.finish_execution(proposal.id, ok=ok, outcome=outcome, now=now, incident=incident,
                                                      events=events):
@@ -603,10 +607,10 @@ class Remediator:
             await self._verified(incident, proposal, v.signal, shown, v.below, v.window_s, readings)
         else:
             async with self.commander.locks.hold(incident.key):
-                await self.store.append_events(incident, [TimelineEvent(
-                    at=now, kind=EventKind.VERIFICATION_FAILED, actor=ACTOR_BOT,
-                    text=f"{v.signal} is {shown}, not below {_value(v.signal, v.below)} for {v.window_s:g} s",
-                    data={"proposal": proposal.id, "plan_hash": proposal.plan_hash, "readings": readings})])
+                await self.store.append_events(incident, [record(
+                    Checked(proposal.id, proposal.plan_hash, tuple(readings)), kind=EventKind.VERIFICATION_FAILED,
+                    at=now, actor=ACTOR_BOT,
+                    text=f"{v.signal} is {shown}, not below {_value(v.signal, v.below)} for {v.window_s:g} s")])
             await self._failed(incident, f"*{proposal.plan.action}* did not fix it: {v.signal.replace('_', ' ')} is "
                                          f"{shown}, not below {_value(v.signal, v.below)} for "
                                          f"{_duration(v.window_s)}")
@@ -618,9 +622,9 @@ class Remediator:
                  f"{_value(signal, below)} for {_duration(window_s)} after *{escape(proposal.plan.action)}*.")
         async with self.commander.locks.hold(incident.key):
             now = self.clock.now()
-            await self.store.append_events(incident, [TimelineEvent(
-                at=now, kind=EventKind.VERIFIED, actor=ACTOR_BOT, text=f"{signal} {shown}",
-                data={"proposal": proposal.id, "plan_hash": proposal.plan_hash, "readings": readings})])
+            await self.store.append_events(incident, [record(
+                Checked(proposal.id, proposal.plan_hash, tuple(readings)), kind=EventKind.VERIFIED, at=now,
+                actor=ACTOR_BOT, text=f"{signal} {shown}")])
             if not self.config.auto_resolve:
                 await _shown(self.slack.post(incident.channel_id, words + " Resolve the incident when you agree.",
                                              proposal_blocks.verified_blocks(incident,

@@ -617,3 +617,29 @@ async def test_a_restart_during_a_long_change_follows_the_same_task(h: Harness) 
     [execution] = h.sandbox.agents.executions
     assert execution["outcome"] == "done"
     assert len(await _events(h, EventKind.EXECUTED)) == 1
+
+
+async def test_every_event_of_a_whole_incident_reads_back_into_its_typed_payload(h: Harness) -> None:
+    """The timeline is a contract: each stored event, whatever wrote it, is its kind's payload exactly (read back
+    and written again, the same data), so the postmortem and the metrics can read it by type."""
+    from bot.domain.events import Payload, payload_of, record
+
+    channel = await _paged(h)
+    await _click(h, "U0PAT", channel, _proposal_message(h, channel).ts, APPROVE)  # not on call: refused
+    await _click(h, "U0DANA", channel, _proposal_message(h, channel).ts, APPROVE)
+    await eventually(lambda: _has(h, EventKind.VERIFIED), within=15)
+    incident = await _incident(h)
+    await h.services.actions.add_note(incident.id, "checked the dashboards", user_id="U0DANA")
+    await h.services.actions.set_commander(incident.id, "U0DANA", user_id="U0DANA")
+    await h.settle()
+    timeline = await h.services.store.timeline((await _incident(h)).id)
+    kinds = {e.kind for e in timeline}
+    assert {EventKind.TRIGGERED, EventKind.CHANNEL_CREATED, EventKind.TRIAGED, EventKind.DIAGNOSED,
+            EventKind.PROPOSED, EventKind.APPROVAL_REFUSED, EventKind.PROPOSAL_APPROVED, EventKind.EXECUTION_STARTED,
+            EventKind.EXECUTED, EventKind.VERIFYING, EventKind.VERIFIED, EventKind.NOTE,
+            EventKind.COMMANDER_CHANGED, EventKind.PAGERDUTY_NOTE, EventKind.ACKNOWLEDGED} <= kinds
+    for event in timeline:
+        payload = payload_of(event)
+        assert isinstance(payload, Payload) and event.kind in payload.KINDS
+        again = record(payload, kind=event.kind, at=event.at, actor=event.actor, text=event.text, ref=event.ref)
+        assert again.data == event.data, (event.kind, event.data, again.data)

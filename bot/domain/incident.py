@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from bot.domain.errors import IllegalTransition
+from bot.domain.events import PhaseChange, SeverityChange, record
 from bot.domain.phase import TRANSITIONS, Phase, can_transition
 from bot.domain.severity import Severity
 from bot.domain.timeline import EventKind, TimelineEvent
@@ -78,7 +79,6 @@ def transition(incident: Incident, target: Phase, *, at: datetime, actor: str, r
             user_message=f"{incident.label} is {current.label.lower()}; it cannot become {target.label.lower()}.",
         )
     incident.phase = target
-    data = {"from": str(current), "to": str(target)}
     kind = EventKind.PHASE_CHANGED
     if target is Phase.ACKNOWLEDGED:
         kind = EventKind.ACKNOWLEDGED
@@ -92,7 +92,7 @@ def transition(incident: Incident, target: Phase, *, at: datetime, actor: str, r
         incident.resolved_at = None
         incident.resolution = None
         incident.acknowledged_at = None
-    return [TimelineEvent(at=at, kind=kind, actor=actor, text=reason, data=data)]
+    return [record(PhaseChange(str(current), str(target)), at=at, actor=actor, text=reason, kind=kind)]
 
 
 def advance(incident: Incident, target: Phase, *, at: datetime, actor: str, reason: str = "") -> list[TimelineEvent]:
@@ -137,11 +137,5 @@ def change_severity(incident: Incident, severity: Severity, *, at: datetime, act
     previous = incident.severity
     incident.severity = severity
     return [
-        TimelineEvent(
-            at=at,
-            kind=EventKind.SEVERITY_CHANGED,
-            actor=actor,
-            text=f"{previous} -> {severity}",
-            data={"from": str(previous), "to": str(severity)},
-        )
+        record(SeverityChange(str(previous), str(severity)), at=at, actor=actor, text=f"{previous} -> {severity}")
     ]
