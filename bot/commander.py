@@ -42,7 +42,7 @@ from bot.domain.timeline import EventKind, TimelineEvent
 from bot.domain.triage import blast_radius, signals_from_title
 from bot.errors import DomainError, NotAnIncidentChannel, SlackError
 from bot.locks import KeyedLocks
-from bot.pagerduty import PagerDuty
+from bot.pager import Pager
 from bot.posting import Poster
 from bot.slack_gateway import SlackGateway
 from bot.store import Store
@@ -85,7 +85,7 @@ class Commander:
         *,
         store: Store,
         slack: SlackGateway,
-        pagerduty: PagerDuty,
+        pagerduty: Pager,
         clock: Clock,
         config: CommanderConfig,
         catalog: Catalog | None = None,

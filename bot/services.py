@@ -16,7 +16,7 @@ from bot.conversation import Conversation
 from bot.declaring import Declarer
 from bot.domain.catalog import Catalog
 from bot.intake import Intake
-from bot.pagerduty import PagerDuty
+from bot.pager import Pager
 from bot.remediation import Remediator
 from bot.scheduler import Scheduler
 from bot.settings import Settings
@@ -32,7 +32,7 @@ class Services:
     store: Store
     slack_client: AsyncWebClient
     slack: SlackGateway
-    pagerduty: PagerDuty
+    pagerduty: Pager
     commander: Commander
     actions: IncidentActions
     catalog: Catalog

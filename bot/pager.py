@@ -1,0 +1,53 @@
+"""The pager port: what the services ask of the paging service (PagerDuty today; OpsGenie and JSM Operations are
+to come as further adapters). The services are typed against this Protocol, never against an adapter; the
+contract suite (tests/test_pager_contract.py) holds every adapter to it against its sandbox peer.
+
+An adapter raises `bot.errors.UpstreamError` (a subclass of its own) with a user_message when the service refuses
+or cannot be reached."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from bot.domain.oncall import OnCall
+from bot.domain.pagerduty import PagerDutyIncident
+
+
+class Pager(Protocol):
+    async def acknowledge(self, incident_id: str) -> None:
+        """Acknowledge the incident (nobody else is paged for it meanwhile)."""
+
+    async def resolve(self, incident_id: str, resolution: str | None = None) -> None:
+        """Resolve it, with what fixed it where the service keeps such a thing."""
+
+    async def status(self, incident_id: str) -> str:
+        """`triggered`, `acknowledged` or `resolved`, as the service says now."""
+
+    async def add_note(self, incident_id: str, content: str) -> str:
+        """Add a note; its id (so that the service's echo of it is recognised)."""
+
+    async def note_with(self, incident_id: str, content: str) -> str | None:
+        """The id of a note with exactly this content, None if there is none (a note a crash kept unrecorded)."""
+
+    async def escalate(self, incident_id: str, level: int) -> None:
+        """Page escalation level `level` of the incident's policy."""
+
+    async def assignees(self, incident_id: str) -> set[str]:
+        """The service's user ids the incident is assigned to now."""
+
+    async def set_priority(self, incident_id: str, name: str) -> bool:
+        """Set the priority by name (`P1`); False, changing nothing, where the service has no such priority."""
+
+    async def oncalls(self, escalation_policy_id: str, *, level: int | None = 1) -> list[OnCall]:
+        """Who is on call now for an escalation policy, at `level` (every level when None)."""
+
+    async def create_incident(
+        self, *, title: str, service_id: str, urgency: str, priority: str | None, details: str, incident_key: str
+    ) -> PagerDutyIncident:
+        """Open an incident on a service (it pages whoever is on call), as a person declaring it would."""
+
+    async def user_exists(self, email: str) -> bool:
+        """Whether the service has a user with this e-mail (the one sre-agent acts as)."""
+
+    def close(self) -> None:
+        """Release what the adapter holds (threads, sessions)."""
