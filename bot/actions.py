@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from blocks import messages
-from bot.commander import ACTOR_BOT, SOURCE_PAGERDUTY, Commander
+from bot.commander import ACTOR_BOT, Commander
 from bot.domain.events import CommanderChange, Escalated, Plain, SlackMessage, record
 from bot.domain.incident import Incident, SetupStep, change_severity, transition
 from bot.domain.oncall import OnCall
@@ -50,7 +50,7 @@ class IncidentActions:
     def __init__(self, commander: Commander) -> None:
         self.commander = commander
         self.store = commander.store
-        self.pagerduty = commander.pagerduty
+        self.pager = commander.pager
         self.clock = commander.clock
 
     @asynccontextmanager
@@ -77,8 +77,8 @@ class IncidentActions:
             if incident.severity == severity:
                 raise DomainError("same severity", user_message=f"{incident.label} is already {severity}.")
             in_pagerduty: bool | None = None  # None: not a PagerDuty incident
-            if incident.source == SOURCE_PAGERDUTY:
-                in_pagerduty = await self.pagerduty.set_priority(incident.external_id, str(severity))
+            if incident.source == self.pager.source:
+                in_pagerduty = await self.pager.set_priority(incident.external_id, str(severity))
             events = change_severity(incident, severity, at=self.clock.now(), actor=_actor(user_id))
             await self.store.save_incident(incident, events, now=self.clock.now())
             await self.commander.refresh(incident)
@@ -114,15 +114,15 @@ class IncidentActions:
         sre-agent escalates by itself (an action failed), saying why in the channel and in a PagerDuty note."""
         async with self._held(incident_id) as incident:
             self._must_be_open(incident, "escalate it")
-            if incident.source != SOURCE_PAGERDUTY or not incident.escalation_policy_id:
+            if incident.source != self.pager.source or not incident.escalation_policy_id:
                 raise DomainError(
                     f"{incident.key} has no escalation policy",
                     user_message=f"{incident.label} has no PagerDuty escalation policy to escalate along.",
                 )
-            assigned = await self.pagerduty.assignees(incident.external_id)
-            everyone = await self.pagerduty.oncalls(incident.escalation_policy_id, level=None)
+            assigned = await self.pager.assignees(incident.external_id)
+            everyone = await self.pager.oncalls(incident.escalation_policy_id, level=None)
             level = current_level(assigned, everyone)
-            await self.pagerduty.escalate(incident.external_id, level + 1)
+            await self.pager.escalate(incident.external_id, level + 1)
             people = [p for p in everyone if p.level == level + 1]
             actor = _actor(user_id) if user_id else ACTOR_BOT
             events = [record(
@@ -134,12 +134,12 @@ class IncidentActions:
             if reason:
                 content = f"sre-agent escalated to level {level + 1}: {reason}"
                 try:
-                    note_id = await self.pagerduty.add_note(incident.external_id, content)
+                    note_id = await self.pager.add_note(incident.external_id, content)
                 except SreAgentError as exc:  # escalated all the same
                     log.warning("escalated %s but could not add the note: %s", incident.key, exc)
                 else:
                     notes.append(record(Plain(), kind=EventKind.PAGERDUTY_NOTE, at=self.clock.now(), actor=ACTOR_BOT,
-                                        text=content, ref=f"pagerduty-note:{note_id}"))
+                                        text=content, ref=f"{self.pager.source}-note:{note_id}"))
             found: list[str | None] = [None] * len(people)
             try:
                 found = await self.commander.slack.lookup_users([p.email for p in people])
@@ -166,7 +166,7 @@ class IncidentActions:
             await self.store.save_incident(incident, events, now=self.clock.now())
             await self.commander.refresh(incident)
             await self.commander.say(
-                incident, messages.reopened_by(user_id, pagerduty=incident.source == SOURCE_PAGERDUTY)
+                incident, messages.reopened_by(user_id, pagerduty=incident.source == self.pager.source)
             )
             return incident
 

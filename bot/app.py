@@ -23,6 +23,7 @@ from bot.commander import Commander, CommanderConfig
 from bot.conversation import Conversation
 from bot.declaring import Declarer
 from bot.delegation import Delegator
+from bot.domain.pagerduty import read_pagerduty_event
 from bot.intake import RETRY_INBOUND, UNHANDLED_NOTICE, Intake
 from bot.pagerduty import PagerDuty
 from bot.remediation import EXPIRE, VERIFY, RemediationConfig, Remediator
@@ -76,7 +77,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     commander = Commander(
         store=store,
         slack=slack,
-        pagerduty=pagerduty,
+        pager=pagerduty,
         clock=clock,
         config=CommanderConfig(
             incidents_channel=settings.slack_incidents_channel,
@@ -88,7 +89,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     )
     instance = settings.instance_name or f"{socket.gethostname()}:{settings.port}"
     scheduler = Scheduler(store, clock)
-    intake = Intake(store, commander, clock, scheduler, instance=instance)
+    intake = Intake(store, commander, clock, scheduler, instance=instance,
+                    readers={pagerduty.source: read_pagerduty_event})
     background = Background()
     actions = IncidentActions(commander)
     remediator = Remediator(
@@ -129,7 +131,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         store=store,
         slack_client=client,
         slack=slack,
-        pagerduty=pagerduty,
+        pager=pagerduty,
         commander=commander,
         actions=actions,
         catalog=catalog,

@@ -35,7 +35,7 @@ from bot.domain.events import (
 )
 from bot.domain.incident import Incident, SetupStep, change_severity, transition
 from bot.domain.naming import channel_name
-from bot.domain.pagerduty import PagerDutyEvent, PagerDutyIncident
+from bot.domain.pager import PagedIncident, PagerEvent, PagerEventKind
 from bot.domain.phase import Phase
 from bot.domain.severity import severity_from_pagerduty
 from bot.domain.timeline import EventKind, TimelineEvent
@@ -54,7 +54,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-SOURCE_PAGERDUTY = "pagerduty"
 ACTOR_BOT = "sre-agent"
 CARD = "card"
 ANNOUNCEMENT = "announcement"
@@ -75,8 +74,6 @@ class Outcome:
     IGNORED = "ignored"
 
 
-def _pd_actor(event: PagerDutyEvent) -> str:
-    return f"pagerduty:{event.agent_name}" if event.agent_name else "pagerduty"
 
 
 class Commander:
@@ -85,7 +82,7 @@ class Commander:
         *,
         store: Store,
         slack: SlackGateway,
-        pagerduty: Pager,
+        pager: Pager,
         clock: Clock,
         config: CommanderConfig,
         catalog: Catalog | None = None,
@@ -93,7 +90,7 @@ class Commander:
     ) -> None:
         self.store = store
         self.slack = slack
-        self.pagerduty = pagerduty
+        self.pager = pager
         self.clock = clock
         self.config = config
         self.catalog = catalog or Catalog()
@@ -104,41 +101,47 @@ class Commander:
 
     # PagerDuty -> Slack ------------------------------------------------------------------------------
 
-    async def handle_pagerduty(self, event: PagerDutyEvent) -> str:
-        """Apply one PagerDuty webhook event. Returns Outcome.HANDLED or Outcome.IGNORED."""
+    def _actor(self, event: PagerEvent) -> str:
+        """Who did it, for the timeline: `pagerduty:Dana Ortiz`, or the service alone."""
+        return f"{self.pager.source}:{event.agent_name}" if event.agent_name else self.pager.source
+
+    async def handle_page(self, event: PagerEvent) -> str:
+        """Apply one event from the paging service. Returns Outcome.HANDLED or Outcome.IGNORED."""
         if not event.known or event.incident_id is None:
             return Outcome.IGNORED
-        async with self.locks.hold(f"{SOURCE_PAGERDUTY}:{event.incident_id}"):
-            incident = await self.store.incident_by_external(SOURCE_PAGERDUTY, event.incident_id)
-            kind = event.event_type
+        source = self.pager.source
+        async with self.locks.hold(f"{source}:{event.incident_id}"):
+            incident = await self.store.incident_by_external(source, event.incident_id)
+            kind = event.kind
             created = False
             if incident is None:
-                if kind in ("incident.triggered", "incident.acknowledged") and event.incident is not None:
+                if kind in (PagerEventKind.TRIGGERED, PagerEventKind.ACKNOWLEDGED) and event.incident is not None:
                     incident, created = await self._create(event, event.incident)
                 else:
                     return Outcome.IGNORED  # nothing to follow: a note or resolution for an incident never opened
-            if kind == "incident.triggered":
+            fresh = OPENING if created else frozenset()
+            if kind is PagerEventKind.TRIGGERED:
                 if incident.is_open:
-                    await self._open(incident, begun_now=OPENING if created else frozenset())
-            elif kind == "incident.acknowledged":
-                await self._acknowledged_in_pagerduty(incident, event, begun_now=OPENING if created else frozenset())
-            elif kind == "incident.resolved":
-                await self._resolved_in_pagerduty(incident, event)
-            elif kind == "incident.reopened":
-                await self._reopened_in_pagerduty(incident, event)
-            elif kind == "incident.annotated":
-                await self._annotated_in_pagerduty(incident, event)
-            elif kind == "incident.priority_updated" and event.incident is not None:
-                await self._priority_in_pagerduty(incident, event, event.incident)
-            elif kind in ("incident.escalated", "incident.reassigned", "incident.unacknowledged"):
+                    await self._open(incident, begun_now=fresh)
+            elif kind is PagerEventKind.ACKNOWLEDGED:
+                await self._acknowledged_in_pager(incident, event, begun_now=fresh)
+            elif kind is PagerEventKind.RESOLVED:
+                await self._resolved_in_pager(incident, event)
+            elif kind is PagerEventKind.REOPENED:
+                await self._reopened_in_pager(incident, event)
+            elif kind is PagerEventKind.ANNOTATED:
+                await self._annotated_in_pager(incident, event)
+            elif kind is PagerEventKind.PRIORITY_CHANGED and event.incident is not None:
+                await self._priority_in_pager(incident, event, event.incident)
+            elif kind in (PagerEventKind.ESCALATED, PagerEventKind.REASSIGNED, PagerEventKind.UNACKNOWLEDGED):
                 await self._record_only(incident, event)
             return Outcome.HANDLED
 
-    async def _create(self, event: PagerDutyEvent, data: PagerDutyIncident) -> tuple[Incident, bool]:
+    async def _create(self, event: PagerEvent, data: PagedIncident) -> tuple[Incident, bool]:
         """The incident as stored, and whether this call stored it (with its first stage marked begun)."""
         now = self.clock.now()
         incident = Incident(
-            source=SOURCE_PAGERDUTY,
+            source=self.pager.source,
             external_id=data.id,
             number=data.number,
             title=data.title,
@@ -153,13 +156,13 @@ class Commander:
         )
         events = [
             record(Paged(data.service_name, str(incident.severity), data.urgency), at=incident.triggered_at,
-                   actor="pagerduty", text=data.title, ref=f"pagerduty-event:{event.id}")
+                   actor=self.pager.source, text=data.title, ref=f"{self.pager.source}-event:{event.id}")
         ]
-        if event.event_type == "incident.acknowledged":
+        if event.kind is PagerEventKind.ACKNOWLEDGED:
             incident.steps.add(SetupStep.ACKNOWLEDGE)
-            events += transition(incident, Phase.ACKNOWLEDGED, at=event.occurred_at, actor=_pd_actor(event))
+            events += transition(incident, Phase.ACKNOWLEDGED, at=event.occurred_at, actor=self._actor(event))
         if not await self.store.create_incident(incident, events, now=now):
-            existing = await self.store.incident_by_external(SOURCE_PAGERDUTY, data.id)
+            existing = await self.store.incident_by_external(self.pager.source, data.id)
             assert existing is not None
             return existing, False
         return incident, True
@@ -174,7 +177,7 @@ class Commander:
         events: list[TimelineEvent] = []
         marked = set(begun_now)
         errors: list[BaseException] = []
-        if incident.source != SOURCE_PAGERDUTY:  # declared in Slack without PagerDuty: nothing to acknowledge there
+        if incident.source != self.pager.source:  # declared in Slack, not paged: nothing to acknowledge there
             incident.steps |= {SetupStep.ACKNOWLEDGE, SetupStep.NOTE}
         first: dict[SetupStep, Callable[[bool], Awaitable[None]]] = {}
         if (
@@ -250,8 +253,8 @@ class Commander:
         return await _gather([run(again[step]) for step, run in todo.items()])
 
     async def _acknowledge(self, incident: Incident, events: list[TimelineEvent], again: bool) -> None:
-        if not again or await self.pagerduty.status(incident.external_id) == "triggered":
-            await self.pagerduty.acknowledge(incident.external_id)
+        if not again or await self.pager.status(incident.external_id) == "triggered":
+            await self.pager.acknowledge(incident.external_id)
         incident.steps.add(SetupStep.ACKNOWLEDGE)
         if incident.phase is Phase.TRIGGERED:
             events.extend(transition(incident, Phase.ACKNOWLEDGED, at=self.clock.now(), actor=ACTOR_BOT))
@@ -344,7 +347,7 @@ class Commander:
         if not incident.escalation_policy_id:
             incident.steps.add(SetupStep.INVITE)
             return
-        people = await self.pagerduty.oncalls(incident.escalation_policy_id, level=1)
+        people = await self.pager.oncalls(incident.escalation_policy_id, level=1)
         found = await self.slack.lookup_users([p.email for p in people])
         invited = [user for user in found if user]
         await self.slack.invite(incident.channel_id, invited)
@@ -377,41 +380,43 @@ class Commander:
 
     async def _note(self, incident: Incident, events: list[TimelineEvent], again: bool) -> None:
         content = messages.pagerduty_channel_note(incident)
-        note_id = await self.pagerduty.note_with(incident.external_id, content) if again else None
+        note_id = await self.pager.note_with(incident.external_id, content) if again else None
         if note_id is None:
-            note_id = await self.pagerduty.add_note(incident.external_id, content)
+            note_id = await self.pager.add_note(incident.external_id, content)
         incident.steps.add(SetupStep.NOTE)
         events.append(record(Plain(), kind=EventKind.PAGERDUTY_NOTE, at=self.clock.now(), actor=ACTOR_BOT,
-                             text=content, ref=f"pagerduty-note:{note_id}"))
+                             text=content, ref=f"{self.pager.source}-note:{note_id}"))
 
-    async def _acknowledged_in_pagerduty(
-        self, incident: Incident, event: PagerDutyEvent, *, begun_now: frozenset[SetupStep] = frozenset()
+    async def _acknowledged_in_pager(
+        self, incident: Incident, event: PagerEvent, *, begun_now: frozenset[SetupStep] = frozenset()
     ) -> None:
         if incident.phase is not Phase.TRIGGERED:
             return  # our own acknowledgement coming back, or an incident already past it
-        events = transition(incident, Phase.ACKNOWLEDGED, at=event.occurred_at, actor=_pd_actor(event))
+        events = transition(incident, Phase.ACKNOWLEDGED, at=event.occurred_at, actor=self._actor(event))
         incident.steps.add(SetupStep.ACKNOWLEDGE)
         await self.store.save_incident(incident, events, now=self.clock.now())
         await self._open(incident, begun_now=begun_now)  # an incident first seen acknowledged still gets its channel
         await self.refresh(incident)
         await self.say(incident, messages.acknowledged_in_pagerduty(event.agent_name))
 
-    async def _resolved_in_pagerduty(self, incident: Incident, event: PagerDutyEvent) -> None:
+    async def _resolved_in_pager(self, incident: Incident, event: PagerEvent) -> None:
         if not incident.is_open:
             return  # the echo of a resolution made from Slack
         events = transition(
-            incident, Phase.RESOLVED, at=event.occurred_at, actor=_pd_actor(event), reason="Resolved in PagerDuty"
+            incident, Phase.RESOLVED, at=event.occurred_at, actor=self._actor(event),
+            reason=f"Resolved in {self.pager.name}",
         )
         await self.store.save_incident(incident, events, now=self.clock.now())
         await self._withdraw_proposals(incident)
         await self.refresh(incident)
         await self.say(incident, messages.resolved_in_pagerduty(event.agent_name))
 
-    async def _reopened_in_pagerduty(self, incident: Incident, event: PagerDutyEvent) -> None:
+    async def _reopened_in_pager(self, incident: Incident, event: PagerEvent) -> None:
         if incident.is_open:
             return
         events = transition(
-            incident, Phase.TRIGGERED, at=event.occurred_at, actor=_pd_actor(event), reason="Reopened in PagerDuty"
+            incident, Phase.TRIGGERED, at=event.occurred_at, actor=self._actor(event),
+            reason=f"Reopened in {self.pager.name}",
         )
         incident.steps.discard(SetupStep.ACKNOWLEDGE)
         await self.store.save_incident(incident, events, now=self.clock.now())
@@ -419,33 +424,34 @@ class Commander:
         await self._open(incident)
         await self.refresh(incident)
 
-    async def _annotated_in_pagerduty(self, incident: Incident, event: PagerDutyEvent) -> None:
+    async def _annotated_in_pager(self, incident: Incident, event: PagerEvent) -> None:
         assert incident.id is not None
-        ref = f"pagerduty-note:{event.note_id}"
+        ref = f"{self.pager.source}-note:{event.note_id}"
         if await self.store.has_ref(incident.id, ref):
             return  # a note the bot wrote itself
         content = event.note_content or ""
         await self.store.append_events(
             incident,
-            [record(Plain(), kind=EventKind.NOTE, at=event.occurred_at, actor=_pd_actor(event), text=content, ref=ref)],
+            [record(Plain(), kind=EventKind.NOTE, at=event.occurred_at, actor=self._actor(event), text=content,
+                    ref=ref)],
         )
         await self.say(incident, messages.note_from_pagerduty(event.agent_name, content))
 
-    async def _priority_in_pagerduty(self, incident: Incident, event: PagerDutyEvent, data: PagerDutyIncident) -> None:
+    async def _priority_in_pager(self, incident: Incident, event: PagerEvent, data: PagedIncident) -> None:
         severity = severity_from_pagerduty(data.priority, data.urgency)
-        events = change_severity(incident, severity, at=event.occurred_at, actor=_pd_actor(event))
+        events = change_severity(incident, severity, at=event.occurred_at, actor=self._actor(event))
         if not events:
             return
         await self.store.save_incident(incident, events, now=self.clock.now())
         await self.refresh(incident)
         await self.say(incident, messages.severity_changed(severity, event.agent_name))
 
-    async def _record_only(self, incident: Incident, event: PagerDutyEvent) -> None:
-        kind = EventKind.ESCALATED if event.event_type == "incident.escalated" else EventKind.NOTE
+    async def _record_only(self, incident: Incident, event: PagerEvent) -> None:
+        kind = EventKind.ESCALATED if event.kind is PagerEventKind.ESCALATED else EventKind.NOTE
         await self.store.append_events(
             incident,
-            [record(Plain(), kind=kind, at=event.occurred_at, actor=_pd_actor(event), text=event.event_type,
-                    ref=f"pagerduty-event:{event.id}")],
+            [record(Plain(), kind=kind, at=event.occurred_at, actor=self._actor(event), text=event.event_type,
+                    ref=f"{self.pager.source}-event:{event.id}")],
         )
 
     # Slack -> PagerDuty ------------------------------------------------------------------------------
@@ -492,8 +498,8 @@ class Commander:
                 )
             actor = f"slack:{user_id}" if user_id else ACTOR_BOT
             events = transition(incident, Phase.RESOLVED, at=self.clock.now(), actor=actor, reason=summary)
-            if incident.source == SOURCE_PAGERDUTY:
-                await self.pagerduty.resolve(incident.external_id, summary or None)
+            if incident.source == self.pager.source:
+                await self.pager.resolve(incident.external_id, summary or None)
             await self.store.save_incident(incident, events, now=self.clock.now())
             await self._withdraw_proposals(incident)
             await self.refresh(incident)
@@ -523,11 +529,11 @@ class Commander:
             except SlackError as exc:
                 log.warning("could not update the announcement of %s: %s", incident.key, exc.error)
 
-    async def report_unhandled(self, event: InboundEvent, parsed: PagerDutyEvent | None) -> None:
+    async def report_unhandled(self, event: InboundEvent, parsed: PagerEvent | None) -> None:
         """Tell the incidents channel that an accepted event failed every attempt, with the link to it."""
         data = parsed.incident if parsed is not None else None
         text = messages.page_not_handled(
-            source="PagerDuty" if event.source == SOURCE_PAGERDUTY else event.source,
+            source=self.pager.name if event.source == self.pager.source else event.source,
             event_type=event.event_type,
             attempts=event.attempts,
             error=event.last_error or "unknown error",

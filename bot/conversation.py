@@ -116,7 +116,7 @@ class Conversation:
         for service in services:
             if service is None or not service.escalation_policy_id:
                 continue
-            people = await self.commander.pagerduty.oncalls(service.escalation_policy_id, level=None)
+            people = await self.commander.pager.oncalls(service.escalation_policy_id, level=None)
             slack_ids = await self.slack.lookup_users([p.email for p in people])
             lines.append(replies.oncall_line(service.name, list(zip(people, slack_ids, strict=True))))
         if not lines:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from bot.commander import SOURCE_PAGERDUTY, Commander
+from bot.commander import Commander
 from bot.domain.catalog import Catalog
 from bot.domain.events import Declared, record
 from bot.domain.incident import Incident, SetupStep, transition
@@ -68,7 +68,7 @@ class Declarer:
         service = self.catalog.get(declaration.service)
         actor = f"slack:{declaration.user_id}"
         if service is not None and service.pagerduty_service_id:
-            created = await self.commander.pagerduty.create_incident(
+            created = await self.commander.pager.create_incident(
                 title=title,
                 service_id=service.pagerduty_service_id,
                 urgency="high" if declaration.severity.rank <= 2 else "low",
@@ -77,7 +77,7 @@ class Declarer:
                 incident_key=f"sre-agent-{uuid.uuid4().hex}",
             )
             incident = Incident(
-                source=SOURCE_PAGERDUTY,
+                source=self.commander.pager.source,
                 external_id=created.id,
                 number=created.number,
                 html_url=created.html_url,

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 
 from bot.clock import Clock
 from bot.commander import Commander, Outcome
 from bot.domain.errors import InvalidEvent
-from bot.domain.pagerduty import PagerDutyEvent, read_pagerduty_event
+from bot.domain.pager import PagerEvent
 from bot.domain.wire import storable_text
 from bot.scheduler import Scheduler
 from bot.store import Store
@@ -19,7 +20,7 @@ from bot.store.store import DONE, IGNORED, PENDING, InboundEvent, Timer
 
 log = logging.getLogger(__name__)
 
-SOURCE_PAGERDUTY = "pagerduty"
+Reader = Callable[[str], PagerEvent]  # a stored body (text) -> the event; raises InvalidEvent
 RETRY_INBOUND = "retry_inbound"
 UNHANDLED_NOTICE = "unhandled_notice"  # tell the incidents channel that an event failed every attempt
 NOTICE_TRIES = 10
@@ -38,7 +39,9 @@ class Intake:
         max_attempts: int = 5,
         backoff_s: tuple[float, ...] = (1, 5, 30, 120),
         instance: str = "sre-agent",
+        readers: Mapping[str, Reader] | None = None,
     ) -> None:
+        self.readers = dict(readers or {})  # by source: how its stored bodies are read (one function each)
         self.instance = instance  # who this process is across restarts (host and port, or SRE_INSTANCE_NAME)
         self.holder = f"{instance}/{uuid.uuid4().hex[:12]}"  # ... and which life of it: the leases it takes
         self._in_hand: set[int] = set()  # events this process is working on now (their leases are renewed)
@@ -91,10 +94,11 @@ class Intake:
         if event is None:
             return  # done already, or another worker has it
         try:
-            if event.source != SOURCE_PAGERDUTY:
+            reader = self.readers.get(event.source)
+            if reader is None:
                 await self.store.finish_inbound(event_id, status=IGNORED, now=self.clock.now())
                 return
-            outcome = await self.commander.handle_pagerduty(read_pagerduty_event(event.body))
+            outcome = await self.commander.handle_page(reader(event.body))
         except Exception as exc:  # noqa: BLE001 - a worker must outlive any one event; the error is stored
             await self._failed(event, exc)
             return
@@ -125,8 +129,9 @@ class Intake:
         event = await self.store.inbound(int(timer.payload["inbound_id"]))
         if event is None:
             return
+        reader = self.readers.get(event.source)
         try:
-            parsed: PagerDutyEvent | None = read_pagerduty_event(event.body)
+            parsed = reader(event.body) if reader is not None else None
         except InvalidEvent:
             parsed = None
         try:

@@ -10,10 +10,13 @@ from __future__ import annotations
 from typing import Protocol
 
 from bot.domain.oncall import OnCall
-from bot.domain.pagerduty import PagerDutyIncident
+from bot.domain.pager import PagedIncident
 
 
 class Pager(Protocol):
+    source: str  # the name incidents from it are stored under (`pagerduty`), and its webhook's route
+    name: str  # how people call it (`PagerDuty`)
+
     async def acknowledge(self, incident_id: str) -> None:
         """Acknowledge the incident (nobody else is paged for it meanwhile)."""
 
@@ -43,7 +46,7 @@ class Pager(Protocol):
 
     async def create_incident(
         self, *, title: str, service_id: str, urgency: str, priority: str | None, details: str, incident_key: str
-    ) -> PagerDutyIncident:
+    ) -> PagedIncident:
         """Open an incident on a service (it pages whoever is on call), as a person declaring it would."""
 
     async def user_exists(self, email: str) -> bool:

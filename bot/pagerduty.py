@@ -19,7 +19,7 @@ with warnings.catch_warnings():
     import pdpyras
 
 from bot.domain.oncall import OnCall
-from bot.domain.pagerduty import PagerDutyIncident
+from bot.domain.pager import PagedIncident
 from bot.errors import PagerDutyError
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,9 @@ T = TypeVar("T")
 
 
 class PagerDuty:
+    source = "pagerduty"
+    name = "PagerDuty"
+
     def __init__(
         self, *, api_url: str, token: str, from_email: str, rate_limit_retries: int = 3, threads: int = 16
     ) -> None:
@@ -89,7 +92,7 @@ class PagerDuty:
         priority: str | None,
         details: str,
         incident_key: str,
-    ) -> PagerDutyIncident:
+    ) -> PagedIncident:
         """Open an incident on a PagerDuty service (it pages whoever is on call), as a person declaring it would."""
         body: dict[str, Any] = {
             "type": "incident",
@@ -199,7 +202,7 @@ class PagerDuty:
         return people
 
 
-def _incident_from_rest(data: Any) -> PagerDutyIncident:
+def _incident_from_rest(data: Any) -> PagedIncident:
     """The fields sre-agent keeps, from a REST v2 incident (``incident_number`` where webhooks say ``number``)."""
     if not isinstance(data, dict) or not data.get("id"):
         raise PagerDutyError("PagerDuty answered without an incident", user_message="PagerDuty did not open it.")
@@ -210,7 +213,7 @@ def _incident_from_rest(data: Any) -> PagerDutyIncident:
 
     number = data.get("incident_number", data.get("number"))
     created = data.get("created_at")
-    return PagerDutyIncident(
+    return PagedIncident(
         id=str(data["id"]),
         number=int(number) if isinstance(number, int) else None,
         status=str(data.get("status") or "triggered"),

@@ -229,7 +229,7 @@ class Remediator:
         policy = incident.escalation_policy_id or (service.escalation_policy_id if service else None)
         if policy:
             try:
-                people = await self.commander.pagerduty.oncalls(policy, level=None)
+                people = await self.commander.pager.oncalls(policy, level=None)
                 users |= {u for u in await self.slack.lookup_users([p.email for p in people]) if u}
             except SreAgentError as exc:  # the configured approvers still may
                 log.warning("who is on call for %s could not be read: %s", incident.key, exc)

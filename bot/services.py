@@ -32,7 +32,7 @@ class Services:
     store: Store
     slack_client: AsyncWebClient
     slack: SlackGateway
-    pagerduty: Pager
+    pager: Pager
     commander: Commander
     actions: IncidentActions
     catalog: Catalog

@@ -1,9 +1,8 @@
-"""PagerDuty webhook v3 events as domain values, parsed and validated from the wire JSON."""
+"""PagerDuty webhook v3 events parsed and validated from the wire JSON into the pager-neutral PagerEvent."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -17,6 +16,7 @@ from pydantic import (
 )
 
 from bot.domain.errors import InvalidEvent
+from bot.domain.pager import PagedIncident, PagerEvent, PagerEventKind
 from bot.domain.wire import clean_text, load_json
 
 INCIDENT_EVENTS = frozenset(
@@ -139,41 +139,17 @@ class _Envelope(_Loose):
     data: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class PagerDutyIncident:
-    id: str
-    number: int | None
-    status: str
-    title: str
-    urgency: str | None
-    priority: str | None
-    service_id: str
-    service_name: str
-    escalation_policy_id: str | None
-    html_url: str | None
-    incident_key: str | None
-    created_at: datetime | None
-
-
-@dataclass(frozen=True)
-class PagerDutyEvent:
-    id: str
-    event_type: str
-    occurred_at: datetime
-    incident_id: str | None
-    agent_name: str | None = None
-    agent_id: str | None = None
-    incident: PagerDutyIncident | None = None
-    note_id: str | None = None
-    note_content: str | None = None
-
-    @property
-    def known(self) -> bool:
-        return self.event_type in INCIDENT_EVENTS or self.event_type in NOTE_EVENTS
-
-    @property
-    def by_human(self) -> bool:
-        return self.agent_id is not None and (self.agent_name is not None)
+_KINDS = {
+    "incident.triggered": PagerEventKind.TRIGGERED,
+    "incident.acknowledged": PagerEventKind.ACKNOWLEDGED,
+    "incident.unacknowledged": PagerEventKind.UNACKNOWLEDGED,
+    "incident.resolved": PagerEventKind.RESOLVED,
+    "incident.reopened": PagerEventKind.REOPENED,
+    "incident.escalated": PagerEventKind.ESCALATED,
+    "incident.reassigned": PagerEventKind.REASSIGNED,
+    "incident.priority_updated": PagerEventKind.PRIORITY_CHANGED,
+    "incident.annotated": PagerEventKind.ANNOTATED,
+}
 
 
 def _reason(error: ValidationError, prefix: str) -> str:
@@ -183,14 +159,14 @@ def _reason(error: ValidationError, prefix: str) -> str:
     return f"{where}: {clean_text(message[:1].lower() + message[1:], 300)}"
 
 
-def read_pagerduty_event(text: str) -> PagerDutyEvent:
+def read_pagerduty_event(text: str) -> PagerEvent:
     """A stored or received webhook body (text) as the domain value: bounded JSON, then parse_pagerduty_event.
     The webhook route and the intake's worker both read a body through this one function, so what was accepted
     reads the same when it is processed."""
     return parse_pagerduty_event(load_json(text))
 
 
-def parse_pagerduty_event(body: Any) -> PagerDutyEvent:
+def parse_pagerduty_event(body: Any) -> PagerEvent:
     """Validate a webhook v3 body. Known event types must carry their fields; unknown ones only the envelope.
 
     Raises InvalidEvent with the path of the first problem (`event.data.title: field required`).
@@ -204,6 +180,7 @@ def parse_pagerduty_event(body: Any) -> PagerDutyEvent:
     agent = envelope.agent
     common: dict[str, Any] = {
         "id": envelope.id,
+        "kind": _KINDS.get(envelope.event_type, PagerEventKind.OTHER),
         "event_type": envelope.event_type,
         "occurred_at": envelope.occurred_at,
         "agent_name": agent.summary if agent else None,
@@ -212,7 +189,7 @@ def parse_pagerduty_event(body: Any) -> PagerDutyEvent:
     try:
         if envelope.event_type in INCIDENT_EVENTS:
             data = _IncidentData.model_validate(envelope.data)
-            incident = PagerDutyIncident(
+            incident = PagedIncident(
                 id=data.id,
                 number=data.number,
                 status=data.status,
@@ -227,12 +204,12 @@ def parse_pagerduty_event(body: Any) -> PagerDutyEvent:
                 # an incident is not created after an event about it occurred: a later clock is not believed
                 created_at=min(data.created_at, envelope.occurred_at) if data.created_at else None,
             )
-            return PagerDutyEvent(**common, incident_id=data.id, incident=incident)
+            return PagerEvent(**common, incident_id=data.id, incident=incident)
         if envelope.event_type in NOTE_EVENTS:
             note = _NoteData.model_validate(envelope.data)
-            return PagerDutyEvent(**common, incident_id=note.incident.id, note_id=note.id, note_content=note.content)
+            return PagerEvent(**common, incident_id=note.incident.id, note_id=note.id, note_content=note.content)
     except ValidationError as error:
         raise InvalidEvent(_reason(error, "event.data")) from error
     incident_id = envelope.data.get("id") if envelope.data.get("type") == "incident" else None
     usable = isinstance(incident_id, str) and re.fullmatch(ID_PATTERN, incident_id) is not None
-    return PagerDutyEvent(**common, incident_id=incident_id if usable else None)
+    return PagerEvent(**common, incident_id=incident_id if usable else None)

@@ -1,0 +1,65 @@
+"""What a paging service tells sre-agent, in its own terms and no service's: an incident it pages for, and the
+events about it (triggered, acknowledged, resolved, reopened, annotated, priority changed, escalated). Each
+service's webhook is parsed into these (bot/domain/pagerduty.py for PagerDuty); the commander reads only these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class PagerEventKind(StrEnum):
+    TRIGGERED = "triggered"
+    ACKNOWLEDGED = "acknowledged"
+    UNACKNOWLEDGED = "unacknowledged"
+    RESOLVED = "resolved"
+    REOPENED = "reopened"
+    ESCALATED = "escalated"
+    REASSIGNED = "reassigned"
+    PRIORITY_CHANGED = "priority_changed"
+    ANNOTATED = "annotated"
+    OTHER = "other"  # stored, acknowledged and ignored
+
+
+@dataclass(frozen=True)
+class PagedIncident:
+    """An incident as the paging service describes it."""
+
+    id: str
+    number: int | None
+    status: str
+    title: str
+    urgency: str | None
+    priority: str | None
+    service_id: str
+    service_name: str
+    escalation_policy_id: str | None
+    html_url: str | None
+    incident_key: str | None
+    created_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PagerEvent:
+    """One event from the paging service. `event_type` is its own name for it (`incident.triggered`), for the
+    timeline's text and the logs; `kind` is what sre-agent acts on."""
+
+    id: str
+    kind: PagerEventKind
+    event_type: str
+    occurred_at: datetime
+    incident_id: str | None
+    agent_name: str | None = None
+    agent_id: str | None = None
+    incident: PagedIncident | None = None
+    note_id: str | None = None
+    note_content: str | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.kind is not PagerEventKind.OTHER
+
+    @property
+    def by_human(self) -> bool:
+        return self.agent_id is not None and (self.agent_name is not None)
