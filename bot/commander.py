@@ -170,10 +170,11 @@ class Commander:
     async def _open(self, incident: Incident, *, begun_now: frozenset[SetupStep] = frozenset()) -> None:
         """Do the opening steps not done yet, stage by stage; save what succeeded even when one fails, then re-raise.
 
-        Before a stage runs, its steps are saved as begun (with what the stage before did): a step begun before
-        this attempt may have been carried out by a process that died before recording it, so it first looks
-        whether it was (the channel, the message, the acknowledgement, the note) and adopts what it finds.
-        `begun_now`: steps marked begun by this attempt itself (with the incident's first write), not before it."""
+        Every step is on record as begun before it runs (a new incident's first write marks them all; an older
+        row's are saved before their stage): a step begun before this attempt may have been carried out by a
+        process that died before recording it, so it first looks whether it was (the channel, the message, the
+        acknowledgement, the note) and adopts what it finds. `begun_now`: steps marked begun by this attempt itself
+        (with the incident's first write), not before it."""
         events: list[TimelineEvent] = []
         marked = set(begun_now)
         errors: list[BaseException] = []
