@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
+from bot.domain.wire import is_plain_url
+
 CUT_MARKER = "… (cut)"
 SECTION_LIMIT = 3000
-_SAFE_URL = re.compile(r"https?://[^\s<>|]+")
 
 
 def escape(text: str) -> str:
@@ -24,7 +25,7 @@ def truncate(text: str, limit: int) -> str:
 
 def link(url: str | None, label: str) -> str:
     """A mrkdwn link if `url` is a plain http(s) URL, else the escaped label alone."""
-    if url and _SAFE_URL.fullmatch(url):
+    if url and is_plain_url(url):
         return f"<{url}|{escape(label)}>"
     return escape(label)
 

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,18 +36,12 @@ MAX_WAIT_S = 1.0  # the longest the loop sleeps (real seconds) before it looks a
 _JUST_AFTER = timedelta(microseconds=1)
 
 
-@dataclass(frozen=True)
-class _Recurring:
-    trigger: CronTrigger
-    handler: Handler
-
-
 class Scheduler:
     def __init__(self, store: Store, clock: Clock) -> None:
         self.store = store
         self.clock = clock
         self._handlers: dict[str, Handler] = {}
-        self._recurring: dict[str, _Recurring] = {}
+        self._recurring: dict[str, CronTrigger] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._work = Background()
@@ -63,7 +56,7 @@ class Scheduler:
     def every(self, kind: str, crontab: str, handler: Handler, *, timezone: str = "UTC") -> None:
         """`handler` at each time of `crontab` (`0 9 * * 1-5`) in `timezone`, once across processes."""
         self.on(kind, self._recur(kind, handler))
-        self._recurring[kind] = _Recurring(CronTrigger.from_crontab(crontab, timezone=ZoneInfo(timezone)), handler)
+        self._recurring[kind] = CronTrigger.from_crontab(crontab, timezone=ZoneInfo(timezone))
 
     async def at(
         self, kind: str, due_at: datetime, *, incident_id: int | None = None, payload: dict[str, Any] | None = None
@@ -80,8 +73,8 @@ class Scheduler:
         self._wake.set()
 
     async def start(self) -> None:
-        for kind, recurring in self._recurring.items():
-            await self._next(kind, recurring, after=None)
+        for kind, trigger in self._recurring.items():
+            await self._next(kind, trigger, after=None)
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="scheduler")
 
     def _recur(self, kind: str, handler: Handler) -> Handler:
@@ -92,12 +85,12 @@ class Scheduler:
                 await self._next(kind, self._recurring[kind], after=timer.due_at)
         return fire
 
-    async def _next(self, kind: str, recurring: _Recurring, *, after: datetime | None) -> None:
+    async def _next(self, kind: str, trigger: CronTrigger, *, after: datetime | None) -> None:
         """The next firing of a recurring kind after the one due at `after` (and not before now: firings missed
         while no process ran are not caught up one by one), stored once whoever computes it."""
         now = self.clock.now()
         start = max(after + _JUST_AFTER, now) if after is not None else now
-        due = recurring.trigger.get_next_fire_time(after, start)
+        due = trigger.get_next_fire_time(after, start)
         if due is None:
             return
         await self.store.add_timer(kind, due, now=now, key=f"{kind}@{due.isoformat()}")

@@ -17,7 +17,7 @@ from pydantic import (
 
 from bot.domain.errors import InvalidEvent
 from bot.domain.pager import PagedIncident, PagerEvent, PagerEventKind
-from bot.domain.wire import clean_text, load_json
+from bot.domain.wire import clean_text, is_plain_url, load_json
 
 INCIDENT_EVENTS = frozenset(
     {
@@ -48,7 +48,6 @@ NAME_LIMIT = 255
 NOTE_LIMIT = 25_000
 URL_LIMIT = 2048
 EVENT_TYPE_PATTERN = r"^[a-z][a-z0-9_.]{0,63}$"
-_SAFE_URL = re.compile(r"https?://[^\s<>|]+")
 
 
 def _timestamp(value: Any) -> datetime:
@@ -85,7 +84,7 @@ def _text(limit: int) -> Any:
 
 def _url(value: str | None) -> str | None:
     """Only a plain http(s) URL is kept as a link; anything else is dropped (the link is only shown)."""
-    if value is None or len(value) > URL_LIMIT or not _SAFE_URL.fullmatch(value):
+    if value is None or len(value) > URL_LIMIT or not is_plain_url(value):
         return None
     return value
 

@@ -27,6 +27,7 @@ REPLACEMENT = "\ufffd"
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _PAIR = re.compile(r"\[\]|\{\}")
+_PLAIN_URL = re.compile(r"https?://[^\s<>|]+")
 _UNSHOWABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _BOMS = (
     (codecs.BOM_UTF32_BE, "utf-32-be"),  # before UTF-16: UTF-32 LE's mark starts with UTF-16 LE's
@@ -127,6 +128,11 @@ def clean_strings(value: Any) -> Any:
     if isinstance(value, list):
         return [clean_strings(v) for v in value]
     return value
+
+
+def is_plain_url(text: str) -> bool:
+    """A plain http(s) URL with nothing in it that could break out of a Slack link (`<url|label>`)."""
+    return _PLAIN_URL.fullmatch(text) is not None
 
 
 def storable_text(text: str, limit: int = 4000) -> str:

@@ -345,11 +345,7 @@ class Store:
             )
             if result.rowcount != 1:
                 return False
-            conn.execute(
-                timers.insert().values(
-                    kind=notice, due_at=now, payload={"inbound_id": event_id}, status=PENDING, created_at=now
-                )
-            )
+            _insert_timer(conn, notice, now, now=now, payload={"inbound_id": event_id})
             return True
         return await self.run(work)
 
@@ -711,18 +707,7 @@ class Store:
         """A timer due at `due_at`; its id. With `key`: None, and nothing written, when a timer with that key was
         added before (by this process or another)."""
         def work(conn: sa.Connection) -> int:
-            result = conn.execute(
-                timers.insert().values(
-                    kind=kind,
-                    due_at=due_at,
-                    incident_id=incident_id,
-                    payload=payload or {},
-                    status=PENDING,
-                    created_at=now,
-                    key=key,
-                )
-            )
-            return int(result.inserted_primary_key[0])  # type: ignore[index]
+            return _insert_timer(conn, kind, due_at, now=now, incident_id=incident_id, payload=payload, key=key)
         try:
             return await self.run(work)
         except IntegrityError:
@@ -832,6 +817,23 @@ def _proposal(row: Any) -> Proposal:
     return Proposal(row.id, row.incident_id, plan, row.plan_hash, ProposalStatus(row.status), row.created_at,
                     row.expires_at, row.needed, tuple(row.approvers or ()), row.rejected_by, row.reason, row.version,
                     row.agent, row.task_id, row.context_id, row.outcome or "")
+
+
+def _insert_timer(
+    conn: sa.Connection,
+    kind: str,
+    due_at: datetime,
+    *,
+    now: datetime,
+    incident_id: int | None = None,
+    payload: dict[str, Any] | None = None,
+    key: str | None = None,
+) -> int:
+    result = conn.execute(
+        timers.insert().values(kind=kind, due_at=due_at, incident_id=incident_id, payload=payload or {},
+                               status=PENDING, created_at=now, key=key)
+    )
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
 def _like_escape(text: str) -> str:
