@@ -15,25 +15,25 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk.signature import SignatureVerifier
 
-from bot.actions import IncidentActions
-from bot.agents_config import load_agents
-from bot.background import Background
-from bot.clock import Clock, SystemClock
-from bot.commander import Commander, CommanderConfig
-from bot.conversation import Conversation
-from bot.declaring import Declarer
-from bot.delegation import Delegator
-from bot.domain.pagerduty import read_pagerduty_event
-from bot.intake import RETRY_INBOUND, UNHANDLED_NOTICE, Intake
-from bot.pagerduty import PagerDuty
+from bot.adapters.pagerduty.client import PagerDuty
+from bot.adapters.pagerduty.events import read_pagerduty_event
+from bot.adapters.slack.bodies import LATER, MALFORMED, classify
+from bot.adapters.slack.gateway import SlackGateway, build_client
+from bot.adapters.slack.inbox import SlackInbox
+from bot.config.agents import load_agents
+from bot.config.runbooks import SHIPPED, load_runbooks
+from bot.config.settings import Settings
+from bot.lifecycle.actions import IncidentActions
+from bot.lifecycle.commander import Commander, CommanderConfig
+from bot.lifecycle.conversation import Conversation
+from bot.lifecycle.declaring import Declarer
+from bot.lifecycle.delegation import Delegator
+from bot.ports.clock import Clock, SystemClock
 from bot.remediation import EXPIRE, VERIFY, RemediationConfig, Remediator
-from bot.runbooks_loader import SHIPPED, load_runbooks
-from bot.scheduler import Scheduler
+from bot.runtime.background import Background
+from bot.runtime.intake import RETRY_INBOUND, UNHANDLED_NOTICE, Intake
+from bot.runtime.scheduler import Scheduler
 from bot.services import SERVICES, Services
-from bot.settings import Settings
-from bot.slack_bodies import LATER, MALFORMED, classify
-from bot.slack_gateway import SlackGateway, build_client
-from bot.slack_inbox import SlackInbox
 from bot.store import Store
 from handlers import slack as slack_handlers
 from handlers.health import healthz
@@ -150,7 +150,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     verifier = SignatureVerifier(signing_secret) if signing_secret else None
 
     async def slack_events(request: web.Request) -> web.Response:
-        """Slack's requests: signature, then the body read and judged (bot/slack_bodies.py) before the answer, so
+        """Slack's requests: signature, then the body read and judged (bot/adapters/slack/bodies.py) before the answer, so
         that a request answered 200 can be handled to the end and any other is a 4xx that says why."""
         body = await request.read()
         # one of each, as Slack sends them (Bolt checks them again and reads the last of several); a Unix time in

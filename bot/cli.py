@@ -25,8 +25,8 @@ def _serve(_args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from bot.app import create_app
-    from bot.preflight import preflight
-    from bot.settings import Settings
+    from bot.config.preflight import preflight
+    from bot.config.settings import Settings
 
     try:
         settings = Settings.from_env()
@@ -62,7 +62,7 @@ def _store_url_from_env() -> str:
     """The store URL from SRE_DATABASE_URL / SRE_SQLITE_PATH, without requiring the Slack and PagerDuty settings."""
     from pydantic import ValidationError
 
-    from bot.settings import StoreSettings, describe_validation_error
+    from bot.config.settings import StoreSettings, describe_validation_error
 
     try:
         return StoreSettings.model_validate({}).store_url
@@ -75,8 +75,8 @@ def _intent(args: argparse.Namespace) -> int:
 
     from pydantic import ValidationError
 
+    from bot.config.settings import CatalogSettings, describe_validation_error
     from bot.domain.intent import read
-    from bot.settings import CatalogSettings, describe_validation_error
 
     try:
         catalog = CatalogSettings.model_validate({}).catalog()

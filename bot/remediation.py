@@ -27,11 +27,8 @@ from typing import Any
 from blocks import proposals as proposal_blocks
 from blocks.text import escape, truncate
 from blocks.text import user as user_ref
-from bot.a2a import A2AClient, A2AError, AgentReply
-from bot.agents_config import AgentConfig
-from bot.background import Background
-from bot.commander import ACTOR_BOT, Commander
-from bot.delegation import Delegator, signals_of
+from bot.adapters.a2a import A2AClient, A2AError, AgentReply
+from bot.config.agents import AgentConfig
 from bot.domain.approval import DEFAULT_EXPIRY, Proposal, Status, approvals_needed, decide
 from bot.domain.diagnosis import Role
 from bot.domain.events import (
@@ -52,7 +49,10 @@ from bot.domain.runbooks import Plan, Runbook, match
 from bot.domain.timeline import EventKind, TimelineEvent
 from bot.domain.verification import Progress, Verdict, check, reading
 from bot.errors import SreAgentError
-from bot.scheduler import Scheduler
+from bot.lifecycle.commander import ACTOR_BOT, Commander
+from bot.lifecycle.delegation import Delegator, signals_of
+from bot.runtime.background import Background
+from bot.runtime.scheduler import Scheduler
 from bot.store.store import Timer
 
 __all__ = ["EXPIRE", "VERIFY", "RemediationConfig", "Remediator"]

@@ -8,20 +8,20 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.actions import IncidentActions
-from bot.background import Background
-from bot.clock import Clock
-from bot.commander import Commander
-from bot.conversation import Conversation
-from bot.declaring import Declarer
+from bot.adapters.slack.gateway import SlackGateway
+from bot.adapters.slack.inbox import SlackInbox
+from bot.config.settings import Settings
 from bot.domain.catalog import Catalog
-from bot.intake import Intake
-from bot.pager import Pager
+from bot.lifecycle.actions import IncidentActions
+from bot.lifecycle.commander import Commander
+from bot.lifecycle.conversation import Conversation
+from bot.lifecycle.declaring import Declarer
+from bot.ports.clock import Clock
+from bot.ports.pager import Pager
 from bot.remediation import Remediator
-from bot.scheduler import Scheduler
-from bot.settings import Settings
-from bot.slack_gateway import SlackGateway
-from bot.slack_inbox import SlackInbox
+from bot.runtime.background import Background
+from bot.runtime.intake import Intake
+from bot.runtime.scheduler import Scheduler
 from bot.store import Store
 
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from blocks.ids import ActionId, BlockId
-from bot.declaring import TITLE_LIMIT, Declaration
 from bot.domain.catalog import Catalog
 from bot.domain.severity import Severity
+from bot.lifecycle.declaring import TITLE_LIMIT, Declaration
 
 
 @dataclass

@@ -10,10 +10,10 @@ from blocks import incident as incident_blocks
 from blocks.declare import declare_modal
 from blocks.listing import incident_list
 from blocks.messages import declared
-from bot.declaring import Declaration, suggest_severity
 from bot.domain.intent import find_service
 from bot.domain.severity import Severity
 from bot.errors import DomainError
+from bot.lifecycle.declaring import Declaration, suggest_severity
 from bot.services import Services
 from handlers.respond import Respond
 

@@ -8,11 +8,11 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from bot.adapters.pagerduty.events import read_pagerduty_event
+from bot.adapters.pagerduty.signatures import pagerduty_signature_valid
 from bot.domain.errors import InvalidEvent
-from bot.domain.pagerduty import read_pagerduty_event
 from bot.domain.wire import decode_body
 from bot.services import SERVICES
-from bot.signatures import pagerduty_signature_valid
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """Bolt listeners. Each acks at once and hands its work to `services.background`, so Slack is answered before any
-of it runs (see bot/background.py)."""
+of it runs (see bot/runtime/background.py)."""
 
 from __future__ import annotations
 
@@ -18,13 +18,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from blocks.home import home_view
 from blocks.ids import ActionId, BlockId, CallbackId
 from blocks.proposals import read_button_value, reject_modal
-from bot.conversation import Mention
-from bot.declaring import Declaration
+from bot.adapters.slack.bodies import check_body, parse_body, slack_event_id, slack_id
 from bot.domain.wire import clean_strings, clean_text, load_json
 from bot.errors import DomainError, InvalidEvent, SreAgentError
+from bot.lifecycle.conversation import Mention
+from bot.lifecycle.declaring import Declaration
 from bot.remediation import Click
 from bot.services import Services
-from bot.slack_bodies import check_body, parse_body, slack_event_id, slack_id
 from bot.store.store import DONE
 from handlers import declare_form
 from handlers import incident_command as incident_command_module

@@ -13,9 +13,9 @@ import aiohttp
 from aiohttp import web
 
 from bot.app import create_app
-from bot.clock import Clock
+from bot.config.settings import Settings
+from bot.ports.clock import Clock
 from bot.services import SERVICES, Services
-from bot.settings import Settings
 from sandbox.server import Sandbox
 
 __all__ = ["RunningBot", "bot_settings_for", "settle", "start_bot"]

@@ -18,10 +18,10 @@ from typing import Any
 
 import yaml
 
-from bot.clock import ScaledClock
 from bot.domain.incident import Incident
 from bot.domain.phase import Phase
 from bot.domain.timeline import EventKind, metrics
+from bot.ports.clock import ScaledClock
 from sandbox.botapp import RunningBot, bot_settings_for, settle, start_bot
 from sandbox.render import Printer, render_entry
 from sandbox.scenario import (

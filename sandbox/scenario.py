@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from bot.catalog import parse_catalog
+from bot.config.catalog import parse_catalog
 from bot.domain.catalog import CatalogError
 from sandbox.a2a_agents import AgentSpec, AgentWorldError, parse_agents
 from sandbox.world import World, WorldError

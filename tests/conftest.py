@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.clock import ScaledClock
+from bot.ports.clock import ScaledClock
 from sandbox.server import Sandbox
 from sandbox.world import DEFAULT_WORLD, World
 from tests.harness import SIGNING_SECRET, WEBHOOK_SECRETS, Harness

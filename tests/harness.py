@@ -12,9 +12,9 @@ from typing import Any
 
 import aiohttp
 
-from bot.clock import Clock
+from bot.config.settings import Settings
+from bot.ports.clock import Clock
 from bot.services import Services
-from bot.settings import Settings
 from sandbox.botapp import RunningBot, bot_settings_for, settle, start_bot
 from sandbox.server import Sandbox
 from sandbox.signing import pagerduty_headers

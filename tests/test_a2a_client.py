@@ -10,7 +10,7 @@ from functools import partial
 import aiohttp
 import pytest
 
-from bot.a2a import A2AClient, A2AError, Breaker, choose_interface
+from bot.adapters.a2a import A2AClient, A2AError, Breaker, choose_interface
 from tests.a2a_agent import future_only_app, sdk_app, serving
 
 VERSIONS = [("1.0",), ("0.3",)]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.agents_config import load_agents
+from bot.config.agents import load_agents
 from bot.domain.diagnosis import Role
 from bot.errors import ConfigError
 

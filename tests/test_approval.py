@@ -6,10 +6,10 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
+from bot.config.runbooks import load_runbooks
 from bot.domain.approval import DEFAULT_EXPIRY, Proposal, Status, approvals_needed, decide
 from bot.domain.runbooks import Risk, match
 from bot.domain.signals import from_text
-from bot.runbooks_loader import load_runbooks
 
 NOW = datetime(2026, 11, 25, 3, 5, tzinfo=UTC)
 [PLAN, *_] = match(load_runbooks(), from_text("3 pods OOMKilled"), {"service": "checkout-service"})

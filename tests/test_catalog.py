@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.catalog import load_catalog
+from bot.config.catalog import load_catalog
 from bot.errors import ConfigError
 
 

@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from blocks.ids import BlockId
-from bot.intake import LEASE
+from bot.runtime.intake import LEASE
 from sandbox.botapp import free_port, wait_healthy
 from sandbox.holds import Hold
 from sandbox.scenario import load_scenario

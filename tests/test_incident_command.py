@@ -213,8 +213,8 @@ async def test_postmortem_is_a_clear_placeholder(h: Harness) -> None:
 
 
 def test_current_level_is_read_from_the_assignments() -> None:
-    from bot.actions import current_level
     from bot.domain.oncall import OnCall
+    from bot.lifecycle.actions import current_level
 
     oncall = [OnCall("Dana", "d@x", 1, "PD"), OnCall("Jo", "j@x", 1, "PJ"), OnCall("Sam", "s@x", 2, "PS")]
     assert current_level({"PD", "PJ"}, oncall) == 1

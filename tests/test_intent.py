@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.catalog import load_catalog
+from bot.config.catalog import load_catalog
 from bot.domain.intent import Intent, find_service, read
 
 CATALOG = load_catalog(Path(__file__).resolve().parents[1] / "examples" / "catalog.yml", required=True)

@@ -1,4 +1,4 @@
-"""The pager contract: what every adapter of `bot.pager.Pager` must do, against its sandbox peer over real HTTP.
+"""The pager contract: what every adapter of `bot.ports.pager.Pager` must do, against its sandbox peer over real HTTP.
 A second adapter (OpsGenie, JSM Operations) adds itself to ADAPTERS with a fixture that builds it and a way to read
 the peer's state; the tests do not change."""
 
@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from bot.adapters.pagerduty.client import PagerDuty
 from bot.errors import UpstreamError
-from bot.pager import Pager
-from bot.pagerduty import PagerDuty
+from bot.ports.pager import Pager
 from sandbox.server import Sandbox
 from tests.harness import BOT_EMAIL
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from bot.clock import ScaledClock
+from bot.config.runbooks import SHIPPED
 from bot.domain.approval import Status
 from bot.domain.timeline import EventKind
-from bot.runbooks_loader import SHIPPED
+from bot.ports.clock import ScaledClock
 from bot.store import Store
 from sandbox.a2a_agents import parse_agents
 from sandbox.server import Sandbox
@@ -542,7 +542,7 @@ async def _stopped_while_executing(h: Harness, database_url: str, *, task: Any =
 async def test_a_restart_while_the_agent_waits_at_its_gate_answers_it_once(h: Harness, database_url: str) -> None:
     import aiohttp
 
-    from bot.a2a import A2AClient
+    from bot.adapters.a2a import A2AClient
 
     await _paged(h)
     [proposal] = await h.services.store.proposals()

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.config.runbooks import load_runbooks
 from bot.domain.runbooks import Risk, match
 from bot.domain.signals import from_text
 from bot.errors import ConfigError
-from bot.runbooks_loader import load_runbooks
 
 SHIPPED = load_runbooks()
 TARGET = {"service": "checkout-service", "namespace": "shop", "release": "checkout"}

@@ -208,7 +208,7 @@ async def test_a_change_request_without_a_plan_hash_is_approved_by_its_text(peer
 
 @pytest.mark.parametrize("version", ["1.0", "0.3"], ids=["a2a-1.0", "a2a-0.3"])
 async def test_the_bots_client_reads_the_gate_and_times_out_on_a_hanging_change(sb: Sandbox, version: str) -> None:
-    from bot.a2a import A2AClient, A2AError
+    from bot.adapters.a2a import A2AClient, A2AError
 
     name = f"k8s-{version}"
     specs = parse_agents([{**AGENTS[1], "name": name, "versions": [version]}])

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.clock import ScaledClock
-from bot.scheduler import Scheduler
+from bot.ports.clock import ScaledClock
+from bot.runtime.scheduler import Scheduler
 from bot.store import Store
 from bot.store.store import Timer
 

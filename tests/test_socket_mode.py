@@ -50,8 +50,8 @@ async def test_in_socket_mode_the_http_endpoint_is_not_served(h: Harness) -> Non
 
 
 async def test_http_mode_without_a_signing_secret_is_refused() -> None:
+    from bot.config.settings import Settings
     from bot.errors import ConfigError
-    from bot.settings import Settings
 
     with pytest.raises(ConfigError) as caught:
         Settings.from_env(SLACK_BOT_TOKEN="x", PAGERDUTY_API_TOKEN="t", PAGERDUTY_FROM_EMAIL="a@example.com",

@@ -126,10 +126,10 @@ async def test_an_urgent_sqlite_transaction_goes_before_queued_ones(tmp_path: Pa
 async def test_a_proposal_round_trips_and_executes_exactly_once(database_url: str) -> None:
     import dataclasses as dc
 
+    from bot.config.runbooks import load_runbooks
     from bot.domain.approval import DEFAULT_EXPIRY, Status, decide
     from bot.domain.runbooks import match
     from bot.domain.signals import from_text
-    from bot.runbooks_loader import load_runbooks
 
     store = await Store.open(database_url)
     try:

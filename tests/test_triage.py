@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.catalog import parse_catalog
+from bot.config.catalog import parse_catalog
 from bot.domain.severity import Severity
 from bot.domain.triage import NO_SLOS, Signals, blast_radius, dependents
 from tests.harness import Harness, incident_channels

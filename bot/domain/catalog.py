@@ -1,6 +1,6 @@
 """The service catalog: what services exist, what people call them, who owns them and what depends on what.
 
-Pure data; `bot/catalog.py` reads it from YAML. Names are slugs (``payments-api``); aliases are what people type
+Pure data; `bot/config/catalog.py` reads it from YAML. Names are slugs (``payments-api``); aliases are what people type
 (``payments``, ``payments API``, ``pay``).
 """
 

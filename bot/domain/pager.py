@@ -1,6 +1,6 @@
 """What a paging service tells sre-agent, in its own terms and no service's: an incident it pages for, and the
 events about it (triggered, acknowledged, resolved, reopened, annotated, priority changed, escalated). Each
-service's webhook is parsed into these (bot/domain/pagerduty.py for PagerDuty); the commander reads only these."""
+service's webhook is parsed into these (bot/adapters/pagerduty/events.py for PagerDuty); the commander reads only these."""
 
 from __future__ import annotations
 

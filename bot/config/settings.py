@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.catalog import load_catalog
+from bot.config.catalog import load_catalog
 from bot.domain.catalog import Catalog
 from bot.errors import ConfigError
 

@@ -10,10 +10,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 import runbooks as runbooks_package
+from bot.config.files import describe, read_yaml
 from bot.domain.diagnosis import Role
 from bot.domain.runbooks import Risk, Runbook, Trigger, Verification
 from bot.errors import ConfigError
-from bot.yaml_config import describe, read_yaml
 
 __all__ = ["SHIPPED", "load_runbooks", "parse_duration_s", "parse_runbook"]
 

@@ -16,13 +16,13 @@ from typing import Any
 
 import aiohttp
 
-from bot.a2a import A2AClient, A2AError, AgentReply, Breaker, choose_interface
-from bot.agents_config import AgentConfig
-from bot.clock import Clock
+from bot.adapters.a2a import A2AClient, A2AError, AgentReply, Breaker, choose_interface
+from bot.config.agents import AgentConfig
 from bot.domain.catalog import Catalog
 from bot.domain.diagnosis import Evidence, Hypothesis, Outcome, Question, Role, Symptom, plan, rank, symptom_of
 from bot.domain.incident import Incident
 from bot.domain.signals import Signals, from_data, from_text, merge
+from bot.ports.clock import Clock
 from bot.store import Store
 
 __all__ = ["Delegator", "Findings", "signals_of"]

@@ -14,14 +14,14 @@ from slack_sdk.models.blocks import Block
 from blocks import incident as incident_blocks
 from blocks import replies
 from blocks.listing import incident_list
-from bot.actions import IncidentActions
-from bot.commander import Commander
-from bot.declaring import Declaration, Declarer
+from bot.adapters.slack.gateway import SlackGateway
 from bot.domain.catalog import Catalog
 from bot.domain.incident import Incident
 from bot.domain.intent import Intent, Reading, read
 from bot.errors import SreAgentError
-from bot.slack_gateway import SlackGateway
+from bot.lifecycle.actions import IncidentActions
+from bot.lifecycle.commander import Commander
+from bot.lifecycle.declaring import Declaration, Declarer
 
 __all__ = ["Conversation", "Mention", "Reply"]
 

@@ -6,7 +6,7 @@ listeners then run as usual. Only the requests whose answer carries something (a
 URL check) go through Bolt before the answer. With a burst of hundreds of requests, every one is acknowledged before
 the work of the earlier ones has taken the CPU: a few workers, not one task per request.
 
-What is answered 200 is judged first: bot/slack_bodies.py.
+What is answered 200 is judged first: bot/adapters/slack/bodies.py.
 """
 
 from __future__ import annotations

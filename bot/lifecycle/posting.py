@@ -10,10 +10,10 @@ from collections.abc import Sequence
 
 from slack_sdk.models.blocks import Block
 
-from bot.clock import Clock
+from bot.adapters.slack.gateway import SlackGateway
 from bot.domain.incident import Incident
 from bot.errors import SlackError
-from bot.slack_gateway import SlackGateway
+from bot.ports.clock import Clock
 from bot.store import Store
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from blocks import messages
-from bot.commander import ACTOR_BOT, Commander
 from bot.domain.events import CommanderChange, Escalated, Plain, SlackMessage, record
 from bot.domain.incident import Incident, SetupStep, change_severity, transition
 from bot.domain.oncall import OnCall
@@ -22,6 +21,7 @@ from bot.domain.phase import Phase
 from bot.domain.severity import Severity
 from bot.domain.timeline import EventKind, TimelineEvent
 from bot.errors import DomainError, SreAgentError
+from bot.lifecycle.commander import ACTOR_BOT, Commander
 
 __all__ = ["IncidentActions", "current_level"]
 

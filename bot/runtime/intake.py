@@ -9,12 +9,12 @@ import uuid
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 
-from bot.clock import Clock
-from bot.commander import Commander, Outcome
 from bot.domain.errors import InvalidEvent
 from bot.domain.pager import PagerEvent
 from bot.domain.wire import storable_text
-from bot.scheduler import Scheduler
+from bot.lifecycle.commander import Commander, Outcome
+from bot.ports.clock import Clock
+from bot.runtime.scheduler import Scheduler
 from bot.store import Store
 from bot.store.store import DONE, IGNORED, PENDING, InboundEvent, Timer
 

@@ -8,9 +8,9 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.adapters.pagerduty.client import PagerDuty
+from bot.config.settings import Settings
 from bot.errors import ConfigError, PagerDutyError
-from bot.pagerduty import PagerDuty
-from bot.settings import Settings
 
 
 async def preflight(settings: Settings) -> None:

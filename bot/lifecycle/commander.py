@@ -17,8 +17,7 @@ from blocks import findings as findings_blocks
 from blocks import incident as incident_blocks
 from blocks import messages
 from blocks import triage as triage_blocks
-from bot.clock import Clock
-from bot.delegation import Delegator
+from bot.adapters.slack.gateway import SlackGateway
 from bot.domain.approval import Status as ProposalStatus
 from bot.domain.catalog import Catalog
 from bot.domain.events import (
@@ -41,10 +40,11 @@ from bot.domain.severity import severity_from_pagerduty
 from bot.domain.timeline import EventKind, TimelineEvent
 from bot.domain.triage import blast_radius, signals_from_title
 from bot.errors import DomainError, NotAnIncidentChannel, SlackError
-from bot.locks import KeyedLocks
-from bot.pager import Pager
-from bot.posting import Poster
-from bot.slack_gateway import SlackGateway
+from bot.lifecycle.delegation import Delegator
+from bot.lifecycle.posting import Poster
+from bot.ports.clock import Clock
+from bot.ports.pager import Pager
+from bot.runtime.locks import KeyedLocks
 from bot.store import Store
 from bot.store.store import InboundEvent
 

@@ -9,9 +9,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bot.config.files import describe, read_yaml
 from bot.domain.catalog import Catalog, CatalogError, Service
 from bot.errors import ConfigError
-from bot.yaml_config import describe, read_yaml
 
 __all__ = ["load_catalog", "parse_catalog"]
 

@@ -9,9 +9,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot.config.files import describe, read_yaml
 from bot.domain.diagnosis import Role
 from bot.errors import ConfigError
-from bot.yaml_config import describe, read_yaml
 
 __all__ = ["AgentConfig", "load_agents", "parse_agents"]
 

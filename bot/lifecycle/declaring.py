@@ -12,7 +12,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from bot.commander import Commander
 from bot.domain.catalog import Catalog
 from bot.domain.events import Declared, record
 from bot.domain.incident import Incident, SetupStep, transition
@@ -21,6 +20,7 @@ from bot.domain.phase import Phase
 from bot.domain.severity import Severity
 from bot.domain.triage import blast_radius, signals_from_title
 from bot.errors import DomainError
+from bot.lifecycle.commander import Commander
 
 __all__ = ["SOURCE_SLACK", "Declaration", "Declarer", "suggest_severity"]
 

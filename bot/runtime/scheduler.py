@@ -22,8 +22,8 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
-from bot.background import Background
-from bot.clock import Clock
+from bot.ports.clock import Clock
+from bot.runtime.background import Background
 from bot.store import Store
 from bot.store.store import Timer
 

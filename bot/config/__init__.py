@@ -1,0 +1,1 @@
+"""Settings and the YAML files (catalog, agents, runbooks), and the checks before a start."""
