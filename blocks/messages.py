@@ -12,12 +12,17 @@ def _who(name: str | None) -> str:
     return escape(name) if name else "someone"
 
 
-def not_found(people: list[str]) -> str:
+def not_found(people: list[str], pager: str) -> str:
     lines = "\n".join(f"• {escape(p)}" for p in people)
     return (
         ":warning: I could not find these on-call people in Slack, so they are not in this channel. "
-        f"Reach them through PagerDuty:\n{lines}"
+        f"Reach them through {pager}:\n{lines}"
     )
+
+
+def not_found_label(name: str, email: str | None, level: int, pager: str) -> str:
+    """One on-call person the pager names and Slack does not know (plain text: not_found escapes it)."""
+    return f"{name} ({email or f'no e-mail in {pager}'}), on call at level {level}"
 
 
 def announce_failed(incidents_channel: str, error: SlackError) -> str:
@@ -27,29 +32,29 @@ def announce_failed(incidents_channel: str, error: SlackError) -> str:
     )
 
 
-def pagerduty_channel_note(incident: Incident) -> str:
-    """Plain text for PagerDuty (not Slack): where the incident is being worked."""
+def pager_channel_note(incident: Incident) -> str:
+    """Plain text for the pager (not Slack): where the incident is being worked."""
     return f"Slack channel: #{incident.channel_name} (https://slack.com/app_redirect?channel={incident.channel_id})"
 
 
-def acknowledged_in_pagerduty(agent: str | None) -> str:
-    return f":eyes: {_who(agent)} acknowledged this incident in PagerDuty."
+def acknowledged_in_pager(agent: str | None, pager: str) -> str:
+    return f":eyes: {_who(agent)} acknowledged this incident in {pager}."
 
 
-def resolved_in_pagerduty(agent: str | None) -> str:
-    return f":white_check_mark: {_who(agent)} resolved this incident in PagerDuty."
+def resolved_in_pager(agent: str | None, pager: str) -> str:
+    return f":white_check_mark: {_who(agent)} resolved this incident in {pager}."
 
 
-def reopened_in_pagerduty(agent: str | None) -> str:
-    return f":repeat: {_who(agent)} reopened this incident in PagerDuty."
+def reopened_in_pager(agent: str | None, pager: str) -> str:
+    return f":repeat: {_who(agent)} reopened this incident in {pager}."
 
 
-def note_from_pagerduty(agent: str | None, content: str) -> str:
-    return f":memo: Note from {_who(agent)} in PagerDuty:\n>{escape(truncate(content, 2500))}"
+def note_from_pager(agent: str | None, content: str, pager: str) -> str:
+    return f":memo: Note from {_who(agent)} in {pager}:\n>{escape(truncate(content, 2500))}"
 
 
-def severity_changed(severity: Severity, agent: str | None) -> str:
-    return f"{severity.emoji} {_who(agent)} changed the severity to *{severity}* in PagerDuty."
+def severity_changed(severity: Severity, agent: str | None, pager: str) -> str:
+    return f"{severity.emoji} {_who(agent)} changed the severity to *{severity}* in {pager}."
 
 
 def resolved_by(user_id: str | None, summary: str) -> str:
@@ -61,11 +66,12 @@ def incident_channel_link(incident: Incident) -> str:
     return channel(incident.channel_id, incident.channel_name)
 
 
-def severity_set_by(user_id: str, severity: Severity, *, pagerduty: bool | None) -> str:
+def severity_set_by(user_id: str, severity: Severity, *, in_pager: bool | None, pager: str) -> str:
+    """`in_pager`: whether the pager took the priority too (None: the incident is not the pager's)."""
     text = f"{severity.emoji} {user(user_id)} set the severity to *{severity}*"
-    if pagerduty is False:
-        return text + f" (here only: PagerDuty has no priority named {severity} in this account)."
-    return text + (", here and on PagerDuty." if pagerduty else ".")
+    if in_pager is False:
+        return text + f" (here only: {pager} has no priority named {severity} in this account)."
+    return text + (f", here and on {pager}." if in_pager else ".")
 
 
 def commander_set_by(user_id: str, commander_id: str) -> str:
@@ -78,30 +84,34 @@ def noted_by(user_id: str, text: str) -> str:
     return f":memo: {user(user_id)} noted:\n>{escape(truncate(text, 2500))}"
 
 
-def escalated_by(user_id: str | None, level: int, invited: list[str], missing: list[str], reason: str = "") -> str:
+def escalated_by(
+    user_id: str | None, level: int, invited: list[str], missing: list[str], reason: str = "", *, pager: str
+) -> str:
     who = user(user_id) if user_id else "sre-agent"
-    text = f":arrow_double_up: {who} escalated this incident to level {level} on PagerDuty"
+    text = f":arrow_double_up: {who} escalated this incident to level {level} on {pager}"
     text += f" because {escape(reason)}." if reason else "."
     if invited:
         text += " Invited " + ", ".join(user(u) for u in invited) + "."
     if missing:
-        text += " Not in Slack, reach them through PagerDuty: " + ", ".join(escape(m) for m in missing) + "."
+        text += f" Not in Slack, reach them through {pager}: " + ", ".join(escape(m) for m in missing) + "."
     if not invited and not missing:
         text += " Nobody is on call at that level right now."
     return text
 
 
-def reopened_by(user_id: str, *, pagerduty: bool) -> str:
+def reopened_by(user_id: str, *, pager: str | None) -> str:
+    """`pager`: the name of the pager the incident came from, None for one declared in Slack only."""
     text = f":repeat: {user(user_id)} reopened this incident."
-    if pagerduty:
-        text += (" PagerDuty's API cannot reopen a resolved incident: reopen it in PagerDuty too if people"
+    if pager:
+        text += (f" {pager}'s API cannot reopen a resolved incident: reopen it in {pager} too if people"
                  " should be paged, or use `/incident escalate` once it is open there.")
     return text
 
 
-def declared(incident: Incident) -> str:
+def declared(incident: Incident, *, paged_by: str | None) -> str:
+    """`paged_by`: the pager that pages the on-call for it (None: declared in Slack only)."""
     where = channel(incident.channel_id, incident.channel_name)
-    paged = " PagerDuty is paging the on-call." if incident.source == "pagerduty" else ""
+    paged = f" {paged_by} is paging the on-call." if paged_by else ""
     return (
         f"{incident.severity.emoji} Declared *{incident.severity} {incident.label}* · {escape(incident.service)}: "
         f"{escape(truncate(incident.title, 300))}. Join {where}.{paged}"

@@ -24,14 +24,28 @@ from bot.config.agents import load_agents
 from bot.config.runbooks import SHIPPED, load_runbooks
 from bot.config.settings import Settings
 from bot.lifecycle.actions import IncidentActions
-from bot.lifecycle.commander import Commander, CommanderConfig
+from bot.lifecycle.channel import IncidentChannel
 from bot.lifecycle.conversation import Conversation
 from bot.lifecycle.declaring import Declarer
 from bot.lifecycle.delegation import Delegator
+from bot.lifecycle.opening import Opener
+from bot.lifecycle.pager_sync import PagerSync
+from bot.lifecycle.posting import Poster
+from bot.lifecycle.resolving import Resolver
+from bot.lifecycle.setup import OpeningConfig, SetupSteps
 from bot.ports.clock import Clock, SystemClock
-from bot.remediation import EXPIRE, VERIFY, RemediationConfig, Remediator
+from bot.remediation.approvers import Approvers
+from bot.remediation.board import ProposalBoard
+from bot.remediation.config import EXPIRE, VERIFY, RemediationConfig
+from bot.remediation.deciding import Decider
+from bot.remediation.executing import Executor
+from bot.remediation.failing import Failures
+from bot.remediation.proposing import Proposer
+from bot.remediation.resuming import resume as resume_remediation
+from bot.remediation.verifying import Verifier
 from bot.runtime.background import Background
 from bot.runtime.intake import RETRY_INBOUND, UNHANDLED_NOTICE, Intake
+from bot.runtime.locks import KeyedLocks
 from bot.runtime.scheduler import Scheduler
 from bot.services import SERVICES, Services
 from bot.store import Store
@@ -74,44 +88,49 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         from_email=settings.pagerduty_from_email,
         rate_limit_retries=settings.pagerduty_rate_limit_retries,
     )
-    commander = Commander(
-        store=store,
-        slack=slack,
-        pager=pagerduty,
-        clock=clock,
-        config=CommanderConfig(
-            incidents_channel=settings.slack_incidents_channel,
-            auto_acknowledge=settings.pagerduty_auto_acknowledge,
-            channel_prefix=settings.channel_prefix,
-        ),
-        catalog=catalog,
-        delegator=delegator,
+    locks = KeyedLocks()
+    runbook_table = {rb.name: rb for rb in runbooks}
+    remediation = RemediationConfig(
+        approvers=tuple(settings.approvers),
+        expiry=timedelta(minutes=settings.proposal_expiry_minutes),
+        auto_resolve=settings.auto_resolve,
     )
     instance = settings.instance_name or f"{socket.gethostname()}:{settings.port}"
     scheduler = Scheduler(store, clock)
-    intake = Intake(store, commander, clock, scheduler, instance=instance,
-                    readers={pagerduty.source: read_pagerduty_event})
     background = Background()
-    actions = IncidentActions(commander)
-    remediator = Remediator(
-        commander=commander,
-        escalate=actions.escalate,
-        delegator=delegator,
-        runbooks=runbooks,
-        background=background,
-        scheduler=scheduler,
-        config=RemediationConfig(
-            approvers=tuple(settings.approvers),
-            expiry=timedelta(minutes=settings.proposal_expiry_minutes),
-            auto_resolve=settings.auto_resolve,
-        ),
+    poster = Poster(store, slack, clock)
+    channel = IncidentChannel(store=store, slack=slack)
+    board = ProposalBoard(store=store, slack=slack, clock=clock, runbooks=runbook_table)
+    approvers = Approvers(store=store, slack=slack, pager=pagerduty, clock=clock, catalog=catalog,
+                          approvers=remediation.approvers)
+    proposer = Proposer(store=store, slack=slack, clock=clock, poster=poster, scheduler=scheduler, catalog=catalog,
+                        runbooks=runbook_table, approvers=approvers, board=board, config=remediation)
+    opening = OpeningConfig(
+        incidents_channel=settings.slack_incidents_channel,
+        auto_acknowledge=settings.pagerduty_auto_acknowledge,
+        channel_prefix=settings.channel_prefix,
     )
-    commander.remediator = remediator
+    steps = SetupSteps(store=store, slack=slack, pager=pagerduty, clock=clock, poster=poster, channel=channel,
+                       config=opening, catalog=catalog, delegator=delegator, proposer=proposer)
+    opener = Opener(store=store, pager=pagerduty, clock=clock, locks=locks, channel=channel, steps=steps)
+    resolver = Resolver(store=store, pager=pagerduty, clock=clock, locks=locks, channel=channel, withdrawal=board)
+    pager_sync = PagerSync(store=store, slack=slack, pager=pagerduty, clock=clock, locks=locks, channel=channel,
+                           opener=opener, resolver=resolver, incidents_channel=settings.slack_incidents_channel)
+    intake = Intake(store, pager_sync, clock, scheduler, instance=instance,
+                    readers={pagerduty.source: read_pagerduty_event})
+    actions = IncidentActions(store=store, slack=slack, pager=pagerduty, clock=clock, locks=locks, channel=channel)
+    failures = Failures(store=store, clock=clock, locks=locks, channel=channel, escalation=actions, proposer=proposer)
+    verifier = Verifier(store=store, slack=slack, clock=clock, locks=locks, delegator=delegator, scheduler=scheduler,
+                        runbooks=runbook_table, failures=failures, resolver=resolver, config=remediation)
+    executor = Executor(store=store, clock=clock, locks=locks, delegator=delegator, runbooks=runbook_table,
+                        board=board, channel=channel, verifier=verifier, failures=failures)
+    decider = Decider(store=store, clock=clock, locks=locks, approvers=approvers, board=board, proposer=proposer,
+                      executor=executor, channel=channel, background=background)
     # what each kind of durable timer does when it is due
     scheduler.on(RETRY_INBOUND, intake.retry)
     scheduler.on(UNHANDLED_NOTICE, intake.tell_unhandled)
-    scheduler.on(EXPIRE, remediator.on_timer)
-    scheduler.on(VERIFY, remediator.on_timer)
+    scheduler.on(EXPIRE, decider.on_timer)
+    scheduler.on(VERIFY, verifier.on_timer)
     # Socket Mode has no signing secret: its requests come down our own authenticated websocket
     signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
     bolt = AsyncApp(
@@ -121,10 +140,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         process_before_response=True,  # listeners return at once; their work runs in services.background
     )
     app = web.Application(client_max_size=settings.max_body_bytes)
-    declarer = Declarer(commander, catalog)
-    conversation = Conversation(
-        commander=commander, actions=actions, declarer=declarer, catalog=catalog, slack=slack
-    )
+    declarer = Declarer(opener=opener, pager=pagerduty, slack=slack, clock=clock, catalog=catalog)
+    conversation = Conversation(store=store, clock=clock, pager=pagerduty, resolver=resolver, actions=actions,
+                                declarer=declarer, catalog=catalog, slack=slack)
     services = Services(
         settings=settings,
         clock=clock,
@@ -132,26 +150,30 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         slack_client=client,
         slack=slack,
         pager=pagerduty,
-        commander=commander,
+        channel=channel,
+        pager_sync=pager_sync,
+        resolver=resolver,
         actions=actions,
         catalog=catalog,
         declarer=declarer,
         conversation=conversation,
+        delegator=delegator,
+        approvers=approvers,
+        decider=decider,
         intake=intake,
         scheduler=scheduler,
         bolt=bolt,
         background=background,
         slack_inbox=SlackInbox(bolt),
-        remediator=remediator,
     )
     app[SERVICES] = services
     slack_handlers.register(bolt, lambda: services)
 
-    verifier = SignatureVerifier(signing_secret) if signing_secret else None
+    slack_verifier = SignatureVerifier(signing_secret) if signing_secret else None
 
     async def slack_events(request: web.Request) -> web.Response:
-        """Slack's requests: signature, then the body read and judged (bot/adapters/slack/bodies.py) before the answer, so
-        that a request answered 200 can be handled to the end and any other is a 4xx that says why."""
+        """Slack's requests: signature, then the body read and judged (bot/adapters/slack/bodies.py) before the
+        answer, so that a request answered 200 can be handled to the end and any other is a 4xx that says why."""
         body = await request.read()
         # one of each, as Slack sends them (Bolt checks them again and reads the last of several); a Unix time in
         # ASCII digits (str.isdigit() also takes "²", which the verifier's int() does not) and an ASCII signature
@@ -162,7 +184,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         signature = signatures[0] if len(signatures) == 1 else ""
         readable = timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12 and signature.isascii()
         try:
-            unsigned = verifier is None or not readable or not verifier.is_valid(body, timestamp, signature)
+            unsigned = slack_verifier is None or not readable or not slack_verifier.is_valid(body, timestamp, signature)
         except UnicodeDecodeError:
             # the SDK's verifier reads the body as UTF-8 before it checks the signature, so whether a body that is
             # not UTF-8 is signed cannot be told: it is refused below for what it is (Slack sends nothing else)
@@ -194,8 +216,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
             services.background.spawn(delegator.read_cards(), name="agent cards")
         await intake.start()
         await scheduler.start()
-        services.background.spawn(commander.resume_opening(), name="resume opening incidents")
-        await remediator.resume()
+        services.background.spawn(opener.resume(), name="resume opening incidents")
+        await resume_remediation(store=store, clock=clock, scheduler=scheduler, runbooks=runbook_table,
+                                 executor=executor, verifier=verifier, background=background)
         services.slack_inbox.start()
         socket_mode = None
         if settings.slack_app_token is not None:

@@ -25,8 +25,8 @@ def _serve(_args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from bot.app import create_app
-    from bot.config.preflight import preflight
     from bot.config.settings import Settings
+    from bot.preflight import preflight
 
     try:
         settings = Settings.from_env()

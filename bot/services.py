@@ -13,12 +13,16 @@ from bot.adapters.slack.inbox import SlackInbox
 from bot.config.settings import Settings
 from bot.domain.catalog import Catalog
 from bot.lifecycle.actions import IncidentActions
-from bot.lifecycle.commander import Commander
+from bot.lifecycle.channel import IncidentChannel
 from bot.lifecycle.conversation import Conversation
 from bot.lifecycle.declaring import Declarer
+from bot.lifecycle.delegation import Delegator
+from bot.lifecycle.pager_sync import PagerSync
+from bot.lifecycle.resolving import Resolver
 from bot.ports.clock import Clock
 from bot.ports.pager import Pager
-from bot.remediation import Remediator
+from bot.remediation.approvers import Approvers
+from bot.remediation.deciding import Decider
 from bot.runtime.background import Background
 from bot.runtime.intake import Intake
 from bot.runtime.scheduler import Scheduler
@@ -27,23 +31,29 @@ from bot.store import Store
 
 @dataclass
 class Services:
+    """What the handlers reach: each service on its own (none reaches through another)."""
+
     settings: Settings
     clock: Clock
     store: Store
     slack_client: AsyncWebClient
     slack: SlackGateway
     pager: Pager
-    commander: Commander
+    channel: IncidentChannel
+    pager_sync: PagerSync
+    resolver: Resolver
     actions: IncidentActions
     catalog: Catalog
     declarer: Declarer
     conversation: Conversation
+    delegator: Delegator
+    approvers: Approvers
+    decider: Decider
     intake: Intake
     scheduler: Scheduler
     bolt: AsyncApp
     background: Background
     slack_inbox: SlackInbox
-    remediator: Remediator
 
 
 SERVICES = web.AppKey("services", Services)

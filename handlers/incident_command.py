@@ -85,7 +85,7 @@ async def run(services: Services, command: dict[str, Any], respond: Respond) -> 
         await _ephemeral(respond, f"I don't know `/incident {sub}`.\n{HELP}" if sub else HELP)
         return
 
-    incident = await services.commander.incident_for_channel(channel_id)
+    incident = await services.channel.incident_for(channel_id)
     assert incident.id is not None
     await _IN_CHANNEL[sub](services, incident.id, rest, user_id, respond)
 
@@ -105,7 +105,8 @@ async def _declare(services: Services, command: dict[str, Any], title: str, resp
         Declaration(title=title, service=service, severity=suggest_severity(title, service, services.catalog),
                     user_id=user_id)
     )
-    await _ephemeral(respond, declared(incident))
+    paged_by = services.pager.name if incident.source == services.pager.source else None
+    await _ephemeral(respond, declared(incident, paged_by=paged_by))
 
 
 async def _sev(services: Services, incident_id: int, rest: str, user_id: str, _r: Respond) -> None:
@@ -145,7 +146,7 @@ async def _resolve(
     services: Services, incident_id: int, rest: str, user_id: str, respond: Respond
 ) -> None:
     await _ephemeral(respond, RESOLVING)  # PagerDuty comes first and may take a moment
-    await services.commander.resolve(incident_id, user_id=user_id, summary=rest)
+    await services.resolver.resolve(incident_id, user_id=user_id, summary=rest)
 
 
 async def _reopen(

@@ -23,7 +23,7 @@ from bot.domain.wire import clean_strings, clean_text, load_json
 from bot.errors import DomainError, InvalidEvent, SreAgentError
 from bot.lifecycle.conversation import Mention
 from bot.lifecycle.declaring import Declaration
-from bot.remediation import Click
+from bot.remediation.deciding import Click
 from bot.services import Services
 from bot.store.store import DONE
 from handlers import declare_form
@@ -104,6 +104,18 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
                 return BoltResponse(status=200, body="")
         return await next()
 
+    @bolt.error
+    async def on_error(error: Exception, body: dict[str, Any]) -> None:
+        """The one place an error that escaped a listener or a middleware ends: logged with what the request was
+        (its kind and Slack's ids for it; never the body, which carries a token), so nothing fails unseen. Bolt
+        then answers Slack as it would without this handler."""
+        kind = body.get("type") or ("command " + str(body.get("command")) if body.get("command") else "request")
+        ids = {key: body.get(key) for key in ("event_id", "trigger_id", "team_id", "api_app_id") if body.get(key)}
+        if isinstance(error, SreAgentError):
+            log.warning("a Slack %s was refused: %s %s", kind, error, ids)
+        else:
+            log.error("a Slack %s failed: %r %s", kind, error, ids, exc_info=error)
+
     def later(work: Awaitable[Any], name: str, respond: Respond | None = None) -> None:
         """Run `work` after the answer to Slack; a refusal is told to the person when there is a `respond`."""
         services().background.spawn(_answering_errors(respond, work) if respond else _quietly(work), name=name)
@@ -139,8 +151,8 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
         if incident_id is None:
             later(respond(":warning: That button carries no incident: nothing was done.", None), "resolve", respond)
             return
-        commander = services().commander
-        later(commander.resolve(incident_id, user_id=str(body["user"]["id"]), summary=""), "resolve", respond)
+        resolver = services().resolver
+        later(resolver.resolve(incident_id, user_id=str(body["user"]["id"]), summary=""), "resolve", respond)
 
     @bolt.action(ActionId.PROPOSAL_APPROVE.value)
     async def approve_clicked(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -287,7 +299,7 @@ async def _decide(services: Services, respond: Respond, value: str, user_id: str
     if parsed is None:
         await respond(":warning: That button carries no proposal: nothing was done.", None)
         return
-    told = await services.remediator.click(Click(parsed[0], parsed[1], user_id, approve, reason))
+    told = await services.decider.click(Click(parsed[0], parsed[1], user_id, approve, reason))
     await respond(told, None)
 
 
@@ -299,7 +311,7 @@ async def _ask_reason(services: Services, respond: Respond, value: str, user_id:
     proposal = await services.store.proposal(parsed[0]) if parsed else None
     if parsed is None or proposal is None:
         raise DomainError("no proposal", user_message="That proposal no longer exists: nothing was done.")
-    refused = await services.remediator.refusal(Click(parsed[0], parsed[1], user_id, False))
+    refused = await services.decider.refusal(Click(parsed[0], parsed[1], user_id, False))
     if refused is not None:
         await respond(refused, None)
         return
@@ -323,7 +335,7 @@ async def _answer(services: Services, mention: Mention, thread_ts: str) -> None:
 
 async def _publish_home(services: Services, client: AsyncWebClient, user_id: str) -> None:
     incidents = await services.actions.open_incidents()
-    approvals = await services.remediator.waiting_for(user_id)
+    approvals = await services.approvers.waiting_for(user_id)
     await client.views_publish(user_id=user_id, view=home_view(user_id, incidents, services.clock.now(),
                                                                 approvals=approvals))
 

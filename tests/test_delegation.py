@@ -79,7 +79,7 @@ async def test_one_context_per_incident_per_agent(h: Harness) -> None:
     [incident] = await h.services.store.incidents()
     assert incident.id is not None
     context = await h.services.store.agent_context(incident.id, "monitoring")
-    delegator = h.services.commander.delegator
+    delegator = h.services.delegator
     assert delegator is not None
     found = await delegator.diagnose(incident)  # asked again for the same incident
     assert len(found.evidence) == 3

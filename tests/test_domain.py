@@ -10,11 +10,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from blocks.text import escape, truncate
+from bot.adapters.pagerduty.events import severity_from_pagerduty
 from bot.domain.errors import IllegalTransition
 from bot.domain.incident import Incident, transition
 from bot.domain.naming import MAX_CHANNEL_NAME, channel_name, with_suffix
 from bot.domain.phase import TRANSITIONS, Phase
-from bot.domain.severity import Severity, severity_from_pagerduty
+from bot.domain.severity import Severity
 from bot.domain.timeline import GENESIS_HASH, EventKind, TimelineEvent, chain_hash, metrics
 
 T0 = datetime(2026, 11, 20, 3, 2, 11, tzinfo=UTC)

@@ -1,12 +1,15 @@
 """What a paging service tells sre-agent, in its own terms and no service's: an incident it pages for, and the
 events about it (triggered, acknowledged, resolved, reopened, annotated, priority changed, escalated). Each
-service's webhook is parsed into these (bot/adapters/pagerduty/events.py for PagerDuty); the commander reads only these."""
+service's webhook is parsed into these by its adapter (bot/adapters/pagerduty/events.py); the services read only
+these."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+
+from bot.domain.severity import Severity
 
 
 class PagerEventKind(StrEnum):
@@ -38,6 +41,7 @@ class PagedIncident:
     html_url: str | None
     incident_key: str | None
     created_at: datetime | None
+    severity: Severity  # the adapter's mapping of its priority (or urgency) onto P1..P5
 
 
 @dataclass(frozen=True)
@@ -63,3 +67,10 @@ class PagerEvent:
     @property
     def by_human(self) -> bool:
         return self.agent_id is not None and (self.agent_name is not None)
+
+
+class Outcome:
+    """What became of an event: acted on, or acknowledged and ignored."""
+
+    HANDLED = "handled"
+    IGNORED = "ignored"

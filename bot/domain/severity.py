@@ -1,4 +1,4 @@
-"""Severity P1 (worst) to P5, and how PagerDuty's priority and urgency map onto it."""
+"""Severity P1 (worst) to P5 (each pager adapter maps its own priorities onto it)."""
 
 from __future__ import annotations
 
@@ -35,15 +35,3 @@ _EMOJI = {
     Severity.P4: ":large_blue_circle:",
     Severity.P5: ":white_circle:",
 }
-
-# Without a priority, PagerDuty's urgency is all there is: high pages wake people (P2), low ones wait (P4).
-_URGENCY = {"high": Severity.P2, "low": Severity.P4}
-
-
-def severity_from_pagerduty(priority_summary: str | None, urgency: str | None) -> Severity:
-    """PagerDuty priority ('P1'..'P5', or custom names like 'SEV-2') wins; else urgency; else P3."""
-    if priority_summary:
-        parsed = Severity.parse(priority_summary)
-        if parsed is not None:
-            return parsed
-    return _URGENCY.get((urgency or "").lower(), Severity.P3)

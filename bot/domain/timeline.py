@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 GENESIS_HASH = "0" * 64
+ACTOR_BOT = "sre-agent"  # the actor of what sre-agent does by itself
 
 
 class EventKind(StrEnum):

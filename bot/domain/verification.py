@@ -11,7 +11,7 @@ from enum import StrEnum
 from bot.domain.runbooks import Verification
 from bot.domain.signals import Signals
 
-__all__ = ["Progress", "Verdict", "check", "reading"]
+__all__ = ["Progress", "Verdict", "check", "reading", "shown_duration", "shown_value"]
 
 SIGNALS = ("error_rate", "latency_p99_ms", "restarts", "connections", "cpu", "memory")
 
@@ -50,3 +50,18 @@ def check(v: Verification, progress: Progress, value: float | None, now: datetim
     if (good_since or now) + window > deadline:
         return Verdict.FAILED, after
     return Verdict.WAITING, after
+
+
+def shown_value(signal: str, value: float | None) -> str:
+    """A reading as people read it: `4.2%`, `850 ms`, `3`."""
+    if value is None:
+        return "unknown (no agent could say)"
+    if signal in ("error_rate", "cpu", "connections"):
+        return f"{value:.1%}"
+    if signal == "latency_p99_ms":
+        return f"{value:.0f} ms"
+    return f"{value:g}"
+
+
+def shown_duration(seconds: float) -> str:
+    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"

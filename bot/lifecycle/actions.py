@@ -14,14 +14,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from blocks import messages
+from bot.adapters.slack.gateway import SlackGateway
 from bot.domain.events import CommanderChange, Escalated, Plain, SlackMessage, record
 from bot.domain.incident import Incident, SetupStep, change_severity, transition
 from bot.domain.oncall import OnCall
 from bot.domain.phase import Phase
 from bot.domain.severity import Severity
-from bot.domain.timeline import EventKind, TimelineEvent
+from bot.domain.timeline import ACTOR_BOT, EventKind, TimelineEvent
 from bot.errors import DomainError, SreAgentError
-from bot.lifecycle.commander import ACTOR_BOT, Commander
+from bot.lifecycle.channel import IncidentChannel
+from bot.ports.clock import Clock
+from bot.ports.pager import Pager
+from bot.runtime.locks import KeyedLocks
+from bot.store import Store
 
 __all__ = ["IncidentActions", "current_level"]
 
@@ -47,11 +52,22 @@ def current_level(assigned: set[str], oncall: list[OnCall]) -> int:
 
 
 class IncidentActions:
-    def __init__(self, commander: Commander) -> None:
-        self.commander = commander
-        self.store = commander.store
-        self.pager = commander.pager
-        self.clock = commander.clock
+    def __init__(
+        self,
+        *,
+        store: Store,
+        slack: SlackGateway,
+        pager: Pager,
+        clock: Clock,
+        locks: KeyedLocks,
+        channel: IncidentChannel,
+    ) -> None:
+        self.store = store
+        self.slack = slack
+        self.pager = pager
+        self.clock = clock
+        self.locks = locks
+        self.channel = channel
 
     @asynccontextmanager
     async def _held(self, incident_id: int) -> AsyncIterator[Incident]:
@@ -59,7 +75,7 @@ class IncidentActions:
         incident = await self.store.incident(incident_id)
         if incident is None:
             raise DomainError(f"no incident {incident_id}", user_message="That incident no longer exists.")
-        async with self.commander.locks.hold(incident.key):
+        async with self.locks.hold(incident.key):
             fresh = await self.store.incident(incident_id)
             assert fresh is not None
             yield fresh
@@ -76,13 +92,14 @@ class IncidentActions:
         async with self._held(incident_id) as incident:
             if incident.severity == severity:
                 raise DomainError("same severity", user_message=f"{incident.label} is already {severity}.")
-            in_pagerduty: bool | None = None  # None: not a PagerDuty incident
+            in_pager: bool | None = None  # None: not the pager's incident
             if incident.source == self.pager.source:
-                in_pagerduty = await self.pager.set_priority(incident.external_id, str(severity))
+                in_pager = await self.pager.set_priority(incident.external_id, str(severity))
             events = change_severity(incident, severity, at=self.clock.now(), actor=_actor(user_id))
             await self.store.save_incident(incident, events, now=self.clock.now())
-            await self.commander.refresh(incident)
-            await self.commander.say(incident, messages.severity_set_by(user_id, severity, pagerduty=in_pagerduty))
+            await self.channel.refresh(incident)
+            await self.channel.say(incident, messages.severity_set_by(user_id, severity, in_pager=in_pager,
+                                                                          pager=self.pager.name))
             return incident
 
     async def set_commander(self, incident_id: int, commander_id: str, *, user_id: str) -> Incident:
@@ -94,10 +111,10 @@ class IncidentActions:
             event = record(CommanderChange(previous, commander_id), at=self.clock.now(), actor=_actor(user_id),
                            text=commander_id)
             if incident.channel_id:
-                await self.commander.slack.invite(incident.channel_id, [commander_id])
+                await self.slack.invite(incident.channel_id, [commander_id])
             await self.store.save_incident(incident, [event], now=self.clock.now())
-            await self.commander.refresh(incident)
-            await self.commander.say(incident, messages.commander_set_by(user_id, commander_id))
+            await self.channel.refresh(incident)
+            await self.channel.say(incident, messages.commander_set_by(user_id, commander_id))
             return incident
 
     async def add_note(self, incident_id: int, text: str, *, user_id: str) -> Incident:
@@ -106,7 +123,7 @@ class IncidentActions:
         async with self._held(incident_id) as incident:
             event = record(Plain(), kind=EventKind.NOTE, at=self.clock.now(), actor=_actor(user_id), text=text.strip())
             await self.store.append_events(incident, [event])
-            await self.commander.say(incident, messages.noted_by(user_id, text.strip()))
+            await self.channel.say(incident, messages.noted_by(user_id, text.strip()))
             return incident
 
     async def escalate(self, incident_id: int, *, user_id: str | None, reason: str = "") -> Incident:
@@ -117,7 +134,7 @@ class IncidentActions:
             if incident.source != self.pager.source or not incident.escalation_policy_id:
                 raise DomainError(
                     f"{incident.key} has no escalation policy",
-                    user_message=f"{incident.label} has no PagerDuty escalation policy to escalate along.",
+                    user_message=f"{incident.label} has no {self.pager.name} escalation policy to escalate along.",
                 )
             assigned = await self.pager.assignees(incident.external_id)
             everyone = await self.pager.oncalls(incident.escalation_policy_id, level=None)
@@ -142,16 +159,17 @@ class IncidentActions:
                                         text=content, ref=f"{self.pager.source}-note:{note_id}"))
             found: list[str | None] = [None] * len(people)
             try:
-                found = await self.commander.slack.lookup_users([p.email for p in people])
+                found = await self.slack.lookup_users([p.email for p in people])
                 if incident.channel_id:
-                    await self.commander.slack.invite(incident.channel_id, [u for u in found if u])
+                    await self.slack.invite(incident.channel_id, [u for u in found if u])
             except SreAgentError as exc:  # paged all the same; the channel hears of it below
                 log.warning("escalated %s but could not invite the next on-call: %s", incident.key, exc)
             await self.store.append_events(incident, notes)
             missing = [p.name for p, u in zip(people, found, strict=True) if not u]
             try:
-                await self.commander.say(
-                    incident, messages.escalated_by(user_id, level + 1, [u for u in found if u], missing, reason)
+                await self.channel.say(
+                    incident, messages.escalated_by(user_id, level + 1, [u for u in found if u], missing, reason,
+                                                   pager=self.pager.name)
                 )
             except SreAgentError as exc:  # escalated and recorded: only the words are missing
                 log.warning("escalated %s but could not say so in Slack: %s", incident.key, exc)
@@ -164,10 +182,9 @@ class IncidentActions:
             events = transition(incident, Phase.TRIGGERED, at=self.clock.now(), actor=_actor(user_id))
             incident.steps.discard(SetupStep.ACKNOWLEDGE)
             await self.store.save_incident(incident, events, now=self.clock.now())
-            await self.commander.refresh(incident)
-            await self.commander.say(
-                incident, messages.reopened_by(user_id, pagerduty=incident.source == self.pager.source)
-            )
+            await self.channel.refresh(incident)
+            paged = incident.source == self.pager.source
+            await self.channel.say(incident, messages.reopened_by(user_id, pager=self.pager.name if paged else None))
             return incident
 
     async def capture(
@@ -183,14 +200,14 @@ class IncidentActions:
             if await self.store.has_ref(incident.id, ref):
                 return False
             if message is None:
-                message = await self.commander.slack.message(channel_id, ts)
+                message = await self.slack.message(channel_id, ts)
             text = str((message or {}).get("text") or "")
             author = str((message or {}).get("user") or (message or {}).get("bot_id") or by_user)
             event = record(SlackMessage(ts, via, by_user, message is not None),
                            at=datetime.fromtimestamp(float(ts), UTC), actor=_actor(author), text=text[:CAPTURE_LIMIT],
                            ref=ref)
             await self.store.append_events(held, [event])
-        await self.commander.slack.react(channel_id, ts, CAPTURED_REACTION)
+        await self.slack.react(channel_id, ts, CAPTURED_REACTION)
         return True
 
     async def open_incidents(self) -> list[Incident]:

@@ -20,8 +20,11 @@ from bot.domain.incident import Incident
 from bot.domain.intent import Intent, Reading, read
 from bot.errors import SreAgentError
 from bot.lifecycle.actions import IncidentActions
-from bot.lifecycle.commander import Commander
 from bot.lifecycle.declaring import Declaration, Declarer
+from bot.lifecycle.resolving import Resolver
+from bot.ports.clock import Clock
+from bot.ports.pager import Pager
+from bot.store import Store
 
 __all__ = ["Conversation", "Mention", "Reply"]
 
@@ -43,13 +46,19 @@ class Conversation:
     def __init__(
         self,
         *,
-        commander: Commander,
+        store: Store,
+        clock: Clock,
+        pager: Pager,
+        resolver: Resolver,
         actions: IncidentActions,
         declarer: Declarer,
         catalog: Catalog,
         slack: SlackGateway,
     ) -> None:
-        self.commander = commander
+        self.store = store
+        self.clock = clock
+        self.pager = pager
+        self.resolver = resolver
         self.actions = actions
         self.declarer = declarer
         self.catalog = catalog
@@ -57,7 +66,7 @@ class Conversation:
 
     async def answer(self, mention: Mention) -> Reply:
         reading = read(mention.text, self.catalog)
-        here = await self.commander.store.incident_by_channel(mention.channel_id)
+        here = await self.store.incident_by_channel(mention.channel_id)
         try:
             return await self._answer(reading, mention, here)
         except SreAgentError as exc:
@@ -65,7 +74,7 @@ class Conversation:
 
     async def _answer(self, reading: Reading, mention: Mention, here: Incident | None) -> Reply:
         intent = reading.intent
-        now = self.commander.clock.now()
+        now = self.clock.now()
         if intent is Intent.HELP:
             return Reply(replies.HELP)
         if intent is Intent.UNKNOWN:
@@ -91,7 +100,7 @@ class Conversation:
             await self.actions.escalate(here.id, user_id=mention.user_id)
             return Reply(":arrow_double_up: Escalated: the next level is being paged.")
         if intent is Intent.RESOLVE:
-            await self.commander.resolve(here.id, user_id=mention.user_id, summary="")
+            await self.resolver.resolve(here.id, user_id=mention.user_id, summary="")
             return Reply(f":white_check_mark: Resolved {here.label}.")
         return Reply(replies.UNKNOWN)
 
@@ -116,7 +125,7 @@ class Conversation:
         for service in services:
             if service is None or not service.escalation_policy_id:
                 continue
-            people = await self.commander.pager.oncalls(service.escalation_policy_id, level=None)
+            people = await self.pager.oncalls(service.escalation_policy_id, level=None)
             slack_ids = await self.slack.lookup_users([p.email for p in people])
             lines.append(replies.oncall_line(service.name, list(zip(people, slack_ids, strict=True))))
         if not lines:

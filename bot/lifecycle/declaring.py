@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from bot.adapters.slack.gateway import SlackGateway
 from bot.domain.catalog import Catalog
 from bot.domain.events import Declared, record
 from bot.domain.incident import Incident, SetupStep, transition
@@ -20,7 +21,9 @@ from bot.domain.phase import Phase
 from bot.domain.severity import Severity
 from bot.domain.triage import blast_radius, signals_from_title
 from bot.errors import DomainError
-from bot.lifecycle.commander import Commander
+from bot.lifecycle.opening import Opener
+from bot.ports.clock import Clock
+from bot.ports.pager import Pager
 
 __all__ = ["SOURCE_SLACK", "Declaration", "Declarer", "suggest_severity"]
 
@@ -52,8 +55,11 @@ def suggest_severity(title: str, service: str | None, catalog: Catalog) -> Sever
 
 
 class Declarer:
-    def __init__(self, commander: Commander, catalog: Catalog) -> None:
-        self.commander = commander
+    def __init__(self, *, opener: Opener, pager: Pager, slack: SlackGateway, clock: Clock, catalog: Catalog) -> None:
+        self.opener = opener
+        self.pager = pager
+        self.slack = slack
+        self.clock = clock
         self.catalog = catalog
 
     async def declare(self, declaration: Declaration) -> Incident:
@@ -64,11 +70,11 @@ class Declarer:
             )
         if len(title) > TITLE_LIMIT:
             raise DomainError("title too long", user_message=f"Keep the title within {TITLE_LIMIT} characters.")
-        now = self.commander.clock.now()
+        now = self.clock.now()
         service = self.catalog.get(declaration.service)
         actor = f"slack:{declaration.user_id}"
         if service is not None and service.pagerduty_service_id:
-            created = await self.commander.pager.create_incident(
+            created = await self.pager.create_incident(
                 title=title,
                 service_id=service.pagerduty_service_id,
                 urgency="high" if declaration.severity.rank <= 2 else "low",
@@ -77,7 +83,7 @@ class Declarer:
                 incident_key=f"sre-agent-{uuid.uuid4().hex}",
             )
             incident = Incident(
-                source=self.commander.pager.source,
+                source=self.pager.source,
                 external_id=created.id,
                 number=created.number,
                 html_url=created.html_url,
@@ -109,7 +115,7 @@ class Declarer:
         ]
         if incident.source == SOURCE_SLACK:  # the person who declared it is on it
             events += transition(incident, Phase.ACKNOWLEDGED, at=now, actor=actor)
-        incident = await self.commander.open_declared(incident, events)
+        incident = await self.opener.open_declared(incident, events)
         if incident.channel_id:
-            await self.commander.slack.invite(incident.channel_id, [declaration.user_id])
+            await self.slack.invite(incident.channel_id, [declaration.user_id])
         return incident

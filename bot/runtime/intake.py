@@ -8,11 +8,11 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import timedelta
+from typing import Protocol
 
 from bot.domain.errors import InvalidEvent
-from bot.domain.pager import PagerEvent
+from bot.domain.pager import Outcome, PagerEvent
 from bot.domain.wire import storable_text
-from bot.lifecycle.commander import Commander, Outcome
 from bot.ports.clock import Clock
 from bot.runtime.scheduler import Scheduler
 from bot.store import Store
@@ -28,11 +28,21 @@ NOTICE_RETRY = timedelta(seconds=30)
 LEASE = timedelta(seconds=30)  # renewed every 10 s while the work goes on
 
 
+class Pages(Protocol):
+    """What takes the events in (bot/lifecycle/pager_sync.py)."""
+
+    async def handle_page(self, event: PagerEvent) -> str:
+        """Apply one event: Outcome.HANDLED or Outcome.IGNORED."""
+
+    async def report_unhandled(self, event: InboundEvent, parsed: PagerEvent | None) -> None:
+        """Tell people that an accepted event failed every attempt."""
+
+
 class Intake:
     def __init__(
         self,
         store: Store,
-        commander: Commander,
+        pages: Pages,
         clock: Clock,
         scheduler: Scheduler,
         *,
@@ -46,7 +56,7 @@ class Intake:
         self.holder = f"{instance}/{uuid.uuid4().hex[:12]}"  # ... and which life of it: the leases it takes
         self._in_hand: set[int] = set()  # events this process is working on now (their leases are renewed)
         self.store = store
-        self.commander = commander
+        self.pages = pages
         self.clock = clock
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
@@ -98,7 +108,7 @@ class Intake:
             if reader is None:
                 await self.store.finish_inbound(event_id, status=IGNORED, now=self.clock.now())
                 return
-            outcome = await self.commander.handle_page(reader(event.body))
+            outcome = await self.pages.handle_page(reader(event.body))
         except Exception as exc:  # noqa: BLE001 - a worker must outlive any one event; the error is stored
             await self._failed(event, exc)
             return
@@ -135,7 +145,7 @@ class Intake:
         except InvalidEvent:
             parsed = None
         try:
-            await self.commander.report_unhandled(event, parsed)
+            await self.pages.report_unhandled(event, parsed)
         except Exception as exc:  # noqa: BLE001 - Slack may be what is failing: try again a little later
             tries = int(timer.payload.get("tries", 0)) + 1
             if tries >= NOTICE_TRIES:

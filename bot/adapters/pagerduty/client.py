@@ -18,6 +18,7 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message='The package "pdpyras" is deprecated')
     import pdpyras
 
+from bot.adapters.pagerduty.events import severity_from_pagerduty
 from bot.domain.oncall import OnCall
 from bot.domain.pager import PagedIncident
 from bot.errors import PagerDutyError
@@ -226,6 +227,10 @@ def _incident_from_rest(data: Any) -> PagedIncident:
         html_url=str(data["html_url"]) if data.get("html_url") else None,
         incident_key=str(data["incident_key"]) if data.get("incident_key") else None,
         created_at=datetime.fromisoformat(created.replace("Z", "+00:00")) if isinstance(created, str) else None,
+        severity=severity_from_pagerduty(
+            str(ref("priority").get("summary")) if ref("priority").get("summary") else None,
+            data.get("urgency") if isinstance(data.get("urgency"), str) else None,
+        ),
     )
 
 

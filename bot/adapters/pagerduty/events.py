@@ -17,6 +17,7 @@ from pydantic import (
 
 from bot.domain.errors import InvalidEvent
 from bot.domain.pager import PagedIncident, PagerEvent, PagerEventKind
+from bot.domain.severity import Severity
 from bot.domain.wire import clean_text, is_plain_url, load_json
 
 INCIDENT_EVENTS = frozenset(
@@ -202,6 +203,7 @@ def parse_pagerduty_event(body: Any) -> PagerEvent:
                 incident_key=data.incident_key,
                 # an incident is not created after an event about it occurred: a later clock is not believed
                 created_at=min(data.created_at, envelope.occurred_at) if data.created_at else None,
+                severity=severity_from_pagerduty(data.priority.summary if data.priority else None, data.urgency),
             )
             return PagerEvent(**common, incident_id=data.id, incident=incident)
         if envelope.event_type in NOTE_EVENTS:
@@ -212,3 +214,16 @@ def parse_pagerduty_event(body: Any) -> PagerEvent:
     incident_id = envelope.data.get("id") if envelope.data.get("type") == "incident" else None
     usable = isinstance(incident_id, str) and re.fullmatch(ID_PATTERN, incident_id) is not None
     return PagerEvent(**common, incident_id=incident_id if usable else None)
+
+
+# Without a priority, PagerDuty's urgency is all there is: high pages wake people (P2), low ones wait (P4).
+_URGENCY = {"high": Severity.P2, "low": Severity.P4}
+
+
+def severity_from_pagerduty(priority_summary: str | None, urgency: str | None) -> Severity:
+    """PagerDuty priority ('P1'..'P5', or custom names like 'SEV-2') wins; else urgency; else P3."""
+    if priority_summary:
+        parsed = Severity.parse(priority_summary)
+        if parsed is not None:
+            return parsed
+    return _URGENCY.get((urgency or "").lower(), Severity.P3)

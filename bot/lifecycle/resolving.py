@@ -1,0 +1,72 @@
+"""Resolving an incident from Slack (a person's `/incident resolve`, the Resolve button, or sre-agent once a fix is
+verified): the pager first, so that nothing changes here when it refuses; then the store, the proposals still
+waiting (withdrawn), and the channel."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from blocks import messages
+from bot.domain.incident import Incident, transition
+from bot.domain.phase import Phase
+from bot.domain.timeline import ACTOR_BOT
+from bot.errors import DomainError
+from bot.lifecycle.channel import IncidentChannel
+from bot.ports.clock import Clock
+from bot.ports.pager import Pager
+from bot.runtime.locks import KeyedLocks
+from bot.store import Store
+
+__all__ = ["Resolver", "Withdrawal"]
+
+
+class Withdrawal(Protocol):
+    async def withdraw(self, incident: Incident) -> None:
+        """The incident closed: its proposals still waiting stop counting (the caller holds its lock)."""
+
+
+class Resolver:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        pager: Pager,
+        clock: Clock,
+        locks: KeyedLocks,
+        channel: IncidentChannel,
+        withdrawal: Withdrawal | None = None,
+    ) -> None:
+        self.store = store
+        self.pager = pager
+        self.clock = clock
+        self.locks = locks
+        self.channel = channel
+        self.withdrawal = withdrawal
+
+    async def resolve(self, incident_id: int, *, user_id: str | None, summary: str) -> Incident:
+        """Resolve from Slack: the pager first (so nothing changes here if it refuses), then the store and Slack."""
+        incident = await self.store.incident(incident_id)
+        if incident is None:
+            raise DomainError(f"no incident {incident_id}", user_message="That incident no longer exists.")
+        async with self.locks.hold(incident.key):
+            incident = await self.store.incident(incident_id)
+            assert incident is not None
+            if not incident.is_open:
+                raise DomainError(
+                    f"{incident.key} is {incident.phase}",
+                    user_message=f"{incident.label} is already {incident.phase.label.lower()}.",
+                )
+            actor = f"slack:{user_id}" if user_id else ACTOR_BOT
+            events = transition(incident, Phase.RESOLVED, at=self.clock.now(), actor=actor, reason=summary)
+            if incident.source == self.pager.source:
+                await self.pager.resolve(incident.external_id, summary or None)
+            await self.store.save_incident(incident, events, now=self.clock.now())
+            await self.withdraw_proposals(incident)
+            await self.channel.refresh(incident)
+            await self.channel.say(incident, messages.resolved_by(user_id, summary))
+            return incident
+
+    async def withdraw_proposals(self, incident: Incident) -> None:
+        """A resolved incident's open proposals stop counting, and their messages say so at once."""
+        if self.withdrawal is not None:
+            await self.withdrawal.withdraw(incident)

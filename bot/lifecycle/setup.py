@@ -1,0 +1,221 @@
+"""The steps that open an incident, each on its own: acknowledge, channel, card, topic, invite, announce, note,
+triage, diagnose, propose. Each marks itself done on the incident and appends its timeline events; `again` says it
+was begun before (by a process that may have died on the way), so it first looks for what it did then and adopts
+it. `bot/lifecycle/opening.py` runs them in stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from blocks import findings as findings_blocks
+from blocks import incident as incident_blocks
+from blocks import messages
+from blocks import triage as triage_blocks
+from bot.adapters.slack.gateway import SlackGateway
+from bot.domain.approval import Status as ProposalStatus
+from bot.domain.catalog import Catalog
+from bot.domain.events import (
+    Asked,
+    ChannelCreated,
+    Diagnosed,
+    Hypothesis,
+    Plain,
+    ResponderNotFound,
+    RespondersInvited,
+    Triaged,
+    record,
+)
+from bot.domain.incident import Incident, SetupStep, transition
+from bot.domain.naming import channel_name
+from bot.domain.phase import Phase
+from bot.domain.timeline import ACTOR_BOT, EventKind, TimelineEvent
+from bot.domain.triage import blast_radius, signals_from_title
+from bot.errors import SlackError
+from bot.lifecycle.channel import ANNOUNCEMENT, CARD, IncidentChannel
+from bot.lifecycle.delegation import Delegator
+from bot.lifecycle.posting import Poster
+from bot.ports.clock import Clock
+from bot.ports.pager import Pager
+from bot.store import Store
+
+__all__ = ["FINDINGS", "TRIAGE", "OpeningConfig", "Proposing", "SetupSteps"]
+
+TRIAGE = "triage"
+FINDINGS = "findings"
+
+
+@dataclass(frozen=True)
+class OpeningConfig:
+    incidents_channel: str
+    auto_acknowledge: bool = True
+    channel_prefix: str = "inc"
+
+
+class Proposing(Protocol):
+    async def propose_next(
+        self, incident: Incident, events: list[TimelineEvent], *, after: str = "", again: bool = False
+    ) -> None:
+        """Post the best plan not yet proposed, or ask for a person (bot/remediation/proposing.py)."""
+
+
+class SetupSteps:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        slack: SlackGateway,
+        pager: Pager,
+        clock: Clock,
+        poster: Poster,
+        channel: IncidentChannel,
+        config: OpeningConfig,
+        catalog: Catalog,
+        delegator: Delegator | None = None,
+        proposer: Proposing | None = None,
+    ) -> None:
+        self.store = store
+        self.slack = slack
+        self.pager = pager
+        self.clock = clock
+        self.poster = poster
+        self.channel = channel
+        self.config = config
+        self.catalog = catalog
+        self.delegator = delegator
+        self.proposer = proposer
+
+    async def acknowledge(self, incident: Incident, events: list[TimelineEvent], again: bool) -> None:
+        if not again or await self.pager.status(incident.external_id) == "triggered":
+            await self.pager.acknowledge(incident.external_id)
+        incident.steps.add(SetupStep.ACKNOWLEDGE)
+        if incident.phase is Phase.TRIGGERED:
+            events.extend(transition(incident, Phase.ACKNOWLEDGED, at=self.clock.now(), actor=ACTOR_BOT))
+
+    async def create_channel(self, incident: Incident, events: list[TimelineEvent], again: bool) -> None:
+        number = incident.number if incident.number is not None else incident.id
+        wanted = channel_name(number, incident.service, prefix=self.config.channel_prefix)
+        incident.channel_id, incident.channel_name = await self.slack.create_channel(
+            wanted, adoptable=self._unclaimed_channel if again else None
+        )
+        incident.steps.add(SetupStep.CHANNEL)
+        events.append(record(ChannelCreated(incident.channel_id), at=self.clock.now(), actor=ACTOR_BOT,
+                             text=f"#{incident.channel_name}"))
+
+    async def _unclaimed_channel(self, channel_id: str) -> bool:
+        """A channel the bot made that no incident has: the one a crash kept from being recorded."""
+        return await self.store.incident_by_channel(channel_id) is None
+
+    async def post_card(self, incident: Incident, events: list[TimelineEvent], again: bool) -> None:
+        assert incident.channel_id
+        ts = await self.poster.post_once(
+            incident, CARD, incident.channel_id, incident_blocks.card_text(incident),
+            incident_blocks.incident_card(incident), again=again,
+        )
+        incident.steps.add(SetupStep.CARD)
+        events.append(record(Plain(), kind=EventKind.CARD_POSTED, at=self.clock.now(), actor=ACTOR_BOT, ref=ts))
+
+    async def triage(self, incident: Incident, events: list[TimelineEvent], again: bool) -> None:
+        """The blast radius, said in the channel under the card."""
+        assert incident.channel_id
+        radius = blast_radius(incident.service, self.catalog, signals_from_title(incident.title))
+        text = triage_blocks.triage_text(incident, radius)
+        ts = await self.poster.post_once(
+            incident, TRIAGE, incident.channel_id, text, triage_blocks.triage_blocks(incident, radius), again=again
+        )
+        incident.steps.add(SetupStep.TRIAGE)
+        triaged = Triaged(tuple(radius.dependents), tuple(radius.user_facing), radius.users, str(radius.suggested),
+                          tuple(radius.reasons), radius.slo, radius.known)
+        events.append(record(triaged, at=self.clock.now(), actor=ACTOR_BOT, text=f"suggested {radius.suggested}",
+                             ref=ts))
+
+    async def diagnose(self, incident: Incident, events: list[TimelineEvent], again: bool) -> None:
+        """Ask the agents, post the findings, and list every question and answer in the thread under them."""
+        assert incident.channel_id
+        if self.delegator is None or not self.delegator.configured:
+            incident.steps.add(SetupStep.DIAGNOSE)  # nobody to ask: triage from the catalog is all there is
+            return
+        found = await self.delegator.diagnose(incident)
+        text = findings_blocks.findings_text(incident.service, found.evidence, found.hypotheses)
+        ts = await self.poster.post_once(
+            incident, FINDINGS, incident.channel_id, text,
+            findings_blocks.findings_blocks(incident.service, found.evidence, found.hypotheses), again=again,
+        )
+        for n, item in enumerate(found.evidence, start=1):
+            await self.poster.post_once(
+                incident, f"{FINDINGS}.{n}", incident.channel_id, findings_blocks.exchange_text(item),
+                thread_ts=ts, again=again,
+            )
+        incident.steps.add(SetupStep.DIAGNOSE)
+        diagnosed = Diagnosed(
+            str(found.symptom),
+            tuple(Hypothesis(h.text, h.confidence, tuple(h.cites), tuple(h.recommendations)) for h in found.hypotheses),
+            tuple(Asked(e.agent, str(e.role), str(e.outcome), e.duration_ms, e.reason) for e in found.evidence),
+        )
+        events.append(record(diagnosed, at=self.clock.now(), actor=ACTOR_BOT, ref=ts,
+                             text=found.hypotheses[0].text if found.hypotheses else "no cause found"))
+
+    async def propose(self, incident: Incident, events: list[TimelineEvent], again: bool) -> None:
+        """The first proposal from the runbooks, or a plain request for help when none applies. Only where agents
+        were asked: without them there is nothing to match. After a crash, a proposal made and not yet shown (or
+        shown and not recorded) is the one finished."""
+        assert incident.id is not None
+        asked = self.delegator is not None and self.delegator.configured
+        if asked and self.proposer is not None and incident.is_open:
+            proposals = await self.store.proposals(incident.id)
+            if not proposals or (again and any(p.status is ProposalStatus.PROPOSED for p in proposals)):
+                phase = incident.phase
+                await self.proposer.propose_next(incident, events, again=again)
+                if incident.phase is not phase:
+                    await self.channel.refresh(incident)
+        incident.steps.add(SetupStep.PROPOSE)
+
+    async def set_topic(self, incident: Incident) -> None:
+        assert incident.channel_id
+        await self.slack.set_topic(incident.channel_id, incident_blocks.topic(incident))
+        incident.steps.add(SetupStep.TOPIC)
+
+    async def invite(self, incident: Incident, events: list[TimelineEvent], missing: list[str]) -> None:
+        assert incident.channel_id
+        if not incident.escalation_policy_id:
+            incident.steps.add(SetupStep.INVITE)
+            return
+        people = await self.pager.oncalls(incident.escalation_policy_id, level=1)
+        found = await self.slack.lookup_users([p.email for p in people])
+        invited = [user for user in found if user]
+        await self.slack.invite(incident.channel_id, invited)
+        now = self.clock.now()
+        if invited:
+            events.append(record(RespondersInvited(tuple(invited)), at=now, actor=ACTOR_BOT,
+                                 text=", ".join(p.name for p, u in zip(people, found, strict=True) if u)))
+        for person, user in zip(people, found, strict=True):
+            if not user:
+                label = messages.not_found_label(person.name, person.email, person.level, self.pager.name)
+                missing.append(label)
+                events.append(record(ResponderNotFound(person.email, person.user_id), at=now, actor=ACTOR_BOT,
+                                     text=label))
+        incident.steps.add(SetupStep.INVITE)
+
+    async def announce(self, incident: Incident, events: list[TimelineEvent], again: bool) -> None:
+        assert incident.channel_id and incident.id is not None
+        text, blocks = incident_blocks.announcement(incident)
+        try:
+            ts = await self.poster.post_once(
+                incident, ANNOUNCEMENT, self.config.incidents_channel, text, blocks, again=again
+            )
+        except SlackError as exc:
+            # A misconfigured incidents channel must not hold the incident up: say so where people are.
+            await self.slack.post(incident.channel_id, messages.announce_failed(self.config.incidents_channel, exc))
+            incident.steps.add(SetupStep.ANNOUNCE)
+            return
+        incident.steps.add(SetupStep.ANNOUNCE)
+        events.append(record(Plain(), kind=EventKind.ANNOUNCED, at=self.clock.now(), actor=ACTOR_BOT, ref=ts))
+
+    async def note(self, incident: Incident, events: list[TimelineEvent], again: bool) -> None:
+        content = messages.pager_channel_note(incident)
+        note_id = await self.pager.note_with(incident.external_id, content) if again else None
+        if note_id is None:
+            note_id = await self.pager.add_note(incident.external_id, content)
+        incident.steps.add(SetupStep.NOTE)
+        events.append(record(Plain(), kind=EventKind.PAGERDUTY_NOTE, at=self.clock.now(), actor=ACTOR_BOT,
+                             text=content, ref=f"{self.pager.source}-note:{note_id}"))

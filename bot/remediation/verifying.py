@@ -1,0 +1,151 @@
+"""Verifying a fix: the runbook's signal is asked again on its interval (a chain of durable timers, each carrying
+the readings so far) until it holds below the threshold for the whole window, or can no longer. Held: said in the
+channel, and the incident resolved (or a Resolve button offered). Not held: a failure (bot/remediation/failing.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from blocks import proposals as proposal_blocks
+from blocks import remediation as words
+from bot.adapters.slack.gateway import SlackGateway
+from bot.domain.approval import Proposal
+from bot.domain.diagnosis import Role
+from bot.domain.events import Checked, record
+from bot.domain.incident import Incident
+from bot.domain.runbooks import Runbook, Verification
+from bot.domain.timeline import ACTOR_BOT, EventKind
+from bot.domain.verification import Progress, Verdict, check, reading, shown_value
+from bot.errors import SreAgentError
+from bot.lifecycle.delegation import Delegator
+from bot.lifecycle.resolving import Resolver
+from bot.ports.clock import Clock
+from bot.remediation.board import shown
+from bot.remediation.config import VERIFY, RemediationConfig
+from bot.remediation.failing import Failures
+from bot.runtime.locks import KeyedLocks
+from bot.runtime.scheduler import Scheduler
+from bot.store import Store, Timer
+
+__all__ = ["Verifier"]
+
+log = logging.getLogger(__name__)
+
+MAX_READINGS = 40
+
+# Which kind of agent reports which signal when a fix is verified.
+_SIGNAL_ROLE = {"error_rate": Role.MONITORING, "latency_p99_ms": Role.MONITORING, "cpu": Role.MONITORING,
+                "connections": Role.MONITORING, "restarts": Role.KUBERNETES, "memory": Role.KUBERNETES}
+
+
+class Verifier:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        slack: SlackGateway,
+        clock: Clock,
+        locks: KeyedLocks,
+        delegator: Delegator,
+        scheduler: Scheduler,
+        runbooks: Mapping[str, Runbook],
+        failures: Failures,
+        resolver: Resolver,
+        config: RemediationConfig,
+    ) -> None:
+        self.store = store
+        self.slack = slack
+        self.clock = clock
+        self.locks = locks
+        self.delegator = delegator
+        self.scheduler = scheduler
+        self.runbooks = runbooks
+        self.failures = failures
+        self.resolver = resolver
+        self.config = config
+
+    async def check_after(self, incident: Incident, proposal_id: int, interval_s: float, now: datetime,
+                          payload: dict[str, Any] | None = None) -> None:
+        """Arm the next verification check (a durable timer)."""
+        payload = payload or {"proposal": proposal_id, "started_at": now.isoformat(), "good_since": None, "checks": 0,
+                              "readings": []}
+        await self.scheduler.at(VERIFY, now + timedelta(seconds=interval_s), incident_id=incident.id, payload=payload)
+
+    async def on_timer(self, timer: Timer) -> None:
+        try:
+            await self.verify(timer)
+        except SreAgentError as exc:
+            log.warning("%s timer %s: %s", timer.kind, timer.id, exc)
+
+    async def verify(self, timer: Timer) -> None:
+        """One check of a fix: read the runbook's signal again and decide whether it held, failed or needs time."""
+        proposal = await self.store.proposal(int(timer.payload["proposal"]))
+        if proposal is None:
+            return
+        incident = await self.store.incident(proposal.incident_id)
+        runbook = self.runbooks.get(proposal.plan.runbook)
+        if incident is None or not incident.is_open or runbook is None or runbook.verification is None:
+            return
+        v = runbook.verification
+        role = _SIGNAL_ROLE.get(v.signal, Role.MONITORING)
+        try:
+            signals = await self.delegator.read(
+                incident, role, f"Is {v.signal.replace('_', ' ')} of {incident.service} back to normal? "
+                                "Report its value now.", (v.signal,))
+        except Exception:  # a check that cannot read counts as unknown; the chain of checks goes on
+            log.exception("verification check of proposal %s could not read %s", proposal.id, v.signal)
+            signals = None
+        value = reading(signals, v.signal) if signals is not None else None
+        payload = timer.payload
+        progress = Progress(datetime.fromisoformat(payload["started_at"]),
+                            datetime.fromisoformat(payload["good_since"]) if payload.get("good_since") else None,
+                            checks=int(payload.get("checks", 0)))
+        now = self.clock.now()
+        verdict, progress = check(v, progress, value, now)
+        readings = [*payload.get("readings", []), {"at": now.isoformat(), "value": value}][-MAX_READINGS:]
+        if verdict is Verdict.WAITING:
+            await self.check_after(incident, proposal.id, v.interval_s, now, {
+                **payload, "good_since": progress.good_since.isoformat() if progress.good_since else None,
+                "checks": progress.checks, "readings": readings})
+            return
+        current = await self.store.incident(incident.id) if incident.id is not None else None
+        if current is None or not current.is_open:
+            return  # resolved while the agent was asked: nothing more to say about the fix
+        if verdict is Verdict.HOLDS:
+            await self._verified(incident, proposal, v, value, readings)
+        else:
+            async with self.locks.hold(incident.key):
+                await self.store.append_events(incident, [record(
+                    Checked(proposal.id, proposal.plan_hash, tuple(readings)), kind=EventKind.VERIFICATION_FAILED,
+                    at=now, actor=ACTOR_BOT,
+                    text=f"{v.signal} is {shown_value(v.signal, value)}, not below {shown_value(v.signal, v.below)} "
+                         f"for {v.window_s:g} s")])
+            await self.failures.failed(incident, words.not_fixed(proposal.plan.action, v, value))
+
+    async def _verified(self, incident: Incident, proposal: Proposal, v: Verification, value: float | None,
+                        readings: list[dict[str, Any]]) -> None:
+        assert incident.channel_id
+        said = words.verified(v.signal, value, v.below, v.window_s, proposal.plan.action)
+        reading_text = f"{v.signal} {shown_value(v.signal, value)}"
+        async with self.locks.hold(incident.key):
+            now = self.clock.now()
+            await self.store.append_events(incident, [record(
+                Checked(proposal.id, proposal.plan_hash, tuple(readings)), kind=EventKind.VERIFIED, at=now,
+                actor=ACTOR_BOT, text=reading_text)])
+            if not self.config.auto_resolve:
+                await shown(self.slack.post(incident.channel_id, said + " Resolve the incident when you agree.",
+                                            proposal_blocks.verified_blocks(incident,
+                                                                            said + " Resolve it when you agree.")))
+                return
+            await shown(self.slack.post(incident.channel_id, said))
+        assert incident.id is not None
+        try:
+            await self.resolver.resolve(incident.id, user_id=None, summary=f"verified: {reading_text}")
+        except SreAgentError as exc:  # e.g. the pager refused: a person resolves it
+            log.warning("could not resolve %s after the fix was verified: %s", incident.key, exc)
+            text = words.not_resolved(exc.user_message)
+            await shown(self.slack.post(incident.channel_id, text, proposal_blocks.verified_blocks(incident, text)))
