@@ -24,12 +24,26 @@ from sandbox.a2a_agents import parse_agents
 from sandbox.server import Sandbox
 
 AGENTS = [
-    {"name": "monitoring", "role": "monitoring", "answers": {"default": {
-        "text": "checkout-service error rate is 8.5% over the last 30m (normal: 0.2%).",
-        "data": {"error_rate": 0.085}}}},
-    {"name": "k8s-autopilot", "role": "kubernetes", "answers": {"default": {
-        "text": "3 pods in CrashLoopBackOff (last state: OOMKilled).",
-        "data": {"pods": {"CrashLoopBackOff": 3, "OOMKilled": 3}}}}},
+    {
+        "name": "monitoring",
+        "role": "monitoring",
+        "answers": {
+            "default": {
+                "text": "checkout-service error rate is 8.5% over the last 30m (normal: 0.2%).",
+                "data": {"error_rate": 0.085},
+            }
+        },
+    },
+    {
+        "name": "k8s-autopilot",
+        "role": "kubernetes",
+        "answers": {
+            "default": {
+                "text": "3 pods in CrashLoopBackOff (last state: OOMKilled).",
+                "data": {"pods": {"CrashLoopBackOff": 3, "OOMKilled": 3}},
+            }
+        },
+    },
 ]
 APPROVE = "proposal.approve"
 
@@ -66,8 +80,9 @@ async def run(incidents: int, clicks: int) -> dict[str, Any]:
             before = len(sandbox.agents.change_requests)
             feed_from = len(sandbox.feed)
             sent = time.monotonic()
-            results = await asyncio.gather(*(sandbox.slack.send_action("U0DANA", found[0], found[1], APPROVE)
-                                             for _ in range(clicks)))
+            results = await asyncio.gather(
+                *(sandbox.slack.send_action("U0DANA", found[0], found[1], APPROVE) for _ in range(clicks))
+            )
             acks += [r["elapsed_ms"] for r in results if r["status"] == 200]
             failed += sum(r["status"] != 200 for r in results)
             for _ in range(400):
@@ -81,9 +96,14 @@ async def run(incidents: int, clicks: int) -> dict[str, Any]:
             await asyncio.sleep(0.3)  # time for any second execution to show up (there must be none)
             if len(sandbox.agents.change_requests) - before != 1:
                 raise SystemExit(f"incident {i}: {len(sandbox.agents.change_requests) - before} change requests")
-        return {"incidents": incidents, "clicks_per_proposal": clicks, "ack_ms": summary(acks),
-                "click_to_change_ms": summary(to_change), "changes": len(sandbox.agents.change_requests),
-                "failed": failed}
+        return {
+            "incidents": incidents,
+            "clicks_per_proposal": clicks,
+            "ack_ms": summary(acks),
+            "click_to_change_ms": summary(to_change),
+            "changes": len(sandbox.agents.change_requests),
+            "failed": failed,
+        }
 
 
 def main() -> None:

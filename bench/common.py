@@ -34,8 +34,11 @@ def percentile(values: list[float], p: float) -> float | None:
 
 
 def summary(values: list[float]) -> dict[str, float | None]:
-    return {"p50": percentile(values, 50), "p99": percentile(values, 99),
-            "max": round(max(values), 2) if values else None}
+    return {
+        "p50": percentile(values, 50),
+        "p99": percentile(values, 99),
+        "max": round(max(values), 2) if values else None,
+    }
 
 
 @dataclass
@@ -57,8 +60,12 @@ async def sandbox_and_bot(
 ) -> AsyncIterator[Setup]:
     """The sandbox in this process (with `agents`, if any), the bot in its own process, its store a fresh SQLite
     file unless `database_url`."""
-    sandbox = Sandbox(World.default(), slack_signing_secret=secrets.token_hex(16),
-                      pagerduty_webhook_secrets=[secrets.token_hex(16)], agents=agents or [])
+    sandbox = Sandbox(
+        World.default(),
+        slack_signing_secret=secrets.token_hex(16),
+        pagerduty_webhook_secrets=[secrets.token_hex(16)],
+        agents=agents or [],
+    )
     await sandbox.start()
     port = free_port()
     bot_url = f"http://127.0.0.1:{port}"
@@ -83,7 +90,12 @@ async def sandbox_and_bot(
         else:
             env["SRE_SQLITE_PATH"] = str(sqlite_path)
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "serve", env=env, stdout=asyncio.subprocess.DEVNULL,
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "serve",
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
         )
         try:
             await wait_healthy(bot_url, process)

@@ -24,8 +24,12 @@ ANSWERS = {
 
 
 async def run(incidents: int, agent_ms: int) -> dict[str, Any]:
-    agents = parse_agents([{"name": role, "role": role, "delay_ms": agent_ms, "answers": {"default": {"text": text}}}
-                           for role, text in ANSWERS.items()])
+    agents = parse_agents(
+        [
+            {"name": role, "role": role, "delay_ms": agent_ms, "answers": {"default": {"text": text}}}
+            for role, text in ANSWERS.items()
+        ]
+    )
     async with sandbox_and_bot(agents=agents) as setup:
         sandbox = setup.sandbox
         gaps: list[float] = []

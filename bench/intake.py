@@ -35,9 +35,15 @@ async def send_pages(sandbox: Sandbox, routing_key: str, pages: int, rate: float
     async with aiohttp.ClientSession() as http:
 
         async def one(i: int) -> None:
-            body = {"routing_key": routing_key, "event_action": "trigger",
-                    "payload": {"summary": f"checkout-service: error rate spike #{i}", "source": "bench",
-                                "severity": "critical"}}
+            body = {
+                "routing_key": routing_key,
+                "event_action": "trigger",
+                "payload": {
+                    "summary": f"checkout-service: error rate spike #{i}",
+                    "source": "bench",
+                    "severity": "critical",
+                },
+            }
             async with http.post(url, json=body) as response:
                 statuses.append(response.status)
 

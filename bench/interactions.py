@@ -27,8 +27,15 @@ from sandbox.server import Sandbox
 from sandbox.signing import slack_headers
 from sandbox.world import World
 
-CARD_STUB = [{"type": "actions", "block_id": "incident_card.actions", "elements": [
-    {"type": "button", "action_id": "incident.open_pagerduty", "text": {"type": "plain_text", "text": "PD"}}]}]
+CARD_STUB = [
+    {
+        "type": "actions",
+        "block_id": "incident_card.actions",
+        "elements": [
+            {"type": "button", "action_id": "incident.open_pagerduty", "text": {"type": "plain_text", "text": "PD"}}
+        ],
+    }
+]
 COMMANDS = ["status", "list", "help", "note looking at the dashboards", "sev P2"]
 
 
@@ -69,8 +76,12 @@ async def _floor(requests: int) -> list[float]:
     site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    sandbox = Sandbox(World.default(), slack_signing_secret="floor", pagerduty_webhook_secrets=["floor"],
-                      bot_url=f"http://127.0.0.1:{port}")
+    sandbox = Sandbox(
+        World.default(),
+        slack_signing_secret="floor",
+        pagerduty_webhook_secrets=["floor"],
+        bot_url=f"http://127.0.0.1:{port}",
+    )
     await sandbox.start()
     try:
         incidents = sandbox.slack.channel("C0INCIDENTS")
@@ -99,8 +110,13 @@ class RawHttp:
         self.connections = [await asyncio.open_connection(self.host, self.port) for _ in range(n)]
 
     def request(self, path: str, body: bytes, headers: dict[str, str]) -> bytes:
-        head = [f"POST {path} HTTP/1.1", f"Host: {self.host}:{self.port}", f"Content-Length: {len(body)}",
-                "Connection: keep-alive", *(f"{k}: {v}" for k, v in headers.items())]
+        head = [
+            f"POST {path} HTTP/1.1",
+            f"Host: {self.host}:{self.port}",
+            f"Content-Length: {len(body)}",
+            "Connection: keep-alive",
+            *(f"{k}: {v}" for k, v in headers.items()),
+        ]
         return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
     async def fire(self, requests: list[bytes]) -> list[tuple[int, float]]:
@@ -109,8 +125,11 @@ class RawHttp:
         for (_, writer), raw in zip(self.connections, requests, strict=False):
             started.append(time.perf_counter())
             writer.write(raw)
-        return list(await asyncio.gather(*(self._answer(reader, t0) for (reader, _), t0
-                                           in zip(self.connections, started, strict=False))))
+        return list(
+            await asyncio.gather(
+                *(self._answer(reader, t0) for (reader, _), t0 in zip(self.connections, started, strict=False))
+            )
+        )
 
     @staticmethod
     async def _answer(reader: asyncio.StreamReader, t0: float) -> tuple[int, float]:

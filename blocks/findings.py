@@ -43,10 +43,15 @@ def findings_text(service: str, evidence: tuple[Evidence, ...], hypotheses: tupl
 
 def findings_blocks(service: str, evidence: tuple[Evidence, ...], hypotheses: tuple[Hypothesis, ...]) -> list[Block]:
     return [
-        SectionBlock(block_id=BlockId.FINDINGS, text=MarkdownTextObject(text=findings_text(service, evidence,
-                                                                                              hypotheses))),
-        ContextBlock(block_id=BlockId.FINDINGS_CONTEXT, elements=[MarkdownTextObject(
-            text="Asked of the agents in parallel; the thread shows each question and answer.")]),
+        SectionBlock(
+            block_id=BlockId.FINDINGS, text=MarkdownTextObject(text=findings_text(service, evidence, hypotheses))
+        ),
+        ContextBlock(
+            block_id=BlockId.FINDINGS_CONTEXT,
+            elements=[
+                MarkdownTextObject(text="Asked of the agents in parallel; the thread shows each question and answer.")
+            ],
+        ),
     ]
 
 

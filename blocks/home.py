@@ -31,8 +31,9 @@ def _section(block_id: str, text: str) -> SectionBlock:
 def _incidents(prefix: str, incidents: list[Incident], now: datetime, empty: str) -> list[Block]:
     if not incidents:
         return [_section(f"{prefix}.empty", empty)]
-    return incident_sections(incidents, now, item_prefix=prefix, more_block_id=f"{prefix}.more",
-                             more_text="`/incident list` shows them all.")
+    return incident_sections(
+        incidents, now, item_prefix=prefix, more_block_id=f"{prefix}.more", more_text="`/incident list` shows them all."
+    )
 
 
 MAX_APPROVALS = 10
@@ -43,16 +44,24 @@ def _approvals(waiting: list[tuple[Incident, Proposal]]) -> SectionBlock:
         return _section(f"{BlockId.HOME_MINE}.approvals", ":ballot_box_with_check: No approvals are waiting for you.")
     lines = [f":ballot_box_with_check: *Waiting for your decision ({len(waiting)})*"]
     for incident, proposal in waiting[:MAX_APPROVALS]:
-        lines.append(f"• *{incident.label}* {channel(incident.channel_id, incident.channel_name)}: "
-                     f"{escape(truncate(proposal.plan.action, 200))} _({proposal.plan.risk} risk, expires "
-                     f"<!date^{int(proposal.expires_at.timestamp())}^{{time}}|{proposal.expires_at:%H:%M} UTC>)_")
+        lines.append(
+            f"• *{incident.label}* {channel(incident.channel_id, incident.channel_name)}: "
+            f"{escape(truncate(proposal.plan.action, 200))} _({proposal.plan.risk} risk, expires "
+            f"<!date^{int(proposal.expires_at.timestamp())}^{{time}}|{proposal.expires_at:%H:%M} UTC>)_"
+        )
     if len(waiting) > MAX_APPROVALS:
         lines.append(f"…and {len(waiting) - MAX_APPROVALS} more.")
     return _section(f"{BlockId.HOME_MINE}.approvals", truncate("\n".join(lines), 3000))
 
 
-def home_view(user_id: str, incidents: list[Incident], now: datetime, *, slos_configured: bool = False,
-              approvals: list[tuple[Incident, Proposal]] | None = None) -> View:
+def home_view(
+    user_id: str,
+    incidents: list[Incident],
+    now: datetime,
+    *,
+    slos_configured: bool = False,
+    approvals: list[tuple[Incident, Proposal]] | None = None,
+) -> View:
     """`approvals`: the proposals this user may decide and has not approved yet, with their incidents."""
     mine = [i for i in incidents if i.commander == user_id]
     blocks: list[Block] = [

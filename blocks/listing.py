@@ -60,8 +60,13 @@ def incident_list(
         return text, [SectionBlock(block_id=BlockId.LIST_EMPTY, text=MarkdownTextObject(text=text))]
     blocks: list[Block] = [
         HeaderBlock(block_id=BlockId.LIST_HEADER, text=PlainTextObject(text=f"{title} ({len(incidents)})")),
-        *incident_sections(incidents, now, item_prefix=BlockId.LIST_ITEM, more_block_id=BlockId.LIST_MORE,
-                           more_text="less severe or newer."),
+        *incident_sections(
+            incidents,
+            now,
+            item_prefix=BlockId.LIST_ITEM,
+            more_block_id=BlockId.LIST_MORE,
+            more_text="less severe or newer.",
+        ),
     ]
     text = f"{title}: " + ", ".join(f"{i.severity} {i.label}" for i in incidents[:MAX_LISTED])
     return text, blocks

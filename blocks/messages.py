@@ -103,8 +103,10 @@ def reopened_by(user_id: str, *, pager: str | None) -> str:
     """`pager`: the name of the pager the incident came from, None for one declared in Slack only."""
     text = f":repeat: {user(user_id)} reopened this incident."
     if pager:
-        text += (f" {pager}'s API cannot reopen a resolved incident: reopen it in {pager} too if people"
-                 " should be paged, or use `/incident escalate` once it is open there.")
+        text += (
+            f" {pager}'s API cannot reopen a resolved incident: reopen it in {pager} too if people"
+            " should be paged, or use `/incident escalate` once it is open there."
+        )
     return text
 
 
@@ -116,7 +118,6 @@ def declared(incident: Incident, *, paged_by: str | None) -> str:
         f"{incident.severity.emoji} Declared *{incident.severity} {incident.label}* · {escape(incident.service)}: "
         f"{escape(truncate(incident.title, 300))}. Join {where}.{paged}"
     )
-
 
 
 def page_not_handled(

@@ -62,8 +62,10 @@ def _where(plan: Plan) -> str:
 def _parameters(plan: Plan) -> str:
     if not plan.parameters:
         return "none"
-    return ", ".join(f"{escape(str(k))}: `{escape(v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))}`"
-                     for k, v in sorted(plan.parameters.items()))
+    return ", ".join(
+        f"{escape(str(k))}: `{escape(v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))}`"
+        for k, v in sorted(plan.parameters.items())
+    )
 
 
 def _names(users: tuple[str, ...]) -> str:
@@ -109,8 +111,10 @@ def proposal_blocks(proposal: Proposal, title: str) -> list[Block]:
     plan = proposal.plan
     risky = plan.risk is Risk.HIGH or not plan.reversible
     if plan.manual:
-        head = (f":clipboard: *A task for a person* (runbook _{escape(title)}_): *{escape(plan.action)}*\n"
-                "sre-agent does not do this itself. Click *Done* when it is done.")
+        head = (
+            f":clipboard: *A task for a person* (runbook _{escape(title)}_): *{escape(plan.action)}*\n"
+            "sre-agent does not do this itself. Click *Done* when it is done."
+        )
     else:
         head = f":wrench: *Proposed* (runbook _{escape(title)}_): *{escape(plan.action)}*"
     why = "\n".join(f"• {escape(r)}" for r in plan.reasons) or "• (no reasons recorded)"
@@ -135,21 +139,32 @@ def proposal_blocks(proposal: Proposal, title: str) -> list[Block]:
             if risky:
                 confirm = ConfirmObject(
                     title="Approve a risky change?",
-                    text=truncate(f"{escape(plan.action)} ({plan.risk} risk, "
-                                  f"{'reversible' if plan.reversible else 'cannot be undone'}). "
-                                  f"It needs {proposal.needed} different approvers.", 300),
+                    text=truncate(
+                        f"{escape(plan.action)} ({plan.risk} risk, "
+                        f"{'reversible' if plan.reversible else 'cannot be undone'}). "
+                        f"It needs {proposal.needed} different approvers.",
+                        300,
+                    ),
                     confirm="Approve",
                     deny="Cancel",
                 )
             buttons = [
-                ButtonElement(text="Approve", action_id=ActionId.PROPOSAL_APPROVE, value=value, style="primary",
-                              confirm=confirm),
+                ButtonElement(
+                    text="Approve", action_id=ActionId.PROPOSAL_APPROVE, value=value, style="primary", confirm=confirm
+                ),
                 ButtonElement(text="Reject", action_id=ActionId.PROPOSAL_REJECT, value=value, style="danger"),
             ]
         blocks.append(ActionsBlock(block_id=BlockId.PROPOSAL_ACTIONS, elements=buttons))
-    blocks.append(ContextBlock(block_id=BlockId.PROPOSAL_STATE, elements=[
-        MarkdownTextObject(text=truncate(f"{state_line(proposal)} · plan `{proposal.plan_hash[:HASH_SHOWN]}`", 3000))
-    ]))
+    blocks.append(
+        ContextBlock(
+            block_id=BlockId.PROPOSAL_STATE,
+            elements=[
+                MarkdownTextObject(
+                    text=truncate(f"{state_line(proposal)} · plan `{proposal.plan_hash[:HASH_SHOWN]}`", 3000)
+                )
+            ],
+        )
+    )
     return blocks
 
 
@@ -166,8 +181,9 @@ def reject_modal(proposal: Proposal, channel_id: str) -> View:
             InputBlock(
                 block_id=BlockId.REJECT_REASON,
                 label="Why not? (it goes on the incident's timeline)",
-                element=PlainTextInputElement(action_id=ActionId.REJECT_REASON, multiline=True, min_length=3,
-                                              max_length=1000),
+                element=PlainTextInputElement(
+                    action_id=ActionId.REJECT_REASON, multiline=True, min_length=3, max_length=1000
+                ),
             ),
         ],
     )
@@ -177,10 +193,14 @@ def verified_blocks(incident: Incident, text: str) -> list[Block]:
     """The action worked: say so, and offer to resolve."""
     return [
         SectionBlock(block_id=BlockId.VERIFIED, text=MarkdownTextObject(text=truncate(text, 3000))),
-        ActionsBlock(block_id=BlockId.VERIFIED_ACTIONS, elements=[
-            ButtonElement(text="Resolve", action_id=ActionId.INCIDENT_RESOLVE, value=str(incident.id),
-                          style="primary"),
-        ]),
+        ActionsBlock(
+            block_id=BlockId.VERIFIED_ACTIONS,
+            elements=[
+                ButtonElement(
+                    text="Resolve", action_id=ActionId.INCIDENT_RESOLVE, value=str(incident.id), style="primary"
+                ),
+            ],
+        ),
     ]
 
 

@@ -29,8 +29,10 @@ def rejected(user_id: str, action: str, reason: str) -> str:
 
 
 def expired(proposal: Proposal) -> str:
-    return (f":hourglass: The proposal *{escape(proposal.plan.action)}* expired without a decision; nothing was "
-            "done. Say what to do next in the channel, or `/incident escalate`.")
+    return (
+        f":hourglass: The proposal *{escape(proposal.plan.action)}* expired without a decision; nothing was "
+        "done. Say what to do next in the channel, or `/incident escalate`."
+    )
 
 
 def did(user_id: str, action: str) -> str:
@@ -46,14 +48,18 @@ def done(outcome: str) -> str:
 
 
 def verifying(v: Verification) -> str:
-    return (f":mag: Verifying: {_signal(v.signal)} must stay below {shown_value(v.signal, v.below)} for "
-            f"{shown_duration(v.window_s)}; checking every {shown_duration(v.interval_s)}, for at most "
-            f"{shown_duration(v.timeout_s)}.")
+    return (
+        f":mag: Verifying: {_signal(v.signal)} must stay below {shown_value(v.signal, v.below)} for "
+        f"{shown_duration(v.window_s)}; checking every {shown_duration(v.interval_s)}, for at most "
+        f"{shown_duration(v.timeout_s)}."
+    )
 
 
 def verified(signal: str, value: float | None, below: float, window_s: float, action: str) -> str:
-    return (f":white_check_mark: *Verified*: {_signal(signal)} is {shown_value(signal, value)}, below "
-            f"{shown_value(signal, below)} for {shown_duration(window_s)} after *{escape(action)}*.")
+    return (
+        f":white_check_mark: *Verified*: {_signal(signal)} is {shown_value(signal, value)}, below "
+        f"{shown_value(signal, below)} for {shown_duration(window_s)} after *{escape(action)}*."
+    )
 
 
 def not_resolved(why: str) -> str:
@@ -68,8 +74,10 @@ def action_failed(action: str, outcome: str) -> str:
 
 def not_fixed(action: str, v: Verification, value: float | None) -> str:
     """A verification that did not hold, as `failed` below says it (plain: escaped there)."""
-    return (f"*{action}* did not fix it: {_signal(v.signal)} is {shown_value(v.signal, value)}, not below "
-            f"{shown_value(v.signal, v.below)} for {shown_duration(v.window_s)}")
+    return (
+        f"*{action}* did not fix it: {_signal(v.signal)} is {shown_value(v.signal, value)}, not below "
+        f"{shown_value(v.signal, v.below)} for {shown_duration(v.window_s)}"
+    )
 
 
 def failed(what: str) -> str:

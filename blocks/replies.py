@@ -34,8 +34,7 @@ _NEEDS_CHANNEL = {
 def needs_incident_channel(intent: Intent) -> str:
     doing = _NEEDS_CHANNEL.get(intent, "do that")
     return (
-        f"I can {doing} in an incident's channel; this channel is not one. "
-        "`@sre what incidents are open?` lists them."
+        f"I can {doing} in an incident's channel; this channel is not one. `@sre what incidents are open?` lists them."
     )
 
 
@@ -79,7 +78,6 @@ def oncall_line(service: str, people: list[tuple[OnCall, str | None]]) -> str:
 def no_oncall(service: str | None) -> str:
     if service:
         return (
-            f"I don't know who is on call for `{escape(service)}`: "
-            "the catalog gives it no PagerDuty escalation policy."
+            f"I don't know who is on call for `{escape(service)}`: the catalog gives it no PagerDuty escalation policy."
         )
     return "No service in the catalog has a PagerDuty escalation policy, so I can't say who is on call."

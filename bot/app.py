@@ -65,7 +65,6 @@ class _SameTokenNotice(logging.Filter):
         return record.getMessage() != warning_client_prioritized_and_token_skipped()
 
 
-
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     bolt_logger = logging.getLogger("slack_bolt.AsyncApp")
     if not any(isinstance(f, _SameTokenNotice) for f in bolt_logger.filters):
@@ -101,31 +100,90 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     poster = Poster(store, slack, clock)
     channel = IncidentChannel(store=store, slack=slack)
     board = ProposalBoard(store=store, slack=slack, clock=clock, runbooks=runbook_table)
-    approvers = Approvers(store=store, slack=slack, pager=pagerduty, clock=clock, catalog=catalog,
-                          approvers=remediation.approvers)
-    proposer = Proposer(store=store, slack=slack, clock=clock, poster=poster, scheduler=scheduler, catalog=catalog,
-                        runbooks=runbook_table, approvers=approvers, board=board, config=remediation)
+    approvers = Approvers(
+        store=store, slack=slack, pager=pagerduty, clock=clock, catalog=catalog, approvers=remediation.approvers
+    )
+    proposer = Proposer(
+        store=store,
+        slack=slack,
+        clock=clock,
+        poster=poster,
+        scheduler=scheduler,
+        catalog=catalog,
+        runbooks=runbook_table,
+        approvers=approvers,
+        board=board,
+        config=remediation,
+    )
     opening = OpeningConfig(
         incidents_channel=settings.slack_incidents_channel,
         auto_acknowledge=settings.pagerduty_auto_acknowledge,
         channel_prefix=settings.channel_prefix,
     )
-    steps = SetupSteps(store=store, slack=slack, pager=pagerduty, clock=clock, poster=poster, channel=channel,
-                       config=opening, catalog=catalog, delegator=delegator, proposer=proposer)
+    steps = SetupSteps(
+        store=store,
+        slack=slack,
+        pager=pagerduty,
+        clock=clock,
+        poster=poster,
+        channel=channel,
+        config=opening,
+        catalog=catalog,
+        delegator=delegator,
+        proposer=proposer,
+    )
     opener = Opener(store=store, pager=pagerduty, clock=clock, locks=locks, channel=channel, steps=steps)
     resolver = Resolver(store=store, pager=pagerduty, clock=clock, locks=locks, channel=channel, withdrawal=board)
-    pager_sync = PagerSync(store=store, slack=slack, pager=pagerduty, clock=clock, locks=locks, channel=channel,
-                           opener=opener, resolver=resolver, incidents_channel=settings.slack_incidents_channel)
-    intake = Intake(store, pager_sync, clock, scheduler, instance=instance,
-                    readers={pagerduty.source: read_pagerduty_event})
+    pager_sync = PagerSync(
+        store=store,
+        slack=slack,
+        pager=pagerduty,
+        clock=clock,
+        locks=locks,
+        channel=channel,
+        opener=opener,
+        resolver=resolver,
+        incidents_channel=settings.slack_incidents_channel,
+    )
+    intake = Intake(
+        store, pager_sync, clock, scheduler, instance=instance, readers={pagerduty.source: read_pagerduty_event}
+    )
     actions = IncidentActions(store=store, slack=slack, pager=pagerduty, clock=clock, locks=locks, channel=channel)
     failures = Failures(store=store, clock=clock, locks=locks, channel=channel, escalation=actions, proposer=proposer)
-    verifier = Verifier(store=store, slack=slack, clock=clock, locks=locks, delegator=delegator, scheduler=scheduler,
-                        runbooks=runbook_table, failures=failures, resolver=resolver, config=remediation)
-    executor = Executor(store=store, clock=clock, locks=locks, delegator=delegator, runbooks=runbook_table,
-                        board=board, channel=channel, verifier=verifier, failures=failures)
-    decider = Decider(store=store, clock=clock, locks=locks, approvers=approvers, board=board, proposer=proposer,
-                      executor=executor, channel=channel, background=background)
+    verifier = Verifier(
+        store=store,
+        slack=slack,
+        clock=clock,
+        locks=locks,
+        delegator=delegator,
+        scheduler=scheduler,
+        runbooks=runbook_table,
+        failures=failures,
+        resolver=resolver,
+        config=remediation,
+    )
+    executor = Executor(
+        store=store,
+        clock=clock,
+        locks=locks,
+        delegator=delegator,
+        runbooks=runbook_table,
+        board=board,
+        channel=channel,
+        verifier=verifier,
+        failures=failures,
+    )
+    decider = Decider(
+        store=store,
+        clock=clock,
+        locks=locks,
+        approvers=approvers,
+        board=board,
+        proposer=proposer,
+        executor=executor,
+        channel=channel,
+        background=background,
+    )
     # what each kind of durable timer does when it is due
     scheduler.on(RETRY_INBOUND, intake.retry)
     scheduler.on(UNHANDLED_NOTICE, intake.tell_unhandled)
@@ -141,8 +199,16 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     )
     app = web.Application(client_max_size=settings.max_body_bytes)
     declarer = Declarer(opener=opener, pager=pagerduty, slack=slack, clock=clock, catalog=catalog)
-    conversation = Conversation(store=store, clock=clock, pager=pagerduty, resolver=resolver, actions=actions,
-                                declarer=declarer, catalog=catalog, slack=slack)
+    conversation = Conversation(
+        store=store,
+        clock=clock,
+        pager=pagerduty,
+        resolver=resolver,
+        actions=actions,
+        declarer=declarer,
+        catalog=catalog,
+        slack=slack,
+    )
     services = Services(
         settings=settings,
         clock=clock,
@@ -217,8 +283,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         await intake.start()
         await scheduler.start()
         services.background.spawn(opener.resume(), name="resume opening incidents")
-        await resume_remediation(store=store, clock=clock, scheduler=scheduler, runbooks=runbook_table,
-                                 executor=executor, verifier=verifier, background=background)
+        await resume_remediation(
+            store=store,
+            clock=clock,
+            scheduler=scheduler,
+            runbooks=runbook_table,
+            executor=executor,
+            verifier=verifier,
+            background=background,
+        )
         services.slack_inbox.start()
         socket_mode = None
         if settings.slack_app_token is not None:

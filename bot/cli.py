@@ -30,9 +30,7 @@ def _serve(_args: argparse.Namespace) -> int:
 
     try:
         settings = Settings.from_env()
-        logging.basicConfig(
-            level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+        logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         asyncio.run(preflight(settings))
         app = create_app(settings)
     except ConfigError as exc:
@@ -92,8 +90,10 @@ def _intent(args: argparse.Namespace) -> int:
             parts = [f"{key}: {value}" for key, value in reading.items() if value is not None]
             print(f"{text!r} -> " + ", ".join(parts))
     if not len(catalog) and not args.json:
-        print("(no service catalog: set SRE_CATALOG_PATH or put catalog.yml here to have services recognised)",
-              file=sys.stderr)
+        print(
+            "(no service catalog: set SRE_CATALOG_PATH or put catalog.yml here to have services recognised)",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -126,8 +126,10 @@ def _audit_verify(args: argparse.Namespace) -> int:
                     continue
                 broken += 1
                 event, why = found
-                print(f"{incident.label}: broken at event {event.seq} ({event.kind} by {event.actor} at "
-                      f"{event.at.isoformat()}): {why}")
+                print(
+                    f"{incident.label}: broken at event {event.seq} ({event.kind} by {event.actor} at "
+                    f"{event.at.isoformat()}): {why}"
+                )
             return 1 if broken else 0
         finally:
             await store.close()
@@ -151,8 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--scenario", default="checkout-crash-storm", help="scenario name or path to a .yml file")
     demo.add_argument("--json", action="store_true", help="print one JSON summary at the end instead of the story")
     demo.add_argument("--speed", type=float, default=None, help="virtual seconds per real second (default: scenario)")
-    demo.add_argument("--interactive", action="store_true",
-                      help="you decide on each proposal at the terminal (Approve or Reject) as the on-call user")
+    demo.add_argument(
+        "--interactive",
+        action="store_true",
+        help="you decide on each proposal at the terminal (Approve or Reject) as the on-call user",
+    )
     demo.set_defaults(run=lambda a: _sandbox_command("run_demo")(a))  # type: ignore[operator]
 
     sandbox = commands.add_parser("sandbox", help="start the local Slack and PagerDuty peers alone")

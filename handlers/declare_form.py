@@ -20,8 +20,13 @@ class Form:
     errors: dict[str, str] = field(default_factory=dict)
 
     def declaration(self, user_id: str) -> Declaration:
-        return Declaration(title=self.title, service=self.service, severity=self.severity, user_id=user_id,
-                           description=self.description)
+        return Declaration(
+            title=self.title,
+            service=self.service,
+            severity=self.severity,
+            user_id=user_id,
+            description=self.description,
+        )
 
 
 def _value(values: dict[str, Any], block: BlockId) -> str:

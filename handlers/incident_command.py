@@ -102,8 +102,9 @@ async def _declare(services: Services, command: dict[str, Any], title: str, resp
         return
     user_id = str(command["user_id"])
     incident = await services.declarer.declare(
-        Declaration(title=title, service=service, severity=suggest_severity(title, service, services.catalog),
-                    user_id=user_id)
+        Declaration(
+            title=title, service=service, severity=suggest_severity(title, service, services.catalog), user_id=user_id
+        )
     )
     paged_by = services.pager.name if incident.source == services.pager.source else None
     await _ephemeral(respond, declared(incident, paged_by=paged_by))
@@ -116,9 +117,7 @@ async def _sev(services: Services, incident_id: int, rest: str, user_id: str, _r
     await services.actions.set_severity(incident_id, severity, user_id=user_id)
 
 
-async def _commander(
-    services: Services, incident_id: int, rest: str, user_id: str, _r: Respond
-) -> None:
+async def _commander(services: Services, incident_id: int, rest: str, user_id: str, _r: Respond) -> None:
     match = _USER.match(rest)
     if rest.lower() == "me":
         target = user_id
@@ -136,28 +135,20 @@ async def _note(services: Services, incident_id: int, rest: str, user_id: str, _
     await services.actions.add_note(incident_id, rest, user_id=user_id)
 
 
-async def _escalate(
-    services: Services, incident_id: int, _rest: str, user_id: str, _r: Respond
-) -> None:
+async def _escalate(services: Services, incident_id: int, _rest: str, user_id: str, _r: Respond) -> None:
     await services.actions.escalate(incident_id, user_id=user_id)
 
 
-async def _resolve(
-    services: Services, incident_id: int, rest: str, user_id: str, respond: Respond
-) -> None:
+async def _resolve(services: Services, incident_id: int, rest: str, user_id: str, respond: Respond) -> None:
     await _ephemeral(respond, RESOLVING)  # PagerDuty comes first and may take a moment
     await services.resolver.resolve(incident_id, user_id=user_id, summary=rest)
 
 
-async def _reopen(
-    services: Services, incident_id: int, _rest: str, user_id: str, _r: Respond
-) -> None:
+async def _reopen(services: Services, incident_id: int, _rest: str, user_id: str, _r: Respond) -> None:
     await services.actions.reopen(incident_id, user_id=user_id)
 
 
-async def _postmortem(
-    _s: Services, _id: int, _rest: str, _u: str, respond: Respond
-) -> None:
+async def _postmortem(_s: Services, _id: int, _rest: str, _u: str, respond: Respond) -> None:
     await _ephemeral(respond, POSTMORTEM_PLACEHOLDER)
 
 

@@ -38,6 +38,7 @@ EVENT_TYPE_LIMIT = 128  # the inbound_events column
 ROW_ID_LIMIT = 2**31 - 1  # the store's integer ids (PostgreSQL's INTEGER)
 _ROW_ID = re.compile(r"[0-9]{1,10}")
 
+
 async def _answering_errors(respond: Respond, work: Awaitable[Any]) -> None:
     """Run `work`; a refusal or failure is told to the person privately, never swallowed."""
     try:
@@ -97,8 +98,9 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
                 stored = await asyncio.wait_for(record, DEDUP_WAIT_S)
             except TimeoutError:
                 # A store this slow must not make Slack's 3 seconds run out (Slack would only send it again).
-                log.warning("event %s: the store did not answer in %.1f s; handling it unchecked", event_id,
-                            DEDUP_WAIT_S)
+                log.warning(
+                    "event %s: the store did not answer in %.1f s; handling it unchecked", event_id, DEDUP_WAIT_S
+                )
                 stored = 0
             if stored is None:
                 return BoltResponse(status=200, body="")
@@ -138,13 +140,12 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
         later(_declare(services(), form.declaration(str(body["user"]["id"]))), "declare form")
 
     def click_respond(body: dict[str, Any]) -> Respond:
-        return responder(services(), body.get("response_url"), user_id=str(body["user"]["id"]),
-                         channel_id=_channel_of(body))
+        return responder(
+            services(), body.get("response_url"), user_id=str(body["user"]["id"]), channel_id=_channel_of(body)
+        )
 
     @bolt.action(ActionId.INCIDENT_RESOLVE.value)
-    async def resolve_clicked(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]
-    ) -> None:
+    async def resolve_clicked(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
         respond = click_respond(body)
         incident_id = row_id(action.get("value"))
@@ -158,30 +159,45 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
     async def approve_clicked(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
         respond = click_respond(body)
-        later(_decide(services(), respond, str(action.get("value", "")), str(body["user"]["id"]), True), "approve",
-              respond)
+        later(
+            _decide(services(), respond, str(action.get("value", "")), str(body["user"]["id"]), True),
+            "approve",
+            respond,
+        )
 
     @bolt.action(ActionId.PROPOSAL_DONE.value)
     async def done_clicked(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         """A manual runbook's task: a person says it is done (nothing is executed)."""
         await ack()
         respond = click_respond(body)
-        later(_decide(services(), respond, str(action.get("value", "")), str(body["user"]["id"]), True), "done",
-              respond)
+        later(
+            _decide(services(), respond, str(action.get("value", "")), str(body["user"]["id"]), True), "done", respond
+        )
 
     @bolt.action(ActionId.PROPOSAL_REJECT.value)
     async def reject_clicked(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         """Reject asks for the reason first (a modal); the decision is made when it is submitted."""
         await ack()
         respond = click_respond(body)
-        later(_ask_reason(services(), respond, str(action.get("value", "")), str(body["user"]["id"]),
-                          str(body.get("trigger_id") or ""), _channel_of(body) or ""), "reject", respond)
+        later(
+            _ask_reason(
+                services(),
+                respond,
+                str(action.get("value", "")),
+                str(body["user"]["id"]),
+                str(body.get("trigger_id") or ""),
+                _channel_of(body) or "",
+            ),
+            "reject",
+            respond,
+        )
 
     @bolt.view(CallbackId.REJECT.value)
     async def reject_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         values = (view.get("state") or {}).get("values") or {}
-        reason = str(((values.get(BlockId.REJECT_REASON) or {}).get(ActionId.REJECT_REASON) or {}).get("value")
-                     or "").strip()
+        reason = str(
+            ((values.get(BlockId.REJECT_REASON) or {}).get(ActionId.REJECT_REASON) or {}).get("value") or ""
+        ).strip()
         if len(reason) < 3:
             await ack(response_action="errors", errors={BlockId.REJECT_REASON.value: "Say why, in a few words."})
             return
@@ -292,8 +308,9 @@ async def _quietly(work: Awaitable[Any]) -> None:
         log.info("slack event not acted on: %s", exc)
 
 
-async def _decide(services: Services, respond: Respond, value: str, user_id: str, approve: bool,
-                  reason: str = "") -> None:
+async def _decide(
+    services: Services, respond: Respond, value: str, user_id: str, approve: bool, reason: str = ""
+) -> None:
     """One decision on a proposal; the person is told privately what it did, or why it did nothing."""
     parsed = _proposal_button(value)
     if parsed is None:
@@ -303,8 +320,9 @@ async def _decide(services: Services, respond: Respond, value: str, user_id: str
     await respond(told, None)
 
 
-async def _ask_reason(services: Services, respond: Respond, value: str, user_id: str, trigger_id: str,
-                      channel_id: str) -> None:
+async def _ask_reason(
+    services: Services, respond: Respond, value: str, user_id: str, trigger_id: str, channel_id: str
+) -> None:
     """Reject: someone who may not decide (or a click that no longer counts) is told at once; anyone else is
     asked why, in a modal, and the decision is made when it is submitted."""
     parsed = _proposal_button(value)
@@ -323,9 +341,7 @@ async def _declare(services: Services, declaration: Declaration) -> None:
         await services.declarer.declare(declaration)
     except SreAgentError as exc:
         log.info("declare refused: %s", exc)
-        await services.slack.post(
-            declaration.user_id, f":warning: The incident was not declared: {exc.user_message}"
-        )
+        await services.slack.post(declaration.user_id, f":warning: The incident was not declared: {exc.user_message}")
 
 
 async def _answer(services: Services, mention: Mention, thread_ts: str) -> None:
@@ -336,6 +352,6 @@ async def _answer(services: Services, mention: Mention, thread_ts: str) -> None:
 async def _publish_home(services: Services, client: AsyncWebClient, user_id: str) -> None:
     incidents = await services.actions.open_incidents()
     approvals = await services.approvers.waiting_for(user_id)
-    await client.views_publish(user_id=user_id, view=home_view(user_id, incidents, services.clock.now(),
-                                                                approvals=approvals))
-
+    await client.views_publish(
+        user_id=user_id, view=home_view(user_id, incidents, services.clock.now(), approvals=approvals)
+    )

@@ -86,8 +86,10 @@ class AgentSpec:
     def answer_for(self, service: str | None, *, changed: bool = False) -> Answer:
         if changed and service and service in self.after_change:
             return self.after_change[service]
-        return self.answers.get(service or "") or self.answers.get("default") or Answer(
-            f"{self.name} sees nothing unusual for {service or 'that service'}."
+        return (
+            self.answers.get(service or "")
+            or self.answers.get("default")
+            or Answer(f"{self.name} sees nothing unusual for {service or 'that service'}.")
         )
 
     def change_for(self, service: str | None) -> ChangeScript:
@@ -104,8 +106,9 @@ def parse_agents(raw: Any, origin: str = "agents") -> list[AgentSpec]:
         path = f"{origin}[{i}]"
         if not isinstance(item, dict):
             raise AgentWorldError(f"{path}: expected a mapping")
-        unknown = sorted(set(item) - {"name", "role", "versions", "delay_ms", "working_ms", "answers", "changes",
-                                       "after_change"})
+        unknown = sorted(
+            set(item) - {"name", "role", "versions", "delay_ms", "working_ms", "answers", "changes", "after_change"}
+        )
         if unknown:
             raise AgentWorldError(f"{path}: unknown key {unknown[0]!r}")
         name, role = item.get("name"), item.get("role")
@@ -120,15 +123,20 @@ def parse_agents(raw: Any, origin: str = "agents") -> list[AgentSpec]:
         for key, value in (("delay_ms", delay), ("working_ms", working)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise AgentWorldError(f"{path}.{key}: expected a whole number of milliseconds")
-        answers = {service: _parse_answer(f"{path}.answers.{service}", answer)
-                   for service, answer in _mapping(f"{path}.answers", item.get("answers")).items()}
-        changes = {service: _parse_change(f"{path}.changes.{service}", change)
-                   for service, change in _mapping(f"{path}.changes", item.get("changes")).items()}
+        answers = {
+            service: _parse_answer(f"{path}.answers.{service}", answer)
+            for service, answer in _mapping(f"{path}.answers", item.get("answers")).items()
+        }
+        changes = {
+            service: _parse_change(f"{path}.changes.{service}", change)
+            for service, change in _mapping(f"{path}.changes", item.get("changes")).items()
+        }
         after_change = _mapping(f"{path}.after_change", item.get("after_change"))
         if "default" in after_change:
             raise AgentWorldError(f"{path}.after_change.default: after_change is by service name; it has no default")
-        after = {service: _parse_answer(f"{path}.after_change.{service}", answer)
-                 for service, answer in after_change.items()}
+        after = {
+            service: _parse_answer(f"{path}.after_change.{service}", answer) for service, answer in after_change.items()
+        }
         out.append(AgentSpec(name, str(role), versions, delay, answers, working, changes, after))
     if len({a.name for a in out}) != len(out):
         raise AgentWorldError(f"{origin}: agent names must be unique")
@@ -209,8 +217,18 @@ class Agents:
 
     def agents_file(self, timeout_s: float = 10.0, action_timeout_s: float = 60.0) -> dict[str, Any]:
         """What SRE_AGENTS_PATH's file says to point sre-agent at these agents."""
-        return {"agents": [{"name": s.name, "role": s.role, "url": self.url(s.name), "timeout_s": timeout_s,
-                            "action_timeout_s": action_timeout_s} for s in self.specs.values()]}
+        return {
+            "agents": [
+                {
+                    "name": s.name,
+                    "role": s.role,
+                    "url": self.url(s.name),
+                    "timeout_s": timeout_s,
+                    "action_timeout_s": action_timeout_s,
+                }
+                for s in self.specs.values()
+            ]
+        }
 
     def _spec(self, request: web.Request) -> AgentSpec:
         spec = self.specs.get(request.match_info["name"])
@@ -225,13 +243,15 @@ class Agents:
             "name": spec.name,
             "description": f"sandbox {spec.role} agent",
             "version": "1.0.0",
-            "supportedInterfaces": [{"url": url, "protocolBinding": "JSONRPC", "protocolVersion": v}
-                                    for v in spec.versions],
+            "supportedInterfaces": [
+                {"url": url, "protocolBinding": "JSONRPC", "protocolVersion": v} for v in spec.versions
+            ],
             "capabilities": {"streaming": False},
             "defaultInputModes": ["text/plain", "application/json"],
             "defaultOutputModes": ["text/plain", "application/json"],
-            "skills": [{"id": spec.role, "name": spec.role, "description": f"{spec.role} questions",
-                        "tags": [spec.role]}],
+            "skills": [
+                {"id": spec.role, "name": spec.role, "description": f"{spec.role} questions", "tags": [spec.role]}
+            ],
         }
         if "0.3" in spec.versions:
             card.update(url=url, protocolVersion="0.3.0", preferredTransport="JSONRPC")
@@ -248,8 +268,13 @@ class Agents:
         rpc_id, method, params = body.get("id"), body["method"], body.get("params") or {}
         self._settle()
         header = request.headers.get("A2A-Version", "")
-        version = "1.0" if method in ("SendMessage", "GetTask") else "0.3" if method in ("message/send",
-                                                                                        "tasks/get") else None
+        version = (
+            "1.0"
+            if method in ("SendMessage", "GetTask")
+            else "0.3"
+            if method in ("message/send", "tasks/get")
+            else None
+        )
         self.requests.append({"agent": spec.name, "method": method, "version": version, "header": header})
         self.rt.feed.emit("a2a.request", agent=spec.name, method=method, version=version)
         if version is None:
@@ -287,19 +312,50 @@ class Agents:
         service = str(data.get("service") or "") or None
         if change:
             plan_hash = data.get("plan_hash")
-            task = _Task(str(uuid.uuid4()), context, "input-required",
-                         f"This changes the system: {change}. Approve or reject?", None, str(change), agent=spec.name,
-                         gate=True, service=service, plan_hash=str(plan_hash) if plan_hash else None)
-            self.change_requests.append({"agent": spec.name, "service": service, "change": task.change,
-                                         "plan_hash": task.plan_hash, "task_id": task.id, "kind": data.get("kind"),
-                                         "incident": data.get("incident")})
-            self.rt.feed.emit("a2a.change", agent=spec.name, service=service, change=task.change,
-                              plan_hash=task.plan_hash, task_id=task.id)
+            task = _Task(
+                str(uuid.uuid4()),
+                context,
+                "input-required",
+                f"This changes the system: {change}. Approve or reject?",
+                None,
+                str(change),
+                agent=spec.name,
+                gate=True,
+                service=service,
+                plan_hash=str(plan_hash) if plan_hash else None,
+            )
+            self.change_requests.append(
+                {
+                    "agent": spec.name,
+                    "service": service,
+                    "change": task.change,
+                    "plan_hash": task.plan_hash,
+                    "task_id": task.id,
+                    "kind": data.get("kind"),
+                    "incident": data.get("incident"),
+                }
+            )
+            self.rt.feed.emit(
+                "a2a.change",
+                agent=spec.name,
+                service=service,
+                change=task.change,
+                plan_hash=task.plan_hash,
+                task_id=task.id,
+            )
         else:
             answer = spec.answer_for(service, changed=service in self.changed)
             state = "input-required" if answer.asks else "completed"
-            task = _Task(str(uuid.uuid4()), context, state, answer.text, answer.data, answer.text if answer.asks
-                         else None, agent=spec.name, service=service)
+            task = _Task(
+                str(uuid.uuid4()),
+                context,
+                state,
+                answer.text,
+                answer.data,
+                answer.text if answer.asks else None,
+                agent=spec.name,
+                service=service,
+            )
         self.tasks[task.id] = task
         return task
 
@@ -312,9 +368,16 @@ class Agents:
         decided = task.plan_hash is None or data.get("decision") == "approved"
         task.data = None
         task.gate = False
-        execution: dict[str, Any] = {"agent": spec.name, "service": task.service, "change": change,
-                                     "plan_hash": task.plan_hash, "task_id": task.id, "answer_text": text,
-                                     "answer_data": dict(data), "outcome": ""}
+        execution: dict[str, Any] = {
+            "agent": spec.name,
+            "service": task.service,
+            "change": change,
+            "plan_hash": task.plan_hash,
+            "task_id": task.id,
+            "answer_text": text,
+            "answer_data": dict(data),
+            "outcome": "",
+        }
         self.executions.append(execution)
         if says_approve and not names_plan:
             task.state, task.text, execution["outcome"] = "rejected", REJECTED_TEXT, "rejected"
@@ -357,8 +420,14 @@ class Agents:
             self._finish(task)
 
     def _emit_done(self, execution: dict[str, Any]) -> None:
-        self.rt.feed.emit("a2a.change_done", agent=execution["agent"], service=execution["service"],
-                          change=execution["change"], outcome=execution["outcome"], task_id=execution["task_id"])
+        self.rt.feed.emit(
+            "a2a.change_done",
+            agent=execution["agent"],
+            service=execution["service"],
+            change=execution["change"],
+            outcome=execution["outcome"],
+            task_id=execution["task_id"],
+        )
 
 
 def _shown(task: _Task) -> _Task:
@@ -379,8 +448,13 @@ def _read_parts(parts: list[Any]) -> tuple[str, dict[str, Any]]:
     return "\n".join(texts), data
 
 
-_STATES_1_0 = {"completed": "TASK_STATE_COMPLETED", "failed": "TASK_STATE_FAILED", "rejected": "TASK_STATE_REJECTED",
-               "input-required": "TASK_STATE_INPUT_REQUIRED", "working": "TASK_STATE_WORKING"}
+_STATES_1_0 = {
+    "completed": "TASK_STATE_COMPLETED",
+    "failed": "TASK_STATE_FAILED",
+    "rejected": "TASK_STATE_REJECTED",
+    "input-required": "TASK_STATE_INPUT_REQUIRED",
+    "working": "TASK_STATE_WORKING",
+}
 
 
 def _task_json(task: _Task, version: str) -> dict[str, Any]:
@@ -390,21 +464,43 @@ def _task_json(task: _Task, version: str) -> dict[str, Any]:
             parts.append({"data": task.data, "mediaType": "application/json"})
         status: dict[str, Any] = {"state": _STATES_1_0[task.state]}
         if task.state != "completed":  # a finished task's answer is its artifact; otherwise the status says why
-            status["message"] = {"messageId": uuid.uuid4().hex, "role": "ROLE_AGENT", "taskId": task.id,
-                                 "contextId": task.context_id, "parts": [{"text": task.text}]}
-        return {"id": task.id, "contextId": task.context_id, "status": status,
-                "artifacts": [{"artifactId": task.id + "-a", "name": "answer", "parts": parts}]
-                if task.state == "completed" else []}
+            status["message"] = {
+                "messageId": uuid.uuid4().hex,
+                "role": "ROLE_AGENT",
+                "taskId": task.id,
+                "contextId": task.context_id,
+                "parts": [{"text": task.text}],
+            }
+        return {
+            "id": task.id,
+            "contextId": task.context_id,
+            "status": status,
+            "artifacts": [{"artifactId": task.id + "-a", "name": "answer", "parts": parts}]
+            if task.state == "completed"
+            else [],
+        }
     parts = [{"kind": "text", "text": task.text}]
     if task.data:
         parts.append({"kind": "data", "data": task.data})
     status = {"state": task.state}
     if task.state != "completed":
-        status["message"] = {"kind": "message", "messageId": uuid.uuid4().hex, "role": "agent", "taskId": task.id,
-                             "contextId": task.context_id, "parts": [{"kind": "text", "text": task.text}]}
-    return {"kind": "task", "id": task.id, "contextId": task.context_id, "status": status,
-            "artifacts": [{"artifactId": task.id + "-a", "name": "answer", "parts": parts}]
-            if task.state == "completed" else []}
+        status["message"] = {
+            "kind": "message",
+            "messageId": uuid.uuid4().hex,
+            "role": "agent",
+            "taskId": task.id,
+            "contextId": task.context_id,
+            "parts": [{"kind": "text", "text": task.text}],
+        }
+    return {
+        "kind": "task",
+        "id": task.id,
+        "contextId": task.context_id,
+        "status": status,
+        "artifacts": [{"artifactId": task.id + "-a", "name": "answer", "parts": parts}]
+        if task.state == "completed"
+        else [],
+    }
 
 
 def _result(rpc_id: Any, task: dict[str, Any], version: str, *, wrap: bool) -> web.Response:

@@ -64,7 +64,10 @@ async def settle(sandbox: Sandbox, services: Services, rounds: int = 3) -> None:
     quiet = 0
     while quiet < rounds:
         busy = (
-            services.intake.busy or services.scheduler.busy or services.slack_inbox.busy or services.background.busy
+            services.intake.busy
+            or services.scheduler.busy
+            or services.slack_inbox.busy
+            or services.background.busy
             or any(d.state in ("pending", "retrying") for d in sandbox.pagerduty.deliveries.values())
         )
         await sandbox.drain()

@@ -25,6 +25,7 @@ from sandbox.world import World, WorldError
 
 __all__ = ["Served", "describe", "load_served", "run_demo", "run_sandbox"]
 
+
 @dataclass(frozen=True)
 class Served:
     """What `sre-agent sandbox` serves: a world, and a scenario's agents and catalog when the file is a scenario."""
@@ -60,8 +61,9 @@ def describe(entry: dict[str, Any]) -> str:
     if kind in ("slack.message", "slack.ephemeral"):
         return f"{kind:18} #{d.get('channel_name') or d.get('channel')} {d.get('user_name')}: {d.get('text')}"
     if kind == "pagerduty.webhook":
-        return (f"{kind:18} {d.get('event_type')} -> {d.get('status') or d.get('error')}"
-                f" ({d.get('elapsed_ms', 0):.1f} ms)")
+        return (
+            f"{kind:18} {d.get('event_type')} -> {d.get('status') or d.get('error')} ({d.get('elapsed_ms', 0):.1f} ms)"
+        )
     return f"{kind:18} " + " ".join(f"{k}={v}" for k, v in d.items() if v not in (None, "", []))
 
 
@@ -69,8 +71,13 @@ async def _serve(args: argparse.Namespace, served: Served) -> None:
     world, source, agents, catalog = served.world, served.source, served.agents, served.catalog
     signing = os.environ.get("SLACK_SIGNING_SECRET") or secrets.token_hex(16)
     webhook = [s for s in os.environ.get("PAGERDUTY_WEBHOOK_SECRETS", "").split(",") if s] or [secrets.token_hex(16)]
-    sb = Sandbox(world, slack_signing_secret=signing, pagerduty_webhook_secrets=webhook,
-                 bot_url=getattr(args, "bot_url", None), agents=agents)
+    sb = Sandbox(
+        world,
+        slack_signing_secret=signing,
+        pagerduty_webhook_secrets=webhook,
+        bot_url=getattr(args, "bot_url", None),
+        agents=agents,
+    )
     await sb.start(getattr(args, "host", "127.0.0.1"), int(getattr(args, "port", 0)))
     print(f"# sandbox at {sb.url} (world: {source}; bot at {sb.bot_url}); control API: {sb.url}/_sandbox/config")
     print("# point the bot at it with:")

@@ -81,6 +81,7 @@ def add_control_routes(app: web.Application, sb: Sandbox) -> None:
         def deco(fn: Handler) -> Handler:
             r.add_route(method, P + path, _guard(fn))
             return fn
+
         return deco
 
     # ---- general ---------------------------------------------------------------------------------
@@ -124,9 +125,12 @@ def add_control_routes(app: web.Application, sb: Sandbox) -> None:
     async def human_channel(request: web.Request) -> web.StreamResponse:
         b = await _body(request)
         try:
-            ch = slack.create_channel(str(_req(b, "name")), b.get("members") or [],
-                                      created_by=slack.resolve_user(b["user"]) if b.get("user") else None,
-                                      is_private=bool(b.get("is_private", False)))
+            ch = slack.create_channel(
+                str(_req(b, "name")),
+                b.get("members") or [],
+                created_by=slack.resolve_user(b["user"]) if b.get("user") else None,
+                is_private=bool(b.get("is_private", False)),
+            )
         except ValueError as e:
             return _ok({"error": str(e)}, 409)
         return _ok({"channel": ch.to_json()}, 201)
@@ -162,20 +166,32 @@ def add_control_routes(app: web.Application, sb: Sandbox) -> None:
     @route("POST", "/slack/command")
     async def command(request: web.Request) -> web.StreamResponse:
         b = await _body(request)
-        return _ok(await slack.send_command(_req(b, "user"), _req(b, "channel"), _req(b, "command"),
-                                            str(b.get("text", ""))))
+        return _ok(
+            await slack.send_command(_req(b, "user"), _req(b, "channel"), _req(b, "command"), str(b.get("text", "")))
+        )
 
     @route("POST", "/slack/action")
     async def action(request: web.Request) -> web.StreamResponse:
         b = await _body(request)
-        return _ok(await slack.send_action(_req(b, "user"), _req(b, "channel"), _req(b, "message_ts"),
-                                           _req(b, "action_id"), b.get("value"), b.get("block_id")))
+        return _ok(
+            await slack.send_action(
+                _req(b, "user"),
+                _req(b, "channel"),
+                _req(b, "message_ts"),
+                _req(b, "action_id"),
+                b.get("value"),
+                b.get("block_id"),
+            )
+        )
 
     @route("POST", "/slack/view_submission")
     async def view_submission(request: web.Request) -> web.StreamResponse:
         b = await _body(request)
-        return _ok(await slack.send_view_submission(_req(b, "user"), _req(b, "view_id"), b.get("values") or {},
-                                                    b.get("callback_id")))
+        return _ok(
+            await slack.send_view_submission(
+                _req(b, "user"), _req(b, "view_id"), b.get("values") or {}, b.get("callback_id")
+            )
+        )
 
     @route("POST", "/slack/event")
     async def event(request: web.Request) -> web.StreamResponse:
@@ -184,20 +200,19 @@ def add_control_routes(app: web.Application, sb: Sandbox) -> None:
         if not isinstance(ev, dict):
             raise _BadRequest("event: must be an object")
         retry = b.get("retry_num")
-        return _ok(await slack.send_event(ev, event_id=b.get("event_id"),
-                                          retry_num=int(retry) if retry is not None else None))
+        return _ok(
+            await slack.send_event(ev, event_id=b.get("event_id"), retry_num=int(retry) if retry is not None else None)
+        )
 
     @route("POST", "/slack/mention")
     async def mention(request: web.Request) -> web.StreamResponse:
         b = await _body(request)
-        return _ok(await slack.send_mention(_req(b, "user"), _req(b, "channel"), _req(b, "text"),
-                                            b.get("thread_ts")))
+        return _ok(await slack.send_mention(_req(b, "user"), _req(b, "channel"), _req(b, "text"), b.get("thread_ts")))
 
     @route("POST", "/slack/message")
     async def message(request: web.Request) -> web.StreamResponse:
         b = await _body(request)
-        return _ok(await slack.send_message(_req(b, "user"), _req(b, "channel"), _req(b, "text"),
-                                            b.get("thread_ts")))
+        return _ok(await slack.send_message(_req(b, "user"), _req(b, "channel"), _req(b, "text"), b.get("thread_ts")))
 
     @route("POST", "/slack/reaction")
     async def reaction(request: web.Request) -> web.StreamResponse:
@@ -228,8 +243,13 @@ def add_control_routes(app: web.Application, sb: Sandbox) -> None:
     async def page(request: web.Request) -> web.StreamResponse:
         b = await _body(request)
         before = len(pd.incidents)
-        inc = pd.page(_req(b, "service"), _req(b, "title"), priority=b.get("priority"), urgency=b.get("urgency"),
-                      dedup_key=b.get("dedup_key"))
+        inc = pd.page(
+            _req(b, "service"),
+            _req(b, "title"),
+            priority=b.get("priority"),
+            urgency=b.get("urgency"),
+            dedup_key=b.get("dedup_key"),
+        )
         return _ok({"incident": incident_detail(sb, inc)}, 201 if len(pd.incidents) > before else 200)
 
     @route("GET", "/pagerduty/incidents")
@@ -256,14 +276,20 @@ def add_control_routes(app: web.Application, sb: Sandbox) -> None:
 
     @route("GET", "/pagerduty/deliveries")
     async def deliveries(request: web.Request) -> web.StreamResponse:
-        return _ok({"deliveries": [d.to_json() for d in pd.deliveries.values()], "paused": pd.webhooks.paused,
-                    "in_flight": pd.webhooks.in_flight})
+        return _ok(
+            {
+                "deliveries": [d.to_json() for d in pd.deliveries.values()],
+                "paused": pd.webhooks.paused,
+                "in_flight": pd.webhooks.in_flight,
+            }
+        )
 
     @route("POST", "/pagerduty/deliveries/{id}/redeliver")
     async def redeliver(request: web.Request) -> web.StreamResponse:
         b = await _body(request)
-        results = await pd.redeliver(request.match_info["id"], int(b.get("times", 1)),
-                                     bool(b.get("concurrently", True)))
+        results = await pd.redeliver(
+            request.match_info["id"], int(b.get("times", 1)), bool(b.get("concurrently", True))
+        )
         return _ok({"results": results})
 
     @route("POST", "/pagerduty/deliver_raw")
@@ -278,8 +304,9 @@ def add_control_routes(app: web.Application, sb: Sandbox) -> None:
     @route("POST", "/pagerduty/fail")
     async def pd_fail(request: web.Request) -> web.StreamResponse:
         b = await _body(request)
-        pd.fail(str(b.get("method", "*")), str(b.get("path_prefix", "/")), int(_req(b, "status")),
-                int(b.get("count", 1)))
+        pd.fail(
+            str(b.get("method", "*")), str(b.get("path_prefix", "/")), int(_req(b, "status")), int(b.get("count", 1))
+        )
         return _ok({"ok": True})
 
     @route("POST", "/pagerduty/pause")

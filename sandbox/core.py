@@ -62,7 +62,7 @@ class Feed:
             self._cond.notify_all()
 
     def after(self, after_seq: int) -> list[dict[str, Any]]:
-        return self.entries[max(after_seq, 0):]
+        return self.entries[max(after_seq, 0) :]
 
     async def wait(self, after_seq: int, timeout: float) -> list[dict[str, Any]]:  # noqa: ASYNC109
         new = self.after(after_seq)

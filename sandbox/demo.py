@@ -88,8 +88,10 @@ class _Run:
         if ref == "incident":
             incident = await self.incident()
             if incident is None or incident.channel_id is None:
-                raise DemoFailed("the script refers to the incident channel before there is one "
-                                 "(put `wait: {until: channel}` before this step)")
+                raise DemoFailed(
+                    "the script refers to the incident channel before there is one "
+                    "(put `wait: {until: channel}` before this step)"
+                )
             return incident.channel_id
         if ref == "incidents":
             return self.scenario.world.incidents_channel.id
@@ -138,9 +140,15 @@ class _Run:
                         action = step.action
                         if self.interactive and action in (APPROVE, REJECT):
                             action = await self._ask_person(step.user, message.text)
-                        label = next((el.get("text", {}).get("text", action) for b in message.blocks or []
-                                      for el in b.get("elements") or []
-                                      if isinstance(el, dict) and el.get("action_id") == action), action)
+                        label = next(
+                            (
+                                el.get("text", {}).get("text", action)
+                                for b in message.blocks or []
+                                for el in b.get("elements") or []
+                                if isinstance(el, dict) and el.get("action_id") == action
+                            ),
+                            action,
+                        )
                         self.out.line(f"{self._now()}  {self.channel_label(channel)}  {step.user} clicks [ {label} ]")
                         result = await self.sandbox.slack.send_action(step.user, channel, message.ts, action)
                         self._check(result, "button click")
@@ -164,16 +172,23 @@ class _Run:
         """After Reject the bot opens a modal for the reason: fill it in and submit it."""
         slack = self.sandbox.slack
         deadline = time.monotonic() + 5
-        while not (views := [v for v in slack.views.values() if not v.closed and v.view.get("callback_id")
-                             == "proposal.reject_reason"]):
+        while not (
+            views := [
+                v
+                for v in slack.views.values()
+                if not v.closed and v.view.get("callback_id") == "proposal.reject_reason"
+            ]
+        ):
             if time.monotonic() > deadline:
                 raise DemoFailed("the bot did not ask for a reason after Reject")
             await asyncio.sleep(0.02)
         reason = "rejected at the terminal"
         if self.interactive:
             reason = (await asyncio.to_thread(input, "  Why? ")).strip() or reason
-        self._check(await slack.send_view_submission(user, views[-1].id, {"proposal.reject_reason": {
-            "reason": reason}}), "reject form")
+        self._check(
+            await slack.send_view_submission(user, views[-1].id, {"proposal.reject_reason": {"reason": reason}}),
+            "reject form",
+        )
 
     async def _pagerduty(self, step: PagerDutyAction) -> None:
         if self.pagerduty_incident is None:
@@ -191,8 +206,10 @@ class _Run:
 
     def _check(self, result: dict[str, Any], what: str) -> None:
         if result.get("status") != 200:
-            raise DemoFailed(f"the bot answered the {what} with HTTP {result.get('status')}: "
-                             f"{result.get('error') or result.get('body')}")
+            raise DemoFailed(
+                f"the bot answered the {what} with HTTP {result.get('status')}: "
+                f"{result.get('error') or result.get('body')}"
+            )
 
     async def _pass_time(self, seconds: float) -> None:
         self.out.progress(f"{_human_duration(seconds)} pass")
@@ -208,8 +225,10 @@ class _Run:
         try:
             while not await self.holds(step.condition):
                 if time.monotonic() > deadline:
-                    raise DemoFailed(f"the incident was not {_CONDITION_WORDS[step.condition]} within "
-                                     f"{_human_duration(step.timeout)}")
+                    raise DemoFailed(
+                        f"the incident was not {_CONDITION_WORDS[step.condition]} within "
+                        f"{_human_duration(step.timeout)}"
+                    )
                 await asyncio.sleep(0.02)
                 self.out.tick()
         finally:
@@ -235,13 +254,27 @@ class _Run:
         return channel.name if channel else channel_id
 
 
-_CONDITION_WORDS = {"channel": "in its channel", "card": "on its card", "diagnosed": "diagnosed",
-                    "acknowledged": "acknowledged", "resolved": "resolved", "proposed": "given a proposal",
-                    "executed": "remediated", "verified": "verified", "escalated": "escalated",
-                    "help_requested": "handed to people"}
-_CONDITION_EVENTS = {"card": EventKind.CARD_POSTED, "diagnosed": EventKind.DIAGNOSED, "proposed": EventKind.PROPOSED,
-                     "executed": EventKind.EXECUTED, "verified": EventKind.VERIFIED,
-                     "escalated": EventKind.ESCALATED, "help_requested": EventKind.HELP_REQUESTED}
+_CONDITION_WORDS = {
+    "channel": "in its channel",
+    "card": "on its card",
+    "diagnosed": "diagnosed",
+    "acknowledged": "acknowledged",
+    "resolved": "resolved",
+    "proposed": "given a proposal",
+    "executed": "remediated",
+    "verified": "verified",
+    "escalated": "escalated",
+    "help_requested": "handed to people",
+}
+_CONDITION_EVENTS = {
+    "card": EventKind.CARD_POSTED,
+    "diagnosed": EventKind.DIAGNOSED,
+    "proposed": EventKind.PROPOSED,
+    "executed": EventKind.EXECUTED,
+    "verified": EventKind.VERIFIED,
+    "escalated": EventKind.ESCALATED,
+    "help_requested": EventKind.HELP_REQUESTED,
+}
 
 
 def _human_duration(seconds: float) -> str:
@@ -272,14 +305,20 @@ async def _summary(run: _Run) -> dict[str, Any]:
             "severity": str(incident.severity),
             "phase": str(incident.phase),
             "channel": f"#{incident.channel_name}" if incident.channel_name else None,
-            "pagerduty": {"id": incident.external_id, "status": pd.status if pd else None,
-                          "url": incident.html_url},
+            "pagerduty": {"id": incident.external_id, "status": pd.status if pd else None, "url": incident.html_url},
         }
-        summary["timeline"] = [{"at": e.at.isoformat(), "kind": str(e.kind), "actor": e.actor, "text": e.text}
-                               for e in events]
+        summary["timeline"] = [
+            {"at": e.at.isoformat(), "kind": str(e.kind), "actor": e.actor, "text": e.text} for e in events
+        ]
         summary["evidence"] = [
-            {"agent": e["agent"], "role": e["role"], "outcome": e["outcome"], "duration_ms": e["duration_ms"],
-             "signals": _signal_values(e["signals"]), "reason": e["reason"]}
+            {
+                "agent": e["agent"],
+                "role": e["role"],
+                "outcome": e["outcome"],
+                "duration_ms": e["duration_ms"],
+                "signals": _signal_values(e["signals"]),
+                "reason": e["reason"],
+            }
             for e in await store.evidence(incident.id)
         ]
         diagnosed = [e for e in events if e.kind is EventKind.DIAGNOSED]
@@ -288,19 +327,35 @@ async def _summary(run: _Run) -> dict[str, Any]:
             for h in (diagnosed[-1].data.get("hypotheses", []) if diagnosed else [])
         ]
         summary["proposals"] = [
-            {"runbook": p.plan.runbook, "action": p.plan.action, "plan_hash": p.plan_hash, "status": str(p.status),
-             "approvers": [slack_name(u) for u in p.approvers], "needed": p.needed,
-             "rejected_by": slack_name(p.rejected_by) if p.rejected_by else None, "reason": p.reason or None,
-             "agent": p.agent, "outcome": p.outcome or None,
-             "verified": any(e.kind is EventKind.VERIFIED and e.data.get("proposal") == p.id for e in events)}
+            {
+                "runbook": p.plan.runbook,
+                "action": p.plan.action,
+                "plan_hash": p.plan_hash,
+                "status": str(p.status),
+                "approvers": [slack_name(u) for u in p.approvers],
+                "needed": p.needed,
+                "rejected_by": slack_name(p.rejected_by) if p.rejected_by else None,
+                "reason": p.reason or None,
+                "agent": p.agent,
+                "outcome": p.outcome or None,
+                "verified": any(e.kind is EventKind.VERIFIED and e.data.get("proposal") == p.id for e in events),
+            }
             for p in await store.proposals(incident.id)
         ]
         m = metrics(events)
-        summary["metrics"] = {"time_to_acknowledge_s": m.time_to_acknowledge_s,
-                              "time_to_resolve_s": m.time_to_resolve_s}
+        summary["metrics"] = {
+            "time_to_acknowledge_s": m.time_to_acknowledge_s,
+            "time_to_resolve_s": m.time_to_resolve_s,
+        }
     else:
-        summary.update(incident=None, timeline=[], evidence=[], hypotheses=[], proposals=[],
-                       metrics={"time_to_acknowledge_s": None, "time_to_resolve_s": None})
+        summary.update(
+            incident=None,
+            timeline=[],
+            evidence=[],
+            hypotheses=[],
+            proposals=[],
+            metrics={"time_to_acknowledge_s": None, "time_to_resolve_s": None},
+        )
     slack = run.sandbox.slack
     summary["slack_messages"] = sum(len(slack.messages_in(c)) for c in slack.channels)
     summary["findings"] = _findings(run)
@@ -333,16 +388,27 @@ def _signal_values(signals: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-async def play(scenario: Scenario, *, speed: float | None = None, out: Printer | None = None,
-               min_real_wait_s: float = MIN_REAL_WAIT_S, interactive: bool = False) -> dict[str, Any]:
+async def play(
+    scenario: Scenario,
+    *,
+    speed: float | None = None,
+    out: Printer | None = None,
+    min_real_wait_s: float = MIN_REAL_WAIT_S,
+    interactive: bool = False,
+) -> dict[str, Any]:
     """Play ``scenario`` and return the JSON summary (``ok`` is false, with ``error``, when the script failed).
 
     A ``wait: {until: ...}`` fails after its virtual timeout, but never sooner than ``min_real_wait_s`` real seconds:
     the bot's work takes real time however fast the virtual clock runs."""
     out = out or Printer(quiet=True)
     clock = ScaledClock(speed or scenario.speed)
-    sandbox = Sandbox(scenario.world, slack_signing_secret=secrets.token_hex(16),
-                      pagerduty_webhook_secrets=[secrets.token_hex(16)], clock=clock.now, agents=scenario.agents)
+    sandbox = Sandbox(
+        scenario.world,
+        slack_signing_secret=secrets.token_hex(16),
+        pagerduty_webhook_secrets=[secrets.token_hex(16)],
+        clock=clock.now,
+        agents=scenario.agents,
+    )
     await sandbox.start()
     with tempfile.TemporaryDirectory(prefix="sre-agent-demo-") as tmp:
         extra: dict[str, Any] = {"SRE_LOG_LEVEL": "WARNING"}

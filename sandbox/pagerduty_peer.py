@@ -43,8 +43,15 @@ class _Failure:
 
 
 class PagerDutyPeer:
-    def __init__(self, world: World, rt: Runtime, *, webhook_secrets: list[str],
-                 retry_delays: list[float], webhook_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        world: World,
+        rt: Runtime,
+        *,
+        webhook_secrets: list[str],
+        retry_delays: list[float],
+        webhook_timeout: float = 5.0,
+    ) -> None:
         self.world = world
         self.rt = rt
         self.incidents: dict[str, Incident] = {}
@@ -84,8 +91,14 @@ class PagerDutyPeer:
         return inc
 
     # ---- webhooks --------------------------------------------------------------------------------
-    def _emit(self, event_type: str, inc: Incident, agent: Person | None, client: dict[str, Any] | None,
-              data: dict[str, Any] | None = None) -> Delivery:
+    def _emit(
+        self,
+        event_type: str,
+        inc: Incident,
+        agent: Person | None,
+        client: dict[str, Any] | None,
+        data: dict[str, Any] | None = None,
+    ) -> Delivery:
         event = {
             "id": new_event_id(),
             "event_type": event_type,
@@ -113,14 +126,25 @@ class PagerDutyPeer:
     def _history(self, inc: Incident, status: str, by: str | None, via: str) -> None:
         mono, at = self.rt.stamp()
         inc.history.append({"status": status, "by": by, "via": via, "at": at, "at_monotonic": mono})
-        self.rt.feed.emit("pagerduty.status", incident_id=inc.id, number=inc.number, status=status, by=by, via=via,
-                          title=inc.title)
+        self.rt.feed.emit(
+            "pagerduty.status", incident_id=inc.id, number=inc.number, status=status, by=by, via=via, title=inc.title
+        )
 
-    def create_incident(self, service: Service, title: str, *, incident_key: str | None = None,
-                        urgency: str = "high", priority: str | None = None, agent: Person | None = None,
-                        client: dict[str, Any] | None = None, via: str = "events_api",
-                        incident_id: str | None = None, number: int | None = None,
-                        webhooks: bool = True) -> Incident:
+    def create_incident(
+        self,
+        service: Service,
+        title: str,
+        *,
+        incident_key: str | None = None,
+        urgency: str = "high",
+        priority: str | None = None,
+        agent: Person | None = None,
+        client: dict[str, Any] | None = None,
+        via: str = "events_api",
+        incident_id: str | None = None,
+        number: int | None = None,
+        webhooks: bool = True,
+    ) -> Incident:
         """A new incident (its id and number given, or new); `webhooks=False`: PagerDuty knows it but says nothing
         (a test then sends the webhook body of its own making)."""
         ep = self.world.escalation_policy(service.escalation_policy)
@@ -129,17 +153,36 @@ class PagerDutyPeer:
         inc_id = incident_id or new_pd_id("Q", 14)
         while inc_id in self.incidents and incident_id is None:
             inc_id = new_pd_id("Q", 14)
-        inc = Incident(id=inc_id, number=self._next_number if number is None else number, title=title,
-                       status="triggered",
-                       incident_key=incident_key or uuid.uuid4().hex, urgency=urgency, priority=priority,
-                       service=service, escalation_policy=ep, escalation_level=1, assignees=list(ep.levels[0]),
-                       created_at=self.rt.now(), at_monotonic=mono)
+        inc = Incident(
+            id=inc_id,
+            number=self._next_number if number is None else number,
+            title=title,
+            status="triggered",
+            incident_key=incident_key or uuid.uuid4().hex,
+            urgency=urgency,
+            priority=priority,
+            service=service,
+            escalation_policy=ep,
+            escalation_level=1,
+            assignees=list(ep.levels[0]),
+            created_at=self.rt.now(),
+            at_monotonic=mono,
+        )
         self._next_number += 1
         self.incidents[inc.id] = inc
         self._open_by_key[(service.pagerduty_id, inc.incident_key)] = inc
-        self.rt.feed.emit("pagerduty.incident", incident_id=inc.id, number=inc.number, title=title,
-                          service=service.name, urgency=urgency, priority=priority, incident_key=inc.incident_key,
-                          assignees=list(inc.assignees), via=via)
+        self.rt.feed.emit(
+            "pagerduty.incident",
+            incident_id=inc.id,
+            number=inc.number,
+            title=title,
+            service=service.name,
+            urgency=urgency,
+            priority=priority,
+            incident_key=inc.incident_key,
+            assignees=list(inc.assignees),
+            via=via,
+        )
         self._history(inc, "triggered", agent.key if agent else None, via)
         if webhooks:
             self._emit("incident.triggered", inc, agent, client)
@@ -148,8 +191,9 @@ class PagerDutyPeer:
     def open_incident_for_key(self, service: Service, key: str) -> Incident | None:
         return self._open_by_key.get((service.pagerduty_id, key))
 
-    def set_status(self, inc: Incident, status: str, agent: Person | None, client: dict[str, Any] | None = None,
-                   via: str = "rest") -> bool:
+    def set_status(
+        self, inc: Incident, status: str, agent: Person | None, client: dict[str, Any] | None = None, via: str = "rest"
+    ) -> bool:
         """triggered -> acknowledged -> resolved. Same status again: accepted, no change, no webhook."""
         if status == inc.status:
             return False
@@ -167,8 +211,9 @@ class PagerDutyPeer:
     def escalate(self, inc: Incident, level: int, agent: Person | None, via: str = "rest") -> bool:
         levels = inc.escalation_policy.levels
         if not 1 <= level <= len(levels):
-            raise PDError(400, "Invalid Input Provided", 2001,
-                          [f"Escalation level must be between 1 and {len(levels)}"])
+            raise PDError(
+                400, "Invalid Input Provided", 2001, [f"Escalation level must be between 1 and {len(levels)}"]
+            )
         if inc.status == "resolved":
             raise PDError(400, "Incident Already Resolved", 2001, ["Incident Already Resolved"])
         if level == inc.escalation_level and inc.status == "triggered":
@@ -199,27 +244,57 @@ class PagerDutyPeer:
 
     def note(self, inc: Incident, person: Person, content: str, *, webhook: bool = True) -> Note:
         mono, _ = self.rt.stamp()
-        n = Note(id=new_pd_id("P", 8), incident_id=inc.id, person_key=person.key, content=content,
-                 created_at=self.rt.now(), at_monotonic=mono)
+        n = Note(
+            id=new_pd_id("P", 8),
+            incident_id=inc.id,
+            person_key=person.key,
+            content=content,
+            created_at=self.rt.now(),
+            at_monotonic=mono,
+        )
         inc.notes.append(n)
         self.notes[n.id] = n
-        self.rt.feed.emit("pagerduty.note", incident_id=inc.id, number=inc.number, note_id=n.id, by=person.key,
-                          content=content)
+        self.rt.feed.emit(
+            "pagerduty.note", incident_id=inc.id, number=inc.number, note_id=n.id, by=person.key, content=content
+        )
         if webhook:
-            data = {"incident": self.shapes.incident_ref(inc), "id": n.id, "content": content, "trimmed": False,
-                    "type": "incident_note"}
+            data = {
+                "incident": self.shapes.incident_ref(inc),
+                "id": n.id,
+                "content": content,
+                "trimmed": False,
+                "type": "incident_note",
+            }
             self._emit("incident.annotated", inc, person, None, data)
         return n
 
     def status_update(self, inc: Incident, person: Person, message: str) -> StatusUpdate:
         mono, _ = self.rt.stamp()
-        su = StatusUpdate(id=new_pd_id("P", 7), incident_id=inc.id, person_key=person.key, message=message,
-                          created_at=self.rt.now(), at_monotonic=mono)
+        su = StatusUpdate(
+            id=new_pd_id("P", 7),
+            incident_id=inc.id,
+            person_key=person.key,
+            message=message,
+            created_at=self.rt.now(),
+            at_monotonic=mono,
+        )
         inc.status_updates.append(su)
-        self.rt.feed.emit("pagerduty.note", incident_id=inc.id, number=inc.number, note_id=su.id, by=person.key,
-                          content=message, status_update=True)
-        data = {"incident": self.shapes.incident_ref(inc), "id": su.id, "message": message,
-                "sender": self.shapes.user_ref(person), "type": "status_update"}
+        self.rt.feed.emit(
+            "pagerduty.note",
+            incident_id=inc.id,
+            number=inc.number,
+            note_id=su.id,
+            by=person.key,
+            content=message,
+            status_update=True,
+        )
+        data = {
+            "incident": self.shapes.incident_ref(inc),
+            "id": su.id,
+            "message": message,
+            "sender": self.shapes.user_ref(person),
+            "type": "status_update",
+        }
         self._emit("incident.status_update_published", inc, person, None, data)
         return su
 
@@ -230,8 +305,15 @@ class PagerDutyPeer:
             raise KeyError(f"unknown PagerDuty person {key!r}")
         return p
 
-    def page(self, service_name: str, title: str, *, priority: str | None = None, urgency: str | None = None,
-             dedup_key: str | None = None) -> Incident:
+    def page(
+        self,
+        service_name: str,
+        title: str,
+        *,
+        priority: str | None = None,
+        urgency: str | None = None,
+        dedup_key: str | None = None,
+    ) -> Incident:
         """Like an Events API trigger for that service (open incident with the same dedup key: returned unchanged)."""
         service = self.world.service(service_name)
         if priority is not None and priority not in PRIORITIES:
@@ -243,8 +325,9 @@ class PagerDutyPeer:
             if existing is not None:
                 existing.alert_count += 1
                 return existing
-        return self.create_incident(service, title, incident_key=dedup_key, urgency=urgency or "high",
-                                    priority=priority, via="page")
+        return self.create_incident(
+            service, title, incident_key=dedup_key, urgency=urgency or "high", priority=priority, via="page"
+        )
 
     def acknowledge(self, incident_id: str, person_key: str) -> Incident:
         inc = self.get_incident(incident_id)
@@ -296,8 +379,16 @@ class PagerDutyPeer:
             parsed: Any = json.loads(raw) if raw else None
         except ValueError:
             parsed = raw.decode("utf-8", "replace")
-        self.event_calls.append({"body": parsed, "status": status, "response": body, "at": at,
-                                 "at_monotonic": started, "elapsed_ms": (mono - started) * 1000})
+        self.event_calls.append(
+            {
+                "body": parsed,
+                "status": status,
+                "response": body,
+                "at": at,
+                "at_monotonic": started,
+                "elapsed_ms": (mono - started) * 1000,
+            }
+        )
         return web.json_response(body, status=status)
 
     def _enqueue(self, raw: bytes) -> tuple[int, dict[str, Any]]:
@@ -346,8 +437,15 @@ class PagerDutyPeer:
                 existing.alert_count += 1
             else:
                 urgency = "high" if payload["severity"] in ("critical", "error") else "low"
-                self.create_incident(service, str(summary), incident_key=key, urgency=urgency, priority=None,
-                                     client=None, via="events_api")
+                self.create_incident(
+                    service,
+                    str(summary),
+                    incident_key=key,
+                    urgency=urgency,
+                    priority=None,
+                    client=None,
+                    via="events_api",
+                )
             return 202, {"status": "success", "message": "Event processed", "dedup_key": key}
         if not dedup:
             return bad("'dedup_key' is required for acknowledge and resolve")

@@ -24,8 +24,15 @@ FROM_MESSAGE = 'You must specify a user\'s email address in the "From" header to
 
 
 class Ctx:
-    def __init__(self, peer: PagerDutyPeer, method: str, parts: list[str], query: MultiMapping[str],
-                 body: Any, from_person: Person | None) -> None:
+    def __init__(
+        self,
+        peer: PagerDutyPeer,
+        method: str,
+        parts: list[str],
+        query: MultiMapping[str],
+        body: Any,
+        from_person: Person | None,
+    ) -> None:
         self.peer = peer
         self.method = method
         self.parts = parts
@@ -48,10 +55,15 @@ class Ctx:
     def paginate(self, key: str, items: list[dict[str, Any]]) -> dict[str, Any]:
         limit = max(1, min(self.int_param("limit", 25), 100))
         offset = max(0, self.int_param("offset", 0))
-        page = items[offset:offset + limit]
+        page = items[offset : offset + limit]
         want_total = str(self.query.get("total", "false")).lower() == "true"
-        return {key: page, "limit": limit, "offset": offset, "more": offset + len(page) < len(items),
-                "total": len(items) if want_total else None}
+        return {
+            key: page,
+            "limit": limit,
+            "offset": offset,
+            "more": offset + len(page) < len(items),
+            "total": len(items) if want_total else None,
+        }
 
     def author(self) -> Person:
         assert self.from_person is not None  # checked for every write before dispatch
@@ -85,21 +97,43 @@ async def handle(peer: PagerDutyPeer, request: web.Request) -> web.Response:
             headers = {"ratelimit-limit": "960", "ratelimit-remaining": "0", "ratelimit-reset": "1"}
     await peer.holds.pause(method, path, status)
     mono, at = peer.rt.stamp()
-    peer.calls.append(PDCall(method=method, path=path, query={k: request.query.getall(k) for k in request.query},
-                             body=body, status=status, at_monotonic=started, at=at, from_email=from_email,
-                             elapsed_ms=(mono - started) * 1000))
+    peer.calls.append(
+        PDCall(
+            method=method,
+            path=path,
+            query={k: request.query.getall(k) for k in request.query},
+            body=body,
+            status=status,
+            at_monotonic=started,
+            at=at,
+            from_email=from_email,
+            elapsed_ms=(mono - started) * 1000,
+        )
+    )
     return web.json_response(out, status=status, headers=headers)
 
 
-def _process(peer: PagerDutyPeer, request: web.Request, method: str, path: str, body: Any,
-             from_email: str | None, malformed: bool) -> tuple[int, dict[str, Any]]:
+def _process(
+    peer: PagerDutyPeer,
+    request: web.Request,
+    method: str,
+    path: str,
+    body: Any,
+    from_email: str | None,
+    malformed: bool,
+) -> tuple[int, dict[str, Any]]:
     auth = request.headers.get("Authorization", "")
     if auth != f"Token token={peer.world.pagerduty.api_token}":
         raise PDError(401, "Unauthorized", 2006)
     injected = peer.take_failure(method, path)
     if injected is not None:
-        messages = {429: ("Too many requests", 2020), 500: ("Internal Server Error", 2000),
-                    503: ("Service Unavailable", 2000), 404: ("Not Found", 2100), 403: ("Forbidden", 2010)}
+        messages = {
+            429: ("Too many requests", 2020),
+            500: ("Internal Server Error", 2000),
+            503: ("Service Unavailable", 2000),
+            404: ("Not Found", 2100),
+            403: ("Forbidden", 2010),
+        }
         msg, code = messages.get(injected, ("Injected failure", 2000))
         raise PDError(injected, msg, code)
     if malformed:
@@ -139,9 +173,13 @@ def list_incidents(ctx: Ctx) -> tuple[int, dict[str, Any]]:
     statuses = set(ctx.list_param("statuses"))
     services = set(ctx.list_param("service_ids"))
     key = ctx.query.get("incident_key")
-    items = [ctx.peer.incident_json(i) for i in ctx.peer.incidents.values()
-             if (not statuses or i.status in statuses) and (not services or i.service.pagerduty_id in services)
-             and (not key or i.incident_key == key)]
+    items = [
+        ctx.peer.incident_json(i)
+        for i in ctx.peer.incidents.values()
+        if (not statuses or i.status in statuses)
+        and (not services or i.service.pagerduty_id in services)
+        and (not key or i.incident_key == key)
+    ]
     if ctx.query.get("sort_by", "").endswith(":desc"):
         items.reverse()
     return 200, ctx.paginate("incidents", items)
@@ -236,8 +274,15 @@ def create_incident(ctx: Ctx) -> tuple[int, dict[str, Any]]:
     key = spec.get("incident_key")
     if key is not None and ctx.peer.open_incident_for_key(service, str(key)) is not None:
         raise invalid("Open incident with matching dedup key already exists on this service")
-    inc = ctx.peer.create_incident(service, title, incident_key=str(key) if key else None, urgency=urgency,
-                                   priority=prio_summary, agent=ctx.author(), via="rest")
+    inc = ctx.peer.create_incident(
+        service,
+        title,
+        incident_key=str(key) if key else None,
+        urgency=urgency,
+        priority=prio_summary,
+        agent=ctx.author(),
+        via="rest",
+    )
     return 201, {"incident": ctx.peer.incident_json(inc)}
 
 
@@ -283,15 +328,18 @@ def list_oncalls(ctx: Ctx) -> tuple[int, dict[str, Any]]:
                 p = w.person(key)
                 if user_ids and p.pagerduty_id not in user_ids:
                     continue
-                items.append({
-                    "escalation_policy": sh.escalation_policy(ep) if "escalation_policies" in include
-                    else sh.ep_ref(ep),
-                    "escalation_level": lvl,
-                    "schedule": None,
-                    "user": sh.user(p) if "users" in include else sh.user_ref(p),
-                    "start": None,
-                    "end": None,
-                })
+                items.append(
+                    {
+                        "escalation_policy": sh.escalation_policy(ep)
+                        if "escalation_policies" in include
+                        else sh.ep_ref(ep),
+                        "escalation_level": lvl,
+                        "schedule": None,
+                        "user": sh.user(p) if "users" in include else sh.user_ref(p),
+                        "start": None,
+                        "end": None,
+                    }
+                )
     return 200, ctx.paginate("oncalls", items)
 
 
@@ -308,8 +356,11 @@ def get_user(ctx: Ctx) -> tuple[int, dict[str, Any]]:
 
 def list_users(ctx: Ctx) -> tuple[int, dict[str, Any]]:
     q = (ctx.query.get("query") or "").lower()
-    items = [ctx.peer.shapes.user(p) for p in ctx.peer.world.people
-             if p.pagerduty_id and (not q or q in p.name.lower() or q in p.email.lower())]
+    items = [
+        ctx.peer.shapes.user(p)
+        for p in ctx.peer.world.people
+        if p.pagerduty_id and (not q or q in p.name.lower() or q in p.email.lower())
+    ]
     return 200, ctx.paginate("users", items)
 
 
@@ -334,8 +385,11 @@ def get_service(ctx: Ctx) -> tuple[int, dict[str, Any]]:
 
 def list_services(ctx: Ctx) -> tuple[int, dict[str, Any]]:
     q = (ctx.query.get("query") or "").lower()
-    items = [ctx.peer.shapes.service(s, _service_status(ctx, s.pagerduty_id)) for s in ctx.peer.world.services
-             if not q or q in s.name.lower()]
+    items = [
+        ctx.peer.shapes.service(s, _service_status(ctx, s.pagerduty_id))
+        for s in ctx.peer.world.services
+        if not q or q in s.name.lower()
+    ]
     return 200, ctx.paginate("services", items)
 
 

@@ -65,9 +65,17 @@ class PDCall:
     elapsed_ms: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return {"method": self.method, "path": self.path, "query": self.query, "body": self.body,
-                "status": self.status, "at_monotonic": self.at_monotonic, "at": self.at,
-                "from_email": self.from_email, "elapsed_ms": self.elapsed_ms}
+        return {
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "body": self.body,
+            "status": self.status,
+            "at_monotonic": self.at_monotonic,
+            "at": self.at,
+            "from_email": self.from_email,
+            "elapsed_ms": self.elapsed_ms,
+        }
 
 
 @dataclass
@@ -126,67 +134,132 @@ class Shapes:
         self.web = f"https://{world.pagerduty.subdomain}.pagerduty.com"
 
     def user_ref(self, p: Person) -> dict[str, Any]:
-        return {"id": p.pagerduty_id, "type": "user_reference", "summary": p.name,
-                "self": f"{self.api_base}/users/{p.pagerduty_id}", "html_url": f"{self.web}/users/{p.pagerduty_id}"}
+        return {
+            "id": p.pagerduty_id,
+            "type": "user_reference",
+            "summary": p.name,
+            "self": f"{self.api_base}/users/{p.pagerduty_id}",
+            "html_url": f"{self.web}/users/{p.pagerduty_id}",
+        }
 
     def user(self, p: Person) -> dict[str, Any]:
         return {
-            "id": p.pagerduty_id, "type": "user", "summary": p.name, "name": p.name, "email": p.email,
-            "time_zone": "Etc/UTC", "color": "purple", "role": "user", "avatar_url": None, "description": None,
-            "invitation_sent": False, "job_title": None, "teams": [], "contact_methods": [],
-            "notification_rules": [], "self": f"{self.api_base}/users/{p.pagerduty_id}",
+            "id": p.pagerduty_id,
+            "type": "user",
+            "summary": p.name,
+            "name": p.name,
+            "email": p.email,
+            "time_zone": "Etc/UTC",
+            "color": "purple",
+            "role": "user",
+            "avatar_url": None,
+            "description": None,
+            "invitation_sent": False,
+            "job_title": None,
+            "teams": [],
+            "contact_methods": [],
+            "notification_rules": [],
+            "self": f"{self.api_base}/users/{p.pagerduty_id}",
             "html_url": f"{self.web}/users/{p.pagerduty_id}",
         }
 
     def service_ref(self, s: Service) -> dict[str, Any]:
-        return {"id": s.pagerduty_id, "type": "service_reference", "summary": s.name,
-                "self": f"{self.api_base}/services/{s.pagerduty_id}",
-                "html_url": f"{self.web}/service-directory/{s.pagerduty_id}"}
+        return {
+            "id": s.pagerduty_id,
+            "type": "service_reference",
+            "summary": s.name,
+            "self": f"{self.api_base}/services/{s.pagerduty_id}",
+            "html_url": f"{self.web}/service-directory/{s.pagerduty_id}",
+        }
 
     def service(self, s: Service, status: str = "active") -> dict[str, Any]:
         ep = self.world.escalation_policy(s.escalation_policy)
         return {
-            "id": s.pagerduty_id, "type": "service", "summary": s.name, "name": s.name, "description": None,
-            "status": status, "auto_resolve_timeout": None, "acknowledgement_timeout": None,
-            "escalation_policy": self.ep_ref(ep) if ep else None, "teams": [], "integrations": [],
+            "id": s.pagerduty_id,
+            "type": "service",
+            "summary": s.name,
+            "name": s.name,
+            "description": None,
+            "status": status,
+            "auto_resolve_timeout": None,
+            "acknowledgement_timeout": None,
+            "escalation_policy": self.ep_ref(ep) if ep else None,
+            "teams": [],
+            "integrations": [],
             "incident_urgency_rule": {"type": "constant", "urgency": "high"},
             "alert_creation": "create_alerts_and_incidents",
-            "created_at": "2025-01-01T00:00:00Z", "self": f"{self.api_base}/services/{s.pagerduty_id}",
+            "created_at": "2025-01-01T00:00:00Z",
+            "self": f"{self.api_base}/services/{s.pagerduty_id}",
             "html_url": f"{self.web}/service-directory/{s.pagerduty_id}",
         }
 
     def ep_ref(self, ep: EscalationPolicy) -> dict[str, Any]:
-        return {"id": ep.id, "type": "escalation_policy_reference", "summary": ep.name,
-                "self": f"{self.api_base}/escalation_policies/{ep.id}",
-                "html_url": f"{self.web}/escalation_policies/{ep.id}"}
+        return {
+            "id": ep.id,
+            "type": "escalation_policy_reference",
+            "summary": ep.name,
+            "self": f"{self.api_base}/escalation_policies/{ep.id}",
+            "html_url": f"{self.web}/escalation_policies/{ep.id}",
+        }
 
     def escalation_policy(self, ep: EscalationPolicy) -> dict[str, Any]:
         rules = []
         for i, level in enumerate(ep.levels):
             targets = [self.user_ref(self.world.person(k)) for k in level]
-            rules.append({"id": f"R{ep.id[1:]}{i + 1}", "escalation_delay_in_minutes": 30,
-                          "targets": [dict(t, type="user_reference") for t in targets]})
-        return {"id": ep.id, "type": "escalation_policy", "summary": ep.name, "name": ep.name,
-                "escalation_rules": rules, "num_loops": 0, "services": [
-                    self.service_ref(s) for s in self.world.services if s.escalation_policy == ep.id],
-                "teams": [], "description": "", "self": f"{self.api_base}/escalation_policies/{ep.id}",
-                "html_url": f"{self.web}/escalation_policies/{ep.id}"}
+            rules.append(
+                {
+                    "id": f"R{ep.id[1:]}{i + 1}",
+                    "escalation_delay_in_minutes": 30,
+                    "targets": [dict(t, type="user_reference") for t in targets],
+                }
+            )
+        return {
+            "id": ep.id,
+            "type": "escalation_policy",
+            "summary": ep.name,
+            "name": ep.name,
+            "escalation_rules": rules,
+            "num_loops": 0,
+            "services": [self.service_ref(s) for s in self.world.services if s.escalation_policy == ep.id],
+            "teams": [],
+            "description": "",
+            "self": f"{self.api_base}/escalation_policies/{ep.id}",
+            "html_url": f"{self.web}/escalation_policies/{ep.id}",
+        }
 
     def priority_ref(self, summary: str) -> dict[str, Any]:
         pid = PRIORITIES[summary]
-        return {"id": pid, "type": "priority_reference", "summary": summary,
-                "self": f"{self.api_base}/priorities/{pid}", "html_url": None}
+        return {
+            "id": pid,
+            "type": "priority_reference",
+            "summary": summary,
+            "self": f"{self.api_base}/priorities/{pid}",
+            "html_url": None,
+        }
 
     def priority(self, summary: str, order: int) -> dict[str, Any]:
         pid = PRIORITIES[summary]
-        return {"id": pid, "type": "priority", "summary": summary, "name": summary,
-                "description": f"Priority {summary}", "order": order, "color": "a8171c",
-                "account_default": False, "schema_version": 0, "self": f"{self.api_base}/priorities/{pid}",
-                "html_url": None}
+        return {
+            "id": pid,
+            "type": "priority",
+            "summary": summary,
+            "name": summary,
+            "description": f"Priority {summary}",
+            "order": order,
+            "color": "a8171c",
+            "account_default": False,
+            "schema_version": 0,
+            "self": f"{self.api_base}/priorities/{pid}",
+            "html_url": None,
+        }
 
     def incident_ref(self, inc: Incident) -> dict[str, Any]:
-        return {"id": inc.id, "type": "incident_reference", "self": f"{self.api_base}/incidents/{inc.id}",
-                "html_url": f"{self.web}/incidents/{inc.id}"}
+        return {
+            "id": inc.id,
+            "type": "incident_reference",
+            "self": f"{self.api_base}/incidents/{inc.id}",
+            "html_url": f"{self.web}/incidents/{inc.id}",
+        }
 
     def incident(self, inc: Incident) -> dict[str, Any]:
         """Exactly the fields of the webhook samples' ``data``."""
@@ -225,11 +298,21 @@ class Shapes:
         }
 
     def note(self, n: Note) -> dict[str, Any]:
-        return {"id": n.id, "user": self.user_ref(self.world.person(n.person_key)),
-                "channel": {"summary": "The PagerDuty website or APIs"}, "content": n.content,
-                "created_at": iso_s(n.created_at)}
+        return {
+            "id": n.id,
+            "user": self.user_ref(self.world.person(n.person_key)),
+            "channel": {"summary": "The PagerDuty website or APIs"},
+            "content": n.content,
+            "created_at": iso_s(n.created_at),
+        }
 
     def status_update(self, su: StatusUpdate) -> dict[str, Any]:
-        return {"id": su.id, "message": su.message, "sender": self.user_ref(self.world.person(su.person_key)),
-                "created_at": iso_s(su.created_at), "type": "status_update", "subject": None,
-                "html_message": None}
+        return {
+            "id": su.id,
+            "message": su.message,
+            "sender": self.user_ref(self.world.person(su.person_key)),
+            "created_at": iso_s(su.created_at),
+            "type": "status_update",
+            "subject": None,
+            "html_message": None,
+        }

@@ -36,13 +36,27 @@ class Delivery:
         return str(self.event.get("event_type", ""))
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "event": self.event, "attempts": self.attempts, "state": self.state,
-                "at": self.at, "at_monotonic": self.at_monotonic, "headers": self.headers}
+        return {
+            "id": self.id,
+            "event": self.event,
+            "attempts": self.attempts,
+            "state": self.state,
+            "at": self.at,
+            "at_monotonic": self.at_monotonic,
+            "headers": self.headers,
+        }
 
 
 class WebhookDeliverer:
-    def __init__(self, rt: Runtime, secrets: list[str], retry_delays: list[float], *, timeout: float = 5.0,
-                 subscription_id: str = DEFAULT_SUBSCRIPTION_ID) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        secrets: list[str],
+        retry_delays: list[float],
+        *,
+        timeout: float = 5.0,
+        subscription_id: str = DEFAULT_SUBSCRIPTION_ID,
+    ) -> None:
         self.rt = rt
         self.secrets = list(secrets)
         self.retry_delays = list(retry_delays)
@@ -146,8 +160,9 @@ class WebhookDeliverer:
             error = "bot_url not set"
         else:
             try:
-                async with self.rt.session.post(url, data=d.body, headers=d.headers,
-                                                timeout=aiohttp.ClientTimeout(total=self.timeout)) as resp:
+                async with self.rt.session.post(
+                    url, data=d.body, headers=d.headers, timeout=aiohttp.ClientTimeout(total=self.timeout)
+                ) as resp:
                     await resp.read()
                     status = resp.status
             except TimeoutError:
@@ -155,18 +170,34 @@ class WebhookDeliverer:
             except aiohttp.ClientError as e:
                 error = f"{type(e).__name__}: {e}"
         elapsed = (time.monotonic() - started) * 1000
-        attempt = {"status": status, "error": error, "at_monotonic": started, "at": self.rt.now().isoformat(),
-                   "elapsed_ms": elapsed, "retry": retry, "redelivery": redelivery}
+        attempt = {
+            "status": status,
+            "error": error,
+            "at_monotonic": started,
+            "at": self.rt.now().isoformat(),
+            "elapsed_ms": elapsed,
+            "retry": retry,
+            "redelivery": redelivery,
+        }
         d.attempts.append(attempt)
         data = d.event.get("data")
         incident_id: Any = None
         if isinstance(data, dict):
             ref = data.get("incident")
-            incident_id = data.get("id") if data.get("type") == "incident" else (
-                ref.get("id") if isinstance(ref, dict) else None)
-        self.rt.feed.emit("pagerduty.webhook", delivery_id=d.id, event_type=d.event_type, incident_id=incident_id,
-                          status=status, error=error, attempt=len(d.attempts), redelivery=redelivery,
-                          elapsed_ms=elapsed)
+            incident_id = (
+                data.get("id") if data.get("type") == "incident" else (ref.get("id") if isinstance(ref, dict) else None)
+            )
+        self.rt.feed.emit(
+            "pagerduty.webhook",
+            delivery_id=d.id,
+            event_type=d.event_type,
+            incident_id=incident_id,
+            status=status,
+            error=error,
+            attempt=len(d.attempts),
+            redelivery=redelivery,
+            elapsed_ms=elapsed,
+        )
         return status, error
 
     async def redeliver(self, delivery_id: str, times: int = 1, concurrently: bool = True) -> list[dict[str, Any]]:

@@ -17,13 +17,38 @@ _LINK = re.compile(r"<([^<>]+)>")
 _EMOJI_NAME = re.compile(r":([a-z0-9_+-]+):")
 _BOLD = re.compile(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])")
 EMOJI = {
-    "red_circle": "🔴", "large_orange_circle": "🟠", "large_yellow_circle": "🟡", "large_blue_circle": "🔵",
-    "white_circle": "⚪", "eyes": "👀", "white_check_mark": "✅", "warning": "⚠️", "hourglass_flowing_sand": "⏳",
-    "rotating_light": "🚨", "fire": "🔥", "mag": "🔍", "wrench": "🔧", "pushpin": "📌", "memo": "📝",
-    "arrows_counterclockwise": "🔄", "x": "❌", "no_entry": "⛔", "information_source": "ℹ️",
-    "stethoscope": "🩺", "pager": "📟", "bar_chart": "📊", "arrow_double_up": "⏫", "repeat": "🔁",
-    "large_green_circle": "🟢", "sunny": "☀️", "ballot_box_with_check": "☑️", "gear": "⚙️", "hourglass": "⌛",
-    "sos": "🆘", "arrow_right": "➡️", "clipboard": "📋",
+    "red_circle": "🔴",
+    "large_orange_circle": "🟠",
+    "large_yellow_circle": "🟡",
+    "large_blue_circle": "🔵",
+    "white_circle": "⚪",
+    "eyes": "👀",
+    "white_check_mark": "✅",
+    "warning": "⚠️",
+    "hourglass_flowing_sand": "⏳",
+    "rotating_light": "🚨",
+    "fire": "🔥",
+    "mag": "🔍",
+    "wrench": "🔧",
+    "pushpin": "📌",
+    "memo": "📝",
+    "arrows_counterclockwise": "🔄",
+    "x": "❌",
+    "no_entry": "⛔",
+    "information_source": "ℹ️",
+    "stethoscope": "🩺",
+    "pager": "📟",
+    "bar_chart": "📊",
+    "arrow_double_up": "⏫",
+    "repeat": "🔁",
+    "large_green_circle": "🟢",
+    "sunny": "☀️",
+    "ballot_box_with_check": "☑️",
+    "gear": "⚙️",
+    "hourglass": "⌛",
+    "sos": "🆘",
+    "arrow_right": "➡️",
+    "clipboard": "📋",
 }
 _SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 INDENT = "    "
@@ -79,7 +104,7 @@ def blocks_text(blocks: list[dict[str, Any]], plain: Callable[[str], str]) -> li
                 lines.extend(plain(_text_of(block["text"])).splitlines())
             fields = [plain(_text_of(f)).replace("\n", " ") for f in block.get("fields") or []]
             for i in range(0, len(fields), 2):
-                pair = fields[i:i + 2]
+                pair = fields[i : i + 2]
                 lines.append("   ".join(f"{f:<38}" if n == 0 and len(pair) > 1 else f for n, f in enumerate(pair)))
             accessory = block.get("accessory")
             if isinstance(accessory, dict) and accessory.get("type") == "button":
@@ -106,8 +131,9 @@ def _clock(at: str | None) -> str:
         return at[:8]
 
 
-def render_entry(entry: dict[str, Any], user_name: Callable[[str], str],
-                 channel_name: Callable[[str], str]) -> list[str] | None:
+def render_entry(
+    entry: dict[str, Any], user_name: Callable[[str], str], channel_name: Callable[[str], str]
+) -> list[str] | None:
     """Lines for one feed entry, or None for entries a reader does not need (raw deliveries, view bookkeeping)."""
     kind = entry["kind"]
     stamp = _clock(entry.get("at"))
@@ -148,8 +174,10 @@ def render_entry(entry: dict[str, Any], user_name: Callable[[str], str],
         return [f"{stamp}  Slack: a message in {where()} was pinned"]
     if kind == "pagerduty.incident":
         priority = f" ({entry['priority']})" if entry.get("priority") else ""
-        return [f"{stamp}  PagerDuty: #{entry.get('number')} triggered on {entry.get('service')}{priority}: "
-                f"{entry.get('title')}"]
+        return [
+            f"{stamp}  PagerDuty: #{entry.get('number')} triggered on {entry.get('service')}{priority}: "
+            f"{entry.get('title')}"
+        ]
     if kind == "pagerduty.status" and entry.get("status") != "triggered":
         return [f"{stamp}  PagerDuty: #{entry.get('number')} {entry.get('status')} by {entry.get('by') or 'PagerDuty'}"]
     if kind == "pagerduty.note":

@@ -42,8 +42,18 @@ __all__ = [
 
 FORMAT_VERSION = 1
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
-WAIT_CONDITIONS = ("channel", "card", "diagnosed", "acknowledged", "resolved", "proposed", "executed", "verified",
-                   "escalated", "help_requested")
+WAIT_CONDITIONS = (
+    "channel",
+    "card",
+    "diagnosed",
+    "acknowledged",
+    "resolved",
+    "proposed",
+    "executed",
+    "verified",
+    "escalated",
+    "help_requested",
+)
 PAGERDUTY_ACTIONS = ("acknowledge", "resolve", "reopen", "note")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -255,13 +265,17 @@ class _Reader:
             if not typed.startswith("/"):
                 raise self.fail(f"{path}.text", f"a slash command starts with '/', got {typed!r}")
             command, _, rest = typed.partition(" ")
-            return Command(self.person(v, path, slack=True), command, rest.strip(), self.text(v, "in", path,
-                                                                                              default="incident"))
+            return Command(
+                self.person(v, path, slack=True), command, rest.strip(), self.text(v, "in", path, default="incident")
+            )
         if kind in ("message", "mention"):
             self.only(v, {"user", "text", "in"}, path)
             cls = Message if kind == "message" else Mention
-            return cls(self.person(v, path, slack=True), self.text(v, "text", path),
-                       self.text(v, "in", path, default="incident"))
+            return cls(
+                self.person(v, path, slack=True),
+                self.text(v, "text", path),
+                self.text(v, "in", path, default="incident"),
+            )
         if kind == "click":
             self.only(v, {"user", "action"}, path)
             return Click(self.person(v, path, slack=True), self.text(v, "action", path))

@@ -44,10 +44,16 @@ class Sandbox:
         self.pagerduty_webhook_secrets = list(pagerduty_webhook_secrets)
         self.rt = Runtime(clock)
         self.rt.bot_url = bot_url
-        self.slack = SlackPeer(world, self.rt, signing_secret=slack_signing_secret,
-                               request_timeout=slack_request_timeout)
-        self.pagerduty = PagerDutyPeer(world, self.rt, webhook_secrets=self.pagerduty_webhook_secrets,
-                                       retry_delays=list(webhook_retry_delays), webhook_timeout=webhook_timeout)
+        self.slack = SlackPeer(
+            world, self.rt, signing_secret=slack_signing_secret, request_timeout=slack_request_timeout
+        )
+        self.pagerduty = PagerDutyPeer(
+            world,
+            self.rt,
+            webhook_secrets=self.pagerduty_webhook_secrets,
+            retry_delays=list(webhook_retry_delays),
+            webhook_timeout=webhook_timeout,
+        )
         self.agents = Agents(list(agents), self.rt)
         self.app = self._build_app()
         self._runner: web.AppRunner | None = None
@@ -92,8 +98,9 @@ class Sandbox:
             await self.start()
         return self
 
-    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.stop()
 
     async def drain(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
@@ -144,8 +151,11 @@ class Sandbox:
     def bot_settings(self) -> dict[str, str]:
         """Environment settings that point the bot at this sandbox."""
         bot_person = self.world.person_by_key(BOT_PERSON)
-        from_email = bot_person.email if bot_person is not None else next(
-            (p.email for p in self.world.people if p.pagerduty_id), "")
+        from_email = (
+            bot_person.email
+            if bot_person is not None
+            else next((p.email for p in self.world.people if p.pagerduty_id), "")
+        )
         return {
             "SLACK_API_URL": self.slack_api_url,
             "SLACK_BOT_TOKEN": self.world.bot.token,

@@ -44,9 +44,7 @@ def slack_headers(secret: str, body: bytes | str, timestamp: str | int | None = 
 
 def pagerduty_signature(secrets: list[str], body: bytes | str) -> str:
     raw = _bytes(body)
-    return ",".join(
-        "v1=" + hmac.new(s.encode("utf-8"), raw, hashlib.sha256).hexdigest() for s in secrets
-    )
+    return ",".join("v1=" + hmac.new(s.encode("utf-8"), raw, hashlib.sha256).hexdigest() for s in secrets)
 
 
 def pagerduty_headers(

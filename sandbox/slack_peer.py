@@ -66,12 +66,14 @@ class SlackPeer(SlackState):
     def rate_limit(self, method: str, count: int = 1, retry_after: int = 0) -> None:
         """The next ``count`` calls of ``method`` answer 429 ``ratelimited`` with ``Retry-After``."""
         self._injections.setdefault(method, deque()).append(
-            _Injection(status=429, error="ratelimited", retry_after=int(retry_after), remaining=count))
+            _Injection(status=429, error="ratelimited", retry_after=int(retry_after), remaining=count)
+        )
 
     def fail(self, method: str, error: str, count: int = 1, status: int = 200) -> None:
         """The next ``count`` calls of ``method`` answer ``{"ok": false, "error": error}`` with ``status``."""
         self._injections.setdefault(method, deque()).append(
-            _Injection(status=status, error=error, retry_after=None, remaining=count))
+            _Injection(status=status, error=error, retry_after=None, remaining=count)
+        )
 
     def _take_injection(self, method: str) -> _Injection | None:
         q = self._injections.get(method)
@@ -98,9 +100,18 @@ class SlackPeer(SlackState):
             if retry_after is not None:
                 headers = {"Retry-After": str(retry_after)}
         mono, at = self.rt.stamp()
-        self.record_call(SlackCall(method=method, args=args, ok=bool(body.get("ok")), error=body.get("error"),
-                                   status=status, at_monotonic=started, at=at,
-                                   elapsed_ms=(mono - started) * 1000))
+        self.record_call(
+            SlackCall(
+                method=method,
+                args=args,
+                ok=bool(body.get("ok")),
+                error=body.get("error"),
+                status=status,
+                at_monotonic=started,
+                at=at,
+                elapsed_ms=(mono - started) * 1000,
+            )
+        )
         return web.json_response(body, status=status, headers=headers)
 
     def _dispatch(self, method: str, args: dict[str, Any], token: str | None) -> dict[str, Any]:
@@ -132,8 +143,9 @@ class SlackPeer(SlackState):
         return {"ok": True, **result}
 
     # ---- Slack -> bot ----------------------------------------------------------------------------
-    async def _post_to_bot(self, body: bytes, content_type: str, kind: str,
-                           extra_headers: dict[str, str] | None = None) -> dict[str, Any]:
+    async def _post_to_bot(
+        self, body: bytes, content_type: str, kind: str, extra_headers: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         url = self.rt.bot_endpoint("/slack/events")
         started = time.monotonic()
         record: dict[str, Any] = {"kind": kind, "at": self.rt.now().isoformat(), "at_monotonic": started}
@@ -147,14 +159,18 @@ class SlackPeer(SlackState):
             record.update(status=0, body="", elapsed_ms=0.0, error="bot_url not set")
             self.bot_requests.append(record)
             return {"status": 0, "body": "", "elapsed_ms": 0.0, "error": "bot_url not set"}
-        headers = {"Content-Type": content_type, "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
-                   **slack_headers(self.signing_secret, body)}
+        headers = {
+            "Content-Type": content_type,
+            "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
+            **slack_headers(self.signing_secret, body),
+        }
         if extra_headers:
             headers.update(extra_headers)
         result: dict[str, Any]
         try:
-            async with self.rt.session.post(url, data=body, headers=headers,
-                                            timeout=aiohttp.ClientTimeout(total=self.request_timeout)) as resp:
+            async with self.rt.session.post(
+                url, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=self.request_timeout)
+            ) as resp:
                 text = await resp.text()
                 result = {"status": resp.status, "body": text, "content_type": resp.content_type}
         except (aiohttp.ClientError, TimeoutError) as e:
@@ -191,11 +207,17 @@ class SlackPeer(SlackState):
         channel_id = ch.id if ch else channel_id
         w = self.world
         fields = [
-            ("token", "verification-token-unused"), ("team_id", w.team.id), ("team_domain", w.team.domain),
-            ("channel_id", channel_id), ("channel_name", self._channel_name(channel_id)),
-            ("user_id", user_id), ("user_name", self.user_name(user_id)),
-            ("command", command if command.startswith("/") else "/" + command), ("text", text),
-            ("api_app_id", w.bot.app_id), ("is_enterprise_install", "false"),
+            ("token", "verification-token-unused"),
+            ("team_id", w.team.id),
+            ("team_domain", w.team.domain),
+            ("channel_id", channel_id),
+            ("channel_name", self._channel_name(channel_id)),
+            ("user_id", user_id),
+            ("user_name", self.user_name(user_id)),
+            ("command", command if command.startswith("/") else "/" + command),
+            ("text", text),
+            ("api_app_id", w.bot.app_id),
+            ("is_enterprise_install", "false"),
             ("response_url", self._new_response_url(channel_id, user_id, None)),
             ("trigger_id", self._new_trigger(user_id)),
         ]
@@ -225,8 +247,15 @@ class SlackPeer(SlackState):
         else:
             self.add_ephemeral(channel_id, user_id, text, blocks, "command_ack")
 
-    def action_body(self, user_id: str, channel_id: str, message_ts: str, action_id: str,
-                    value: str | None = None, block_id: str | None = None) -> bytes:
+    def action_body(
+        self,
+        user_id: str,
+        channel_id: str,
+        message_ts: str,
+        action_id: str,
+        value: str | None = None,
+        block_id: str | None = None,
+    ) -> bytes:
         """The form body of a button click on a message, as Slack sends it (unsigned)."""
         user_id = self.resolve_user(user_id)
         ch = self.channel_or_error_value(channel_id)
@@ -251,21 +280,38 @@ class SlackPeer(SlackState):
             "api_app_id": w.bot.app_id,
             "token": "verification-token-unused",
             "trigger_id": self._new_trigger(user_id),
-            "container": {"type": "message", "message_ts": message_ts, "channel_id": ch.id,
-                          "is_ephemeral": eph is not None},
+            "container": {
+                "type": "message",
+                "message_ts": message_ts,
+                "channel_id": ch.id,
+                "is_ephemeral": eph is not None,
+            },
             "team": {"id": w.team.id, "domain": w.team.domain},
             "channel": {"id": ch.id, "name": self._channel_name(ch.id)},
         }
         if msg is not None:
-            payload["message"] = {"type": "message", "ts": msg.ts, "text": msg.text, "blocks": msg.blocks or [],
-                                  "user": msg.user, **({"bot_id": msg.bot_id} if msg.bot_id else {})}
+            payload["message"] = {
+                "type": "message",
+                "ts": msg.ts,
+                "text": msg.text,
+                "blocks": msg.blocks or [],
+                "user": msg.user,
+                **({"bot_id": msg.bot_id} if msg.bot_id else {}),
+            }
         payload["response_url"] = self._new_response_url(ch.id, user_id, message_ts)
         payload["actions"] = [action]
         body = urlencode({"payload": json.dumps(payload)}).encode()
         return body
 
-    async def send_action(self, user_id: str, channel_id: str, message_ts: str, action_id: str,
-                          value: str | None = None, block_id: str | None = None) -> dict[str, Any]:
+    async def send_action(
+        self,
+        user_id: str,
+        channel_id: str,
+        message_ts: str,
+        action_id: str,
+        value: str | None = None,
+        block_id: str | None = None,
+    ) -> dict[str, Any]:
         body = self.action_body(user_id, channel_id, message_ts, action_id, value, block_id)
         return await self._post_to_bot(body, "application/x-www-form-urlencoded", "block_actions")
 
@@ -275,8 +321,9 @@ class SlackPeer(SlackState):
             raise KeyError(f"unknown channel {ref!r}")
         return ch
 
-    async def send_view_submission(self, user_id: str, view_id: str, values: dict[str, Any],
-                                   callback_id: str | None = None) -> dict[str, Any]:
+    async def send_view_submission(
+        self, user_id: str, view_id: str, values: dict[str, Any], callback_id: str | None = None
+    ) -> dict[str, Any]:
         user_id = self.resolve_user(user_id)
         v = self.views.get(view_id)
         if v is None:
@@ -316,11 +363,18 @@ class SlackPeer(SlackState):
             v.versions.append(v.view)
         elif action != "errors":
             v.closed = True
-        self.rt.feed.emit("slack.view", view_id=v.id, user=v.user_id, view_kind=v.kind,
-                          action=f"submit:{action or 'close'}", errors=v.last_response.get("errors"))
+        self.rt.feed.emit(
+            "slack.view",
+            view_id=v.id,
+            user=v.user_id,
+            view_kind=v.kind,
+            action=f"submit:{action or 'close'}",
+            errors=v.last_response.get("errors"),
+        )
 
-    async def send_event(self, event: dict[str, Any], *, event_id: str | None = None,
-                         retry_num: int | None = None) -> dict[str, Any]:
+    async def send_event(
+        self, event: dict[str, Any], *, event_id: str | None = None, retry_num: int | None = None
+    ) -> dict[str, Any]:
         w = self.world
         envelope = {
             "token": "verification-token-unused",
@@ -343,28 +397,43 @@ class SlackPeer(SlackState):
         ch = self.channel_or_error_value(channel_id)
         return self.add_message(ch, user_id, text, None, thread_ts, bot=False)
 
-    async def send_mention(self, user_id: str, channel_id: str, text: str,
-                           thread_ts: str | None = None) -> dict[str, Any]:
+    async def send_mention(
+        self, user_id: str, channel_id: str, text: str, thread_ts: str | None = None
+    ) -> dict[str, Any]:
         user_id = self.resolve_user(user_id)
         full = f"<@{self.world.bot.user_id}> {text}"
         msg = self._human_message(user_id, channel_id, full, thread_ts)
-        event: dict[str, Any] = {"type": "app_mention", "user": user_id, "text": full, "ts": msg.ts,
-                                 "channel": msg.channel, "event_ts": msg.ts, "team": self.world.team.id}
+        event: dict[str, Any] = {
+            "type": "app_mention",
+            "user": user_id,
+            "text": full,
+            "ts": msg.ts,
+            "channel": msg.channel,
+            "event_ts": msg.ts,
+            "team": self.world.team.id,
+        }
         if thread_ts:
             event["thread_ts"] = thread_ts
         result = await self.send_event(event)
         result["ts"] = msg.ts
         return result
 
-    async def send_message(self, user_id: str, channel_id: str, text: str,
-                           thread_ts: str | None = None) -> dict[str, Any]:
+    async def send_message(
+        self, user_id: str, channel_id: str, text: str, thread_ts: str | None = None
+    ) -> dict[str, Any]:
         user_id = self.resolve_user(user_id)
         msg = self._human_message(user_id, channel_id, text, thread_ts)
         ch = self.channels[msg.channel]
-        event: dict[str, Any] = {"type": "message", "channel": msg.channel, "user": user_id, "text": text,
-                                 "ts": msg.ts, "event_ts": msg.ts,
-                                 "channel_type": "im" if ch.is_im else ("group" if ch.is_private else "channel"),
-                                 "team": self.world.team.id}
+        event: dict[str, Any] = {
+            "type": "message",
+            "channel": msg.channel,
+            "user": user_id,
+            "text": text,
+            "ts": msg.ts,
+            "event_ts": msg.ts,
+            "channel_type": "im" if ch.is_im else ("group" if ch.is_private else "channel"),
+            "team": self.world.team.id,
+        }
         if thread_ts:
             event["thread_ts"] = thread_ts
         result = await self.send_event(event)
@@ -382,8 +451,14 @@ class SlackPeer(SlackState):
         if user_id not in users:
             users.append(user_id)
         self.rt.feed.emit("slack.reaction", channel=ch.id, channel_name=ch.name, ts=ts, user=user_id, name=name)
-        event = {"type": "reaction_added", "user": user_id, "reaction": name, "item_user": msg.user,
-                 "item": {"type": "message", "channel": ch.id, "ts": ts}, "event_ts": self.next_ts()}
+        event = {
+            "type": "reaction_added",
+            "user": user_id,
+            "reaction": name,
+            "item_user": msg.user,
+            "item": {"type": "message", "channel": ch.id, "ts": ts},
+            "event_ts": self.next_ts(),
+        }
         return await self.send_event(event)
 
     async def send_pin(self, user_id: str, channel_id: str, ts: str) -> dict[str, Any]:
@@ -396,10 +471,19 @@ class SlackPeer(SlackState):
             msg.pinned_by.append(user_id)
         self.rt.feed.emit("slack.pin", channel=ch.id, channel_name=ch.name, ts=ts, user=user_id)
         now = int(self.rt.now().timestamp())
-        event = {"type": "pin_added", "user": user_id, "channel_id": ch.id,
-                 "item": {"type": "message", "channel": ch.id, "created": now, "created_by": user_id,
-                          "message": msg.to_api()},
-                 "event_ts": self.next_ts()}
+        event = {
+            "type": "pin_added",
+            "user": user_id,
+            "channel_id": ch.id,
+            "item": {
+                "type": "message",
+                "channel": ch.id,
+                "created": now,
+                "created_by": user_id,
+                "message": msg.to_api(),
+            },
+            "event_ts": self.next_ts(),
+        }
         return await self.send_event(event)
 
     # ---- response_url ----------------------------------------------------------------------------
@@ -425,8 +509,9 @@ class SlackPeer(SlackState):
 
     def apply_response(self, ru: ResponseURL, payload: dict[str, Any]) -> None:
         blocks_raw = payload.get("blocks")
-        if blocks_raw is not None and (not isinstance(blocks_raw, list)
-                                       or not all(isinstance(b, dict) and "type" in b for b in blocks_raw)):
+        if blocks_raw is not None and (
+            not isinstance(blocks_raw, list) or not all(isinstance(b, dict) and "type" in b for b in blocks_raw)
+        ):
             raise SlackError("invalid_blocks")
         blocks: list[dict[str, Any]] | None = blocks_raw
         text = str(payload.get("text") or "")
@@ -435,8 +520,15 @@ class SlackPeer(SlackState):
         if _truthy(payload.get("delete_original")):
             if original_msg is not None:
                 original_msg.deleted = True
-                self.rt.feed.emit("slack.update", channel=ru.channel_id, ts=original_msg.ts, deleted=True,
-                                  text=original_msg.text, blocks=original_msg.blocks, user=original_msg.user)
+                self.rt.feed.emit(
+                    "slack.update",
+                    channel=ru.channel_id,
+                    ts=original_msg.ts,
+                    deleted=True,
+                    text=original_msg.text,
+                    blocks=original_msg.blocks,
+                    user=original_msg.user,
+                )
             elif original_eph is not None:
                 original_eph.deleted = True
             return
@@ -447,9 +539,17 @@ class SlackPeer(SlackState):
             if original_eph is not None:
                 original_eph.text, original_eph.blocks = text, blocks
                 original_eph.versions.append({"text": text, "blocks": blocks, "at": self.rt.now().isoformat()})
-                self.rt.feed.emit("slack.ephemeral", channel=ru.channel_id, user=original_eph.user,
-                                  user_name=self.user_name(original_eph.user), text=text, blocks=blocks,
-                                  message_ts=original_eph.message_ts, source="response_url", replaced=True)
+                self.rt.feed.emit(
+                    "slack.ephemeral",
+                    channel=ru.channel_id,
+                    user=original_eph.user,
+                    user_name=self.user_name(original_eph.user),
+                    text=text,
+                    blocks=blocks,
+                    message_ts=original_eph.message_ts,
+                    source="response_url",
+                    replaced=True,
+                )
                 return
         if not text and not blocks:
             raise SlackError("no_text")
@@ -492,8 +592,9 @@ async def _merged_args(request: web.Request) -> dict[str, Any]:
     return args
 
 
-def _find_element(blocks: list[dict[str, Any]], action_id: str,
-                  block_id: str | None) -> tuple[dict[str, Any] | None, str | None]:
+def _find_element(
+    blocks: list[dict[str, Any]], action_id: str, block_id: str | None
+) -> tuple[dict[str, Any] | None, str | None]:
     for b in blocks:
         if block_id and b.get("block_id") != block_id:
             continue
@@ -524,8 +625,11 @@ def _state_values(values: dict[str, Any], blocks: list[dict[str, Any]] | None = 
             element = elements.get((block_id, action_id), {})
             kind = element.get("type", "plain_text_input")
             if kind == "static_select":
-                options = [o for group in element.get("option_groups") or [{"options": element.get("options")}]
-                           for o in group.get("options") or []]
+                options = [
+                    o
+                    for group in element.get("option_groups") or [{"options": element.get("options")}]
+                    for o in group.get("options") or []
+                ]
                 chosen = next((o for o in options if o.get("value") == v), None)
                 if chosen is None:
                     raise ValueError(f"{block_id}.{action_id}: no option {v!r} in the select")

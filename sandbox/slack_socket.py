@@ -21,8 +21,13 @@ __all__ = ["SOCKET_PATH", "SocketMode"]
 SOCKET_PATH = "/_sandbox/slack/socket"
 ACK_TIMEOUT_S = 3.0
 
-_TYPES = {"command": "slash_commands", "block_actions": "interactive", "view_submission": "interactive",
-          "view_closed": "interactive", "event": "events_api"}
+_TYPES = {
+    "command": "slash_commands",
+    "block_actions": "interactive",
+    "view_submission": "interactive",
+    "view_closed": "interactive",
+    "event": "events_api",
+}
 
 
 @dataclass
@@ -58,9 +63,14 @@ class SocketMode:
         await ws.prepare(request)
         conn = _Connection(ws)
         self.connections.append(conn)
-        await ws.send_json({"type": "hello", "num_connections": len(self.connections),
-                            "debug_info": {"host": "sandbox", "approximate_connection_time": 18060},
-                            "connection_info": {"app_id": self.app_id}})
+        await ws.send_json(
+            {
+                "type": "hello",
+                "num_connections": len(self.connections),
+                "debug_info": {"host": "sandbox", "approximate_connection_time": 18060},
+                "connection_info": {"app_id": self.app_id},
+            }
+        )
         self.rt.feed.emit("slack.socket", action="connected", connections=len(self.connections))
         try:
             async for msg in ws:
@@ -114,8 +124,7 @@ class SocketMode:
     async def disconnect_all(self, reason: str = "refresh_requested") -> None:
         for conn in list(self.connections):
             if not conn.ws.closed:
-                await conn.ws.send_json({"type": "disconnect", "reason": reason,
-                                         "debug_info": {"host": "sandbox"}})
+                await conn.ws.send_json({"type": "disconnect", "reason": reason, "debug_info": {"host": "sandbox"}})
 
     async def close(self) -> None:
         for conn in list(self.connections):

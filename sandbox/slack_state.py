@@ -50,8 +50,14 @@ class SlackCall:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "method": self.method, "args": self.args, "ok": self.ok, "error": self.error, "status": self.status,
-            "at_monotonic": self.at_monotonic, "at": self.at, "elapsed_ms": self.elapsed_ms,
+            "method": self.method,
+            "args": self.args,
+            "ok": self.ok,
+            "error": self.error,
+            "status": self.status,
+            "at_monotonic": self.at_monotonic,
+            "at": self.at,
+            "elapsed_ms": self.elapsed_ms,
         }
 
 
@@ -100,10 +106,17 @@ class Message:
 
     def to_json(self) -> dict[str, Any]:
         d = self.to_api()
-        d.update({
-            "channel": self.channel, "versions": self.versions, "at": self.at, "at_monotonic": self.at_monotonic,
-            "deleted": self.deleted, "pinned_by": self.pinned_by, "reactions": self.reactions,
-        })
+        d.update(
+            {
+                "channel": self.channel,
+                "versions": self.versions,
+                "at": self.at,
+                "at_monotonic": self.at_monotonic,
+                "deleted": self.deleted,
+                "pinned_by": self.pinned_by,
+                "reactions": self.reactions,
+            }
+        )
         return d
 
 
@@ -123,9 +136,17 @@ class Ephemeral:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "channel": self.channel, "user": self.user, "text": self.text, "blocks": self.blocks,
-            "message_ts": self.message_ts, "source": self.source, "at": self.at, "at_monotonic": self.at_monotonic,
-            "thread_ts": self.thread_ts, "versions": self.versions, "deleted": self.deleted,
+            "channel": self.channel,
+            "user": self.user,
+            "text": self.text,
+            "blocks": self.blocks,
+            "message_ts": self.message_ts,
+            "source": self.source,
+            "at": self.at,
+            "at_monotonic": self.at_monotonic,
+            "thread_ts": self.thread_ts,
+            "versions": self.versions,
+            "deleted": self.deleted,
         }
 
 
@@ -180,10 +201,18 @@ class Channel:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id, "name": self.name, "topic": self.topic, "members": sorted(self.members),
-            "created_by": self.created_by, "is_private": self.is_private, "is_im": self.is_im,
-            "created": self.created, "message_count": len(self.messages), "bookmarks": self.bookmarks,
-            "at": self.at, "at_monotonic": self.at_monotonic,
+            "id": self.id,
+            "name": self.name,
+            "topic": self.topic,
+            "members": sorted(self.members),
+            "created_by": self.created_by,
+            "is_private": self.is_private,
+            "is_im": self.is_im,
+            "created": self.created,
+            "message_count": len(self.messages),
+            "bookmarks": self.bookmarks,
+            "at": self.at,
+            "at_monotonic": self.at_monotonic,
         }
 
 
@@ -229,9 +258,17 @@ class View:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id, "user_id": self.user_id, "kind": self.kind, "view": self.view,
-            "trigger_id": self.trigger_id, "at": self.at, "at_monotonic": self.at_monotonic, "hash": self.hash,
-            "versions": self.versions, "closed": self.closed, "last_response": self.last_response,
+            "id": self.id,
+            "user_id": self.user_id,
+            "kind": self.kind,
+            "view": self.view,
+            "trigger_id": self.trigger_id,
+            "at": self.at,
+            "at_monotonic": self.at_monotonic,
+            "hash": self.hash,
+            "versions": self.versions,
+            "closed": self.closed,
+            "last_response": self.last_response,
         }
 
 
@@ -273,8 +310,16 @@ class SlackState:
         self._seq = itertools.count(1)
         ch = world.incidents_channel
         members = {world.bot.user_id} | {p.slack.id for p in world.people if p.slack}
-        self._add_channel(Channel(id=ch.id, name=ch.name, topic="", members=members, created_by=world.bot.user_id,
-                                  created=int(rt.now().timestamp())))
+        self._add_channel(
+            Channel(
+                id=ch.id,
+                name=ch.name,
+                topic="",
+                members=members,
+                created_by=world.bot.user_id,
+                created=int(rt.now().timestamp()),
+            )
+        )
 
     # ---- ids and timestamps --------------------------------------------------------------------
     def next_ts(self) -> str:
@@ -319,8 +364,11 @@ class SlackState:
         return list(ch.messages) if ch else []
 
     def ephemerals_for(self, user_id: str | None = None, channel_id: str | None = None) -> list[Ephemeral]:
-        return [e for e in self.ephemerals
-                if (user_id is None or e.user == user_id) and (channel_id is None or e.channel == channel_id)]
+        return [
+            e
+            for e in self.ephemerals
+            if (user_id is None or e.user == user_id) and (channel_id is None or e.channel == channel_id)
+        ]
 
     def calls_for(self, method: str) -> list[SlackCall]:
         return list(self._calls_by_method.get(method, ()))
@@ -356,19 +404,37 @@ class SlackState:
                 return None
             name, real, email, is_bot = p.slack.name, p.name, p.email, False
         profile: dict[str, Any] = {
-            "real_name": real, "display_name": name, "real_name_normalized": real,
-            "display_name_normalized": name, "first_name": real.split(" ")[0], "title": "",
-            "image_48": "https://a.slack-edge.com/80588/img/avatars/ava_0001-48.png", "team": w.team.id,
+            "real_name": real,
+            "display_name": name,
+            "real_name_normalized": real,
+            "display_name_normalized": name,
+            "first_name": real.split(" ")[0],
+            "title": "",
+            "image_48": "https://a.slack-edge.com/80588/img/avatars/ava_0001-48.png",
+            "team": w.team.id,
         }
         if email:
             profile["email"] = email
         if is_bot:
             profile["bot_id"] = w.bot.bot_id
         return {
-            "id": user_id, "team_id": w.team.id, "name": name, "deleted": False, "color": "9f69e7",
-            "real_name": real, "tz": "Etc/UTC", "tz_label": "Coordinated Universal Time", "tz_offset": 0,
-            "profile": profile, "is_admin": False, "is_owner": False, "is_primary_owner": False,
-            "is_restricted": False, "is_ultra_restricted": False, "is_bot": is_bot, "is_app_user": False,
+            "id": user_id,
+            "team_id": w.team.id,
+            "name": name,
+            "deleted": False,
+            "color": "9f69e7",
+            "real_name": real,
+            "tz": "Etc/UTC",
+            "tz_label": "Coordinated Universal Time",
+            "tz_offset": 0,
+            "profile": profile,
+            "is_admin": False,
+            "is_owner": False,
+            "is_primary_owner": False,
+            "is_restricted": False,
+            "is_ultra_restricted": False,
+            "is_bot": is_bot,
+            "is_app_user": False,
             "updated": 1763600000,
         }
 
@@ -381,35 +447,75 @@ class SlackState:
             self._channel_by_name[ch.name] = ch.id
         return ch
 
-    def create_channel(self, name: str, members: list[str] | set[str] | None = None, *,
-                       created_by: str | None = None, is_private: bool = False) -> Channel:
+    def create_channel(
+        self,
+        name: str,
+        members: list[str] | set[str] | None = None,
+        *,
+        created_by: str | None = None,
+        is_private: bool = False,
+    ) -> Channel:
         """Create a channel as a human would (no name validation beyond uniqueness); bot not a member unless listed."""
         if name in self._channel_by_name:
             raise ValueError(f"name_taken: {name}")
         creator = created_by or next((p.slack.id for p in self.world.people if p.slack), self.world.bot.user_id)
         mem = {self.resolve_user(m) for m in (members or [])} | {creator}
-        ch = self._add_channel(Channel(id=self.new_id("C"), name=name, topic="", members=mem, created_by=creator,
-                                       is_private=is_private, created=int(self.rt.now().timestamp())))
-        self.rt.feed.emit("slack.channel", channel=ch.id, name=ch.name, created_by=creator,
-                          members=sorted(ch.members))
+        ch = self._add_channel(
+            Channel(
+                id=self.new_id("C"),
+                name=name,
+                topic="",
+                members=mem,
+                created_by=creator,
+                is_private=is_private,
+                created=int(self.rt.now().timestamp()),
+            )
+        )
+        self.rt.feed.emit("slack.channel", channel=ch.id, name=ch.name, created_by=creator, members=sorted(ch.members))
         return ch
 
     def open_im(self, user_id: str) -> Channel:
         for ch in self.channels.values():
             if ch.is_im and user_id in ch.members:
                 return ch
-        return self._add_channel(Channel(id=self.new_id("D"), name=user_id, topic="",
-                                         members={self.world.bot.user_id, user_id},
-                                         created_by=user_id, is_im=True,
-                                         created=int(self.rt.now().timestamp())))
+        return self._add_channel(
+            Channel(
+                id=self.new_id("D"),
+                name=user_id,
+                topic="",
+                members={self.world.bot.user_id, user_id},
+                created_by=user_id,
+                is_im=True,
+                created=int(self.rt.now().timestamp()),
+            )
+        )
 
-    def add_message(self, ch: Channel, user: str, text: str, blocks: list[dict[str, Any]] | None,
-                    thread_ts: str | None, *, bot: bool, subtype: str | None = None) -> Message:
+    def add_message(
+        self,
+        ch: Channel,
+        user: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None,
+        thread_ts: str | None,
+        *,
+        bot: bool,
+        subtype: str | None = None,
+    ) -> Message:
         mono, at = self.rt.stamp()
         ts = self.next_ts()
-        msg = Message(channel=ch.id, ts=ts, user=user, text=text, blocks=blocks, thread_ts=thread_ts,
-                      versions=[{"text": text, "blocks": blocks, "at": at, "at_monotonic": mono}],
-                      at_monotonic=mono, at=at, bot_id=self.world.bot.bot_id if bot else None, subtype=subtype)
+        msg = Message(
+            channel=ch.id,
+            ts=ts,
+            user=user,
+            text=text,
+            blocks=blocks,
+            thread_ts=thread_ts,
+            versions=[{"text": text, "blocks": blocks, "at": at, "at_monotonic": mono}],
+            at_monotonic=mono,
+            at=at,
+            bot_id=self.world.bot.bot_id if bot else None,
+            subtype=subtype,
+        )
         ch.messages.append(msg)
         self._messages[(ch.id, ts)] = msg
         if thread_ts:
@@ -418,13 +524,23 @@ class SlackState:
                 parent.reply_count += 1
                 if parent.thread_ts is None:
                     parent.thread_ts = parent.ts
-        self.rt.feed.emit("slack.message", channel=ch.id, channel_name=ch.name, ts=ts, user=user,
-                          user_name=self.user_name(user), text=text, blocks=blocks, thread_ts=thread_ts,
-                          bot=bot)
+        self.rt.feed.emit(
+            "slack.message",
+            channel=ch.id,
+            channel_name=ch.name,
+            ts=ts,
+            user=user,
+            user_name=self.user_name(user),
+            text=text,
+            blocks=blocks,
+            thread_ts=thread_ts,
+            bot=bot,
+        )
         return msg
 
-    def update_message(self, msg: Message, text: str | None, blocks: list[dict[str, Any]] | None,
-                       *, keep_blocks: bool) -> Message:
+    def update_message(
+        self, msg: Message, text: str | None, blocks: list[dict[str, Any]] | None, *, keep_blocks: bool
+    ) -> Message:
         mono, at = self.rt.stamp()
         if text is not None:
             msg.text = text
@@ -433,20 +549,52 @@ class SlackState:
         msg.versions.append({"text": msg.text, "blocks": msg.blocks, "at": at, "at_monotonic": mono})
         msg.updated_at_monotonic = mono
         ch = self.channels[msg.channel]
-        self.rt.feed.emit("slack.update", channel=msg.channel, channel_name=ch.name, ts=msg.ts, user=msg.user,
-                          text=msg.text, blocks=msg.blocks, version=len(msg.versions))
+        self.rt.feed.emit(
+            "slack.update",
+            channel=msg.channel,
+            channel_name=ch.name,
+            ts=msg.ts,
+            user=msg.user,
+            text=msg.text,
+            blocks=msg.blocks,
+            version=len(msg.versions),
+        )
         return msg
 
-    def add_ephemeral(self, channel_id: str, user: str, text: str, blocks: list[dict[str, Any]] | None,
-                      source: str, thread_ts: str | None = None) -> Ephemeral:
+    def add_ephemeral(
+        self,
+        channel_id: str,
+        user: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None,
+        source: str,
+        thread_ts: str | None = None,
+    ) -> Ephemeral:
         mono, at = self.rt.stamp()
-        e = Ephemeral(channel=channel_id, user=user, text=text, blocks=blocks, message_ts=self.next_ts(),
-                      source=source, at_monotonic=mono, at=at, thread_ts=thread_ts,
-                      versions=[{"text": text, "blocks": blocks, "at": at}])
+        e = Ephemeral(
+            channel=channel_id,
+            user=user,
+            text=text,
+            blocks=blocks,
+            message_ts=self.next_ts(),
+            source=source,
+            at_monotonic=mono,
+            at=at,
+            thread_ts=thread_ts,
+            versions=[{"text": text, "blocks": blocks, "at": at}],
+        )
         self.ephemerals.append(e)
         self._ephemeral_by_ts[e.message_ts] = e
-        self.rt.feed.emit("slack.ephemeral", channel=channel_id, user=user, user_name=self.user_name(user),
-                          text=text, blocks=blocks, message_ts=e.message_ts, source=source)
+        self.rt.feed.emit(
+            "slack.ephemeral",
+            channel=channel_id,
+            user=user,
+            user_name=self.user_name(user),
+            text=text,
+            blocks=blocks,
+            message_ts=e.message_ts,
+            source=source,
+        )
         return e
 
     def record_call(self, call: SlackCall) -> None:

@@ -62,8 +62,7 @@ def _blocks(a: dict[str, Any], limit: int = MAX_MESSAGE_BLOCKS) -> list[dict[str
     blocks = _json_arg(a, "blocks")
     if blocks is None:
         return None
-    if not isinstance(blocks, list) or not all(isinstance(b, dict) and isinstance(b.get("type"), str)
-                                                for b in blocks):
+    if not isinstance(blocks, list) or not all(isinstance(b, dict) and isinstance(b.get("type"), str) for b in blocks):
         raise SlackError("invalid_blocks")
     if len(blocks) > limit:
         raise SlackError("msg_blocks_too_long" if limit == MAX_MESSAGE_BLOCKS else "invalid_arguments")
@@ -136,9 +135,15 @@ def _message(st: SlackState, ch: Channel, ts: str) -> Message:
 # ---- auth / users --------------------------------------------------------------------------------
 def auth_test(st: SlackState, a: dict[str, Any]) -> dict[str, Any]:
     w = st.world
-    return {"url": f"https://{w.team.domain}.slack.com/", "team": w.team.domain, "user": w.bot.name,
-            "team_id": w.team.id, "user_id": w.bot.user_id, "bot_id": w.bot.bot_id,
-            "is_enterprise_install": False}
+    return {
+        "url": f"https://{w.team.domain}.slack.com/",
+        "team": w.team.domain,
+        "user": w.bot.name,
+        "team_id": w.team.id,
+        "user_id": w.bot.user_id,
+        "bot_id": w.bot.bot_id,
+        "is_enterprise_install": False,
+    }
 
 
 def users_lookup_by_email(st: SlackState, a: dict[str, Any]) -> dict[str, Any]:
@@ -180,8 +185,15 @@ def conversations_create(st: SlackState, a: dict[str, Any]) -> dict[str, Any]:
     if st.channel(name) is not None:
         raise SlackError("name_taken")
     bot = st.world.bot.user_id
-    ch = Channel(id=st.new_id("C"), name=name, topic="", members={bot}, created_by=bot,
-                 is_private=_bool(a, "is_private"), created=int(st.rt.now().timestamp()))
+    ch = Channel(
+        id=st.new_id("C"),
+        name=name,
+        topic="",
+        members={bot},
+        created_by=bot,
+        is_private=_bool(a, "is_private"),
+        created=int(st.rt.now().timestamp()),
+    )
     st._add_channel(ch)
     st.rt.feed.emit("slack.channel", channel=ch.id, name=ch.name, created_by=bot, members=[bot])
     return {"channel": ch.to_api(bot)}
@@ -213,8 +225,9 @@ def conversations_invite(st: SlackState, a: dict[str, Any]) -> dict[str, Any]:
     if not new:
         raise SlackError("already_in_channel")
     ch.members.update(new)
-    st.rt.feed.emit("slack.invite", channel=ch.id, channel_name=ch.name, users=new,
-                    user_names=[st.user_name(u) for u in new])
+    st.rt.feed.emit(
+        "slack.invite", channel=ch.id, channel_name=ch.name, users=new, user_names=[st.user_name(u) for u in new]
+    )
     return {"channel": ch.to_api(st.world.bot.user_id)}
 
 
@@ -230,10 +243,12 @@ def conversations_list(st: SlackState, a: dict[str, Any]) -> dict[str, Any]:
     limit = max(1, min(_int(a, "limit", 100), 1000))
     start = _int(a, "cursor", 0) if _str(a, "cursor").isdigit() else 0
     channels = [c for c in st.channels.values() if not c.is_im and not c.is_private]
-    page = channels[start:start + limit]
+    page = channels[start : start + limit]
     more = start + limit < len(channels)
-    return {"channels": [c.to_api(st.world.bot.user_id) for c in page],
-            "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+    return {
+        "channels": [c.to_api(st.world.bot.user_id) for c in page],
+        "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+    }
 
 
 def conversations_members(st: SlackState, a: dict[str, Any]) -> dict[str, Any]:
@@ -246,19 +261,27 @@ def conversations_members(st: SlackState, a: dict[str, Any]) -> dict[str, Any]:
 def _page(msgs: list[Message], a: dict[str, Any]) -> dict[str, Any]:
     limit = max(1, min(_int(a, "limit", 100), 999))
     start = _int(a, "cursor", 0) if _str(a, "cursor").isdigit() else 0
-    page = msgs[start:start + limit]
+    page = msgs[start : start + limit]
     more = start + limit < len(msgs)
     metadata = _bool(a, "include_all_metadata")
-    return {"messages": [m.to_api(metadata=metadata) for m in page], "has_more": more,
-            "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+    return {
+        "messages": [m.to_api(metadata=metadata) for m in page],
+        "has_more": more,
+        "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+    }
 
 
 def conversations_history(st: SlackState, a: dict[str, Any]) -> dict[str, Any]:
     ch = _member_channel(st, a)
     latest, oldest = _str(a, "latest"), _str(a, "oldest")
-    msgs = [m for m in reversed(ch.messages)
-            if not m.deleted and (m.thread_ts is None or m.thread_ts == m.ts)
-            and (not latest or float(m.ts) <= float(latest)) and (not oldest or float(m.ts) >= float(oldest))]
+    msgs = [
+        m
+        for m in reversed(ch.messages)
+        if not m.deleted
+        and (m.thread_ts is None or m.thread_ts == m.ts)
+        and (not latest or float(m.ts) <= float(latest))
+        and (not oldest or float(m.ts) >= float(oldest))
+    ]
     out = _page(msgs, a)
     out["pin_count"] = sum(1 for m in ch.messages if m.pinned_by)
     return out
@@ -280,11 +303,13 @@ def conversations_join(st: SlackState, a: dict[str, Any]) -> dict[str, Any]:
     if ch.is_private and bot not in ch.members:
         raise SlackError("method_not_supported_for_channel_type")
     if bot in ch.members:
-        return {"channel": ch.to_api(bot), "warning": "already_in_channel",
-                "response_metadata": {"warnings": ["already_in_channel"]}}
+        return {
+            "channel": ch.to_api(bot),
+            "warning": "already_in_channel",
+            "response_metadata": {"warnings": ["already_in_channel"]},
+        }
     ch.members.add(bot)
-    st.rt.feed.emit("slack.invite", channel=ch.id, channel_name=ch.name, users=[bot],
-                    user_names=[st.world.bot.name])
+    st.rt.feed.emit("slack.invite", channel=ch.id, channel_name=ch.name, users=[bot], user_names=[st.world.bot.name])
     return {"channel": ch.to_api(bot)}
 
 
@@ -316,8 +341,11 @@ def chat_post_message(st: SlackState, a: dict[str, Any]) -> dict[str, Any]:
     text, blocks = _text_and_blocks(a)
     thread_ts = _str(a, "thread_ts") or None
     metadata = _json_arg(a, "metadata") if a.get("metadata") else None
-    if metadata is not None and (not isinstance(metadata, dict) or not isinstance(metadata.get("event_type"), str)
-                                 or not isinstance(metadata.get("event_payload"), dict)):
+    if metadata is not None and (
+        not isinstance(metadata, dict)
+        or not isinstance(metadata.get("event_type"), str)
+        or not isinstance(metadata.get("event_payload"), dict)
+    ):
         raise SlackError("invalid_metadata_format")
     msg = st.add_message(ch, st.world.bot.user_id, text, blocks, thread_ts, bot=True)
     msg.metadata = metadata
@@ -356,8 +384,10 @@ def chat_post_ephemeral(st: SlackState, a: dict[str, Any]) -> dict[str, Any]:
 def chat_get_permalink(st: SlackState, a: dict[str, Any]) -> dict[str, Any]:
     ch = st.channel_or_error(a.get("channel"))
     msg = _message(st, ch, _str(a, "message_ts"))
-    return {"channel": ch.id,
-            "permalink": f"https://{st.world.team.domain}.slack.com/archives/{ch.id}/p{msg.ts.replace('.', '')}"}
+    return {
+        "channel": ch.id,
+        "permalink": f"https://{st.world.team.domain}.slack.com/archives/{ch.id}/p{msg.ts.replace('.', '')}",
+    }
 
 
 # ---- views ---------------------------------------------------------------------------------------
@@ -388,17 +418,33 @@ def _use_trigger(st: SlackState, a: dict[str, Any]) -> str:
     return trig.user_id
 
 
-def _new_view(st: SlackState, user: str, view: dict[str, Any], kind: str, trigger: str | None,
-              previous: View | None = None) -> View:
+def _new_view(
+    st: SlackState, user: str, view: dict[str, Any], kind: str, trigger: str | None, previous: View | None = None
+) -> View:
     mono, at = st.rt.stamp()
-    v = View(id=st.new_id("V"), user_id=user, view=view, kind=kind, trigger_id=trigger, at_monotonic=mono, at=at,
-             hash=f"{int(time.time())}.{st.new_id('h', 8)}", versions=[view],
-             root_view_id=previous.root_view_id or previous.id if previous else None,
-             previous_view_id=previous.id if previous else None)
+    v = View(
+        id=st.new_id("V"),
+        user_id=user,
+        view=view,
+        kind=kind,
+        trigger_id=trigger,
+        at_monotonic=mono,
+        at=at,
+        hash=f"{int(time.time())}.{st.new_id('h', 8)}",
+        versions=[view],
+        root_view_id=previous.root_view_id or previous.id if previous else None,
+        previous_view_id=previous.id if previous else None,
+    )
     st.views[v.id] = v
-    st.rt.feed.emit("slack.view", view_id=v.id, user=user, view_kind=kind, action="open",
-                    title=(view.get("title") or {}).get("text") if isinstance(view.get("title"), dict) else None,
-                    callback_id=view.get("callback_id"))
+    st.rt.feed.emit(
+        "slack.view",
+        view_id=v.id,
+        user=user,
+        view_kind=kind,
+        action="open",
+        title=(view.get("title") or {}).get("text") if isinstance(view.get("title"), dict) else None,
+        callback_id=view.get("callback_id"),
+    )
     return v
 
 
@@ -440,8 +486,11 @@ def views_publish(st: SlackState, a: dict[str, Any]) -> dict[str, Any]:
 def views_update(st: SlackState, a: dict[str, Any]) -> dict[str, Any]:
     view = _view_arg(a, ("modal", "home"))
     vid, ext = _str(a, "view_id"), _str(a, "external_id")
-    v = st.views.get(vid) if vid else next(
-        (x for x in st.views.values() if ext and x.view.get("external_id") == ext), None)
+    v = (
+        st.views.get(vid)
+        if vid
+        else next((x for x in st.views.values() if ext and x.view.get("external_id") == ext), None)
+    )
     if v is None:
         raise SlackError("not_found")
     if _str(a, "hash") and _str(a, "hash") != v.hash:
@@ -487,10 +536,23 @@ def bookmarks_add(st: SlackState, a: dict[str, Any]) -> dict[str, Any]:
     if not title or kind != "link" or not _str(a, "link"):
         raise SlackError("invalid_arguments")
     now = int(st.rt.now().timestamp())
-    bm = {"id": st.new_id("Bk"), "channel_id": ch.id, "title": title, "link": _str(a, "link"),
-          "emoji": _str(a, "emoji") or None, "icon_url": None, "type": "link", "entity_id": None,
-          "date_created": now, "date_updated": 0, "rank": "U", "last_updated_by_user_id": st.world.bot.user_id,
-          "last_updated_by_team_id": st.world.team.id, "shortcut_id": None, "app_id": st.world.bot.app_id}
+    bm = {
+        "id": st.new_id("Bk"),
+        "channel_id": ch.id,
+        "title": title,
+        "link": _str(a, "link"),
+        "emoji": _str(a, "emoji") or None,
+        "icon_url": None,
+        "type": "link",
+        "entity_id": None,
+        "date_created": now,
+        "date_updated": 0,
+        "rank": "U",
+        "last_updated_by_user_id": st.world.bot.user_id,
+        "last_updated_by_team_id": st.world.team.id,
+        "shortcut_id": None,
+        "app_id": st.world.bot.app_id,
+    }
     ch.bookmarks.append(bm)
     st.rt.feed.emit("slack.bookmark", channel=ch.id, channel_name=ch.name, title=title, link=bm["link"])
     return {"bookmark": bm}

@@ -181,8 +181,7 @@ class World:
                 for s in self.services
             ],
             "escalation_policies": [
-                {"id": e.id, "name": e.name, "levels": [list(lv) for lv in e.levels]}
-                for e in self.escalation_policies
+                {"id": e.id, "name": e.name, "levels": [list(lv) for lv in e.levels]} for e in self.escalation_policies
             ],
             "usergroups": [{"id": g.id, "handle": g.handle, "members": list(g.members)} for g in self.usergroups],
         }
@@ -338,8 +337,9 @@ class _Parser:
                     if keys[key].pagerduty_id is None:
                         raise WorldError(f"{path}.levels[{j}][{k}]: person {key!r} has no pagerduty id")
                 levels.append(tuple(lv_list))
-            eps.append(EscalationPolicy(id=self._str(em, "id", path), name=self._str(em, "name", path),
-                                        levels=tuple(levels)))
+            eps.append(
+                EscalationPolicy(id=self._str(em, "id", path), name=self._str(em, "name", path), levels=tuple(levels))
+            )
         self._unique([e.id for e in eps], "world.escalation_policies", "id")
         ep_ids = {e.id for e in eps}
 
@@ -353,12 +353,14 @@ class _Parser:
             ep = self._str(spd, "escalation_policy", f"{path}.pagerduty")
             if ep not in ep_ids:
                 raise WorldError(f"{path}.pagerduty.escalation_policy: unknown escalation policy {ep!r}")
-            services.append(Service(
-                name=self._str(sm, "name", path),
-                pagerduty_id=self._str(spd, "id", f"{path}.pagerduty"),
-                routing_key=self._str(spd, "routing_key", f"{path}.pagerduty"),
-                escalation_policy=ep,
-            ))
+            services.append(
+                Service(
+                    name=self._str(sm, "name", path),
+                    pagerduty_id=self._str(spd, "id", f"{path}.pagerduty"),
+                    routing_key=self._str(spd, "routing_key", f"{path}.pagerduty"),
+                    escalation_policy=ep,
+                )
+            )
         self._unique([s.name for s in services], "world.services", "name")
         self._unique([s.pagerduty_id for s in services], "world.services", "pagerduty.id")
         self._unique([s.routing_key for s in services], "world.services", "pagerduty.routing_key")
@@ -371,20 +373,31 @@ class _Parser:
             for k, key in enumerate(members):
                 if not isinstance(key, str) or key not in keys or keys[key].slack is None:
                     raise WorldError(f"{path}.members[{k}]: {key!r} is not a person with a Slack account")
-            groups.append(UserGroup(id=self._str(gm, "id", path), handle=self._str(gm, "handle", path),
-                                    members=tuple(members)))
+            groups.append(
+                UserGroup(id=self._str(gm, "id", path), handle=self._str(gm, "handle", path), members=tuple(members))
+            )
         self._unique([g.id for g in groups], "world.usergroups", "id")
 
-        return World(team=team, bot=bot, incidents_channel=channel, pagerduty=pd, people=people,
-                     services=services, escalation_policies=eps, usergroups=groups)
+        return World(
+            team=team,
+            bot=bot,
+            incidents_channel=channel,
+            pagerduty=pd,
+            people=people,
+            services=services,
+            escalation_policies=eps,
+            usergroups=groups,
+        )
 
     def person(self, v: Any, path: str) -> Person:
         m = self._map(v, path)
         slack: SlackIdentity | None = None
         if m.get("slack") is not None:
             sm = self._map(m["slack"], f"{path}.slack")
-            slack = SlackIdentity(id=self._str(sm, "id", f"{path}.slack", pattern=_SLACK_USER_RE),
-                                  name=self._str(sm, "name", f"{path}.slack"))
+            slack = SlackIdentity(
+                id=self._str(sm, "id", f"{path}.slack", pattern=_SLACK_USER_RE),
+                name=self._str(sm, "name", f"{path}.slack"),
+            )
         pd_id: str | None = None
         if m.get("pagerduty") is not None:
             pm = self._map(m["pagerduty"], f"{path}.pagerduty")

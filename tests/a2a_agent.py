@@ -58,8 +58,9 @@ class ScriptedExecutor(AgentExecutor):
             return
         await updater.start_work()
         if text.startswith("complete"):
-            await updater.add_artifact([_text("rollback finished"), _data({"release": "frontend", "revision": 41})],
-                                       name="result")
+            await updater.add_artifact(
+                [_text("rollback finished"), _data({"release": "frontend", "revision": 41})], name="result"
+            )
             await updater.complete(updater.new_agent_message([_text("all good")]))
         elif text.startswith("fail"):
             await updater.failed(updater.new_agent_message([_text("boom: cluster unreachable")]))
@@ -79,8 +80,9 @@ def card(url: str, versions: tuple[str, ...]) -> AgentCard:
         name="scripted-agent",
         description="a2a-sdk test agent",
         version="0.0.1",
-        supported_interfaces=[AgentInterface(url=url, protocol_binding="JSONRPC", protocol_version=v)
-                              for v in versions],
+        supported_interfaces=[
+            AgentInterface(url=url, protocol_binding="JSONRPC", protocol_version=v) for v in versions
+        ],
         capabilities=AgentCapabilities(streaming=False),
         default_input_modes=["text/plain"],
         default_output_modes=["text/plain", "application/json"],
@@ -90,18 +92,25 @@ def card(url: str, versions: tuple[str, ...]) -> AgentCard:
 
 def sdk_app(url: str, versions: tuple[str, ...] = ("1.0", "0.3"), *, compat: bool = True) -> Starlette:
     agent_card = card(url, versions)
-    handler = DefaultRequestHandler(agent_executor=ScriptedExecutor(), task_store=InMemoryTaskStore(),
-                                    agent_card=agent_card)
-    return Starlette(routes=create_agent_card_routes(agent_card)
-                     + create_jsonrpc_routes(handler, rpc_url="/", enable_v0_3_compat=compat))
+    handler = DefaultRequestHandler(
+        agent_executor=ScriptedExecutor(), task_store=InMemoryTaskStore(), agent_card=agent_card
+    )
+    return Starlette(
+        routes=create_agent_card_routes(agent_card)
+        + create_jsonrpc_routes(handler, rpc_url="/", enable_v0_3_compat=compat)
+    )
 
 
 def future_only_app(url: str) -> Starlette:
     """An agent whose card offers only a protocol version sre-agent does not speak."""
 
     async def card_route(_request: Request) -> JSONResponse:
-        return JSONResponse({"name": "future", "supportedInterfaces": [
-            {"url": url, "protocolBinding": "JSONRPC", "protocolVersion": "2.0"}]})
+        return JSONResponse(
+            {
+                "name": "future",
+                "supportedInterfaces": [{"url": url, "protocolBinding": "JSONRPC", "protocolVersion": "2.0"}],
+            }
+        )
 
     return Starlette(routes=[Route("/.well-known/agent-card.json", card_route)])
 
@@ -113,8 +122,9 @@ async def serving(factory: Callable[[str], Starlette]) -> AsyncIterator[str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}/"
-    server = uvicorn.Server(uvicorn.Config(factory(url), log_level="error", timeout_graceful_shutdown=1,
-                                           lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(factory(url), log_level="error", timeout_graceful_shutdown=1, lifespan="off")
+    )
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:  # uvicorn offers no event to wait on  # noqa: ASYNC110
         await asyncio.sleep(0.01)
@@ -150,10 +160,18 @@ class FixedAnswerExecutor(AgentExecutor):
         await TaskUpdater(event_queue, context.task_id or "", context.context_id or "").cancel()
 
 
-def fixed_app(url: str, text: str, data: dict[str, Any] | None = None, versions: tuple[str, ...] = ("1.0", "0.3"),
-              delay_s: float = 0.0) -> Starlette:
+def fixed_app(
+    url: str,
+    text: str,
+    data: dict[str, Any] | None = None,
+    versions: tuple[str, ...] = ("1.0", "0.3"),
+    delay_s: float = 0.0,
+) -> Starlette:
     agent_card = card(url, versions)
-    handler = DefaultRequestHandler(agent_executor=FixedAnswerExecutor(text, data, delay_s),
-                                    task_store=InMemoryTaskStore(), agent_card=agent_card)
-    return Starlette(routes=create_agent_card_routes(agent_card)
-                     + create_jsonrpc_routes(handler, rpc_url="/", enable_v0_3_compat=True))
+    handler = DefaultRequestHandler(
+        agent_executor=FixedAnswerExecutor(text, data, delay_s), task_store=InMemoryTaskStore(), agent_card=agent_card
+    )
+    return Starlette(
+        routes=create_agent_card_routes(agent_card)
+        + create_jsonrpc_routes(handler, rpc_url="/", enable_v0_3_compat=True)
+    )

@@ -96,8 +96,13 @@ async def fast(world: World, database_url: str) -> AsyncIterator[Harness]:
     """The bot and the sandbox on one virtual clock 200 times faster than the wall: retries' and leases' minutes
     pass in a second or two."""
     clock = ScaledClock(200.0)
-    sb = Sandbox(world, slack_signing_secret=SIGNING_SECRET, pagerduty_webhook_secrets=WEBHOOK_SECRETS[:1],
-                 webhook_retry_delays=[0.05, 0.1, 0.2], clock=clock.now)
+    sb = Sandbox(
+        world,
+        slack_signing_secret=SIGNING_SECRET,
+        pagerduty_webhook_secrets=WEBHOOK_SECRETS[:1],
+        webhook_retry_delays=[0.05, 0.1, 0.2],
+        clock=clock.now,
+    )
     await sb.start(host="127.0.0.1", port=0)
     harness = Harness(sb, database_url, clock=clock)
     await harness.start()

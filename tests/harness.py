@@ -140,7 +140,9 @@ def pd_status_changes(sandbox: Sandbox, status: str) -> list[Any]:
     return [
         c
         for c in sandbox.pagerduty.calls
-        if c.method == "PUT" and isinstance(c.body, dict) and (c.body.get("incident") or {}).get("status") == status
+        if c.method == "PUT"
+        and isinstance(c.body, dict)
+        and (c.body.get("incident") or {}).get("status") == status
         and c.status < 300
     ]
 

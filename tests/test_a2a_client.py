@@ -119,17 +119,29 @@ async def test_the_sandbox_agents_speak_both_versions_with_an_approval_gate(
     from sandbox.server import Sandbox
     from sandbox.world import World
 
-    specs = parse_agents([{"name": "k8s", "role": "kubernetes", "versions": list(versions),
-                           "answers": {"checkout-service": {"text": "3 pods in CrashLoopBackOff",
-                                                            "data": {"pods": {"CrashLoopBackOff": 3}}}}}])
-    async with Sandbox(World.default(), slack_signing_secret="s", pagerduty_webhook_secrets=["p"],
-                       agents=specs) as sb:
+    specs = parse_agents(
+        [
+            {
+                "name": "k8s",
+                "role": "kubernetes",
+                "versions": list(versions),
+                "answers": {
+                    "checkout-service": {
+                        "text": "3 pods in CrashLoopBackOff",
+                        "data": {"pods": {"CrashLoopBackOff": 3}},
+                    }
+                },
+            }
+        ]
+    )
+    async with Sandbox(World.default(), slack_signing_secret="s", pagerduty_webhook_secrets=["p"], agents=specs) as sb:
         client = A2AClient("k8s", sb.agents.url("k8s"), http, timeout_s=5)
         reply = await client.send("why are the pods crashing?", {"service": "checkout-service"})
         assert reply.state == "completed" and reply.text == "3 pods in CrashLoopBackOff"
         assert reply.data == ({"pods": {"CrashLoopBackOff": 3}},)
-        gate = await client.send("raise the memory limit", {"change": "memory 512Mi -> 768Mi"},
-                                 context_id=reply.context_id)
+        gate = await client.send(
+            "raise the memory limit", {"change": "memory 512Mi -> 768Mi"}, context_id=reply.context_id
+        )
         assert gate.needs_input and "Approve or reject?" in gate.text
         done = await client.send("approve", task_id=gate.task_id, context_id=gate.context_id)
         assert done.state == "completed" and done.text == "Done: memory 512Mi -> 768Mi"
@@ -142,10 +154,18 @@ async def test_a_long_task_is_polled_until_done(http: aiohttp.ClientSession, ver
     from sandbox.server import Sandbox
     from sandbox.world import World
 
-    specs = parse_agents([{"name": "slowpoke", "role": "monitoring", "versions": list(versions), "working_ms": 300,
-                           "answers": {"default": {"text": "error rate 8.5%"}}}])
-    async with Sandbox(World.default(), slack_signing_secret="s", pagerduty_webhook_secrets=["p"],
-                       agents=specs) as sb:
+    specs = parse_agents(
+        [
+            {
+                "name": "slowpoke",
+                "role": "monitoring",
+                "versions": list(versions),
+                "working_ms": 300,
+                "answers": {"default": {"text": "error rate 8.5%"}},
+            }
+        ]
+    )
+    async with Sandbox(World.default(), slack_signing_secret="s", pagerduty_webhook_secrets=["p"], agents=specs) as sb:
         reply = await A2AClient("slowpoke", sb.agents.url("slowpoke"), http, timeout_s=5).send("how is checkout?")
         assert reply.state == "completed" and reply.text == "error rate 8.5%"
         methods = [r["method"] for r in sb.agents.requests]

@@ -29,11 +29,15 @@ def test_a_good_file(tmp_path: Path) -> None:
     ("text", "message"),
     [
         ("agents:\n  - {name: m, role: astrology, url: 'http://x'}\n", "agents.yml: agents[0].role: Input should be"),
-        ("agents:\n  - {name: m, role: cloud, url: 'ftp://x'}\n",
-         "agents.yml: agents[0].url: expected an http:// or https:// URL, got 'ftp://x'"),
+        (
+            "agents:\n  - {name: m, role: cloud, url: 'ftp://x'}\n",
+            "agents.yml: agents[0].url: expected an http:// or https:// URL, got 'ftp://x'",
+        ),
         ("agents:\n  - {name: m, role: cloud, url: 'http://x', timeout_s: 0}\n", "agents.yml: agents[0].timeout_s:"),
-        ("agents:\n  - {name: m, role: cloud, url: 'http://x'}\n  - {name: m, role: cloud, url: 'http://y'}\n",
-         "agents.yml: agents[1].name: 'm' appears twice"),
+        (
+            "agents:\n  - {name: m, role: cloud, url: 'http://x'}\n  - {name: m, role: cloud, url: 'http://y'}\n",
+            "agents.yml: agents[1].name: 'm' appears twice",
+        ),
         ("agents:\n  - {role: cloud, url: 'http://x'}\n", "agents.yml: agents[0].name: required"),
     ],
 )
@@ -54,5 +58,7 @@ def test_no_file(tmp_path: Path) -> None:
 def test_the_example_file_loads() -> None:
     agents = load_agents(Path(__file__).resolve().parents[1] / "examples" / "agents.yml")
     assert [(a.name, a.role) for a in agents] == [
-        ("monitoring", Role.MONITORING), ("k8s-autopilot", Role.KUBERNETES), ("aws", Role.CLOUD)
+        ("monitoring", Role.MONITORING),
+        ("k8s-autopilot", Role.KUBERNETES),
+        ("aws", Role.CLOUD),
     ]

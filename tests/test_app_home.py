@@ -10,8 +10,9 @@ from tests.harness import Harness, eventually
 
 async def _open_home(h: Harness, user: str) -> dict[str, Any]:
     before = len(h.sandbox.slack.calls_for("views.publish"))
-    result = await h.sandbox.slack.send_event({"type": "app_home_opened", "user": user, "channel": "D0HOME",
-                                               "tab": "home", "event_ts": "1.1"})
+    result = await h.sandbox.slack.send_event(
+        {"type": "app_home_opened", "user": user, "channel": "D0HOME", "tab": "home", "event_ts": "1.1"}
+    )
     assert result["status"] == 200 and result["elapsed_ms"] < 3000
     await eventually(lambda: len(h.sandbox.slack.calls_for("views.publish")) > before)
     call = h.sandbox.slack.calls_for("views.publish")[-1]
@@ -53,8 +54,9 @@ async def test_home_shows_my_incidents_and_all_open_ones(h: Harness) -> None:
 
 
 async def test_home_for_other_tabs_publishes_nothing(h: Harness) -> None:
-    result = await h.sandbox.slack.send_event({"type": "app_home_opened", "user": "U0DANA", "channel": "D0HOME",
-                                               "tab": "messages", "event_ts": "1.1"})
+    result = await h.sandbox.slack.send_event(
+        {"type": "app_home_opened", "user": "U0DANA", "channel": "D0HOME", "tab": "messages", "event_ts": "1.1"}
+    )
     assert result["status"] == 200
     await _open_home(h, "U0DANA")  # events are handled in order: had the first published, there would be two
     assert len(h.sandbox.slack.calls_for("views.publish")) == 1

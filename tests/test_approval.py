@@ -17,14 +17,21 @@ ALLOWED = frozenset({"U0DANA", "U0SAM"})
 
 
 def _proposal(**changes: object) -> Proposal:
-    base = Proposal(1, 7, PLAN, PLAN.hash, Status.PROPOSED, NOW, NOW + DEFAULT_EXPIRY,
-                    approvals_needed(PLAN))
+    base = Proposal(1, 7, PLAN, PLAN.hash, Status.PROPOSED, NOW, NOW + DEFAULT_EXPIRY, approvals_needed(PLAN))
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
 def _click(p: Proposal, user: str = "U0DANA", *, approve: bool = True, at: datetime = NOW, **kw: object):  # type: ignore[no-untyped-def]
-    return decide(p, user=user, shown_hash=str(kw.get("hash", p.plan_hash)), approve=approve, now=at,
-                  allowed=ALLOWED, incident_open=bool(kw.get("open", True)), reason=str(kw.get("reason", "")))
+    return decide(
+        p,
+        user=user,
+        shown_hash=str(kw.get("hash", p.plan_hash)),
+        approve=approve,
+        now=at,
+        allowed=ALLOWED,
+        incident_open=bool(kw.get("open", True)),
+        reason=str(kw.get("reason", "")),
+    )
 
 
 def test_one_on_call_approval_is_enough_for_a_reversible_medium_risk_plan() -> None:

@@ -21,18 +21,24 @@ def _load(tmp_path: Path, text: str) -> str:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("services:\n  - {name: a}\n  - {name: b, tier: 7}\n",
-         "catalog.yml: services[1].tier: Input should be less than or equal to 4, got 7"),
+        (
+            "services:\n  - {name: a}\n  - {name: b, tier: 7}\n",
+            "catalog.yml: services[1].tier: Input should be less than or equal to 4, got 7",
+        ),
         ("services:\n  - {name: a, colour: red}\n", "catalog.yml: services[0].colour: unknown key"),
         ("services:\n  - {tier: 1}\n", "catalog.yml: services[0].name: required"),
         ("services:\n  - {name: Payments API}\n", "catalog.yml: services[0].name: 'Payments API' is not a slug"),
-        ("services:\n  - {name: a, aliases: [pay]}\n  - {name: b, aliases: [Pay]}\n",
-         "catalog.yml: services[1].aliases: 'pay' already names 'a'"),
+        (
+            "services:\n  - {name: a, aliases: [pay]}\n  - {name: b, aliases: [Pay]}\n",
+            "catalog.yml: services[1].aliases: 'pay' already names 'a'",
+        ),
         ("services:\n  - {name: a, depends_on: [ghost]}\n", "catalog.yml: services[0].depends_on: no service 'ghost'"),
         ("services:\n  - {name: a}\n  - {name: a}\n", "catalog.yml: services[1].name: 'a' appears twice"),
         ("services: [\n", "catalog.yml: not valid YAML"),
-        ("services:\n  - {name: a, pagerduty: {service: P1, policy: X}}\n",
-         "catalog.yml: services[0].pagerduty.policy: unknown key"),
+        (
+            "services:\n  - {name: a, pagerduty: {service: P1, policy: X}}\n",
+            "catalog.yml: services[0].pagerduty.policy: unknown key",
+        ),
     ],
 )
 def test_a_bad_catalog_names_file_place_and_problem(tmp_path: Path, text: str, message: str) -> None:

@@ -17,8 +17,13 @@ EXAMPLE_CATALOG = Path(__file__).resolve().parents[1] / "examples" / "catalog.ym
 
 async def _run(*args: str, env: dict[str, str], limit_s: float = 30) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", *args, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bot.cli",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(), limit_s)
     assert process.returncode is not None
@@ -53,8 +58,15 @@ async def test_serve_with_a_wrong_slack_token_says_so(tmp_path: Path, sandbox: S
 
 
 async def test_serve_with_an_invalid_port_names_it(tmp_path: Path) -> None:
-    env = {**_base_env(tmp_path), "SLACK_BOT_TOKEN": "x", "SLACK_SIGNING_SECRET": "y", "PAGERDUTY_API_TOKEN": "t",
-           "PAGERDUTY_FROM_EMAIL": "a@example.com", "PAGERDUTY_WEBHOOK_SECRETS": "s", "SRE_PORT": "http"}
+    env = {
+        **_base_env(tmp_path),
+        "SLACK_BOT_TOKEN": "x",
+        "SLACK_SIGNING_SECRET": "y",
+        "PAGERDUTY_API_TOKEN": "t",
+        "PAGERDUTY_FROM_EMAIL": "a@example.com",
+        "PAGERDUTY_WEBHOOK_SECRETS": "s",
+        "SRE_PORT": "http",
+    }
     code, _, err = await _run("serve", env=env)
     assert code == 2 and err.startswith("sre-agent: error: SRE_PORT is invalid")
 
@@ -70,8 +82,7 @@ async def test_db_upgrade_with_an_unknown_database_names_the_variable(tmp_path: 
     code, _, err = await _run("db", "upgrade", env=env)
     assert code == 2
     assert err.strip().splitlines() == [
-        "sre-agent: error: SRE_DATABASE_URL is invalid: "
-        "expected sqlite:///PATH or postgresql://USER@HOST:PORT/DATABASE"
+        "sre-agent: error: SRE_DATABASE_URL is invalid: expected sqlite:///PATH or postgresql://USER@HOST:PORT/DATABASE"
     ]
 
 

@@ -45,7 +45,12 @@ class Serve:
 
     async def start(self) -> None:
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "serve", env=self.env, stdout=asyncio.subprocess.DEVNULL,
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "serve",
+            env=self.env,
+            stdout=asyncio.subprocess.DEVNULL,
         )
         await wait_healthy(self.url, self.process)
 
@@ -63,9 +68,13 @@ class Serve:
 @pytest.fixture
 async def served(tmp_path: Path, database_url: str) -> AsyncIterator[Serve]:
     scenario = load_scenario("checkout-crash-storm")
-    sandbox = Sandbox(scenario.world, slack_signing_secret=secrets.token_hex(16),
-                      pagerduty_webhook_secrets=[secrets.token_hex(16)], agents=scenario.agents,
-                      webhook_retry_delays=[0.2, 0.5, 1, 2, 4])
+    sandbox = Sandbox(
+        scenario.world,
+        slack_signing_secret=secrets.token_hex(16),
+        pagerduty_webhook_secrets=[secrets.token_hex(16)],
+        agents=scenario.agents,
+        webhook_retry_delays=[0.2, 0.5, 1, 2, 4],
+    )
     await sandbox.start(host="127.0.0.1", port=0)
     port = free_port()
     sandbox.bot_url = f"http://127.0.0.1:{port}"
@@ -76,8 +85,11 @@ async def served(tmp_path: Path, database_url: str) -> AsyncIterator[Serve]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("SRE_", "SLACK_", "PAGERDUTY_"))},
         **sandbox.bot_settings(),
-        "SRE_HOST": "127.0.0.1", "SRE_PORT": str(port), "SRE_LOG_LEVEL": "WARNING",
-        "SRE_CATALOG_PATH": str(catalog), "SRE_AGENTS_PATH": str(agents),
+        "SRE_HOST": "127.0.0.1",
+        "SRE_PORT": str(port),
+        "SRE_LOG_LEVEL": "WARNING",
+        "SRE_CATALOG_PATH": str(catalog),
+        "SRE_AGENTS_PATH": str(agents),
         "SRE_DATABASE_URL": database_url,
     }
     serve = Serve(sandbox, env, port)
@@ -93,8 +105,12 @@ async def served(tmp_path: Path, database_url: str) -> AsyncIterator[Serve]:
 
 def _with_block(sandbox: Sandbox, block_id: str, channel: str | None = None) -> list[Any]:
     channels = [channel] if channel else list(sandbox.slack.channels)
-    return [m for c in channels for m in sandbox.slack.messages_in(c)
-            if any(b.get("block_id") == block_id for b in (m.blocks or []))]
+    return [
+        m
+        for c in channels
+        for m in sandbox.slack.messages_in(c)
+        if any(b.get("block_id") == block_id for b in (m.blocks or []))
+    ]
 
 
 def _counts(sandbox: Sandbox) -> dict[str, int]:
@@ -111,13 +127,22 @@ def _counts(sandbox: Sandbox) -> dict[str, int]:
     }
 
 
-ONE_OF_EACH = {"channels": 1, "cards": 1, "announcements": 1, "notes": 1, "acknowledgements": 1, "triage": 1,
-               "findings": 1, "proposals": 1}
+ONE_OF_EACH = {
+    "channels": 1,
+    "cards": 1,
+    "announcements": 1,
+    "notes": 1,
+    "acknowledgements": 1,
+    "triage": 1,
+    "findings": 1,
+    "proposals": 1,
+}
 
 
 def _posted_with(block_id: str) -> Callable[[dict[str, Any]], bool]:
     def match(args: dict[str, Any]) -> bool:
         return f'"block_id": "{block_id}"' in str(args.get("blocks")).replace("'", '"')
+
     return match
 
 
@@ -172,10 +197,14 @@ async def test_an_event_another_replica_stopped_renewing_is_taken_up_after_its_l
     h, store = fast, fast.services.store
     incident = h.sandbox.pagerduty.create_incident(h.sandbox.world.service(SERVICE), TITLE, webhooks=False)
     body = fresh_event("pagerduty_incident_triggered.json", id=incident.id, number=incident.number)
-    event_id = await store.record_inbound(source="pagerduty", delivery_id="from-replica-b",
-                                          event_type="incident.triggered", body=json.dumps(body),
-                                          received_at=h.clock.now() if h.clock else datetime.now(UTC),
-                                          incident_ref=incident.id)
+    event_id = await store.record_inbound(
+        source="pagerduty",
+        delivery_id="from-replica-b",
+        event_type="incident.triggered",
+        body=json.dumps(body),
+        received_at=h.clock.now() if h.clock else datetime.now(UTC),
+        incident_ref=incident.id,
+    )
     assert event_id is not None
     claimed_at = h.services.clock.now()
     assert await store.claim_inbound(event_id, now=claimed_at, lease=LEASE, holder="replica-b:3000/0123456789ab")
@@ -196,8 +225,7 @@ async def test_a_restarted_instance_takes_up_its_own_cut_off_work_at_once(fast: 
     await h.stop()
     ids = []
     for n, holder in enumerate([f"{mine}/earlierboot0", "replica-b:3000/0123456789ab"]):
-        event_id = await _stored(h, body if n == 0 else {**body, "event": {**body["event"], "id": f"OTHER{n}"}},
-                                 holder)
+        event_id = await _stored(h, body if n == 0 else {**body, "event": {**body["event"], "id": f"OTHER{n}"}}, holder)
         ids.append(event_id)
     await h.start()
     await eventually(lambda: bool(incident_channels(h.sandbox)), within=10)
@@ -214,9 +242,14 @@ async def _stored(h: Harness, body: dict[str, Any], holder: str) -> int:
 
     store = await Store.open(h.database_url)
     try:
-        event_id = await store.record_inbound(source="pagerduty", delivery_id=f"d-{holder}",
-                                              event_type="incident.triggered", body=json.dumps(body),
-                                              received_at=datetime.now(UTC), incident_ref=None)
+        event_id = await store.record_inbound(
+            source="pagerduty",
+            delivery_id=f"d-{holder}",
+            event_type="incident.triggered",
+            body=json.dumps(body),
+            received_at=datetime.now(UTC),
+            incident_ref=None,
+        )
         assert event_id is not None
         now = h.clock.now() if h.clock else datetime.now(UTC)
         fresh_until = now + (timedelta(hours=1) if holder.startswith("replica-b") else timedelta())
@@ -237,14 +270,25 @@ async def test_a_declared_incident_cut_off_before_its_channel_is_opened_at_start
 
     await h.stop()
     now = datetime.now(UTC)
-    incident = Incident(source="slack", external_id="declared-1", title="search is slow", service="search-api",
-                        severity=Severity.P3, phase=Phase.ACKNOWLEDGED, triggered_at=now, commander="U0DANA",
-                        steps={SetupStep.ACKNOWLEDGE}, begun={SetupStep.CHANNEL})
+    incident = Incident(
+        source="slack",
+        external_id="declared-1",
+        title="search is slow",
+        service="search-api",
+        severity=Severity.P3,
+        phase=Phase.ACKNOWLEDGED,
+        triggered_at=now,
+        commander="U0DANA",
+        steps={SetupStep.ACKNOWLEDGE},
+        begun={SetupStep.CHANNEL},
+    )
     store = await Store.open(h.database_url)
     try:
         assert await store.create_incident(
-            incident, [TimelineEvent(at=now, kind=EventKind.TRIGGERED, actor="slack:U0DANA", text=incident.title)],
-            now=now)
+            incident,
+            [TimelineEvent(at=now, kind=EventKind.TRIGGERED, actor="slack:U0DANA", text=incident.title)],
+            now=now,
+        )
     finally:
         await store.close()
     await h.start()

@@ -81,20 +81,30 @@ async def test_incident_alone_opens_the_form_and_the_form_checks_its_fields(h: H
 
     value = ActionId.DECLARE_VALUE.value
     result = await sb.slack.send_view_submission(
-        "U0DANA", view.id, {BlockId.DECLARE_TITLE: {value: "  "}, BlockId.DECLARE_SERVICE: {value: "search-service"},
-                            BlockId.DECLARE_SEVERITY: {value: "P3"}},
+        "U0DANA",
+        view.id,
+        {
+            BlockId.DECLARE_TITLE: {value: "  "},
+            BlockId.DECLARE_SERVICE: {value: "search-service"},
+            BlockId.DECLARE_SEVERITY: {value: "P3"},
+        },
     )
     assert result["status"] == 200
     assert json.loads(result["body"]) == {
-        "response_action": "errors", "errors": {BlockId.DECLARE_TITLE: "Say in a few words what is wrong."}
+        "response_action": "errors",
+        "errors": {BlockId.DECLARE_TITLE: "Say in a few words what is wrong."},
     }
     assert not view.closed and not await h.services.store.incidents()
 
     result = await sb.slack.send_view_submission(
-        "U0DANA", view.id, {BlockId.DECLARE_TITLE: {value: "Search results are empty"},
-                            BlockId.DECLARE_SERVICE: {value: "search-service"},
-                            BlockId.DECLARE_SEVERITY: {value: "P1"},
-                            BlockId.DECLARE_DESCRIPTION: {value: "since the 14:00 deploy"}},
+        "U0DANA",
+        view.id,
+        {
+            BlockId.DECLARE_TITLE: {value: "Search results are empty"},
+            BlockId.DECLARE_SERVICE: {value: "search-service"},
+            BlockId.DECLARE_SEVERITY: {value: "P1"},
+            BlockId.DECLARE_DESCRIPTION: {value: "since the 14:00 deploy"},
+        },
     )
     assert result["status"] == 200 and not result["body"].strip()
     incident = await _one_incident(h)

@@ -15,9 +15,11 @@ import pytest
 from tests.a2a_agent import fixed_app, serving
 from tests.harness import Harness, eventually, incident_channels
 
-MONITORING = ("p99 latency for payments-api is 3.2s (normal: 200ms); error rate 0.4%. CloudWatch: RDS instance "
-              "db-payments-prod is at 95% CPU. Top query: SELECT * FROM transactions WHERE user_id = ? "
-              "(full table scan).")
+MONITORING = (
+    "p99 latency for payments-api is 3.2s (normal: 200ms); error rate 0.4%. CloudWatch: RDS instance "
+    "db-payments-prod is at 95% CPU. Top query: SELECT * FROM transactions WHERE user_id = ? "
+    "(full table scan)."
+)
 KUBERNETES = "All pods are healthy: 4/4 Running in namespace payments, no crashes, 0 restarts."
 CLOUD = "db-payments-prod: CPU 95%, connections 120/500, no throttling."
 
@@ -62,8 +64,13 @@ async def test_findings_name_the_database_and_the_thread_lists_every_exchange(h:
     assert "Unavailable" not in findings.text
     thread = [m.text for m in messages if m.thread_ts == findings.ts and m.ts != findings.ts]
     assert len(thread) == 3
-    assert any(t.startswith("*k8s-autopilot* (kubernetes) was asked:\n>Find out why the payments-api pods in "
-                            "namespace payments are unhealthy") for t in thread)
+    assert any(
+        t.startswith(
+            "*k8s-autopilot* (kubernetes) was asked:\n>Find out why the payments-api pods in "
+            "namespace payments are unhealthy"
+        )
+        for t in thread
+    )
     assert all("_answered, " in t for t in thread)
     [incident] = await h.services.store.incidents()
     assert incident.id is not None
@@ -107,8 +114,15 @@ async def test_a_dead_agent_is_unavailable_and_the_incident_goes_on(h: Harness, 
 async def test_an_agent_asking_for_input_is_left_waiting_for_a_person(h: Harness, tmp_path: Path) -> None:
     from sandbox.a2a_agents import parse_agents
 
-    [spec] = parse_agents([{"name": "k8s", "role": "kubernetes", "answers": {
-        "payments-api": {"text": "May I restart the payments pods to look?", "asks": True}}}])
+    [spec] = parse_agents(
+        [
+            {
+                "name": "k8s",
+                "role": "kubernetes",
+                "answers": {"payments-api": {"text": "May I restart the payments pods to look?", "asks": True}},
+            }
+        ]
+    )
     h.sandbox.agents.specs["k8s"] = spec
     path = tmp_path / "sandbox-agents.yml"
     path.write_text(f"agents:\n  - {{name: k8s, role: kubernetes, url: '{h.sandbox.agents.url('k8s')}'}}\n")
@@ -128,8 +142,11 @@ async def test_an_agent_asking_for_input_is_left_waiting_for_a_person(h: Harness
 
 
 def _repoint(agents_file: Path, name: str, url: str, *, timeout_s: float) -> None:
-    text = re.sub(rf"(name: {name}, role: \w+, url: )'[^']*', timeout_s: \d+", rf"\1'{url}', timeout_s: {timeout_s:g}",
-                  agents_file.read_text())
+    text = re.sub(
+        rf"(name: {name}, role: \w+, url: )'[^']*', timeout_s: \d+",
+        rf"\1'{url}', timeout_s: {timeout_s:g}",
+        agents_file.read_text(),
+    )
     agents_file.write_text(text)
 
 

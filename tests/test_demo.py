@@ -26,9 +26,22 @@ async def test_checkout_crash_storm_plays_to_resolution() -> None:
     assert incident["channel"] == "#inc-4211-checkout-service"
     assert incident["pagerduty"]["status"] == "resolved"
     kinds = [e["kind"] for e in summary["timeline"]]
-    for kind in ("triggered", "acknowledged", "channel_created", "card_posted", "triaged", "announced", "diagnosed",
-                 "proposed", "proposal_approved", "execution_started", "executed", "verifying", "verified",
-                 "resolved"):
+    for kind in (
+        "triggered",
+        "acknowledged",
+        "channel_created",
+        "card_posted",
+        "triaged",
+        "announced",
+        "diagnosed",
+        "proposed",
+        "proposal_approved",
+        "execution_started",
+        "executed",
+        "verifying",
+        "verified",
+        "resolved",
+    ):
         assert kinds.count(kind) == 1, (kind, kinds)
     assert kinds[0] == "triggered" and kinds[-1] == "resolved"
     order = ["diagnosed", "proposed", "proposal_approved", "executed", "verified", "resolved"]
@@ -50,8 +63,13 @@ async def test_checkout_crash_storm_plays_to_resolution() -> None:
 
 async def _cli(*args: str) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", *args, env={**os.environ, "PYTHONIOENCODING": "utf-8"},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bot.cli",
+        *args,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(), 120)
     assert process.returncode is not None
@@ -101,20 +119,28 @@ def _write(tmp_path: Path, text: str) -> str:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ("version: 2\nscript: [{say: hi}]\n",
-         "s.yml: version: this sre-agent plays scenario format 1, the file says 2"),
+        (
+            "version: 2\nscript: [{say: hi}]\n",
+            "s.yml: version: this sre-agent plays scenario format 1, the file says 2",
+        ),
         ("version: 1\nscript: []\n", "s.yml: script: expected a non-empty list of steps"),
         ("version: 1\nscript: [{dance: now}]\n", "s.yml: script[0]: unknown step 'dance'"),
         ("version: 1\nscript: [{wait: {until: lunch}}]\n", "s.yml: script[0].wait.until: expected one of"),
         ("version: 1\nscript: [{wait: soon}]\n", "s.yml: script[0].wait: expected a duration"),
         ("version: 1\nscript: [{page: {service: nope, title: t}}]\n", "s.yml: script[0].page.service: no service"),
-        ("version: 1\nscript: [{command: {user: jo, text: /incident}}]\n",
-         "s.yml: script[0].command.user: 'jo' has no Slack account"),
-        ("version: 1\nscript: [{command: {user: dana, text: incident}}]\n",
-         "s.yml: script[0].command.text: a slash command starts with '/'"),
+        (
+            "version: 1\nscript: [{command: {user: jo, text: /incident}}]\n",
+            "s.yml: script[0].command.user: 'jo' has no Slack account",
+        ),
+        (
+            "version: 1\nscript: [{command: {user: dana, text: incident}}]\n",
+            "s.yml: script[0].command.text: a slash command starts with '/'",
+        ),
         ("version: 1\nworld: {people: 3}\nscript: [{say: hi}]\n", "s.yml: world:"),
-        ("version: 1\ncatalog: {services: [{name: a, tier: 9}]}\nscript: [{say: hi}]\n",
-         "s.yml: catalog: services[0].tier: Input should be less than or equal to 4, got 9"),
+        (
+            "version: 1\ncatalog: {services: [{name: a, tier: 9}]}\nscript: [{say: hi}]\n",
+            "s.yml: catalog: services[0].tier: Input should be less than or equal to 4, got 9",
+        ),
     ],
 )
 def test_bad_scenarios_name_the_file_and_path(tmp_path: Path, body: str, message: str) -> None:
@@ -125,11 +151,16 @@ def test_bad_scenarios_name_the_file_and_path(tmp_path: Path, body: str, message
 
 async def test_a_stalled_script_fails_with_a_reason(tmp_path: Path) -> None:
     # nobody resolves: the wait must fail, not hang, and the summary must say why
-    scenario = load_scenario(_write(tmp_path, (
-        "version: 1\nscript:\n"
-        "  - page: {service: checkout-service, title: stuck}\n"
-        "  - wait: {until: resolved, timeout: 1s}\n"
-    )))
+    scenario = load_scenario(
+        _write(
+            tmp_path,
+            (
+                "version: 1\nscript:\n"
+                "  - page: {service: checkout-service, title: stuck}\n"
+                "  - wait: {until: resolved, timeout: 1s}\n"
+            ),
+        )
+    )
     summary = await play(scenario, speed=1, min_real_wait_s=0.5)
     assert not summary["ok"]
     assert summary["error"] == "the incident was not resolved within 1 seconds"
@@ -145,8 +176,9 @@ def test_durations() -> None:
 
 def test_terminal_rendering_shows_escaped_text_literally() -> None:
     names = {"U0DANA": "dana"}.get
-    text = ("&lt;!channel&gt; &lt;https://evil.example|click&gt; by <@U0DANA> in <#C1|inc-1> "
-            "<https://x.example|PD> :fire:")
+    text = (
+        "&lt;!channel&gt; &lt;https://evil.example|click&gt; by <@U0DANA> in <#C1|inc-1> <https://x.example|PD> :fire:"
+    )
     shown = mrkdwn_plain(text, lambda u: names(u) or u, lambda c: c)
     assert shown == "<!channel> <https://evil.example|click> by @dana in #inc-1 PD (https://x.example) 🔥"
 
@@ -196,9 +228,17 @@ async def test_cli_demo_interactive_lets_the_person_at_the_terminal_decide() -> 
     try:
         os.write(leader, b"x\nr\nnot without a memory profile\n")  # a wrong key is asked again; then Reject, why
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "demo", "--interactive", "--speed", "600",
-            env={**os.environ, "PYTHONIOENCODING": "utf-8"}, stdin=follower,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "demo",
+            "--interactive",
+            "--speed",
+            "600",
+            env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+            stdin=follower,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         out_b, err_b = await asyncio.wait_for(process.communicate(), 120)
     finally:

@@ -30,8 +30,11 @@ def test_plans_ask_the_right_roles() -> None:
 def test_checkout_crash_storm() -> None:
     evidence = [
         _answered("monitoring", Role.MONITORING, "checkout-service error rate is 8.5% over the last 30m."),
-        _answered("k8s-autopilot", Role.KUBERNETES,
-                  "3 pods in CrashLoopBackOff in namespace shop, last state OOMKilled. 14 restarts."),
+        _answered(
+            "k8s-autopilot",
+            Role.KUBERNETES,
+            "3 pods in CrashLoopBackOff in namespace shop, last state OOMKilled. 14 restarts.",
+        ),
     ]
     [top, *_] = rank(evidence, "checkout-service")
     assert "run out of memory (OOMKilled)" in top.text and top.confidence >= 0.8
@@ -43,9 +46,12 @@ def test_payments_timeout_names_the_database_and_the_index() -> None:
     evidence = [
         _answered("monitoring", Role.MONITORING, "p99 latency for payments-api is 3.2s (normal: 200ms)."),
         _answered("k8s-autopilot", Role.KUBERNETES, "All pods are healthy: 4/4 Running, no crashes."),
-        _answered("monitoring", Role.MONITORING,
-                  "RDS instance db-payments-prod is at 95% CPU. Top query: SELECT * FROM transactions "
-                  "WHERE user_id = ? doing a full table scan."),
+        _answered(
+            "monitoring",
+            Role.MONITORING,
+            "RDS instance db-payments-prod is at 95% CPU. Top query: SELECT * FROM transactions "
+            "WHERE user_id = ? doing a full table scan.",
+        ),
         Evidence("aws", Role.CLOUD, "q", Outcome.UNAVAILABLE, reason="timed out after 5 s"),
     ]
     [top, *_] = rank(evidence, "payments-api")

@@ -23,8 +23,15 @@ T0 = datetime(2026, 11, 20, 3, 2, 11, tzinfo=UTC)
 
 def _incident(phase: Phase = Phase.TRIGGERED) -> Incident:
     return Incident(
-        source="pagerduty", external_id="Q1", title="t", service="checkout-service", severity=Severity.P1,
-        phase=phase, triggered_at=T0, number=4211, id=1,
+        source="pagerduty",
+        external_id="Q1",
+        title="t",
+        service="checkout-service",
+        severity=Severity.P1,
+        phase=phase,
+        triggered_at=T0,
+        number=4211,
+        id=1,
     )
 
 

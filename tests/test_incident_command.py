@@ -181,7 +181,8 @@ async def test_status_in_channel_shows_the_fresh_card_and_elsewhere_the_list(h: 
     def card_shown() -> bool:
         return any(
             e.blocks and "P1 · INC-4211" in json.dumps(e.blocks, ensure_ascii=False)
-            for e in h.sandbox.slack.ephemerals if e.user == "U0DANA"
+            for e in h.sandbox.slack.ephemerals
+            if e.user == "U0DANA"
         )
 
     await eventually(card_shown)

@@ -104,8 +104,14 @@ async def test_a_retried_event_is_answered_once(h: Harness) -> None:
     sb = h.sandbox
     message = sb.slack.send_mention  # the first delivery, through the peer
     result = await message("U0DANA", "C0INCIDENTS", "help")
-    event = {"type": "app_mention", "user": "U0DANA", "text": "<@U0SREBOT> help", "ts": result["ts"],
-             "channel": "C0INCIDENTS", "event_ts": result["ts"]}
+    event = {
+        "type": "app_mention",
+        "user": "U0DANA",
+        "text": "<@U0SREBOT> help",
+        "ts": result["ts"],
+        "channel": "C0INCIDENTS",
+        "event_ts": result["ts"],
+    }
     again = await sb.slack.send_event(event, event_id=result["event_id"], retry_num=1)
     assert again["status"] == 200
     await h.settle()

@@ -31,11 +31,13 @@ class Peer:
 
 def _pagerduty(sandbox: Sandbox) -> tuple[Pager, Peer]:
     pd = sandbox.pagerduty
-    adapter = PagerDuty(api_url=sandbox.pagerduty_api_url, token=sandbox.world.pagerduty.api_token,
-                        from_email=BOT_EMAIL, threads=2)
+    adapter = PagerDuty(
+        api_url=sandbox.pagerduty_api_url, token=sandbox.world.pagerduty.api_token, from_email=BOT_EMAIL, threads=2
+    )
     peer = Peer(
-        open_incident=lambda title: pd.create_incident(sandbox.world.service("checkout-service"), title,
-                                                       webhooks=False).id,
+        open_incident=lambda title: (
+            pd.create_incident(sandbox.world.service("checkout-service"), title, webhooks=False).id
+        ),
         status=lambda i: pd.incidents[i].status,
         notes=lambda i: [n.content for n in pd.incidents[i].notes],
         priority=lambda i: pd.incidents[i].priority,
@@ -97,8 +99,14 @@ async def test_priority_by_name_and_a_name_the_service_does_not_have(pager: tupl
 
 async def test_an_incident_declared_from_slack_is_opened_on_the_service(pager: tuple[Pager, Peer]) -> None:
     adapter, peer = pager
-    opened = await adapter.create_incident(title="search is slow", service_id=SERVICE, urgency="high",
-                                           priority="P2", details="since the deploy", incident_key="sre-agent-k1")
+    opened = await adapter.create_incident(
+        title="search is slow",
+        service_id=SERVICE,
+        urgency="high",
+        priority="P2",
+        details="since the deploy",
+        incident_key="sre-agent-k1",
+    )
     assert opened.id and opened.number is not None and opened.title == "search is slow"
     assert peer.status(opened.id) == "triggered" and opened.escalation_policy_id == POLICY
 

@@ -28,21 +28,32 @@ from tests.harness import SIGNING_SECRET, WEBHOOK_SECRETS, Harness, eventually, 
 
 SPEED = 600.0
 TITLE = "checkout-service: error rate 8.5% (threshold 1%)"
-MONITORING = {"text": "checkout-service error rate is 8.5% over the last 30m (normal: 0.2%); p99 latency 640ms.",
-              "data": {"error_rate": 0.085, "latency_p99_ms": 640}}
+MONITORING = {
+    "text": "checkout-service error rate is 8.5% over the last 30m (normal: 0.2%); p99 latency 640ms.",
+    "data": {"error_rate": 0.085, "latency_p99_ms": 640},
+}
 RECOVERED = {"text": "checkout-service error rate is 0.3% over the last 5m.", "data": {"error_rate": 0.003}}
-KUBERNETES = {"text": "3 pods in CrashLoopBackOff in namespace shop (last state: OOMKilled, exit code 137).",
-              "data": {"pods": {"CrashLoopBackOff": 3, "OOMKilled": 3}, "restarts": 14}}
+KUBERNETES = {
+    "text": "3 pods in CrashLoopBackOff in namespace shop (last state: OOMKilled, exit code 137).",
+    "data": {"pods": {"CrashLoopBackOff": 3, "OOMKilled": 3}, "restarts": 14},
+}
 APPROVE, REJECT, DONE = "proposal.approve", "proposal.reject", "proposal.done"
 
 
 def _agents(change: dict[str, Any] | None = None, *, recovers: bool = True, working_ms: int = 0) -> list[Any]:
-    monitoring: dict[str, Any] = {"name": "monitoring", "role": "monitoring",
-                                  "answers": {"checkout-service": MONITORING}}
+    monitoring: dict[str, Any] = {
+        "name": "monitoring",
+        "role": "monitoring",
+        "answers": {"checkout-service": MONITORING},
+    }
     if recovers:
         monitoring["after_change"] = {"checkout-service": RECOVERED}
-    kubernetes: dict[str, Any] = {"name": "k8s-autopilot", "role": "kubernetes", "versions": ["0.3"],
-                                  "answers": {"checkout-service": KUBERNETES}}
+    kubernetes: dict[str, Any] = {
+        "name": "k8s-autopilot",
+        "role": "kubernetes",
+        "versions": ["0.3"],
+        "answers": {"checkout-service": KUBERNETES},
+    }
     if change is not None:
         kubernetes["changes"] = {"checkout-service": change}
     if working_ms:
@@ -58,8 +69,15 @@ def agent_script() -> dict[str, Any]:
 @pytest.fixture
 def world() -> World:
     raw = copy.deepcopy(DEFAULT_WORLD)  # plus Pat: in Slack, not on call for checkout-service
-    raw["people"].append({"key": "pat", "name": "Pat Kim", "email": "pat@example.com",
-                          "slack": {"id": "U0PAT", "name": "pat"}, "pagerduty": {"id": "PPAT111"}})
+    raw["people"].append(
+        {
+            "key": "pat",
+            "name": "Pat Kim",
+            "email": "pat@example.com",
+            "slack": {"id": "U0PAT", "name": "pat"},
+            "pagerduty": {"id": "PPAT111"},
+        }
+    )
     raw["usergroups"] = [{"id": "S0SRELEADS", "handle": "sre-leads", "members": ["pat"]}]
     return World.from_dict(raw)
 
@@ -71,10 +89,16 @@ def clock() -> ScaledClock:
 
 @pytest.fixture
 async def sandbox(world: World, clock: ScaledClock, agent_script: dict[str, Any]) -> AsyncIterator[Sandbox]:
-    sb = Sandbox(world, slack_signing_secret=SIGNING_SECRET, pagerduty_webhook_secrets=WEBHOOK_SECRETS[:1],
-                 webhook_retry_delays=[0.05, 0.1, 0.2], clock=clock.now,
-                 agents=_agents(agent_script["change"], recovers=agent_script["recovers"],
-                                working_ms=agent_script.get("working_ms", 0)))
+    sb = Sandbox(
+        world,
+        slack_signing_secret=SIGNING_SECRET,
+        pagerduty_webhook_secrets=WEBHOOK_SECRETS[:1],
+        webhook_retry_delays=[0.05, 0.1, 0.2],
+        clock=clock.now,
+        agents=_agents(
+            agent_script["change"], recovers=agent_script["recovers"], working_ms=agent_script.get("working_ms", 0)
+        ),
+    )
     await sb.start(host="127.0.0.1", port=0)
     try:
         yield sb
@@ -83,8 +107,9 @@ async def sandbox(world: World, clock: ScaledClock, agent_script: dict[str, Any]
 
 
 @pytest.fixture
-async def h(sandbox: Sandbox, database_url: str, clock: ScaledClock, harness_overrides: dict[str, object],
-            tmp_path: Path) -> AsyncIterator[Harness]:
+async def h(
+    sandbox: Sandbox, database_url: str, clock: ScaledClock, harness_overrides: dict[str, object], tmp_path: Path
+) -> AsyncIterator[Harness]:
     agents = tmp_path / "agents.yml"
     import yaml
 
@@ -110,19 +135,26 @@ async def _paged(h: Harness) -> str:
 
 def _proposal_message(h: Harness, channel: Any, nth: int = -1) -> Any:
     channel_id = channel if isinstance(channel, str) else channel.id
-    found = [m for m in h.sandbox.slack.messages_in(channel_id)
-             if any(b.get("block_id") == "proposal" for b in m.blocks or [])]
+    found = [
+        m
+        for m in h.sandbox.slack.messages_in(channel_id)
+        if any(b.get("block_id") == "proposal" for b in m.blocks or [])
+    ]
     return found[nth] if found else None
 
 
 def _proposal_count(h: Harness, channel_id: str) -> int:
-    return sum(any(b.get("block_id") == "proposal" for b in m.blocks or [])
-               for m in h.sandbox.slack.messages_in(channel_id))
+    return sum(
+        any(b.get("block_id") == "proposal" for b in m.blocks or []) for m in h.sandbox.slack.messages_in(channel_id)
+    )
 
 
 def _reject_views(h: Harness) -> list[Any]:
-    return [v for v in h.sandbox.slack.views.values()
-            if v.view.get("callback_id") == "proposal.reject_reason" and not v.closed]
+    return [
+        v
+        for v in h.sandbox.slack.views.values()
+        if v.view.get("callback_id") == "proposal.reject_reason" and not v.closed
+    ]
 
 
 def _help(h: Harness, channel: Any) -> Any:
@@ -203,8 +235,15 @@ async def test_proposed_approved_executed_once_verified_and_resolved(h: Harness)
     incident = await _incident(h)
     assert incident.phase == "verifying"
     kinds = [e.kind for e in await h.services.store.timeline(incident.id)]
-    order = [EventKind.DIAGNOSED, EventKind.PROPOSED, EventKind.PROPOSAL_APPROVED, EventKind.EXECUTION_STARTED,
-             EventKind.EXECUTED, EventKind.VERIFYING, EventKind.VERIFIED]
+    order = [
+        EventKind.DIAGNOSED,
+        EventKind.PROPOSED,
+        EventKind.PROPOSAL_APPROVED,
+        EventKind.EXECUTION_STARTED,
+        EventKind.EXECUTED,
+        EventKind.VERIFYING,
+        EventKind.VERIFIED,
+    ]
     assert [k for k in kinds if k in order] == order
     [approved] = await _events(h, EventKind.PROPOSAL_APPROVED)
     assert approved.actor == "slack:U0DANA" and approved.data["plan_hash"] == proposal.plan_hash
@@ -240,8 +279,9 @@ async def test_who_may_not_approve_is_told_and_the_attempt_is_audited(h: Harness
     assert proposal.status is Status.PROPOSED and h.sandbox.agents.change_requests == []
 
 
-@pytest.mark.parametrize("harness_overrides", [{"SRE_APPROVERS": "U0PAT"}, {"SRE_APPROVERS": "U0XYZ,S0SRELEADS"}],
-                         ids=["user", "group"])
+@pytest.mark.parametrize(
+    "harness_overrides", [{"SRE_APPROVERS": "U0PAT"}, {"SRE_APPROVERS": "U0XYZ,S0SRELEADS"}], ids=["user", "group"]
+)
 async def test_a_configured_approver_may_approve(h: Harness) -> None:
     channel = await _paged(h)
     await _click(h, "U0PAT", channel, _proposal_message(h, channel).ts, APPROVE)
@@ -329,8 +369,9 @@ async def test_a_click_carrying_another_plans_hash_does_nothing(h: Harness) -> N
 async def test_twenty_clicks_at_once_execute_once(h: Harness) -> None:
     channel = await _paged(h)
     message = _proposal_message(h, channel)
-    results = await asyncio.gather(*(h.sandbox.slack.send_action("U0DANA", channel, message.ts, APPROVE)
-                                     for _ in range(20)))
+    results = await asyncio.gather(
+        *(h.sandbox.slack.send_action("U0DANA", channel, message.ts, APPROVE) for _ in range(20))
+    )
     assert all(r["status"] == 200 for r in results)
     await eventually(lambda: _has(h, EventKind.VERIFIED), within=15)
     await h.settle()
@@ -346,13 +387,16 @@ async def test_reject_asks_why_and_the_reason_goes_on_the_timeline(h: Harness) -
     channel = await _paged(h)
     message = _proposal_message(h, channel)
     await _click(h, "U0DANA", channel, message.ts, REJECT)
-    await eventually(lambda: any(v.view.get("callback_id") == "proposal.reject_reason"
-                                 for v in h.sandbox.slack.views.values()), within=5)
+    await eventually(
+        lambda: any(v.view.get("callback_id") == "proposal.reject_reason" for v in h.sandbox.slack.views.values()),
+        within=5,
+    )
     [view] = [v for v in h.sandbox.slack.views.values() if v.view.get("callback_id") == "proposal.reject_reason"]
     empty = await h.sandbox.slack.send_view_submission("U0DANA", view.id, {"proposal.reject_reason": {"reason": ""}})
     assert '"response_action": "errors"' in empty["body"] or '"response_action":"errors"' in empty["body"]
     await h.sandbox.slack.send_view_submission(
-        "U0DANA", view.id, {"proposal.reject_reason": {"reason": "a memory leak; more memory only hides it"}})
+        "U0DANA", view.id, {"proposal.reject_reason": {"reason": "a memory leak; more memory only hides it"}}
+    )
     await eventually(lambda: _has(h, EventKind.PROPOSAL_REJECTED), within=5)
     await h.settle()
     [rejected] = await _events(h, EventKind.PROPOSAL_REJECTED)
@@ -364,8 +408,9 @@ async def test_reject_asks_why_and_the_reason_goes_on_the_timeline(h: Harness) -
     assert following.plan.runbook == "high-error-rate" and following.status is Status.PROPOSED  # the next one
 
 
-@pytest.mark.parametrize("agent_script", [{"change": {"outcome": "fail", "text": "the deployment is locked"},
-                                           "recovers": True}])
+@pytest.mark.parametrize(
+    "agent_script", [{"change": {"outcome": "fail", "text": "the deployment is locked"}, "recovers": True}]
+)
 async def test_a_failed_action_escalates_and_the_next_proposal_follows(h: Harness) -> None:
     channel = await _paged(h)
     await _click(h, "U0DANA", channel, _proposal_message(h, channel).ts, APPROVE)
@@ -390,8 +435,9 @@ async def test_a_failed_action_escalates_and_the_next_proposal_follows(h: Harnes
     # rejecting that one too leaves nothing: a person is asked, plainly
     await _click(h, "U0DANA", channel, _proposal_message(h, channel).ts, REJECT)
     await eventually(lambda: bool(_reject_views(h)), within=5)
-    await h.sandbox.slack.send_view_submission("U0DANA", _reject_views(h)[-1].id,
-                                               {"proposal.reject_reason": {"reason": "nothing was deployed"}})
+    await h.sandbox.slack.send_view_submission(
+        "U0DANA", _reject_views(h)[-1].id, {"proposal.reject_reason": {"reason": "nothing was deployed"}}
+    )
     await eventually(lambda: _help(h, channel) is not None, within=5)
     assert "No other runbook applies to what the agents found." in _help(h, channel).text
     assert "<@U0DANA>" in _help(h, channel).text and "<@U0SAM>" in _help(h, channel).text
@@ -433,8 +479,12 @@ async def test_approved_before_a_restart_is_executed_once_after_it(h: Harness, d
         assert decided is not None
         from dataclasses import replace
 
-        assert await store.save_proposal(decided, replace(decided, status=Status.APPROVED, approvers=("U0DANA",)),
-                                         now=decided.created_at, incident=incident)
+        assert await store.save_proposal(
+            decided,
+            replace(decided, status=Status.APPROVED, approvers=("U0DANA",)),
+            now=decided.created_at,
+            incident=incident,
+        )
     finally:
         await store.close()
     await h.start()
@@ -488,8 +538,11 @@ async def test_audit_verify_catches_an_edited_decision(h: Harness, database_url:
     code, out, err = await _run("audit", "verify", "INC-4211", env=env)
     assert code == 0 and out.strip().endswith("the chain holds"), (out, err)
     # someone changes who approved, in the database
-    await h.services.store.run(lambda c: c.execute(sa.text(
-        "UPDATE timeline_events SET actor = 'slack:U0PAT' WHERE kind = 'proposal_approved'")))
+    await h.services.store.run(
+        lambda c: c.execute(
+            sa.text("UPDATE timeline_events SET actor = 'slack:U0PAT' WHERE kind = 'proposal_approved'")
+        )
+    )
     [approved] = await _events(h, EventKind.PROPOSAL_APPROVED)
     code, out, _ = await _run("audit", "verify", "INC-4211", env=env)
     assert code == 1 and f"INC-4211: broken at event {approved.seq} (" in out
@@ -533,8 +586,9 @@ async def _stopped_while_executing(h: Harness, database_url: str, *, task: Any =
         assert await store.save_proposal(proposal, approved, now=proposal.created_at, incident=incident)
         assert await store.claim_execution(proposal.id, now=proposal.created_at)
         if task is not None:
-            await store.set_execution_task(proposal.id, agent="k8s-autopilot", task_id=task.task_id,
-                                           context_id=task.context_id)
+            await store.set_execution_task(
+                proposal.id, agent="k8s-autopilot", task_id=task.task_id, context_id=task.context_id
+            )
     finally:
         await store.close()
 
@@ -548,8 +602,10 @@ async def test_a_restart_while_the_agent_waits_at_its_gate_answers_it_once(h: Ha
     [proposal] = await h.services.store.proposals()
     async with aiohttp.ClientSession() as session:  # the change as the bot sent it before it stopped
         client = A2AClient("k8s-autopilot", h.sandbox.agents.url("k8s-autopilot"), session, timeout_s=5)
-        task = await client.send("Carry out this approved change", {
-            "change": proposal.plan.action, "service": "checkout-service", "plan_hash": proposal.plan_hash})
+        task = await client.send(
+            "Carry out this approved change",
+            {"change": proposal.plan.action, "service": "checkout-service", "plan_hash": proposal.plan_hash},
+        )
     assert task.needs_input
     await _stopped_while_executing(h, database_url, task=task)
     await h.start()
@@ -634,10 +690,23 @@ async def test_every_event_of_a_whole_incident_reads_back_into_its_typed_payload
     await h.settle()
     timeline = await h.services.store.timeline((await _incident(h)).id)
     kinds = {e.kind for e in timeline}
-    assert {EventKind.TRIGGERED, EventKind.CHANNEL_CREATED, EventKind.TRIAGED, EventKind.DIAGNOSED,
-            EventKind.PROPOSED, EventKind.APPROVAL_REFUSED, EventKind.PROPOSAL_APPROVED, EventKind.EXECUTION_STARTED,
-            EventKind.EXECUTED, EventKind.VERIFYING, EventKind.VERIFIED, EventKind.NOTE,
-            EventKind.COMMANDER_CHANGED, EventKind.PAGERDUTY_NOTE, EventKind.ACKNOWLEDGED} <= kinds
+    assert {
+        EventKind.TRIGGERED,
+        EventKind.CHANNEL_CREATED,
+        EventKind.TRIAGED,
+        EventKind.DIAGNOSED,
+        EventKind.PROPOSED,
+        EventKind.APPROVAL_REFUSED,
+        EventKind.PROPOSAL_APPROVED,
+        EventKind.EXECUTION_STARTED,
+        EventKind.EXECUTED,
+        EventKind.VERIFYING,
+        EventKind.VERIFIED,
+        EventKind.NOTE,
+        EventKind.COMMANDER_CHANGED,
+        EventKind.PAGERDUTY_NOTE,
+        EventKind.ACKNOWLEDGED,
+    } <= kinds
     for event in timeline:
         payload = payload_of(event)
         assert isinstance(payload, Payload) and event.kind in payload.KINDS

@@ -19,7 +19,11 @@ TARGET = {"service": "checkout-service", "namespace": "shop", "release": "checko
 
 def test_the_five_shipped_runbooks() -> None:
     assert [r.name for r in SHIPPED] == [
-        "database-saturation", "high-error-rate", "memory-pressure", "pod-crash-storm", "upstream-timeout"
+        "database-saturation",
+        "high-error-rate",
+        "memory-pressure",
+        "pod-crash-storm",
+        "upstream-timeout",
     ]
     memory = next(r for r in SHIPPED if r.name == "memory-pressure")
     assert memory.action == "Increase memory limit from 512Mi to 768Mi" and memory.delegate == "kubernetes"
@@ -57,24 +61,43 @@ def test_nothing_matches_healthy_signals() -> None:
 def test_the_plan_hash_covers_every_part() -> None:
     [plan, *_] = match(SHIPPED, from_text("3 pods OOMKilled"), TARGET)
     assert len(plan.hash) == 64 and plan.hash == dataclasses.replace(plan).hash
-    for change in ({"parameters": {"from": "512Mi", "to": "1Gi"}}, {"target": {**TARGET, "namespace": "prod"}},
-                   {"risk": Risk.HIGH}, {"reversible": False}, {"action": "something else"}):
+    for change in (
+        {"parameters": {"from": "512Mi", "to": "1Gi"}},
+        {"target": {**TARGET, "namespace": "prod"}},
+        {"risk": Risk.HIGH},
+        {"reversible": False},
+        {"action": "something else"},
+    ):
         assert dataclasses.replace(plan, **change).hash != plan.hash, change
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("name: x\ntitle: t\ntrigger: {}\naction: a\nkind: k\ndelegate: kubernetes\nrisk: low\nreversible: true\n"
-         "expected: e\n", "x.yml: trigger: a trigger needs at least one condition"),
-        ("name: x\ntitle: t\ntrigger: {oom: true}\naction: a\nkind: k\nrisk: extreme\nreversible: true\n"
-         "expected: e\ndelegate: cloud\n", "x.yml: risk: Input should be"),
-        ("name: x\ntitle: t\ntrigger: {oom: true}\naction: a\nkind: k\nrisk: low\nreversible: true\nexpected: e\n",
-         "x.yml: a runbook that is not manual needs a delegate"),
-        ("name: x\ntitle: t\ntrigger: {p99_above: soon}\naction: a\nkind: k\nrisk: low\nreversible: true\n"
-         "expected: e\ndelegate: monitoring\n", "x.yml: expected a duration such as 30s, 5m or 1h, got 'soon'"),
-        ("name: x\ntitle: t\ntrigger: {oom: true}\naction: a\nkind: k\nrisk: low\nreversible: true\nexpected: e\n"
-         "delegate: cloud\ncolour: red\n", "x.yml: colour: unknown key"),
+        (
+            "name: x\ntitle: t\ntrigger: {}\naction: a\nkind: k\ndelegate: kubernetes\nrisk: low\nreversible: true\n"
+            "expected: e\n",
+            "x.yml: trigger: a trigger needs at least one condition",
+        ),
+        (
+            "name: x\ntitle: t\ntrigger: {oom: true}\naction: a\nkind: k\nrisk: extreme\nreversible: true\n"
+            "expected: e\ndelegate: cloud\n",
+            "x.yml: risk: Input should be",
+        ),
+        (
+            "name: x\ntitle: t\ntrigger: {oom: true}\naction: a\nkind: k\nrisk: low\nreversible: true\nexpected: e\n",
+            "x.yml: a runbook that is not manual needs a delegate",
+        ),
+        (
+            "name: x\ntitle: t\ntrigger: {p99_above: soon}\naction: a\nkind: k\nrisk: low\nreversible: true\n"
+            "expected: e\ndelegate: monitoring\n",
+            "x.yml: expected a duration such as 30s, 5m or 1h, got 'soon'",
+        ),
+        (
+            "name: x\ntitle: t\ntrigger: {oom: true}\naction: a\nkind: k\nrisk: low\nreversible: true\nexpected: e\n"
+            "delegate: cloud\ncolour: red\n",
+            "x.yml: colour: unknown key",
+        ),
     ],
 )
 def test_bad_runbooks_name_file_place_and_problem(tmp_path: Path, text: str, message: str) -> None:

@@ -88,8 +88,13 @@ async def bot() -> AsyncIterator[BotStub]:
 
 @pytest.fixture
 async def sb(bot: BotStub) -> AsyncIterator[Sandbox]:
-    s = Sandbox(World.default(), slack_signing_secret=SLACK_SECRET, pagerduty_webhook_secrets=PD_SECRETS,
-                bot_url=bot.url, webhook_retry_delays=[0.05, 0.05, 0.05])
+    s = Sandbox(
+        World.default(),
+        slack_signing_secret=SLACK_SECRET,
+        pagerduty_webhook_secrets=PD_SECRETS,
+        bot_url=bot.url,
+        webhook_retry_delays=[0.05, 0.05, 0.05],
+    )
     await s.start(port=0)
     yield s
     await s.stop()
@@ -119,9 +124,11 @@ def test_world_default_and_validation() -> None:
         "bot": {"user_id": "U0BOT", "name": "sre", "token": "xoxb-1"},
         "incidents_channel": {"id": "C0INC", "name": "incidents"},
         "pagerduty": {"api_token": "t", "subdomain": "acme"},
-        "people": [{"key": "a", "name": "A", "email": "a@example.com", "pagerduty": {"id": "PA"}},
-                   {"key": "b", "name": "B", "email": "b@example.com"},
-                   {"key": "c", "name": "C"}],
+        "people": [
+            {"key": "a", "name": "A", "email": "a@example.com", "pagerduty": {"id": "PA"}},
+            {"key": "b", "name": "B", "email": "b@example.com"},
+            {"key": "c", "name": "C"},
+        ],
     }
     with pytest.raises(WorldError, match=r"^world\.people\[2\]\.email: missing$"):
         World.from_dict(raw)
@@ -223,10 +230,20 @@ async def test_slack_command_trigger_and_response_url(sb: Sandbox, bot: BotStub)
     assert form["response_url"].startswith(f"{sb.url}/_sandbox/slack/response/")
     assert sb.slack.ephemerals[-1].text == "Declaring…"
 
-    view = {"type": "modal", "title": {"type": "plain_text", "text": "Declare"}, "callback_id": "declare",
-            "private_metadata": "m1", "blocks": [{"type": "input", "block_id": "title", "label":
-                                                   {"type": "plain_text", "text": "Title"},
-                                                   "element": {"type": "plain_text_input", "action_id": "v"}}]}
+    view = {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": "Declare"},
+        "callback_id": "declare",
+        "private_metadata": "m1",
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "title",
+                "label": {"type": "plain_text", "text": "Title"},
+                "element": {"type": "plain_text_input", "action_id": "v"},
+            }
+        ],
+    }
     opened = await slack_client(sb).views_open(trigger_id=form["trigger_id"], view=view)
     with pytest.raises(SlackApiError) as e:
         await slack_client(sb).views_open(trigger_id=form["trigger_id"], view=view)
@@ -245,9 +262,20 @@ async def test_slack_command_trigger_and_response_url(sb: Sandbox, bot: BotStub)
 
 
 async def test_slack_action_and_event(sb: Sandbox, bot: BotStub) -> None:
-    blocks = [{"type": "actions", "block_id": "proposal", "elements": [
-        {"type": "button", "action_id": "proposal.approve", "value": "p1:abc",
-         "text": {"type": "plain_text", "text": "Approve"}}]}]
+    blocks = [
+        {
+            "type": "actions",
+            "block_id": "proposal",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": "proposal.approve",
+                    "value": "p1:abc",
+                    "text": {"type": "plain_text", "text": "Approve"},
+                }
+            ],
+        }
+    ]
     posted = await slack_client(sb).chat_postMessage(channel="C0INCIDENTS", text="Proposed", blocks=blocks)
     await sb.slack.send_action("U0SAM", "C0INCIDENTS", posted["ts"], "proposal.approve")
     payload = json.loads(parse_qs(bot.slack_requests[-1][1].decode())["payload"][0])
@@ -256,8 +284,18 @@ async def test_slack_action_and_event(sb: Sandbox, bot: BotStub) -> None:
     assert payload["message"]["blocks"] == blocks and payload["container"]["message_ts"] == posted["ts"]
 
     await sb.slack.send_mention("dana", "C0INCIDENTS", "what is wrong?")
-    await sb.slack.send_event({"type": "app_mention", "user": "U0DANA", "text": "x", "channel": "C0INCIDENTS",
-                               "ts": "1.1", "event_ts": "1.1"}, event_id="Ev1", retry_num=1)
+    await sb.slack.send_event(
+        {
+            "type": "app_mention",
+            "user": "U0DANA",
+            "text": "x",
+            "channel": "C0INCIDENTS",
+            "ts": "1.1",
+            "event_ts": "1.1",
+        },
+        event_id="Ev1",
+        retry_num=1,
+    )
     headers, raw = bot.slack_requests[-1]
     assert headers["X-Slack-Retry-Num"] == "1" and json.loads(raw)["event_id"] == "Ev1"
     mention = json.loads(bot.slack_requests[-2][1])
@@ -271,30 +309,59 @@ async def test_pagerduty_rest_with_pdpyras(sb: Sandbox) -> None:
     session = pd_session(sb)
 
     got = await asyncio.to_thread(session.rget, f"/incidents/{inc.id}")
-    assert set(got) == {"id", "type", "self", "html_url", "number", "status", "incident_key", "created_at", "title",
-                        "service", "assignees", "escalation_policy", "teams", "priority", "urgency",
-                        "conference_bridge", "resolve_reason", "summary", "incident_number", "assignments",
-                        "assigned_via", "last_status_change_at"}
+    assert set(got) == {
+        "id",
+        "type",
+        "self",
+        "html_url",
+        "number",
+        "status",
+        "incident_key",
+        "created_at",
+        "title",
+        "service",
+        "assignees",
+        "escalation_policy",
+        "teams",
+        "priority",
+        "urgency",
+        "conference_bridge",
+        "resolve_reason",
+        "summary",
+        "incident_number",
+        "assignments",
+        "assigned_via",
+        "last_status_change_at",
+    }
     assert [a["assignee"]["id"] for a in got["assignments"]] == ["PABC123", "PJO789"]  # level 1 of the policy
     assert "escalation_level" not in got  # as in PagerDuty: the level shows only in the assignments
     assert got["priority"]["summary"] == "P1" and got["html_url"] == f"https://acme.pagerduty.com/incidents/{inc.id}"
 
-    acked = await asyncio.to_thread(session.rput, got, json={"type": "incident_reference",
-                                                             "status": "acknowledged"})
+    acked = await asyncio.to_thread(session.rput, got, json={"type": "incident_reference", "status": "acknowledged"})
     assert acked["status"] == "acknowledged"
     note = await asyncio.to_thread(session.rpost, f"/incidents/{inc.id}/notes", json={"content": "OOMKilled"})
     assert note["content"] == "OOMKilled" and note["user"]["id"] == "PABC123"
 
-    oncalls = await asyncio.to_thread(lambda: list(session.iter_all(
-        "/oncalls", params={"escalation_policy_ids[]": ["PXPGF42"], "include[]": ["users"], "earliest": "true"},
-        page_size=2)))
+    oncalls = await asyncio.to_thread(
+        lambda: list(
+            session.iter_all(
+                "/oncalls",
+                params={"escalation_policy_ids[]": ["PXPGF42"], "include[]": ["users"], "earliest": "true"},
+                page_size=2,
+            )
+        )
+    )
     assert sorted((o["escalation_level"], o["user"]["email"]) for o in oncalls) == [
-        (1, "dana@example.com"), (1, "jo@example.com"), (2, "sam@example.com")]
+        (1, "dana@example.com"),
+        (1, "jo@example.com"),
+        (2, "sam@example.com"),
+    ]
 
     no_from = pd_session(sb, email=None)
     with pytest.raises(pdpyras.PDClientError) as e:
-        await asyncio.to_thread(no_from.rput, f"/incidents/{inc.id}", json={"type": "incident_reference",
-                                                                            "status": "resolved"})
+        await asyncio.to_thread(
+            no_from.rput, f"/incidents/{inc.id}", json={"type": "incident_reference", "status": "resolved"}
+        )
     assert e.value.response.status_code == 400 and e.value.response.json()["error"]["code"] == 2001
     with pytest.raises(pdpyras.PDClientError) as e:
         await asyncio.to_thread(session.rget, "/incidents/QNOPE0000000000")
@@ -306,8 +373,12 @@ async def test_pagerduty_rest_with_pdpyras(sb: Sandbox) -> None:
 
 async def test_events_api_dedup_and_ack(sb: Sandbox) -> None:
     url = f"{sb.pagerduty_events_url}/v2/enqueue"
-    event = {"routing_key": "R0CHECKOUTSERVICE0000000000000000", "event_action": "trigger", "dedup_key": "k1",
-             "payload": {"summary": "checkout errors", "source": "prometheus", "severity": "warning"}}
+    event = {
+        "routing_key": "R0CHECKOUTSERVICE0000000000000000",
+        "event_action": "trigger",
+        "dedup_key": "k1",
+        "payload": {"summary": "checkout errors", "source": "prometheus", "severity": "warning"},
+    }
     async with aiohttp.ClientSession() as http:
         for _ in range(2):
             r = await http.post(url, json=event)
@@ -351,8 +422,9 @@ async def test_control_api(sb: Sandbox) -> None:
     async with aiohttp.ClientSession() as http:
         r = await http.get(f"{sb.url}/_sandbox/health")
         assert (await r.json())["ok"] is True
-        r = await http.post(f"{sb.url}/_sandbox/pagerduty/page", json={"service": "checkout-service",
-                                                                        "title": "boom", "priority": "P2"})
+        r = await http.post(
+            f"{sb.url}/_sandbox/pagerduty/page", json={"service": "checkout-service", "title": "boom", "priority": "P2"}
+        )
         assert r.status == 201
         inc = (await r.json())["incident"]
         r = await http.post(f"{sb.url}/_sandbox/pagerduty/incidents/{inc['id']}/resolve", json={"person": "sam"})

@@ -24,8 +24,10 @@ def test_the_payments_timeout_in_words() -> None:
     assert latency.latency_p99_ms is not None and latency.latency_p99_ms.value == 3200
     assert latency.latency_p99_normal_ms is not None and latency.latency_p99_normal_ms.value == 200
     assert latency.error_rate is not None and latency.error_rate.value == pytest.approx(0.004)
-    db = from_text("CloudWatch: RDS instance db-payments-prod is at 95% CPU. Top query: SELECT * FROM transactions "
-                   "WHERE user_id = ? (full table scan). Connections 180/200.")
+    db = from_text(
+        "CloudWatch: RDS instance db-payments-prod is at 95% CPU. Top query: SELECT * FROM transactions "
+        "WHERE user_id = ? (full table scan). Connections 180/200."
+    )
     assert db.cpu is not None and db.cpu.value == pytest.approx(0.95)
     assert db.connections is not None and db.connections.value == pytest.approx(0.9)
     assert "db-payments-prod" in db.resources

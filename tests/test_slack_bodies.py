@@ -47,10 +47,22 @@ def _refused(answer: tuple[int, Any], reason: str) -> None:
 
 def _event(**event: Any) -> dict[str, Any]:
     """An Events API body as Slack sends it."""
-    return {"token": "x", "team_id": "T0123ABCD", "api_app_id": "A0SREAGENT", "type": "event_callback",
-            "event_id": "Ev0" + str(time.monotonic_ns())[-9:], "event_time": 1763607960,
-            "event": {"type": "app_mention", "user": "U0DANA", "channel": "C0INCIDENTS", "text": "<@U0SREBOT> help",
-                      "ts": "1763607960.000100", **event}}
+    return {
+        "token": "x",
+        "team_id": "T0123ABCD",
+        "api_app_id": "A0SREAGENT",
+        "type": "event_callback",
+        "event_id": "Ev0" + str(time.monotonic_ns())[-9:],
+        "event_time": 1763607960,
+        "event": {
+            "type": "app_mention",
+            "user": "U0DANA",
+            "channel": "C0INCIDENTS",
+            "text": "<@U0SREBOT> help",
+            "ts": "1763607960.000100",
+            **event,
+        },
+    }
 
 
 UNHANDLED_VIEW = {"type": "view_submission", "user": {"id": "U0DANA"}, "view": {"type": "modal", "callback_id": "x"}}
@@ -61,10 +73,17 @@ def _payload(payload: Any) -> bytes:
 
 
 def _click(action_id: str, value: Any, **extra: Any) -> dict[str, Any]:
-    return {"type": "block_actions", "user": {"id": "U0DANA", "username": "dana", "team_id": "T0123ABCD"},
-            "team": {"id": "T0123ABCD", "domain": "acme"}, "channel": {"id": "C0INCIDENTS", "name": "incidents"},
-            "trigger_id": "1.1.abc", "response_url": "", "api_app_id": "A0SREAGENT",
-            "actions": [{"action_id": action_id, "block_id": "b", "type": "button", "value": value}], **extra}
+    return {
+        "type": "block_actions",
+        "user": {"id": "U0DANA", "username": "dana", "team_id": "T0123ABCD"},
+        "team": {"id": "T0123ABCD", "domain": "acme"},
+        "channel": {"id": "C0INCIDENTS", "name": "incidents"},
+        "trigger_id": "1.1.abc",
+        "response_url": "",
+        "api_app_id": "A0SREAGENT",
+        "actions": [{"action_id": action_id, "block_id": "b", "type": "button", "value": value}],
+        **extra,
+    }
 
 
 def _errors(caplog: pytest.LogCaptureFixture, since: int = 0) -> list[str]:
@@ -109,15 +128,20 @@ AT = "\x00at\x00"  # where the bad byte is, in the reasons below
         (lambda t: t.encode("utf-8-sig"), "body starts with a UTF-8 byte-order mark: Slack sends UTF-8 without one"),
         (lambda t: t.encode("utf-16-be"), "body holds a NUL byte (UTF-16 or UTF-32?): Slack sends UTF-8"),
         (lambda t: t.encode("utf-32-le"), "body holds a NUL byte (UTF-16 or UTF-32?): Slack sends UTF-8"),
-        (lambda t: t.replace("help", "hé").encode("latin-1"),
-         f"body is not UTF-8 (byte {AT}: invalid continuation byte)"),
-        (lambda t: t.replace("help", "h\ud800").encode("utf-8", "surrogatepass"),
-         f"body is not UTF-8 (byte {AT}: invalid continuation byte)"),
+        (
+            lambda t: t.replace("help", "hé").encode("latin-1"),
+            f"body is not UTF-8 (byte {AT}: invalid continuation byte)",
+        ),
+        (
+            lambda t: t.replace("help", "h\ud800").encode("utf-8", "surrogatepass"),
+            f"body is not UTF-8 (byte {AT}: invalid continuation byte)",
+        ),
     ],
     ids=["utf-16", "utf-32", "utf-8-bom", "utf-16-no-bom", "utf-32-no-bom", "latin-1", "encoded-surrogate"],
 )
-async def test_a_body_that_is_not_plain_utf8_is_refused(h: Harness, caplog: pytest.LogCaptureFixture, encode: Any,
-                                                       reason: str) -> None:
+async def test_a_body_that_is_not_plain_utf8_is_refused(
+    h: Harness, caplog: pytest.LogCaptureFixture, encode: Any, reason: str
+) -> None:
     """Slack sends UTF-8 and signs the raw bytes; Bolt checks the signature again over the text it is handed, so
     there is no other encoding to read a body in and hand on. (Before: json.loads read UTF-16/32 by itself, then
     body.decode() raised, a 500; a UTF-8 byte-order mark was answered 200 and failed in Bolt after.)"""
@@ -140,13 +164,17 @@ async def test_a_body_declared_in_another_charset_is_refused(h: Harness) -> None
         ("NaN", "body is not valid JSON: NaN is not a JSON number"),
         ("Infinity", "body is not valid JSON: Infinity is not a JSON number"),
         ("-Infinity", "body is not valid JSON: -Infinity is not a JSON number"),
-        ("9" * 4301, "body is not valid JSON: Exceeds the limit (4300 digits) for integer string conversion: value has "
-                     "4301 digits; use sys.set_int_max_str_digits() to increase the limit"),
+        (
+            "9" * 4301,
+            "body is not valid JSON: Exceeds the limit (4300 digits) for integer string conversion: value has "
+            "4301 digits; use sys.set_int_max_str_digits() to increase the limit",
+        ),
     ],
     ids=["nan", "infinity", "minus-infinity", "4301-digits"],
 )
-async def test_nan_infinity_and_huge_integers_are_refused(h: Harness, caplog: pytest.LogCaptureFixture, token: str,
-                                                          reason: str) -> None:
+async def test_nan_infinity_and_huge_integers_are_refused(
+    h: Harness, caplog: pytest.LogCaptureFixture, token: str, reason: str
+) -> None:
     event = json.dumps(_event(event_time="@")).replace('"@"', token)
     _refused(await _post(h, event.encode()), reason)
     click = json.dumps(_click(ActionId.INCIDENT_RESOLVE, "@")).replace('"@"', token)
@@ -167,10 +195,14 @@ async def test_lone_surrogates_and_nul_are_stored_as_replacement_characters(
     [view] = sb.slack.views.values()
     value = ActionId.DECLARE_VALUE.value
     result = await sb.slack.send_view_submission(
-        "U0DANA", view.id, {BlockId.DECLARE_TITLE: {value: "Search \ud800 is \x00 empty"},
-                            BlockId.DECLARE_SERVICE: {value: "search-service"},
-                            BlockId.DECLARE_SEVERITY: {value: "P3"},
-                            BlockId.DECLARE_DESCRIPTION: {value: "since \udfff the \x1b deploy"}},
+        "U0DANA",
+        view.id,
+        {
+            BlockId.DECLARE_TITLE: {value: "Search \ud800 is \x00 empty"},
+            BlockId.DECLARE_SERVICE: {value: "search-service"},
+            BlockId.DECLARE_SEVERITY: {value: "P3"},
+            BlockId.DECLARE_DESCRIPTION: {value: "since \udfff the \x1b deploy"},
+        },
     )
     assert result["status"] == 200 and not result["body"].strip()
     await h.settle()
@@ -200,8 +232,10 @@ async def test_event_ids_and_types_that_do_not_fit_the_dedup_key(h: Harness, cap
         body = _event()
         body["event_id"] = event_id
         _refused(await _post(h, json.dumps(body).encode()), "body.event_id is not a Slack event id")
-    _refused(await _post(h, json.dumps(_event(type="x" * 129)).encode()),
-             "body.event.type is not an event type (a string of at most 128 characters)")
+    _refused(
+        await _post(h, json.dumps(_event(type="x" * 129)).encode()),
+        "body.event.type is not an event type (a string of at most 128 characters)",
+    )
     # the longest that fit are stored, and the dedup holds: a second delivery does nothing
     body = _event(type="t" * 128)
     body["event_id"] = "E" * 255
@@ -212,8 +246,9 @@ async def test_event_ids_and_types_that_do_not_fit_the_dedup_key(h: Harness, cap
     for _ in range(2):
         assert (await _post(h, json.dumps(mention).encode())) == (200, "")
     await h.settle()
-    rows = await h.services.store.run(lambda conn: conn.execute(
-        sa.select(inbound_events.c.delivery_id, inbound_events.c.event_type)).all())
+    rows = await h.services.store.run(
+        lambda conn: conn.execute(sa.select(inbound_events.c.delivery_id, inbound_events.c.event_type)).all()
+    )
     assert sorted(tuple(r) for r in rows) == [("E" * 255, "t" * 128), ("F" * 255, "app_mention")]
     assert len([m for m in h.sandbox.slack.messages_in("C0INCIDENTS") if m.thread_ts == "1763607960.000100"]) == 1
     assert not _errors(caplog)
@@ -226,44 +261,100 @@ async def test_event_ids_and_types_that_do_not_fit_the_dedup_key(h: Harness, cap
     ("body", "content_type", "reason"),
     [
         (json.dumps({"type": "event_callback", "event_id": "Ev1", "event": "x"}), JSON, "body.event is not an object"),
-        (urlencode({"command": "/incident", "user_id": "U0DANA", "channel_id": "C0INCIDENTS", "event": "x"}), FORM,
-         "body.event is not an object"),
+        (
+            urlencode({"command": "/incident", "user_id": "U0DANA", "channel_id": "C0INCIDENTS", "event": "x"}),
+            FORM,
+            "body.event is not an object",
+        ),
         (json.dumps(_event(user=5)), JSON, "body.event.user is not a Slack id"),
         (json.dumps({**_event(), "authorizations": [1]}), JSON, "body.authorizations is not a list of objects"),
         (json.dumps(_event(ts="1e400")), JSON, "body.event.ts is not a Slack timestamp"),
-        (json.dumps({**_event(), "function_execution_id": "Fx1", "bot_access_token": "xoxb-1\r\nX-Evil: 1"}), JSON,
-         "body.bot_access_token is not a Slack token"),
+        (
+            json.dumps({**_event(), "function_execution_id": "Fx1", "bot_access_token": "xoxb-1\r\nX-Evil: 1"}),
+            JSON,
+            "body.bot_access_token is not a Slack token",
+        ),
         (json.dumps({"type": "event_callback", "event_id": "Ev1"}), JSON, "body.event is missing"),
-        (_payload({"type": "block_actions", "user": {"id": "U0DANA"}, "actions": []}).decode(), FORM,
-         "payload.actions is not a list of actions"),
-        (_payload({"type": "block_actions", "actions": [{"action_id": "a"}]}).decode(), FORM,
-         "payload.user.id is missing"),
-        (_payload(_click("incident.resolve", "1", response_url="javascript:alert(1)")).decode(), FORM,
-         "payload.response_url is not an http(s) URL"),
-        (_payload({"type": "view_submission", "user": {"id": "U0DANA"}, "view": {"callback_id": "x"}}).decode(), FORM,
-         "payload.view.type is not a string of at most 255 characters"),
-        (_payload({"type": "view_submission", "user": {"id": "U0DANA"},
-                   "view": {"type": "modal", "callback_id": "x", "state": {"values": {"b": []}}}}).decode(), FORM,
-         "payload.view.state.values is not blocks of elements"),
-        (_payload({"type": "shortcut", "callback_id": "x"}).decode(), FORM,
-         "payload of type 'shortcut' is not one this app takes"),
+        (
+            _payload({"type": "block_actions", "user": {"id": "U0DANA"}, "actions": []}).decode(),
+            FORM,
+            "payload.actions is not a list of actions",
+        ),
+        (
+            _payload({"type": "block_actions", "actions": [{"action_id": "a"}]}).decode(),
+            FORM,
+            "payload.user.id is missing",
+        ),
+        (
+            _payload(_click("incident.resolve", "1", response_url="javascript:alert(1)")).decode(),
+            FORM,
+            "payload.response_url is not an http(s) URL",
+        ),
+        (
+            _payload({"type": "view_submission", "user": {"id": "U0DANA"}, "view": {"callback_id": "x"}}).decode(),
+            FORM,
+            "payload.view.type is not a string of at most 255 characters",
+        ),
+        (
+            _payload(
+                {
+                    "type": "view_submission",
+                    "user": {"id": "U0DANA"},
+                    "view": {"type": "modal", "callback_id": "x", "state": {"values": {"b": []}}},
+                }
+            ).decode(),
+            FORM,
+            "payload.view.state.values is not blocks of elements",
+        ),
+        (
+            _payload({"type": "shortcut", "callback_id": "x"}).decode(),
+            FORM,
+            "payload of type 'shortcut' is not one this app takes",
+        ),
         (_payload([1]).decode(), FORM, "payload is not a JSON object"),
         (json.dumps({"type": "url_verification"}), JSON, "body.challenge is missing"),
         (json.dumps({}), JSON, "body has no type"),
         (json.dumps([]), JSON, "body is not a JSON object"),
-        ("command=/incident&command=/other&user_id=U0DANA&channel_id=C0INCIDENTS", FORM,
-         "form field 'command' appears twice"),
+        (
+            "command=/incident&command=/other&user_id=U0DANA&channel_id=C0INCIDENTS",
+            FORM,
+            "form field 'command' appears twice",
+        ),
         ('{"command": "/incident"}', FORM, "form body is JSON"),
         ("command=/incident&text=help", FORM, "body.user_id is missing"),
-        ("a=b", "text/plain", "content type 'text/plain' is not one Slack sends "
-                              "(application/json or application/x-www-form-urlencoded)"),
+        (
+            "a=b",
+            "text/plain",
+            "content type 'text/plain' is not one Slack sends (application/json or application/x-www-form-urlencoded)",
+        ),
     ],
-    ids=["event-string", "command-with-event", "user-number", "authorizations", "ts", "token", "no-event", "no-actions",
-         "no-user", "response-url", "view-without-type", "view-values", "shortcut", "payload-list", "no-challenge",
-         "no-type", "json-list", "field-twice", "form-is-json", "command-without-user", "content-type"],
+    ids=[
+        "event-string",
+        "command-with-event",
+        "user-number",
+        "authorizations",
+        "ts",
+        "token",
+        "no-event",
+        "no-actions",
+        "no-user",
+        "response-url",
+        "view-without-type",
+        "view-values",
+        "shortcut",
+        "payload-list",
+        "no-challenge",
+        "no-type",
+        "json-list",
+        "field-twice",
+        "form-is-json",
+        "command-without-user",
+        "content-type",
+    ],
 )
-async def test_fields_bolt_reads_must_have_slacks_shape(h: Harness, caplog: pytest.LogCaptureFixture, body: str,
-                                                        content_type: str, reason: str) -> None:
+async def test_fields_bolt_reads_must_have_slacks_shape(
+    h: Harness, caplog: pytest.LogCaptureFixture, body: str, content_type: str, reason: str
+) -> None:
     """Before, most of these were answered 200 and failed in Bolt after (AttributeError, TypeError, IndexError,
     KeyError in its context, matchers or argument builders), or were a 500 when their answer goes through Bolt."""
     _refused(await _post(h, body.encode(), content_type), reason)
@@ -290,8 +381,9 @@ async def test_a_resolve_button_without_an_incident_number_says_so(
 
 
 @pytest.mark.parametrize("value", ["²:abc", "99999999999:abc", "1:", ":abc", "x"])
-async def test_an_approve_button_without_a_proposal_says_so(h: Harness, caplog: pytest.LogCaptureFixture,
-                                                           value: str) -> None:
+async def test_an_approve_button_without_a_proposal_says_so(
+    h: Harness, caplog: pytest.LogCaptureFixture, value: str
+) -> None:
     assert (await _post(h, _payload(_click(ActionId.PROPOSAL_APPROVE, value)), FORM)) == (200, "")
     await eventually(lambda: any("carries no proposal" in e.text for e in h.sandbox.slack.ephemerals))
     await h.settle()
@@ -314,8 +406,12 @@ async def test_a_signature_header_that_cannot_be_read_is_401(h: Harness) -> None
             assert (r.status, await r.json()) == (401, {"ok": False, "error": "invalid signature"})
     # two signatures (Bolt would check the last, the route the first): neither counts
     good = slack_signature(SIGNING_SECRET, now, body)
-    sent = [("Content-Type", FORM), ("X-Slack-Request-Timestamp", now), ("X-Slack-Signature", good),
-            ("X-Slack-Signature", "v0=0")]
+    sent = [
+        ("Content-Type", FORM),
+        ("X-Slack-Request-Timestamp", now),
+        ("X-Slack-Signature", good),
+        ("X-Slack-Signature", "v0=0"),
+    ]
     async with h.http.post(f"{h.url}/slack/events", data=body, headers=sent) as r:  # type: ignore[arg-type]
         assert r.status == 401
 
@@ -328,6 +424,7 @@ async def test_bolts_own_refusals_say_why_in_the_routes_shape(h: Harness) -> Non
 
 # The property ------------------------------------------------------------------------------------------------------
 
+
 def mostly(usual: st.SearchStrategy[Any], odd: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     """`usual` four times in five: most bodies get past the door and are handled to the end."""
     return st.sampled_from([usual, usual, usual, usual, odd]).flatmap(lambda chosen: chosen)
@@ -335,67 +432,214 @@ def mostly(usual: st.SearchStrategy[Any], odd: st.SearchStrategy[Any]) -> st.Sea
 
 # Text as senders write it, with what breaks storing and showing it: lone surrogates, NUL and other controls, a
 # byte-order mark, mrkdwn, the word Bolt's form reading trips on.
-_ODD = st.sampled_from(["\ud800", "\udfff", "\x00", "\x1b", "\x7f", "\x9b", "\u2028", "\ufeff", "\ufffd", "é", "𝄞",
-                        "<!channel>", "*_~`", "payload", "%00", "&", "=", "+", " ", "\n"])
+_ODD = st.sampled_from(
+    [
+        "\ud800",
+        "\udfff",
+        "\x00",
+        "\x1b",
+        "\x7f",
+        "\x9b",
+        "\u2028",
+        "\ufeff",
+        "\ufffd",
+        "é",
+        "𝄞",
+        "<!channel>",
+        "*_~`",
+        "payload",
+        "%00",
+        "&",
+        "=",
+        "+",
+        " ",
+        "\n",
+    ]
+)
 TEXT = st.lists(st.one_of(st.text(max_size=6), _ODD), max_size=6).map("".join)
 FORM_TEXT = TEXT.map(lambda t: t.encode("utf-8", "replace").decode())  # a form cannot carry a lone surrogate
-VALUES = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), TEXT),
-                      lambda kids: st.one_of(st.lists(kids, max_size=3), st.dictionaries(TEXT, kids, max_size=3)),
-                      max_leaves=8)
-EXTRA = mostly(st.just({}), st.dictionaries(
-    st.one_of(TEXT, st.sampled_from(["type", "user", "channel", "team", "event", "actions", "view", "response_url",
-                                     "authorizations", "enterprise", "is_ext_shared_channel", "token", "ssl_check"])),
-    VALUES, max_size=2))
+VALUES = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), TEXT),
+    lambda kids: st.one_of(st.lists(kids, max_size=3), st.dictionaries(TEXT, kids, max_size=3)),
+    max_leaves=8,
+)
+EXTRA = mostly(
+    st.just({}),
+    st.dictionaries(
+        st.one_of(
+            TEXT,
+            st.sampled_from(
+                [
+                    "type",
+                    "user",
+                    "channel",
+                    "team",
+                    "event",
+                    "actions",
+                    "view",
+                    "response_url",
+                    "authorizations",
+                    "enterprise",
+                    "is_ext_shared_channel",
+                    "token",
+                    "ssl_check",
+                ]
+            ),
+        ),
+        VALUES,
+        max_size=2,
+    ),
+)
 USERS = ("U0DANA", "U0SAM")
 # Ids are the world's, or values that are no Slack id at all: a well-formed id of nobody (say "A") is answered by Slack
 # with user_not_found, which the bot rightly logs as Slack's refusal; that is not a body the intake cannot digest.
-NOT_AN_ID = VALUES.filter(lambda v: not (isinstance(v, str) and v.isascii() and v.replace("_", "").replace("-", "")
-                                         .isalnum() and len(v) <= 32))
+NOT_AN_ID = VALUES.filter(
+    lambda v: (
+        not (isinstance(v, str) and v.isascii() and v.replace("_", "").replace("-", "").isalnum() and len(v) <= 32)
+    )
+)
 USER = mostly(st.sampled_from(USERS), NOT_AN_ID)
-SUBCOMMANDS = st.sampled_from(["", "help", "list", "status", "note", "declare", "declare checkout-service", "sev",
-                               "sev P2", "commander", "commander me", "escalate", "resolve", "reopen", "postmortem",
-                               "frobnicate"])
-EVENT_TYPES = mostly(st.sampled_from(["app_mention", "reaction_added", "pin_added", "app_home_opened", "message",
-                                      "member_joined_channel"]), TEXT)
+SUBCOMMANDS = st.sampled_from(
+    [
+        "",
+        "help",
+        "list",
+        "status",
+        "note",
+        "declare",
+        "declare checkout-service",
+        "sev",
+        "sev P2",
+        "commander",
+        "commander me",
+        "escalate",
+        "resolve",
+        "reopen",
+        "postmortem",
+        "frobnicate",
+    ]
+)
+EVENT_TYPES = mostly(
+    st.sampled_from(
+        ["app_mention", "reaction_added", "pin_added", "app_home_opened", "message", "member_joined_channel"]
+    ),
+    TEXT,
+)
 # One thing wrong with the bytes, or (mostly) nothing: another encoding, another content type, a number or a nesting
 # that json.dumps would not write
 RAW = "@@raw@@"
-SPOILERS = mostly(st.none(), st.one_of(
-    st.tuples(st.just("encoding"), st.sampled_from(["utf-8-sig", "utf-16", "utf-16-le", "utf-32", "cp1252"])),
-    st.tuples(st.just("content_type"), st.sampled_from(["text/plain", "application/json; charset=utf-16",
-                                                        "Application/JSON", f"{FORM}; charset=utf-8"])),
-    st.tuples(st.just("raw"), st.sampled_from(["NaN", "Infinity", "-Infinity", "9" * 4301, "1e400", "-0.0", "1" * 40,
-                                               "[" * 33 + "]" * 33, "[" * 31 + "]" * 31, '"\\ud800"', '"\\u0000x"']))))
+SPOILERS = mostly(
+    st.none(),
+    st.one_of(
+        st.tuples(st.just("encoding"), st.sampled_from(["utf-8-sig", "utf-16", "utf-16-le", "utf-32", "cp1252"])),
+        st.tuples(
+            st.just("content_type"),
+            st.sampled_from(
+                ["text/plain", "application/json; charset=utf-16", "Application/JSON", f"{FORM}; charset=utf-8"]
+            ),
+        ),
+        st.tuples(
+            st.just("raw"),
+            st.sampled_from(
+                [
+                    "NaN",
+                    "Infinity",
+                    "-Infinity",
+                    "9" * 4301,
+                    "1e400",
+                    "-0.0",
+                    "1" * 40,
+                    "[" * 33 + "]" * 33,
+                    "[" * 31 + "]" * 31,
+                    '"\\ud800"',
+                    '"\\u0000x"',
+                ]
+            ),
+        ),
+    ),
+)
 
-command_specs = st.tuples(st.just("command"), SUBCOMMANDS, FORM_TEXT, st.booleans(),
-                          mostly(st.just({}), st.dictionaries(FORM_TEXT, FORM_TEXT, max_size=2)))
-click_specs = st.tuples(st.just("click"), mostly(st.sampled_from([a.value for a in ActionId]), TEXT),
-                        st.one_of(VALUES, st.from_regex(r"\A[0-9]{1,12}:[0-9a-f]{0,8}\Z"), st.just("1")),
-                        USER, EXTRA)
-declare_values = st.fixed_dictionaries({
-    BlockId.DECLARE_TITLE.value: st.fixed_dictionaries({"value": st.fixed_dictionaries({"value": TEXT})}),
-    BlockId.DECLARE_SERVICE.value: st.fixed_dictionaries({"value": st.fixed_dictionaries({"selected_option": (
-        st.fixed_dictionaries({"value": mostly(st.sampled_from(["checkout-service", "search-service"]), TEXT)}))})}),
-    BlockId.DECLARE_SEVERITY.value: st.fixed_dictionaries({"value": st.fixed_dictionaries({"selected_option": (
-        st.fixed_dictionaries({"value": mostly(st.sampled_from(["P1", "P3", "P5"]), TEXT)}))})}),
-    BlockId.DECLARE_DESCRIPTION.value: st.fixed_dictionaries({"value": st.fixed_dictionaries({"value": TEXT})}),
-})
-reject_values = st.fixed_dictionaries({BlockId.REJECT_REASON.value: st.fixed_dictionaries(
-    {ActionId.REJECT_REASON.value: st.fixed_dictionaries({"value": TEXT})})})
-odd_values = st.dictionaries(TEXT, st.dictionaries(TEXT, st.one_of(st.fixed_dictionaries({"value": TEXT}), VALUES),
-                                                   max_size=2), max_size=3)
-reject_metadata = st.builds(lambda p, c: json.dumps({"proposal": p, "hash": "h", "channel": c}),
-                            st.one_of(st.integers(), TEXT), st.sampled_from(["C0INCIDENTS", "#incidents"]))
+command_specs = st.tuples(
+    st.just("command"),
+    SUBCOMMANDS,
+    FORM_TEXT,
+    st.booleans(),
+    mostly(st.just({}), st.dictionaries(FORM_TEXT, FORM_TEXT, max_size=2)),
+)
+click_specs = st.tuples(
+    st.just("click"),
+    mostly(st.sampled_from([a.value for a in ActionId]), TEXT),
+    st.one_of(VALUES, st.from_regex(r"\A[0-9]{1,12}:[0-9a-f]{0,8}\Z"), st.just("1")),
+    USER,
+    EXTRA,
+)
+declare_values = st.fixed_dictionaries(
+    {
+        BlockId.DECLARE_TITLE.value: st.fixed_dictionaries({"value": st.fixed_dictionaries({"value": TEXT})}),
+        BlockId.DECLARE_SERVICE.value: st.fixed_dictionaries(
+            {
+                "value": st.fixed_dictionaries(
+                    {
+                        "selected_option": (
+                            st.fixed_dictionaries(
+                                {"value": mostly(st.sampled_from(["checkout-service", "search-service"]), TEXT)}
+                            )
+                        )
+                    }
+                )
+            }
+        ),
+        BlockId.DECLARE_SEVERITY.value: st.fixed_dictionaries(
+            {
+                "value": st.fixed_dictionaries(
+                    {
+                        "selected_option": (
+                            st.fixed_dictionaries({"value": mostly(st.sampled_from(["P1", "P3", "P5"]), TEXT)})
+                        )
+                    }
+                )
+            }
+        ),
+        BlockId.DECLARE_DESCRIPTION.value: st.fixed_dictionaries({"value": st.fixed_dictionaries({"value": TEXT})}),
+    }
+)
+reject_values = st.fixed_dictionaries(
+    {
+        BlockId.REJECT_REASON.value: st.fixed_dictionaries(
+            {ActionId.REJECT_REASON.value: st.fixed_dictionaries({"value": TEXT})}
+        )
+    }
+)
+odd_values = st.dictionaries(
+    TEXT, st.dictionaries(TEXT, st.one_of(st.fixed_dictionaries({"value": TEXT}), VALUES), max_size=2), max_size=3
+)
+reject_metadata = st.builds(
+    lambda p, c: json.dumps({"proposal": p, "hash": "h", "channel": c}),
+    st.one_of(st.integers(), TEXT),
+    st.sampled_from(["C0INCIDENTS", "#incidents"]),
+)
 view_specs = st.one_of(
     st.tuples(st.just("view"), st.just("incident.declare"), mostly(declare_values, odd_values), st.just(""), USER),
-    st.tuples(st.just("view"), st.just("proposal.reject_reason"), mostly(reject_values, odd_values),
-              mostly(reject_metadata, TEXT), USER),
+    st.tuples(
+        st.just("view"),
+        st.just("proposal.reject_reason"),
+        mostly(reject_values, odd_values),
+        mostly(reject_metadata, TEXT),
+        USER,
+    ),
     st.tuples(st.just("view"), TEXT, odd_values, TEXT, USER),
 )
-event_specs = st.tuples(st.just("event"), EVENT_TYPES, USER,
-                        mostly(st.sampled_from(["incident", "C0INCIDENTS"]), NOT_AN_ID), TEXT,
-                        mostly(st.just("real"), NOT_AN_ID), st.sampled_from(["pushpin", "eyes"]),
-                        mostly(st.just("fresh"), VALUES), EXTRA)
+event_specs = st.tuples(
+    st.just("event"),
+    EVENT_TYPES,
+    USER,
+    mostly(st.sampled_from(["incident", "C0INCIDENTS"]), NOT_AN_ID),
+    TEXT,
+    mostly(st.just("real"), NOT_AN_ID),
+    st.sampled_from(["pushpin", "eyes"]),
+    mostly(st.just("fresh"), VALUES),
+    EXTRA,
+)
 raw_specs = st.tuples(st.just("raw"), VALUES, st.sampled_from([JSON, FORM]))
 KINDS_OF_BODY = st.sampled_from([command_specs, click_specs, view_specs, event_specs, raw_specs]).flatmap(lambda k: k)
 SPECS = st.tuples(KINDS_OF_BODY, SPOILERS, mostly(st.just(True), st.just(False)))  # False: raw non-ASCII
@@ -429,10 +673,21 @@ def _build(h: Harness, incident_channel: str, spec: Any) -> tuple[bytes, str]:
         text, media = _form(dumps(payload)), FORM
     elif kind == "view":
         callback_id, values, metadata, user = args
-        payload = {"type": "view_submission", "team": {"id": "T0123ABCD", "domain": "acme"},
-                   "user": {"id": user, "username": "someone"}, "api_app_id": "A0SREAGENT", "trigger_id": "1.1.abc",
-                   "view": {"id": "V0X", "type": "modal", "callback_id": callback_id, "private_metadata": metadata,
-                            "state": {"values": values}}, "response_urls": []}
+        payload = {
+            "type": "view_submission",
+            "team": {"id": "T0123ABCD", "domain": "acme"},
+            "user": {"id": user, "username": "someone"},
+            "api_app_id": "A0SREAGENT",
+            "trigger_id": "1.1.abc",
+            "view": {
+                "id": "V0X",
+                "type": "modal",
+                "callback_id": callback_id,
+                "private_metadata": metadata,
+                "state": {"values": values},
+            },
+            "response_urls": [],
+        }
         text, media = _form(dumps(payload)), FORM
     elif kind == "event":
         event_type, user, channel, words, ts, reaction, event_id, extra = args
@@ -441,9 +696,18 @@ def _build(h: Harness, incident_channel: str, spec: Any) -> tuple[bytes, str]:
             ch = sb.channel(channel) if isinstance(channel, str) else None
             said = (words or "hi").encode("utf-8", "replace").decode()  # what Slack can hold (and answer with)
             ts = sb.add_message(ch, "U0DANA", said, None, None, bot=False).ts if ch else sb.next_ts()
-        event = {"type": event_type, "user": user, "channel": channel, "text": f"<@U0SREBOT> {words}", "ts": ts,
-                 "event_ts": ts if isinstance(ts, str) else "1.2", "reaction": reaction, "tab": "home",
-                 "item": {"type": "message", "channel": channel, "ts": ts}, "channel_id": channel}
+        event = {
+            "type": event_type,
+            "user": user,
+            "channel": channel,
+            "text": f"<@U0SREBOT> {words}",
+            "ts": ts,
+            "event_ts": ts if isinstance(ts, str) else "1.2",
+            "reaction": reaction,
+            "tab": "home",
+            "item": {"type": "message", "channel": channel, "ts": ts},
+            "channel_id": channel,
+        }
         body = _event(**event)
         body.update(extra)
         if event_id != "fresh":
@@ -484,8 +748,12 @@ async def test_no_signed_body_makes_a_5xx_or_an_error_after_its_answer(
         seen = len(caplog.records)
         return answer[0], answer[1], new
 
-    @settings(max_examples=150, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+    @settings(
+        max_examples=150,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+    )
     @seed(20251120)
     @given(SPECS)
     def prop(spec: Any) -> None:
@@ -503,4 +771,3 @@ async def test_no_signed_body_makes_a_5xx_or_an_error_after_its_answer(
     await h.settle()
     assert not _errors(caplog)
     assert statuses.count(200) >= 20 and sum(400 <= s < 500 for s in statuses) >= 20, statuses  # both were tried
-

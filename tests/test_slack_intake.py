@@ -20,8 +20,17 @@ async def _post(h: Harness, body: bytes, headers: dict[str, str]) -> tuple[int, 
 def _command(text: str) -> bytes:
     from urllib.parse import urlencode
 
-    return urlencode({"command": "/incident", "text": text, "user_id": "U0DANA", "channel_id": "C0INCIDENTS",
-                      "team_id": "T0123ABCD", "response_url": "", "trigger_id": "t"}).encode()
+    return urlencode(
+        {
+            "command": "/incident",
+            "text": text,
+            "user_id": "U0DANA",
+            "channel_id": "C0INCIDENTS",
+            "team_id": "T0123ABCD",
+            "response_url": "",
+            "trigger_id": "t",
+        }
+    ).encode()
 
 
 async def test_a_wrong_or_stale_slack_signature_is_401_and_nothing_happens(h: Harness) -> None:

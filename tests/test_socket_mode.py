@@ -54,6 +54,11 @@ async def test_http_mode_without_a_signing_secret_is_refused() -> None:
     from bot.errors import ConfigError
 
     with pytest.raises(ConfigError) as caught:
-        Settings.from_env(SLACK_BOT_TOKEN="x", PAGERDUTY_API_TOKEN="t", PAGERDUTY_FROM_EMAIL="a@example.com",
-                          PAGERDUTY_WEBHOOK_SECRETS="s", SLACK_SIGNING_SECRET=None)
+        Settings.from_env(
+            SLACK_BOT_TOKEN="x",
+            PAGERDUTY_API_TOKEN="t",
+            PAGERDUTY_FROM_EMAIL="a@example.com",
+            PAGERDUTY_WEBHOOK_SECRETS="s",
+            SLACK_SIGNING_SECRET=None,
+        )
     assert str(caught.value) == "SLACK_SIGNING_SECRET is not set (or set SLACK_APP_TOKEN for Socket Mode)"

@@ -16,8 +16,13 @@ CATALOG = parse_catalog(
             {"name": "db-proxy", "tier": 2},
             {"name": "auth-service", "tier": 1, "depends_on": ["db-proxy"], "user_facing": True, "users": 400000},
             {"name": "payments-api", "tier": 1, "depends_on": ["auth-service"], "user_facing": True, "users": 120000},
-            {"name": "checkout-service", "tier": 1, "depends_on": ["payments-api", "auth-service"],
-             "user_facing": True, "users": 2000000},
+            {
+                "name": "checkout-service",
+                "tier": 1,
+                "depends_on": ["payments-api", "auth-service"],
+                "user_facing": True,
+                "users": 2000000,
+            },
             {"name": "reports", "tier": 4, "depends_on": ["payments-api"]},
             {"name": "batch", "tier": 4},
         ]

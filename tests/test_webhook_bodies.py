@@ -35,8 +35,13 @@ def _known(h: Harness, incident_id: Any, number: Any = None) -> None:
     pd = h.sandbox.pagerduty
     if isinstance(incident_id, str) and incident_id not in pd.incidents:
         number = number if type(number) is int else None
-        pd.create_incident(h.sandbox.world.service("checkout-service"), "sandbox's copy", incident_id=incident_id,
-                           number=number, webhooks=False)
+        pd.create_incident(
+            h.sandbox.world.service("checkout-service"),
+            "sandbox's copy",
+            incident_id=incident_id,
+            number=number,
+            webhooks=False,
+        )
 
 
 def _page(h: Harness, **data: Any) -> dict[str, Any]:
@@ -81,7 +86,7 @@ async def test_very_deep_nesting_is_400_with_the_reason(h: Harness) -> None:
     raw = json.dumps(event).encode().replace(b'"DEEP"', b"[" * 5000 + b'"bottom"' + b"]" * 5000)
     status, reply = await _post(h, raw)
     assert status == 400 and reply["error"] == "body nests deeper than 32 levels"
-    opened = (b'{"event": ' + b"[" * 100_000)  # not even closed: the parser's own limit is not reached either
+    opened = b'{"event": ' + b"[" * 100_000  # not even closed: the parser's own limit is not reached either
     status, reply = await _post(h, opened)
     assert status == 400 and reply["error"] == "body nests deeper than 32 levels"
     assert await h.services.store.inbound_counts() == {}
@@ -181,8 +186,14 @@ async def test_identifiers_and_timestamps_must_be_what_pagerduty_sends(h: Harnes
 
 
 async def test_what_is_only_shown_is_cut_or_dropped_not_refused(h: Harness) -> None:
-    event = _page(h, title="T" * 5000, html_url="javascript:alert(1)", urgency=None, priority=None,
-                  service={"id": "PF9KMXH", "summary": "s" * 1000})
+    event = _page(
+        h,
+        title="T" * 5000,
+        html_url="javascript:alert(1)",
+        urgency=None,
+        priority=None,
+        service={"id": "PF9KMXH", "summary": "s" * 1000},
+    )
     event["event"]["agent"] = {"id": "PABC123", "type": "user_reference", "summary": "A" * 1000}
     assert (await h.send_pagerduty(event))[0] == 202
     await _nothing_left(h)
@@ -258,6 +269,7 @@ def _recent_time() -> st.SearchStrategy[Any]:
     def fmt(hours: float, tz: timezone | None, naive: bool) -> str:
         at = datetime.now(UTC) + timedelta(hours=hours)
         return (at.replace(tzinfo=None) if naive else at.astimezone(tz or UTC)).isoformat()
+
     return st.builds(fmt, st.floats(-80, 2, allow_nan=False), st.none() | _OFFSETS, st.booleans())
 
 
@@ -269,8 +281,9 @@ _ANY_TIME = (
     | st.floats()
 )
 _JSON_LEAF = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | _TEXT
-_JSON = st.recursive(_JSON_LEAF, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4),
-                     max_leaves=12)
+_JSON = st.recursive(
+    _JSON_LEAF, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4), max_leaves=12
+)
 
 
 @st.composite
@@ -288,36 +301,71 @@ def _reference(ids: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 _ID = st.from_regex(r"[A-Z0-9]{6,14}", fullmatch=True)
 # a body as PagerDuty would send it, but with anyone's text in every text field, at any time zone, in any encoding
 _VALID = st.fixed_dictionaries(
-    {"event": st.fixed_dictionaries(
-        {"id": _ID,
-         "event_type": st.sampled_from(
-             ["incident.triggered", "incident.triggered", "incident.acknowledged", "incident.resolved",
-              "incident.annotated", "incident.reopened", "incident.priority_updated", "incident.escalated",
-              "service.updated"]),
-         "occurred_at": _recent_time(),
-         "data": st.fixed_dictionaries(
-             {"id": _ID, "type": st.just("incident"), "status": st.sampled_from(["triggered", "acknowledged"]),
-              "title": _TEXT, "service": _reference(_ID)},
-             optional={
-                 "number": st.integers(1, 2**31 - 1),
-                 "urgency": st.sampled_from(["high", "low"]) | st.none(),
-                 "priority": _reference(_ID) | st.none(),
-                 "escalation_policy": _reference(st.just("PXPGF42") | _ID),
-                 "html_url": st.just("https://acme.pagerduty.com/incidents/Q1") | _TEXT,
-                 "created_at": _recent_time(),
-                 "incident_key": _TEXT,
-                 "custom_details": _deep(),
-                 "content": _TEXT,  # a note's fields, for incident.annotated
-                 "incident": _reference(_ID),
-             },
-         )},
-        optional={"agent": _reference(_ID) | st.none(), "resource_type": _TEXT},
-    )}
+    {
+        "event": st.fixed_dictionaries(
+            {
+                "id": _ID,
+                "event_type": st.sampled_from(
+                    [
+                        "incident.triggered",
+                        "incident.triggered",
+                        "incident.acknowledged",
+                        "incident.resolved",
+                        "incident.annotated",
+                        "incident.reopened",
+                        "incident.priority_updated",
+                        "incident.escalated",
+                        "service.updated",
+                    ]
+                ),
+                "occurred_at": _recent_time(),
+                "data": st.fixed_dictionaries(
+                    {
+                        "id": _ID,
+                        "type": st.just("incident"),
+                        "status": st.sampled_from(["triggered", "acknowledged"]),
+                        "title": _TEXT,
+                        "service": _reference(_ID),
+                    },
+                    optional={
+                        "number": st.integers(1, 2**31 - 1),
+                        "urgency": st.sampled_from(["high", "low"]) | st.none(),
+                        "priority": _reference(_ID) | st.none(),
+                        "escalation_policy": _reference(st.just("PXPGF42") | _ID),
+                        "html_url": st.just("https://acme.pagerduty.com/incidents/Q1") | _TEXT,
+                        "created_at": _recent_time(),
+                        "incident_key": _TEXT,
+                        "custom_details": _deep(),
+                        "content": _TEXT,  # a note's fields, for incident.annotated
+                        "incident": _reference(_ID),
+                    },
+                ),
+            },
+            optional={"agent": _reference(_ID) | st.none(), "resource_type": _TEXT},
+        )
+    }
 )
-_PATHS = [("event", k) for k in ("id", "event_type", "occurred_at", "agent", "data")] + [
-    ("event", "data", k) for k in ("id", "status", "title", "service", "number", "urgency", "priority",
-                                   "escalation_policy", "html_url", "created_at", "content", "incident")
-] + [("event", "data", "service", "id"), ("event", "data", "service", "summary"), ("event",), ()]
+_PATHS = (
+    [("event", k) for k in ("id", "event_type", "occurred_at", "agent", "data")]
+    + [
+        ("event", "data", k)
+        for k in (
+            "id",
+            "status",
+            "title",
+            "service",
+            "number",
+            "urgency",
+            "priority",
+            "escalation_policy",
+            "html_url",
+            "created_at",
+            "content",
+            "incident",
+        )
+    ]
+    + [("event", "data", "service", "id"), ("event", "data", "service", "summary"), ("event",), ()]
+)
 _JUNK = st.just(KeyError) | _JSON_LEAF | _ANY_TIME | _deep() | st.integers(-(2**70), 2**70)
 _MUTATIONS = st.lists(st.tuples(st.sampled_from(_PATHS), _JUNK), max_size=2)
 
@@ -355,8 +403,12 @@ async def test_no_signed_body_is_a_500_and_none_accepted_is_left_pending(
     caplog.set_level(logging.WARNING)
 
     @seed(20261202)
-    @settings(max_examples=300, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @settings(
+        max_examples=300,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(valid=_VALID, mutations=_MUTATIONS, encoding=_ENCODINGS, ascii_only=st.booleans())
     def prop(valid: Any, mutations: list[tuple[tuple[str, ...], Any]], encoding: str, ascii_only: bool) -> None:
         valid["event"]["data"]["id"] = uuid.uuid4().hex[:14].upper()  # a new incident (hypothesis repeats values)
@@ -377,6 +429,11 @@ async def test_no_signed_body_is_a_500_and_none_accepted_is_left_pending(
     assert outcomes.get(202, 0) >= 30 and outcomes.get(400, 0) >= 30, outcomes  # both sides were exercised
     assert sum(counts.values()) >= outcomes[202]
     assert len(await h.services.store.incidents()) >= 10
-    bad = [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR
-           or (r.name.startswith(("bot.", "handlers.")) and r.levelno >= logging.WARNING)]
+    bad = [
+        r
+        for r in caplog.records
+        if r.exc_info
+        or r.levelno >= logging.ERROR
+        or (r.name.startswith(("bot.", "handlers.")) and r.levelno >= logging.WARNING)
+    ]
     assert not bad, [f"{r.name}: {r.getMessage()}" for r in bad[:5]]

@@ -144,8 +144,9 @@ def _reply(result: Any) -> AgentReply:
         more_texts, more_data = _parts((artifact or {}).get("parts"))
         texts += more_texts
         data += more_data
-    return AgentReply(_state(status.get("state")), result.get("id"), result.get("contextId"), "\n".join(texts),
-                      tuple(data))
+    return AgentReply(
+        _state(status.get("state")), result.get("id"), result.get("contextId"), "\n".join(texts), tuple(data)
+    )
 
 
 @dataclass
@@ -162,8 +163,9 @@ class A2AClient:
     async def card(self, *, refresh: bool = False) -> dict[str, Any]:
         """The agent card, read at first use and again after CARD_TTL_S (or when asked)."""
         if self._card is None or refresh or time.monotonic() - self._card_at > CARD_TTL_S:
-            async with self.session.get(self.url.rstrip("/") + CARD_PATH,
-                                        timeout=aiohttp.ClientTimeout(total=min(self.timeout_s, 10))) as response:
+            async with self.session.get(
+                self.url.rstrip("/") + CARD_PATH, timeout=aiohttp.ClientTimeout(total=min(self.timeout_s, 10))
+            ) as response:
                 if response.status != 200:
                     raise A2AError(self.name, "unavailable", f"its agent card answered HTTP {response.status}")
                 card = await response.json(content_type=None)
@@ -205,8 +207,13 @@ class A2AClient:
         return reply
 
     async def _send(
-        self, instruction: str, data: dict[str, Any] | None, context_id: str | None, task_id: str | None,
-        resend: bool = True, on_task: Callable[[AgentReply], Awaitable[None]] | None = None,
+        self,
+        instruction: str,
+        data: dict[str, Any] | None,
+        context_id: str | None,
+        task_id: str | None,
+        resend: bool = True,
+        on_task: Callable[[AgentReply], Awaitable[None]] | None = None,
     ) -> AgentReply:
         try:
             chosen = choose_interface(await self.card())
@@ -239,14 +246,15 @@ class A2AClient:
 
     async def follow(self, task_id: str, *, timeout_s: float | None = None) -> AgentReply:
         """Look at a task sent earlier (before a restart): wait until it is done or asks for input."""
+
         async def look() -> AgentReply:
             chosen = choose_interface(await self.card())
             if chosen is None:
                 raise A2AError(self.name, "refused", "its card offers no A2A version sre-agent speaks (0.3 or 1.0)")
             version, url = chosen
             method = "GetTask" if version == "1.0" else "tasks/get"
-            return await self._poll(url, version, self._read(await self._call(url, version, method,
-                                                                                {"id": task_id})))
+            return await self._poll(url, version, self._read(await self._call(url, version, method, {"id": task_id})))
+
         limit = timeout_s or self.timeout_s
         try:
             return await asyncio.wait_for(look(), limit)
@@ -261,8 +269,9 @@ class A2AClient:
         except (ValueError, TypeError, AttributeError) as exc:
             raise A2AError(self.name, "protocol", f"an answer sre-agent cannot read ({exc})") from exc
 
-    async def _call(self, url: str, version: str, method: str, params: dict[str, Any],
-                    retries: int | None = None) -> Any:
+    async def _call(
+        self, url: str, version: str, method: str, params: dict[str, Any], retries: int | None = None
+    ) -> Any:
         """One JSON-RPC call, retried on transport failures and 5xx with backoff (`retries`: the client's)."""
         retries = self.retries if retries is None else retries
         headers = {"Content-Type": "application/json", "Accept": "application/json"}

@@ -48,8 +48,9 @@ class _Trigger(BaseModel):
 
     @model_validator(mode="after")
     def _something(self) -> _Trigger:
-        if not (self.error_rate_above or self.pods or self.oom or self.connections_above or self.cpu_above
-                or self.p99_above):
+        if not (
+            self.error_rate_above or self.pods or self.oom or self.connections_above or self.cpu_above or self.p99_above
+        ):
             raise ValueError("a trigger needs at least one condition")
         return self
 
@@ -110,14 +111,29 @@ def parse_runbook(data: Any, origin: str) -> Runbook:
         verification = None
         if rb.verification is not None:
             v = rb.verification
-            verification = Verification(v.signal, v.below, parse_duration_s(v.window), parse_duration_s(v.interval),
-                                        parse_duration_s(v.timeout))
+            verification = Verification(
+                v.signal, v.below, parse_duration_s(v.window), parse_duration_s(v.interval), parse_duration_s(v.timeout)
+            )
     except ValidationError as exc:
         raise ConfigError(describe(exc, origin)) from None
     except ValueError as exc:
         raise ConfigError(f"{origin}: {exc}") from None
-    return Runbook(rb.name, rb.title, trigger, rb.action, rb.kind, rb.delegate, rb.risk, rb.reversible, rb.expected,
-                   rb.parameters, verification, tuple(rb.follow_up), rb.manual, origin)
+    return Runbook(
+        rb.name,
+        rb.title,
+        trigger,
+        rb.action,
+        rb.kind,
+        rb.delegate,
+        rb.risk,
+        rb.reversible,
+        rb.expected,
+        rb.parameters,
+        verification,
+        tuple(rb.follow_up),
+        rb.manual,
+        origin,
+    )
 
 
 def load_runbooks(folder: Path = SHIPPED) -> list[Runbook]:

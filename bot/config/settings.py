@@ -94,8 +94,7 @@ class Settings(StoreSettings, CatalogSettings):
     agents_path: Path | None = Field(None, validation_alias=_env("SRE_AGENTS_PATH"))
     runbooks_path: Path | None = Field(None, validation_alias=_env("SRE_RUNBOOKS_PATH"))
     approvers: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias=_env("SRE_APPROVERS"))
-    proposal_expiry_minutes: float = Field(15.0, gt=0, le=24 * 60,
-                                           validation_alias=_env("SRE_PROPOSAL_EXPIRY_MINUTES"))
+    proposal_expiry_minutes: float = Field(15.0, gt=0, le=24 * 60, validation_alias=_env("SRE_PROPOSAL_EXPIRY_MINUTES"))
     auto_resolve: bool = Field(False, validation_alias=_env("SRE_AUTO_RESOLVE"))
 
     @field_validator("approvers", mode="before")

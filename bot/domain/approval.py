@@ -83,8 +83,9 @@ def decide(
     if shown_hash != proposal.plan_hash:
         return refuse("This button belongs to a plan that has changed since it was shown: nothing was done.")
     if proposal.status is Status.PROPOSED and now >= proposal.expires_at:
-        return Decision(False, replace(proposal, status=Status.EXPIRED), "This proposal has expired.",
-                        ("proposal_expired",))
+        return Decision(
+            False, replace(proposal, status=Status.EXPIRED), "This proposal has expired.", ("proposal_expired",)
+        )
     if proposal.status is not Status.PROPOSED:
         return refuse(f"This proposal is {proposal.status} already: nothing more happens.")
     if user not in allowed:
@@ -97,7 +98,11 @@ def decide(
     approvers = (*proposal.approvers, user)
     if len(approvers) < proposal.needed:
         waiting = replace(proposal, approvers=approvers)
-        return Decision(True, waiting, f"Approved by you; it needs {proposal.needed - len(approvers)} more, "
-                        "from someone else.", ("proposal_approved",))
+        return Decision(
+            True,
+            waiting,
+            f"Approved by you; it needs {proposal.needed - len(approvers)} more, from someone else.",
+            ("proposal_approved",),
+        )
     approved = replace(proposal, approvers=approvers, status=Status.APPROVED)
     return Decision(True, approved, "Approved: it will be carried out now.", ("proposal_approved",))

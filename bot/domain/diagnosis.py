@@ -151,29 +151,35 @@ def rank(evidence: list[Evidence], service: str) -> list[Hypothesis]:
     oom = s.pods_in("OOMKilled")
     if oom:
         source = next(p.source for p in s.pods if p.state.lower() == "oomkilled")
-        found.append(Hypothesis(
-            f"The {service} pods run out of memory (OOMKilled) and crash-loop: the memory limit is too low for the "
-            "current load, or memory leaks.",
-            0.85 if crashloop else 0.7,
-            (_cite(usable, source),),
-            ("Raise the memory limit (e.g. 512Mi -> 768Mi) and watch whether the restarts stop.",),
-        ))
+        found.append(
+            Hypothesis(
+                f"The {service} pods run out of memory (OOMKilled) and crash-loop: the memory limit is too low for the "
+                "current load, or memory leaks.",
+                0.85 if crashloop else 0.7,
+                (_cite(usable, source),),
+                ("Raise the memory limit (e.g. 512Mi -> 768Mi) and watch whether the restarts stop.",),
+            )
+        )
     if crashloop and not oom:
         source = next(p.source for p in s.pods if p.state.lower() == "crashloopbackoff")
-        found.append(Hypothesis(
-            f"{crashloop} {service} pods are crash-looping; their logs say why.",
-            0.6 if crashloop > 3 else 0.5,
-            (_cite(usable, source),),
-            ("Read the logs of a crashing pod; scale the healthy ones to carry the load.",),
-        ))
+        found.append(
+            Hypothesis(
+                f"{crashloop} {service} pods are crash-looping; their logs say why.",
+                0.6 if crashloop > 3 else 0.5,
+                (_cite(usable, source),),
+                ("Read the logs of a crashing pod; scale the healthy ones to carry the load.",),
+            )
+        )
     if s.deploys and (crashloop or (s.error_rate and s.error_rate.value >= 0.01)):
         version, source = s.deploys[0]
-        found.append(Hypothesis(
-            f"The recent deploy {version} of {service} brought this on.",
-            0.55,
-            (_cite(usable, source),),
-            (f"Roll back {service} to the version before {version}.",),
-        ))
+        found.append(
+            Hypothesis(
+                f"The recent deploy {version} of {service} brought this on.",
+                0.55,
+                (_cite(usable, source),),
+                (f"Roll back {service} to the version before {version}.",),
+            )
+        )
 
     db = next((r for r in s.resources if any(k in r for k in ("db", "rds", "postgres", "mysql"))), None)
     hot_cpu = s.cpu is not None and s.cpu.value >= 0.85
@@ -186,8 +192,9 @@ def rank(evidence: list[Evidence], service: str) -> list[Hypothesis]:
         slow_pods_fine = s.healthy or not s.pods
         recommendations = []
         query = next((m for e in usable if (m := _QUERY.search(e.answer))), None)
-        if query is not None and re.search(r"full (?:table )?scan|seq(?:uential)? scan|missing index", " ".join(
-                e.answer.lower() for e in usable)):
+        if query is not None and re.search(
+            r"full (?:table )?scan|seq(?:uential)? scan|missing index", " ".join(e.answer.lower() for e in usable)
+        ):
             table, column = query.group(1), query.group(2)
             recommendations.append(f"Add an index on {table}.{column} (manual: needs a DBA).")
         recommendations.append(
@@ -196,30 +203,36 @@ def rank(evidence: list[Evidence], service: str) -> list[Hypothesis]:
         cites = [_cite(usable, reading.source)]
         if s.latency_p99_ms is not None:
             cites.append(_cite(usable, s.latency_p99_ms.source))
-        found.append(Hypothesis(
-            f"{target} is saturated ({what}), so {service} waits on it: the likely root cause.",
-            0.85 if slow_pods_fine and s.latency_p99_ms is not None else 0.7,
-            tuple(cites),
-            tuple(recommendations),
-        ))
+        found.append(
+            Hypothesis(
+                f"{target} is saturated ({what}), so {service} waits on it: the likely root cause.",
+                0.85 if slow_pods_fine and s.latency_p99_ms is not None else 0.7,
+                tuple(cites),
+                tuple(recommendations),
+            )
+        )
 
     if s.latency_p99_ms is not None and not saturated:
         slow = s.latency_p99_ms.value
         normal = s.latency_p99_normal_ms.value if s.latency_p99_normal_ms else None
         if slow >= 5000 or (normal and slow >= 3 * normal):
-            found.append(Hypothesis(
-                f"Requests to {service} are slow (p99 {slow / 1000:.1f}s"
-                + (f", normally {normal:.0f}ms" if normal else "")
-                + "): a dependency is likely slow or timing out.",
-                0.5,
-                (_cite(usable, s.latency_p99_ms.source),),
-                ("Check the health and latency of its dependencies.",),
-            ))
+            found.append(
+                Hypothesis(
+                    f"Requests to {service} are slow (p99 {slow / 1000:.1f}s"
+                    + (f", normally {normal:.0f}ms" if normal else "")
+                    + "): a dependency is likely slow or timing out.",
+                    0.5,
+                    (_cite(usable, s.latency_p99_ms.source),),
+                    ("Check the health and latency of its dependencies.",),
+                )
+            )
     if s.error_rate is not None and not found:
-        found.append(Hypothesis(
-            f"{s.error_rate.value:.1%} of requests to {service} fail; nothing found so far says why.",
-            0.3,
-            (_cite(usable, s.error_rate.source),),
-            ("Look at the errors' messages and at what changed recently.",),
-        ))
+        found.append(
+            Hypothesis(
+                f"{s.error_rate.value:.1%} of requests to {service} fail; nothing found so far says why.",
+                0.3,
+                (_cite(usable, s.error_rate.source),),
+                ("Look at the errors' messages and at what changed recently.",),
+            )
+        )
     return sorted(found, key=lambda h: h.confidence, reverse=True)

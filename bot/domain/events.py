@@ -68,8 +68,7 @@ class Plain(Payload):
     """Something happened and its text says what (a note, a card or announcement posted, PagerDuty's own
     escalation); no data."""
 
-    KINDS = (EventKind.NOTE, EventKind.CARD_POSTED, EventKind.ANNOUNCED, EventKind.PAGERDUTY_NOTE,
-             EventKind.ESCALATED)
+    KINDS = (EventKind.NOTE, EventKind.CARD_POSTED, EventKind.ANNOUNCED, EventKind.PAGERDUTY_NOTE, EventKind.ESCALATED)
 
 
 @dataclass(frozen=True)
@@ -216,8 +215,12 @@ class HelpRequested(Payload):
 class Decision(Payload):
     """A click on a proposal: counted (approved, rejected), refused, or too late (expired)."""
 
-    KINDS = (EventKind.PROPOSAL_APPROVED, EventKind.PROPOSAL_REJECTED, EventKind.APPROVAL_REFUSED,
-             EventKind.PROPOSAL_EXPIRED)
+    KINDS = (
+        EventKind.PROPOSAL_APPROVED,
+        EventKind.PROPOSAL_REJECTED,
+        EventKind.APPROVAL_REFUSED,
+        EventKind.PROPOSAL_EXPIRED,
+    )
     proposal: int = 0
     runbook: str = ""
     plan_hash: str = ""
@@ -285,7 +288,12 @@ class Checked(Payload):
 
 
 def record(
-    payload: Payload, *, at: datetime, actor: str, text: str = "", ref: str | None = None,
+    payload: Payload,
+    *,
+    at: datetime,
+    actor: str,
+    text: str = "",
+    ref: str | None = None,
     kind: EventKind | None = None,
 ) -> TimelineEvent:
     """The timeline event for `payload`, of `kind` (one of the payload's KINDS; its first by default)."""
@@ -296,9 +304,30 @@ def record(
 
 
 _READERS: dict[EventKind, tuple[type[Payload], ...]] = {}
-for _cls in (Paged, Declared, PhaseChange, SeverityChange, CommanderChange, ChannelCreated, RespondersInvited,
-             ResponderNotFound, Triaged, Diagnosed, Escalated, SlackMessage, Proposed, HelpRequested, Decision,
-             TaskDone, Expired, ExecutionStarted, Executed, Verifying, Checked, Plain):
+for _cls in (
+    Paged,
+    Declared,
+    PhaseChange,
+    SeverityChange,
+    CommanderChange,
+    ChannelCreated,
+    RespondersInvited,
+    ResponderNotFound,
+    Triaged,
+    Diagnosed,
+    Escalated,
+    SlackMessage,
+    Proposed,
+    HelpRequested,
+    Decision,
+    TaskDone,
+    Expired,
+    ExecutionStarted,
+    Executed,
+    Verifying,
+    Checked,
+    Plain,
+):
     for _kind in _cls.KINDS:
         _READERS.setdefault(_kind, ())
         _READERS[_kind] += (_cls,)

@@ -103,7 +103,7 @@ def advance(incident: Incident, target: Phase, *, at: datetime, actor: str, reas
         raise IllegalTransition(
             f"{incident.key}: no way from {incident.phase} to {target}",
             user_message=f"{incident.label} is {incident.phase.label.lower()}; it cannot become "
-                         f"{target.label.lower()}.",
+            f"{target.label.lower()}.",
         )
     events: list[TimelineEvent] = []
     for phase in path:
@@ -136,6 +136,4 @@ def change_severity(incident: Incident, severity: Severity, *, at: datetime, act
         return []
     previous = incident.severity
     incident.severity = severity
-    return [
-        record(SeverityChange(str(previous), str(severity)), at=at, actor=actor, text=f"{previous} -> {severity}")
-    ]
+    return [record(SeverityChange(str(previous), str(severity)), at=at, actor=actor, text=f"{previous} -> {severity}")]

@@ -111,7 +111,7 @@ def find_service(text: str, catalog: Catalog) -> str | None:
     grams: list[str] = []
     for size in range(min(longest, len(words)), 0, -1):
         for start in range(len(words) - size + 1):
-            gram = " ".join(words[start:start + size])
+            gram = " ".join(words[start : start + size])
             if gram in names:
                 return names[gram]
             grams.append(gram)
@@ -152,8 +152,10 @@ def read(text: str, catalog: Catalog) -> Reading:
         return Reading(Intent.ONCALL, service)
     if _LIST.search(words):
         return Reading(Intent.LIST, service)
-    if severity is not None and (len(words.split()) <= 4 or _SEVERITY_WORDS.search(words)) and not _PROBLEM.search(
-        words
+    if (
+        severity is not None
+        and (len(words.split()) <= 4 or _SEVERITY_WORDS.search(words))
+        and not _PROBLEM.search(words)
     ):
         return Reading(Intent.SEVERITY, service, severity)
     if _ESCALATE.search(words):

@@ -41,15 +41,25 @@ class Trigger:
     sustained_s: float = 0.0
 
     def conditions(self) -> int:
-        return sum(x is not None for x in (self.error_rate_above, self.connections_above, self.cpu_above,
-                                           self.p99_above_ms)) + bool(self.pods_in_state) + self.oom
+        return (
+            sum(
+                x is not None
+                for x in (self.error_rate_above, self.connections_above, self.cpu_above, self.p99_above_ms)
+            )
+            + bool(self.pods_in_state)
+            + self.oom
+        )
 
     @property
     def specificity(self) -> int:
         """How closely the trigger points at a cause rather than a symptom: what a pod or a database is doing
         (OOMKilled, crash loops, saturation) says more than an error rate or a slow p99."""
-        return (3 * (self.oom + bool(self.pods_in_state)) + 2 * ((self.connections_above is not None)
-                + (self.cpu_above is not None)) + (self.error_rate_above is not None) + (self.p99_above_ms is not None))
+        return (
+            3 * (self.oom + bool(self.pods_in_state))
+            + 2 * ((self.connections_above is not None) + (self.cpu_above is not None))
+            + (self.error_rate_above is not None)
+            + (self.p99_above_ms is not None)
+        )
 
     def holds(self, s: Signals) -> list[str]:
         """The reasons it holds, one per condition; empty when any condition fails."""
@@ -129,10 +139,20 @@ class Plan:
     @property
     def hash(self) -> str:
         canonical = json.dumps(
-            {"runbook": self.runbook, "action": self.action, "kind": self.kind, "target": self.target,
-             "parameters": self.parameters, "risk": str(self.risk), "reversible": self.reversible,
-             "expected": self.expected, "manual": self.manual},
-            sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+            {
+                "runbook": self.runbook,
+                "action": self.action,
+                "kind": self.kind,
+                "target": self.target,
+                "parameters": self.parameters,
+                "risk": str(self.risk),
+                "reversible": self.reversible,
+                "expected": self.expected,
+                "manual": self.manual,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
         )
         return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -144,7 +164,17 @@ def match(runbooks: list[Runbook], signals: Signals, target: dict[str, Any]) -> 
         reasons = runbook.trigger.holds(signals)
         if not reasons:
             continue
-        plan = Plan(runbook.name, runbook.action, runbook.kind, dict(target), dict(runbook.parameters),
-                    runbook.risk, runbook.reversible, runbook.expected, runbook.manual, tuple(reasons))
+        plan = Plan(
+            runbook.name,
+            runbook.action,
+            runbook.kind,
+            dict(target),
+            dict(runbook.parameters),
+            runbook.risk,
+            runbook.reversible,
+            runbook.expected,
+            runbook.manual,
+            tuple(reasons),
+        )
         found.append((-runbook.trigger.specificity, runbook.name, plan))
     return [plan for _, _, plan in sorted(found, key=lambda item: (item[0], item[1]))]

@@ -49,15 +49,32 @@ class Signals:
 
     @property
     def empty(self) -> bool:
-        return not (self.error_rate or self.latency_p99_ms or self.cpu or self.memory or self.connections
-                    or self.restarts or self.pods or self.deploys or self.healthy)
+        return not (
+            self.error_rate
+            or self.latency_p99_ms
+            or self.cpu
+            or self.memory
+            or self.connections
+            or self.restarts
+            or self.pods
+            or self.deploys
+            or self.healthy
+        )
 
 
 _NUMBER = r"(\d+(?:[.,]\d+)?)"
 _DURATION = rf"{_NUMBER}\s*(ms|milliseconds?|s|sec|seconds?)\b"
 _RESOURCE_WORDS = ("db", "rds", "redis", "cache", "queue", "kafka", "postgres", "mysql")
-_POD_STATES = ("CrashLoopBackOff", "OOMKilled", "ImagePullBackOff", "ErrImagePull", "Pending", "Evicted",
-               "CreateContainerConfigError", "Error")
+_POD_STATES = (
+    "CrashLoopBackOff",
+    "OOMKilled",
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "Pending",
+    "Evicted",
+    "CreateContainerConfigError",
+    "Error",
+)
 
 
 _ERROR_RATE = rf"error rate[^0-9%\n]{{0,40}}?{_NUMBER}\s*%"
@@ -92,7 +109,7 @@ def from_text(text: str) -> Signals:
         s.error_rate = Reading(_num(m.group(1)) / 100, _clause(text, m.start(), m.end()))
     if m := re.search(rf"p99[^0-9\n]{{0,40}}?{_DURATION}", lower):
         s.latency_p99_ms = Reading(_ms(m.group(1), m.group(2)), _clause(text, m.start(), m.end()))
-        tail = lower[m.end(): m.end() + 60]
+        tail = lower[m.end() : m.end() + 60]
         if n := re.search(rf"(?:normal|usually|baseline|was|from)[^0-9\n]{{0,15}}{_DURATION}", tail):
             s.latency_p99_normal_ms = Reading(_ms(n.group(1), n.group(2)), s.latency_p99_ms.source)
     if m := re.search(rf"p50[^0-9\n]{{0,40}}?{_DURATION}", lower):

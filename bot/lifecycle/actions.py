@@ -98,8 +98,9 @@ class IncidentActions:
             events = change_severity(incident, severity, at=self.clock.now(), actor=_actor(user_id))
             await self.store.save_incident(incident, events, now=self.clock.now())
             await self.channel.refresh(incident)
-            await self.channel.say(incident, messages.severity_set_by(user_id, severity, in_pager=in_pager,
-                                                                          pager=self.pager.name))
+            await self.channel.say(
+                incident, messages.severity_set_by(user_id, severity, in_pager=in_pager, pager=self.pager.name)
+            )
             return incident
 
     async def set_commander(self, incident_id: int, commander_id: str, *, user_id: str) -> Incident:
@@ -108,8 +109,9 @@ class IncidentActions:
                 raise DomainError("same commander", user_message="They are the incident commander already.")
             previous = incident.commander
             incident.commander = commander_id
-            event = record(CommanderChange(previous, commander_id), at=self.clock.now(), actor=_actor(user_id),
-                           text=commander_id)
+            event = record(
+                CommanderChange(previous, commander_id), at=self.clock.now(), actor=_actor(user_id), text=commander_id
+            )
             if incident.channel_id:
                 await self.slack.invite(incident.channel_id, [commander_id])
             await self.store.save_incident(incident, [event], now=self.clock.now())
@@ -142,10 +144,14 @@ class IncidentActions:
             await self.pager.escalate(incident.external_id, level + 1)
             people = [p for p in everyone if p.level == level + 1]
             actor = _actor(user_id) if user_id else ACTOR_BOT
-            events = [record(
-                Escalated(level, level + 1, tuple(p.name for p in people), reason), at=self.clock.now(), actor=actor,
-                text=f"level {level} -> {level + 1}" + (f": {reason}" if reason else ""),
-            )]
+            events = [
+                record(
+                    Escalated(level, level + 1, tuple(p.name for p in people), reason),
+                    at=self.clock.now(),
+                    actor=actor,
+                    text=f"level {level} -> {level + 1}" + (f": {reason}" if reason else ""),
+                )
+            ]
             await self.store.save_incident(incident, events, now=self.clock.now())  # PagerDuty escalated: record it
             notes: list[TimelineEvent] = []
             if reason:
@@ -155,8 +161,16 @@ class IncidentActions:
                 except SreAgentError as exc:  # escalated all the same
                     log.warning("escalated %s but could not add the note: %s", incident.key, exc)
                 else:
-                    notes.append(record(Plain(), kind=EventKind.PAGERDUTY_NOTE, at=self.clock.now(), actor=ACTOR_BOT,
-                                        text=content, ref=f"{self.pager.source}-note:{note_id}"))
+                    notes.append(
+                        record(
+                            Plain(),
+                            kind=EventKind.PAGERDUTY_NOTE,
+                            at=self.clock.now(),
+                            actor=ACTOR_BOT,
+                            text=content,
+                            ref=f"{self.pager.source}-note:{note_id}",
+                        )
+                    )
             found: list[str | None] = [None] * len(people)
             try:
                 found = await self.slack.lookup_users([p.email for p in people])
@@ -168,8 +182,10 @@ class IncidentActions:
             missing = [p.name for p, u in zip(people, found, strict=True) if not u]
             try:
                 await self.channel.say(
-                    incident, messages.escalated_by(user_id, level + 1, [u for u in found if u], missing, reason,
-                                                   pager=self.pager.name)
+                    incident,
+                    messages.escalated_by(
+                        user_id, level + 1, [u for u in found if u], missing, reason, pager=self.pager.name
+                    ),
                 )
             except SreAgentError as exc:  # escalated and recorded: only the words are missing
                 log.warning("escalated %s but could not say so in Slack: %s", incident.key, exc)
@@ -203,9 +219,13 @@ class IncidentActions:
                 message = await self.slack.message(channel_id, ts)
             text = str((message or {}).get("text") or "")
             author = str((message or {}).get("user") or (message or {}).get("bot_id") or by_user)
-            event = record(SlackMessage(ts, via, by_user, message is not None),
-                           at=datetime.fromtimestamp(float(ts), UTC), actor=_actor(author), text=text[:CAPTURE_LIMIT],
-                           ref=ref)
+            event = record(
+                SlackMessage(ts, via, by_user, message is not None),
+                at=datetime.fromtimestamp(float(ts), UTC),
+                actor=_actor(author),
+                text=text[:CAPTURE_LIMIT],
+                ref=ref,
+            )
             await self.store.append_events(held, [event])
         await self.slack.react(channel_id, ts, CAPTURED_REACTION)
         return True
@@ -214,4 +234,3 @@ class IncidentActions:
         """Open incidents, most severe first, then oldest first."""
         incidents = await self.store.incidents(open_only=True)
         return sorted(incidents, key=lambda i: (i.severity.rank, i.triggered_at))
-

@@ -114,8 +114,12 @@ class Conversation:
                 return Reply(replies.already_open(incident))
         assert reading.severity is not None
         incident = await self.declarer.declare(
-            Declaration(title=mention_title(mention.text), service=reading.service, severity=reading.severity,
-                        user_id=mention.user_id)
+            Declaration(
+                title=mention_title(mention.text),
+                service=reading.service,
+                severity=reading.severity,
+                user_id=mention.user_id,
+            )
         )
         return Reply(replies.opened_for_you(incident))
 
@@ -137,4 +141,3 @@ def mention_title(text: str) -> str:
     """The incident title from a message: the text without the bot's mention, on one line, within 150 characters."""
     cleaned = " ".join(re.sub(r"<@[UW][A-Z0-9]+(?:\|[^>]*)?>", " ", text).split())
     return cleaned[:150] or "Reported in Slack"
-

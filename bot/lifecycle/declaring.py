@@ -110,8 +110,12 @@ class Declarer:
             )
         incident.steps.add(SetupStep.ACKNOWLEDGE)  # never auto-acknowledge what a person declared
         events = [
-            record(Declared(True, declaration.service, str(declaration.severity), declaration.description), at=now,
-                   actor=actor, text=title)
+            record(
+                Declared(True, declaration.service, str(declaration.severity), declaration.description),
+                at=now,
+                actor=actor,
+                text=title,
+            )
         ]
         if incident.source == SOURCE_SLACK:  # the person who declared it is on it
             events += transition(incident, Phase.ACKNOWLEDGED, at=now, actor=actor)

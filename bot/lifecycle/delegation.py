@@ -64,8 +64,13 @@ class Delegator:
         """Ask the agents of a role again (in the incident's contexts) and merge what they report; None when none
         could answer. Not stored as evidence: the caller records what it used."""
         service = self.catalog.get(incident.service)
-        data = {"incident": incident.label, "service": incident.service,
-                "namespace": service.namespace if service else None, "window": "5m", "signals": list(wanted)}
+        data = {
+            "incident": incident.label,
+            "service": incident.service,
+            "namespace": service.namespace if service else None,
+            "window": "5m",
+            "signals": list(wanted),
+        }
         found: list[Signals] = []
         for agent in [a for a in self.agents if a.role is role]:
             assert incident.id is not None
@@ -83,8 +88,9 @@ class Delegator:
         client = self._clients.get(agent.name)
         if client is None:
             assert self.session is not None, "the delegator's HTTP session is set when the app starts"
-            client = A2AClient(agent.name, agent.url, self.session, timeout_s=agent.timeout_s,
-                               retries=agent.retries, breaker=Breaker())
+            client = A2AClient(
+                agent.name, agent.url, self.session, timeout_s=agent.timeout_s, retries=agent.retries, breaker=Breaker()
+            )
             self._clients[agent.name] = client
         return client
 
@@ -135,22 +141,39 @@ class Delegator:
         try:
             reply = await self.client(agent).send(question.instruction, data, context_id=context)
         except A2AError as exc:
-            item = Evidence(agent.name, question.role, question.instruction, Outcome.UNAVAILABLE,
-                            duration_ms=_ms(started), reason=exc.reason)
+            item = Evidence(
+                agent.name,
+                question.role,
+                question.instruction,
+                Outcome.UNAVAILABLE,
+                duration_ms=_ms(started),
+                reason=exc.reason,
+            )
         else:
             item = _evidence(agent, question, reply, _ms(started))
         await self.store.add_evidence(
-            incident.id, item, data=list(reply.data) if reply else [], asked_at=asked_at,
-            context_id=(reply.context_id if reply else None) or context, task_id=reply.task_id if reply else None,
+            incident.id,
+            item,
+            data=list(reply.data) if reply else [],
+            asked_at=asked_at,
+            context_id=(reply.context_id if reply else None) or context,
+            task_id=reply.task_id if reply else None,
         )
         return item
 
 
 def signals_of(rows: list[dict[str, Any]]) -> Signals:
     """What the stored answers of an incident's diagnosis report, merged (the same reading as at the time)."""
-    return merge([from_data(d) for row in rows if row["outcome"] == Outcome.ANSWERED for d in (row["data"] or [])
-                  if isinstance(d, dict)]
-                 + [from_text(row["answer"]) for row in rows if row["outcome"] == Outcome.ANSWERED])
+    return merge(
+        [
+            from_data(d)
+            for row in rows
+            if row["outcome"] == Outcome.ANSWERED
+            for d in (row["data"] or [])
+            if isinstance(d, dict)
+        ]
+        + [from_text(row["answer"]) for row in rows if row["outcome"] == Outcome.ANSWERED]
+    )
 
 
 def _ms(started: float) -> float:
@@ -158,8 +181,13 @@ def _ms(started: float) -> float:
 
 
 async def _nobody(question: Question) -> Evidence:
-    return Evidence("(none)", question.role, question.instruction, Outcome.UNAVAILABLE,
-                    reason=f"no {question.role} agent is configured")
+    return Evidence(
+        "(none)",
+        question.role,
+        question.instruction,
+        Outcome.UNAVAILABLE,
+        reason=f"no {question.role} agent is configured",
+    )
 
 
 def _evidence(agent: AgentConfig, question: Question, reply: AgentReply, duration_ms: float) -> Evidence:
@@ -171,4 +199,3 @@ def _evidence(agent: AgentConfig, question: Question, reply: AgentReply, duratio
     else:
         outcome, reason = Outcome.FAILED, f"the task ended {reply.state}"
     return Evidence(agent.name, question.role, question.instruction, outcome, reply.text, signals, duration_ms, reason)
-

@@ -85,14 +85,20 @@ class Opener:
                 await self.store.save_incident(incident, events, now=self.clock.now())
                 events.clear()
             if SetupStep.CARD in incident.steps:
-                errors += await self._stage(incident, events, marked, {
-                    SetupStep.TRIAGE: lambda again: steps.triage(incident, events, again)})
+                errors += await self._stage(
+                    incident, events, marked, {SetupStep.TRIAGE: lambda again: steps.triage(incident, events, again)}
+                )
             if SetupStep.TRIAGE in incident.steps:
-                errors += await self._stage(incident, events, marked, {
-                    SetupStep.DIAGNOSE: lambda again: steps.diagnose(incident, events, again)})
+                errors += await self._stage(
+                    incident,
+                    events,
+                    marked,
+                    {SetupStep.DIAGNOSE: lambda again: steps.diagnose(incident, events, again)},
+                )
             if SetupStep.DIAGNOSE in incident.steps:
-                errors += await self._stage(incident, events, marked, {
-                    SetupStep.PROPOSE: lambda again: steps.propose(incident, events, again)})
+                errors += await self._stage(
+                    incident, events, marked, {SetupStep.PROPOSE: lambda again: steps.propose(incident, events, again)}
+                )
             if missing:
                 errors += await _gather([self.channel.say(incident, messages.not_found(missing, self.pager.name))])
         await self.store.save_incident(incident, events, now=self.clock.now())

@@ -100,8 +100,13 @@ class PagerSync:
             begun=set(OPENING),
         )
         events = [
-            record(Paged(data.service_name, str(incident.severity), data.urgency), at=incident.triggered_at,
-                   actor=self.pager.source, text=data.title, ref=f"{self.pager.source}-event:{event.id}")
+            record(
+                Paged(data.service_name, str(incident.severity), data.urgency),
+                at=incident.triggered_at,
+                actor=self.pager.source,
+                text=data.title,
+                ref=f"{self.pager.source}-event:{event.id}",
+            )
         ]
         if event.kind is PagerEventKind.ACKNOWLEDGED:
             incident.steps.add(SetupStep.ACKNOWLEDGE)
@@ -128,7 +133,10 @@ class PagerSync:
         if not incident.is_open:
             return  # the echo of a resolution made from Slack
         events = transition(
-            incident, Phase.RESOLVED, at=event.occurred_at, actor=self._actor(event),
+            incident,
+            Phase.RESOLVED,
+            at=event.occurred_at,
+            actor=self._actor(event),
             reason=f"Resolved in {self.pager.name}",
         )
         await self.store.save_incident(incident, events, now=self.clock.now())
@@ -140,7 +148,10 @@ class PagerSync:
         if incident.is_open:
             return
         events = transition(
-            incident, Phase.TRIGGERED, at=event.occurred_at, actor=self._actor(event),
+            incident,
+            Phase.TRIGGERED,
+            at=event.occurred_at,
+            actor=self._actor(event),
             reason=f"Reopened in {self.pager.name}",
         )
         incident.steps.discard(SetupStep.ACKNOWLEDGE)
@@ -157,8 +168,11 @@ class PagerSync:
         content = event.note_content or ""
         await self.store.append_events(
             incident,
-            [record(Plain(), kind=EventKind.NOTE, at=event.occurred_at, actor=self._actor(event), text=content,
-                    ref=ref)],
+            [
+                record(
+                    Plain(), kind=EventKind.NOTE, at=event.occurred_at, actor=self._actor(event), text=content, ref=ref
+                )
+            ],
         )
         await self.channel.say(incident, messages.note_from_pager(event.agent_name, content, self.pager.name))
 
@@ -174,8 +188,16 @@ class PagerSync:
         kind = EventKind.ESCALATED if event.kind is PagerEventKind.ESCALATED else EventKind.NOTE
         await self.store.append_events(
             incident,
-            [record(Plain(), kind=kind, at=event.occurred_at, actor=self._actor(event), text=event.event_type,
-                    ref=f"{self.pager.source}-event:{event.id}")],
+            [
+                record(
+                    Plain(),
+                    kind=kind,
+                    at=event.occurred_at,
+                    actor=self._actor(event),
+                    text=event.event_type,
+                    ref=f"{self.pager.source}-event:{event.id}",
+                )
+            ],
         )
 
     async def report_unhandled(self, event: InboundEvent, parsed: PagerEvent | None) -> None:

@@ -99,8 +99,14 @@ class SetupSteps:
             wanted, adoptable=self._unclaimed_channel if again else None
         )
         incident.steps.add(SetupStep.CHANNEL)
-        events.append(record(ChannelCreated(incident.channel_id), at=self.clock.now(), actor=ACTOR_BOT,
-                             text=f"#{incident.channel_name}"))
+        events.append(
+            record(
+                ChannelCreated(incident.channel_id),
+                at=self.clock.now(),
+                actor=ACTOR_BOT,
+                text=f"#{incident.channel_name}",
+            )
+        )
 
     async def _unclaimed_channel(self, channel_id: str) -> bool:
         """A channel the bot made that no incident has: the one a crash kept from being recorded."""
@@ -109,8 +115,12 @@ class SetupSteps:
     async def post_card(self, incident: Incident, events: list[TimelineEvent], again: bool) -> None:
         assert incident.channel_id
         ts = await self.poster.post_once(
-            incident, CARD, incident.channel_id, incident_blocks.card_text(incident),
-            incident_blocks.incident_card(incident), again=again,
+            incident,
+            CARD,
+            incident.channel_id,
+            incident_blocks.card_text(incident),
+            incident_blocks.incident_card(incident),
+            again=again,
         )
         incident.steps.add(SetupStep.CARD)
         events.append(record(Plain(), kind=EventKind.CARD_POSTED, at=self.clock.now(), actor=ACTOR_BOT, ref=ts))
@@ -124,10 +134,18 @@ class SetupSteps:
             incident, TRIAGE, incident.channel_id, text, triage_blocks.triage_blocks(incident, radius), again=again
         )
         incident.steps.add(SetupStep.TRIAGE)
-        triaged = Triaged(tuple(radius.dependents), tuple(radius.user_facing), radius.users, str(radius.suggested),
-                          tuple(radius.reasons), radius.slo, radius.known)
-        events.append(record(triaged, at=self.clock.now(), actor=ACTOR_BOT, text=f"suggested {radius.suggested}",
-                             ref=ts))
+        triaged = Triaged(
+            tuple(radius.dependents),
+            tuple(radius.user_facing),
+            radius.users,
+            str(radius.suggested),
+            tuple(radius.reasons),
+            radius.slo,
+            radius.known,
+        )
+        events.append(
+            record(triaged, at=self.clock.now(), actor=ACTOR_BOT, text=f"suggested {radius.suggested}", ref=ts)
+        )
 
     async def diagnose(self, incident: Incident, events: list[TimelineEvent], again: bool) -> None:
         """Ask the agents, post the findings, and list every question and answer in the thread under them."""
@@ -138,13 +156,21 @@ class SetupSteps:
         found = await self.delegator.diagnose(incident)
         text = findings_blocks.findings_text(incident.service, found.evidence, found.hypotheses)
         ts = await self.poster.post_once(
-            incident, FINDINGS, incident.channel_id, text,
-            findings_blocks.findings_blocks(incident.service, found.evidence, found.hypotheses), again=again,
+            incident,
+            FINDINGS,
+            incident.channel_id,
+            text,
+            findings_blocks.findings_blocks(incident.service, found.evidence, found.hypotheses),
+            again=again,
         )
         for n, item in enumerate(found.evidence, start=1):
             await self.poster.post_once(
-                incident, f"{FINDINGS}.{n}", incident.channel_id, findings_blocks.exchange_text(item),
-                thread_ts=ts, again=again,
+                incident,
+                f"{FINDINGS}.{n}",
+                incident.channel_id,
+                findings_blocks.exchange_text(item),
+                thread_ts=ts,
+                again=again,
             )
         incident.steps.add(SetupStep.DIAGNOSE)
         diagnosed = Diagnosed(
@@ -152,8 +178,15 @@ class SetupSteps:
             tuple(Hypothesis(h.text, h.confidence, tuple(h.cites), tuple(h.recommendations)) for h in found.hypotheses),
             tuple(Asked(e.agent, str(e.role), str(e.outcome), e.duration_ms, e.reason) for e in found.evidence),
         )
-        events.append(record(diagnosed, at=self.clock.now(), actor=ACTOR_BOT, ref=ts,
-                             text=found.hypotheses[0].text if found.hypotheses else "no cause found"))
+        events.append(
+            record(
+                diagnosed,
+                at=self.clock.now(),
+                actor=ACTOR_BOT,
+                ref=ts,
+                text=found.hypotheses[0].text if found.hypotheses else "no cause found",
+            )
+        )
 
     async def propose(self, incident: Incident, events: list[TimelineEvent], again: bool) -> None:
         """The first proposal from the runbooks, or a plain request for help when none applies. Only where agents
@@ -186,14 +219,21 @@ class SetupSteps:
         await self.slack.invite(incident.channel_id, invited)
         now = self.clock.now()
         if invited:
-            events.append(record(RespondersInvited(tuple(invited)), at=now, actor=ACTOR_BOT,
-                                 text=", ".join(p.name for p, u in zip(people, found, strict=True) if u)))
+            events.append(
+                record(
+                    RespondersInvited(tuple(invited)),
+                    at=now,
+                    actor=ACTOR_BOT,
+                    text=", ".join(p.name for p, u in zip(people, found, strict=True) if u),
+                )
+            )
         for person, user in zip(people, found, strict=True):
             if not user:
                 label = messages.not_found_label(person.name, person.email, person.level, self.pager.name)
                 missing.append(label)
-                events.append(record(ResponderNotFound(person.email, person.user_id), at=now, actor=ACTOR_BOT,
-                                     text=label))
+                events.append(
+                    record(ResponderNotFound(person.email, person.user_id), at=now, actor=ACTOR_BOT, text=label)
+                )
         incident.steps.add(SetupStep.INVITE)
 
     async def announce(self, incident: Incident, events: list[TimelineEvent], again: bool) -> None:
@@ -217,5 +257,13 @@ class SetupSteps:
         if note_id is None:
             note_id = await self.pager.add_note(incident.external_id, content)
         incident.steps.add(SetupStep.NOTE)
-        events.append(record(Plain(), kind=EventKind.PAGERDUTY_NOTE, at=self.clock.now(), actor=ACTOR_BOT,
-                             text=content, ref=f"{self.pager.source}-note:{note_id}"))
+        events.append(
+            record(
+                Plain(),
+                kind=EventKind.PAGERDUTY_NOTE,
+                at=self.clock.now(),
+                actor=ACTOR_BOT,
+                text=content,
+                ref=f"{self.pager.source}-note:{note_id}",
+            )
+        )

@@ -22,6 +22,7 @@ class Clock(Protocol):
 
 class SystemClock:
     speed = 1.0
+
     def now(self) -> datetime:
         return datetime.now(UTC)
 

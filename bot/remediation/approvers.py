@@ -86,8 +86,7 @@ class Approvers:
         found: list[tuple[Incident, Proposal]] = []
         for proposal in await self.store.proposals(statuses=(Status.PROPOSED,)):
             incident = await self.store.incident(proposal.incident_id)
-            if (incident is None or not incident.is_open or proposal.expires_at <= now
-                    or user_id in proposal.approvers):
+            if incident is None or not incident.is_open or proposal.expires_at <= now or user_id in proposal.approvers:
                 continue
             try:
                 may = user_id in await self.allowed(incident)

@@ -58,8 +58,12 @@ class ProposalBoard:
         ref = await self.store.message_ref(proposal.incident_id, purpose(proposal.id))
         if ref is not None:
             title = self.title(proposal.plan)
-            await self.slack.update(ref[0], ref[1], proposal_blocks.proposal_text(proposal, title),
-                                    proposal_blocks.proposal_blocks(proposal, title))
+            await self.slack.update(
+                ref[0],
+                ref[1],
+                proposal_blocks.proposal_text(proposal, title),
+                proposal_blocks.proposal_blocks(proposal, title),
+            )
 
     async def withdraw(self, incident: Incident) -> None:
         """The incident closed: proposals still waiting (or approved, not started) will not be carried out. The
@@ -67,8 +71,9 @@ class ProposalBoard:
         assert incident.id is not None
         now = self.clock.now()
         for proposal in await self.store.proposals(incident.id, statuses=(Status.PROPOSED, Status.APPROVED)):
-            after = replace(proposal, status=Status.EXPIRED,
-                            outcome=f"withdrawn: the incident was {incident.phase.label.lower()}")
+            after = replace(
+                proposal, status=Status.EXPIRED, outcome=f"withdrawn: the incident was {incident.phase.label.lower()}"
+            )
             event = record(Expired(proposal.id, proposal.plan_hash), at=now, actor=ACTOR_BOT, text=after.outcome)
             if await self.store.save_proposal(proposal, after, now=now, incident=incident, events=[event]):
                 await shown(self.redraw(after))

@@ -82,19 +82,38 @@ class Decider:
                 proposal = await self.store.proposal(click.proposal_id)
                 assert incident is not None and proposal is not None
                 now = self.clock.now()
-                decision = decide(proposal, user=click.user_id, shown_hash=click.shown_hash, approve=click.approve,
-                                  now=now, allowed=allowed, incident_open=incident.is_open, reason=click.reason)
+                decision = decide(
+                    proposal,
+                    user=click.user_id,
+                    shown_hash=click.shown_hash,
+                    approve=click.approve,
+                    now=now,
+                    allowed=allowed,
+                    incident_open=incident.is_open,
+                    reason=click.reason,
+                )
                 after = decision.proposal
                 if decision.counted and after.status is Status.APPROVED and after.plan.manual:
                     after = replace(after, status=Status.EXECUTED, outcome=f"done by {click.user_id}")
                 changed = after != proposal
-                said = Decision(proposal.id, proposal.plan.runbook, proposal.plan_hash, click.shown_hash, click.approve,
-                                click.reason, tuple(after.approvers), str(after.status))
-                events = [record(said, kind=EventKind(kind), at=now, actor=actor(click.user_id), text=decision.message)
-                          for kind in decision.events]
+                said = Decision(
+                    proposal.id,
+                    proposal.plan.runbook,
+                    proposal.plan_hash,
+                    click.shown_hash,
+                    click.approve,
+                    click.reason,
+                    tuple(after.approvers),
+                    str(after.status),
+                )
+                events = [
+                    record(said, kind=EventKind(kind), at=now, actor=actor(click.user_id), text=decision.message)
+                    for kind in decision.events
+                ]
                 if after.status is Status.EXECUTED and after.plan.manual:
-                    events.append(record(TaskDone(proposal.id), at=now, actor=actor(click.user_id),
-                                         text=proposal.plan.action))
+                    events.append(
+                        record(TaskDone(proposal.id), at=now, actor=actor(click.user_id), text=proposal.plan.action)
+                    )
                     if incident.phase is Phase.AWAITING_APPROVAL:  # people did the fix; they say when it holds
                         events += advance(incident, Phase.REMEDIATING, at=now, actor=actor(click.user_id))
                 if after.status in (Status.REJECTED, Status.EXPIRED) and incident.phase is Phase.AWAITING_APPROVAL:
@@ -111,8 +130,9 @@ class Decider:
             if after.status is Status.APPROVED:
                 claimed = await self.executor.claim(incident, after)
                 if claimed is not None:
-                    self.background.spawn(self.executor.carry_out(incident, claimed),
-                                          name=f"execute proposal {after.id}")
+                    self.background.spawn(
+                        self.executor.carry_out(incident, claimed), name=f"execute proposal {after.id}"
+                    )
                     after = claimed
             await shown(self.board.redraw(after))
             follow: list[TimelineEvent] = []
@@ -143,8 +163,15 @@ class Decider:
             allowed = await asyncio.wait_for(asyncio.shield(self.approvers.allowed(incident)), REASON_CHECK_S)
         except TimeoutError:
             return None
-        decision = decide(proposal, user=click.user_id, shown_hash=click.shown_hash, approve=click.approve,
-                          now=self.clock.now(), allowed=allowed, incident_open=incident.is_open)
+        decision = decide(
+            proposal,
+            user=click.user_id,
+            shown_hash=click.shown_hash,
+            approve=click.approve,
+            now=self.clock.now(),
+            allowed=allowed,
+            incident_open=incident.is_open,
+        )
         return None if decision.counted else await self.click(click)
 
     async def on_timer(self, timer: Timer) -> None:
@@ -169,8 +196,9 @@ class Decider:
             if proposal.status is not Status.PROPOSED or now < proposal.expires_at:
                 return
             after = replace(proposal, status=Status.EXPIRED)
-            events = [record(Expired(proposal.id, proposal.plan_hash), at=now, actor=ACTOR_BOT,
-                             text=proposal.plan.action)]
+            events = [
+                record(Expired(proposal.id, proposal.plan_hash), at=now, actor=ACTOR_BOT, text=proposal.plan.action)
+            ]
             if incident.phase is Phase.AWAITING_APPROVAL:
                 events += advance(incident, Phase.DIAGNOSING, at=now, actor=ACTOR_BOT)
             if not await self.store.save_proposal(proposal, after, now=now, incident=incident, events=events):

@@ -80,17 +80,26 @@ class Executor:
         if not incident.is_open:  # closed since it was approved: it is not carried out, now or after a restart
             stale = await self.store.proposal(proposal.id)
             if stale is not None and stale.status is Status.APPROVED:
-                after = replace(stale, status=Status.EXPIRED,
-                                outcome=f"not carried out: the incident was {incident.phase.label.lower()} first")
+                after = replace(
+                    stale,
+                    status=Status.EXPIRED,
+                    outcome=f"not carried out: the incident was {incident.phase.label.lower()} first",
+                )
                 event = record(Expired(stale.id, stale.plan_hash), at=now, actor=ACTOR_BOT, text=after.outcome)
                 if await self.store.save_proposal(stale, after, now=now, incident=incident, events=[event]):
                     await shown(self.board.redraw(after))
             return None
         events = advance(incident, Phase.REMEDIATING, at=now, actor=ACTOR_BOT)
-        events.append(record(
-            ExecutionStarted(proposal.id, proposal.plan_hash, agent.name if agent else None, tuple(proposal.approvers)),
-            at=now, actor=ACTOR_BOT, text=proposal.plan.action,
-        ))
+        events.append(
+            record(
+                ExecutionStarted(
+                    proposal.id, proposal.plan_hash, agent.name if agent else None, tuple(proposal.approvers)
+                ),
+                at=now,
+                actor=ACTOR_BOT,
+                text=proposal.plan.action,
+            )
+        )
         if not await self.store.claim_execution(proposal.id, now=now, incident=incident, events=events):
             return None
         return replace(proposal, status=Status.EXECUTING, agent=agent.name if agent else None)
@@ -117,8 +126,9 @@ class Executor:
         showing = asyncio.get_running_loop().create_task(show())
         try:
             if agent is None:
-                await self._finished(proposal, ok=False, outcome=f"no {role or 'capable'} agent is configured to do it",
-                                     after=showing)
+                await self._finished(
+                    proposal, ok=False, outcome=f"no {role or 'capable'} agent is configured to do it", after=showing
+                )
                 return
             try:
                 reply = await self._send_change(incident, proposal, agent.name)
@@ -127,8 +137,9 @@ class Executor:
                 return
             except Exception as exc:  # whatever went wrong, the incident goes on: failed, escalated
                 log.exception("executing proposal %s failed", proposal.id)
-                await self._finished(proposal, ok=False, outcome=f"sre-agent could not ask the agent ({exc!r})",
-                                     after=showing)
+                await self._finished(
+                    proposal, ok=False, outcome=f"sre-agent could not ask the agent ({exc!r})", after=showing
+                )
                 return
             await self._conclude(proposal, reply, after=showing)
         finally:
@@ -138,13 +149,21 @@ class Executor:
         """After a restart, a change that was being carried out: follow the agent's task to its end."""
         agent = next((a for a in self.delegator.agents if a.name == proposal.agent), None)
         if agent is None or proposal.task_id is None:
-            await self._finished(proposal, ok=False, outcome="sre-agent restarted while it was asking the agent; "
-                                 "whether the change was made is not known: check before you try again")
+            await self._finished(
+                proposal,
+                ok=False,
+                outcome="sre-agent restarted while it was asking the agent; "
+                "whether the change was made is not known: check before you try again",
+            )
             return
         client = self.delegator.client(agent)
         try:
-            reply = await self._answer_gate(proposal, client, await client.follow(
-                proposal.task_id, timeout_s=agent.action_timeout_s), agent.action_timeout_s)
+            reply = await self._answer_gate(
+                proposal,
+                client,
+                await client.follow(proposal.task_id, timeout_s=agent.action_timeout_s),
+                agent.action_timeout_s,
+            )
         except A2AError as exc:
             await self._finished(proposal, ok=False, outcome=exc.reason)
             return
@@ -159,48 +178,84 @@ class Executor:
         client = self.delegator.client(agent)
         assert incident.id is not None
         plan = proposal.plan
-        data = {"change": plan.action, "kind": plan.kind, "service": plan.target.get("service"),
-                "namespace": plan.target.get("namespace"), "target": plan.target, "parameters": plan.parameters,
-                "plan_hash": proposal.plan_hash, "incident": incident.label, "runbook": plan.runbook}
+        data = {
+            "change": plan.action,
+            "kind": plan.kind,
+            "service": plan.target.get("service"),
+            "namespace": plan.target.get("namespace"),
+            "target": plan.target,
+            "parameters": plan.parameters,
+            "plan_hash": proposal.plan_hash,
+            "incident": incident.label,
+            "runbook": plan.runbook,
+        }
         context = await self.store.agent_context(incident.id, agent.name)
 
         async def keep(first: AgentReply) -> None:  # before waiting on it: a restart can follow the task
-            await self.store.set_execution_task(proposal.id, agent=agent.name, task_id=first.task_id,
-                                                context_id=first.context_id or context)
+            await self.store.set_execution_task(
+                proposal.id, agent=agent.name, task_id=first.task_id, context_id=first.context_id or context
+            )
 
-        reply = await client.send(f"Carry out this approved change for {incident.label}: {plan.action}", data,
-                                  context_id=context, resend=False, timeout_s=agent.action_timeout_s, on_task=keep)
+        reply = await client.send(
+            f"Carry out this approved change for {incident.label}: {plan.action}",
+            data,
+            context_id=context,
+            resend=False,
+            timeout_s=agent.action_timeout_s,
+            on_task=keep,
+        )
         return await self._answer_gate(proposal, client, reply, agent.action_timeout_s)
 
-    async def _answer_gate(self, proposal: Proposal, client: A2AClient, reply: AgentReply,
-                           timeout_s: float) -> AgentReply:
+    async def _answer_gate(
+        self, proposal: Proposal, client: A2AClient, reply: AgentReply, timeout_s: float
+    ) -> AgentReply:
         """The agent's own approval gate: answered once, with the decision stored for this plan, nothing else."""
         if not reply.needs_input:
             return reply
         stored = await self.store.proposal(proposal.id)
-        if (stored is None or stored.status is not Status.EXECUTING or stored.plan_hash != proposal.plan_hash
-                or stored.plan.hash != stored.plan_hash  # the plan as stored is still the plan that was approved
-                or len(stored.approvers) < stored.needed or reply.task_id is None):
+        if (
+            stored is None
+            or stored.status is not Status.EXECUTING
+            or stored.plan_hash != proposal.plan_hash
+            or stored.plan.hash != stored.plan_hash  # the plan as stored is still the plan that was approved
+            or len(stored.approvers) < stored.needed
+            or reply.task_id is None
+        ):
             raise A2AError(client.name, "refused", "it asked for a decision sre-agent has no record of")
-        decision = {"decision": "approved", "plan_hash": stored.plan_hash, "approvers": list(stored.approvers),
-                    "proposal": stored.id, "change": stored.plan.action}
+        decision = {
+            "decision": "approved",
+            "plan_hash": stored.plan_hash,
+            "approvers": list(stored.approvers),
+            "proposal": stored.id,
+            "change": stored.plan.action,
+        }
         names = ", ".join(stored.approvers)
-        answer = await client.send(f"approve: {stored.plan.action} (plan {stored.plan_hash[:12]}), approved in Slack "
-                                   f"by {names}", decision, context_id=reply.context_id, task_id=reply.task_id,
-                                   resend=False, timeout_s=timeout_s)
+        answer = await client.send(
+            f"approve: {stored.plan.action} (plan {stored.plan_hash[:12]}), approved in Slack by {names}",
+            decision,
+            context_id=reply.context_id,
+            task_id=reply.task_id,
+            resend=False,
+            timeout_s=timeout_s,
+        )
         if answer.needs_input:
-            raise A2AError(client.name, "refused", "it asked again after the recorded decision was given; "
-                           "sre-agent answers an approval gate once")
+            raise A2AError(
+                client.name,
+                "refused",
+                "it asked again after the recorded decision was given; sre-agent answers an approval gate once",
+            )
         return answer
 
     async def _conclude(self, proposal: Proposal, reply: AgentReply, *, after: Awaitable[None] | None = None) -> None:
         ok = reply.state == "completed"
         text = reply.text or (f"the task ended {reply.state}" if not ok else "done")
-        await self._finished(proposal, ok=ok, outcome=text if ok else f"the task ended {reply.state}: {text}",
-                             after=after)
+        await self._finished(
+            proposal, ok=ok, outcome=text if ok else f"the task ended {reply.state}: {text}", after=after
+        )
 
-    async def _finished(self, proposal: Proposal, *, ok: bool, outcome: str,
-                        after: Awaitable[None] | None = None) -> None:
+    async def _finished(
+        self, proposal: Proposal, *, ok: bool, outcome: str, after: Awaitable[None] | None = None
+    ) -> None:
         """The action ended. `after`: what Slack still has to show of its start, shown before its end (but only
         after the end is stored and what follows is armed)."""
         incident = await self.store.incident(proposal.incident_id)
@@ -211,19 +266,36 @@ class Executor:
             assert incident is not None
             now = self.clock.now()
             kind = EventKind.EXECUTED if ok else EventKind.EXECUTION_FAILED
-            events = [record(Executed(proposal.id, proposal.plan_hash, proposal.agent), kind=kind, at=now,
-                             actor=ACTOR_BOT, text=truncate(outcome, 2000))]
+            events = [
+                record(
+                    Executed(proposal.id, proposal.plan_hash, proposal.agent),
+                    kind=kind,
+                    at=now,
+                    actor=ACTOR_BOT,
+                    text=truncate(outcome, 2000),
+                )
+            ]
             verification = runbook.verification if runbook else None
             if ok and verification is not None and incident.is_open:
                 events += advance(incident, Phase.VERIFYING, at=now, actor=ACTOR_BOT)
-                events.append(record(
-                    Verifying(proposal.id, verification.signal, verification.below, verification.window_s,
-                              verification.interval_s, verification.timeout_s),
-                    at=now, actor=ACTOR_BOT,
-                    text=f"{verification.signal} below {verification.below:g} for {verification.window_s:g} s",
-                ))
-            if not await self.store.finish_execution(proposal.id, ok=ok, outcome=outcome, now=now, incident=incident,
-                                                     events=events):
+                events.append(
+                    record(
+                        Verifying(
+                            proposal.id,
+                            verification.signal,
+                            verification.below,
+                            verification.window_s,
+                            verification.interval_s,
+                            verification.timeout_s,
+                        ),
+                        at=now,
+                        actor=ACTOR_BOT,
+                        text=f"{verification.signal} below {verification.below:g} for {verification.window_s:g} s",
+                    )
+                )
+            if not await self.store.finish_execution(
+                proposal.id, ok=ok, outcome=outcome, now=now, incident=incident, events=events
+            ):
                 return
             verifying = ok and verification is not None and incident.is_open
             if verifying:  # first what must follow (a restart re-arms it if it is lost: see resuming)

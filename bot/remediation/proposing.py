@@ -81,13 +81,16 @@ class Proposer:
             target: dict[str, Any] = {"service": incident.service}
             if service is not None and service.namespace:
                 target["namespace"] = service.namespace
-            plans = [p for p in match(list(self.runbooks.values()), signals_of(rows), target)
-                     if p.runbook not in tried]
+            plans = [p for p in match(list(self.runbooks.values()), signals_of(rows), target) if p.runbook not in tried]
             if not plans:
-                why = ("No other runbook applies to what the agents found." if tried else
-                       "No runbook matches what the agents found." if rows else "No agent could say what is wrong.")
-                await self.ask_for_help(incident, events, f"{after} {why}".strip(), first=not proposals,
-                                        again=again)
+                why = (
+                    "No other runbook applies to what the agents found."
+                    if tried
+                    else "No runbook matches what the agents found."
+                    if rows
+                    else "No agent could say what is wrong."
+                )
+                await self.ask_for_help(incident, events, f"{after} {why}".strip(), first=not proposals, again=again)
                 return
             plan = plans[0]
             now = self.clock.now()
@@ -95,8 +98,7 @@ class Proposer:
             # decision only so long
             needed = 1 if plan.manual else approvals_needed(plan)
             expiry = MANUAL_TASK_EXPIRY if plan.manual else self.config.expiry
-            proposal = await self.store.add_proposal(incident.id, plan, needed=needed, now=now,
-                                                     expires_at=now + expiry)
+            proposal = await self.store.add_proposal(incident.id, plan, needed=needed, now=now, expires_at=now + expiry)
         now = self.clock.now()
         title = self.board.title(plan)
         text = proposal_blocks.proposal_text(proposal, title)
@@ -104,26 +106,43 @@ class Proposer:
             if after:
                 await self.slack.post(incident.channel_id, words.next_plan(after, plan.action))
             ts = await self.poster.post_once(
-                incident, purpose(proposal.id), incident.channel_id, text,
-                proposal_blocks.proposal_blocks(proposal, title), again=bool(unfinished),
+                incident,
+                purpose(proposal.id),
+                incident.channel_id,
+                text,
+                proposal_blocks.proposal_blocks(proposal, title),
+                again=bool(unfinished),
             )
         except BaseException:
             if not unfinished:
                 await self.store.discard_proposal(proposal.id)  # nobody saw it: nothing may refer to it
             raise
         if not any(t.payload.get("proposal") == proposal.id for t in await self.store.pending_timers(EXPIRE)):
-            await self.scheduler.at(EXPIRE, proposal.expires_at, incident_id=incident.id,
-                                    payload={"proposal": proposal.id})
+            await self.scheduler.at(
+                EXPIRE, proposal.expires_at, incident_id=incident.id, payload={"proposal": proposal.id}
+            )
         if incident.phase is not Phase.AWAITING_APPROVAL:
             events += advance(incident, Phase.AWAITING_APPROVAL, at=now, actor=ACTOR_BOT)
-        events.append(record(
-            Proposed(proposal.id, plan.runbook, plan.hash, _plan_data(plan), proposal.needed,
-                     proposal.expires_at.isoformat()),
-            at=now, actor=ACTOR_BOT, text=plan.action, ref=ts,
-        ))
+        events.append(
+            record(
+                Proposed(
+                    proposal.id,
+                    plan.runbook,
+                    plan.hash,
+                    _plan_data(plan),
+                    proposal.needed,
+                    proposal.expires_at.isoformat(),
+                ),
+                at=now,
+                actor=ACTOR_BOT,
+                text=plan.action,
+                ref=ts,
+            )
+        )
 
-    async def ask_for_help(self, incident: Incident, events: list[TimelineEvent], why: str, *,
-                           first: bool = False, again: bool = False) -> None:
+    async def ask_for_help(
+        self, incident: Incident, events: list[TimelineEvent], why: str, *, first: bool = False, again: bool = False
+    ) -> None:
         assert incident.channel_id and incident.id is not None
         try:
             people = sorted(await self.approvers.allowed(incident))
@@ -139,6 +158,14 @@ class Proposer:
 
 
 def _plan_data(plan: Plan) -> dict[str, Any]:
-    return {"action": plan.action, "kind": plan.kind, "target": plan.target, "parameters": plan.parameters,
-            "risk": str(plan.risk), "reversible": plan.reversible, "expected": plan.expected, "manual": plan.manual,
-            "reasons": list(plan.reasons)}
+    return {
+        "action": plan.action,
+        "kind": plan.kind,
+        "target": plan.target,
+        "parameters": plan.parameters,
+        "risk": str(plan.risk),
+        "reversible": plan.reversible,
+        "expected": plan.expected,
+        "manual": plan.manual,
+        "reasons": list(plan.reasons),
+    }

@@ -33,8 +33,9 @@ async def resume(
     expiring = {int(t.payload.get("proposal", 0)) for t in await store.pending_timers(EXPIRE)}
     for waiting in await store.proposals(statuses=(Status.PROPOSED,)):
         if waiting.id not in expiring:  # its timer was lost (fired as the process stopped): set it again
-            await scheduler.at(EXPIRE, waiting.expires_at, incident_id=waiting.incident_id,
-                               payload={"proposal": waiting.id})
+            await scheduler.at(
+                EXPIRE, waiting.expires_at, incident_id=waiting.incident_id, payload={"proposal": waiting.id}
+            )
     checking = {int(t.payload.get("proposal", 0)) for t in await store.pending_timers(VERIFY)}
     for proposal in await store.proposals(statuses=(Status.EXECUTED,)):
         runbook = runbooks.get(proposal.plan.runbook)
@@ -44,8 +45,10 @@ async def resume(
         if incident is None or incident.phase is not Phase.VERIFYING:
             continue
         timeline = await store.timeline(proposal.incident_id)
-        if any(e.kind in (EventKind.VERIFIED, EventKind.VERIFICATION_FAILED)
-               and e.data.get("proposal") == proposal.id for e in timeline):
+        if any(
+            e.kind in (EventKind.VERIFIED, EventKind.VERIFICATION_FAILED) and e.data.get("proposal") == proposal.id
+            for e in timeline
+        ):
             continue
         await verifier.check_after(incident, proposal.id, runbook.verification.interval_s, clock.now())
     for proposal in await store.proposals(statuses=(Status.APPROVED, Status.EXECUTING)):

@@ -38,8 +38,14 @@ log = logging.getLogger(__name__)
 MAX_READINGS = 40
 
 # Which kind of agent reports which signal when a fix is verified.
-_SIGNAL_ROLE = {"error_rate": Role.MONITORING, "latency_p99_ms": Role.MONITORING, "cpu": Role.MONITORING,
-                "connections": Role.MONITORING, "restarts": Role.KUBERNETES, "memory": Role.KUBERNETES}
+_SIGNAL_ROLE = {
+    "error_rate": Role.MONITORING,
+    "latency_p99_ms": Role.MONITORING,
+    "cpu": Role.MONITORING,
+    "connections": Role.MONITORING,
+    "restarts": Role.KUBERNETES,
+    "memory": Role.KUBERNETES,
+}
 
 
 class Verifier:
@@ -68,11 +74,22 @@ class Verifier:
         self.resolver = resolver
         self.config = config
 
-    async def check_after(self, incident: Incident, proposal_id: int, interval_s: float, now: datetime,
-                          payload: dict[str, Any] | None = None) -> None:
+    async def check_after(
+        self,
+        incident: Incident,
+        proposal_id: int,
+        interval_s: float,
+        now: datetime,
+        payload: dict[str, Any] | None = None,
+    ) -> None:
         """Arm the next verification check (a durable timer)."""
-        payload = payload or {"proposal": proposal_id, "started_at": now.isoformat(), "good_since": None, "checks": 0,
-                              "readings": []}
+        payload = payload or {
+            "proposal": proposal_id,
+            "started_at": now.isoformat(),
+            "good_since": None,
+            "checks": 0,
+            "readings": [],
+        }
         await self.scheduler.at(VERIFY, now + timedelta(seconds=interval_s), incident_id=incident.id, payload=payload)
 
     async def on_timer(self, timer: Timer) -> None:
@@ -94,23 +111,37 @@ class Verifier:
         role = _SIGNAL_ROLE.get(v.signal, Role.MONITORING)
         try:
             signals = await self.delegator.read(
-                incident, role, f"Is {v.signal.replace('_', ' ')} of {incident.service} back to normal? "
-                                "Report its value now.", (v.signal,))
+                incident,
+                role,
+                f"Is {v.signal.replace('_', ' ')} of {incident.service} back to normal? Report its value now.",
+                (v.signal,),
+            )
         except Exception:  # a check that cannot read counts as unknown; the chain of checks goes on
             log.exception("verification check of proposal %s could not read %s", proposal.id, v.signal)
             signals = None
         value = reading(signals, v.signal) if signals is not None else None
         payload = timer.payload
-        progress = Progress(datetime.fromisoformat(payload["started_at"]),
-                            datetime.fromisoformat(payload["good_since"]) if payload.get("good_since") else None,
-                            checks=int(payload.get("checks", 0)))
+        progress = Progress(
+            datetime.fromisoformat(payload["started_at"]),
+            datetime.fromisoformat(payload["good_since"]) if payload.get("good_since") else None,
+            checks=int(payload.get("checks", 0)),
+        )
         now = self.clock.now()
         verdict, progress = check(v, progress, value, now)
         readings = [*payload.get("readings", []), {"at": now.isoformat(), "value": value}][-MAX_READINGS:]
         if verdict is Verdict.WAITING:
-            await self.check_after(incident, proposal.id, v.interval_s, now, {
-                **payload, "good_since": progress.good_since.isoformat() if progress.good_since else None,
-                "checks": progress.checks, "readings": readings})
+            await self.check_after(
+                incident,
+                proposal.id,
+                v.interval_s,
+                now,
+                {
+                    **payload,
+                    "good_since": progress.good_since.isoformat() if progress.good_since else None,
+                    "checks": progress.checks,
+                    "readings": readings,
+                },
+            )
             return
         current = await self.store.incident(incident.id) if incident.id is not None else None
         if current is None or not current.is_open:
@@ -118,28 +149,55 @@ class Verifier:
         if verdict is Verdict.HOLDS:
             await self._verified(incident, proposal, v, value, readings)
         else:
+            what = f"{v.signal} is {shown_value(v.signal, value)}, not below {shown_value(v.signal, v.below)}"
             async with self.locks.hold(incident.key):
-                await self.store.append_events(incident, [record(
-                    Checked(proposal.id, proposal.plan_hash, tuple(readings)), kind=EventKind.VERIFICATION_FAILED,
-                    at=now, actor=ACTOR_BOT,
-                    text=f"{v.signal} is {shown_value(v.signal, value)}, not below {shown_value(v.signal, v.below)} "
-                         f"for {v.window_s:g} s")])
+                await self.store.append_events(
+                    incident,
+                    [
+                        record(
+                            Checked(proposal.id, proposal.plan_hash, tuple(readings)),
+                            kind=EventKind.VERIFICATION_FAILED,
+                            at=now,
+                            actor=ACTOR_BOT,
+                            text=f"{what} for {v.window_s:g} s",
+                        )
+                    ],
+                )
             await self.failures.failed(incident, words.not_fixed(proposal.plan.action, v, value))
 
-    async def _verified(self, incident: Incident, proposal: Proposal, v: Verification, value: float | None,
-                        readings: list[dict[str, Any]]) -> None:
+    async def _verified(
+        self,
+        incident: Incident,
+        proposal: Proposal,
+        v: Verification,
+        value: float | None,
+        readings: list[dict[str, Any]],
+    ) -> None:
         assert incident.channel_id
         said = words.verified(v.signal, value, v.below, v.window_s, proposal.plan.action)
         reading_text = f"{v.signal} {shown_value(v.signal, value)}"
         async with self.locks.hold(incident.key):
             now = self.clock.now()
-            await self.store.append_events(incident, [record(
-                Checked(proposal.id, proposal.plan_hash, tuple(readings)), kind=EventKind.VERIFIED, at=now,
-                actor=ACTOR_BOT, text=reading_text)])
+            await self.store.append_events(
+                incident,
+                [
+                    record(
+                        Checked(proposal.id, proposal.plan_hash, tuple(readings)),
+                        kind=EventKind.VERIFIED,
+                        at=now,
+                        actor=ACTOR_BOT,
+                        text=reading_text,
+                    )
+                ],
+            )
             if not self.config.auto_resolve:
-                await shown(self.slack.post(incident.channel_id, said + " Resolve the incident when you agree.",
-                                            proposal_blocks.verified_blocks(incident,
-                                                                            said + " Resolve it when you agree.")))
+                await shown(
+                    self.slack.post(
+                        incident.channel_id,
+                        said + " Resolve the incident when you agree.",
+                        proposal_blocks.verified_blocks(incident, said + " Resolve it when you agree."),
+                    )
+                )
                 return
             await shown(self.slack.post(incident.channel_id, said))
         assert incident.id is not None

@@ -122,8 +122,11 @@ class Intake:
         now = self.clock.now()
         if event.attempts >= self.max_attempts:
             if await self.store.fail_inbound(event.id, now=now, error=error, notice=UNHANDLED_NOTICE):
-                log.warning("inbound event %s gave up after %s attempts; the incidents channel is told",
-                            event.id, event.attempts)
+                log.warning(
+                    "inbound event %s gave up after %s attempts; the incidents channel is told",
+                    event.id,
+                    event.attempts,
+                )
                 self.scheduler.wake()
             return
         await self.store.finish_inbound(event.id, status=PENDING, now=now, error=error)
@@ -152,8 +155,9 @@ class Intake:
                 log.error("could not tell anyone that inbound event %s failed: %r", event.id, exc)
                 return
             log.warning("could not tell that inbound event %s failed (try %s): %r", event.id, tries, exc)
-            await self.scheduler.at(UNHANDLED_NOTICE, self.clock.now() + NOTICE_RETRY,
-                                    payload={"inbound_id": event.id, "tries": tries})
+            await self.scheduler.at(
+                UNHANDLED_NOTICE, self.clock.now() + NOTICE_RETRY, payload={"inbound_id": event.id, "tries": tries}
+            )
 
     async def start(self) -> None:
         """Process whatever a previous run stored and did not finish (what this instance held when it died is

@@ -27,9 +27,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-
-
-
 class PagerDuty:
     source = "pagerduty"
     name = "PagerDuty"

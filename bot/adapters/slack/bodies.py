@@ -31,8 +31,18 @@ from yarl import URL
 from bot.domain.errors import InvalidEvent
 from bot.domain.wire import MAX_DEPTH, byte_order_mark, clean_text, load_json
 
-__all__ = ["LATER", "MALFORMED", "NOW", "Reading", "check_body", "classify", "parse_body", "slack_event_id",
-           "slack_id", "slack_text"]
+__all__ = [
+    "LATER",
+    "MALFORMED",
+    "NOW",
+    "Reading",
+    "check_body",
+    "classify",
+    "parse_body",
+    "slack_event_id",
+    "slack_id",
+    "slack_text",
+]
 
 LATER = "later"  # answered with an empty 200 at once, handled after
 NOW = "now"  # the answer carries something: through Bolt before answering
@@ -293,8 +303,11 @@ def _url(value: Any, where: str) -> None:
     try:
         url = URL(value) if isinstance(value, str) and len(value) <= _URL_LIMIT else None
         usable = (
-            url is not None and not _UNSAFE_IN_URL.search(str(value)) and url.scheme in ("http", "https")
-            and bool(url.raw_host) and url.port is not None
+            url is not None
+            and not _UNSAFE_IN_URL.search(str(value))
+            and url.scheme in ("http", "https")
+            and bool(url.raw_host)
+            and url.port is not None
         )
     except (ValueError, TypeError):
         usable = False

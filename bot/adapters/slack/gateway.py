@@ -60,8 +60,9 @@ class SlackGateway:
         data = response.data
         return data if isinstance(data, dict) else {}
 
-    async def create_channel(self, name: str, *, adoptable: Callable[[str], Awaitable[bool]] | None = None
-                             ) -> tuple[str, str]:
+    async def create_channel(
+        self, name: str, *, adoptable: Callable[[str], Awaitable[bool]] | None = None
+    ) -> tuple[str, str]:
         """Create a public channel named `name`, or `name-2`, `name-3`... when taken. Returns (id, name).
 
         With `adoptable`, a taken name is first looked up: a channel this bot created that `adoptable(id)` accepts
@@ -74,8 +75,10 @@ class SlackGateway:
                 if _error(exc) == "name_taken":
                     if adoptable is not None:
                         found = await self.channel_named(candidate)
-                        if found and found.get("creator") == await self.bot_user_id() and await adoptable(
-                            str(found["id"])
+                        if (
+                            found
+                            and found.get("creator") == await self.bot_user_id()
+                            and await adoptable(str(found["id"]))
                         ):
                             return str(found["id"]), candidate
                     candidate = with_suffix(name, attempt + 1)
@@ -89,8 +92,9 @@ class SlackGateway:
         """The public channel called `name` (conversations.list, page by page), None if there is none."""
         cursor = ""
         while True:
-            data = await self._call("conversations.list", types="public_channel", exclude_archived=True,
-                                    limit=1000, cursor=cursor)
+            data = await self._call(
+                "conversations.list", types="public_channel", exclude_archived=True, limit=1000, cursor=cursor
+            )
             for channel in data.get("channels") or []:
                 if isinstance(channel, dict) and channel.get("name") == name:
                     return channel
@@ -196,9 +200,7 @@ class SlackGateway:
             if isinstance(found, dict) and found.get("ts") == ts:
                 return found
         try:
-            data = await self._call(
-                "conversations.replies", channel=channel, ts=ts, latest=ts, inclusive=True, limit=1
-            )
+            data = await self._call("conversations.replies", channel=channel, ts=ts, latest=ts, inclusive=True, limit=1)
         except SlackError as exc:
             if exc.error == "thread_not_found":
                 return None

@@ -58,8 +58,9 @@ class SlackInbox:
         self._last_submit = 0.0
 
     def start(self) -> None:
-        self._tasks = [asyncio.get_running_loop().create_task(self._work(), name=f"slack-inbox-{i}")
-                       for i in range(self.workers)]
+        self._tasks = [
+            asyncio.get_running_loop().create_task(self._work(), name=f"slack-inbox-{i}") for i in range(self.workers)
+        ]
 
     async def answer(self, request: AsyncBoltRequest) -> BoltResponse:
         """Bolt's answer to a request whose answer carries something; a refusal of Bolt's own (`{"error": ...}`, an
