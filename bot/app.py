@@ -35,6 +35,7 @@ from bot.lifecycle.resolving import Resolver
 from bot.lifecycle.setup import OpeningConfig, SetupSteps
 from bot.ports.clock import Clock, SystemClock
 from bot.remediation.approvers import Approvers
+from bot.remediation.asking import AgentChange
 from bot.remediation.board import ProposalBoard
 from bot.remediation.config import EXPIRE, VERIFY, RemediationConfig
 from bot.remediation.deciding import Decider
@@ -95,7 +96,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         auto_resolve=settings.auto_resolve,
     )
     instance = settings.instance_name or f"{socket.gethostname()}:{settings.port}"
-    scheduler = Scheduler(store, clock)
+    scheduler = Scheduler(store, clock, instance=instance)
     background = Background()
     poster = Poster(store, slack, clock)
     channel = IncidentChannel(store=store, slack=slack)
@@ -172,6 +173,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         channel=channel,
         verifier=verifier,
         failures=failures,
+        asking=AgentChange(store=store, delegator=delegator),
     )
     decider = Decider(
         store=store,

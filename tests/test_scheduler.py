@@ -1,5 +1,5 @@
-"""The scheduler: durable timers by kind, each fired once; recurring kinds at their crontab's times, once across
-processes that share the database."""
+"""The scheduler: durable timers by kind, each fired under a lease (again after a crash, never twice while its holder
+lives); recurring kinds at their crontab's times, once across processes that share the database."""
 
 from __future__ import annotations
 
@@ -8,13 +8,16 @@ import itertools
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from bot.ports.clock import ScaledClock
-from bot.runtime.scheduler import Scheduler
+from bot.runtime.scheduler import LEASE, Scheduler
 from bot.store import Store
 from bot.store.store import Timer
+from bot.store.tables import timers
 
 START = datetime(2026, 12, 2, 7, 58, 30, tzinfo=UTC)
 
@@ -81,6 +84,7 @@ async def test_a_recurring_kind_fires_at_its_crontab_times_once_across_two_proce
     def handler(name: str):  # type: ignore[no-untyped-def]
         async def fire(timer: Timer) -> None:
             fired.append((name, timer.due_at))
+
         return fire
 
     schedulers = []
@@ -117,3 +121,170 @@ async def test_a_daily_time_is_in_its_time_zone_and_a_restart_does_not_add_a_sec
     [timer] = await store.pending_timers("morning")
     assert timer.due_at == datetime(2026, 12, 2, 8, 0, tzinfo=UTC)  # 09:00 in Berlin in winter
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def _row(store: Store, timer_id: int) -> sa.Row[Any]:
+    return await store.run(lambda c: c.execute(timers.select().where(timers.c.id == timer_id)).one())
+
+
+def _stuck(started: list[tuple[Timer, datetime]], clock: ScaledClock):  # type: ignore[no-untyped-def]
+    """A handler that notes when it started and never ends (until its process stops it)."""
+
+    async def fire(timer: Timer) -> None:
+        started.append((timer, clock.now()))
+        await asyncio.Event().wait()
+
+    return fire
+
+
+async def test_a_timer_whose_process_stopped_while_it_fired_is_fired_by_another_once_its_lease_lapses(
+    stores: tuple[Store, Store],
+) -> None:
+    first_store, second_store = stores
+    clock = ScaledClock(200.0, start=START)  # a lease (30 s) passes in 0.15 s
+    started: list[tuple[Timer, datetime]] = []
+    fired: list[tuple[Timer, datetime]] = []
+
+    async def done(timer: Timer) -> None:
+        fired.append((timer, clock.now()))
+
+    first = Scheduler(first_store, clock, instance="replica-a:3000")
+    first.on("verify", _stuck(started, clock))
+    await first.start()
+    timer_id = await first.at("verify", clock.now(), payload={"proposal": 7})
+    assert timer_id is not None
+    await _until(lambda: bool(started))
+    await first.close()  # it dies with the handler cut off: the timer stays firing under its lease
+    row = await _row(first_store, timer_id)
+    assert row.status == "firing" and row.claimed_by.startswith("replica-a:3000/")
+    assert [t.id for t in await second_store.pending_timers("verify")] == [timer_id]  # still armed
+
+    second = Scheduler(second_store, clock, instance="replica-b:3000")
+    second.on("verify", done)
+    await second.start()
+    try:
+        await _until(lambda: bool(fired) and not second.busy)
+    finally:
+        await second.close()
+    [(again, at)] = fired
+    assert again.id == timer_id and again.payload == {"proposal": 7}
+    assert at >= row.lease_until  # not before the lease lapsed
+    assert at - started[0][1] < LEASE * 4  # but soon after
+    assert (await _row(second_store, timer_id)).status == "fired"
+
+
+async def test_a_renewed_lease_is_not_taken_over_while_the_handler_runs(stores: tuple[Store, Store]) -> None:
+    first_store, second_store = stores
+    clock = ScaledClock(60.0, start=START)  # a lease passes in 0.5 s, renewed every 0.17 s
+    calls: list[str] = []
+
+    async def slow(timer: Timer) -> None:
+        calls.append("first")
+        await clock.sleep(LEASE.total_seconds() * 4)  # four leases long
+
+    async def other(timer: Timer) -> None:
+        calls.append("second")
+
+    first = Scheduler(first_store, clock, instance="replica-a:3000")
+    first.on("verify", slow)
+    second = Scheduler(second_store, clock, instance="replica-b:3000")
+    second.on("verify", other)
+    await first.start()
+    try:
+        timer_id = await first.at("verify", clock.now())
+        assert timer_id is not None
+        await _until(lambda: calls == ["first"])
+        await second.start()  # looks at the due times all along
+        await _until(lambda: not first.busy, within=10)
+        assert (await _row(first_store, timer_id)).status == "fired"
+        await asyncio.sleep(0.3)
+    finally:
+        await asyncio.gather(first.close(), second.close())
+    assert calls == ["first"]
+
+
+async def test_a_handler_that_raises_ends_fired_and_is_not_fired_again(
+    stores: tuple[Store, Store], caplog: pytest.LogCaptureFixture
+) -> None:
+    store, _ = stores
+    clock = ScaledClock(200.0, start=START)
+    calls: list[int] = []
+
+    async def broken(timer: Timer) -> None:
+        calls.append(timer.id)
+        raise RuntimeError("the agent is down")
+
+    scheduler = Scheduler(store, clock)
+    scheduler.on("verify", broken)
+    await scheduler.start()
+    try:
+        timer_id = await scheduler.at("verify", clock.now())
+        assert timer_id is not None
+        await _until(lambda: bool(calls) and not scheduler.busy)
+        await asyncio.sleep(LEASE.total_seconds() * 3 / clock.speed)  # three leases: it would have lapsed
+    finally:
+        await scheduler.close()
+    assert calls == [timer_id]
+    row = await _row(store, timer_id)
+    assert row.status == "fired" and row.fired_at is not None
+    assert any("failed (it is not tried again)" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+async def test_a_restarted_instance_fires_its_cut_off_timers_at_once_and_leaves_another_instance_s(
+    stores: tuple[Store, Store],
+) -> None:
+    store, other_store = stores
+    clock = ScaledClock(1.0, start=START)  # real time: a lease (30 s) does not lapse during this test
+    started: list[tuple[Timer, datetime]] = []
+    fired: list[int] = []
+
+    async def done(timer: Timer) -> None:
+        fired.append(timer.id)
+
+    before = Scheduler(store, clock, instance="host:3000")
+    before.on("verify", _stuck(started, clock))
+    elsewhere = Scheduler(other_store, clock, instance="host:3001")
+    elsewhere.on("verify", _stuck(started, clock))
+    await before.start()
+    mine = await before.at("verify", clock.now())
+    await _until(lambda: len(started) == 1)
+    await before.close()
+    await elsewhere.start()
+    theirs = await elsewhere.at("verify", clock.now())
+    await _until(lambda: len(started) == 2)
+    await elsewhere.close()  # it stops too (were it running, it could take the voided timer as well)
+    again = Scheduler(store, clock, instance="host:3000")  # the same instance, a new boot
+    again.on("verify", done)
+    await again.start()
+    try:
+        await _until(lambda: fired == [mine], within=3)
+        await asyncio.sleep(0.3)
+    finally:
+        await again.close()
+    assert fired == [mine]  # the other instance's timer is its own until its lease lapses
+    row = await _row(store, theirs)  # type: ignore[arg-type]
+    assert row.status == "firing" and row.claimed_by == elsewhere.holder
+
+
+async def test_a_keyed_timer_is_stored_once(stores: tuple[Store, Store]) -> None:
+    store, other_store = stores
+    clock = ScaledClock(200.0, start=START)
+    fired: list[Timer] = []
+
+    async def check(timer: Timer) -> None:
+        fired.append(timer)
+
+    schedulers = [Scheduler(s, clock, instance=f"replica-{n}:3000") for n, s in enumerate((store, other_store))]
+    for scheduler in schedulers:
+        scheduler.on("verify", check)
+    await asyncio.gather(*(s.start() for s in schedulers))
+    try:
+        due = clock.now() + timedelta(seconds=30)
+        ids = [await s.at("verify", due, payload={"check": 2}, key="verify:7:2") for s in schedulers * 2]
+        assert ids[0] is not None and ids[1:] == [None, None, None]
+        await _until(lambda: bool(fired))
+        await asyncio.sleep(0.3)
+        assert [t.id for t in fired] == [ids[0]]
+        assert await schedulers[1].at("verify", clock.now(), key="verify:7:2") is None  # fired: still stored once
+    finally:
+        await asyncio.gather(*(s.close() for s in schedulers))

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
@@ -19,9 +20,10 @@ from bot.domain.severity import Severity
 from bot.domain.timeline import GENESIS_HASH, EventKind, TimelineEvent, chain_hash
 from bot.store import Store
 from bot.store.store import alembic_config
-from bot.store.tables import metadata
+from bot.store.tables import metadata, timers
 
 NOW = datetime(2026, 11, 20, 3, 2, 11, tzinfo=UTC)
+LEASE = timedelta(seconds=30)
 
 
 def _diff(connection: sa.Connection) -> list[object]:
@@ -38,8 +40,15 @@ async def test_migrations_build_exactly_the_declared_schema(database_url: str) -
 
 async def test_upgrade_is_idempotent_and_keeps_data(database_url: str) -> None:
     store = await Store.open(database_url)
-    incident = Incident(source="pagerduty", external_id="Q1", title="t", service="s", severity=Severity.P2,
-                        phase=Phase.TRIGGERED, triggered_at=NOW)
+    incident = Incident(
+        source="pagerduty",
+        external_id="Q1",
+        title="t",
+        service="s",
+        severity=Severity.P2,
+        phase=Phase.TRIGGERED,
+        triggered_at=NOW,
+    )
     assert await store.create_incident(incident, [], now=NOW)
     await store.close()
     again = await Store.open(database_url)  # a restart: upgrade in place, data kept
@@ -63,8 +72,15 @@ async def test_downgrade_to_base_and_back(database_url: str) -> None:
 async def test_timeline_is_hash_chained(database_url: str) -> None:
     store = await Store.open(database_url)
     try:
-        incident = Incident(source="pagerduty", external_id="Q2", title="t", service="s", severity=Severity.P2,
-                            phase=Phase.TRIGGERED, triggered_at=NOW)
+        incident = Incident(
+            source="pagerduty",
+            external_id="Q2",
+            title="t",
+            service="s",
+            severity=Severity.P2,
+            phase=Phase.TRIGGERED,
+            triggered_at=NOW,
+        )
         events = [
             TimelineEvent(at=NOW, kind=EventKind.TRIGGERED, actor="pagerduty", text="t"),
             TimelineEvent(at=NOW + timedelta(seconds=1), kind=EventKind.ACKNOWLEDGED, actor="sre-agent"),
@@ -85,8 +101,9 @@ async def test_timeline_is_hash_chained(database_url: str) -> None:
 async def test_an_event_and_a_timer_are_claimed_once_under_concurrency(database_url: str) -> None:
     store = await Store.open(database_url)
     try:
-        event_id = await store.record_inbound(source="pagerduty", delivery_id="d1", event_type="x", body="{}",
-                                              received_at=NOW, incident_ref=None)
+        event_id = await store.record_inbound(
+            source="pagerduty", delivery_id="d1", event_type="x", body="{}", received_at=NOW, incident_ref=None
+        )
         assert event_id is not None
         claims = await asyncio.gather(
             *(store.claim_inbound(event_id, now=NOW, lease=timedelta(minutes=5)) for _ in range(10))
@@ -95,7 +112,10 @@ async def test_an_event_and_a_timer_are_claimed_once_under_concurrency(database_
         # a claim whose worker died (lease over) can be taken again
         assert await store.claim_inbound(event_id, now=NOW + timedelta(minutes=6), lease=timedelta(minutes=5))
         timer = await store.add_timer("retry_inbound", NOW, now=NOW, payload={"inbound_id": event_id})
-        wins = await asyncio.gather(*(store.claim_timer(timer, now=NOW) for _ in range(10)))
+        assert timer is not None
+        wins = await asyncio.gather(
+            *(store.claim_timer(timer, now=NOW, lease=LEASE, holder=f"replica-{n}/boot") for n in range(10))
+        )
         assert wins.count(True) == 1
     finally:
         await store.close()
@@ -111,6 +131,7 @@ async def test_an_urgent_sqlite_transaction_goes_before_queued_ones(tmp_path: Pa
             conn.execute(sa.text("SELECT 1"))
             time.sleep(0.05)
             finished.append(name)
+
         return work
 
     try:
@@ -133,8 +154,15 @@ async def test_a_proposal_round_trips_and_executes_exactly_once(database_url: st
 
     store = await Store.open(database_url)
     try:
-        incident = Incident(source="pagerduty", external_id="QP", title="t", service="checkout-service",
-                            severity=Severity.P2, phase=Phase.ACKNOWLEDGED, triggered_at=NOW)
+        incident = Incident(
+            source="pagerduty",
+            external_id="QP",
+            title="t",
+            service="checkout-service",
+            severity=Severity.P2,
+            phase=Phase.ACKNOWLEDGED,
+            triggered_at=NOW,
+        )
         assert await store.create_incident(incident, [], now=NOW) and incident.id is not None
         [plan, *_] = match(load_runbooks(), from_text("3 pods OOMKilled"), {"service": "checkout-service"})
         stored = await store.add_proposal(incident.id, plan, needed=1, now=NOW, expires_at=NOW + DEFAULT_EXPIRY)
@@ -144,8 +172,9 @@ async def test_a_proposal_round_trips_and_executes_exactly_once(database_url: st
         # two clicks decided from the same read: one is written, the other finds the proposal changed
         first = decide(read, user="U0DANA", shown_hash=plan.hash, approve=True, now=NOW, allowed=frozenset({"U0DANA"}))
         other = dc.replace(first.proposal, approvers=("U0SAM",))
-        results = await asyncio.gather(store.save_proposal(read, first.proposal, now=NOW),
-                                       store.save_proposal(read, other, now=NOW))
+        results = await asyncio.gather(
+            store.save_proposal(read, first.proposal, now=NOW), store.save_proposal(read, other, now=NOW)
+        )
         assert sorted(results) == [False, True]
         approved = await store.proposal(stored.id)
         assert approved is not None and approved.status is Status.APPROVED and approved.version == 1
@@ -154,5 +183,65 @@ async def test_a_proposal_round_trips_and_executes_exactly_once(database_url: st
         assert claims.count(True) == 1  # twenty at once: one execution
         executing = await store.proposal(stored.id)
         assert executing is not None and executing.status is Status.EXECUTING
+    finally:
+        await store.close()
+
+
+async def _timer_row(store: Store, timer_id: int) -> sa.Row[Any]:
+    return await store.run(lambda c: c.execute(timers.select().where(timers.c.id == timer_id)).one())
+
+
+async def test_a_timer_is_fired_under_a_lease_that_only_a_lapse_lets_another_holder_take(database_url: str) -> None:
+    store = await Store.open(database_url)
+    a, b = "replica-a:3000/0123456789ab", "replica-b:3000/ba9876543210"
+    try:
+        timer = await store.add_timer("expire", NOW, now=NOW, payload={"proposal": 1})
+        assert timer is not None
+        assert await store.claim_timer(timer, now=NOW, lease=LEASE, holder=a)
+        row = await _timer_row(store, timer)
+        assert (row.status, row.claimed_by, row.lease_until) == ("firing", a, NOW + LEASE)
+        # held: not due, not claimable by another, but still armed for those who ask whether an expiry is set
+        later = NOW + timedelta(seconds=29)
+        assert await store.due_timers(later) == []
+        assert not await store.claim_timer(timer, now=later, lease=LEASE, holder=b)
+        assert [t.id for t in await store.pending_timers("expire")] == [timer]
+        assert await store.next_timer_due() == NOW + LEASE  # when the lease may lapse: look again then
+        # renewed by its holder (only): the first lease's end passes and nobody takes it
+        assert await store.renew_timers([timer], now=later, lease=LEASE, holder=b) == 0
+        assert await store.renew_timers([timer], now=later, lease=LEASE, holder=a) == 1
+        after_first = NOW + timedelta(seconds=45)
+        assert await store.due_timers(after_first) == []
+        assert not await store.claim_timer(timer, now=after_first, lease=LEASE, holder=b)
+        # not renewed again (its holder died): due again, and one other holder takes it
+        lapsed = later + LEASE + timedelta(seconds=1)
+        assert [t.id for t in await store.due_timers(lapsed)] == [timer]
+        assert await store.claim_timer(timer, now=lapsed, lease=LEASE, holder=b)
+        assert (await _timer_row(store, timer)).claimed_by == b
+        # fired: done for good, whoever finishes first
+        assert await store.finish_timer(timer, now=lapsed)
+        assert not await store.finish_timer(timer, now=lapsed)
+        row = await _timer_row(store, timer)
+        assert (row.status, row.fired_at) == ("fired", lapsed)
+        assert await store.pending_timers("expire") == []
+        assert await store.due_timers(lapsed + LEASE * 10) == []
+        assert not await store.claim_timer(timer, now=lapsed + LEASE * 10, lease=LEASE, holder=a)
+    finally:
+        await store.close()
+
+
+async def test_a_restarted_instance_voids_only_its_own_earlier_timer_leases(database_url: str) -> None:
+    store = await Store.open(database_url)
+    mine, now_holder = "host_1:3000", "host_1:3000/newboot00000"
+    holders = [f"{mine}/oldboot00000", now_holder, "host_1:30001/otherboot00", "hostX1:3000/lookalike000"]
+    try:
+        ids = []
+        for holder in holders:
+            timer = await store.add_timer("verify", NOW, now=NOW)
+            assert timer is not None and await store.claim_timer(timer, now=NOW, lease=LEASE, holder=holder)
+            ids.append(timer)
+        assert await store.void_timer_leases(instance=mine, holder=now_holder) == 1
+        statuses = [(await _timer_row(store, t)).status for t in ids]
+        assert statuses == ["pending", "firing", "firing", "firing"]  # the `_` of the name matches itself only
+        assert [t.id for t in await store.due_timers(NOW)] == ids[:1]
     finally:
         await store.close()

@@ -1,7 +1,7 @@
 """Carrying out an approved plan, once: the execution is claimed by a conditional state change only one caller
 wins, and done by the runbook's kind of agent over A2A. When that agent's own approval gate asks for input, it is
 answered once, with the decision recorded for this exact plan (its hash, who approved), and nothing else. The
-outcome decides what follows: verification, or a failure."""
+outcome decides what follows: verification, or a failure. The conversation with the agent is in `asking`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from blocks import remediation as words
 from blocks.text import truncate
-from bot.adapters.a2a import A2AClient, A2AError, AgentReply
+from bot.adapters.a2a import A2AError, AgentReply
 from bot.config.agents import AgentConfig
 from bot.domain.approval import Proposal, Status
 from bot.domain.events import Executed, ExecutionStarted, Expired, Verifying, record
@@ -23,6 +23,7 @@ from bot.domain.timeline import ACTOR_BOT, EventKind
 from bot.lifecycle.channel import IncidentChannel
 from bot.lifecycle.delegation import Delegator
 from bot.ports.clock import Clock
+from bot.remediation.asking import AgentChange
 from bot.remediation.board import ProposalBoard, shown
 from bot.remediation.failing import Failures
 from bot.remediation.verifying import Verifier
@@ -47,6 +48,7 @@ class Executor:
         channel: IncidentChannel,
         verifier: Verifier,
         failures: Failures,
+        asking: AgentChange,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -57,6 +59,7 @@ class Executor:
         self.channel = channel
         self.verifier = verifier
         self.failures = failures
+        self.asking = asking
 
     async def execute(self, proposal_id: int) -> None:
         """Carry out an approved proposal, once: the claim is a conditional update only one caller wins."""
@@ -131,7 +134,7 @@ class Executor:
                 )
                 return
             try:
-                reply = await self._send_change(incident, proposal, agent.name)
+                reply = await self.asking.ask(incident, proposal, agent)
             except A2AError as exc:
                 await self._finished(proposal, ok=False, outcome=exc.reason, after=showing)
                 return
@@ -156,14 +159,8 @@ class Executor:
                 "whether the change was made is not known: check before you try again",
             )
             return
-        client = self.delegator.client(agent)
         try:
-            reply = await self._answer_gate(
-                proposal,
-                client,
-                await client.follow(proposal.task_id, timeout_s=agent.action_timeout_s),
-                agent.action_timeout_s,
-            )
+            reply = await self.asking.follow(proposal, agent, proposal.task_id)
         except A2AError as exc:
             await self._finished(proposal, ok=False, outcome=exc.reason)
             return
@@ -172,79 +169,6 @@ class Executor:
             await self._finished(proposal, ok=False, outcome=f"sre-agent could not look at the agent's task ({exc!r})")
             return
         await self._conclude(proposal, reply)
-
-    async def _send_change(self, incident: Incident, proposal: Proposal, agent_name: str) -> AgentReply:
-        agent = next(a for a in self.delegator.agents if a.name == agent_name)
-        client = self.delegator.client(agent)
-        assert incident.id is not None
-        plan = proposal.plan
-        data = {
-            "change": plan.action,
-            "kind": plan.kind,
-            "service": plan.target.get("service"),
-            "namespace": plan.target.get("namespace"),
-            "target": plan.target,
-            "parameters": plan.parameters,
-            "plan_hash": proposal.plan_hash,
-            "incident": incident.label,
-            "runbook": plan.runbook,
-        }
-        context = await self.store.agent_context(incident.id, agent.name)
-
-        async def keep(first: AgentReply) -> None:  # before waiting on it: a restart can follow the task
-            await self.store.set_execution_task(
-                proposal.id, agent=agent.name, task_id=first.task_id, context_id=first.context_id or context
-            )
-
-        reply = await client.send(
-            f"Carry out this approved change for {incident.label}: {plan.action}",
-            data,
-            context_id=context,
-            resend=False,
-            timeout_s=agent.action_timeout_s,
-            on_task=keep,
-        )
-        return await self._answer_gate(proposal, client, reply, agent.action_timeout_s)
-
-    async def _answer_gate(
-        self, proposal: Proposal, client: A2AClient, reply: AgentReply, timeout_s: float
-    ) -> AgentReply:
-        """The agent's own approval gate: answered once, with the decision stored for this plan, nothing else."""
-        if not reply.needs_input:
-            return reply
-        stored = await self.store.proposal(proposal.id)
-        if (
-            stored is None
-            or stored.status is not Status.EXECUTING
-            or stored.plan_hash != proposal.plan_hash
-            or stored.plan.hash != stored.plan_hash  # the plan as stored is still the plan that was approved
-            or len(stored.approvers) < stored.needed
-            or reply.task_id is None
-        ):
-            raise A2AError(client.name, "refused", "it asked for a decision sre-agent has no record of")
-        decision = {
-            "decision": "approved",
-            "plan_hash": stored.plan_hash,
-            "approvers": list(stored.approvers),
-            "proposal": stored.id,
-            "change": stored.plan.action,
-        }
-        names = ", ".join(stored.approvers)
-        answer = await client.send(
-            f"approve: {stored.plan.action} (plan {stored.plan_hash[:12]}), approved in Slack by {names}",
-            decision,
-            context_id=reply.context_id,
-            task_id=reply.task_id,
-            resend=False,
-            timeout_s=timeout_s,
-        )
-        if answer.needs_input:
-            raise A2AError(
-                client.name,
-                "refused",
-                "it asked again after the recorded decision was given; sre-agent answers an approval gate once",
-            )
-        return answer
 
     async def _conclude(self, proposal: Proposal, reply: AgentReply, *, after: Awaitable[None] | None = None) -> None:
         ok = reply.state == "completed"

@@ -8,11 +8,10 @@ from collections.abc import Mapping
 from bot.domain.approval import Status
 from bot.domain.phase import Phase
 from bot.domain.runbooks import Runbook
-from bot.domain.timeline import EventKind
 from bot.ports.clock import Clock
 from bot.remediation.config import EXPIRE, VERIFY
 from bot.remediation.executing import Executor
-from bot.remediation.verifying import Verifier
+from bot.remediation.verifying import Verifier, checked
 from bot.runtime.background import Background
 from bot.runtime.scheduler import Scheduler
 from bot.store import Store
@@ -44,11 +43,7 @@ async def resume(
         incident = await store.incident(proposal.incident_id)
         if incident is None or incident.phase is not Phase.VERIFYING:
             continue
-        timeline = await store.timeline(proposal.incident_id)
-        if any(
-            e.kind in (EventKind.VERIFIED, EventKind.VERIFICATION_FAILED) and e.data.get("proposal") == proposal.id
-            for e in timeline
-        ):
+        if checked(await store.timeline(proposal.incident_id), proposal.id):
             continue
         await verifier.check_after(incident, proposal.id, runbook.verification.interval_s, clock.now())
     for proposal in await store.proposals(statuses=(Status.APPROVED, Status.EXECUTING)):

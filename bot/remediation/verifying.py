@@ -15,10 +15,10 @@ from blocks import remediation as words
 from bot.adapters.slack.gateway import SlackGateway
 from bot.domain.approval import Proposal
 from bot.domain.diagnosis import Role
-from bot.domain.events import Checked, record
+from bot.domain.events import Checked, payload_of, record
 from bot.domain.incident import Incident
 from bot.domain.runbooks import Runbook, Verification
-from bot.domain.timeline import ACTOR_BOT, EventKind
+from bot.domain.timeline import ACTOR_BOT, EventKind, TimelineEvent
 from bot.domain.verification import Progress, Verdict, check, reading, shown_value
 from bot.errors import SreAgentError
 from bot.lifecycle.delegation import Delegator
@@ -31,7 +31,7 @@ from bot.runtime.locks import KeyedLocks
 from bot.runtime.scheduler import Scheduler
 from bot.store import Store, Timer
 
-__all__ = ["Verifier"]
+__all__ = ["Verifier", "checked"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,14 @@ _SIGNAL_ROLE = {
     "restarts": Role.KUBERNETES,
     "memory": Role.KUBERNETES,
 }
+
+
+def checked(timeline: list[TimelineEvent], proposal_id: int) -> bool:
+    """Whether the verification of this proposal has ended (the fix held, or it did not)."""
+    return any(
+        e.kind in Checked.KINDS and isinstance(p := payload_of(e), Checked) and p.proposal == proposal_id
+        for e in timeline
+    )
 
 
 class Verifier:
@@ -82,7 +90,8 @@ class Verifier:
         now: datetime,
         payload: dict[str, Any] | None = None,
     ) -> None:
-        """Arm the next verification check (a durable timer)."""
+        """Arm the next verification check (a durable timer), once: a check fired again (its process died while it
+        ran) finds its successor armed by the same key."""
         payload = payload or {
             "proposal": proposal_id,
             "started_at": now.isoformat(),
@@ -90,7 +99,10 @@ class Verifier:
             "checks": 0,
             "readings": [],
         }
-        await self.scheduler.at(VERIFY, now + timedelta(seconds=interval_s), incident_id=incident.id, payload=payload)
+        key = f"verify:{proposal_id}:{payload['started_at']}:{payload['checks']}"
+        await self.scheduler.at(
+            VERIFY, now + timedelta(seconds=interval_s), incident_id=incident.id, payload=payload, key=key
+        )
 
     async def on_timer(self, timer: Timer) -> None:
         try:
@@ -107,6 +119,8 @@ class Verifier:
         runbook = self.runbooks.get(proposal.plan.runbook)
         if incident is None or not incident.is_open or runbook is None or runbook.verification is None:
             return
+        if checked(await self.store.timeline(proposal.incident_id), proposal.id):
+            return  # this check was fired again after its verdict was written
         v = runbook.verification
         role = _SIGNAL_ROLE.get(v.signal, Role.MONITORING)
         try:

@@ -1,9 +1,14 @@
-"""The scheduler: durable timers, fired once each, by kind.
+"""The scheduler: durable timers by kind, fired at least once each.
 
 A timer is a row with a due time (the store's `timers`), so a restarted process finds what was due while it was
-down. Each is claimed by a conditional update before its handler runs: with several processes on one database, one
-of them fires it. What a kind means is registered here by the service that owns it (`on`), in `create_app`; the
-scheduler knows none of them.
+down. Each is claimed by a conditional update before its handler runs, under a lease (LEASE, renewed every third of
+it while the handler runs, held by `<instance>/<boot>`): with several processes on one database, one of them fires
+it. When the handler returns or raises, the timer is fired for good. When the process dies (or is stopped) while
+the handler runs, the timer is fired again: by another process once the lease lapses, or at once by the same
+instance when it starts again (it voids the leases of its earlier life). So handlers run at least once, not exactly
+once: each must be idempotent (a second run finds its work done and changes nothing, e.g. through a conditional
+update or a timer key). What a kind means is registered here by the service that owns it (`on`), in `create_app`;
+the scheduler knows none of them.
 
 Recurring work (digests, ticks) is a kind with a crontab and a time zone (`every`): APScheduler's CronTrigger
 computes the next fire time, and each firing is a row whose key names the kind and the time, so that processes
@@ -15,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,12 +40,17 @@ __all__ = ["Handler", "Scheduler"]
 Handler = Callable[[Timer], Coroutine[Any, Any, None]]
 MAX_WAIT_S = 1.0  # the longest the loop sleeps (real seconds) before it looks at the due times again
 _JUST_AFTER = timedelta(microseconds=1)
+LEASE = timedelta(seconds=30)  # how long a claimed timer is held without renewal; renewed every LEASE / 3
 
 
 class Scheduler:
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: Store, clock: Clock, *, instance: str = "sre-agent") -> None:
         self.store = store
         self.clock = clock
+        self.instance = instance  # who this process is across restarts (host and port, or SRE_INSTANCE_NAME)
+        self.holder = f"{instance}/{uuid.uuid4().hex[:12]}"  # ... and which life of it: the leases it takes
+        self._running: set[int] = set()  # timers whose handlers run here now (their leases are renewed)
+        self._lease_task: asyncio.Task[None] | None = None
         self._handlers: dict[str, Handler] = {}
         self._recurring: dict[str, CronTrigger] = {}
         self._wake = asyncio.Event()
@@ -48,7 +59,9 @@ class Scheduler:
         self._closing = False
 
     def on(self, kind: str, handler: Handler) -> None:
-        """What a timer of `kind` does when it is due. One handler a kind."""
+        """What a timer of `kind` does when it is due. One handler a kind. The handler must be idempotent: a timer
+        whose process died while its handler ran is fired again (at least once, not exactly once). When it returns or
+        raises, the timer is done (an error is logged; it is not tried again)."""
         if kind in self._handlers:
             raise ValueError(f"timer kind {kind!r} has a handler already")
         self._handlers[kind] = handler
@@ -59,11 +72,18 @@ class Scheduler:
         self._recurring[kind] = CronTrigger.from_crontab(crontab, timezone=ZoneInfo(timezone))
 
     async def at(
-        self, kind: str, due_at: datetime, *, incident_id: int | None = None, payload: dict[str, Any] | None = None
+        self,
+        kind: str,
+        due_at: datetime,
+        *,
+        incident_id: int | None = None,
+        payload: dict[str, Any] | None = None,
+        key: str | None = None,
     ) -> int | None:
-        """A timer of `kind` due at `due_at`; the loop looks at the due times again at once."""
+        """A timer of `kind` due at `due_at`; its id. With `key` it is stored once: None when a timer with that key
+        was added before (by this process or another, fired or not). The loop looks at the due times again at once."""
         timer_id = await self.store.add_timer(
-            kind, due_at, now=self.clock.now(), incident_id=incident_id, payload=payload
+            kind, due_at, now=self.clock.now(), incident_id=incident_id, payload=payload, key=key
         )
         self.wake()
         return timer_id
@@ -73,9 +93,15 @@ class Scheduler:
         self._wake.set()
 
     async def start(self) -> None:
+        """Void the leases an earlier life of this instance held (those timers are due again at once), store the
+        next firing of each recurring kind, then fire timers as they come due and renew the leases of those firing."""
+        voided = await self.store.void_timer_leases(instance=self.instance, holder=self.holder)
+        if voided:
+            log.warning("%d timers were cut off when this instance stopped; firing them again", voided)
         for kind, trigger in self._recurring.items():
             await self._next(kind, trigger, after=None)
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="scheduler")
+        self._lease_task = asyncio.get_running_loop().create_task(self._leases(), name="timer-leases")
 
     def _recur(self, kind: str, handler: Handler) -> Handler:
         async def fire(timer: Timer) -> None:
@@ -83,6 +109,7 @@ class Scheduler:
                 await handler(timer)
             finally:  # the next firing is stored whatever became of this one
                 await self._next(kind, self._recurring[kind], after=timer.due_at)
+
         return fire
 
     async def _next(self, kind: str, trigger: CronTrigger, *, after: datetime | None) -> None:
@@ -108,20 +135,56 @@ class Scheduler:
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
     async def _fire_due(self) -> float:
-        """Fire what is due (each timer once); the real seconds until the next one, at most MAX_WAIT_S."""
+        """Fire what is due (each timer under a lease); the real seconds until the next one, at most MAX_WAIT_S."""
+        late: list[int] = []
         for timer in await self.store.due_timers(self.clock.now()):
-            if not await self.store.claim_timer(timer.id, now=self.clock.now()):
-                continue  # another worker fired it
+            if timer.id in self._running:  # its handler runs here and a renewal is late: renew, do not fire again
+                late.append(timer.id)
+                continue
+            if not await self.store.claim_timer(timer.id, now=self.clock.now(), lease=LEASE, holder=self.holder):
+                continue  # another worker fires it
             handler = self._handlers.get(timer.kind)
             if handler is None:
                 log.warning("timer %s of unknown kind %r dropped", timer.id, timer.kind)
+                await self.store.finish_timer(timer.id, now=self.clock.now())
                 continue
-            self._work.spawn(handler(timer), name=f"timer {timer.kind} {timer.id}")
+            self._running.add(timer.id)
+            self._work.spawn(self._fire(timer, handler), name=f"timer {timer.kind} {timer.id}")
+        if late:
+            await self._renew(late)
         due = await self.store.next_timer_due()
         if due is None:
             return MAX_WAIT_S
         # the clock may run faster than the wall (demo, tests)
         return min(MAX_WAIT_S, max(0.0, (due - self.clock.now()).total_seconds()) / self.clock.speed)
+
+    async def _fire(self, timer: Timer, handler: Handler) -> None:
+        """Run the handler; fired when it returns or raises. Cancelled (the process stops): left to its lease, so
+        that it is fired again (by the next life of this instance at once, or by another once the lease lapses)."""
+        try:
+            try:
+                await handler(timer)
+            except Exception:  # a handler's failure is logged; the timer is done all the same
+                log.exception("timer %s of kind %r failed (it is not tried again)", timer.id, timer.kind)
+            await self.store.finish_timer(timer.id, now=self.clock.now())
+        finally:
+            self._running.discard(timer.id)
+
+    async def _leases(self) -> None:
+        """Renew the leases of the timers firing here every third of a lease (of the scheduler's clock, which may
+        run faster than the wall): so a crash delays a timer by at most one lease."""
+        while not self._closing:
+            await self.clock.sleep(LEASE.total_seconds() / 3)
+            try:
+                await self._renew(sorted(self._running))
+            except Exception:  # a store hiccup must not end the renewals for good
+                log.exception("the timers' leases could not be renewed; trying again")
+
+    async def _renew(self, timer_ids: list[int]) -> None:
+        held = await self.store.renew_timers(timer_ids, now=self.clock.now(), lease=LEASE, holder=self.holder)
+        still = sum(1 for timer_id in timer_ids if timer_id in self._running)  # not those that finished meanwhile
+        if held < still:
+            log.warning("%d timers firing here were taken over after their leases lapsed", still - held)
 
     @property
     def busy(self) -> bool:
@@ -133,8 +196,8 @@ class Scheduler:
 
     async def close(self) -> None:
         self._closing = True
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        await self._work.close(within_s=0)
-
+        tasks = [t for t in (self._task, self._lease_task) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._work.close(within_s=0)  # handlers cut off here are fired again (their leases are left)

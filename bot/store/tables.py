@@ -130,6 +130,8 @@ timers = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("fired_at", UTCDateTime, nullable=True),
     sa.Column("key", sa.String(200), nullable=True),  # unique where set: one row for one recurring firing
+    sa.Column("claimed_by", sa.String(300), nullable=True),  # "<instance name>/<boot id>" firing it (status firing)
+    sa.Column("lease_until", UTCDateTime, nullable=True),  # a firing timer whose lease lapsed is due again
     sa.UniqueConstraint("key", name="uq_timers_key"),
     sa.Index("ix_timers_status_due", "status", "due_at"),
 )

@@ -1,0 +1,99 @@
+"""Asking the runbook's agent to carry out an approved change, over A2A: the request names the exact plan (its hash),
+the task is kept before sre-agent waits on it (so a restart can follow it), and the agent's own approval gate is
+answered once, with the decision recorded for this plan (who approved it), and nothing else."""
+
+from __future__ import annotations
+
+from bot.adapters.a2a import A2AClient, A2AError, AgentReply
+from bot.config.agents import AgentConfig
+from bot.domain.approval import Proposal, Status
+from bot.domain.incident import Incident
+from bot.lifecycle.delegation import Delegator
+from bot.store import Store
+
+__all__ = ["AgentChange"]
+
+
+class AgentChange:
+    def __init__(self, *, store: Store, delegator: Delegator) -> None:
+        self.store = store
+        self.delegator = delegator
+
+    async def ask(self, incident: Incident, proposal: Proposal, agent: AgentConfig) -> AgentReply:
+        """Ask `agent` to make the change; its reply once the task ended (its gate answered on the way)."""
+        client = self.delegator.client(agent)
+        assert incident.id is not None
+        plan = proposal.plan
+        data = {
+            "change": plan.action,
+            "kind": plan.kind,
+            "service": plan.target.get("service"),
+            "namespace": plan.target.get("namespace"),
+            "target": plan.target,
+            "parameters": plan.parameters,
+            "plan_hash": proposal.plan_hash,
+            "incident": incident.label,
+            "runbook": plan.runbook,
+        }
+        context = await self.store.agent_context(incident.id, agent.name)
+
+        async def keep(first: AgentReply) -> None:  # before waiting on it: a restart can follow the task
+            await self.store.set_execution_task(
+                proposal.id, agent=agent.name, task_id=first.task_id, context_id=first.context_id or context
+            )
+
+        reply = await client.send(
+            f"Carry out this approved change for {incident.label}: {plan.action}",
+            data,
+            context_id=context,
+            resend=False,
+            timeout_s=agent.action_timeout_s,
+            on_task=keep,
+        )
+        return await self._answer_gate(proposal, client, reply, agent.action_timeout_s)
+
+    async def follow(self, proposal: Proposal, agent: AgentConfig, task_id: str) -> AgentReply:
+        """After a restart: the agent's task that was carrying the change out, followed to its end."""
+        client = self.delegator.client(agent)
+        reply = await client.follow(task_id, timeout_s=agent.action_timeout_s)
+        return await self._answer_gate(proposal, client, reply, agent.action_timeout_s)
+
+    async def _answer_gate(
+        self, proposal: Proposal, client: A2AClient, reply: AgentReply, timeout_s: float
+    ) -> AgentReply:
+        """The agent's own approval gate: answered once, with the decision stored for this plan, nothing else."""
+        if not reply.needs_input:
+            return reply
+        stored = await self.store.proposal(proposal.id)
+        if (
+            stored is None
+            or stored.status is not Status.EXECUTING
+            or stored.plan_hash != proposal.plan_hash
+            or stored.plan.hash != stored.plan_hash  # the plan as stored is still the plan that was approved
+            or len(stored.approvers) < stored.needed
+            or reply.task_id is None
+        ):
+            raise A2AError(client.name, "refused", "it asked for a decision sre-agent has no record of")
+        decision = {
+            "decision": "approved",
+            "plan_hash": stored.plan_hash,
+            "approvers": list(stored.approvers),
+            "proposal": stored.id,
+            "change": stored.plan.action,
+        }
+        names = ", ".join(stored.approvers)
+        answer = await client.send(
+            f"approve: {stored.plan.action} (plan {stored.plan_hash[:12]}), approved in Slack by {names}",
+            decision,
+            context_id=reply.context_id,
+            task_id=reply.task_id,
+            resend=False,
+            timeout_s=timeout_s,
+        )
+        if answer.needs_input:
+            raise A2AError(
+                client.name,
+                "refused",
+                "it asked again after the recorded decision was given; sre-agent answers an approval gate once",
+            )
+        return answer

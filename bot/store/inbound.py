@@ -1,0 +1,180 @@
+"""The inbound queue: webhooks stored before they are answered (unique per source and delivery id, so a repeated
+delivery is stored once), claimed under a lease that the worker renews (`<instance>/<boot>` holds it), given back
+when the same instance starts again or taken up when the lease lapses, and finished once: done, ignored or failed
+(with a notice timer, in the same transaction, through which a person hears of it)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from bot.store.backend import Transactions
+from bot.store.rows import FAILED, PENDING, PROCESSING, InboundEvent, _inbound, _insert_timer, _like_escape
+from bot.store.tables import inbound_events
+
+
+class InboundRows(Transactions):
+    async def record_inbound(
+        self,
+        *,
+        source: str,
+        delivery_id: str,
+        event_type: str,
+        body: str,
+        received_at: datetime,
+        incident_ref: str | None,
+        status: str = PENDING,
+    ) -> int | None:
+        """Store an inbound event; None when (source, delivery_id) was stored before (a duplicate delivery)."""
+        try:
+
+            def work(conn: sa.Connection) -> int | None:
+                result = conn.execute(
+                    inbound_events.insert().values(
+                        source=source,
+                        delivery_id=delivery_id,
+                        event_type=event_type,
+                        incident_ref=incident_ref,
+                        body=body,
+                        status=status,
+                        attempts=0,
+                        received_at=received_at,
+                    )
+                )
+                pk = result.inserted_primary_key
+                return int(pk[0]) if pk else None
+
+            return await self.run(work, urgent=True)
+        except IntegrityError:
+            return None
+
+    async def claim_inbound(
+        self, event_id: int, *, now: datetime, lease: timedelta, holder: str = ""
+    ) -> InboundEvent | None:
+        """Take an event for processing: pending, or processing whose lease ran out (its worker died)."""
+
+        def work(conn: sa.Connection) -> InboundEvent | None:
+            result = conn.execute(
+                inbound_events.update()
+                .where(inbound_events.c.id == event_id)
+                .where(
+                    sa.or_(
+                        inbound_events.c.status == PENDING,
+                        sa.and_(
+                            inbound_events.c.status == PROCESSING,
+                            inbound_events.c.claimed_at < now - lease,
+                        ),
+                    )
+                )
+                .values(status=PROCESSING, claimed_at=now, claimed_by=holder, attempts=inbound_events.c.attempts + 1)
+            )
+            if result.rowcount != 1:
+                return None
+            row = (conn.execute(inbound_events.select().where(inbound_events.c.id == event_id))).one()
+            return _inbound(row)
+
+        return await self.run(work)
+
+    async def renew_inbound(self, event_ids: list[int], *, now: datetime, holder: str) -> None:
+        """Extend the leases `holder` still has on these events (the work on them goes on)."""
+
+        def work(conn: sa.Connection) -> None:
+            conn.execute(
+                inbound_events.update()
+                .where(
+                    inbound_events.c.id.in_(event_ids),
+                    inbound_events.c.status == PROCESSING,
+                    inbound_events.c.claimed_by == holder,
+                )
+                .values(claimed_at=now)
+            )
+
+        if event_ids:
+            await self.run(work)
+
+    async def void_leases(self, *, instance: str, holder: str) -> int:
+        """Give back the leases an earlier life of this instance held (`<instance>/<another boot>`): its work was
+        cut off, so it may be taken up at once rather than when the lease runs out. The number given back."""
+
+        def work(conn: sa.Connection) -> int:
+            result = conn.execute(
+                inbound_events.update()
+                .where(
+                    inbound_events.c.status == PROCESSING,
+                    inbound_events.c.claimed_by.like(f"{_like_escape(instance)}/%", escape="\\"),
+                    inbound_events.c.claimed_by != holder,
+                )
+                .values(status=PENDING)
+            )
+            return int(result.rowcount or 0)
+
+        return await self.run(work)
+
+    async def lapsed_inbound(self, *, now: datetime, lease: timedelta) -> list[int]:
+        """Events whose worker stopped renewing its lease (another replica died with them in hand)."""
+
+        def work(conn: sa.Connection) -> list[int]:
+            rows = conn.execute(
+                sa.select(inbound_events.c.id)
+                .where(inbound_events.c.status == PROCESSING, inbound_events.c.claimed_at < now - lease)
+                .order_by(inbound_events.c.id)
+            )
+            return [int(r[0]) for r in rows]
+
+        return await self.run(work)
+
+    async def finish_inbound(self, event_id: int, *, status: str, now: datetime, error: str | None = None) -> None:
+        def work(conn: sa.Connection) -> None:
+            conn.execute(
+                inbound_events.update()
+                .where(inbound_events.c.id == event_id)
+                .values(status=status, processed_at=now if status != PENDING else None, last_error=error)
+            )
+
+        return await self.run(work)
+
+    async def fail_inbound(self, event_id: int, *, now: datetime, error: str, notice: str) -> bool:
+        """Give up on an event: `failed` with the reason, and in the same transaction a timer of kind `notice`
+        (due now) through which a person hears of it. False, and nothing written, if it was not being processed."""
+
+        def work(conn: sa.Connection) -> bool:
+            result = conn.execute(
+                inbound_events.update()
+                .where(inbound_events.c.id == event_id, inbound_events.c.status == PROCESSING)
+                .values(status=FAILED, processed_at=now, last_error=error)
+            )
+            if result.rowcount != 1:
+                return False
+            _insert_timer(conn, notice, now, now=now, payload={"inbound_id": event_id})
+            return True
+
+        return await self.run(work)
+
+    async def inbound(self, event_id: int) -> InboundEvent | None:
+        def work(conn: sa.Connection) -> InboundEvent | None:
+            row = conn.execute(inbound_events.select().where(inbound_events.c.id == event_id)).one_or_none()
+            return _inbound(row) if row is not None else None
+
+        return await self.run(work)
+
+    async def unfinished_inbound(self) -> list[int]:
+        """Events stored but not processed (pending, or claimed by a process that is gone)."""
+
+        def work(conn: sa.Connection) -> list[int]:
+            rows = conn.execute(
+                sa.select(inbound_events.c.id)
+                .where(inbound_events.c.status.in_([PENDING, PROCESSING]))
+                .order_by(inbound_events.c.id)
+            )
+            return [int(r[0]) for r in rows]
+
+        return await self.run(work)
+
+    async def inbound_counts(self) -> dict[str, int]:
+        def work(conn: sa.Connection) -> dict[str, int]:
+            rows = conn.execute(sa.select(inbound_events.c.status, sa.func.count()).group_by(inbound_events.c.status))
+            return {str(status): int(count) for status, count in rows}
+
+        return await self.run(work)

@@ -1,0 +1,181 @@
+"""Incidents, their timelines and their Slack messages. An incident row is written with the events that describe
+its change, in one transaction; the timeline is append-only and hash-chained (each event's hash covers the one
+before it), so that tampering shows. Message references name the Slack messages the bot keeps up to date."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from bot.domain.incident import Incident
+from bot.domain.phase import Phase
+from bot.domain.timeline import GENESIS_HASH, EventKind, TimelineEvent, chain_hash
+from bot.store.backend import Transactions
+from bot.store.rows import _incident, _incident_values
+from bot.store.tables import incidents, slack_messages, timeline_events
+
+
+class IncidentRows(Transactions):
+    async def create_incident(self, incident: Incident, events: list[TimelineEvent], *, now: datetime) -> bool:
+        """Insert a new incident with its first events; False (nothing written) if it exists already."""
+        try:
+
+            def work(conn: sa.Connection) -> bool:
+                result = conn.execute(
+                    incidents.insert().values(**_incident_values(incident), created_at=now, updated_at=now)
+                )
+                incident.id = int(result.inserted_primary_key[0])  # type: ignore[index]
+                _append_events(conn, incident, events)
+                return True
+
+            return await self.run(work)
+        except IntegrityError:
+            return False
+
+    async def save_incident(self, incident: Incident, events: list[TimelineEvent], *, now: datetime) -> None:
+        """Write the incident's fields and append `events` to its timeline, in one transaction."""
+        assert incident.id is not None
+
+        def work(conn: sa.Connection) -> None:
+            _write_incident(conn, incident, events, now)
+
+        return await self.run(work)
+
+    async def append_events(self, incident: Incident, events: list[TimelineEvent]) -> None:
+        def work(conn: sa.Connection) -> None:
+            _append_events(conn, incident, events)
+
+        return await self.run(work)
+
+    async def incident_by_external(self, source: str, external_id: str) -> Incident | None:
+        return await self._one_incident(sa.and_(incidents.c.source == source, incidents.c.external_id == external_id))
+
+    async def incident(self, incident_id: int) -> Incident | None:
+        return await self._one_incident(incidents.c.id == incident_id)
+
+    async def incident_by_channel(self, channel_id: str) -> Incident | None:
+        return await self._one_incident(incidents.c.channel_id == channel_id)
+
+    async def _one_incident(self, where: sa.ColumnElement[bool]) -> Incident | None:
+        def work(conn: sa.Connection) -> Incident | None:
+            row = (conn.execute(incidents.select().where(where).limit(1))).first()
+            return _incident(row) if row else None
+
+        return await self.run(work)
+
+    async def incidents(self, *, open_only: bool = False) -> list[Incident]:
+        query = incidents.select().order_by(incidents.c.id)
+        if open_only:
+            query = query.where(incidents.c.phase.not_in([str(Phase.RESOLVED), str(Phase.POSTMORTEM)]))
+
+        def work(conn: sa.Connection) -> list[Incident]:
+            return [_incident(r) for r in conn.execute(query)]
+
+        return await self.run(work)
+
+    async def timeline(self, incident_id: int) -> list[TimelineEvent]:
+        def work(conn: sa.Connection) -> list[TimelineEvent]:
+            rows = conn.execute(
+                timeline_events.select()
+                .where(timeline_events.c.incident_id == incident_id)
+                .order_by(timeline_events.c.seq)
+            )
+            return [
+                TimelineEvent(
+                    at=r.at,
+                    kind=EventKind(r.kind),
+                    actor=r.actor,
+                    text=r.text,
+                    data=dict(r.data or {}),
+                    ref=r.ref,
+                    seq=r.seq,
+                    prev_hash=r.prev_hash,
+                    hash=r.hash,
+                )
+                for r in rows
+            ]
+
+        return await self.run(work)
+
+    async def has_ref(self, incident_id: int, ref: str) -> bool:
+        def work(conn: sa.Connection) -> bool:
+            row = (
+                conn.execute(
+                    sa.select(timeline_events.c.id)
+                    .where(timeline_events.c.incident_id == incident_id, timeline_events.c.ref == ref)
+                    .limit(1)
+                )
+            ).first()
+            return row is not None
+
+        return await self.run(work)
+
+    # Slack message references -------------------------------------------------------------------
+
+    async def message_ref(self, incident_id: int, purpose: str) -> tuple[str, str] | None:
+        def work(conn: sa.Connection) -> tuple[str, str] | None:
+            row = (
+                conn.execute(
+                    sa.select(slack_messages.c.channel, slack_messages.c.ts).where(
+                        slack_messages.c.incident_id == incident_id, slack_messages.c.purpose == purpose
+                    )
+                )
+            ).first()
+            return (str(row[0]), str(row[1])) if row else None
+
+        return await self.run(work)
+
+    async def save_message_ref(self, incident_id: int, purpose: str, channel: str, ts: str, *, now: datetime) -> None:
+        def work(conn: sa.Connection) -> None:
+            conn.execute(
+                slack_messages.insert().values(
+                    incident_id=incident_id, purpose=purpose, channel=channel, ts=ts, created_at=now
+                )
+            )
+
+        return await self.run(work)
+
+
+def _write_incident(conn: sa.Connection, incident: Incident, events: list[TimelineEvent], now: datetime) -> None:
+    """The incident's fields, and `events` appended to its timeline, inside a caller's transaction."""
+    conn.execute(
+        incidents.update().where(incidents.c.id == incident.id).values(**_incident_values(incident), updated_at=now)
+    )
+    _append_events(conn, incident, events)
+
+
+def _append_events(conn: sa.Connection, incident: Incident, events: list[TimelineEvent]) -> None:
+    """`events` appended to the incident's timeline, each chained to the hash of the one before."""
+    if not events:
+        return
+    last = (
+        conn.execute(
+            sa.select(timeline_events.c.seq, timeline_events.c.hash)
+            .where(timeline_events.c.incident_id == incident.id)
+            .order_by(timeline_events.c.seq.desc())
+            .limit(1)
+        )
+    ).first()
+    seq, prev = (int(last[0]), str(last[1])) if last else (0, GENESIS_HASH)
+    rows = []
+    for event in events:
+        seq += 1
+        digest = chain_hash(prev, incident.key, seq, event)
+        rows.append(
+            {
+                "incident_id": incident.id,
+                "seq": seq,
+                "at": event.at,
+                "kind": str(event.kind),
+                "actor": event.actor,
+                "text": event.text,
+                "data": event.data,
+                "ref": event.ref,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
+        prev = digest
+    conn.execute(timeline_events.insert(), rows)

@@ -1,0 +1,142 @@
+"""Timers: rows with a due time, so that a restarted process finds what was due while it was down. A due timer is
+claimed under a lease (pending -> firing, `claimed_by` `<instance>/<boot>`, `lease_until`) by one caller only; the
+holder renews the lease while the handler runs and marks the timer fired when it returns or raises. A firing timer
+whose lease lapsed (its holder died) is due again, and the leases an earlier life of an instance held are given back
+when it starts again. A timer may carry a key, unique among timers: one row for one recurring firing."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from bot.store.backend import Transactions
+from bot.store.rows import FIRED, FIRING, PENDING, Timer, _insert_timer, _like_escape, _timer
+from bot.store.tables import UTCDateTime, timers
+
+
+def _due(now: datetime) -> sa.ColumnElement[bool]:
+    """Pending and due, or being fired by a holder whose lease lapsed."""
+    return sa.or_(
+        sa.and_(timers.c.status == PENDING, timers.c.due_at <= now),
+        sa.and_(timers.c.status == FIRING, timers.c.lease_until < now),
+    )
+
+
+class TimerRows(Transactions):
+    async def add_timer(
+        self,
+        kind: str,
+        due_at: datetime,
+        *,
+        now: datetime,
+        incident_id: int | None = None,
+        payload: dict[str, Any] | None = None,
+        key: str | None = None,
+    ) -> int | None:
+        """A timer due at `due_at`; its id. With `key`: None, and nothing written, when a timer with that key was
+        added before (by this process or another)."""
+
+        def work(conn: sa.Connection) -> int:
+            return _insert_timer(conn, kind, due_at, now=now, incident_id=incident_id, payload=payload, key=key)
+
+        try:
+            return await self.run(work)
+        except IntegrityError:
+            if key is None:
+                raise
+            return None
+
+    async def due_timers(self, now: datetime, limit: int = 100) -> list[Timer]:
+        """Timers to fire now: pending and due, or firing under a lease that lapsed (its holder stopped renewing)."""
+
+        def work(conn: sa.Connection) -> list[Timer]:
+            rows = conn.execute(timers.select().where(_due(now)).order_by(timers.c.due_at).limit(limit))
+            return [_timer(r) for r in rows]
+
+        return await self.run(work)
+
+    async def pending_timers(self, kind: str) -> list[Timer]:
+        """The timers of `kind` that are armed: pending, or being fired (not known to have finished)."""
+
+        def work(conn: sa.Connection) -> list[Timer]:
+            rows = conn.execute(timers.select().where(timers.c.status.in_([PENDING, FIRING]), timers.c.kind == kind))
+            return [_timer(r) for r in rows]
+
+        return await self.run(work)
+
+    async def next_timer_due(self) -> datetime | None:
+        """When a timer is next due: the earliest pending due time, or lease of a firing timer that may lapse."""
+
+        def work(conn: sa.Connection) -> datetime | None:
+            pending = sa.select(sa.func.min(timers.c.due_at)).where(timers.c.status == PENDING)
+            leased = sa.select(sa.func.min(timers.c.lease_until)).where(timers.c.status == FIRING)
+            values = [conn.execute(query).scalar() for query in (pending, leased)]
+            times = [UTCDateTime().process_result_value(v, conn.dialect) for v in values if v is not None]
+            return min((t for t in times if t is not None), default=None)
+
+        return await self.run(work)
+
+    async def claim_timer(self, timer_id: int, *, now: datetime, lease: timedelta, holder: str) -> bool:
+        """Take a timer to fire it, under a lease for `holder` until now + `lease`: a conditional update that only
+        one caller can win, while the timer is pending or its last holder's lease lapsed."""
+
+        def work(conn: sa.Connection) -> bool:
+            result = conn.execute(
+                timers.update()
+                .where(
+                    timers.c.id == timer_id,
+                    sa.or_(timers.c.status == PENDING, sa.and_(timers.c.status == FIRING, timers.c.lease_until < now)),
+                )
+                .values(status=FIRING, claimed_by=holder, lease_until=now + lease)
+            )
+            return result.rowcount == 1
+
+        return await self.run(work)
+
+    async def renew_timers(self, timer_ids: list[int], *, now: datetime, lease: timedelta, holder: str) -> int:
+        """Extend the leases `holder` still has on these timers (their handlers still run); how many it still had."""
+
+        def work(conn: sa.Connection) -> int:
+            result = conn.execute(
+                timers.update()
+                .where(timers.c.id.in_(timer_ids), timers.c.status == FIRING, timers.c.claimed_by == holder)
+                .values(lease_until=now + lease)
+            )
+            return int(result.rowcount or 0)
+
+        return await self.run(work) if timer_ids else 0
+
+    async def finish_timer(self, timer_id: int, *, now: datetime) -> bool:
+        """The timer's handler returned or raised: fired. False when it was marked fired already (it was fired
+        twice: a lapsed lease taken over while the first holder still ran)."""
+
+        def work(conn: sa.Connection) -> bool:
+            result = conn.execute(
+                timers.update()
+                .where(timers.c.id == timer_id, timers.c.status != FIRED)
+                .values(status=FIRED, fired_at=now, lease_until=None)
+            )
+            return result.rowcount == 1
+
+        return await self.run(work)
+
+    async def void_timer_leases(self, *, instance: str, holder: str) -> int:
+        """Give back the timers an earlier life of this instance was firing (`<instance>/<another boot>`): their
+        handlers were cut off, so they are due again at once rather than when the lease runs out. How many."""
+
+        def work(conn: sa.Connection) -> int:
+            result = conn.execute(
+                timers.update()
+                .where(
+                    timers.c.status == FIRING,
+                    timers.c.claimed_by.like(f"{_like_escape(instance)}/%", escape="\\"),
+                    timers.c.claimed_by != holder,
+                )
+                .values(status=PENDING, claimed_by=None, lease_until=None)
+            )
+            return int(result.rowcount or 0)
+
+        return await self.run(work)
