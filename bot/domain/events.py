@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, ClassVar, TypeVar
 
-from bot.domain.timeline import EventKind, TimelineEvent
+from bot.domain.timeline import ACTOR_BOT, EventKind, TimelineEvent
 
 P = TypeVar("P", bound="Payload")
 
@@ -301,6 +301,18 @@ def record(
     if kind not in payload.KINDS:
         raise ValueError(f"a {type(payload).__name__} is not written for {kind} events")
     return TimelineEvent(at=at, kind=kind, actor=actor, text=text, data=payload.data(), ref=ref)
+
+
+def note_ref(source: str, note_id: str | None) -> str:
+    """How a note on the pager's incident is referred to on the timeline (so the pager's echo of it is known)."""
+    return f"{source}-note:{note_id}"
+
+
+def pager_note(text: str, *, source: str, note_id: str | None, at: datetime) -> TimelineEvent:
+    """sre-agent wrote `text` as a note on the pager's incident."""
+    return record(
+        Plain(), kind=EventKind.PAGERDUTY_NOTE, at=at, actor=ACTOR_BOT, text=text, ref=note_ref(source, note_id)
+    )
 
 
 _READERS: dict[EventKind, tuple[type[Payload], ...]] = {}

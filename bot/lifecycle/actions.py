@@ -15,7 +15,7 @@ from typing import Any
 
 from blocks import messages
 from bot.adapters.slack.gateway import SlackGateway
-from bot.domain.events import CommanderChange, Escalated, Plain, SlackMessage, record
+from bot.domain.events import CommanderChange, Escalated, Plain, SlackMessage, pager_note, record
 from bot.domain.incident import Incident, SetupStep, change_severity, transition
 from bot.domain.oncall import OnCall
 from bot.domain.phase import Phase
@@ -161,16 +161,7 @@ class IncidentActions:
                 except SreAgentError as exc:  # escalated all the same
                     log.warning("escalated %s but could not add the note: %s", incident.key, exc)
                 else:
-                    notes.append(
-                        record(
-                            Plain(),
-                            kind=EventKind.PAGERDUTY_NOTE,
-                            at=self.clock.now(),
-                            actor=ACTOR_BOT,
-                            text=content,
-                            ref=f"{self.pager.source}-note:{note_id}",
-                        )
-                    )
+                    notes.append(pager_note(content, source=self.pager.source, note_id=note_id, at=self.clock.now()))
             found: list[str | None] = [None] * len(people)
             try:
                 found = await self.slack.lookup_users([p.email for p in people])

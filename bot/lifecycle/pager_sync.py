@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from blocks import messages
 from bot.adapters.slack.gateway import SlackGateway
-from bot.domain.events import Paged, Plain, record
+from bot.domain.events import Paged, Plain, note_ref, record
 from bot.domain.incident import Incident, SetupStep, change_severity, transition
 from bot.domain.pager import Outcome, PagedIncident, PagerEvent, PagerEventKind
 from bot.domain.phase import Phase
@@ -162,7 +162,7 @@ class PagerSync:
 
     async def _annotated(self, incident: Incident, event: PagerEvent) -> None:
         assert incident.id is not None
-        ref = f"{self.pager.source}-note:{event.note_id}"
+        ref = note_ref(self.pager.source, event.note_id)
         if await self.store.has_ref(incident.id, ref):
             return  # a note the bot wrote itself
         content = event.note_content or ""

@@ -24,6 +24,7 @@ from bot.domain.events import (
     ResponderNotFound,
     RespondersInvited,
     Triaged,
+    pager_note,
     record,
 )
 from bot.domain.incident import Incident, SetupStep, transition
@@ -257,13 +258,4 @@ class SetupSteps:
         if note_id is None:
             note_id = await self.pager.add_note(incident.external_id, content)
         incident.steps.add(SetupStep.NOTE)
-        events.append(
-            record(
-                Plain(),
-                kind=EventKind.PAGERDUTY_NOTE,
-                at=self.clock.now(),
-                actor=ACTOR_BOT,
-                text=content,
-                ref=f"{self.pager.source}-note:{note_id}",
-            )
-        )
+        events.append(pager_note(content, source=self.pager.source, note_id=note_id, at=self.clock.now()))

@@ -1,7 +1,7 @@
 """Work that runs after Slack has been answered. Bolt runs each listener to its end before it answers
 (process_before_response), so a listener acks, hands its work to `Background.spawn` and returns: the answer goes out
 at once, without Bolt's 10 ms polling for the ack, and the work goes on here. Failures are logged, never lost quietly;
-`drain` waits for what is in flight (tests, shutdown). The intake runs its durable timers' work on one too."""
+`drain` waits for what is in flight (tests, shutdown). The intake and the scheduler run their work on one too."""
 
 from __future__ import annotations
 

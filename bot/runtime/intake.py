@@ -14,6 +14,7 @@ from bot.domain.errors import InvalidEvent
 from bot.domain.pager import Outcome, PagerEvent
 from bot.domain.wire import storable_text
 from bot.ports.clock import Clock
+from bot.runtime.background import Background
 from bot.runtime.scheduler import Scheduler
 from bot.store import Store
 from bot.store.store import DONE, IGNORED, PENDING, InboundEvent, Timer
@@ -61,7 +62,7 @@ class Intake:
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
         self.scheduler = scheduler
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._work = Background()  # the events being processed now
         self._lease_task: asyncio.Task[None] | None = None
         self._closing = False
 
@@ -86,9 +87,7 @@ class Intake:
     def schedule(self, event_id: int) -> None:
         if self._closing:
             return
-        task = asyncio.get_running_loop().create_task(self.process(event_id), name=f"inbound-{event_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._work.spawn(self.process(event_id), name=f"inbound-{event_id}")
 
     async def process(self, event_id: int) -> None:
         if event_id in self._in_hand:
@@ -186,20 +185,15 @@ class Intake:
     @property
     def busy(self) -> bool:
         """True while an accepted event is being processed."""
-        return bool(self._tasks)
+        return self._work.busy
 
     async def drain(self, within_s: float = 30.0) -> None:
         """Wait until no event is being processed (tests, shutdown), at most `within_s` seconds."""
-        deadline = asyncio.get_running_loop().time() + within_s
-        while self._tasks and asyncio.get_running_loop().time() < deadline:
-            await asyncio.wait(set(self._tasks), timeout=max(0.0, deadline - asyncio.get_running_loop().time()))
+        await self._work.drain(within_s)
 
     async def close(self) -> None:
         self._closing = True
         if self._lease_task is not None:
             self._lease_task.cancel()
             await asyncio.gather(self._lease_task, return_exceptions=True)
-        await self.drain(within_s=10)
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._work.close(within_s=10)

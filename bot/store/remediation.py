@@ -24,6 +24,22 @@ from bot.store.tables import evidence as evidence_table
 from bot.store.tables import proposals as proposals_table
 
 
+def _transition(
+    conn: sa.Connection,
+    update: sa.Update,
+    incident: Incident | None,
+    events: list[TimelineEvent] | None,
+    now: datetime,
+) -> bool:
+    """A conditional change of a proposal: true when it applied (one row), and then the incident's phase and its
+    events are written with it, in the same transaction."""
+    if conn.execute(update).rowcount != 1:
+        return False
+    if incident is not None:
+        _write_incident(conn, incident, events or [], now)
+    return True
+
+
 class RemediationRows(Transactions):
     async def add_evidence(
         self,
@@ -147,7 +163,7 @@ class RemediationRows(Transactions):
         counts and the other is told so. `events` go on `incident`'s timeline in the same transaction."""
 
         def work(conn: sa.Connection) -> bool:
-            result = conn.execute(
+            update = (
                 proposals_table.update()
                 .where(proposals_table.c.id == before.id, proposals_table.c.version == before.version)
                 .values(
@@ -160,11 +176,7 @@ class RemediationRows(Transactions):
                     updated_at=now,
                 )
             )
-            if result.rowcount != 1:
-                return False
-            if incident is not None:  # the phase and its events with the state change they describe
-                _write_incident(conn, incident, events or [], now)
-            return True
+            return _transition(conn, update, incident, events, now)
 
         return await self.run(work, urgent=True)
 
@@ -179,16 +191,12 @@ class RemediationRows(Transactions):
         """Start carrying out an approved proposal: true for exactly one caller, ever. `events` are written with it."""
 
         def work(conn: sa.Connection) -> bool:
-            result = conn.execute(
+            update = (
                 proposals_table.update()
                 .where(proposals_table.c.id == proposal_id, proposals_table.c.status == str(ProposalStatus.APPROVED))
                 .values(status=str(ProposalStatus.EXECUTING), version=proposals_table.c.version + 1, updated_at=now)
             )
-            if result.rowcount != 1:
-                return False
-            if incident is not None:  # the phase and its events with the state change they describe
-                _write_incident(conn, incident, events or [], now)
-            return True
+            return _transition(conn, update, incident, events, now)
 
         return await self.run(work)
 
@@ -234,7 +242,7 @@ class RemediationRows(Transactions):
         """An execution ends once: executing -> executed or failed. False when it had ended already."""
 
         def work(conn: sa.Connection) -> bool:
-            result = conn.execute(
+            update = (
                 proposals_table.update()
                 .where(proposals_table.c.id == proposal_id, proposals_table.c.status == str(ProposalStatus.EXECUTING))
                 .values(
@@ -245,10 +253,6 @@ class RemediationRows(Transactions):
                     updated_at=now,
                 )
             )
-            if result.rowcount != 1:
-                return False
-            if incident is not None:  # the phase and its events with the state change they describe
-                _write_incident(conn, incident, events or [], now)
-            return True
+            return _transition(conn, update, incident, events, now)
 
         return await self.run(work, urgent=True)
