@@ -11,6 +11,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from bot import __version__
 from bot.errors import ConfigError
@@ -97,6 +98,39 @@ def _intent(args: argparse.Namespace) -> int:
     return 0
 
 
+def _slo_status(args: argparse.Namespace) -> int:
+    import json
+
+    from pydantic import ValidationError
+
+    from bot.budgets.report import as_json, by_budget, read_counts, table
+    from bot.config.settings import SloSettings, describe_validation_error
+    from bot.domain.slo import evaluate
+
+    try:
+        settings = SloSettings.model_validate({})
+        definitions = settings.slos(args.slos)
+        if not definitions:
+            return _fail("no SLOs: give --slos PATH or set SRE_SLOS_PATH (OpenSLO YAML, see examples/slos.yml)")
+        if args.counts is None:
+            return _fail("--counts FILE is needed: reading the counts from the monitoring delegate is not built yet")
+        counts = read_counts(args.counts, definitions)
+    except ValidationError as exc:
+        return _fail(describe_validation_error(exc))
+    except ConfigError as exc:
+        return _fail(str(exc))
+    chosen = [d for d in definitions if args.service is None or d.slo.service == args.service]
+    if not chosen:
+        services = ", ".join(sorted({d.slo.service for d in definitions}))
+        return _fail(f"no SLO of service {args.service!r} (the services with SLOs: {services})")
+    statuses = by_budget([evaluate(d.slo, counts.get(d.slo.name, {})) for d in chosen])
+    if args.json:
+        print(json.dumps({"slos": [as_json(s) for s in statuses]}, indent=2))
+    else:
+        print(table(statuses))
+    return 0
+
+
 def _audit_verify(args: argparse.Namespace) -> int:
     from bot.domain.timeline import first_broken
     from bot.store import Store
@@ -176,6 +210,15 @@ def build_parser() -> argparse.ArgumentParser:
     verify = audit_commands.add_parser("verify", help="recompute every incident's timeline hash chain")
     verify.add_argument("incident", nargs="?", help="INC-4211, a number or an id (default: every incident)")
     verify.set_defaults(run=_audit_verify)
+
+    slo = commands.add_parser("slo", help="SLOs and error budgets")
+    slo_commands = slo.add_subparsers(dest="slo_command", required=True, metavar="ACTION")
+    status = slo_commands.add_parser("status", help="every SLO's budget, burn rates, alerts and forecast")
+    status.add_argument("--service", help="only this service's SLOs")
+    status.add_argument("--slos", type=Path, help="OpenSLO file or folder (default: SRE_SLOS_PATH)")
+    status.add_argument("--counts", type=Path, help="take the counts from this JSON file instead of the delegate")
+    status.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    status.set_defaults(run=_slo_status)
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")

@@ -21,7 +21,8 @@ def _where(loc: tuple[int | str, ...]) -> str:
     return out or "(top)"
 
 
-def describe(exc: ValidationError, origin: str) -> str:
+def describe(exc: ValidationError, origin: str, within: tuple[int | str, ...] = ()) -> str:
+    """One line for the first problem: the origin, the place (under `within`) and what is wrong."""
     first = exc.errors()[0]
     message = str(first["msg"]).removeprefix("Value error, ")
     if first["type"] == "missing":
@@ -30,8 +31,8 @@ def describe(exc: ValidationError, origin: str) -> str:
         message = "unknown key"
     elif not isinstance(first.get("input"), dict | list):  # a whole section is not worth repeating back
         message = f"{message}, got {first.get('input')!r}"
-    where = _where(tuple(first["loc"]))
-    return f"{origin}: {where}: {message}" if first["loc"] else f"{origin}: {message}"
+    loc = (*within, *(part for part in first["loc"] if not str(part).startswith("_")))  # not a union member's name
+    return f"{origin}: {_where(loc)}: {message}" if loc else f"{origin}: {message}"
 
 
 def read_yaml(path: Path) -> Any:

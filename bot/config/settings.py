@@ -10,6 +10,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.config.catalog import load_catalog
+from bot.config.slos import SloDefinition, load_slos
 from bot.domain.catalog import Catalog
 from bot.errors import ConfigError
 
@@ -58,7 +59,21 @@ class CatalogSettings(BaseSettings):
         return load_catalog(Path(DEFAULT_CATALOG), required=False)
 
 
-class Settings(StoreSettings, CatalogSettings):
+class SloSettings(BaseSettings):
+    """Where the SLOs are (OpenSLO YAML) and when a budget is low; also usable alone (`sre-agent slo status`)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, env_ignore_empty=True)
+
+    slos_path: Path | None = Field(None, validation_alias=_env("SRE_SLOS_PATH"))
+    slo_budget_warning: float = Field(0.2, ge=0, lt=1, validation_alias=_env("SRE_SLO_BUDGET_WARNING"))
+
+    def slos(self, path: Path | None = None) -> list[SloDefinition]:
+        """The SLOs at `path` (or SRE_SLOS_PATH); none when neither is set."""
+        where = path or self.slos_path
+        return load_slos(where, warning=self.slo_budget_warning) if where is not None else []
+
+
+class Settings(StoreSettings, CatalogSettings, SloSettings):
     """Every setting, its environment variable (the alias) and its default. The README's table mirrors this."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, env_ignore_empty=True)
