@@ -20,6 +20,8 @@ from bot.adapters.pagerduty.events import read_pagerduty_event
 from bot.adapters.slack.bodies import LATER, MALFORMED, classify
 from bot.adapters.slack.gateway import SlackGateway, build_client
 from bot.adapters.slack.inbox import SlackInbox
+from bot.budgets.reading import SliReader
+from bot.budgets.tracking import SLO_TICK, BudgetConfig, BudgetTracker
 from bot.config.agents import load_agents
 from bot.config.runbooks import SHIPPED, load_runbooks
 from bot.config.settings import Settings
@@ -74,6 +76,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     catalog = settings.catalog()  # a bad catalog stops the start here, naming the file and the problem
     agents = load_agents(settings.agents_path)  # likewise a bad agents file
     runbooks = load_runbooks(settings.runbooks_path or SHIPPED)  # and a bad runbook
+    slos = settings.slos()  # and a bad SLO file
     store = Store.from_url(settings.store_url)
     delegator = Delegator(agents, store=store, clock=clock, catalog=catalog)
     client = build_client(
@@ -211,6 +214,22 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         catalog=catalog,
         slack=slack,
     )
+    budgets = BudgetTracker(
+        store=store,
+        clock=clock,
+        reader=SliReader(delegator),
+        definitions=slos,
+        slack=slack,
+        catalog=catalog,
+        pages=declarer,
+        config=BudgetConfig(
+            incidents_channel=settings.slack_incidents_channel,
+            page=settings.slo_page,
+            tick_minutes=settings.slo_tick_minutes,
+        ),
+    )
+    if slos:
+        scheduler.every(SLO_TICK, budgets.crontab, budgets.on_timer)
     services = Services(
         settings=settings,
         clock=clock,
@@ -228,6 +247,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         delegator=delegator,
         approvers=approvers,
         decider=decider,
+        budgets=budgets,
         intake=intake,
         scheduler=scheduler,
         bolt=bolt,

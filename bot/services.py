@@ -10,6 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.slack.gateway import SlackGateway
 from bot.adapters.slack.inbox import SlackInbox
+from bot.budgets.tracking import BudgetTracker
 from bot.config.settings import Settings
 from bot.domain.catalog import Catalog
 from bot.lifecycle.actions import IncidentActions
@@ -49,6 +50,7 @@ class Services:
     delegator: Delegator
     approvers: Approvers
     decider: Decider
+    budgets: BudgetTracker
     intake: Intake
     scheduler: Scheduler
     bolt: AsyncApp

@@ -82,6 +82,15 @@ class AgentSpec:
     working_ms: int = 0  # a long task: answered "working" at once, done this much later (the client polls)
     changes: dict[str, ChangeScript] = field(default_factory=dict)  # by service or `default`
     after_change: dict[str, Answer] = field(default_factory=dict)  # by service: the answer once its change is done
+    # SLI counts by SLO name and window ({"total": N, "good": N} or "bad"), for sre-agent's batched SLI request;
+    # `slis_after_change` by service: the counts of that service's SLOs once its change is done
+    slis: dict[str, dict[str, Any]] = field(default_factory=dict)
+    slis_after_change: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+
+    def counts_for(self, slo: str, service: str | None, *, changed: bool) -> dict[str, Any] | None:
+        if changed and service and slo in self.slis_after_change.get(service, {}):
+            return self.slis_after_change[service][slo]
+        return self.slis.get(slo)
 
     def answer_for(self, service: str | None, *, changed: bool = False) -> Answer:
         if changed and service and service in self.after_change:
@@ -107,7 +116,19 @@ def parse_agents(raw: Any, origin: str = "agents") -> list[AgentSpec]:
         if not isinstance(item, dict):
             raise AgentWorldError(f"{path}: expected a mapping")
         unknown = sorted(
-            set(item) - {"name", "role", "versions", "delay_ms", "working_ms", "answers", "changes", "after_change"}
+            set(item)
+            - {
+                "name",
+                "role",
+                "versions",
+                "delay_ms",
+                "working_ms",
+                "answers",
+                "changes",
+                "after_change",
+                "slis",
+                "slis_after_change",
+            }
         )
         if unknown:
             raise AgentWorldError(f"{path}: unknown key {unknown[0]!r}")
@@ -137,7 +158,17 @@ def parse_agents(raw: Any, origin: str = "agents") -> list[AgentSpec]:
         after = {
             service: _parse_answer(f"{path}.after_change.{service}", answer) for service, answer in after_change.items()
         }
-        out.append(AgentSpec(name, str(role), versions, delay, answers, working, changes, after))
+        slis = {
+            slo: _parse_counts(f"{path}.slis.{slo}", c) for slo, c in _mapping(f"{path}.slis", item.get("slis")).items()
+        }
+        slis_after = {
+            service: {
+                slo: _parse_counts(f"{path}.slis_after_change.{service}.{slo}", c)
+                for slo, c in _mapping(f"{path}.slis_after_change.{service}", by_slo).items()
+            }
+            for service, by_slo in _mapping(f"{path}.slis_after_change", item.get("slis_after_change")).items()
+        }
+        out.append(AgentSpec(name, str(role), versions, delay, answers, working, changes, after, slis, slis_after))
     if len({a.name for a in out}) != len(out):
         raise AgentWorldError(f"{origin}: agent names must be unique")
     return out
@@ -161,6 +192,18 @@ def _parse_answer(path: str, answer: Any) -> Answer:
     if unknown:
         raise AgentWorldError(f"{path}: unknown key {unknown[0]!r}")
     return Answer(answer["text"], data, bool(answer.get("asks", False)))
+
+
+def _parse_counts(path: str, counts: Any) -> dict[str, Any]:
+    """An SLO's counts by window: each {"total": N, "good": N} (or "bad"), or null for no data."""
+    if not isinstance(counts, dict):
+        raise AgentWorldError(f"{path}: expected a mapping of windows (5m, 1h, 30d...)")
+    for window, value in counts.items():
+        if value is None:
+            continue
+        if not isinstance(value, dict) or "total" not in value or not set(value) - {"total"} <= {"good", "bad"}:
+            raise AgentWorldError(f"{path}.{window}: expected {{total: N, good: N}} or {{total: N, bad: N}}")
+    return {str(k): v for k, v in counts.items()}
 
 
 def _parse_change(path: str, change: Any) -> ChangeScript:
@@ -207,6 +250,7 @@ class Agents:
         # outcome (done, failed, rejected, working: a hanging change, or a done one until working_ms have passed)
         self.executions: list[dict[str, Any]] = []
         self.changed: set[str] = set()  # services whose change is done: their agents answer with `after_change`
+        self.sli_requests: list[dict[str, Any]] = []  # each batched SLI request: agent, the SLOs asked
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/a2a/{name}/.well-known/agent-card.json", self.card)
@@ -308,6 +352,8 @@ class Agents:
             previous.data = None
             return previous
         context = str(message.get("contextId") or uuid.uuid4())
+        if isinstance(data.get("slis"), list):  # sre-agent's batched SLI request: counts for each SLO asked
+            return self._counts(spec, context, data["slis"])
         change = data.get("change")
         service = str(data.get("service") or "") or None
         if change:
@@ -356,6 +402,21 @@ class Agents:
                 agent=spec.name,
                 service=service,
             )
+        self.tasks[task.id] = task
+        return task
+
+    def _counts(self, spec: AgentSpec, context: str, asked: list[Any]) -> _Task:
+        self.sli_requests.append({"agent": spec.name, "slos": [a.get("slo") for a in asked if isinstance(a, dict)]})
+        answer: dict[str, Any] = {}
+        for item in asked:
+            if not isinstance(item, dict):
+                continue
+            slo, service = str(item.get("slo")), item.get("service")
+            counts = spec.counts_for(slo, service, changed=service in self.changed)
+            if counts is not None:
+                answer[slo] = {w: counts.get(w) for w in item.get("windows", counts)}
+        text = f"Counts for {len(answer)} of {len(asked)} SLOs."
+        task = _Task(str(uuid.uuid4()), context, "completed", text, {"slis": answer}, None, agent=spec.name)
         self.tasks[task.id] = task
         return task
 

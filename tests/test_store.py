@@ -245,3 +245,37 @@ async def test_a_restarted_instance_voids_only_its_own_earlier_timer_leases(data
         assert [t.id for t in await store.due_timers(NOW)] == ids[:1]
     finally:
         await store.close()
+
+
+async def test_slo_snapshots_keep_no_data_apart_and_the_newest_is_found(database_url: str) -> None:
+    from bot.domain.slo import Counts
+    from bot.store.slos import SloState, Snapshot
+
+    store = await Store.open(database_url)
+    try:
+        first = Snapshot("checkout-availability", "checkout-service", NOW, {"1h": Counts(1, 1000), "5m": None})
+        later = Snapshot(
+            "checkout-availability", "checkout-service", NOW + timedelta(minutes=1), {"1h": Counts(3, 4000, 2)}
+        )
+        other = Snapshot("search-availability", "search-service", NOW, {"30d": Counts(0, 0)})
+        await store.add_snapshots([first, other])
+        await store.add_snapshots([later])
+        latest = await store.latest_snapshots()
+        assert latest == {"checkout-availability": later, "search-availability": other}
+        assert (await store.latest_snapshots(before=NOW))["checkout-availability"] == first  # None kept as no data
+        assert await store.snapshots("checkout-availability", since=NOW, until=NOW + timedelta(hours=1)) == [
+            first,
+            later,
+        ]
+
+        none = SloState("checkout-availability", "healthy")
+        assert await store.slo_state("checkout-availability") is None
+        warned = SloState("checkout-availability", "warning", {"page-fast": {"since": NOW.isoformat()}})
+        results = await asyncio.gather(*(store.save_slo_state(none, warned, now=NOW) for _ in range(3)))
+        assert sorted(results) == [False, False, True]  # one process announces
+        stored = await store.slo_state("checkout-availability")
+        assert stored == SloState("checkout-availability", "warning", {"page-fast": {"since": NOW.isoformat()}}, 1)
+        assert await store.save_slo_state(stored, SloState(stored.slo, "healthy"), now=NOW)
+        assert not await store.save_slo_state(stored, SloState(stored.slo, "exhausted"), now=NOW)  # stale
+    finally:
+        await store.close()

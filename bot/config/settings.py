@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -66,6 +66,9 @@ class SloSettings(BaseSettings):
 
     slos_path: Path | None = Field(None, validation_alias=_env("SRE_SLOS_PATH"))
     slo_budget_warning: float = Field(0.2, ge=0, lt=1, validation_alias=_env("SRE_SLO_BUDGET_WARNING"))
+    slo_tick_minutes: int = Field(1, ge=1, le=60, validation_alias=_env("SRE_SLO_TICK_MINUTES"))
+    # what a page tier does: open an incident, or post to the service's channel
+    slo_page: Literal["incident", "channel"] = Field("incident", validation_alias=_env("SRE_SLO_PAGE"))
 
     def slos(self, path: Path | None = None) -> list[SloDefinition]:
         """The SLOs at `path` (or SRE_SLOS_PATH); none when neither is set."""

@@ -439,6 +439,7 @@ class _Doc:
     name: str
     spec: BaseModel
     where: str  # "slos.yml: SLO checkout-availability"
+    display: str | None = None  # metadata.displayName
 
 
 def _documents(text: str, origin: str) -> list[tuple[int, Any]]:
@@ -482,7 +483,7 @@ def _object(n: int, data: Any, origin: str) -> _Doc:
         spec = specs[kind].model_validate(data["spec"])
     except ValidationError as exc:
         raise ConfigError(describe(exc, where, ("spec",))) from None
-    return _Doc(api, kind, metadata.name, spec, where)
+    return _Doc(api, kind, metadata.name, spec, where, metadata.displayName)
 
 
 def _plain(model: BaseModel) -> dict[str, Any]:
@@ -595,6 +596,9 @@ def _definition(
     time_slice: dict[str, Any] | None,
 ) -> SloDefinition:
     name = doc.name if of == 1 else f"{doc.name}/{_slug(display) or n + 1}"
+    shown = doc.display or doc.name
+    if of > 1:  # the SLO's name and the objective's
+        shown = f"{shown}: {display or f'objective {n + 1}'}"
     try:
         slo = Slo(
             name=name,
@@ -604,7 +608,7 @@ def _definition(
             rolling=rolling,
             budgeting=budgeting,
             warning=warning,
-            display_name=display or "",
+            display_name=shown,
             period_name=period[0],
         )
     except ValueError as exc:

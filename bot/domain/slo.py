@@ -36,17 +36,20 @@ __all__ = [
     "TIERS",
     "Alert",
     "BudgetState",
+    "Change",
     "Counts",
     "DataState",
     "Slo",
     "SloStatus",
     "Tier",
+    "Transition",
     "WindowStatus",
     "budget_spent",
     "budget_state",
     "evaluate",
     "exact",
     "hours_to_exhaustion",
+    "transitions",
     "usual_burn",
     "window_name",
 ]
@@ -185,6 +188,13 @@ class Slo:
             raise ValueError(f"{self.name}: the budget warning level must be at least 0 and below 100%")
         if not self.period_name:
             object.__setattr__(self, "period_name", window_name(self.period))
+        budget = 1 - self.objective
+        # computed once: what every evaluation uses, as integers
+        object.__setattr__(self, "_budget", (budget.numerator, budget.denominator))
+        object.__setattr__(self, "_windows", tuple(dict.fromkeys((*_SPANS, self.period_name))))
+        object.__setattr__(
+            self, "_tiers", tuple((tier, ratio.numerator, ratio.denominator) for tier, ratio in self.thresholds())
+        )
 
     @property
     def budget(self) -> Fraction:
@@ -193,7 +203,7 @@ class Slo:
 
     def windows(self) -> tuple[str, ...]:
         """The windows whose counts this SLO needs: the alert windows and its period."""
-        return tuple(dict.fromkeys((*(name for name, _ in ALERT_WINDOWS), self.period_name)))
+        return self._windows  # type: ignore[attr-defined, no-any-return]
 
     def thresholds(self) -> tuple[tuple[Tier, Fraction], ...]:
         """Each tier with the error ratio above which it fires (its factor x the budget), computed once."""
@@ -241,26 +251,6 @@ class SloStatus:
         return self.budget in (BudgetState.WARNING, BudgetState.EXHAUSTED)
 
 
-def _data(counts: Counts | None, budget: Fraction) -> DataState:
-    if counts is None:
-        return DataState.NO_DATA
-    if counts.total == 0:
-        return DataState.NO_TRAFFIC
-    if counts.total * budget.numerator < counts.scale * budget.denominator:  # total x B < 1
-        return DataState.LOW_TRAFFIC
-    return DataState.OK
-
-
-def _burn(counts: Counts, budget: Fraction) -> float:
-    # (bad / total) / B, one correctly rounded division of integers
-    return (counts.bad * budget.denominator) / (counts.total * budget.numerator)
-
-
-def _above(counts: Counts, ratio: Fraction) -> bool:
-    """bad / total > ratio, exactly."""
-    return counts.bad * ratio.denominator > ratio.numerator * counts.total
-
-
 def budget_state(remaining: Fraction | None, warning: Fraction) -> BudgetState:
     if remaining is None:
         return BudgetState.UNKNOWN
@@ -295,76 +285,83 @@ def usual_burn(history: list[float]) -> float | None:
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
-def evaluate(
-    slo: Slo,
-    counts: Mapping[str, Counts | None],
-    *,
-    usual: float | None = None,
-    thresholds: tuple[tuple[Tier, Fraction], ...] | None = None,
-) -> SloStatus:
+def evaluate(slo: Slo, counts: Mapping[str, Counts | None], *, usual: float | None = None) -> SloStatus:
     """An SLO's status from its counts by window name (a window missing or None: no data). `usual`: the service's
-    usual burn, for "x normal". `thresholds`: `slo.thresholds()` computed once, when evaluating often."""
-    budget = slo.budget
+    usual burn, for "x normal". Every decision is a comparison of integers; each figure one division, rounded once."""
+    bn, bd = slo._budget  # type: ignore[attr-defined]  # B = bn / bd
     windows: dict[str, WindowStatus] = {}
-    for name in slo.windows():
+    missing: list[str] = []
+    for name in slo._windows:  # type: ignore[attr-defined]
         c = counts.get(name)
-        data = _data(c, budget)
-        defined = c is not None and c.total > 0
-        windows[name] = WindowStatus(
-            name,
-            data,
-            _burn(c, budget) if defined else None,  # type: ignore[arg-type]
-            c.bad / c.total if defined else None,  # type: ignore[union-attr]
-        )
-    period = counts.get(slo.period_name)
-    notes: list[str] = []
-    remaining_exact: Fraction | None = None
-    if period is not None:
-        if period.total == 0:
-            remaining_exact = Fraction(1)
-            notes.append(f"no traffic over the {slo.period_name} period: no budget spent")
+        if c is None:
+            windows[name] = WindowStatus(name, DataState.NO_DATA, None, None)
+            if name != slo.period_name:
+                missing.append(name)
+        elif c.total == 0:
+            windows[name] = WindowStatus(name, DataState.NO_TRAFFIC, None, None)
         else:
-            remaining_exact = 1 - Fraction(period.bad * budget.denominator, period.total * budget.numerator)
-    else:
+            low = c.total * bn < c.scale * bd  # total x B < 1
+            windows[name] = WindowStatus(
+                name,
+                DataState.LOW_TRAFFIC if low else DataState.OK,
+                (c.bad * bd) / (c.total * bn),  # (bad / total) / B
+                c.bad / c.total,
+            )
+    notes: list[str] = []
+    period = counts.get(slo.period_name)
+    remaining: tuple[int, int] | None = None  # as a fraction: numerator, denominator (> 0)
+    if period is None:
         notes.append(f"no data for the {slo.period_name} period: the budget is unknown")
+    elif period.total == 0:
+        remaining = (1, 1)
+        notes.append(f"no traffic over the {slo.period_name} period: no budget spent")
+    else:  # 1 - bad / (total x B)
+        remaining = (period.total * bn - period.bad * bd, period.total * bn)
+    if missing:
+        notes.append(f"no data for the {', '.join(missing)} window{'s' if len(missing) > 1 else ''}")
     alerts: list[Alert] = []
-    for tier, ratio in thresholds if thresholds is not None else slo.thresholds():
+    for tier, rn, rd in slo._tiers:  # type: ignore[attr-defined]  # fires above rn / rd in both windows
         long, short = counts.get(tier.long), counts.get(tier.short)
         if long is None or short is None or long.total == 0 or short.total == 0:
             continue  # unknown or idle: nothing burns (no data is reported as such, apart)
-        if not (_above(long, ratio) and _above(short, ratio)):
+        if not (long.bad * rd > rn * long.total and short.bad * rd > rn * short.total):
             continue
-        low = [w for w in (tier.long, tier.short) if windows[w].data is DataState.LOW_TRAFFIC]
+        low_windows = [w for w in (tier.long, tier.short) if windows[w].data is DataState.LOW_TRAFFIC]
         suppressed = None
-        if low and tier.severity == "page":
-            suppressed = f"too little traffic in {' and '.join(low)} to page on (one bad event is more than its budget)"
+        if low_windows and tier.severity == "page":
+            suppressed = (
+                f"too little traffic in {' and '.join(low_windows)} to page on (one bad event is more than its budget)"
+            )
         alerts.append(
             Alert(
                 tier.name,
                 tier.severity,
-                float(ratio / budget),
+                (rn * bd) / (rd * bn),
                 (windows[tier.long].burn or 0.0, windows[tier.short].burn or 0.0),
                 suppressed,
             )
         )
-    missing = [name for name, w in windows.items() if w.data is DataState.NO_DATA and name != slo.period_name]
-    if missing:
-        notes.append(f"no data for the {', '.join(missing)} window{'s' if len(missing) > 1 else ''}")
-    now = windows[CURRENT].burn
     current = counts.get(CURRENT)
     exhausts = None
-    if remaining_exact is not None and remaining_exact <= 0:
-        exhausts = 0.0
-    elif remaining_exact is not None and current is not None and current.total > 0:
-        burn = Fraction(current.bad * budget.denominator, current.total * budget.numerator)
-        exhausts = hours_to_exhaustion(remaining_exact, burn, slo.period)
-    remaining = None if remaining_exact is None else _float(remaining_exact)
+    state = BudgetState.UNKNOWN
+    if remaining is not None:
+        num, den = remaining
+        wn, wd = slo.warning.numerator, slo.warning.denominator
+        if num <= 0:
+            state, exhausts = BudgetState.EXHAUSTED, 0.0
+        else:
+            state = BudgetState.WARNING if num * wd <= wn * den else BudgetState.HEALTHY
+            if current is not None and current.bad > 0:
+                # remaining x period (h) / burn, burn = bad x bd / (total x bn)
+                seconds = int(slo.period.total_seconds())
+                exhausts = (num * seconds * current.total * bn) / (den * 3600 * current.bad * bd)
+    now = windows[CURRENT].burn
     return SloStatus(
         slo=slo,
         data=windows[slo.period_name].data,
-        budget=budget_state(remaining_exact, slo.warning),
-        remaining=remaining,
-        consumed=None if remaining_exact is None else _float(1 - remaining_exact),
+        budget=state,
+        remaining=None if remaining is None else remaining[0] / remaining[1],
+        consumed=None if remaining is None else (remaining[1] - remaining[0]) / remaining[1],
         windows=windows,
         alerts=tuple(alerts),
         burn_now=now,
@@ -376,3 +373,61 @@ def evaluate(
 
 def _float(value: Fraction) -> float:
     return value.numerator / value.denominator
+
+
+# Alert state: what changed since the last evaluation ------------------------------------------------------------------
+
+
+class Change(StrEnum):
+    FIRED = "fired"  # a tier started firing: announced once (a page tier may open an incident)
+    FIRING = "firing"  # it still fires: its announcement is updated
+    CLEARED = "cleared"  # it stopped: said once
+    BUDGET_LOW = "budget_low"  # the budget crossed down into warning or exhausted: announced once per crossing
+    BUDGET_RECOVERED = "budget_recovered"  # back up from warning or exhausted
+    NO_DATA = "no_data"  # the budget became unknown: the delegate returns nothing for the period
+
+
+@dataclass(frozen=True)
+class Transition:
+    change: Change
+    tier: str | None = None
+    alert: Alert | None = None
+
+
+_RANK = {BudgetState.HEALTHY: 0, BudgetState.WARNING: 1, BudgetState.EXHAUSTED: 2}
+
+
+def transitions(
+    previous_budget: BudgetState | None, previous_firing: frozenset[str] | set[str], status: SloStatus
+) -> tuple[list[Transition], frozenset[str]]:
+    """What to say about `status` given what was said before (the budget state and the tiers firing then; None: never
+    evaluated, taken as healthy), and the tiers firing now. A tier whose windows have no data keeps its state: it is
+    neither announced nor cleared on no information."""
+    out: list[Transition] = []
+    firing_now = {a.tier: a for a in status.firing}
+    unknown = {
+        t.name
+        for t in TIERS
+        if status.windows[t.long].data is DataState.NO_DATA or status.windows[t.short].data is DataState.NO_DATA
+    }
+    for tier in TIERS:
+        was = tier.name in previous_firing
+        alert = firing_now.get(tier.name)
+        if alert is not None:
+            out.append(Transition(Change.FIRING if was else Change.FIRED, tier.name, alert))
+        elif was and tier.name not in unknown:
+            out.append(Transition(Change.CLEARED, tier.name))
+    kept = frozenset(firing_now) | (frozenset(previous_firing) & unknown)
+    before = previous_budget or BudgetState.HEALTHY
+    after = status.budget
+    if after is BudgetState.UNKNOWN:
+        if before is not BudgetState.UNKNOWN:
+            out.append(Transition(Change.NO_DATA))
+    elif before is BudgetState.UNKNOWN:
+        if after is not BudgetState.HEALTHY and previous_budget is not None:
+            out.append(Transition(Change.BUDGET_LOW))
+    elif _RANK[after] > _RANK[before]:
+        out.append(Transition(Change.BUDGET_LOW))
+    elif _RANK[after] < _RANK[before]:
+        out.append(Transition(Change.BUDGET_RECOVERED))
+    return out, kept

@@ -9,6 +9,7 @@ and the incident would have to be matched up later.) A service that is not on Pa
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 
@@ -19,16 +20,31 @@ from bot.domain.incident import Incident, SetupStep, transition
 from bot.domain.intent import explicit_severity, read
 from bot.domain.phase import Phase
 from bot.domain.severity import Severity
+from bot.domain.timeline import ACTOR_BOT
 from bot.domain.triage import blast_radius, signals_from_title
-from bot.errors import DomainError
+from bot.errors import DomainError, SreAgentError
 from bot.lifecycle.opening import Opener
 from bot.ports.clock import Clock
 from bot.ports.pager import Pager
 
-__all__ = ["SOURCE_SLACK", "Declaration", "Declarer", "suggest_severity"]
+__all__ = ["SOURCE_BURN", "SOURCE_SLACK", "BurnPage", "Declaration", "Declarer", "suggest_severity"]
+
+log = logging.getLogger(__name__)
 
 SOURCE_SLACK = "slack"
+SOURCE_BURN = "burn-rate"  # an incident sre-agent opened itself: an SLO burns its error budget at a page tier
 TITLE_LIMIT = 150  # also the form's limit; PagerDuty allows more, Slack headers do not
+
+
+@dataclass(frozen=True)
+class BurnPage:
+    """An SLO's page tier fired: what sre-agent declares. `key` is the same for the same firing (the SLO, the tier
+    and when it started), so opening it twice opens one incident."""
+
+    key: str
+    title: str
+    service: str
+    description: str
 
 
 @dataclass(frozen=True)
@@ -123,3 +139,62 @@ class Declarer:
         if incident.channel_id:
             await self.slack.invite(incident.channel_id, [declaration.user_id])
         return incident
+
+    async def declare_burn(self, burn: BurnPage) -> Incident | None:
+        """Open an incident for a burning SLO, once per firing, with the same lifecycle as a page. A service on the
+        pager is paged there (with the firing's key as the pager's dedup key: a second try is refused by the pager,
+        and the pager's webhook for the first opens the incident); any other gets a Slack-only incident."""
+        now = self.clock.now()
+        service = self.catalog.get(burn.service)
+        severity = suggest_severity(burn.title, burn.service, self.catalog)
+        incident: Incident | None = None
+        if service is not None and service.pagerduty_service_id:
+            try:
+                created = await self.pager.create_incident(
+                    title=burn.title,
+                    service_id=service.pagerduty_service_id,
+                    urgency="high" if severity.rank <= 2 else "low",
+                    priority=str(severity),
+                    details=burn.description,
+                    incident_key=f"sre-agent-{burn.key}",
+                )
+            except SreAgentError as exc:
+                if "dedup key" in str(exc):  # opened by an earlier try of this firing: its webhook opens it here
+                    log.info("%s: the pager has this firing's incident already", burn.key)
+                    return None
+                log.warning("%s: the pager did not open the incident (%s): opening it in Slack only", burn.key, exc)
+            else:
+                incident = Incident(
+                    source=self.pager.source,
+                    external_id=created.id,
+                    number=created.number,
+                    html_url=created.html_url,
+                    urgency=created.urgency,
+                    escalation_policy_id=created.escalation_policy_id or service.escalation_policy_id,
+                    title=burn.title,
+                    service=burn.service,
+                    severity=severity,
+                    phase=Phase.TRIGGERED,
+                    triggered_at=now,
+                )
+        if incident is None:
+            incident = Incident(
+                source=SOURCE_BURN,
+                external_id=burn.key,
+                escalation_policy_id=service.escalation_policy_id if service else None,
+                title=burn.title,
+                service=burn.service,
+                severity=severity,
+                phase=Phase.TRIGGERED,  # nobody is on it yet: a person acknowledges it
+                triggered_at=now,
+            )
+        incident.steps.add(SetupStep.ACKNOWLEDGE)
+        events = [
+            record(
+                Declared(True, burn.service, str(severity), burn.description),
+                at=now,
+                actor=ACTOR_BOT,
+                text=burn.title,
+            )
+        ]
+        return await self.opener.open_declared(incident, events)

@@ -1,6 +1,6 @@
 """The store: the only package that speaks SQL. Every method is one short transaction (see `backend` for how one
 runs on SQLite and on PostgreSQL); the methods are grouped by table, one module each (`inbound`, `incidents`,
-`remediation`, `timers`), and `Store` is all of them over one backend."""
+`remediation`, `timers`, `slos`), and `Store` is all of them over one backend."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from bot.store.rows import (
     InboundEvent,
     Timer,
 )
+from bot.store.slos import SloRows
 from bot.store.timers import TimerRows
 
 __all__ = [
@@ -55,7 +56,7 @@ __all__ = [
 ]
 
 
-class Store(InboundRows, IncidentRows, RemediationRows, TimerRows):
+class Store(InboundRows, IncidentRows, RemediationRows, TimerRows, SloRows):
     @classmethod
     def from_url(cls, url: str) -> Store:
         """A store for `url`; nothing is connected until first use."""

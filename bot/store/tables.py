@@ -181,3 +181,24 @@ proposals = sa.Table(
     sa.Index("ix_proposals_incident", "incident_id"),
     sa.Index("ix_proposals_status_expires", "status", "expires_at"),
 )
+
+slo_snapshots = sa.Table(
+    "slo_snapshots",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("slo", sa.String(200), nullable=False),
+    sa.Column("service", sa.String(200), nullable=False),
+    sa.Column("taken_at", UTCDateTime, nullable=False),
+    sa.Column("counts", sa.JSON, nullable=False),  # {window: [bad, total, scale] or null (no data)}
+    sa.Index("ix_slo_snapshots_slo_taken", "slo", "taken_at"),
+)
+
+slo_states = sa.Table(
+    "slo_states",
+    metadata,
+    sa.Column("slo", sa.String(200), primary_key=True),
+    sa.Column("budget", sa.String(16), nullable=False),  # the budget state last announced
+    sa.Column("firing", sa.JSON, nullable=False),  # {tier: {"since": iso time, ...}} of the tiers that fire
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)

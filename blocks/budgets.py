@@ -1,0 +1,108 @@
+"""What sre-agent says about SLOs and error budgets (mrkdwn): a tier that fires, is updated and clears, a budget that
+runs low or recovers, an SLO without data, and the figures themselves. An undefined figure is said in words
+("no traffic", "no data"), never as an infinity, a NaN or a silent zero."""
+
+from __future__ import annotations
+
+from blocks.text import escape
+from bot.domain.slo import Alert, BudgetState, SloStatus
+
+TIER_WORDS = {
+    "page-fast": "fast burn (1 h and 5 m)",
+    "page-slow": "sustained burn (6 h and 30 m)",
+    "ticket-fast": "slow burn (1 d and 2 h)",
+    "ticket-slow": "slow burn (3 d and 6 h)",
+}
+
+
+def percent(value: float | None) -> str:
+    if value is None:
+        return "unknown"
+    shown = f"{value * 100:.1f}"
+    return f"{'0.0' if shown == '-0.0' else shown}%"
+
+
+def burn(value: float | None) -> str:
+    return "no traffic" if value is None else f"{value:.2f}x"
+
+
+def duration_h(hours: float | None) -> str:
+    if hours is None:
+        return "not being spent"
+    if hours == 0:
+        return "spent"
+    if hours >= 48:
+        return f"~{hours / 24:.1f} days"
+    if hours >= 1:
+        return f"~{hours:.1f} h"
+    return f"~{max(1, round(hours * 60))} min"
+
+
+def name(status: SloStatus) -> str:
+    slo = status.slo
+    return f"*{escape(slo.display_name or slo.name)}* ({escape(slo.service)})"
+
+
+def budget_line(status: SloStatus) -> str:
+    """The brief's sentence: remaining (with the window), burn now (and against normal), the forecast."""
+    slo = status.slo
+    if status.remaining is None:
+        return f"{name(status)}: no data for the {escape(slo.period_name)} window, so its error budget is unknown."
+    kind = "rolling" if slo.rolling else "calendar"
+    text = f"{name(status)} error budget is at {percent(status.remaining)} remaining ({slo.period_name} {kind} window)."
+    if status.burn_now is None:
+        return text + " No traffic in the last hour."
+    text += f" Current burn rate: {burn(status.burn_now)} of the budget's rate"
+    if status.against_usual is not None:
+        text += f", {status.against_usual:.1f}x normal"
+    text += "."
+    if status.budget is BudgetState.EXHAUSTED:
+        return text + " The budget is spent."
+    if status.exhausts_in_hours is not None:
+        text += f" At this rate, the budget exhausts in {duration_h(status.exhausts_in_hours)}."
+    return text
+
+
+def _tier(alert: Alert) -> str:
+    long, short = alert.burns
+    return (
+        f"{TIER_WORDS.get(alert.tier, alert.tier)}: {long:.1f}x and {short:.1f}x the budget's rate, "
+        f"above {alert.factor:g}x"
+    )
+
+
+def tier_fired(status: SloStatus, alert: Alert) -> str:
+    icon = ":rotating_light:" if alert.severity == "page" else ":ticket:"
+    return f"{icon} {name(status)} is burning its error budget: {_tier(alert)}.\n{budget_line(status)}"
+
+
+def tier_firing(status: SloStatus, alert: Alert) -> str:
+    return tier_fired(status, alert) + "\n_Still burning; updated each evaluation._"
+
+
+def tier_cleared(status: SloStatus, tier: str) -> str:
+    return (
+        f":white_check_mark: {name(status)}: the {TIER_WORDS.get(tier, tier)} alert cleared; "
+        f"burn now {burn(status.burn_now)}. {percent(status.remaining)} of the budget remains."
+    )
+
+
+def budget_low(status: SloStatus) -> str:
+    if status.budget is BudgetState.EXHAUSTED:
+        return (
+            f":no_entry: {name(status)} has spent its error budget ({percent(status.remaining)} remaining). "
+            "sre-agent is cautious now: two approvers for every change, reversible actions first, and no automatic "
+            "resolve. Hold risky deploys until the budget recovers."
+        )
+    return f":warning: {budget_line(status)}"
+
+
+def budget_recovered(status: SloStatus) -> str:
+    return f":seedling: {name(status)}: the error budget is back to {status.budget} ({percent(status.remaining)})."
+
+
+def no_data(status: SloStatus) -> str:
+    return (
+        f":grey_question: {name(status)}: the monitoring delegate returned no counts for it, so its error budget "
+        "is unknown. Check the delegate and the SLO's queries."
+    )

@@ -1,0 +1,97 @@
+"""Reading the SLIs from the monitoring delegates: one batched request per delegate per tick, for all the SLOs due,
+with each SLO's indicator (its queries as the SLO file writes them: the delegate knows PromQL or Datadog, sre-agent
+does not) and the windows it needs. The delegate answers with a data part of the same shape as a counts file:
+
+    {"slis": {"<slo>": {"<window>": {"total": N, "good": N} | {"total": N, "bad": N} | null}}}
+
+A window it leaves out or gives as null has no data; an SLO it leaves out too. An answer that cannot be read, or a
+delegate that is down, is logged and leaves its SLOs without data (reported as such, never as zero)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from bot.adapters.a2a import A2AError
+from bot.config.slos import SloDefinition
+from bot.domain.diagnosis import Role
+from bot.domain.slo import Counts
+from bot.lifecycle.delegation import Delegator
+
+__all__ = ["SliReader", "counts_of"]
+
+log = logging.getLogger(__name__)
+
+INSTRUCTION = (
+    "Report the good and total event counts of these SLOs for each window ending now (sums over the window, "
+    'not rates), as data: {"slis": {slo: {window: {"total": N, "good": N}}}}.'
+)
+
+
+def counts_of(values: Any) -> Counts | None:
+    """One window's counts as a delegate gives them; None when there are none or they cannot be read."""
+    if not isinstance(values, Mapping) or "total" not in values:
+        return None
+    numbers = {k: values.get(k) for k in ("total", "good", "bad") if values.get(k) is not None}
+    if any(isinstance(v, bool) or not isinstance(v, int | float) for v in numbers.values()):
+        return None
+    try:
+        return Counts.of(total=values["total"], good=numbers.get("good"), bad=numbers.get("bad"))
+    except ValueError:
+        return None
+
+
+class SliReader:
+    def __init__(self, delegator: Delegator) -> None:
+        self.delegator = delegator
+
+    async def read(self, definitions: Sequence[SloDefinition], at: datetime) -> dict[str, dict[str, Counts | None]]:
+        """Each SLO's counts by window (every window it needs, None where no delegate gave it)."""
+        out: dict[str, dict[str, Counts | None]] = {d.slo.name: dict.fromkeys(d.slo.windows()) for d in definitions}
+        wanted = {d.slo.name: d for d in definitions}
+        agents = [a for a in self.delegator.agents if a.role is Role.MONITORING]
+        if not agents:
+            log.warning("no monitoring agent is configured: the SLOs have no data")
+        for agent in agents:
+            asking = [name for name, counts in out.items() if all(c is None for c in counts.values())]
+            if not asking:
+                break
+            data = {
+                "request": "sli_counts",
+                "at": at.isoformat(),
+                "slis": [
+                    {
+                        "slo": name,
+                        "service": wanted[name].slo.service,
+                        "budgeting": wanted[name].slo.budgeting,
+                        "indicator": wanted[name].indicator,
+                        "time_slice": wanted[name].time_slice,
+                        "windows": list(wanted[name].slo.windows()),
+                    }
+                    for name in asking
+                ],
+            }
+            try:
+                reply = await self.delegator.client(agent).send(INSTRUCTION, data)
+            except A2AError as exc:
+                log.warning("SLI counts from %s: %s", agent.name, exc.reason)
+                continue
+            except Exception:  # a delegate's failure must not stop the tick
+                log.exception("SLI counts from %s could not be read", agent.name)
+                continue
+            answered = next((d["slis"] for d in reply.data if isinstance(d.get("slis"), Mapping)), None)
+            if answered is None:
+                log.warning("SLI counts from %s: its answer carried no counts (%s)", agent.name, reply.state)
+                continue
+            for name in asking:
+                by_window = answered.get(name)
+                if not isinstance(by_window, Mapping):
+                    continue
+                for window in out[name]:
+                    counts = counts_of(by_window.get(window))
+                    if counts is None and by_window.get(window) is not None:
+                        log.warning("SLI counts from %s for %s %s cannot be read", agent.name, name, window)
+                    out[name][window] = counts
+        return out

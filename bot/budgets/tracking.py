@@ -1,0 +1,186 @@
+"""The SLO tick: read every SLO's counts from the monitoring delegates (one batched request each), store them as
+snapshots, evaluate, and say what changed.
+
+The tick is a recurring timer (`SLO_TICK`): one process of several runs each firing, and a firing cut off by a crash
+is fired again. What changed is worked out against what was last said (the SLO's stored state), and each thing is
+said once even when a firing runs twice: a message carries a tag naming the SLO, what it says and the firing's time,
+and is looked for before it is posted; a burn-rate incident is keyed the same way; the state is saved after.
+
+- A tier that starts firing is announced once (a page tier opens an incident, or posts to the service's channel, as
+  configured; a ticket tier posts to the owning team's channel), its message updated while it lasts, and said to
+  have cleared when it stops.
+- A budget that crosses down into warning or exhausted is announced once per crossing; a recovery is said too; an SLO
+  whose period has no data is said to be unknown.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from blocks import budgets as words
+from bot.adapters.slack.gateway import SlackGateway
+from bot.budgets.reading import SliReader
+from bot.config.slos import SloDefinition
+from bot.domain.catalog import Catalog
+from bot.domain.incident import Incident
+from bot.domain.slo import BudgetState, Change, SloStatus, Transition, evaluate, transitions
+from bot.errors import SreAgentError
+from bot.lifecycle.declaring import BurnPage
+from bot.ports.clock import Clock
+from bot.store import Store, Timer
+from bot.store.slos import SloState, Snapshot
+
+__all__ = ["SLO_TICK", "BudgetConfig", "BudgetTracker", "BurnPages"]
+
+log = logging.getLogger(__name__)
+
+SLO_TICK = "slo_tick"
+
+
+class BurnPages(Protocol):
+    async def declare_burn(self, burn: BurnPage) -> Incident | None: ...
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    incidents_channel: str
+    page: str = "incident"  # what a page tier does: "incident" (open one) or "channel" (post to the service's)
+    tick_minutes: int = 1
+
+
+class BudgetTracker:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        clock: Clock,
+        reader: SliReader,
+        definitions: Sequence[SloDefinition],
+        slack: SlackGateway,
+        catalog: Catalog,
+        pages: BurnPages,
+        config: BudgetConfig,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.reader = reader
+        self.definitions = list(definitions)
+        self.slack = slack
+        self.catalog = catalog
+        self.pages = pages
+        self.config = config
+
+    @property
+    def crontab(self) -> str:
+        minutes = self.config.tick_minutes
+        return "* * * * *" if minutes == 1 else f"*/{minutes} * * * *"
+
+    async def on_timer(self, timer: Timer) -> None:
+        await self.tick(timer.due_at)
+
+    async def tick(self, at: datetime) -> list[SloStatus]:
+        """One evaluation of every SLO, as of the firing time `at` (the same on a second run of the firing)."""
+        if not self.definitions:
+            return []
+        counts = await self.reader.read(self.definitions, self.clock.now())
+        await self.store.add_snapshots(
+            [Snapshot(d.slo.name, d.slo.service, at, counts[d.slo.name]) for d in self.definitions]
+        )
+        statuses = [evaluate(d.slo, counts[d.slo.name]) for d in self.definitions]
+        for status in statuses:
+            try:
+                await self._say(status, at)
+            except Exception:  # one SLO's trouble (Slack down, say) must not silence the others
+                log.exception("SLO %s: what changed could not be said", status.slo.name)
+        return statuses
+
+    async def statuses(self) -> list[SloStatus]:
+        """Every SLO as of its newest snapshot (no data where there is none yet)."""
+        latest = await self.store.latest_snapshots()
+        return [evaluate(d.slo, latest[d.slo.name].counts if d.slo.name in latest else {}) for d in self.definitions]
+
+    def channel_for(self, service: str) -> str:
+        """The owning team's channel (the catalog's), else the incidents channel."""
+        known = self.catalog.get(service)
+        return known.slack_channel if known is not None and known.slack_channel else self.config.incidents_channel
+
+    async def _say(self, status: SloStatus, at: datetime) -> None:
+        name = status.slo.name
+        before = await self.store.slo_state(name) or SloState(name, "")
+        previous = BudgetState(before.budget) if before.budget else None
+        changes, firing_now = transitions(previous, frozenset(before.firing), status)
+        firing: dict[str, dict[str, Any]] = {t: dict(v) for t, v in before.firing.items() if t in firing_now}
+        for change in changes:
+            await self._one(status, change, at, firing, before.firing)
+        after = SloState(name, str(status.budget), firing, before.version)
+        changed = (after.budget, firing) != (before.budget, dict(before.firing))
+        if changed and not await self.store.save_slo_state(before, after, now=self.clock.now()):
+            log.info("SLO %s: another process said it first", name)
+
+    async def _one(
+        self,
+        status: SloStatus,
+        change: Transition,
+        at: datetime,
+        firing: dict[str, dict[str, Any]],
+        before: Mapping[str, Mapping[str, Any]],
+    ) -> None:
+        name, channel = status.slo.name, self.channel_for(status.slo.service)
+        stamp = at.strftime("%Y%m%dT%H%M%SZ")
+        if change.change is Change.FIRED:
+            assert change.tier is not None and change.alert is not None
+            entry: dict[str, Any] = {"since": at.isoformat()}
+            if change.alert.severity == "page" and self.config.page == "incident":
+                key = f"burn-{name}-{change.tier}-{stamp}"
+                incident = await self.pages.declare_burn(
+                    BurnPage(
+                        key=key,
+                        title=f"{status.slo.display_name or name} is burning its error budget "
+                        f"({words.TIER_WORDS.get(change.tier, change.tier)})",
+                        service=status.slo.service,
+                        description=words.tier_fired(status, change.alert),
+                    )
+                )
+                entry["incident"] = incident.key if incident is not None else None
+                entry["channel"] = incident.channel_id if incident is not None else None
+            else:
+                tag = {"slo": name, "purpose": f"{change.tier}:{stamp}"}
+                entry["channel"] = channel
+                entry["ts"] = await self._post_once(channel, tag, words.tier_fired(status, change.alert))
+            firing[change.tier] = entry
+        elif change.change is Change.FIRING:
+            assert change.tier is not None and change.alert is not None
+            entry = firing.get(change.tier, {})
+            if entry.get("ts") and entry.get("channel"):
+                try:
+                    await self.slack.update(entry["channel"], entry["ts"], words.tier_firing(status, change.alert))
+                except SreAgentError as exc:
+                    log.warning("SLO %s: the %s alert could not be updated: %s", name, change.tier, exc)
+        elif change.change is Change.CLEARED:
+            assert change.tier is not None
+            entry = dict(before.get(change.tier, {}))
+            where = entry.get("channel") or channel
+            tag = {"slo": name, "purpose": f"{change.tier}:cleared:{stamp}"}
+            await self._post_once(where, tag, words.tier_cleared(status, change.tier))
+            if entry.get("incident"):
+                log.info("SLO %s: %s cleared; incident %s stays open for people to resolve", name, change.tier, entry)
+        else:
+            text = {
+                Change.BUDGET_LOW: words.budget_low,
+                Change.BUDGET_RECOVERED: words.budget_recovered,
+                Change.NO_DATA: words.no_data,
+            }[change.change](status)
+            await self._post_once(channel, {"slo": name, "purpose": f"{change.change}:{stamp}"}, text)
+
+    async def _post_once(self, channel: str, tag: dict[str, str], text: str) -> str:
+        """Post `text` with `tag`, unless a message with that tag is there already (a second run of a firing)."""
+        try:
+            found = await self.slack.find_tagged(channel, tag)
+        except SreAgentError as exc:  # not a member, say: better twice than never
+            log.warning("could not look for an earlier %s message in %s: %s", tag, channel, exc)
+            found = None
+        return found or await self.slack.post(channel, text, tag=tag)

@@ -1,0 +1,155 @@
+"""SLOs at work in the real app: the tick reads the counts from the monitoring agent (one batched request), stores
+snapshots, and says what changed, once: a page-tier burn opens one incident and clears, a budget crossing into warning
+is announced once per crossing. On a virtual clock 200 times faster than the wall: a minute's tick every 0.3 s."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.ports.clock import ScaledClock
+from sandbox.a2a_agents import parse_agents
+from sandbox.server import Sandbox
+from sandbox.world import World
+from tests.harness import SIGNING_SECRET, WEBHOOK_SECRETS, Harness, eventually, incident_channels, texts
+
+EXAMPLE_SLOS = Path(__file__).resolve().parents[1] / "examples" / "slos.yml"
+SPEED = 200.0
+MINUTE_S = 60 / SPEED
+
+HEALTHY = {  # checkout-availability: 99.9%, half its 30-day budget left, burning at 0.5x
+    "5m": {"total": 10_000, "bad": 5},
+    "30m": {"total": 60_000, "bad": 30},
+    "1h": {"total": 120_000, "bad": 60},
+    "2h": {"total": 240_000, "bad": 120},
+    "6h": {"total": 720_000, "bad": 360},
+    "1d": {"total": 2_880_000, "bad": 1_440},
+    "3d": {"total": 8_640_000, "bad": 4_320},
+    "30d": {"total": 100_000_000, "bad": 50_000},
+}
+FAST_BURN = {**HEALTHY, "5m": {"total": 10_000, "bad": 200}, "1h": {"total": 120_000, "bad": 2_400}}  # 20x
+
+
+def _budget(remaining: float) -> dict[str, Any]:
+    """payments-latency (99%, 28 days) with `remaining` of its budget left and an idle burn."""
+    total = 48_000_000
+    bad = round(total * 0.01 * (1 - remaining))
+    quiet = {w: {"total": 100_000, "bad": 100} for w in ("5m", "30m", "1h", "2h", "6h", "1d", "3d")}
+    return {**quiet, "28d": {"total": total, "bad": bad}}
+
+
+@pytest.fixture
+async def sandbox(world: World) -> AsyncIterator[Sandbox]:
+    clock = ScaledClock(SPEED)
+    monitoring = {
+        "name": "monitoring",
+        "role": "monitoring",
+        "slis": {"checkout-availability": HEALTHY, "payments-latency": _budget(0.5)},
+    }
+    sb = Sandbox(
+        world,
+        slack_signing_secret=SIGNING_SECRET,
+        pagerduty_webhook_secrets=WEBHOOK_SECRETS[:1],
+        webhook_retry_delays=[0.05, 0.1, 0.2],
+        clock=clock.now,
+        agents=parse_agents([monitoring]),
+    )
+    sb.test_clock = clock  # type: ignore[attr-defined]
+    await sb.start(host="127.0.0.1", port=0)
+    try:
+        yield sb
+    finally:
+        await sb.stop()
+
+
+@pytest.fixture
+async def h(sandbox: Sandbox, database_url: str, tmp_path: Path) -> AsyncIterator[Harness]:
+    agents = tmp_path / "agents.yml"
+    agents.write_text(yaml.safe_dump(sandbox.agents.agents_file(timeout_s=2.0)))
+    harness = Harness(
+        sandbox,
+        database_url,
+        clock=sandbox.test_clock,  # type: ignore[attr-defined]
+        SRE_AGENTS_PATH=str(agents),
+        SRE_SLOS_PATH=str(EXAMPLE_SLOS),
+    )
+    await harness.start()
+    try:
+        yield harness
+    finally:
+        await harness.close()
+
+
+def _slis(sandbox: Sandbox) -> dict[str, Any]:
+    return sandbox.agents.specs["monitoring"].slis
+
+
+def _incidents_texts(sandbox: Sandbox) -> list[str]:
+    return texts(sandbox, sandbox.world.incidents_channel.id)
+
+
+async def _ticks(sandbox: Sandbox, n: int) -> None:
+    """Wait until `n` more batched SLI requests reached the agent (n more ticks ran)."""
+    start = len(sandbox.agents.sli_requests)
+    await eventually(lambda: len(sandbox.agents.sli_requests) >= start + n, within=n * MINUTE_S * 4 + 5)
+
+
+async def test_one_batched_request_a_tick_and_snapshots_stored(h: Harness) -> None:
+    await _ticks(h.sandbox, 2)
+    first = h.sandbox.agents.sli_requests[0]
+    assert first["agent"] == "monitoring"
+    assert sorted(first["slos"]) == ["checkout-availability", "payments-latency", "search-availability"]
+    latest = await h.services.store.latest_snapshots()
+    checkout = latest["checkout-availability"].counts
+    assert checkout["30d"] is not None and checkout["30d"].bad == 50_000
+    assert all(c is None for c in latest["search-availability"].counts.values())  # the agent has none: no data
+    statuses = {s.slo.name: s for s in await h.services.budgets.statuses()}
+    assert statuses["checkout-availability"].remaining == 0.5
+    assert str(statuses["search-availability"].budget) == "unknown"
+    await eventually(lambda: any("search" in t.lower() and "no counts" in t for t in _incidents_texts(h.sandbox)))
+    assert sum("no counts" in t for t in _incidents_texts(h.sandbox)) == 1  # said once, not each tick
+
+
+async def test_a_page_tier_burn_opens_one_incident_and_clears(h: Harness) -> None:
+    await _ticks(h.sandbox, 1)
+    assert not incident_channels(h.sandbox)
+    _slis(h.sandbox)["checkout-availability"] = FAST_BURN
+    await eventually(lambda: bool(incident_channels(h.sandbox)), within=10)
+    await _ticks(h.sandbox, 4)  # it goes on burning: no second incident
+    await h.settle()
+    [channel] = incident_channels(h.sandbox)
+    created = [i for i in h.sandbox.pagerduty.incidents.values() if "error budget" in i.title]
+    assert len(created) == 1 and created[0].service.name == "checkout-service"  # paged through PagerDuty, once
+    opened = [i for i in await h.services.store.incidents(open_only=True) if "error budget" in i.title]
+    assert len(opened) == 1 and opened[0].channel_id == channel.id
+    _slis(h.sandbox)["checkout-availability"] = HEALTHY
+    await eventually(lambda: any("alert cleared" in t for t in texts(h.sandbox, channel.id)), within=10)
+    await _ticks(h.sandbox, 3)
+    assert sum("alert cleared" in t for t in texts(h.sandbox, channel.id)) == 1
+    state = await h.services.store.slo_state("checkout-availability")
+    assert state is not None and not state.firing
+
+
+async def test_a_budget_crossing_into_warning_is_announced_once_per_crossing(h: Harness) -> None:
+    def warnings() -> list[str]:
+        return [t for t in _incidents_texts(h.sandbox) if "Payments API latency" in t and ":warning:" in t]
+
+    await _ticks(h.sandbox, 1)
+    assert warnings() == []
+    _slis(h.sandbox)["payments-latency"] = _budget(0.15)
+    await eventually(lambda: bool(warnings()), within=10)
+    await _ticks(h.sandbox, 3)
+    [said] = warnings()
+    assert "15.0% remaining (28d rolling window)" in said
+    _slis(h.sandbox)["payments-latency"] = _budget(-0.1)  # overspent: exhausted, said once more
+    await eventually(lambda: any("has spent its error budget" in t for t in _incidents_texts(h.sandbox)), within=10)
+    await _ticks(h.sandbox, 2)
+    assert sum("has spent its error budget" in t for t in _incidents_texts(h.sandbox)) == 1
+    _slis(h.sandbox)["payments-latency"] = _budget(0.5)
+    await eventually(lambda: any("back to healthy" in t for t in _incidents_texts(h.sandbox)), within=10)
+    _slis(h.sandbox)["payments-latency"] = _budget(0.1)  # a second crossing: announced again
+    await eventually(lambda: len(warnings()) == 2, within=10)
