@@ -5,6 +5,7 @@ runs low or recovers, an SLO without data, and the figures themselves. An undefi
 from __future__ import annotations
 
 from blocks.text import escape
+from bot.domain.budget_policy import Stance
 from bot.domain.slo import Alert, BudgetState, SloStatus
 
 TIER_WORDS = {
@@ -106,3 +107,39 @@ def no_data(status: SloStatus) -> str:
         f":grey_question: {name(status)}: the monitoring delegate returned no counts for it, so its error budget "
         "is unknown. Check the delegate and the SLO's queries."
     )
+
+
+def policy_note(stance: Stance) -> str:
+    """The error budget policy as a proposal shows it."""
+    status = stance.deciding
+    if status is None:
+        return ""
+    approvers = "one approver" if stance.approvers == 1 else f"{stance.approvers} approvers"
+    budget = f"{name(status)}: {percent(status.remaining)} of the error budget left ({status.budget})"
+    if stance.cautious:
+        return (
+            f":no_entry: {budget}. The budget is spent, so sre-agent is cautious: {approvers} for every change, "
+            "reversible actions first, no automatic resolve."
+        )
+    icon = ":warning:" if status.budget is BudgetState.WARNING else ":large_green_circle:"
+    return f"{icon} {budget}: move fast, {approvers}."
+
+
+_ICON = {
+    BudgetState.HEALTHY: ":large_green_circle:",
+    BudgetState.WARNING: ":warning:",
+    BudgetState.EXHAUSTED: ":no_entry:",
+    BudgetState.UNKNOWN: ":grey_question:",
+}
+
+
+def answer(statuses: list[SloStatus], service: str | None) -> str:
+    """The reply to "how's the checkout error budget looking?": one paragraph an SLO."""
+    if not statuses:
+        return (
+            f":bar_chart: No SLO is defined for `{escape(service or '?')}`, so I have no error budget to report for it."
+        )
+    lines = [f"{_ICON[s.budget]} {budget_line(s)}" for s in statuses]
+    if any(s.against_usual is None and s.burn_now is not None for s in statuses):
+        lines.append("_“x normal” appears once sre-agent has three days of this SLO's history._")
+    return "\n".join(lines)

@@ -38,6 +38,7 @@ class BlockId(StrEnum):
     TRIAGE_CONTEXT = "triage.context"
     PROPOSAL = "proposal"
     PROPOSAL_FIELDS = "proposal.fields"
+    PROPOSAL_POLICY = "proposal.policy"
     PROPOSAL_ACTIONS = "proposal.actions"
     PROPOSAL_STATE = "proposal.state"
     REJECT_REASON = "proposal.reject_reason"

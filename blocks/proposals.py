@@ -130,6 +130,12 @@ def proposal_blocks(proposal: Proposal, title: str) -> list[Block]:
         SectionBlock(block_id=BlockId.PROPOSAL, text=MarkdownTextObject(text=truncate(head, 3000))),
         SectionBlock(block_id=BlockId.PROPOSAL_FIELDS, fields=fields),
     ]
+    if proposal.policy:  # written by blocks.budgets.policy_note when it was proposed (escaped there)
+        blocks.append(
+            ContextBlock(
+                block_id=BlockId.PROPOSAL_POLICY, elements=[MarkdownTextObject(text=truncate(proposal.policy, 3000))]
+            )
+        )
     if proposal.status is Status.PROPOSED:
         value = button_value(proposal)
         if plan.manual:

@@ -21,6 +21,7 @@ from bot.adapters.slack.bodies import LATER, MALFORMED, classify
 from bot.adapters.slack.gateway import SlackGateway, build_client
 from bot.adapters.slack.inbox import SlackInbox
 from bot.budgets.reading import SliReader
+from bot.budgets.standing import Standing
 from bot.budgets.tracking import SLO_TICK, BudgetConfig, BudgetTracker
 from bot.config.agents import load_agents
 from bot.config.runbooks import SHIPPED, load_runbooks
@@ -107,7 +108,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     approvers = Approvers(
         store=store, slack=slack, pager=pagerduty, clock=clock, catalog=catalog, approvers=remediation.approvers
     )
+    standing = Standing(store=store, definitions=slos)
     proposer = Proposer(
+        budgets=standing,
         store=store,
         slack=slack,
         clock=clock,
@@ -165,6 +168,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         failures=failures,
         resolver=resolver,
         config=remediation,
+        budgets=standing,
     )
     executor = Executor(
         store=store,
@@ -213,6 +217,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         declarer=declarer,
         catalog=catalog,
         slack=slack,
+        budgets=standing,
     )
     budgets = BudgetTracker(
         store=store,
@@ -248,6 +253,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         approvers=approvers,
         decider=decider,
         budgets=budgets,
+        standing=standing,
         intake=intake,
         scheduler=scheduler,
         bolt=bolt,

@@ -10,6 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.slack.gateway import SlackGateway
 from bot.adapters.slack.inbox import SlackInbox
+from bot.budgets.standing import Standing
 from bot.budgets.tracking import BudgetTracker
 from bot.config.settings import Settings
 from bot.domain.catalog import Catalog
@@ -51,6 +52,7 @@ class Services:
     approvers: Approvers
     decider: Decider
     budgets: BudgetTracker
+    standing: Standing
     intake: Intake
     scheduler: Scheduler
     bolt: AsyncApp

@@ -31,6 +31,11 @@ HEALTHY = {  # checkout-availability: 99.9%, half its 30-day budget left, burnin
     "3d": {"total": 8_640_000, "bad": 4_320},
     "30d": {"total": 100_000_000, "bad": 50_000},
 }
+EXHAUSTED = {**HEALTHY, "30d": {"total": 100_000_000, "bad": 120_000}}  # overspent: 20% past its budget
+FINDINGS = {
+    "text": "checkout-service error rate is 8.5% over the last 30m (normal: 0.2%).",
+    "data": {"error_rate": 0.085},
+}
 FAST_BURN = {**HEALTHY, "5m": {"total": 10_000, "bad": 200}, "1h": {"total": 120_000, "bad": 2_400}}  # 20x
 
 
@@ -48,6 +53,7 @@ async def sandbox(world: World) -> AsyncIterator[Sandbox]:
     monitoring = {
         "name": "monitoring",
         "role": "monitoring",
+        "answers": {"checkout-service": FINDINGS},
         "slis": {"checkout-availability": HEALTHY, "payments-latency": _budget(0.5)},
     }
     sb = Sandbox(
@@ -107,7 +113,7 @@ async def test_one_batched_request_a_tick_and_snapshots_stored(h: Harness) -> No
     checkout = latest["checkout-availability"].counts
     assert checkout["30d"] is not None and checkout["30d"].bad == 50_000
     assert all(c is None for c in latest["search-availability"].counts.values())  # the agent has none: no data
-    statuses = {s.slo.name: s for s in await h.services.budgets.statuses()}
+    statuses = {s.slo.name: s for s in await h.services.standing.statuses()}
     assert statuses["checkout-availability"].remaining == 0.5
     assert str(statuses["search-availability"].budget) == "unknown"
     await eventually(lambda: any("search" in t.lower() and "no counts" in t for t in _incidents_texts(h.sandbox)))
@@ -153,3 +159,84 @@ async def test_a_budget_crossing_into_warning_is_announced_once_per_crossing(h: 
     await eventually(lambda: any("back to healthy" in t for t in _incidents_texts(h.sandbox)), within=10)
     _slis(h.sandbox)["payments-latency"] = _budget(0.1)  # a second crossing: announced again
     await eventually(lambda: len(warnings()) == 2, within=10)
+
+
+@pytest.mark.parametrize(
+    ("slis", "needed", "said"),
+    [(HEALTHY, 1, "move fast, one approver"), (EXHAUSTED, 2, "sre-agent is cautious: 2 approvers for every change")],
+    ids=["healthy-moves-fast", "exhausted-needs-two"],
+)
+async def test_the_budget_policy_sets_the_approvers_and_is_shown_in_the_proposal(
+    h: Harness, slis: dict[str, Any], needed: int, said: str
+) -> None:
+    _slis(h.sandbox)["checkout-availability"] = slis
+    await _ticks(h.sandbox, 2)  # a snapshot with these counts is stored
+    h.sandbox.pagerduty.page("checkout-service", "checkout-service: error rate 8.5% (threshold 1%)", urgency="high")
+    await eventually(lambda: bool(incident_channels(h.sandbox)), within=10)
+    [channel] = incident_channels(h.sandbox)
+
+    def proposal() -> Any:
+        found = [
+            m
+            for m in h.sandbox.slack.messages_in(channel.id)
+            if any(b.get("block_id") == "proposal" for b in m.blocks or [])
+        ]
+        return found[-1] if found else None
+
+    await eventually(lambda: proposal() is not None, within=10)
+    [stored] = await h.services.store.proposals()
+    assert stored.plan.runbook == "high-error-rate" and stored.plan.reversible  # one approver by its own risk
+    assert stored.needed == needed
+    [note] = [b for b in proposal().blocks if b.get("block_id") == "proposal.policy"]
+    assert said in note["elements"][0]["text"] and "Checkout availability" in note["elements"][0]["text"]
+
+
+BRIEF = {  # the product brief's checkout example: 15% left of 30 days, burning 0.96x the budget's rate now
+    **HEALTHY,
+    "1h": {"total": 150_000, "bad": 144},
+    "30d": {"total": 100_000_000, "bad": 85_000},
+}
+
+
+async def test_the_budget_question_answers_with_the_brief_numbers(h: Harness) -> None:
+    from datetime import timedelta
+
+    from bot.domain.slo import Counts
+    from bot.store.slos import Snapshot
+
+    _slis(h.sandbox)["checkout-availability"] = BRIEF
+    await _ticks(h.sandbox, 2)
+    now = h.clock.now()  # type: ignore[union-attr]
+    usual = [  # four weeks of ordinary days: 0.3x the budget's rate (0.03% of requests failing)
+        Snapshot(
+            "checkout-availability",
+            "checkout-service",
+            now - timedelta(days=d, minutes=1),
+            {"1d": Counts(864, 2_880_000)},
+        )
+        for d in range(1, 29)
+    ]
+    await h.services.store.add_snapshots(usual)
+    result = await h.sandbox.slack.send_mention("U0DANA", "C0INCIDENTS", "How's the checkout error budget looking?")
+    assert result["status"] == 200
+    ts = result["ts"]
+
+    def reply() -> str | None:
+        found = [m.text for m in h.sandbox.slack.messages_in("C0INCIDENTS") if m.thread_ts == ts and m.ts != ts]
+        return found[0] if found else None
+
+    await eventually(lambda: reply() is not None)
+    said = reply()
+    assert said is not None
+    assert "error budget is at 15.0% remaining (30d rolling window)" in said
+    assert "Current burn rate: 0.96x of the budget's rate, 3.2x normal" in said
+    assert "the budget exhausts in ~4.7 days" in said
+    assert said.startswith(":warning:")
+
+
+async def test_the_budget_question_for_a_service_without_slos_says_so(h: Harness) -> None:
+    result = await h.sandbox.slack.send_mention("U0DANA", "C0INCIDENTS", "what's the error budget for auth?")
+    ts = result["ts"]
+    await eventually(lambda: any(m.thread_ts == ts and m.ts != ts for m in h.sandbox.slack.messages_in("C0INCIDENTS")))
+    [said] = [m.text for m in h.sandbox.slack.messages_in("C0INCIDENTS") if m.thread_ts == ts and m.ts != ts]
+    assert "No SLO is defined for `auth-service`" in said

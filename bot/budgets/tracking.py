@@ -98,11 +98,6 @@ class BudgetTracker:
                 log.exception("SLO %s: what changed could not be said", status.slo.name)
         return statuses
 
-    async def statuses(self) -> list[SloStatus]:
-        """Every SLO as of its newest snapshot (no data where there is none yet)."""
-        latest = await self.store.latest_snapshots()
-        return [evaluate(d.slo, latest[d.slo.name].counts if d.slo.name in latest else {}) for d in self.definitions]
-
     def channel_for(self, service: str) -> str:
         """The owning team's channel (the catalog's), else the incidents channel."""
         known = self.catalog.get(service)

@@ -52,6 +52,7 @@ class Proposal:
     task_id: str | None = None
     context_id: str | None = None
     outcome: str = ""  # what the agent (or the person, for a manual task) said when it ended
+    policy: str = ""  # what the error budget policy said when it was proposed (shown with it)
 
 
 @dataclass(frozen=True)

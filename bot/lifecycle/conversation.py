@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
 
 from slack_sdk.models.blocks import Block
 
+from blocks import budgets as budget_words
 from blocks import incident as incident_blocks
 from blocks import replies
 from blocks.listing import incident_list
@@ -18,6 +21,7 @@ from bot.adapters.slack.gateway import SlackGateway
 from bot.domain.catalog import Catalog
 from bot.domain.incident import Incident
 from bot.domain.intent import Intent, Reading, read
+from bot.domain.slo import SloStatus
 from bot.errors import SreAgentError
 from bot.lifecycle.actions import IncidentActions
 from bot.lifecycle.declaring import Declaration, Declarer
@@ -42,6 +46,12 @@ class Reply:
     blocks: list[Block] = field(default_factory=list)
 
 
+class Budgets(Protocol):
+    """Where the error budgets stand (see bot.budgets.standing)."""
+
+    async def answer(self, service: str | None, now: datetime) -> tuple[list[SloStatus], bool]: ...
+
+
 class Conversation:
     def __init__(
         self,
@@ -54,7 +64,9 @@ class Conversation:
         declarer: Declarer,
         catalog: Catalog,
         slack: SlackGateway,
+        budgets: Budgets,
     ) -> None:
+        self.budgets = budgets
         self.store = store
         self.clock = clock
         self.pager = pager
@@ -85,7 +97,10 @@ class Conversation:
         if intent is Intent.STATUS and here is not None:
             return Reply(incident_blocks.card_text(here), incident_blocks.incident_card(here))
         if intent is Intent.BUDGET:
-            return Reply(replies.no_slos(reading.service))
+            statuses, any_slo = await self.budgets.answer(reading.service, now)
+            if not any_slo:
+                return Reply(replies.no_slos(reading.service))
+            return Reply(budget_words.answer(statuses, reading.service))
         if intent is Intent.ONCALL:
             return await self._oncall(reading.service or (here.service if here else None))
         if intent is Intent.INVESTIGATE:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
+from blocks import budgets as budget_words
 from blocks import proposals as proposal_blocks
 from blocks import remediation as words
 from bot.adapters.slack.gateway import SlackGateway
 from bot.domain.approval import Status, approvals_needed
+from bot.domain.budget_policy import Stance
 from bot.domain.catalog import Catalog
 from bot.domain.events import HelpRequested, Proposed, record
 from bot.domain.incident import Incident, advance
@@ -28,12 +30,18 @@ from bot.remediation.config import EXPIRE, RemediationConfig
 from bot.runtime.scheduler import Scheduler
 from bot.store import Store
 
-__all__ = ["HELP", "Proposer"]
+__all__ = ["HELP", "Proposer", "Stances"]
 
 log = logging.getLogger(__name__)
 
 HELP = "help"  # the message purpose of the first request for help
 MANUAL_TASK_EXPIRY = timedelta(days=7)
+
+
+class Stances(Protocol):
+    """Where a service's error budgets stand, as the policy reads them (see bot.budgets.standing)."""
+
+    async def stance(self, service: str) -> Stance: ...
 
 
 class Proposer:
@@ -50,7 +58,9 @@ class Proposer:
         approvers: Approvers,
         board: ProposalBoard,
         config: RemediationConfig,
+        budgets: Stances,
     ) -> None:
+        self.budgets = budgets
         self.store = store
         self.slack = slack
         self.clock = clock
@@ -82,6 +92,9 @@ class Proposer:
             if service is not None and service.namespace:
                 target["namespace"] = service.namespace
             plans = [p for p in match(list(self.runbooks.values()), signals_of(rows), target) if p.runbook not in tried]
+            stance = await self.budgets.stance(incident.service)
+            if stance.reversible_first:  # the budget is spent: what can be undone comes first
+                plans.sort(key=lambda p: not p.reversible)
             if not plans:
                 why = (
                     "No other runbook applies to what the agents found."
@@ -96,9 +109,16 @@ class Proposer:
             now = self.clock.now()
             # a manual task is one person saying it is done, whenever that is; a plan to carry out waits for a
             # decision only so long
-            needed = 1 if plan.manual else approvals_needed(plan)
+            needed = 1 if plan.manual else max(approvals_needed(plan), stance.approvers)
             expiry = MANUAL_TASK_EXPIRY if plan.manual else self.config.expiry
-            proposal = await self.store.add_proposal(incident.id, plan, needed=needed, now=now, expires_at=now + expiry)
+            proposal = await self.store.add_proposal(
+                incident.id,
+                plan,
+                needed=needed,
+                now=now,
+                expires_at=now + expiry,
+                policy=budget_words.policy_note(stance),
+            )
         now = self.clock.now()
         title = self.board.title(plan)
         text = proposal_blocks.proposal_text(proposal, title)

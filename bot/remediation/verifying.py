@@ -27,6 +27,7 @@ from bot.ports.clock import Clock
 from bot.remediation.board import shown
 from bot.remediation.config import VERIFY, RemediationConfig
 from bot.remediation.failing import Failures
+from bot.remediation.proposing import Stances
 from bot.runtime.locks import KeyedLocks
 from bot.runtime.scheduler import Scheduler
 from bot.store import Store, Timer
@@ -70,7 +71,9 @@ class Verifier:
         failures: Failures,
         resolver: Resolver,
         config: RemediationConfig,
+        budgets: Stances,
     ) -> None:
+        self.budgets = budgets
         self.store = store
         self.slack = slack
         self.clock = clock
@@ -204,7 +207,7 @@ class Verifier:
                     )
                 ],
             )
-            if not self.config.auto_resolve:
+            if not self.config.auto_resolve or not (await self.budgets.stance(incident.service)).auto_resolve:
                 await shown(
                     self.slack.post(
                         incident.channel_id,

@@ -104,7 +104,7 @@ class RemediationRows(Transactions):
     # proposals -----------------------------------------------------------------------------------
 
     async def add_proposal(
-        self, incident_id: int, plan: Plan, *, needed: int, now: datetime, expires_at: datetime
+        self, incident_id: int, plan: Plan, *, needed: int, now: datetime, expires_at: datetime, policy: str = ""
     ) -> Proposal:
         def work(conn: sa.Connection) -> int:
             result = conn.execute(
@@ -122,12 +122,15 @@ class RemediationRows(Transactions):
                     created_at=now,
                     expires_at=expires_at,
                     updated_at=now,
+                    policy=policy,
                 )
             )
             return int(result.inserted_primary_key[0])  # type: ignore[index]
 
         proposal_id = await self.run(work)
-        return Proposal(proposal_id, incident_id, plan, plan.hash, ProposalStatus.PROPOSED, now, expires_at, needed)
+        return Proposal(
+            proposal_id, incident_id, plan, plan.hash, ProposalStatus.PROPOSED, now, expires_at, needed, policy=policy
+        )
 
     async def discard_proposal(self, proposal_id: int) -> None:
         """Remove a proposal that was never shown (its message could not be posted) and never decided on."""

@@ -139,6 +139,7 @@ def _proposal(row: Any) -> Proposal:
         row.task_id,
         row.context_id,
         row.outcome or "",
+        row.policy or "",
     )
 
 

@@ -59,13 +59,18 @@ class SloRows(Transactions):
         if snapshots:
             await self.run(work)
 
-    async def latest_snapshots(self, before: datetime | None = None) -> dict[str, Snapshot]:
-        """Each SLO's newest snapshot (taken at or before `before`, when given), by SLO name."""
+    async def latest_snapshots(
+        self, before: datetime | None = None, *, names: list[str] | None = None
+    ) -> dict[str, Snapshot]:
+        """Each SLO's newest snapshot (taken at or before `before`, when given; of the SLOs `names`, when given), by
+        SLO name."""
 
         def work(conn: sa.Connection) -> dict[str, Snapshot]:
             newest = sa.select(slo_snapshots.c.slo, sa.func.max(slo_snapshots.c.taken_at).label("at"))
             if before is not None:
                 newest = newest.where(slo_snapshots.c.taken_at <= before)
+            if names is not None:
+                newest = newest.where(slo_snapshots.c.slo.in_(names))
             latest = newest.group_by(slo_snapshots.c.slo).subquery()
             rows = conn.execute(
                 sa.select(slo_snapshots).join(

@@ -178,6 +178,7 @@ proposals = sa.Table(
     sa.Column("context_id", sa.String(128), nullable=True),
     sa.Column("outcome", sa.Text, nullable=False, server_default=""),
     sa.Column("finished_at", UTCDateTime, nullable=True),
+    sa.Column("policy", sa.Text, nullable=False, server_default=""),  # what the budget policy said, shown with it
     sa.Index("ix_proposals_incident", "incident_id"),
     sa.Index("ix_proposals_status_expires", "status", "expires_at"),
 )

@@ -1,0 +1,68 @@
+"""Where the budgets stand now: every SLO evaluated from its newest stored snapshot, a service's SLOs, the usual
+burn from the snapshots of the days before, and the stance the error budget policy takes for a service."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from bot.config.slos import SloDefinition
+from bot.domain.budget_policy import Policy, Stance, stance
+from bot.domain.slo import SloStatus, evaluate, usual_burn
+from bot.store import Store
+
+__all__ = ["Standing"]
+
+USUAL_DAYS = 28  # the usual burn: the median of the daily burns of these many days before today
+
+
+class Standing:
+    def __init__(self, *, store: Store, definitions: Sequence[SloDefinition], policy: Policy | None = None) -> None:
+        self.store = store
+        self.definitions = list(definitions)
+        self.policy = policy or Policy()
+
+    def of_service(self, service: str) -> list[SloDefinition]:
+        return [d for d in self.definitions if d.slo.service == service]
+
+    async def statuses(self, definitions: Sequence[SloDefinition] | None = None) -> list[SloStatus]:
+        """The SLOs (all, or these) as of their newest snapshots (no data where there is none yet)."""
+        chosen = self.definitions if definitions is None else list(definitions)
+        if not chosen:
+            return []
+        latest = await self.store.latest_snapshots(names=[d.slo.name for d in chosen])
+        return [evaluate(d.slo, latest[d.slo.name].counts if d.slo.name in latest else {}) for d in chosen]
+
+    async def usual(self, definition: SloDefinition, now: datetime) -> float | None:
+        """The SLO's usual burn: the median of its 1-day burns over the days before today (at least three)."""
+        burns: list[float] = []
+        for day in range(1, USUAL_DAYS + 1):
+            snapshot = await self.store.latest_snapshots(before=now - timedelta(days=day), names=[definition.slo.name])
+            found = snapshot.get(definition.slo.name)
+            if found is None:
+                break  # no older history either
+            burn = evaluate(definition.slo, found.counts).windows["1d"].burn
+            if burn is not None:
+                burns.append(burn)
+        return usual_burn(burns)
+
+    async def with_usual(self, definitions: Sequence[SloDefinition], now: datetime) -> list[SloStatus]:
+        """As `statuses`, with each SLO's burn also against its usual burn."""
+        latest = await self.store.latest_snapshots(names=[d.slo.name for d in definitions])
+        out = []
+        for d in definitions:
+            counts = latest[d.slo.name].counts if d.slo.name in latest else {}
+            out.append(evaluate(d.slo, counts, usual=await self.usual(d, now)))
+        return out
+
+    async def stance(self, service: str) -> Stance:
+        """How to act on `service` now, by its budgets."""
+        return stance(await self.statuses(self.of_service(service)), self.policy)
+
+    async def answer(self, service: str | None, now: datetime) -> tuple[list[SloStatus], bool]:
+        """For "how's the budget looking?": the service's SLOs (or, with no service, every SLO, burning fastest
+        first), with their usual burns; and whether any SLO exists at all."""
+        if service is None:
+            statuses = await self.with_usual(self.definitions, now)
+            return sorted(statuses, key=lambda s: -(s.burn_now or 0.0)), bool(self.definitions)
+        return await self.with_usual(self.of_service(service), now), bool(self.definitions)
