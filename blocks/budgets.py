@@ -4,9 +4,11 @@ runs low or recovers, an SLO without data, and the figures themselves. An undefi
 
 from __future__ import annotations
 
-from blocks.text import escape
+from datetime import datetime
+
+from blocks.text import escape, truncate
 from bot.domain.budget_policy import Stance
-from bot.domain.slo import Alert, BudgetState, SloStatus
+from bot.domain.slo import Alert, BudgetState, SloStatus, by_budget
 
 TIER_WORDS = {
     "page-fast": "fast burn (1 h and 5 m)",
@@ -143,3 +145,33 @@ def answer(statuses: list[SloStatus], service: str | None) -> str:
     if any(s.against_usual is None and s.burn_now is not None for s in statuses):
         lines.append("_“x normal” appears once sre-agent has three days of this SLO's history._")
     return "\n".join(lines)
+
+
+def home_line(status: SloStatus) -> str:
+    """One SLO on App Home: the budget left, the burn now, the forecast, what fires."""
+    firing = ", ".join(a.tier for a in status.firing)
+    parts = [
+        f"{_ICON[status.budget]} {name(status)}: {percent(status.remaining)} left of {escape(status.slo.period_name)}",
+        f"burn {burn(status.burn_now)}",
+    ]
+    if status.remaining is not None and status.exhausts_in_hours is not None and status.exhausts_in_hours > 0:
+        parts.append(f"exhausts in {duration_h(status.exhausts_in_hours)}")
+    if firing:
+        parts.append(f"firing: {firing}")
+    return " · ".join(parts)
+
+
+def digest(statuses: list[SloStatus], day_before: dict[str, float | None], at: datetime) -> str:
+    """Every SLO, least budget left first: remaining and its move over the last day, burn, forecast, what fires."""
+    lines = [f":bar_chart: *Error budgets* ({at:%Y-%m-%d %H:%M} UTC), the least left first"]
+    for status in by_budget(statuses):
+        line = home_line(status)
+        before = day_before.get(status.slo.name)
+        if status.remaining is not None and before is not None:
+            moved = (status.remaining - before) * 100
+            line += f" · {'+' if moved >= 0 else '−'}{abs(moved):.1f} pts in a day"
+        lines.append(line)
+    spent = [s for s in statuses if s.budget is BudgetState.EXHAUSTED]
+    if spent:
+        lines.append(f"_{len(spent)} spent: sre-agent asks two approvers for every change to these services._")
+    return truncate("\n".join(lines), 3900)

@@ -15,11 +15,13 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from blocks import budgets as budget_words
 from blocks.ids import BlockId
 from blocks.listing import incident_sections
 from blocks.text import channel, escape, truncate
 from bot.domain.approval import Proposal
 from bot.domain.incident import Incident
+from bot.domain.slo import SloStatus, by_budget
 
 MAX_HOME_BLOCKS = 100  # Slack's limit for a Home tab
 
@@ -54,15 +56,33 @@ def _approvals(waiting: list[tuple[Incident, Proposal]]) -> SectionBlock:
     return _section(f"{BlockId.HOME_MINE}.approvals", truncate("\n".join(lines), 3000))
 
 
+MAX_BUDGETS = 20
+
+
+def _budgets(statuses: list[SloStatus] | None) -> list[Block]:
+    if statuses is None:
+        return [
+            _section(
+                f"{BlockId.HOME_BUDGETS}.none", "No SLOs are configured, so there are no error budgets to show yet."
+            )
+        ]
+    ordered = by_budget(statuses)
+    lines = [budget_words.home_line(s) for s in ordered[:MAX_BUDGETS]]
+    if len(ordered) > MAX_BUDGETS:
+        lines.append(f"…and {len(ordered) - MAX_BUDGETS} more: `sre-agent slo status` lists them all.")
+    return [_section(f"{BlockId.HOME_BUDGETS}.list", truncate("\n".join(lines) or "No SLOs.", 3000))]
+
+
 def home_view(
     user_id: str,
     incidents: list[Incident],
     now: datetime,
     *,
-    slos_configured: bool = False,
     approvals: list[tuple[Incident, Proposal]] | None = None,
+    budgets: list[SloStatus] | None = None,
 ) -> View:
-    """`approvals`: the proposals this user may decide and has not approved yet, with their incidents."""
+    """`approvals`: the proposals this user may decide and has not approved yet, with their incidents. `budgets`:
+    every SLO's status (None: no SLOs are configured)."""
     mine = [i for i in incidents if i.commander == user_id]
     blocks: list[Block] = [
         HeaderBlock(block_id=BlockId.HOME_MINE, text=PlainTextObject(text="Your incidents")),
@@ -73,12 +93,7 @@ def home_view(
         *_incidents(BlockId.HOME_ALL, incidents, now, ":sunny: No open incidents."),
         DividerBlock(),
         HeaderBlock(block_id=BlockId.HOME_BUDGETS, text=PlainTextObject(text="Error budgets")),
-        _section(
-            f"{BlockId.HOME_BUDGETS}.none",
-            "No SLOs are configured, so there are no error budgets to show yet."
-            if not slos_configured
-            else "Error budgets are not shown here yet.",
-        ),
+        *_budgets(budgets),
         ContextBlock(
             block_id=BlockId.HOME_FOOTER,
             elements=[MarkdownTextObject(text=f"Updated {now:%Y-%m-%d %H:%M} UTC · `/incident help` for commands")],

@@ -20,6 +20,7 @@ from bot.adapters.pagerduty.events import read_pagerduty_event
 from bot.adapters.slack.bodies import LATER, MALFORMED, classify
 from bot.adapters.slack.gateway import SlackGateway, build_client
 from bot.adapters.slack.inbox import SlackInbox
+from bot.budgets.digest import SLO_DIGEST, Digest
 from bot.budgets.reading import SliReader
 from bot.budgets.standing import Standing
 from bot.budgets.tracking import SLO_TICK, BudgetConfig, BudgetTracker
@@ -138,6 +139,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         catalog=catalog,
         delegator=delegator,
         proposer=proposer,
+        budgets=standing,
     )
     opener = Opener(store=store, pager=pagerduty, clock=clock, locks=locks, channel=channel, steps=steps)
     resolver = Resolver(store=store, pager=pagerduty, clock=clock, locks=locks, channel=channel, withdrawal=board)
@@ -235,6 +237,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     )
     if slos:
         scheduler.every(SLO_TICK, budgets.crontab, budgets.on_timer)
+        if settings.slo_digest != "off":
+            digest = Digest(
+                store=store,
+                standing=standing,
+                slack=slack,
+                channel=settings.slo_digest_channel or settings.slack_incidents_channel,
+            )
+            scheduler.every(SLO_DIGEST, settings.slo_digest, digest.on_timer, timezone=settings.slo_digest_timezone)
     services = Services(
         settings=settings,
         clock=clock,

@@ -103,9 +103,9 @@ def _slo_status(args: argparse.Namespace) -> int:
 
     from pydantic import ValidationError
 
-    from bot.budgets.report import as_json, by_budget, read_counts, table
+    from bot.budgets.report import as_json, read_counts, table
     from bot.config.settings import SloSettings, describe_validation_error
-    from bot.domain.slo import evaluate
+    from bot.domain.slo import by_budget, evaluate
 
     try:
         settings = SloSettings.model_validate({})

@@ -352,6 +352,8 @@ async def _answer(services: Services, mention: Mention, thread_ts: str) -> None:
 async def _publish_home(services: Services, client: AsyncWebClient, user_id: str) -> None:
     incidents = await services.actions.open_incidents()
     approvals = await services.approvers.waiting_for(user_id)
+    budgets = await services.standing.statuses() if services.standing.definitions else None
     await client.views_publish(
-        user_id=user_id, view=home_view(user_id, incidents, services.clock.now(), approvals=approvals)
+        user_id=user_id,
+        view=home_view(user_id, incidents, services.clock.now(), approvals=approvals, budgets=budgets),
     )

@@ -73,7 +73,9 @@ async def sandbox(world: World) -> AsyncIterator[Sandbox]:
 
 
 @pytest.fixture
-async def h(sandbox: Sandbox, database_url: str, tmp_path: Path) -> AsyncIterator[Harness]:
+async def h(
+    sandbox: Sandbox, database_url: str, tmp_path: Path, harness_overrides: dict[str, object]
+) -> AsyncIterator[Harness]:
     agents = tmp_path / "agents.yml"
     agents.write_text(yaml.safe_dump(sandbox.agents.agents_file(timeout_s=2.0)))
     harness = Harness(
@@ -82,6 +84,7 @@ async def h(sandbox: Sandbox, database_url: str, tmp_path: Path) -> AsyncIterato
         clock=sandbox.test_clock,  # type: ignore[attr-defined]
         SRE_AGENTS_PATH=str(agents),
         SRE_SLOS_PATH=str(EXAMPLE_SLOS),
+        **harness_overrides,
     )
     await harness.start()
     try:
@@ -162,12 +165,20 @@ async def test_a_budget_crossing_into_warning_is_announced_once_per_crossing(h: 
 
 
 @pytest.mark.parametrize(
-    ("slis", "needed", "said"),
-    [(HEALTHY, 1, "move fast, one approver"), (EXHAUSTED, 2, "sre-agent is cautious: 2 approvers for every change")],
+    ("slis", "needed", "said", "triage"),
+    [
+        (HEALTHY, 1, "move fast, one approver", "checkout-availability 50.0% of its budget left, burning 0.50x"),
+        (
+            EXHAUSTED,
+            2,
+            "sre-agent is cautious: 2 approvers for every change",
+            "checkout-availability -20.0% of its budget left",
+        ),
+    ],
     ids=["healthy-moves-fast", "exhausted-needs-two"],
 )
 async def test_the_budget_policy_sets_the_approvers_and_is_shown_in_the_proposal(
-    h: Harness, slis: dict[str, Any], needed: int, said: str
+    h: Harness, slis: dict[str, Any], needed: int, said: str, triage: str
 ) -> None:
     _slis(h.sandbox)["checkout-availability"] = slis
     await _ticks(h.sandbox, 2)  # a snapshot with these counts is stored
@@ -187,6 +198,9 @@ async def test_the_budget_policy_sets_the_approvers_and_is_shown_in_the_proposal
     [stored] = await h.services.store.proposals()
     assert stored.plan.runbook == "high-error-rate" and stored.plan.reversible  # one approver by its own risk
     assert stored.needed == needed
+    [blast] = [t for t in texts(h.sandbox, channel.id) if "*Blast radius*" in t]
+    assert f"Error budgets: {triage}" in blast  # the affected SLOs in the blast radius
+    assert ("the error budget of checkout-availability is spent" in blast) is (slis is EXHAUSTED)
     [note] = [b for b in proposal().blocks if b.get("block_id") == "proposal.policy"]
     assert said in note["elements"][0]["text"] and "Checkout availability" in note["elements"][0]["text"]
 
@@ -240,3 +254,39 @@ async def test_the_budget_question_for_a_service_without_slos_says_so(h: Harness
     await eventually(lambda: any(m.thread_ts == ts and m.ts != ts for m in h.sandbox.slack.messages_in("C0INCIDENTS")))
     [said] = [m.text for m in h.sandbox.slack.messages_in("C0INCIDENTS") if m.thread_ts == ts and m.ts != ts]
     assert "No SLO is defined for `auth-service`" in said
+
+
+@pytest.mark.parametrize(
+    "harness_overrides", [{"SRE_SLO_DIGEST": "*/5 * * * *", "SRE_SLO_DIGEST_CHANNEL": "C0INCIDENTS"}]
+)
+async def test_the_digest_is_sent_on_schedule_and_once(h: Harness) -> None:
+    def digests() -> list[Any]:
+        return [
+            m for m in h.sandbox.slack.messages_in("C0INCIDENTS") if m.text.startswith(":bar_chart: *Error budgets*")
+        ]
+
+    await eventually(lambda: len(digests()) >= 1, within=10)
+    await h.restart()  # a restart in the middle: no firing twice, none lost
+    await eventually(lambda: len(digests()) >= 3, within=15)
+    sent = digests()
+    stamps = [m.text.split("(")[1].split(")")[0] for m in sent]
+    assert len(stamps) == len(set(stamps)), stamps  # each scheduled time once
+    minutes = [int(s.split(":")[1].split(" ")[0]) for s in stamps]
+    assert all(m % 5 == 0 for m in minutes), stamps  # on the crontab's times
+    first = sent[0].text
+    lines = first.splitlines()[1:]
+    assert lines[0].startswith(":grey_question:") and "Search availability" in lines[0]  # unknown first
+    assert any("Checkout availability" in line and "50.0% left of 30d" in line for line in lines)
+
+
+async def test_app_home_shows_the_real_budgets(h: Harness) -> None:
+    from tests.test_app_home import _open_home
+
+    _slis(h.sandbox)["payments-latency"] = _budget(0.15)
+    await _ticks(h.sandbox, 2)
+    view = await _open_home(h, "U0DANA")
+    [budgets] = [b for b in view["blocks"] if b.get("block_id") == "home.budgets.list"]
+    lines = budgets["text"]["text"].splitlines()
+    assert lines[0].startswith(":grey_question:") and "Search availability" in lines[0]  # unknown first
+    assert lines[1].startswith(":warning:") and "15.0% left of 28d" in lines[1]  # then the least left
+    assert "Checkout availability" in lines[2] and "50.0% left of 30d" in lines[2] and "burn 0.50x" in lines[2]

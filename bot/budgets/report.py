@@ -16,7 +16,7 @@ from bot.config.slos import SloDefinition
 from bot.domain.slo import Counts, SloStatus
 from bot.errors import ConfigError
 
-__all__ = ["as_json", "by_budget", "read_counts", "table"]
+__all__ = ["as_json", "read_counts", "table"]
 
 
 def read_counts(path: Path, definitions: Sequence[SloDefinition]) -> dict[str, dict[str, Counts]]:
@@ -98,11 +98,6 @@ def _hours(value: float | None) -> str:
     if value == 0:
         return "now"
     return f"{value / 24:.1f} d" if value >= 48 else f"{value:.1f} h"
-
-
-def by_budget(statuses: Sequence[SloStatus]) -> list[SloStatus]:
-    """The unknown first, then from the least budget remaining to the most."""
-    return sorted(statuses, key=lambda s: (s.remaining is not None, s.remaining or 0.0, s.slo.name))
 
 
 def table(statuses: Sequence[SloStatus]) -> str:

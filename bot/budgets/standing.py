@@ -3,7 +3,7 @@ burn from the snapshots of the days before, and the stance the error budget poli
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from bot.config.slos import SloDefinition
@@ -24,6 +24,10 @@ class Standing:
 
     def of_service(self, service: str) -> list[SloDefinition]:
         return [d for d in self.definitions if d.slo.service == service]
+
+    async def of_services(self, services: Collection[str]) -> list[SloStatus]:
+        """The SLOs of these services as they stand."""
+        return await self.statuses([d for d in self.definitions if d.slo.service in services])
 
     async def statuses(self, definitions: Sequence[SloDefinition] | None = None) -> list[SloStatus]:
         """The SLOs (all, or these) as of their newest snapshots (no data where there is none yet)."""

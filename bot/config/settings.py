@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from apscheduler.triggers.cron import CronTrigger
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -69,6 +71,30 @@ class SloSettings(BaseSettings):
     slo_tick_minutes: int = Field(1, ge=1, le=60, validation_alias=_env("SRE_SLO_TICK_MINUTES"))
     # what a page tier does: open an incident, or post to the service's channel
     slo_page: Literal["incident", "channel"] = Field("incident", validation_alias=_env("SRE_SLO_PAGE"))
+    # the budget digest: when (a crontab, or "off"), in which time zone, to which channel (default: the incidents one)
+    slo_digest: str = Field("0 9 * * 1-5", validation_alias=_env("SRE_SLO_DIGEST"))
+    slo_digest_timezone: str = Field("UTC", validation_alias=_env("SRE_SLO_DIGEST_TIMEZONE"))
+    slo_digest_channel: str | None = Field(None, validation_alias=_env("SRE_SLO_DIGEST_CHANNEL"))
+
+    @field_validator("slo_digest")
+    @classmethod
+    def _crontab(cls, value: str) -> str:
+        if value.strip().lower() == "off":
+            return "off"
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"expected a crontab such as '0 9 * * 1-5' (or off): {exc}") from None
+        return value
+
+    @field_validator("slo_digest_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"not a time zone name (such as Europe/Berlin): {value!r}") from None
+        return value
 
     def slos(self, path: Path | None = None) -> list[SloDefinition]:
         """The SLOs at `path` (or SRE_SLOS_PATH); none when neither is set."""

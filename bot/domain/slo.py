@@ -24,7 +24,7 @@ budget, so pages from that window are suppressed and the reason is given).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -46,6 +46,7 @@ __all__ = [
     "WindowStatus",
     "budget_spent",
     "budget_state",
+    "by_budget",
     "evaluate",
     "exact",
     "hours_to_exhaustion",
@@ -369,6 +370,11 @@ def evaluate(slo: Slo, counts: Mapping[str, Counts | None], *, usual: float | No
         exhausts_in_hours=exhausts,
         notes=tuple(notes),
     )
+
+
+def by_budget(statuses: Sequence[SloStatus]) -> list[SloStatus]:
+    """The unknown first, then from the least budget remaining to the most."""
+    return sorted(statuses, key=lambda s: (s.remaining is not None, s.remaining or 0.0, s.slo.name))
 
 
 def _float(value: Fraction) -> float:

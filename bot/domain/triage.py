@@ -1,22 +1,34 @@
 """Triage: how far an incident reaches, from the service catalog, and what severity that suggests.
 
 The blast radius is the service, every service that depends on it (transitively: whatever calls something that calls
-it), which of those users see and roughly how many users that is, and the SLO impact (said plainly while no SLOs are
-configured). The suggested severity comes from the services' tiers, the user impact and, when there are any, the
-signals; it is a suggestion: the severity a person or PagerDuty set always wins.
+it), which of those users see and roughly how many users that is, and the SLO impact: each affected SLO's budget
+left and burn now (said plainly when there are none). The suggested severity comes from the services' tiers, the user
+impact, the signals and the SLOs, when there are any; it is a suggestion: the severity a person or PagerDuty set
+always wins.
 """
 
 from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.domain.catalog import Catalog, Service
 from bot.domain.severity import Severity
 from bot.domain.signals import from_text as text_signals
+from bot.domain.slo import BudgetState, SloStatus
 
-__all__ = ["NO_SLOS", "BlastRadius", "Signals", "blast_radius", "dependents", "signals_from_title", "suggest_severity"]
+__all__ = [
+    "NO_SLOS",
+    "BlastRadius",
+    "Signals",
+    "blast_radius",
+    "dependents",
+    "signals_from_title",
+    "slo_summary",
+    "suggest_severity",
+]
 
 NO_SLOS = "no SLOs configured"
 MANY_USERS = 1_000_000
@@ -75,9 +87,25 @@ def dependents(service: str, catalog: Catalog) -> tuple[str, ...]:
     return tuple(order)
 
 
-def suggest_severity(services: list[Service], signals: Signals | None = None) -> tuple[Severity, tuple[str, ...]]:
+def slo_summary(budgets: Sequence[SloStatus]) -> str:
+    """The affected SLOs in one line: each one's budget left and burn now."""
+    if not budgets:
+        return NO_SLOS
+    parts = []
+    for b in budgets:
+        left = "budget unknown" if b.remaining is None else f"{b.remaining * 100:.1f}% of its budget left"
+        burning = "" if b.burn_now is None else f", burning {b.burn_now:.2f}x"
+        firing = f" ({', '.join(a.tier for a in b.firing)})" if b.firing else ""
+        parts.append(f"{b.slo.name} {left}{burning}{firing}")
+    return "; ".join(parts)
+
+
+def suggest_severity(
+    services: list[Service], signals: Signals | None = None, budgets: Sequence[SloStatus] = ()
+) -> tuple[Severity, tuple[str, ...]]:
     """P5 minus one level for each of: a tier-1 service (two levels) or tier-2 one, users seeing it, a million users
-    or more, a high error rate (25% or more) or a total outage. At most P1, at least P4."""
+    or more, a high error rate (25% or more) or a total outage, an SLO burning at a page rate or a spent error budget.
+    At most P1, at least P4."""
     score = 0
     reasons: list[str] = []
     best_tier = min((s.tier for s in services), default=None)
@@ -102,11 +130,22 @@ def suggest_severity(services: list[Service], signals: Signals | None = None) ->
         elif signals.error_rate is not None and signals.error_rate >= 0.25:
             score += 1
             reasons.append(f"{signals.error_rate:.0%} of requests fail")
+    paging = [b.slo.name for b in budgets if any(a.severity == "page" for a in b.firing)]
+    spent = [b.slo.name for b in budgets if b.budget is BudgetState.EXHAUSTED]
+    if paging:
+        score += 1
+        reasons.append(f"{paging[0]} burns its error budget at a page rate")
+    elif spent:
+        score += 1
+        reasons.append(f"the error budget of {spent[0]} is spent")
     level = min(4, max(1, 5 - score))
     return Severity(f"P{level}"), tuple(reasons)
 
 
-def blast_radius(service: str, catalog: Catalog, signals: Signals | None = None) -> BlastRadius:
+def blast_radius(
+    service: str, catalog: Catalog, signals: Signals | None = None, budgets: Sequence[SloStatus] = ()
+) -> BlastRadius:
+    """What an incident of `service` reaches; `budgets`: the SLOs of the affected services, as they stand."""
     known = catalog.get(service)
     if known is None:
         return BlastRadius(
@@ -122,14 +161,16 @@ def blast_radius(service: str, catalog: Catalog, signals: Signals | None = None)
     affected = [known] + [s for name in dependents(service, catalog) if (s := catalog.get(name)) is not None]
     facing = [s for s in affected if s.user_facing]
     users = max((s.users for s in facing if s.users is not None), default=None)
-    suggested, reasons = suggest_severity(affected, signals)
+    names = {s.name for s in affected}
+    mine = [b for b in budgets if b.slo.service in names]
+    suggested, reasons = suggest_severity(affected, signals, mine)
     return BlastRadius(
         service=service,
         known=True,
         dependents=tuple(s.name for s in affected[1:]),
         user_facing=tuple(s.name for s in facing),
         users=users,
-        slo=NO_SLOS,
+        slo=slo_summary(mine),
         suggested=suggested,
         reasons=reasons,
     )

@@ -5,6 +5,7 @@ it. `bot/lifecycle/opening.py` runs them in stages."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,8 +31,9 @@ from bot.domain.events import (
 from bot.domain.incident import Incident, SetupStep, transition
 from bot.domain.naming import channel_name
 from bot.domain.phase import Phase
+from bot.domain.slo import SloStatus
 from bot.domain.timeline import ACTOR_BOT, EventKind, TimelineEvent
-from bot.domain.triage import blast_radius, signals_from_title
+from bot.domain.triage import blast_radius, dependents, signals_from_title
 from bot.errors import SlackError
 from bot.lifecycle.channel import ANNOUNCEMENT, CARD, IncidentChannel
 from bot.lifecycle.delegation import Delegator
@@ -60,6 +62,12 @@ class Proposing(Protocol):
         """Post the best plan not yet proposed, or ask for a person (bot/remediation/proposing.py)."""
 
 
+class Budgets(Protocol):
+    """The error budgets as they stand (see bot.budgets.standing)."""
+
+    async def of_services(self, services: Collection[str]) -> list[SloStatus]: ...
+
+
 class SetupSteps:
     def __init__(
         self,
@@ -74,7 +82,9 @@ class SetupSteps:
         catalog: Catalog,
         delegator: Delegator | None = None,
         proposer: Proposing | None = None,
+        budgets: Budgets | None = None,
     ) -> None:
+        self.budgets = budgets
         self.store = store
         self.slack = slack
         self.pager = pager
@@ -129,7 +139,9 @@ class SetupSteps:
     async def triage(self, incident: Incident, events: list[TimelineEvent], again: bool) -> None:
         """The blast radius, said in the channel under the card."""
         assert incident.channel_id
-        radius = blast_radius(incident.service, self.catalog, signals_from_title(incident.title))
+        affected = {incident.service, *dependents(incident.service, self.catalog)}
+        budgets = await self.budgets.of_services(affected) if self.budgets is not None else []
+        radius = blast_radius(incident.service, self.catalog, signals_from_title(incident.title), budgets)
         text = triage_blocks.triage_text(incident, radius)
         ts = await self.poster.post_once(
             incident, TRIAGE, incident.channel_id, text, triage_blocks.triage_blocks(incident, radius), again=again

@@ -1,0 +1,55 @@
+"""The budget digest: a scheduled message (a crontab in a time zone) to a channel with every SLO, the least budget
+left first: what remains and how that moved in the last day, the burn now, the forecast and what fires. Sent once per
+scheduled time: the scheduler stores each firing once across processes, and the message carries the firing's time as
+its tag and is looked for before it is posted (a firing cut off by a crash and fired again posts nothing twice)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from blocks import budgets as words
+from bot.adapters.slack.gateway import SlackGateway
+from bot.budgets.standing import Standing
+from bot.domain.slo import evaluate
+from bot.errors import SreAgentError
+from bot.store import Store, Timer
+
+__all__ = ["SLO_DIGEST", "Digest"]
+
+log = logging.getLogger(__name__)
+
+SLO_DIGEST = "slo_digest"
+
+
+class Digest:
+    def __init__(self, *, store: Store, standing: Standing, slack: SlackGateway, channel: str) -> None:
+        self.store = store
+        self.standing = standing
+        self.slack = slack
+        self.channel = channel
+
+    async def on_timer(self, timer: Timer) -> None:
+        await self.send(timer.due_at)
+
+    async def send(self, at: datetime) -> str | None:
+        """Post the digest for the scheduled time `at` (once); its ts."""
+        definitions = self.standing.definitions
+        if not definitions:
+            return None
+        statuses = await self.standing.statuses()
+        names = [d.slo.name for d in definitions]
+        day_before = await self.store.latest_snapshots(before=at - timedelta(days=1), names=names)
+        then = {
+            d.slo.name: evaluate(d.slo, day_before[d.slo.name].counts).remaining
+            for d in definitions
+            if d.slo.name in day_before
+        }
+        text = words.digest(statuses, then, at)
+        tag = {"digest": at.strftime("%Y%m%dT%H%M%SZ")}
+        try:
+            found = await self.slack.find_tagged(self.channel, tag)
+        except SreAgentError as exc:  # not a member, say: better twice than never
+            log.warning("could not look for an earlier digest in %s: %s", self.channel, exc)
+            found = None
+        return found or await self.slack.post(self.channel, text, tag=tag)
