@@ -8,6 +8,7 @@ from datetime import datetime
 
 from blocks.text import escape, truncate
 from bot.domain.budget_policy import Stance
+from bot.domain.events import BudgetSpent
 from bot.domain.slo import Alert, BudgetState, SloStatus, by_budget
 
 TIER_WORDS = {
@@ -161,8 +162,17 @@ def home_line(status: SloStatus) -> str:
     return " · ".join(parts)
 
 
-def digest(statuses: list[SloStatus], day_before: dict[str, float | None], at: datetime) -> str:
-    """Every SLO, least budget left first: remaining and its move over the last day, burn, forecast, what fires."""
+MAX_LEDGER = 10
+
+
+def digest(
+    statuses: list[SloStatus],
+    day_before: dict[str, float | None],
+    at: datetime,
+    ledger: list[tuple[str, BudgetSpent]] | None = None,
+) -> str:
+    """Every SLO, least budget left first: remaining and its move over the last day, burn, forecast, what fires;
+    then the incidents that spent budget (`ledger`: an incident's label with what it spent), the most first."""
     lines = [f":bar_chart: *Error budgets* ({at:%Y-%m-%d %H:%M} UTC), the least left first"]
     for status in by_budget(statuses):
         line = home_line(status)
@@ -171,7 +181,18 @@ def digest(statuses: list[SloStatus], day_before: dict[str, float | None], at: d
             moved = (status.remaining - before) * 100
             line += f" · {'+' if moved >= 0 else '−'}{abs(moved):.1f} pts in a day"
         lines.append(line)
+    if ledger:
+        lines.append("*Spent by incidents*")
+        ranked = sorted(ledger, key=lambda item: -item[1].share)
+        lines += [f"• {escape(label)}: {spent_line(spent)}" for label, spent in ranked[:MAX_LEDGER]]
+        if len(ranked) > MAX_LEDGER:
+            lines.append(f"…and {len(ranked) - MAX_LEDGER} more.")
     spent = [s for s in statuses if s.budget is BudgetState.EXHAUSTED]
     if spent:
         lines.append(f"_{len(spent)} spent: sre-agent asks two approvers for every change to these services._")
     return truncate("\n".join(lines), 3900)
+
+
+def spent_line(spent: BudgetSpent) -> str:
+    """One line of an incident's budget ledger."""
+    return f"{escape(spent.slo)}: {spent.share * 100:.2f}% of its {escape(spent.period)} error budget"

@@ -25,6 +25,7 @@ class BlockId(StrEnum):
     CARD_HEADER = "incident_card.header"
     CARD_SUMMARY = "incident_card.summary"
     CARD_FIELDS = "incident_card.fields"
+    CARD_BUDGET = "incident_card.budget"
     CARD_ACTIONS = "incident_card.actions"
     CARD_CONTEXT = "incident_card.context"
     ANNOUNCEMENT = "incident_announcement"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
@@ -14,8 +16,10 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from blocks import budgets as budget_words
 from blocks.ids import ActionId, BlockId
 from blocks.text import SECTION_LIMIT, channel, escape, link, truncate, user
+from bot.domain.events import BudgetSpent
 from bot.domain.incident import Incident
 from bot.domain.phase import Phase
 
@@ -37,7 +41,8 @@ def card_text(incident: Incident) -> str:
     return escape(f"{incident.severity} {incident.label} {incident.service} — {incident.phase.label}: {incident.title}")
 
 
-def incident_card(incident: Incident) -> list[Block]:
+def incident_card(incident: Incident, spent: Sequence[BudgetSpent] = ()) -> list[Block]:
+    """The card; `spent`: the error budget it spent, per SLO (once it closed)."""
     emoji = _PHASE_EMOJI.get(incident.phase, incident.severity.emoji)
     fields = [
         MarkdownTextObject(text=f"*Severity*\n{incident.severity.emoji} {incident.severity}"),
@@ -60,6 +65,14 @@ def incident_card(incident: Incident) -> list[Block]:
         ),
         SectionBlock(block_id=BlockId.CARD_FIELDS, fields=fields),
     ]
+    if spent:
+        lines = "\n".join(f"• {budget_words.spent_line(s)}" for s in spent)
+        blocks.append(
+            SectionBlock(
+                block_id=BlockId.CARD_BUDGET,
+                text=MarkdownTextObject(text=truncate(f"*Error budget spent*\n{lines}", SECTION_LIMIT)),
+            )
+        )
     buttons: list[ButtonElement] = []
     if incident.is_open:
         buttons.append(

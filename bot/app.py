@@ -142,7 +142,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         budgets=standing,
     )
     opener = Opener(store=store, pager=pagerduty, clock=clock, locks=locks, channel=channel, steps=steps)
-    resolver = Resolver(store=store, pager=pagerduty, clock=clock, locks=locks, channel=channel, withdrawal=board)
+    resolver = Resolver(
+        store=store, pager=pagerduty, clock=clock, locks=locks, channel=channel, withdrawal=board, ledger=standing
+    )
     pager_sync = PagerSync(
         store=store,
         slack=slack,

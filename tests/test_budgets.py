@@ -290,3 +290,52 @@ async def test_app_home_shows_the_real_budgets(h: Harness) -> None:
     assert lines[0].startswith(":grey_question:") and "Search availability" in lines[0]  # unknown first
     assert lines[1].startswith(":warning:") and "15.0% left of 28d" in lines[1]  # then the least left
     assert "Checkout availability" in lines[2] and "50.0% left of 30d" in lines[2] and "burn 0.50x" in lines[2]
+
+
+@pytest.mark.parametrize(
+    "harness_overrides", [{"SRE_SLO_DIGEST": "* * * * *", "SRE_SLO_DIGEST_CHANNEL": "C0INCIDENTS"}]
+)
+async def test_the_budget_an_incident_spent_goes_on_its_timeline_card_and_the_digest(h: Harness) -> None:
+    from bot.domain.events import BudgetSpent, payload_of
+
+    await _ticks(h.sandbox, 2)  # the counts before it began are stored
+    h.sandbox.pagerduty.page("checkout-service", "checkout-service: error rate 8.5% (threshold 1%)", urgency="high")
+    await eventually(lambda: bool(incident_channels(h.sandbox)), within=10)
+    [channel] = incident_channels(h.sandbox)
+    # during the incident 2,000 more requests fail: 2% of a 30-day budget of 100,000
+    _slis(h.sandbox)["checkout-availability"] = {**HEALTHY, "30d": {"total": 100_000_000, "bad": 52_000}}
+    await _ticks(h.sandbox, 2)
+    await h.settle()
+    result = await h.sandbox.slack.send_command("U0DANA", channel.id, "/incident", "resolve rolled back")
+    assert result["status"] == 200
+    [incident] = await h.services.store.incidents()
+
+    async def ledger() -> list[BudgetSpent]:
+        assert incident.id is not None
+        events = await h.services.store.timeline(incident.id)
+        return [p for e in events if isinstance(p := payload_of(e), BudgetSpent)]
+
+    async def written() -> bool:
+        return bool(await ledger())
+
+    await eventually(written, within=10)
+    [spent] = await ledger()
+    assert (spent.slo, spent.period, spent.bad) == ("checkout-availability", "30d", 2_000)
+    assert spent.share == pytest.approx(0.02)
+    await h.settle()
+    [card] = [
+        m
+        for m in h.sandbox.slack.messages_in(channel.id)
+        if any(b.get("block_id") == "incident_card.header" for b in m.blocks or [])
+    ]
+    [budget] = [b for b in card.blocks if b.get("block_id") == "incident_card.budget"]
+    assert "checkout-availability: 2.00% of its 30d error budget" in budget["text"]["text"]
+    label = (await h.services.store.incidents())[0].label
+
+    def listed() -> bool:
+        return any(
+            "*Spent by incidents*" in m.text and f"{label}: checkout-availability: 2.00% of its 30d" in m.text
+            for m in h.sandbox.slack.messages_in("C0INCIDENTS")
+        )
+
+    await eventually(listed, within=10)

@@ -1,5 +1,6 @@
 """The budget digest: a scheduled message (a crontab in a time zone) to a channel with every SLO, the least budget
-left first: what remains and how that moved in the last day, the burn now, the forecast and what fires. Sent once per
+left first: what remains and how that moved in the last day, the burn now, the forecast and what fires; and which
+incident spent which budget in the longest SLO period (the budget ledger). Sent once per
 scheduled time: the scheduler stores each firing once across processes, and the message carries the firing's time as
 its tag and is looked for before it is posted (a firing cut off by a crash and fired again posts nothing twice)."""
 
@@ -11,7 +12,9 @@ from datetime import datetime, timedelta
 from blocks import budgets as words
 from bot.adapters.slack.gateway import SlackGateway
 from bot.budgets.standing import Standing
+from bot.domain.events import BudgetSpent, payload_of
 from bot.domain.slo import evaluate
+from bot.domain.timeline import EventKind
 from bot.errors import SreAgentError
 from bot.store import Store, Timer
 
@@ -45,7 +48,13 @@ class Digest:
             for d in definitions
             if d.slo.name in day_before
         }
-        text = words.digest(statuses, then, at)
+        longest = max(d.slo.period for d in definitions)
+        ledger: list[tuple[str, BudgetSpent]] = []
+        for incident_id, event in await self.store.events_of_kind(EventKind.BUDGET_SPENT, since=at - longest):
+            incident = await self.store.incident(incident_id)
+            if incident is not None and isinstance(spent := payload_of(event), BudgetSpent):
+                ledger.append((incident.label, spent))
+        text = words.digest(statuses, then, at, ledger)
         tag = {"digest": at.strftime("%Y%m%dT%H%M%SZ")}
         try:
             found = await self.slack.find_tagged(self.channel, tag)

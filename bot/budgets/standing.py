@@ -8,7 +8,9 @@ from datetime import datetime, timedelta
 
 from bot.config.slos import SloDefinition
 from bot.domain.budget_policy import Policy, Stance, stance
-from bot.domain.slo import SloStatus, evaluate, usual_burn
+from bot.domain.events import BudgetSpent
+from bot.domain.incident import Incident
+from bot.domain.slo import SloStatus, evaluate, spent_between, usual_burn
 from bot.store import Store
 
 __all__ = ["Standing"]
@@ -70,3 +72,32 @@ class Standing:
             statuses = await self.with_usual(self.definitions, now)
             return sorted(statuses, key=lambda s: -(s.burn_now or 0.0)), bool(self.definitions)
         return await self.with_usual(self.of_service(service), now), bool(self.definitions)
+
+    async def spent(self, incident: Incident, now: datetime) -> list[BudgetSpent]:
+        """The budget ledger of an incident that ended: each of its service's SLOs, the share of the period's budget
+        spent from when it began to `now`, from the snapshots then and now (none where there are no counts)."""
+        out: list[BudgetSpent] = []
+        for d in self.of_service(incident.service):
+            name = d.slo.name
+            start = (await self.store.latest_snapshots(before=incident.triggered_at, names=[name])).get(name)
+            if start is None:  # no snapshot before it began: the first one after
+                later = await self.store.snapshots(name, since=incident.triggered_at, until=now)
+                start = later[0] if later else None
+            end = (await self.store.latest_snapshots(before=now, names=[name])).get(name)
+            if start is None or end is None:
+                continue
+            first, last = start.counts.get(d.slo.period_name), end.counts.get(d.slo.period_name)
+            if first is None or last is None:
+                continue
+            share, bad = spent_between(first, last, d.slo.budget)
+            out.append(
+                BudgetSpent(
+                    name,
+                    d.slo.period_name,
+                    share.numerator / share.denominator,
+                    int(bad),
+                    start.taken_at.isoformat(),
+                    end.taken_at.isoformat(),
+                )
+            )
+        return out

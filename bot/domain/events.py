@@ -284,6 +284,20 @@ class Checked(Payload):
     readings: tuple[Any, ...] = ()
 
 
+@dataclass(frozen=True)
+class BudgetSpent(Payload):
+    """The share of an SLO's error budget over its period that the incident spent (negative: none; it is 0 then),
+    from the SLO's counts when it began and when it ended."""
+
+    KINDS = (EventKind.BUDGET_SPENT,)
+    slo: str = ""
+    period: str = ""
+    share: float = 0.0
+    bad: int = 0  # bad events (or slices) counted between the two
+    since: str = ""  # the snapshots' times, ISO
+    until: str = ""
+
+
 # Writing and reading -----------------------------------------------------------------------------------------------
 
 
@@ -338,6 +352,7 @@ for _cls in (
     Executed,
     Verifying,
     Checked,
+    BudgetSpent,
     Plain,
 ):
     for _kind in _cls.KINDS:

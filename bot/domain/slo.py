@@ -50,6 +50,7 @@ __all__ = [
     "evaluate",
     "exact",
     "hours_to_exhaustion",
+    "spent_between",
     "transitions",
     "usual_burn",
     "window_name",
@@ -275,6 +276,17 @@ def hours_to_exhaustion(remaining: Fraction | float, burn: Fraction | float, per
 def budget_spent(burn: Fraction | float, span: timedelta, period: timedelta) -> Fraction:
     """The share of the period's budget that burning at `burn` for `span` spends (burn x span / period)."""
     return Fraction(burn) * Fraction(int(span.total_seconds()), int(period.total_seconds()))
+
+
+def spent_between(before: Counts, after: Counts, budget: Fraction) -> tuple[Fraction, Fraction]:
+    """The share of the period's budget spent between two readings of the period's counts, and the bad events
+    between them: (after.bad - before.bad) / (after.total x budget), never below 0 (in a rolling period old events
+    also leave the window, so this is what was spent at least)."""
+    bad = max(Fraction(0), Fraction(after.bad, after.scale) - Fraction(before.bad, before.scale))
+    total = Fraction(after.total, after.scale)
+    if total == 0 or budget == 0:
+        return Fraction(0), bad
+    return bad / (total * budget), bad
 
 
 def usual_burn(history: list[float]) -> float | None:

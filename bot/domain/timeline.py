@@ -46,6 +46,8 @@ class EventKind(StrEnum):
     VERIFIED = "verified"
     VERIFICATION_FAILED = "verification_failed"
     HELP_REQUESTED = "help_requested"
+    # SLOs: the share of each SLO's error budget the incident spent (the budget ledger), written when it resolves
+    BUDGET_SPENT = "budget_spent"
 
 
 @dataclass(frozen=True)

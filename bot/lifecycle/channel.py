@@ -7,7 +7,9 @@ import logging
 
 from blocks import incident as incident_blocks
 from bot.adapters.slack.gateway import SlackGateway
+from bot.domain.events import BudgetSpent, payload_of
 from bot.domain.incident import Incident
+from bot.domain.timeline import EventKind
 from bot.errors import NotAnIncidentChannel, SlackError
 from bot.store import Store
 
@@ -29,8 +31,13 @@ class IncidentChannel:
         assert incident.id is not None
         card = await self.store.message_ref(incident.id, CARD)
         if card:
+            spent: list[BudgetSpent] = []
+            if not incident.is_open:  # the budget ledger, written when it closed
+                for event in await self.store.timeline(incident.id):
+                    if event.kind is EventKind.BUDGET_SPENT and isinstance(p := payload_of(event), BudgetSpent):
+                        spent.append(p)
             await self.slack.update(
-                card[0], card[1], incident_blocks.card_text(incident), incident_blocks.incident_card(incident)
+                card[0], card[1], incident_blocks.card_text(incident), incident_blocks.incident_card(incident, spent)
             )
         announced = await self.store.message_ref(incident.id, ANNOUNCEMENT)
         if announced:

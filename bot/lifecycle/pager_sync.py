@@ -140,7 +140,7 @@ class PagerSync:
             reason=f"Resolved in {self.pager.name}",
         )
         await self.store.save_incident(incident, events, now=self.clock.now())
-        await self.resolver.withdraw_proposals(incident)
+        await self.resolver.closed(incident)
         await self.channel.refresh(incident)
         await self.channel.say(incident, messages.resolved_in_pager(event.agent_name, self.pager.name))
 

@@ -4,9 +4,11 @@ waiting (withdrawn), and the channel."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
 from blocks import messages
+from bot.domain.events import BudgetSpent, record
 from bot.domain.incident import Incident, transition
 from bot.domain.phase import Phase
 from bot.domain.timeline import ACTOR_BOT
@@ -25,6 +27,11 @@ class Withdrawal(Protocol):
         """The incident closed: its proposals still waiting stop counting (the caller holds its lock)."""
 
 
+class Ledger(Protocol):
+    async def spent(self, incident: Incident, now: datetime) -> list[BudgetSpent]:
+        """The share of each SLO's budget the incident spent (see bot.budgets.standing)."""
+
+
 class Resolver:
     def __init__(
         self,
@@ -35,7 +42,9 @@ class Resolver:
         locks: KeyedLocks,
         channel: IncidentChannel,
         withdrawal: Withdrawal | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
+        self.ledger = ledger
         self.store = store
         self.pager = pager
         self.clock = clock
@@ -61,12 +70,26 @@ class Resolver:
             if incident.source == self.pager.source:
                 await self.pager.resolve(incident.external_id, summary or None)
             await self.store.save_incident(incident, events, now=self.clock.now())
-            await self.withdraw_proposals(incident)
+            await self.closed(incident)
             await self.channel.refresh(incident)
             await self.channel.say(incident, messages.resolved_by(user_id, summary))
             return incident
 
-    async def withdraw_proposals(self, incident: Incident) -> None:
-        """A resolved incident's open proposals stop counting, and their messages say so at once."""
+    async def closed(self, incident: Incident) -> None:
+        """After an incident closed (the caller holds its lock): its open proposals stop counting, and their
+        messages say so at once; the error budget it spent goes on its timeline (the budget ledger)."""
         if self.withdrawal is not None:
             await self.withdrawal.withdraw(incident)
+        if self.ledger is not None:
+            now = self.clock.now()
+            spent = await self.ledger.spent(incident, now)
+            if spent:
+                await self.store.append_events(
+                    incident,
+                    [
+                        record(
+                            s, at=now, actor=ACTOR_BOT, text=f"{s.slo}: {s.share * 100:.2f}% of its {s.period} budget"
+                        )
+                        for s in spent
+                    ],
+                )

@@ -5,6 +5,7 @@ before it), so that tampering shows. Message references name the Slack messages 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -82,20 +83,20 @@ class IncidentRows(Transactions):
                 .where(timeline_events.c.incident_id == incident_id)
                 .order_by(timeline_events.c.seq)
             )
-            return [
-                TimelineEvent(
-                    at=r.at,
-                    kind=EventKind(r.kind),
-                    actor=r.actor,
-                    text=r.text,
-                    data=dict(r.data or {}),
-                    ref=r.ref,
-                    seq=r.seq,
-                    prev_hash=r.prev_hash,
-                    hash=r.hash,
-                )
-                for r in rows
-            ]
+            return [_event(r) for r in rows]
+
+        return await self.run(work)
+
+    async def events_of_kind(self, kind: EventKind, *, since: datetime) -> list[tuple[int, TimelineEvent]]:
+        """Every incident's events of one kind written since `since`, oldest first, with the incident's id."""
+
+        def work(conn: sa.Connection) -> list[tuple[int, TimelineEvent]]:
+            rows = conn.execute(
+                timeline_events.select()
+                .where(timeline_events.c.kind == str(kind), timeline_events.c.at >= since)
+                .order_by(timeline_events.c.at, timeline_events.c.incident_id, timeline_events.c.seq)
+            )
+            return [(int(r.incident_id), _event(r)) for r in rows]
 
         return await self.run(work)
 
@@ -179,3 +180,17 @@ def _append_events(conn: sa.Connection, incident: Incident, events: list[Timelin
         )
         prev = digest
     conn.execute(timeline_events.insert(), rows)
+
+
+def _event(r: Any) -> TimelineEvent:
+    return TimelineEvent(
+        at=r.at,
+        kind=EventKind(r.kind),
+        actor=r.actor,
+        text=r.text,
+        data=dict(r.data or {}),
+        ref=r.ref,
+        seq=r.seq,
+        prev_hash=r.prev_hash,
+        hash=r.hash,
+    )
