@@ -9,7 +9,7 @@ from datetime import datetime
 from blocks.text import escape, truncate
 from bot.domain.budget_policy import Stance
 from bot.domain.events import BudgetSpent
-from bot.domain.slo import Alert, BudgetState, SloStatus, by_budget
+from bot.domain.slo import Alert, BudgetAnswer, BudgetState, SloStatus, by_budget
 
 TIER_WORDS = {
     "page-fast": "fast burn (1 h and 5 m)",
@@ -136,13 +136,19 @@ _ICON = {
 }
 
 
-def answer(statuses: list[SloStatus], service: str | None) -> str:
+def answer(found: BudgetAnswer, service: str | None) -> str:
     """The reply to "how's the checkout error budget looking?": one paragraph an SLO."""
+    statuses = found.statuses
     if not statuses:
         return (
             f":bar_chart: No SLO is defined for `{escape(service or '?')}`, so I have no error budget to report for it."
         )
-    lines = [f"{_ICON[s.budget]} {budget_line(s)}" for s in statuses]
+    lines = []
+    for s in statuses:
+        line = f"{_ICON[s.budget]} {budget_line(s)}"
+        if s.slo.name in found.maintenance:
+            line += f" ({percent(found.maintenance[s.slo.name])} of the budget went in maintenance windows.)"
+        lines.append(line)
     if any(s.against_usual is None and s.burn_now is not None for s in statuses):
         lines.append("_“x normal” appears once sre-agent has three days of this SLO's history._")
     return "\n".join(lines)

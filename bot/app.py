@@ -25,6 +25,7 @@ from bot.budgets.reading import SliReader
 from bot.budgets.standing import Standing
 from bot.budgets.tracking import SLO_TICK, BudgetConfig, BudgetTracker
 from bot.config.agents import load_agents
+from bot.config.maintenance import load_maintenance
 from bot.config.runbooks import SHIPPED, load_runbooks
 from bot.config.settings import Settings
 from bot.lifecycle.actions import IncidentActions
@@ -109,7 +110,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     approvers = Approvers(
         store=store, slack=slack, pager=pagerduty, clock=clock, catalog=catalog, approvers=remediation.approvers
     )
-    standing = Standing(store=store, definitions=slos)
+    standing = Standing(store=store, definitions=slos, maintenance=load_maintenance(settings.slo_maintenance_path))
     proposer = Proposer(
         budgets=standing,
         store=store,
@@ -231,6 +232,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         slack=slack,
         catalog=catalog,
         pages=declarer,
+        standing=standing,
         config=BudgetConfig(
             incidents_channel=settings.slack_incidents_channel,
             page=settings.slo_page,

@@ -5,6 +5,7 @@ is announced once per crossing. On a virtual clock 200 times faster than the wal
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -213,8 +214,6 @@ BRIEF = {  # the product brief's checkout example: 15% left of 30 days, burning 
 
 
 async def test_the_budget_question_answers_with_the_brief_numbers(h: Harness) -> None:
-    from datetime import timedelta
-
     from bot.domain.slo import Counts
     from bot.store.slos import Snapshot
 
@@ -339,3 +338,61 @@ async def test_the_budget_an_incident_spent_goes_on_its_timeline_card_and_the_di
         )
 
     await eventually(listed, within=10)
+
+
+@pytest.fixture
+def maintenance_window(sandbox: Sandbox) -> tuple[datetime, datetime]:
+    now = sandbox.test_clock.now()  # type: ignore[attr-defined]
+    return now + timedelta(minutes=3), now + timedelta(minutes=25)
+
+
+@pytest.fixture
+def maintenance_file(tmp_path: Path, maintenance_window: tuple[datetime, datetime]) -> Path:
+    start, end = maintenance_window
+    path = tmp_path / "maintenance.yml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "windows": [
+                    {
+                        "name": "checkout-migration",
+                        "services": ["checkout-service"],
+                        "start": start.isoformat(),
+                        "end": end.isoformat(),
+                        "reason": "Database migration",
+                    }
+                ],
+            }
+        )
+    )
+    return path
+
+
+@pytest.fixture
+def harness_overrides(request: pytest.FixtureRequest) -> dict[str, object]:
+    if "maintenance_file" in request.fixturenames:
+        return {"SRE_SLO_MAINTENANCE_PATH": str(request.getfixturevalue("maintenance_file"))}
+    return getattr(request, "param", {})
+
+
+async def test_no_alert_fires_in_a_maintenance_window_and_its_spend_is_shown_apart(
+    h: Harness, maintenance_file: Path, maintenance_window: tuple[datetime, datetime]
+) -> None:
+    clock = h.clock
+    assert clock is not None
+    start, end = maintenance_window
+    await _ticks(h.sandbox, 1)  # the counts before the window
+    await eventually(lambda: clock.now() >= start + timedelta(seconds=30), within=10)
+    # inside the window: a fast burn, 1,000 more failures (1% of the 30-day budget)
+    _slis(h.sandbox)["checkout-availability"] = {**FAST_BURN, "30d": {"total": 100_000_000, "bad": 51_000}}
+    await _ticks(h.sandbox, 3)
+    assert clock.now() < end, "the test ran too slowly to look inside the window"
+    assert not incident_channels(h.sandbox)  # planned: nothing pages
+    await eventually(lambda: clock.now() >= end, within=15)
+    await eventually(lambda: bool(incident_channels(h.sandbox)), within=10)  # it still burns after the window
+    result = await h.sandbox.slack.send_mention("U0DANA", "C0INCIDENTS", "how's the checkout error budget looking?")
+    ts = result["ts"]
+    await eventually(lambda: any(m.thread_ts == ts and m.ts != ts for m in h.sandbox.slack.messages_in("C0INCIDENTS")))
+    [said] = [m.text for m in h.sandbox.slack.messages_in("C0INCIDENTS") if m.thread_ts == ts and m.ts != ts]
+    assert "(1.0% of the budget went in maintenance windows.)" in said

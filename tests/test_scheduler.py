@@ -288,3 +288,39 @@ async def test_a_keyed_timer_is_stored_once(stores: tuple[Store, Store]) -> None
         assert await schedulers[1].at("verify", clock.now(), key="verify:7:2") is None  # fired: still stored once
     finally:
         await asyncio.gather(*(s.close() for s in schedulers))
+
+
+@pytest.mark.parametrize(
+    ("crontab", "days"),
+    [
+        ("0 9 * * 1-5", ["Mon", "Tue", "Wed", "Thu", "Fri"]),  # cron's weekdays, not APScheduler 3's Tue-Sat
+        ("0 9 * * 0", ["Sun"]),
+        ("0 9 * * 7", ["Sun"]),
+        ("0 9 * * 6,0", ["Sun", "Sat"]),  # in the order of a week from Sunday 29 November
+        ("0 9 * * fri-sat", ["Fri", "Sat"]),
+        ("0 9 * * 5-7", ["Sun", "Fri", "Sat"]),
+        ("0 9 * * */2", ["Sun", "Tue", "Thu", "Sat"]),
+        ("0 9 * * *", ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]),
+    ],
+)
+def test_a_crontab_names_the_days_cron_names(crontab: str, days: list[str]) -> None:
+    from bot.config.crontab import cron_trigger
+
+    trigger = cron_trigger(crontab, "UTC")
+    fired, at = [], datetime(2026, 11, 29, tzinfo=UTC)  # a Sunday
+    while at < datetime(2026, 12, 6, tzinfo=UTC):
+        nxt = trigger.get_next_fire_time(None, at)
+        assert nxt is not None
+        if nxt >= datetime(2026, 12, 6, tzinfo=UTC):
+            break
+        fired.append(nxt.strftime("%a"))
+        at = nxt + timedelta(seconds=1)
+    assert fired == days
+
+
+def test_a_bad_crontab_is_refused() -> None:
+    from bot.config.crontab import cron_trigger
+
+    for bad, said in (("0 9 * *", "five fields"), ("0 9 * * 8", "0-7"), ("0 9 * * 5-1", "backwards")):
+        with pytest.raises(ValueError, match=said):
+            cron_trigger(bad)

@@ -300,3 +300,70 @@ def test_the_cli_table_for_the_example(tmp_path: Path) -> None:
         "0.90x",
     ]
     assert "4.7 d" in row
+
+
+def test_maintenance_windows_one_off_and_recurring() -> None:
+    from datetime import UTC, datetime
+
+    from bot.config.maintenance import parse_maintenance
+    from bot.domain.maintenance import covering
+
+    plan = parse_maintenance(
+        {
+            "version": 1,
+            "windows": [
+                {
+                    "name": "db",
+                    "services": ["payments-api"],
+                    "start": "2026-12-05T02:00:00Z",
+                    "end": "2026-12-05T04:00:00Z",
+                },
+                {"name": "deploys", "every": "0 2 * * 6", "timezone": "Europe/Berlin", "for": "1h"},
+            ],
+        },
+        "maintenance.yml",
+    )
+    saturday = datetime(2026, 12, 5, 1, 30, tzinfo=UTC)  # 02:30 in Berlin: the weekly window, and not yet the db one
+    assert [w.name for w in plan.at(saturday)] == ["deploys"]
+    assert (
+        covering(
+            plan.at(datetime(2026, 12, 5, 2, 30, tzinfo=UTC)), "payments-api", datetime(2026, 12, 5, 2, 30, tzinfo=UTC)
+        ).name
+        == "db"
+    )  # type: ignore[union-attr]
+    assert (
+        covering(
+            plan.at(datetime(2026, 12, 5, 3, 0, tzinfo=UTC)),
+            "checkout-service",
+            datetime(2026, 12, 5, 3, 0, tzinfo=UTC),
+        )
+        is None
+    )
+    weeks = plan.between(datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 29, tzinfo=UTC))
+    assert [w.start.isoformat() for w in weeks if w.name == "deploys"] == [
+        "2026-12-05T01:00:00+00:00",
+        "2026-12-12T01:00:00+00:00",
+        "2026-12-19T01:00:00+00:00",
+        "2026-12-26T01:00:00+00:00",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("window", "message"),
+    [
+        ({"name": "x", "start": "2026-12-05T02:00:00Z"}, "a one-off window needs start and end"),
+        (
+            {"name": "x", "start": "2026-12-05T02:00:00", "end": "2026-12-05T03:00:00Z"},
+            "windows[0].start: Value error, give the time zone",
+        ),
+        ({"name": "x", "every": "0 2 * * 6"}, "a recurring window needs for"),
+        ({"name": "x", "every": "at two", "for": "1h"}, "every: expected a crontab"),
+        ({"name": "x", "every": "0 2 * * 6", "for": "1h", "start": "2026-12-05T02:00:00Z"}, "not both"),
+    ],
+)
+def test_a_bad_maintenance_window_is_refused_with_the_place(window: dict[str, object], message: str) -> None:
+    from bot.config.maintenance import parse_maintenance
+
+    with pytest.raises(ConfigError) as caught:
+        parse_maintenance({"version": 1, "windows": [window]}, "maintenance.yml")
+    assert str(caught.value).startswith("maintenance.yml: windows[0]") and message.split(", ")[-1] in str(caught.value)

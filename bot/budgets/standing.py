@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
+from bot.config.maintenance import MaintenancePlan
 from bot.config.slos import SloDefinition
 from bot.domain.budget_policy import Policy, Stance, stance
 from bot.domain.events import BudgetSpent
 from bot.domain.incident import Incident
-from bot.domain.slo import SloStatus, evaluate, spent_between, usual_burn
+from bot.domain.maintenance import Maintenance, covering
+from bot.domain.slo import BudgetAnswer, SloStatus, evaluate, spent_between, usual_burn
 from bot.store import Store
 
 __all__ = ["Standing"]
@@ -19,10 +21,44 @@ USUAL_DAYS = 28  # the usual burn: the median of the daily burns of these many d
 
 
 class Standing:
-    def __init__(self, *, store: Store, definitions: Sequence[SloDefinition], policy: Policy | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        definitions: Sequence[SloDefinition],
+        policy: Policy | None = None,
+        maintenance: MaintenancePlan | None = None,
+    ) -> None:
         self.store = store
         self.definitions = list(definitions)
         self.policy = policy or Policy()
+        self.maintenance = maintenance or MaintenancePlan()
+
+    def in_maintenance(self, service: str, at: datetime) -> Maintenance | None:
+        """The maintenance window `service` is in at `at`, if any: no alert fires for it then."""
+        return covering(self.maintenance.at(at), service, at)
+
+    async def spent_in_maintenance(self, definition: SloDefinition, now: datetime) -> float | None:
+        """The share of the period's budget spent inside maintenance windows of the SLO's service over its period
+        (None when there was no window)."""
+        windows = [
+            w
+            for w in self.maintenance.between(now - definition.slo.period, now)
+            if not w.services or definition.slo.service in w.services
+        ]
+        if not windows:
+            return None
+        total = 0.0
+        name, period = definition.slo.name, definition.slo.period_name
+        for w in windows:
+            start = (await self.store.latest_snapshots(before=w.start, names=[name])).get(name)
+            end = (await self.store.latest_snapshots(before=min(w.end, now), names=[name])).get(name)
+            first = start.counts.get(period) if start else None
+            last = end.counts.get(period) if end else None
+            if first is not None and last is not None:
+                share, _ = spent_between(first, last, definition.slo.budget)
+                total += share.numerator / share.denominator
+        return total
 
     def of_service(self, service: str) -> list[SloDefinition]:
         return [d for d in self.definitions if d.slo.service == service]
@@ -65,13 +101,19 @@ class Standing:
         """How to act on `service` now, by its budgets."""
         return stance(await self.statuses(self.of_service(service)), self.policy)
 
-    async def answer(self, service: str | None, now: datetime) -> tuple[list[SloStatus], bool]:
+    async def answer(self, service: str | None, now: datetime) -> BudgetAnswer:
         """For "how's the budget looking?": the service's SLOs (or, with no service, every SLO, burning fastest
-        first), with their usual burns; and whether any SLO exists at all."""
+        first), with their usual burns and what was spent in maintenance windows."""
+        chosen = self.of_service(service) if service is not None else self.definitions
+        statuses = await self.with_usual(chosen, now)
         if service is None:
-            statuses = await self.with_usual(self.definitions, now)
-            return sorted(statuses, key=lambda s: -(s.burn_now or 0.0)), bool(self.definitions)
-        return await self.with_usual(self.of_service(service), now), bool(self.definitions)
+            statuses.sort(key=lambda s: -(s.burn_now or 0.0))
+        maintenance = {}
+        for d in chosen:
+            spent = await self.spent_in_maintenance(d, now)
+            if spent is not None:
+                maintenance[d.slo.name] = spent
+        return BudgetAnswer(statuses, bool(self.definitions), maintenance)
 
     async def spent(self, incident: Incident, now: datetime) -> list[BudgetSpent]:
         """The budget ledger of an incident that ended: each of its service's SLOs, the share of the period's budget

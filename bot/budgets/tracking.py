@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from blocks import budgets as words
 from bot.adapters.slack.gateway import SlackGateway
 from bot.budgets.reading import SliReader
+from bot.budgets.standing import Standing
 from bot.config.slos import SloDefinition
 from bot.domain.catalog import Catalog
 from bot.domain.incident import Incident
@@ -64,7 +65,9 @@ class BudgetTracker:
         catalog: Catalog,
         pages: BurnPages,
         config: BudgetConfig,
+        standing: Standing | None = None,
     ) -> None:
+        self.standing = standing
         self.store = store
         self.clock = clock
         self.reader = reader
@@ -105,6 +108,10 @@ class BudgetTracker:
 
     async def _say(self, status: SloStatus, at: datetime) -> None:
         name = status.slo.name
+        window = self.standing.in_maintenance(status.slo.service, at) if self.standing is not None else None
+        if window is not None:  # planned: nothing is said; what still holds after the window is said then
+            log.info("SLO %s: in maintenance window %s, no alerts", name, window.name)
+            return
         before = await self.store.slo_state(name) or SloState(name, "")
         previous = BudgetState(before.budget) if before.budget else None
         changes, firing_now = transitions(previous, frozenset(before.firing), status)

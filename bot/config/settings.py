@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.config.catalog import load_catalog
+from bot.config.crontab import cron_trigger
 from bot.config.slos import SloDefinition, load_slos
 from bot.domain.catalog import Catalog
 from bot.errors import ConfigError
@@ -69,6 +69,7 @@ class SloSettings(BaseSettings):
     slos_path: Path | None = Field(None, validation_alias=_env("SRE_SLOS_PATH"))
     slo_budget_warning: float = Field(0.2, ge=0, lt=1, validation_alias=_env("SRE_SLO_BUDGET_WARNING"))
     slo_tick_minutes: int = Field(1, ge=1, le=60, validation_alias=_env("SRE_SLO_TICK_MINUTES"))
+    slo_maintenance_path: Path | None = Field(None, validation_alias=_env("SRE_SLO_MAINTENANCE_PATH"))
     # what a page tier does: open an incident, or post to the service's channel
     slo_page: Literal["incident", "channel"] = Field("incident", validation_alias=_env("SRE_SLO_PAGE"))
     # the budget digest: when (a crontab, or "off"), in which time zone, to which channel (default: the incidents one)
@@ -82,7 +83,7 @@ class SloSettings(BaseSettings):
         if value.strip().lower() == "off":
             return "off"
         try:
-            CronTrigger.from_crontab(value)
+            cron_trigger(value)
         except ValueError as exc:
             raise ValueError(f"expected a crontab such as '0 9 * * 1-5' (or off): {exc}") from None
         return value

@@ -35,6 +35,7 @@ __all__ = [
     "ALERT_WINDOWS",
     "TIERS",
     "Alert",
+    "BudgetAnswer",
     "BudgetState",
     "Change",
     "Counts",
@@ -382,6 +383,15 @@ def evaluate(slo: Slo, counts: Mapping[str, Counts | None], *, usual: float | No
         exhausts_in_hours=exhausts,
         notes=tuple(notes),
     )
+
+
+@dataclass(frozen=True)
+class BudgetAnswer:
+    """What "how's the budget looking?" is answered from."""
+
+    statuses: list[SloStatus]
+    any_slo: bool  # whether any SLO is defined at all
+    maintenance: Mapping[str, float] = field(default_factory=dict)  # by SLO: budget share spent in maintenance
 
 
 def by_budget(statuses: Sequence[SloStatus]) -> list[SloStatus]:

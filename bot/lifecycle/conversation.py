@@ -21,7 +21,7 @@ from bot.adapters.slack.gateway import SlackGateway
 from bot.domain.catalog import Catalog
 from bot.domain.incident import Incident
 from bot.domain.intent import Intent, Reading, read
-from bot.domain.slo import SloStatus
+from bot.domain.slo import BudgetAnswer
 from bot.errors import SreAgentError
 from bot.lifecycle.actions import IncidentActions
 from bot.lifecycle.declaring import Declaration, Declarer
@@ -49,7 +49,7 @@ class Reply:
 class Budgets(Protocol):
     """Where the error budgets stand (see bot.budgets.standing)."""
 
-    async def answer(self, service: str | None, now: datetime) -> tuple[list[SloStatus], bool]: ...
+    async def answer(self, service: str | None, now: datetime) -> BudgetAnswer: ...
 
 
 class Conversation:
@@ -97,10 +97,10 @@ class Conversation:
         if intent is Intent.STATUS and here is not None:
             return Reply(incident_blocks.card_text(here), incident_blocks.incident_card(here))
         if intent is Intent.BUDGET:
-            statuses, any_slo = await self.budgets.answer(reading.service, now)
-            if not any_slo:
+            answer = await self.budgets.answer(reading.service, now)
+            if not answer.any_slo:
                 return Reply(replies.no_slos(reading.service))
-            return Reply(budget_words.answer(statuses, reading.service))
+            return Reply(budget_words.answer(answer, reading.service))
         if intent is Intent.ONCALL:
             return await self._oncall(reading.service or (here.service if here else None))
         if intent is Intent.INVESTIGATE:

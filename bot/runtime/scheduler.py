@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
+from bot.config.crontab import cron_trigger
 from bot.ports.clock import Clock
 from bot.runtime.background import Background
 from bot.store import Store
@@ -69,7 +70,7 @@ class Scheduler:
     def every(self, kind: str, crontab: str, handler: Handler, *, timezone: str = "UTC") -> None:
         """`handler` at each time of `crontab` (`0 9 * * 1-5`) in `timezone`, once across processes."""
         self.on(kind, self._recur(kind, handler))
-        self._recurring[kind] = CronTrigger.from_crontab(crontab, timezone=ZoneInfo(timezone))
+        self._recurring[kind] = cron_trigger(crontab, ZoneInfo(timezone))
 
     async def at(
         self,
