@@ -261,3 +261,28 @@ def test_burn_is_never_negative_and_a_tier_never_fires_under_its_factor(
 def test_hours_to_exhaustion_guards() -> None:
     assert hours_to_exhaustion(0.5, 0, DAYS_30) is None  # nothing is being spent
     assert hours_to_exhaustion(-0.1, 5, DAYS_30) == 0
+
+
+def test_transitions_say_each_change_once_and_keep_a_tier_without_data() -> None:
+    from bot.domain.slo_alerts import Change, transitions
+
+    burning = {"1h": ratio("0.02"), "5m": ratio("0.02"), "30d": Counts(500, 1_000_000)}
+    fired, firing = transitions(None, frozenset(), evaluate(SLO, burning))
+    assert [(t.change, t.tier) for t in fired] == [(Change.FIRED, "page-fast")] and firing == {"page-fast"}
+    again, firing = transitions(BudgetState.HEALTHY, firing, evaluate(SLO, burning))
+    assert [(t.change, t.tier) for t in again] == [(Change.FIRING, "page-fast")]
+    unknown, kept = transitions(BudgetState.HEALTHY, firing, evaluate(SLO, {"30d": Counts(500, 1_000_000)}))
+    assert unknown == [] and kept == {"page-fast"}  # no data for its windows: neither said again nor cleared
+    calm = {"1h": ratio("0.0001"), "5m": ratio("0.0001"), "30d": Counts(500, 1_000_000)}
+    cleared, firing = transitions(BudgetState.HEALTHY, kept, evaluate(SLO, calm))
+    assert [(t.change, t.tier) for t in cleared] == [(Change.CLEARED, "page-fast")] and firing == set()
+    low, _ = transitions(BudgetState.HEALTHY, frozenset(), evaluate(SLO, {"30d": Counts(850, 1_000_000)}))
+    assert [t.change for t in low] == [Change.BUDGET_LOW]  # 15% left: warning
+    same, _ = transitions(BudgetState.WARNING, frozenset(), evaluate(SLO, {"30d": Counts(850, 1_000_000)}))
+    assert same == []  # once per crossing
+    spent, _ = transitions(BudgetState.WARNING, frozenset(), evaluate(SLO, {"30d": Counts(1_200, 1_000_000)}))
+    assert [t.change for t in spent] == [Change.BUDGET_LOW]  # and again on into exhausted
+    back, _ = transitions(BudgetState.EXHAUSTED, frozenset(), evaluate(SLO, {"30d": Counts(100, 1_000_000)}))
+    assert [t.change for t in back] == [Change.BUDGET_RECOVERED]
+    gone, _ = transitions(BudgetState.HEALTHY, frozenset(), evaluate(SLO, {}))
+    assert [t.change for t in gone] == [Change.NO_DATA]

@@ -28,7 +28,8 @@ from bot.budgets.standing import Standing
 from bot.config.slos import SloDefinition
 from bot.domain.catalog import Catalog
 from bot.domain.incident import Incident
-from bot.domain.slo import BudgetState, Change, SloStatus, Transition, evaluate, transitions
+from bot.domain.slo import BudgetState, SloStatus, evaluate
+from bot.domain.slo_alerts import Change, Transition, transitions
 from bot.errors import SreAgentError
 from bot.lifecycle.declaring import BurnPage
 from bot.ports.clock import Clock
