@@ -100,21 +100,31 @@ def _intent(args: argparse.Namespace) -> int:
 
 def _slo_status(args: argparse.Namespace) -> int:
     import json
+    from datetime import UTC, datetime
 
     from pydantic import ValidationError
 
+    from bot.budgets.reading import read_from_agents
     from bot.budgets.report import as_json, read_counts, table
-    from bot.config.settings import SloSettings, describe_validation_error
-    from bot.domain.slo import by_budget, evaluate
+    from bot.config.agents import load_agents
+    from bot.config.settings import AgentSettings, SloSettings, describe_validation_error
+    from bot.domain.diagnosis import Role
+    from bot.domain.slo import Counts, by_budget, evaluate
 
     try:
         settings = SloSettings.model_validate({})
         definitions = settings.slos(args.slos)
         if not definitions:
             return _fail("no SLOs: give --slos PATH or set SRE_SLOS_PATH (OpenSLO YAML, see examples/slos.yml)")
-        if args.counts is None:
-            return _fail("--counts FILE is needed: reading the counts from the monitoring delegate is not built yet")
-        counts = read_counts(args.counts, definitions)
+        counts: dict[str, dict[str, Counts]]
+        if args.counts is not None:
+            counts = read_counts(args.counts, definitions)
+        else:  # from the monitoring agents, as the tick reads them
+            agents = load_agents(AgentSettings.model_validate({}).agents_path)
+            if not any(a.role is Role.MONITORING for a in agents):
+                return _fail("no monitoring agent to ask: set SRE_AGENTS_PATH, or give --counts FILE")
+            asked = asyncio.run(read_from_agents(definitions, agents, datetime.now(UTC)))
+            counts = {name: {w: c for w, c in windows.items() if c is not None} for name, windows in asked.items()}
     except ValidationError as exc:
         return _fail(describe_validation_error(exc))
     except ConfigError as exc:
@@ -216,7 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     status = slo_commands.add_parser("status", help="every SLO's budget, burn rates, alerts and forecast")
     status.add_argument("--service", help="only this service's SLOs")
     status.add_argument("--slos", type=Path, help="OpenSLO file or folder (default: SRE_SLOS_PATH)")
-    status.add_argument("--counts", type=Path, help="take the counts from this JSON file instead of the delegate")
+    status.add_argument(
+        "--counts", type=Path, help="take the counts from this JSON file instead of the monitoring agents"
+    )
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     status.set_defaults(run=_slo_status)
 

@@ -396,3 +396,47 @@ async def test_no_alert_fires_in_a_maintenance_window_and_its_spend_is_shown_apa
     await eventually(lambda: any(m.thread_ts == ts and m.ts != ts for m in h.sandbox.slack.messages_in("C0INCIDENTS")))
     [said] = [m.text for m in h.sandbox.slack.messages_in("C0INCIDENTS") if m.thread_ts == ts and m.ts != ts]
     assert "(1.0% of the budget went in maintenance windows.)" in said
+
+
+async def test_slo_status_without_counts_asks_the_monitoring_agent(sandbox: Sandbox, tmp_path: Path) -> None:
+    import asyncio
+    import json
+    import os
+    import sys
+
+    agents = tmp_path / "agents.yml"
+    agents.write_text(yaml.safe_dump(sandbox.agents.agents_file(timeout_s=5.0)))
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "PYTHONPATH", "VIRTUAL_ENV")}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "slo",
+        "status",
+        "--slos",
+        str(EXAMPLE_SLOS),
+        "--json",
+        env={**env, "SRE_AGENTS_PATH": str(agents)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    rows = {row["name"]: row for row in json.loads(out)["slos"]}
+    assert rows["checkout-availability"]["remaining"] == 0.5 and rows["checkout-availability"]["data"] == "ok"
+    assert rows["search-availability"]["data"] == "no_data" and rows["search-availability"]["remaining"] is None
+    assert len(sandbox.agents.sli_requests) == 1  # one batched request for all the SLOs
+    no_agents = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "slo",
+        "status",
+        "--slos",
+        str(EXAMPLE_SLOS),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(no_agents.communicate(), 60)
+    assert no_agents.returncode != 0 and "no monitoring agent to ask: set SRE_AGENTS_PATH" in err.decode()

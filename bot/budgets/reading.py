@@ -12,15 +12,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from bot.adapters.a2a import A2AError
+import aiohttp
+
+from bot.adapters.a2a import A2AClient, A2AError
+from bot.config.agents import AgentConfig
 from bot.config.slos import SloDefinition
 from bot.domain.diagnosis import Role
 from bot.domain.slo import Counts
-from bot.lifecycle.delegation import Delegator
 
-__all__ = ["SliReader", "counts_of"]
+__all__ = ["Agents", "SliReader", "counts_of", "read_from_agents"]
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +45,16 @@ def counts_of(values: Any) -> Counts | None:
         return None
 
 
+class Agents(Protocol):
+    """The configured agents and a client for each (the Delegator is one)."""
+
+    agents: list[AgentConfig]
+
+    def client(self, agent: AgentConfig) -> A2AClient: ...
+
+
 class SliReader:
-    def __init__(self, delegator: Delegator) -> None:
+    def __init__(self, delegator: Agents) -> None:
         self.delegator = delegator
 
     async def read(self, definitions: Sequence[SloDefinition], at: datetime) -> dict[str, dict[str, Counts | None]]:
@@ -95,3 +105,27 @@ class SliReader:
                         log.warning("SLI counts from %s for %s %s cannot be read", agent.name, name, window)
                     out[name][window] = counts
         return out
+
+
+class _Clients:
+    """The agents of a file, each with a client on one session (for the CLI, outside the app)."""
+
+    def __init__(self, agents: list[AgentConfig], session: aiohttp.ClientSession) -> None:
+        self.agents = agents
+        self.session = session
+        self._clients: dict[str, A2AClient] = {}
+
+    def client(self, agent: AgentConfig) -> A2AClient:
+        if agent.name not in self._clients:
+            self._clients[agent.name] = A2AClient(
+                agent.name, agent.url, self.session, timeout_s=agent.timeout_s, retries=agent.retries
+            )
+        return self._clients[agent.name]
+
+
+async def read_from_agents(
+    definitions: Sequence[SloDefinition], agents: list[AgentConfig], at: datetime
+) -> dict[str, dict[str, Counts | None]]:
+    """One batched request to each monitoring agent of `agents`, as the tick makes it."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=10)) as session:
+        return await SliReader(_Clients(agents, session)).read(definitions, at)

@@ -61,6 +61,14 @@ class CatalogSettings(BaseSettings):
         return load_catalog(Path(DEFAULT_CATALOG), required=False)
 
 
+class AgentSettings(BaseSettings):
+    """Where the agents file is; also usable alone (`sre-agent slo status` asks the monitoring agents)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, env_ignore_empty=True)
+
+    agents_path: Path | None = Field(None, validation_alias=_env("SRE_AGENTS_PATH"))
+
+
 class SloSettings(BaseSettings):
     """Where the SLOs are (OpenSLO YAML) and when a budget is low; also usable alone (`sre-agent slo status`)."""
 
@@ -103,7 +111,7 @@ class SloSettings(BaseSettings):
         return load_slos(where, warning=self.slo_budget_warning) if where is not None else []
 
 
-class Settings(StoreSettings, CatalogSettings, SloSettings):
+class Settings(StoreSettings, CatalogSettings, SloSettings, AgentSettings):
     """Every setting, its environment variable (the alias) and its default. The README's table mirrors this."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, env_ignore_empty=True)
@@ -136,7 +144,6 @@ class Settings(StoreSettings, CatalogSettings, SloSettings):
     webhook_max_age_hours: float = Field(72.0, gt=0, validation_alias=_env("SRE_WEBHOOK_MAX_AGE_HOURS"))
     channel_prefix: str = Field("inc", min_length=1, max_length=20, validation_alias=_env("SRE_CHANNEL_PREFIX"))
     log_level: str = Field("INFO", validation_alias=_env("SRE_LOG_LEVEL"))
-    agents_path: Path | None = Field(None, validation_alias=_env("SRE_AGENTS_PATH"))
     runbooks_path: Path | None = Field(None, validation_alias=_env("SRE_RUNBOOKS_PATH"))
     approvers: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias=_env("SRE_APPROVERS"))
     proposal_expiry_minutes: float = Field(15.0, gt=0, le=24 * 60, validation_alias=_env("SRE_PROPOSAL_EXPIRY_MINUTES"))
