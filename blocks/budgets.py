@@ -202,3 +202,7 @@ def digest(
 def spent_line(spent: BudgetSpent) -> str:
     """One line of an incident's budget ledger."""
     return f"{escape(spent.slo)}: {spent.share * 100:.2f}% of its {escape(spent.period)} error budget"
+
+
+def could_not_post(channel: str, error: str) -> str:
+    return f"(said here: sre-agent could not post in {escape(channel)}: {escape(error)})"

@@ -57,3 +57,7 @@ class SlackError(UpstreamError):
 
 class PagerDutyError(UpstreamError):
     """PagerDuty's REST API answered an error or could not be reached."""
+
+
+class DuplicateIncident(UpstreamError):
+    """The pager refused to open an incident: an open one has the same dedup key (an earlier try opened it)."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 
 from bot.adapters.pagerduty.client import PagerDuty
-from bot.errors import UpstreamError
+from bot.errors import DuplicateIncident, UpstreamError
 from bot.ports.pager import Pager
 from sandbox.server import Sandbox
 from tests.harness import BOT_EMAIL
@@ -109,6 +109,15 @@ async def test_an_incident_declared_from_slack_is_opened_on_the_service(pager: t
     )
     assert opened.id and opened.number is not None and opened.title == "search is slow"
     assert peer.status(opened.id) == "triggered" and opened.escalation_policy_id == POLICY
+    with pytest.raises(DuplicateIncident):  # the same key again while it is open: refused, nothing opened
+        await adapter.create_incident(
+            title="search is slow",
+            service_id=SERVICE,
+            urgency="high",
+            priority="P2",
+            details="",
+            incident_key="sre-agent-k1",
+        )
 
 
 async def test_the_user_sre_agent_acts_as_and_a_refusal_that_says_why(pager: tuple[Pager, Peer]) -> None:

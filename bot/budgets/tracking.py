@@ -30,7 +30,7 @@ from bot.domain.catalog import Catalog
 from bot.domain.incident import Incident
 from bot.domain.slo import BudgetState, SloStatus, evaluate
 from bot.domain.slo_alerts import Change, Transition, transitions
-from bot.errors import SreAgentError
+from bot.errors import SlackError, SreAgentError
 from bot.lifecycle.declaring import BurnPage
 from bot.ports.clock import Clock
 from bot.store import Store, Timer
@@ -152,8 +152,9 @@ class BudgetTracker:
                 entry["channel"] = incident.channel_id if incident is not None else None
             else:
                 tag = {"slo": name, "purpose": f"{change.tier}:{stamp}"}
-                entry["channel"] = channel
-                entry["ts"] = await self._post_once(channel, tag, words.tier_fired(status, change.alert))
+                entry["channel"], entry["ts"] = await self._post_once(
+                    channel, tag, words.tier_fired(status, change.alert)
+                )
             firing[change.tier] = entry
         elif change.change is Change.FIRING:
             assert change.tier is not None and change.alert is not None
@@ -179,11 +180,27 @@ class BudgetTracker:
             }[change.change](status)
             await self._post_once(channel, {"slo": name, "purpose": f"{change.change}:{stamp}"}, text)
 
-    async def _post_once(self, channel: str, tag: dict[str, str], text: str) -> str:
-        """Post `text` with `tag`, unless a message with that tag is there already (a second run of a firing)."""
+    async def _post_once(self, channel: str, tag: dict[str, str], text: str) -> tuple[str, str]:
+        """Post `text` with `tag`, unless a message with that tag is there already (a second run of a firing); where
+        it went (channel, ts). A team channel sre-agent cannot post in gets it said in the incidents channel instead,
+        with why, rather than not at all."""
+        found = await self._tagged(channel, tag)
+        if found:
+            return channel, found
         try:
-            found = await self.slack.find_tagged(channel, tag)
+            return channel, await self.slack.post(channel, text, tag=tag)
+        except SlackError as exc:
+            fallback = self.config.incidents_channel
+            if channel == fallback:
+                raise
+            log.warning("SLO message for %s could not be posted (%s): said in %s", channel, exc.error, fallback)
+            found = await self._tagged(fallback, tag)
+            said = f"{text}\n_{words.could_not_post(channel, exc.error)}_"
+            return fallback, found or await self.slack.post(fallback, said, tag=tag)
+
+    async def _tagged(self, channel: str, tag: dict[str, str]) -> str | None:
+        try:
+            return await self.slack.find_tagged(channel, tag)
         except SreAgentError as exc:  # not a member, say: better twice than never
             log.warning("could not look for an earlier %s message in %s: %s", tag, channel, exc)
-            found = None
-        return found or await self.slack.post(channel, text, tag=tag)
+            return None

@@ -22,7 +22,7 @@ from bot.domain.phase import Phase
 from bot.domain.severity import Severity
 from bot.domain.timeline import ACTOR_BOT
 from bot.domain.triage import blast_radius, signals_from_title
-from bot.errors import DomainError, SreAgentError
+from bot.errors import DomainError, DuplicateIncident, SreAgentError
 from bot.lifecycle.opening import Opener
 from bot.ports.clock import Clock
 from bot.ports.pager import Pager
@@ -158,10 +158,10 @@ class Declarer:
                     details=burn.description,
                     incident_key=f"sre-agent-{burn.key}",
                 )
+            except DuplicateIncident:  # opened by an earlier try of this firing: the pager's webhook opens it here
+                log.info("%s: the pager has this firing's incident already", burn.key)
+                return None
             except SreAgentError as exc:
-                if "dedup key" in str(exc):  # opened by an earlier try of this firing: its webhook opens it here
-                    log.info("%s: the pager has this firing's incident already", burn.key)
-                    return None
                 log.warning("%s: the pager did not open the incident (%s): opening it in Slack only", burn.key, exc)
             else:
                 incident = Incident(

@@ -47,7 +47,8 @@ class Pager(Protocol):
     async def create_incident(
         self, *, title: str, service_id: str, urgency: str, priority: str | None, details: str, incident_key: str
     ) -> PagedIncident:
-        """Open an incident on a service (it pages whoever is on call), as a person declaring it would."""
+        """Open an incident on a service (it pages whoever is on call), as a person declaring it would. While an
+        incident with the same `incident_key` is open there: DuplicateIncident, nothing opened."""
 
     async def user_exists(self, email: str) -> bool:
         """Whether the service has a user with this e-mail (the one sre-agent acts as)."""

@@ -21,7 +21,7 @@ with warnings.catch_warnings():
 from bot.adapters.pagerduty.events import severity_from_pagerduty
 from bot.domain.oncall import OnCall
 from bot.domain.pager import PagedIncident
-from bot.errors import PagerDutyError
+from bot.errors import DuplicateIncident, PagerDutyError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -104,9 +104,17 @@ class PagerDuty:
         priority_id = (await self._priorities()).get(priority) if priority else None
         if priority_id:
             body["priority"] = {"id": priority_id, "type": "priority_reference"}
-        created = await self._run(
-            "open the incident", lambda: self.session.rpost("/incidents", json={"incident": body})
-        )
+        try:
+            created = await self._run(
+                "open the incident", lambda: self.session.rpost("/incidents", json={"incident": body})
+            )
+        except PagerDutyError as exc:
+            if any("dedup key" in e for e in _error_details(exc.__cause__)):
+                raise DuplicateIncident(
+                    f"PagerDuty has an open incident with the key {incident_key}",
+                    user_message="PagerDuty has this incident open already.",
+                ) from exc
+            raise
         return _incident_from_rest(created)
 
     async def assignees(self, incident_id: str) -> set[str]:
@@ -229,6 +237,16 @@ def _incident_from_rest(data: Any) -> PagedIncident:
             data.get("urgency") if isinstance(data.get("urgency"), str) else None,
         ),
     )
+
+
+def _error_details(exc: BaseException | None) -> list[str]:
+    """The `errors` PagerDuty lists with an error (e.g. "Open incident with matching dedup key already exists")."""
+    response = getattr(exc, "response", None)
+    try:
+        errors = response.json().get("error", {}).get("errors") if response is not None else None
+    except ValueError:
+        return []
+    return [str(e) for e in errors] if isinstance(errors, list) else []
 
 
 def _error_message(exc: Exception) -> str:
