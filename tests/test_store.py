@@ -279,3 +279,25 @@ async def test_slo_snapshots_keep_no_data_apart_and_the_newest_is_found(database
         assert not await store.save_slo_state(stored, SloState(stored.slo, "exhausted"), now=NOW)  # stale
     finally:
         await store.close()
+
+
+async def test_old_snapshots_and_fired_timers_are_pruned(database_url: str) -> None:
+    from bot.domain.slo import Counts
+    from bot.store.slos import Snapshot
+
+    store = await Store.open(database_url)
+    try:
+        old = Snapshot("s", "svc", NOW - timedelta(days=40), {"1h": Counts(1, 10)})
+        new = Snapshot("s", "svc", NOW, {"1h": Counts(2, 10)})
+        await store.add_snapshots([old, new])
+        assert await store.prune_snapshots(before=NOW - timedelta(days=32)) == 1
+        assert await store.snapshots("s", since=NOW - timedelta(days=90), until=NOW) == [new]
+        fired = await store.add_timer("tick", NOW - timedelta(days=9), now=NOW - timedelta(days=9))
+        pending = await store.add_timer("tick", NOW + timedelta(days=1), now=NOW)
+        assert fired is not None and pending is not None
+        assert await store.claim_timer(fired, now=NOW - timedelta(days=9), lease=timedelta(seconds=30), holder="h/1")
+        assert await store.finish_timer(fired, now=NOW - timedelta(days=9))
+        assert await store.prune_timers(before=NOW - timedelta(days=7)) == 1
+        assert [t.id for t in await store.pending_timers("tick")] == [pending]
+    finally:
+        await store.close()

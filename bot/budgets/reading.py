@@ -56,14 +56,16 @@ class Agents(Protocol):
 class SliReader:
     def __init__(self, delegator: Agents) -> None:
         self.delegator = delegator
+        self._said_none = False
 
     async def read(self, definitions: Sequence[SloDefinition], at: datetime) -> dict[str, dict[str, Counts | None]]:
         """Each SLO's counts by window (every window it needs, None where no delegate gave it)."""
         out: dict[str, dict[str, Counts | None]] = {d.slo.name: dict.fromkeys(d.slo.windows()) for d in definitions}
         wanted = {d.slo.name: d for d in definitions}
         agents = [a for a in self.delegator.agents if a.role is Role.MONITORING]
-        if not agents:
-            log.warning("no monitoring agent is configured: the SLOs have no data")
+        if not agents and not self._said_none:
+            log.warning("no monitoring agent is configured (SRE_AGENTS_PATH): the SLOs have no data")
+            self._said_none = True  # once, not every tick
         for agent in agents:
             asking = [name for name, counts in out.items() if all(c is None for c in counts.values())]
             if not asking:

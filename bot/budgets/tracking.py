@@ -18,13 +18,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from blocks import budgets as words
 from bot.adapters.slack.gateway import SlackGateway
 from bot.budgets.reading import SliReader
-from bot.budgets.standing import Standing
+from bot.budgets.standing import USUAL_DAYS, Standing
 from bot.config.slos import SloDefinition
 from bot.domain.catalog import Catalog
 from bot.domain.incident import Incident
@@ -41,6 +41,7 @@ __all__ = ["SLO_TICK", "BudgetConfig", "BudgetTracker", "BurnPages"]
 log = logging.getLogger(__name__)
 
 SLO_TICK = "slo_tick"
+KEEP_FIRED_TIMERS = timedelta(days=7)
 
 
 class BurnPages(Protocol):
@@ -95,12 +96,25 @@ class BudgetTracker:
             [Snapshot(d.slo.name, d.slo.service, at, counts[d.slo.name]) for d in self.definitions]
         )
         statuses = [evaluate(d.slo, counts[d.slo.name]) for d in self.definitions]
+        if at.minute == 0:  # once an hour: forget what no period, history or ledger reads any more
+            await self._prune(at)
         for status in statuses:
             try:
                 await self._say(status, at)
             except Exception:  # one SLO's trouble (Slack down, say) must not silence the others
                 log.exception("SLO %s: what changed could not be said", status.slo.name)
         return statuses
+
+    async def _prune(self, at: datetime) -> None:
+        keep = max([*(d.slo.period for d in self.definitions), timedelta(days=USUAL_DAYS)]) + timedelta(days=2)
+        try:
+            snapshots = await self.store.prune_snapshots(before=at - keep)
+            fired = await self.store.prune_timers(before=at - KEEP_FIRED_TIMERS)
+        except Exception:  # a failed clean-up must not stop the tick
+            log.exception("old SLO snapshots and fired timers could not be pruned")
+            return
+        if snapshots or fired:
+            log.info("pruned %d SLO snapshots and %d fired timers", snapshots, fired)
 
     def channel_for(self, service: str) -> str:
         """The owning team's channel (the catalog's), else the incidents channel."""

@@ -94,6 +94,14 @@ class SloRows(Transactions):
 
         return await self.run(work)
 
+    async def prune_snapshots(self, *, before: datetime) -> int:
+        """Forget the snapshots taken before `before` (older than any period or history still read); how many."""
+
+        def work(conn: sa.Connection) -> int:
+            return int(conn.execute(slo_snapshots.delete().where(slo_snapshots.c.taken_at < before)).rowcount or 0)
+
+        return await self.run(work)
+
     async def slo_state(self, slo: str) -> SloState | None:
         def work(conn: sa.Connection) -> SloState | None:
             row = conn.execute(slo_states.select().where(slo_states.c.slo == slo)).first()

@@ -140,3 +140,12 @@ class TimerRows(Transactions):
             return int(result.rowcount or 0)
 
         return await self.run(work)
+
+    async def prune_timers(self, *, before: datetime) -> int:
+        """Forget the timers fired before `before` (a recurring kind leaves one row a firing); how many."""
+
+        def work(conn: sa.Connection) -> int:
+            result = conn.execute(timers.delete().where(timers.c.status == FIRED, timers.c.fired_at < before))
+            return int(result.rowcount or 0)
+
+        return await self.run(work)
