@@ -102,8 +102,16 @@ def test_vector_1_burn_and_how_long_the_budget_lasts(
         ("1", timedelta(days=3), Fraction(10, 100)),
     ],
 )
-def test_vector_2_each_tier_spends_its_share(burn: str, span: timedelta, share: Fraction) -> None:
+def test_vector_2_each_tier_spends_its_share(
+    burn: str, span: timedelta, share: Fraction, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert budget_spent(exact(burn), span, DAYS_30) == share
+    # through the CLI: 30 days of 1,000,000 requests an hour, all good but for `span` burning at `burn`
+    hourly = 1_000_000
+    hours = int(span.total_seconds() // 3600)
+    bad = exact(burn) * SLO.budget * hourly * hours
+    row = status_cli(tmp_path, {"30d": Counts.of(total=720 * hourly, bad=bad)}, capsys)
+    assert row["remaining"] == pytest.approx(float(1 - share), abs=1e-12)
 
 
 def test_the_factors_scale_with_the_period() -> None:
