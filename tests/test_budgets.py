@@ -481,3 +481,18 @@ async def test_a_burn_page_declared_twice_for_one_firing_opens_one_incident(h: H
     await h.settle()
     assert len([i for i in h.sandbox.pagerduty.incidents.values() if i.title == "Checkout is burning"]) == 1
     assert len(await h.services.store.incidents()) == 1 and len(incident_channels(h.sandbox)) == 1
+
+
+@pytest.mark.parametrize("harness_overrides", [{"SRE_SLO_PAGE": "channel"}], indirect=True)
+async def test_a_page_tier_may_post_to_the_service_channel_instead_of_opening_an_incident(h: Harness) -> None:
+    await _ticks(h.sandbox, 1)
+    _slis(h.sandbox)["checkout-availability"] = FAST_BURN
+
+    def pages() -> list[Any]:
+        return [m for m in h.sandbox.slack.messages_in("C0INCIDENTS") if m.text.startswith(":rotating_light:")]
+
+    await eventually(lambda: bool(pages()), within=10)
+    await _ticks(h.sandbox, 2)
+    [page] = pages()
+    assert "fast burn (1 h and 5 m): 20.0x and 20.0x the budget's rate, above 14.4x" in page.text
+    assert not incident_channels(h.sandbox) and not await h.services.store.incidents()
