@@ -27,6 +27,7 @@ class Peer:
     status: Callable[[str], str]
     notes: Callable[[str], list[str]]
     priority: Callable[[str], str | None]
+    own_user: str  # the id of the user sre-agent acts as (BOT_EMAIL's)
 
 
 def _pagerduty(sandbox: Sandbox) -> tuple[Pager, Peer]:
@@ -41,6 +42,7 @@ def _pagerduty(sandbox: Sandbox) -> tuple[Pager, Peer]:
         status=lambda i: pd.incidents[i].status,
         notes=lambda i: [n.content for n in pd.incidents[i].notes],
         priority=lambda i: pd.incidents[i].priority,
+        own_user=next(str(p.pagerduty_id) for p in sandbox.world.people if p.email == BOT_EMAIL),
     )
     return adapter, peer
 
@@ -121,9 +123,11 @@ async def test_an_incident_declared_from_slack_is_opened_on_the_service(pager: t
 
 
 async def test_the_user_sre_agent_acts_as_and_a_refusal_that_says_why(pager: tuple[Pager, Peer]) -> None:
-    adapter, _ = pager
+    adapter, peer = pager
     assert await adapter.user_exists(BOT_EMAIL) is True
     assert await adapter.user_exists("nobody@example.com") is False
+    own = await adapter.own_user_id()  # who sre-agent is there: its own actions coming back are known by it
+    assert own == peer.own_user
     with pytest.raises(UpstreamError) as refused:
         await adapter.acknowledge("QNOSUCHINCIDENT")
     assert refused.value.user_message

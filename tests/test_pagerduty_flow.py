@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from bot.domain.phase import Phase
+from bot.domain.timeline import EventKind
 from sandbox.server import Sandbox
 from tests.harness import (
     Harness,
@@ -239,3 +240,19 @@ def _sandbox(h: Harness) -> Sandbox:
 async def test_fixture_payload_is_accepted(h: Harness) -> None:
     status, body = await h.send_pagerduty(fresh_event("pagerduty_incident_annotated.json"))
     assert status == 202 and body == {"ok": True, "duplicate": False}
+
+
+@pytest.mark.parametrize("harness_overrides", [{"PAGERDUTY_AUTO_ACKNOWLEDGE": False}])
+async def test_sre_agents_own_acknowledgement_coming_back_is_not_announced_as_someone_elses(h: Harness) -> None:
+    """As after a restart between acknowledging in PagerDuty and recording it: the webhook comes back first."""
+    sb = h.sandbox
+    pd_id = await _page(h)
+    [incident] = await h.services.store.incidents()
+    assert incident.phase is Phase.TRIGGERED and incident.channel_id
+    sb.pagerduty.acknowledge(pd_id, "sre-agent")  # PagerDuty says sre-agent's own user acknowledged it
+    await h.settle()
+    current = await h.services.store.incident(incident.id)  # type: ignore[arg-type]
+    assert current is not None and current.phase is Phase.ACKNOWLEDGED
+    assert not any("acknowledged this incident in PagerDuty" in t for t in texts(sb, incident.channel_id))
+    timeline = await h.services.store.timeline(incident.id)  # type: ignore[arg-type]
+    assert [e.actor for e in timeline if e.kind is EventKind.ACKNOWLEDGED] == ["sre-agent"]

@@ -10,7 +10,7 @@ from bot.domain.events import Paged, Plain, note_ref, record
 from bot.domain.incident import Incident, SetupStep, change_severity, transition
 from bot.domain.pager import Outcome, PagedIncident, PagerEvent, PagerEventKind
 from bot.domain.phase import Phase
-from bot.domain.timeline import EventKind
+from bot.domain.timeline import ACTOR_BOT, EventKind
 from bot.lifecycle.channel import IncidentChannel
 from bot.lifecycle.opening import OPENING, Opener
 from bot.lifecycle.resolving import Resolver
@@ -122,12 +122,17 @@ class PagerSync:
     ) -> None:
         if incident.phase is not Phase.TRIGGERED:
             return  # our own acknowledgement coming back, or an incident already past it
-        events = transition(incident, Phase.ACKNOWLEDGED, at=event.occurred_at, actor=self._actor(event))
+        # sre-agent's own acknowledgement, back before it was recorded here (it stopped in between, say): recorded as
+        # its own and not announced as someone else's
+        own = event.agent_id is not None and event.agent_id == await self.pager.own_user_id()
+        actor = ACTOR_BOT if own else self._actor(event)
+        events = transition(incident, Phase.ACKNOWLEDGED, at=event.occurred_at, actor=actor)
         incident.steps.add(SetupStep.ACKNOWLEDGE)
         await self.store.save_incident(incident, events, now=self.clock.now())
         await self.opener.open(incident, begun_now=begun_now)  # one first seen acknowledged still gets its channel
         await self.channel.refresh(incident)
-        await self.channel.say(incident, messages.acknowledged_in_pager(event.agent_name, self.pager.name))
+        if not own:
+            await self.channel.say(incident, messages.acknowledged_in_pager(event.agent_name, self.pager.name))
 
     async def _resolved(self, incident: Incident, event: PagerEvent) -> None:
         if not incident.is_open:

@@ -53,5 +53,9 @@ class Pager(Protocol):
     async def user_exists(self, email: str) -> bool:
         """Whether the service has a user with this e-mail (the one sre-agent acts as)."""
 
+    async def own_user_id(self) -> str | None:
+        """The id of the user sre-agent acts as there (so that its own actions coming back are known); None when it
+        cannot be told."""
+
     def close(self) -> None:
         """Release what the adapter holds (threads, sessions)."""

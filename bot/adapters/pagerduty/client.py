@@ -40,6 +40,7 @@ class PagerDuty:
         self.session.max_http_attempts = 4
         self.session.timeout = 10
         self.from_email = from_email
+        self._own_id: str | None = None  # "" once looked up and not found
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pagerduty")
         self._priority_ids: dict[str, str] | None = None
 
@@ -172,6 +173,22 @@ class PagerDuty:
 
         users = await self._run("look up users", fetch)
         return any(str(u.get("email", "")).lower() == email.lower() for u in users)
+
+    async def own_user_id(self) -> str | None:
+        """The id of the user whose e-mail sre-agent acts with (From), looked up once."""
+        if self._own_id is None:
+
+            def fetch() -> list[dict[str, Any]]:
+                return list(self.session.iter_all("users", params={"query": self.from_email}))
+
+            try:
+                users = await self._run("look up users", fetch)
+            except PagerDutyError as exc:
+                log.warning("could not look up sre-agent's own PagerDuty user: %s", exc)
+                return None
+            mine = [u for u in users if str(u.get("email", "")).lower() == self.from_email.lower()]
+            self._own_id = str(mine[0]["id"]) if mine and mine[0].get("id") else ""
+        return self._own_id or None
 
     async def oncalls(self, escalation_policy_id: str, *, level: int | None = 1) -> list[OnCall]:
         """Who is on call now for an escalation policy (at `level`, or every level when None)."""
