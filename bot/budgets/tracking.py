@@ -127,16 +127,34 @@ class BudgetTracker:
         if window is not None:  # planned: nothing is said; what still holds after the window is said then
             log.info("SLO %s: in maintenance window %s, no alerts", name, window.name)
             return
-        before = await self.store.slo_state(name) or SloState(name, "")
-        previous = BudgetState(before.budget) if before.budget else None
-        changes, firing_now = transitions(previous, frozenset(before.firing), status)
-        firing: dict[str, dict[str, Any]] = {t: dict(v) for t, v in before.firing.items() if t in firing_now}
+        state = await self.store.slo_state(name) or SloState(name, "")
+        previous = BudgetState(state.budget) if state.budget else None
+        changes, firing_now = transitions(previous, frozenset(state.firing), status)
+        before = {t: dict(v) for t, v in state.firing.items()}
+        firing = dict(before)
         for change in changes:
-            await self._one(status, change, at, firing, before.firing)
-        after = SloState(name, str(status.budget), firing, before.version)
-        changed = (after.budget, firing) != (before.budget, dict(before.firing))
-        if changed and not await self.store.save_slo_state(before, after, now=self.clock.now()):
-            log.info("SLO %s: another process said it first", name)
+            await self._one(status, change, at, firing, before)
+            if change.change is Change.CLEARED and change.tier is not None:
+                firing.pop(change.tier, None)
+            budget = str(status.budget) if change.tier is None else state.budget
+            # saved after each thing said: a failure further on (Slack down, say) leaves what was said recorded,
+            # so the next tick does not say it again
+            saved = await self._save(state, SloState(name, budget, dict(firing), state.version))
+            if saved is None:
+                return
+            state = saved
+        final = {t: v for t, v in firing.items() if t in firing_now}
+        await self._save(state, SloState(name, str(status.budget), final, state.version))
+
+    async def _save(self, before: SloState, after: SloState) -> SloState | None:
+        """Store `after` if it differs from `before`, conditionally; the state as stored now, None when another
+        process changed it first (it says the rest)."""
+        if (after.budget, dict(after.firing)) == (before.budget, dict(before.firing)):
+            return before
+        if not await self.store.save_slo_state(before, after, now=self.clock.now()):
+            log.info("SLO %s: another process said it first", before.slo)
+            return None
+        return SloState(after.slo, after.budget, after.firing, before.version + 1)
 
     async def _one(
         self,
