@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import ValidationError
 
 from bot.errors import ConfigError
 
-__all__ = ["describe", "read_yaml"]
+__all__ = ["describe", "read_yaml", "time_zone"]
 
 
 def _where(loc: tuple[int | str, ...]) -> str:
@@ -41,3 +42,12 @@ def read_yaml(path: Path) -> Any:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}".splitlines()[0]) from exc
+
+
+def time_zone(value: str) -> str:
+    """`value` if it names a time zone (Europe/Berlin, UTC); else ValueError saying what was expected."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"not a time zone name (such as Europe/Berlin): {value!r}") from None
+    return value

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.config.crontab import cron_trigger
-from bot.config.files import describe, read_yaml
+from bot.config.files import describe, read_yaml, time_zone
 from bot.config.runbooks import parse_duration_s
 from bot.domain.maintenance import Maintenance
 from bot.errors import ConfigError
@@ -56,11 +56,7 @@ class _Window(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"not a time zone name (such as Europe/Berlin): {value!r}") from None
-        return value
+        return time_zone(value)
 
     @model_validator(mode="after")
     def _one_kind(self) -> _Window:

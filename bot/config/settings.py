@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.config.catalog import load_catalog
 from bot.config.crontab import cron_trigger
+from bot.config.files import time_zone
 from bot.config.slos import SloDefinition, load_slos
 from bot.domain.catalog import Catalog
 from bot.errors import ConfigError
@@ -99,11 +99,7 @@ class SloSettings(BaseSettings):
     @field_validator("slo_digest_timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"not a time zone name (such as Europe/Berlin): {value!r}") from None
-        return value
+        return time_zone(value)
 
     def slos(self, path: Path | None = None) -> list[SloDefinition]:
         """The SLOs at `path` (or SRE_SLOS_PATH); none when neither is set."""

@@ -12,12 +12,14 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from bot.adapters.slack.gateway import SlackGateway
-from bot.domain.catalog import Catalog
+from bot.domain.catalog import Catalog, Service
 from bot.domain.events import Declared, record
 from bot.domain.incident import Incident, SetupStep, transition
 from bot.domain.intent import explicit_severity, read
+from bot.domain.pager import PagedIncident
 from bot.domain.phase import Phase
 from bot.domain.severity import Severity
 from bot.domain.timeline import ACTOR_BOT
@@ -98,20 +100,8 @@ class Declarer:
                 details=declaration.description,
                 incident_key=f"sre-agent-{uuid.uuid4().hex}",
             )
-            incident = Incident(
-                source=self.pager.source,
-                external_id=created.id,
-                number=created.number,
-                html_url=created.html_url,
-                urgency=created.urgency,
-                escalation_policy_id=created.escalation_policy_id or service.escalation_policy_id,
-                title=title,
-                service=declaration.service,
-                severity=declaration.severity,
-                phase=Phase.TRIGGERED,  # PagerDuty is paging the on-call; their acknowledgement comes from there
-                triggered_at=now,
-                commander=declaration.user_id,
-            )
+            incident = self._paged(created, service, declaration.service, title, declaration.severity, now)
+            incident.commander = declaration.user_id
         else:
             incident = Incident(
                 source=SOURCE_SLACK,
@@ -164,19 +154,7 @@ class Declarer:
             except SreAgentError as exc:
                 log.warning("%s: the pager did not open the incident (%s): opening it in Slack only", burn.key, exc)
             else:
-                incident = Incident(
-                    source=self.pager.source,
-                    external_id=created.id,
-                    number=created.number,
-                    html_url=created.html_url,
-                    urgency=created.urgency,
-                    escalation_policy_id=created.escalation_policy_id or service.escalation_policy_id,
-                    title=burn.title,
-                    service=burn.service,
-                    severity=severity,
-                    phase=Phase.TRIGGERED,
-                    triggered_at=now,
-                )
+                incident = self._paged(created, service, burn.service, burn.title, severity, now)
         if incident is None:
             incident = Incident(
                 source=SOURCE_BURN,
@@ -198,3 +176,22 @@ class Declarer:
             )
         ]
         return await self.opener.open_declared(incident, events)
+
+    def _paged(
+        self, created: PagedIncident, service: Service, name: str, title: str, severity: Severity, now: datetime
+    ) -> Incident:
+        """The incident the pager opened for a declaration: the pager is paging the on-call, and their
+        acknowledgement comes from there."""
+        return Incident(
+            source=self.pager.source,
+            external_id=created.id,
+            number=created.number,
+            html_url=created.html_url,
+            urgency=created.urgency,
+            escalation_policy_id=created.escalation_policy_id or service.escalation_policy_id,
+            title=title,
+            service=name,
+            severity=severity,
+            phase=Phase.TRIGGERED,
+            triggered_at=now,
+        )

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from bot.config.files import time_zone
 
 __all__ = ["period_of"]
 
@@ -76,8 +77,4 @@ class _Calendar(_Strict):
     @field_validator("timeZone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"not a time zone name (such as Europe/Berlin): {value!r}") from None
-        return value
+        return time_zone(value)
