@@ -121,7 +121,7 @@ TIERS: tuple[Tier, ...] = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Counts:
     """Good and total events (or time slices) in one window, as exact numbers: `bad` / `scale` of `total` / `scale`
     (`scale` is 1 for whole counts; a delegate's fractional counts keep their exact value through it)."""
@@ -210,7 +210,7 @@ class Slo:
         return tuple((tier, tier.factor(self.period) * self.budget) for tier in TIERS)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WindowStatus:
     name: str
     data: DataState
