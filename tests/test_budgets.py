@@ -496,3 +496,26 @@ async def test_a_page_tier_may_post_to_the_service_channel_instead_of_opening_an
     [page] = pages()
     assert "fast burn (1 h and 5 m): 20.0x and 20.0x the budget's rate, above 14.4x" in page.text
     assert not incident_channels(h.sandbox) and not await h.services.store.incidents()
+
+
+async def test_is_anything_burning_lists_every_slo_fastest_first(h: Harness) -> None:
+    _slis(h.sandbox)["payments-latency"] = {**_budget(0.5), "1h": {"total": 100_000, "bad": 5_000}}  # 5x
+    await _ticks(h.sandbox, 2)
+    result = await h.sandbox.slack.send_mention("U0DANA", "C0INCIDENTS", "is anything burning budget fast?")
+    ts = result["ts"]
+    await eventually(lambda: any(m.thread_ts == ts and m.ts != ts for m in h.sandbox.slack.messages_in("C0INCIDENTS")))
+    [said] = [m.text for m in h.sandbox.slack.messages_in("C0INCIDENTS") if m.thread_ts == ts and m.ts != ts]
+    lines = said.splitlines()
+    assert "Payments API latency" in lines[0] and "5.00x of the budget's rate" in lines[0]  # the fastest first
+    assert "Checkout availability" in lines[1] and "0.50x" in lines[1]
+    assert "Search availability" in lines[2] and "no data for the 30d window" in lines[2]
+
+
+def test_the_digest_says_how_each_budget_moved_in_a_day() -> None:
+    from blocks.budgets import digest
+    from bot.domain.slo import Counts, Slo, evaluate, exact
+
+    slo = Slo("checkout-availability", "checkout-service", exact("0.999"), timedelta(days=30), display_name="Checkout")
+    now = evaluate(slo, {"30d": Counts(85_000, 100_000_000), "1h": Counts(144, 150_000)})
+    text = digest([now], {"checkout-availability": 0.2}, datetime(2026, 12, 3, 9, 0))
+    assert "15.0% left of 30d" in text and "−5.0 pts in a day" in text and "burn 0.96x" in text
