@@ -23,7 +23,6 @@ from bot.domain.slo import (
     budget_spent,
     evaluate,
     exact,
-    hours_to_exhaustion,
     usual_burn,
 )
 
@@ -266,9 +265,11 @@ def test_burn_is_never_negative_and_a_tier_never_fires_under_its_factor(
         assert under or tier.name in fired
 
 
-def test_hours_to_exhaustion_guards() -> None:
-    assert hours_to_exhaustion(0.5, 0, DAYS_30) is None  # nothing is being spent
-    assert hours_to_exhaustion(-0.1, 5, DAYS_30) == 0
+def test_the_forecast_guards() -> None:
+    idle = evaluate(SLO, {"30d": Counts(500, 1_000_000), "1h": Counts(0, 120_000)})
+    assert idle.exhausts_in_hours is None  # nothing is being spent
+    spent = evaluate(SLO, {"30d": Counts(1_100, 1_000_000), "1h": ratio("0.005")})
+    assert spent.exhausts_in_hours == 0
 
 
 def test_transitions_say_each_change_once_and_keep_a_tier_without_data() -> None:

@@ -212,78 +212,40 @@ def test_a_sloth_file_with_another_unit_or_no_ratio_is_refused_plainly() -> None
         parse(sloth.split("    - ratioMetrics:")[0] + "    - target: 0.99\n  timeWindows: [{count: 30, unit: Day}]\n")
 
 
+def _slo_status(*args: str) -> subprocess.CompletedProcess[str]:
+    """`sre-agent slo status ARGS` as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "slo", "status", *args], capture_output=True, text=True, timeout=60
+    )
+
+
 def test_the_cli_names_a_bad_file_and_a_bad_counts_file(tmp_path: Path) -> None:
     bad = tmp_path / "slos.yml"
     bad.write_text(SLO.replace("target: 0.999", "target: 1.0") + "---\n" + SLI)
-    run = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "slo", "status", "--slos", str(bad), "--counts", str(tmp_path / "c.json")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    run = _slo_status("--slos", str(bad), "--counts", str(tmp_path / "c.json"))
     assert run.returncode != 0 and run.stdout == ""
     assert f"{bad}: SLO checkout-availability: spec.objectives[0].target: Input should be less than 1" in run.stderr
     counts = tmp_path / "c.json"
     counts.write_text('{"checkout-availability": {"7d": {"total": 10, "good": 9}}}')
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bot.cli",
-            "slo",
-            "status",
-            "--slos",
-            str(EXAMPLES / "slos.yml"),
-            "--counts",
-            str(counts),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    run = _slo_status("--slos", str(EXAMPLES / "slos.yml"), "--counts", str(counts))
     assert run.returncode != 0
     assert (
         "checkout-availability.7d: not a window of this SLO (its windows: 5m, 30m, 1h, 2h, 6h, 1d, 3d, 30d)"
         in run.stderr
     )
     counts.write_text('{"checkout-availability": {"1h": {"total": 10, "good": 11}}}')
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bot.cli",
-            "slo",
-            "status",
-            "--slos",
-            str(EXAMPLES / "slos.yml"),
-            "--counts",
-            str(counts),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    run = _slo_status("--slos", str(EXAMPLES / "slos.yml"), "--counts", str(counts))
     assert run.returncode != 0 and "checkout-availability.1h: more good events than events in all" in run.stderr
 
 
 def test_the_cli_table_for_the_example(tmp_path: Path) -> None:
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bot.cli",
-            "slo",
-            "status",
-            "--slos",
-            str(EXAMPLES / "slos.yml"),
-            "--counts",
-            str(EXAMPLES / "slo-counts.json"),
-            "--service",
-            "checkout-service",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
+    run = _slo_status(
+        "--slos",
+        str(EXAMPLES / "slos.yml"),
+        "--counts",
+        str(EXAMPLES / "slo-counts.json"),
+        "--service",
+        "checkout-service",
     )
     assert run.returncode == 0, run.stderr
     head, row = run.stdout.splitlines()

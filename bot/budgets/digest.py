@@ -11,11 +11,11 @@ from datetime import datetime, timedelta
 
 from blocks import budgets as words
 from bot.adapters.slack.gateway import SlackGateway
+from bot.budgets.posting import post_once
 from bot.budgets.standing import Standing
 from bot.domain.events import BudgetSpent, payload_of
 from bot.domain.slo import evaluate
 from bot.domain.timeline import EventKind
-from bot.errors import SreAgentError
 from bot.store import Store, Timer
 
 __all__ = ["SLO_DIGEST", "Digest"]
@@ -55,10 +55,5 @@ class Digest:
             if incident is not None and isinstance(spent := payload_of(event), BudgetSpent):
                 ledger.append((incident.label, spent))
         text = words.digest(statuses, then, at, ledger)
-        tag = {"digest": at.strftime("%Y%m%dT%H%M%SZ")}
-        try:
-            found = await self.slack.find_tagged(self.channel, tag)
-        except SreAgentError as exc:  # not a member, say: better twice than never
-            log.warning("could not look for an earlier digest in %s: %s", self.channel, exc)
-            found = None
-        return found or await self.slack.post(self.channel, text, tag=tag)
+        _, ts = await post_once(self.slack, self.channel, {"digest": at.strftime("%Y%m%dT%H%M%SZ")}, text)
+        return ts

@@ -22,7 +22,7 @@ from bot.config.slos import SloDefinition
 from bot.domain.diagnosis import Role
 from bot.domain.slo import Counts
 
-__all__ = ["Agents", "SliReader", "counts_of", "read_from_agents"]
+__all__ = ["Agents", "SliReader", "counts_of", "parse_window", "read_from_agents"]
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +32,22 @@ INSTRUCTION = (
 )
 
 
+def parse_window(values: Any) -> Counts:
+    """One window's counts, `{"total": N, "good": N}` or `{"total": N, "bad": N}`; ValueError saying what is
+    wrong with them."""
+    if not isinstance(values, Mapping) or "total" not in values:
+        raise ValueError('expected {"total": N, "good": N} or {"total": N, "bad": N}')
+    for key in ("total", "good", "bad"):
+        value = values.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ValueError(f"{key}: expected a number, got {value!r}")
+    return Counts.of(total=values["total"], good=values.get("good"), bad=values.get("bad"))
+
+
 def counts_of(values: Any) -> Counts | None:
     """One window's counts as a delegate gives them; None when there are none or they cannot be read."""
-    if not isinstance(values, Mapping) or "total" not in values:
-        return None
-    numbers = {k: values.get(k) for k in ("total", "good", "bad") if values.get(k) is not None}
-    if any(isinstance(v, bool) or not isinstance(v, int | float) for v in numbers.values()):
-        return None
     try:
-        return Counts.of(total=values["total"], good=numbers.get("good"), bad=numbers.get("bad"))
+        return parse_window(values)
     except ValueError:
         return None
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bot.budgets.reading import parse_window
 from bot.config.slos import SloDefinition
 from bot.domain.slo import Counts, SloStatus
 from bot.errors import ConfigError
@@ -50,13 +51,10 @@ def read_counts(path: Path, definitions: Sequence[SloDefinition]) -> dict[str, d
 
 
 def _counts(values: Any, where: str) -> Counts:
-    if not isinstance(values, dict) or set(values) - {"total", "good", "bad"} or "total" not in values:
-        raise ConfigError(f'{where}: expected {{"total": N, "good": N}} or {{"total": N, "bad": N}}')
-    for key, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{where}.{key}: expected a number, got {value!r}")
+    if isinstance(values, dict) and set(values) - {"total", "good", "bad"}:
+        raise ConfigError(f"{where}: {sorted(set(values) - {'total', 'good', 'bad'})[0]}: unknown key")
     try:
-        return Counts.of(total=values["total"], good=values.get("good"), bad=values.get("bad"))
+        return parse_window(values)
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
 

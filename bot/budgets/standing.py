@@ -11,7 +11,6 @@ from bot.config.slos import SloDefinition
 from bot.domain.budget_policy import Policy, Stance, stance
 from bot.domain.events import BudgetSpent
 from bot.domain.incident import Incident
-from bot.domain.maintenance import Maintenance, covering
 from bot.domain.slo import BudgetAnswer, SloStatus, evaluate, spent_between, usual_burn
 from bot.store import Store
 
@@ -33,10 +32,6 @@ class Standing:
         self.definitions = list(definitions)
         self.policy = policy or Policy()
         self.maintenance = maintenance or MaintenancePlan()
-
-    def in_maintenance(self, service: str, at: datetime) -> Maintenance | None:
-        """The maintenance window `service` is in at `at`, if any: no alert fires for it then."""
-        return covering(self.maintenance.at(at), service, at)
 
     async def spent_in_maintenance(self, definition: SloDefinition, now: datetime) -> float | None:
         """The share of the period's budget spent inside maintenance windows of the SLO's service over its period

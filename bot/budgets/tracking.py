@@ -23,14 +23,16 @@ from typing import Any, Protocol
 
 from blocks import budgets as words
 from bot.adapters.slack.gateway import SlackGateway
+from bot.budgets.posting import post_once
 from bot.budgets.reading import SliReader
 from bot.budgets.standing import USUAL_DAYS, Standing
 from bot.config.slos import SloDefinition
 from bot.domain.catalog import Catalog
 from bot.domain.incident import Incident
+from bot.domain.maintenance import Maintenance, covering
 from bot.domain.slo import BudgetState, SloStatus, evaluate
 from bot.domain.slo_alerts import Change, Transition, transitions
-from bot.errors import SlackError, SreAgentError
+from bot.errors import SreAgentError
 from bot.lifecycle.declaring import BurnPage
 from bot.ports.clock import Clock
 from bot.store import Store, Timer
@@ -67,7 +69,7 @@ class BudgetTracker:
         catalog: Catalog,
         pages: BurnPages,
         config: BudgetConfig,
-        standing: Standing | None = None,
+        standing: Standing,
     ) -> None:
         self.standing = standing
         self.store = store
@@ -98,9 +100,10 @@ class BudgetTracker:
         statuses = [evaluate(d.slo, counts[d.slo.name]) for d in self.definitions]
         if at.minute == 0:  # once an hour: forget what no period, history or ledger reads any more
             await self._prune(at)
+        planned = self.standing.maintenance.at(at)  # the maintenance windows open now, laid out once a tick
         for status in statuses:
             try:
-                await self._say(status, at)
+                await self._say(status, at, covering(planned, status.slo.service, at))
             except Exception:  # one SLO's trouble (Slack down, say) must not silence the others
                 log.exception("SLO %s: what changed could not be said", status.slo.name)
         return statuses
@@ -116,14 +119,18 @@ class BudgetTracker:
         if snapshots or fired:
             log.info("pruned %d SLO snapshots and %d fired timers", snapshots, fired)
 
+    @property
+    def fallback(self) -> str:
+        """Where an SLO message goes when the team's channel refuses it."""
+        return self.config.incidents_channel
+
     def channel_for(self, service: str) -> str:
         """The owning team's channel (the catalog's), else the incidents channel."""
         known = self.catalog.get(service)
         return known.slack_channel if known is not None and known.slack_channel else self.config.incidents_channel
 
-    async def _say(self, status: SloStatus, at: datetime) -> None:
+    async def _say(self, status: SloStatus, at: datetime, window: Maintenance | None) -> None:
         name = status.slo.name
-        window = self.standing.in_maintenance(status.slo.service, at) if self.standing is not None else None
         if window is not None:  # planned: nothing is said; what still holds after the window is said then
             log.info("SLO %s: in maintenance window %s, no alerts", name, window.name)
             return
@@ -184,9 +191,8 @@ class BudgetTracker:
                 entry["channel"] = incident.channel_id if incident is not None else None
             else:
                 tag = {"slo": name, "purpose": f"{change.tier}:{stamp}"}
-                entry["channel"], entry["ts"] = await self._post_once(
-                    channel, tag, words.tier_fired(status, change.alert)
-                )
+                said = words.tier_fired(status, change.alert)
+                entry["channel"], entry["ts"] = await post_once(self.slack, channel, tag, said, fallback=self.fallback)
             firing[change.tier] = entry
         elif change.change is Change.FIRING:
             assert change.tier is not None and change.alert is not None
@@ -201,7 +207,7 @@ class BudgetTracker:
             entry = dict(before.get(change.tier, {}))
             where = entry.get("channel") or channel
             tag = {"slo": name, "purpose": f"{change.tier}:cleared:{stamp}"}
-            await self._post_once(where, tag, words.tier_cleared(status, change.tier))
+            await post_once(self.slack, where, tag, words.tier_cleared(status, change.tier), fallback=self.fallback)
             if entry.get("incident"):
                 log.info("SLO %s: %s cleared; incident %s stays open for people to resolve", name, change.tier, entry)
         else:
@@ -210,29 +216,5 @@ class BudgetTracker:
                 Change.BUDGET_RECOVERED: words.budget_recovered,
                 Change.NO_DATA: words.no_data,
             }[change.change](status)
-            await self._post_once(channel, {"slo": name, "purpose": f"{change.change}:{stamp}"}, text)
-
-    async def _post_once(self, channel: str, tag: dict[str, str], text: str) -> tuple[str, str]:
-        """Post `text` with `tag`, unless a message with that tag is there already (a second run of a firing); where
-        it went (channel, ts). A team channel sre-agent cannot post in gets it said in the incidents channel instead,
-        with why, rather than not at all."""
-        found = await self._tagged(channel, tag)
-        if found:
-            return channel, found
-        try:
-            return channel, await self.slack.post(channel, text, tag=tag)
-        except SlackError as exc:
-            fallback = self.config.incidents_channel
-            if channel == fallback:
-                raise
-            log.warning("SLO message for %s could not be posted (%s): said in %s", channel, exc.error, fallback)
-            found = await self._tagged(fallback, tag)
-            said = f"{text}\n_{words.could_not_post(channel, exc.error)}_"
-            return fallback, found or await self.slack.post(fallback, said, tag=tag)
-
-    async def _tagged(self, channel: str, tag: dict[str, str]) -> str | None:
-        try:
-            return await self.slack.find_tagged(channel, tag)
-        except SreAgentError as exc:  # not a member, say: better twice than never
-            log.warning("could not look for an earlier %s message in %s: %s", tag, channel, exc)
-            return None
+            tag = {"slo": name, "purpose": f"{change.change}:{stamp}"}
+            await post_once(self.slack, channel, tag, text, fallback=self.fallback)

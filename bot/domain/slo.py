@@ -44,11 +44,9 @@ __all__ = [
     "Tier",
     "WindowStatus",
     "budget_spent",
-    "budget_state",
     "by_budget",
     "evaluate",
     "exact",
-    "hours_to_exhaustion",
     "spent_between",
     "usual_burn",
     "window_name",
@@ -152,10 +150,6 @@ class Counts:
         scale = math.lcm(t.denominator, b.denominator)
         return cls(int(b * scale), int(t * scale), scale)
 
-    @property
-    def good(self) -> Fraction:
-        return Fraction(self.total - self.bad, self.scale)
-
     def __add__(self, other: Counts) -> Counts:
         scale = math.lcm(self.scale, other.scale)
         a, b = scale // self.scale, scale // other.scale
@@ -249,26 +243,6 @@ class SloStatus:
     @property
     def budget_warning(self) -> bool:
         return self.budget in (BudgetState.WARNING, BudgetState.EXHAUSTED)
-
-
-def budget_state(remaining: Fraction | None, warning: Fraction) -> BudgetState:
-    if remaining is None:
-        return BudgetState.UNKNOWN
-    if remaining <= 0:
-        return BudgetState.EXHAUSTED
-    if remaining <= warning:
-        return BudgetState.WARNING
-    return BudgetState.HEALTHY
-
-
-def hours_to_exhaustion(remaining: Fraction | float, burn: Fraction | float, period: timedelta) -> float | None:
-    """At burn `burn` (against the budget), the hours until `remaining` of the budget is spent (remaining x period /
-    burn, rounded once): 0 when it is spent already, None when nothing is being spent."""
-    if remaining <= 0:
-        return 0.0
-    if burn <= 0:
-        return None
-    return _float(Fraction(remaining) * Fraction(int(period.total_seconds()), 3600) / Fraction(burn))
 
 
 def budget_spent(burn: Fraction | float, span: timedelta, period: timedelta) -> Fraction:
