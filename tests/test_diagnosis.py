@@ -68,3 +68,33 @@ def test_nothing_answered_claims_nothing() -> None:
     assert rank([Evidence("aws", Role.CLOUD, "q", Outcome.UNAVAILABLE, reason="breaker open")], "x") == []
     quiet = [_answered("monitoring", Role.MONITORING, "I have no data for that service.")]
     assert rank(quiet, "x") == []
+
+
+def test_a_slower_p99_since_a_deploy_names_the_deploy_and_the_version_to_go_back_to() -> None:
+    monitoring = "checkout-service p99 latency 420ms over the last 1d (normal: 180ms); error rate 0.3%."
+    kubernetes = (
+        "Deployment checkout rolled out v2.3.1 20h ago (from v2.3.0); 6/6 pods Running, 0 restarts. "
+        "Memory per pod has grown by about 40MB an hour since v2.3.1: a likely leak."
+    )
+    [top, *_] = rank(
+        [
+            Evidence("monitoring", Role.MONITORING, "q", Outcome.ANSWERED, monitoring, from_text(monitoring)),
+            Evidence("k8s-autopilot", Role.KUBERNETES, "q", Outcome.ANSWERED, kubernetes, from_text(kubernetes)),
+        ],
+        "checkout-service",
+    )
+    assert top.text == (
+        "p99 latency of checkout-service increased from 180ms to 420ms after the deploy of v2.3.1 20 h ago."
+    )
+    assert top.recommendations == ("Roll back checkout-service to v2.3.0.", "Investigate the memory leak in v2.3.1.")
+    assert [c.split(":")[0] for c in top.cites] == ["monitoring", "k8s-autopilot"]  # both answers it rests on
+    # no more than 2x slower: not called a regression
+    normal = "checkout-service p99 latency 300ms over the last 1d (normal: 180ms)."
+    found = rank(
+        [
+            Evidence("monitoring", Role.MONITORING, "q", Outcome.ANSWERED, normal, from_text(normal)),
+            Evidence("k8s-autopilot", Role.KUBERNETES, "q", Outcome.ANSWERED, kubernetes, from_text(kubernetes)),
+        ],
+        "checkout-service",
+    )
+    assert not any("after the deploy" in h.text for h in found)

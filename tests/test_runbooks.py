@@ -1,4 +1,4 @@
-"""Runbooks: the five shipped ones load, bad files are named precisely, triggers match the signals the agents
+"""Runbooks: the six shipped ones load, bad files are named precisely, triggers match the signals the agents
 report, and a plan's hash covers every part of the plan."""
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ SHIPPED = load_runbooks()
 TARGET = {"service": "checkout-service", "namespace": "shop", "release": "checkout"}
 
 
-def test_the_five_shipped_runbooks() -> None:
+def test_the_six_shipped_runbooks() -> None:
     assert [r.name for r in SHIPPED] == [
         "database-saturation",
+        "deploy-regression",
         "high-error-rate",
         "memory-pressure",
         "pod-crash-storm",
@@ -52,6 +53,34 @@ def test_the_checkout_crash_storm_matches_memory_pressure_first() -> None:
 )
 def test_each_trigger(words: str, runbook: str) -> None:
     assert [p.runbook for p in match(SHIPPED, from_text(words), TARGET)] == [runbook]
+
+
+SLOWER_SINCE_V231 = (
+    "checkout-service p99 latency 420ms over the last 1d (normal: 180ms). "
+    "Deployment checkout rolled out v2.3.1 20h ago (from v2.3.0)."
+)
+
+
+def test_a_deploy_that_made_p99_more_than_twice_as_slow_is_rolled_back_to_the_version_it_replaced() -> None:
+    [plan] = match(SHIPPED, from_text(SLOWER_SINCE_V231), TARGET)
+    assert plan.runbook == "deploy-regression" and plan.kind == "rollback"
+    assert plan.action == "Roll back checkout-service from v2.3.1 to v2.3.0"  # exact: the versions are filled in
+    assert plan.parameters == {"from_version": "v2.3.1", "to_version": "v2.3.0"}
+    assert plan.reasons == ("p99 latency 420ms is 2.3x its normal 180ms", "v2.3.1 was deployed")
+    assert plan.reversible and plan.risk is Risk.MEDIUM
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "checkout-service p99 latency 420ms (normal: 180ms). Deployment checkout rolled out v2.3.1 20h ago.",
+        "checkout-service p99 latency 300ms (normal: 180ms). Deployment rolled out v2.3.1 (from v2.3.0).",
+        "checkout-service p99 latency 420ms (normal: 180ms). No deploys in the last day.",
+    ],
+    ids=["what-it-replaced-is-unknown", "not-twice-as-slow", "no-deploy"],
+)
+def test_no_rollback_is_proposed_without_an_exact_version_or_a_regression(words: str) -> None:
+    assert [p.runbook for p in match(SHIPPED, from_text(words), TARGET)] == []
 
 
 def test_nothing_matches_healthy_signals() -> None:

@@ -15,8 +15,31 @@ def test_the_checkout_crash_storm_in_words() -> None:
     assert s.pods_in("CrashLoopBackOff") == 3
     assert s.pods_in("OOMKilled") >= 1
     assert s.restarts is not None and s.restarts.value == 12
-    assert [v for v, _ in s.deploys] == ["v2.3.1"]
+    assert [d.version for d in s.deploys] == ["v2.3.1"]
+    assert s.deploys[0].ago_s == 40 * 60 and s.deploys[0].previous is None
     assert "CrashLoopBackOff" in s.pods[0].source  # the words are kept as evidence
+
+
+def test_a_deploy_in_words_and_in_data_says_what_it_replaced_and_when() -> None:
+    words = from_text(
+        "Deployment checkout rolled out v2.3.1 20h ago (from v2.3.0); 6/6 pods Running, 0 restarts. Memory grows."
+    )
+    [deploy] = words.deploys
+    assert (deploy.version, deploy.previous, deploy.ago_s) == ("v2.3.1", "v2.3.0", 20 * 3600)
+    assert deploy.source.endswith("0 restarts")  # the whole sentence: "v2.3.0" is no full stop
+    data = from_data({"deploys": [{"version": "v2.3.1", "previous": "v2.3.0", "ago_s": 3600}, {"version": "v2.3.0"}]})
+    assert [(d.version, d.previous, d.ago_s) for d in data.deploys] == [
+        ("v2.3.1", "v2.3.0", 3600.0),
+        ("v2.3.0", None, None),
+    ]
+    assert from_data({"deploys": [{"version": "v9", "ago_s": -5}, {"version": "v8", "ago_s": True}]}).deploys == [
+        ("v9", "data:deploys", None, None),
+        ("v8", "data:deploys", None, None),
+    ]
+    merged = merge([from_data({"deploys": [{"version": "v2.3.1"}]}), words])  # what the data left out, the words say
+    assert [(d.version, d.source, d.previous, d.ago_s) for d in merged.deploys] == [
+        ("v2.3.1", "data:deploys", "v2.3.0", 72000.0)
+    ]
 
 
 def test_the_payments_timeout_in_words() -> None:

@@ -44,12 +44,21 @@ class _Trigger(BaseModel):
     connections_above: float | None = Field(None, gt=0, le=1)
     cpu_above: float | None = Field(None, gt=0, le=1)
     p99_above: str | float | None = None
+    p99_above_normal: float | None = Field(None, gt=1)
+    after_deploy: bool = False
     sustained: str | float = 0
 
     @model_validator(mode="after")
     def _something(self) -> _Trigger:
         if not (
-            self.error_rate_above or self.pods or self.oom or self.connections_above or self.cpu_above or self.p99_above
+            self.error_rate_above
+            or self.pods
+            or self.oom
+            or self.connections_above
+            or self.cpu_above
+            or self.p99_above
+            or self.p99_above_normal
+            or self.after_deploy
         ):
             raise ValueError("a trigger needs at least one condition")
         return self
@@ -106,6 +115,8 @@ def parse_runbook(data: Any, origin: str) -> Runbook:
             connections_above=rb.trigger.connections_above,
             cpu_above=rb.trigger.cpu_above,
             p99_above_ms=parse_duration_s(rb.trigger.p99_above) * 1000 if rb.trigger.p99_above is not None else None,
+            p99_above_normal=rb.trigger.p99_above_normal,
+            after_deploy=rb.trigger.after_deploy,
             sustained_s=parse_duration_s(rb.trigger.sustained),
         )
         verification = None

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from bot.domain.signals import Signals, merge
+from bot.domain.signals import Deploy, Signals, merge
 
 __all__ = [
     "Evidence",
@@ -23,6 +23,7 @@ __all__ = [
     "Symptom",
     "plan",
     "rank",
+    "regression",
     "symptom_of",
 ]
 
@@ -139,6 +140,31 @@ def _cite(evidence: list[Evidence], source: str) -> str:
 _QUERY = re.compile(r"\bFROM\s+([A-Za-z_][\w.]*)\s+WHERE\s+([A-Za-z_]\w*)\s*=", re.IGNORECASE)
 
 
+REGRESSION_FACTOR = 2.0  # p99 at least this many times its normal after a deploy: the deploy made it slow
+
+
+def regression(s: Signals) -> tuple[Deploy, float, float] | None:
+    """(the deploy, p99 now, p99 normally) when p99 latency is at least REGRESSION_FACTOR times its normal and a
+    deploy was reported: the newest deploy is the likely cause."""
+    if not s.deploys or s.latency_p99_ms is None or s.latency_p99_normal_ms is None:
+        return None
+    slow, normal = s.latency_p99_ms.value, s.latency_p99_normal_ms.value
+    if normal <= 0 or slow < REGRESSION_FACTOR * normal:
+        return None
+    return s.deploys[0], slow, normal
+
+
+def _ago(ago_s: float | None) -> str:
+    """ " 20 h ago", " 3 days ago", " 12 min ago", or nothing when the agent did not say."""
+    if ago_s is None:
+        return ""
+    if ago_s >= 48 * 3600:
+        return f" {ago_s / 86400:.0f} days ago"
+    if ago_s >= 3600:
+        return f" {ago_s / 3600:.0f} h ago"
+    return f" {max(1, round(ago_s / 60))} min ago"
+
+
 def rank(evidence: list[Evidence], service: str) -> list[Hypothesis]:
     """Hypotheses from everything that was answered, most likely first. Nothing answered: nothing claimed."""
     usable = [e for e in evidence if e.usable]
@@ -171,13 +197,13 @@ def rank(evidence: list[Evidence], service: str) -> list[Hypothesis]:
             )
         )
     if s.deploys and (crashloop or (s.error_rate and s.error_rate.value >= 0.01)):
-        version, source = s.deploys[0]
+        deploy = s.deploys[0]
         found.append(
             Hypothesis(
-                f"The recent deploy {version} of {service} brought this on.",
+                f"The recent deploy {deploy.version} of {service} brought this on.",
                 0.55,
-                (_cite(usable, source),),
-                (f"Roll back {service} to the version before {version}.",),
+                (_cite(usable, deploy.source),),
+                (f"Roll back {service} to {deploy.previous or f'the version before {deploy.version}'}.",),
             )
         )
 
@@ -212,14 +238,30 @@ def rank(evidence: list[Evidence], service: str) -> list[Hypothesis]:
             )
         )
 
-    if s.latency_p99_ms is not None and not saturated:
+    regressed = regression(s)
+    if regressed is not None and not saturated:
+        deploy, slow, normal = regressed
+        recommendations = [f"Roll back {service} to {deploy.previous or f'the version before {deploy.version}'}."]
+        if any(re.search(r"\bleak", e.answer, flags=re.IGNORECASE) for e in usable):
+            recommendations.append(f"Investigate the memory leak in {deploy.version}.")
+        assert s.latency_p99_ms is not None
+        found.append(
+            Hypothesis(
+                f"p99 latency of {service} increased from {normal:.0f}ms to {slow:.0f}ms after the deploy of "
+                f"{deploy.version}{_ago(deploy.ago_s)}.",
+                0.75,
+                (_cite(usable, s.latency_p99_ms.source), _cite(usable, deploy.source)),
+                tuple(recommendations),
+            )
+        )
+    elif s.latency_p99_ms is not None and not saturated:
         slow = s.latency_p99_ms.value
-        normal = s.latency_p99_normal_ms.value if s.latency_p99_normal_ms else None
-        if slow >= 5000 or (normal and slow >= 3 * normal):
+        usual = s.latency_p99_normal_ms.value if s.latency_p99_normal_ms else None
+        if slow >= 5000 or (usual and slow >= 3 * usual):
             found.append(
                 Hypothesis(
                     f"Requests to {service} are slow (p99 {slow / 1000:.1f}s"
-                    + (f", normally {normal:.0f}ms" if normal else "")
+                    + (f", normally {usual:.0f}ms" if usual else "")
                     + "): a dependency is likely slow or timing out.",
                     0.5,
                     (_cite(usable, s.latency_p99_ms.source),),

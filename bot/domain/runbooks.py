@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from bot.domain.diagnosis import Role
 from bot.domain.signals import Signals
 
-__all__ = ["Plan", "Risk", "Runbook", "Trigger", "Verification", "match"]
+__all__ = ["PLACEHOLDERS", "Plan", "Risk", "Runbook", "Trigger", "Verification", "fill", "match"]
 
 
 class Risk(StrEnum):
@@ -36,6 +37,8 @@ class Trigger:
     connections_above: float | None = None
     cpu_above: float | None = None
     p99_above_ms: float | None = None
+    p99_above_normal: float | None = None  # p99 latency above this many times its normal
+    after_deploy: bool = False  # a deploy was reported (its version, and the one before, fill in the plan)
     # How long the condition must hold. Not checked yet: the agents report figures over the last 30 minutes,
     # which is taken as long enough for any `sustained` up to that (see README, Runbooks and approvals).
     sustained_s: float = 0.0
@@ -44,10 +47,17 @@ class Trigger:
         return (
             sum(
                 x is not None
-                for x in (self.error_rate_above, self.connections_above, self.cpu_above, self.p99_above_ms)
+                for x in (
+                    self.error_rate_above,
+                    self.connections_above,
+                    self.cpu_above,
+                    self.p99_above_ms,
+                    self.p99_above_normal,
+                )
             )
             + bool(self.pods_in_state)
             + self.oom
+            + self.after_deploy
         )
 
     @property
@@ -57,8 +67,10 @@ class Trigger:
         return (
             3 * (self.oom + bool(self.pods_in_state))
             + 2 * ((self.connections_above is not None) + (self.cpu_above is not None))
+            + 2 * self.after_deploy
             + (self.error_rate_above is not None)
             + (self.p99_above_ms is not None)
+            + (self.p99_above_normal is not None)
         )
 
     def holds(self, s: Signals) -> list[str]:
@@ -91,6 +103,19 @@ class Trigger:
             if s.latency_p99_ms is None or s.latency_p99_ms.value <= self.p99_above_ms:
                 return []
             reasons.append(f"p99 latency {s.latency_p99_ms.value / 1000:.1f}s above {self.p99_above_ms / 1000:.1f}s")
+        if self.p99_above_normal is not None:
+            slow, normal = s.latency_p99_ms, s.latency_p99_normal_ms
+            if slow is None or normal is None or normal.value <= 0:
+                return []
+            if slow.value <= self.p99_above_normal * normal.value:
+                return []
+            reasons.append(
+                f"p99 latency {slow.value:.0f}ms is {slow.value / normal.value:.1f}x its normal {normal.value:.0f}ms"
+            )
+        if self.after_deploy:
+            if not s.deploys:
+                return []
+            reasons.append(f"{s.deploys[0].version} was deployed")
         return reasons
 
 
@@ -160,21 +185,54 @@ class Plan:
 def match(runbooks: list[Runbook], signals: Signals, target: dict[str, Any]) -> list[Plan]:
     """Plans for the runbooks whose triggers hold, the most specific first (see Trigger.specificity), then by name."""
     found: list[tuple[int, str, Plan]] = []
+    values = _values(signals, target)
     for runbook in runbooks:
         reasons = runbook.trigger.holds(signals)
         if not reasons:
             continue
+        action, expected = fill(runbook.action, values), fill(runbook.expected, values)
+        parameters = {k: fill(v, values) if isinstance(v, str) else v for k, v in runbook.parameters.items()}
+        if action is None or expected is None or None in parameters.values():
+            continue  # the plan would not be exact: what it names is not known
         plan = Plan(
             runbook.name,
-            runbook.action,
+            action,
             runbook.kind,
             dict(target),
-            dict(runbook.parameters),
+            parameters,
             runbook.risk,
             runbook.reversible,
-            runbook.expected,
+            expected,
             runbook.manual,
             tuple(reasons),
         )
         found.append((-runbook.trigger.specificity, runbook.name, plan))
     return [plan for _, _, plan in sorted(found, key=lambda item: (item[0], item[1]))]
+
+
+PLACEHOLDERS = ("service", "version", "previous_version")  # what a runbook's action, expected and parameters may name
+_PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
+
+
+def _values(signals: Signals, target: dict[str, Any]) -> dict[str, str | None]:
+    deploy = signals.deploys[0] if signals.deploys else None
+    return {
+        "service": str(target.get("service")) if target.get("service") else None,
+        "version": deploy.version if deploy else None,
+        "previous_version": deploy.previous if deploy else None,
+    }
+
+
+def fill(text: str, values: dict[str, str | None]) -> str | None:
+    """`text` with its placeholders ({service}, {version}: the newest deploy's, {previous_version}: the one it
+    replaced) filled in; None when one of them is not known."""
+    missing = False
+
+    def value(m: re.Match[str]) -> str:
+        nonlocal missing
+        found = values.get(m.group(1))
+        missing = missing or found is None
+        return found or ""
+
+    filled = _PLACEHOLDER.sub(value, text)
+    return None if missing else filled

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["PodState", "Reading", "Signals", "from_data", "from_text", "merge"]
+__all__ = ["Deploy", "PodState", "Reading", "Signals", "from_data", "from_text", "merge"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,16 @@ class PodState:
     source: str
 
 
+class Deploy(NamedTuple):
+    """A deploy an agent reported: the version rolled out, the words it came from, and where it said so, the
+    version it replaced and how long before the answer it happened."""
+
+    version: str
+    source: str
+    previous: str | None = None
+    ago_s: float | None = None
+
+
 @dataclass
 class Signals:
     error_rate: Reading | None = None  # a fraction: 0.085
@@ -40,7 +50,7 @@ class Signals:
     connections: Reading | None = None  # a fraction of the maximum
     restarts: Reading | None = None
     pods: list[PodState] = field(default_factory=list)
-    deploys: list[tuple[str, str]] = field(default_factory=list)  # (version, source)
+    deploys: list[Deploy] = field(default_factory=list)  # the newest first, as the agents list them
     resources: list[str] = field(default_factory=list)  # named things: db-payments-prod, queries...
     healthy: bool = False  # the agent said all is well where it looked
 
@@ -79,7 +89,10 @@ _POD_STATES = (
 
 _ERROR_RATE = rf"error rate[^0-9%\n]{{0,40}}?{_NUMBER}\s*%"
 _FAILING_SHARE = rf"{_NUMBER}\s*%\s*(?:of requests\s*)?(?:errors?|failing|failed|5xx)"
-_DEPLOY = r"\b(?:deploy(?:ed|ment)?|release[d]?|rolled out|upgraded? to)\b[^.\n]{0,40}?\b(v?\d+\.\d+(?:\.\d+)?)"
+_VERSION = r"\b(v?\d+\.\d+(?:\.\d+)?)\b"
+_DEPLOY = r"\b(?:deploy(?:ed|ment)?|release[d]?|rolled out|upgraded? to)\b[^.\n]{0,40}?" + _VERSION
+_AGO = r"\b(\d+(?:\.\d+)?)\s*(h|hours?|d|days?|m|min|minutes?)\s+ago\b"
+_AGO_UNITS = {"m": 60.0, "h": 3600.0, "d": 86400.0}
 _HEALTHY = r"\b(?:all )?pods? (?:are |look )?(?:healthy|running fine|ok)\b|\bno crash(?:es)?\b|\bhealthy\b"
 _COUNTED = r"(\d+)\s+(?:\w+\s+){{0,3}}?(?:pods?|containers?|replicas?)\b[^.\n]{{0,40}}?\b{state}\b"
 _COUNT_AFTER = r"\b{state}\b[^.\n]{{0,20}}?(?:x|×|count:?|:)\s*(\d+)"
@@ -93,11 +106,14 @@ def _ms(value: str, unit: str) -> float:
     return _num(value) * (1 if unit.startswith("m") else 1000)
 
 
+_SENTENCE_END = re.compile(r"\.(?=\s|$)|\n")
+
+
 def _clause(text: str, start: int, end: int) -> str:
     """The words around a match, for the evidence."""
-    left = max(text.rfind(".", 0, start), text.rfind("\n", 0, start)) + 1
-    right_candidates = [i for i in (text.find(".", end), text.find("\n", end)) if i != -1]
-    right = min(right_candidates) if right_candidates else len(text)
+    ends = [m.start() for m in _SENTENCE_END.finditer(text)]  # a full stop, not the dot of "3.2s" or "v2.3.0"
+    left = max([i for i in ends if i < start] + [-1]) + 1
+    right = min([i for i in ends if i >= end] + [len(text)])
     return " ".join(text[left:right].split())[:300]
 
 
@@ -137,7 +153,17 @@ def from_text(text: str) -> Signals:
             counted = [PodState(state, 1, _clause(text, m.start(), m.end()))]  # named without a count: at least one
         s.pods += counted[:1]
     for m in re.finditer(_DEPLOY, text, flags=re.IGNORECASE):
-        s.deploys.append((m.group(1), _clause(text, m.start(), m.end())))
+        clause = _clause(text, m.start(), m.end())
+        previous = re.search(rf"(?:from|replacing|previous(?:ly)?:?|was)\s+{_VERSION}", clause, flags=re.IGNORECASE)
+        ago = re.search(_AGO, clause, flags=re.IGNORECASE)
+        s.deploys.append(
+            Deploy(
+                m.group(1),
+                clause,
+                previous.group(1) if previous and previous.group(1) != m.group(1) else None,
+                _num(ago.group(1)) * _AGO_UNITS[ago.group(2)[0].lower()] if ago else None,
+            )
+        )
     for m in re.finditer(r"\b([a-z][a-z0-9]*(?:-[a-z0-9]+){1,5})\b", text):
         name = m.group(1)
         if any(k in name for k in _RESOURCE_WORDS) and name not in s.resources:
@@ -184,7 +210,15 @@ def from_data(data: Mapping[str, Any]) -> Signals:
     if isinstance(deploys, list):
         for d in deploys:
             if isinstance(d, Mapping) and d.get("version"):
-                s.deploys.append((str(d["version"]), "data:deploys"))
+                ago = d.get("ago_s")
+                s.deploys.append(
+                    Deploy(
+                        str(d["version"]),
+                        "data:deploys",
+                        str(d["previous"]) if d.get("previous") else None,
+                        float(ago) if isinstance(ago, int | float) and not isinstance(ago, bool) and ago >= 0 else None,
+                    )
+                )
     resources = data.get("resources")
     if isinstance(resources, list):
         s.resources = [str(r) for r in resources]
@@ -201,7 +235,15 @@ def merge(parts: list[Signals]) -> Signals:
                 setattr(out, attr, getattr(part, attr))
         known = {p.state.lower() for p in out.pods}
         out.pods += [p for p in part.pods if p.state.lower() not in known]
-        out.deploys += [d for d in part.deploys if d[0] not in {v for v, _ in out.deploys}]
+        for deploy in part.deploys:  # one entry a version; what one answer leaves out another may say
+            known_at = next((i for i, d in enumerate(out.deploys) if d.version == deploy.version), None)
+            if known_at is None:
+                out.deploys.append(deploy)
+            else:
+                d = out.deploys[known_at]
+                out.deploys[known_at] = d._replace(
+                    previous=d.previous or deploy.previous, ago_s=d.ago_s if d.ago_s is not None else deploy.ago_s
+                )
         out.resources += [r for r in part.resources if r not in out.resources]
         out.healthy = out.healthy or part.healthy
     if out.pods and out.healthy:
