@@ -19,6 +19,8 @@ class ActionId(StrEnum):
     PROPOSAL_REJECT = "proposal.reject"
     PROPOSAL_DONE = "proposal.done"  # a manual runbook's task, done by a person
     REJECT_REASON = "reason"
+    OFFER_APPROVE = "offer.approve"  # a budget offer: the recommended plan in an answer about an error budget
+    OFFER_REJECT = "offer.reject"
 
 
 class BlockId(StrEnum):
@@ -43,6 +45,11 @@ class BlockId(StrEnum):
     PROPOSAL_ACTIONS = "proposal.actions"
     PROPOSAL_STATE = "proposal.state"
     REJECT_REASON = "proposal.reject_reason"
+    OFFER = "offer"
+    OFFER_POLICY = "offer.policy"
+    OFFER_ASK = "offer.ask"
+    OFFER_ACTIONS = "offer.actions"
+    OFFER_STATE = "offer.state"
     VERIFIED = "verified"
     VERIFIED_ACTIONS = "verified.actions"
     HOME_MINE = "home.mine"

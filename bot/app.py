@@ -46,6 +46,7 @@ from bot.remediation.config import EXPIRE, VERIFY, RemediationConfig
 from bot.remediation.deciding import Decider
 from bot.remediation.executing import Executor
 from bot.remediation.failing import Failures
+from bot.remediation.offering import BudgetOffers
 from bot.remediation.proposing import Proposer
 from bot.remediation.resuming import resume as resume_remediation
 from bot.remediation.verifying import Verifier
@@ -213,6 +214,19 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     )
     app = web.Application(client_max_size=settings.max_body_bytes)
     declarer = Declarer(opener=opener, pager=pagerduty, slack=slack, clock=clock, catalog=catalog)
+    offers = BudgetOffers(
+        store=store,
+        clock=clock,
+        slack=slack,
+        delegator=delegator,
+        standing=standing,
+        catalog=catalog,
+        runbooks=runbook_table,
+        approvers=approvers,
+        declarer=declarer,
+        decider=decider,
+        background=background,
+    )
     conversation = Conversation(
         store=store,
         clock=clock,
@@ -223,6 +237,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         catalog=catalog,
         slack=slack,
         budgets=standing,
+        offers=offers,
     )
     budgets = BudgetTracker(
         store=store,
@@ -266,6 +281,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         delegator=delegator,
         approvers=approvers,
         decider=decider,
+        offers=offers,
         budgets=budgets,
         standing=standing,
         intake=intake,

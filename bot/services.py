@@ -25,6 +25,7 @@ from bot.ports.clock import Clock
 from bot.ports.pager import Pager
 from bot.remediation.approvers import Approvers
 from bot.remediation.deciding import Decider
+from bot.remediation.offering import BudgetOffers
 from bot.runtime.background import Background
 from bot.runtime.intake import Intake
 from bot.runtime.scheduler import Scheduler
@@ -51,6 +52,7 @@ class Services:
     delegator: Delegator
     approvers: Approvers
     decider: Decider
+    offers: BudgetOffers
     budgets: BudgetTracker
     standing: Standing
     intake: Intake

@@ -24,6 +24,7 @@ from bot.errors import DomainError, InvalidEvent, SreAgentError
 from bot.lifecycle.conversation import Mention
 from bot.lifecycle.declaring import Declaration
 from bot.remediation.deciding import Click
+from bot.remediation.offering import OfferClick
 from bot.services import Services
 from bot.store.store import DONE
 from handlers import declare_form
@@ -164,6 +165,21 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
             "approve",
             respond,
         )
+
+    @bolt.action(ActionId.OFFER_APPROVE.value)
+    async def offer_approved(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """A budget offer's Approve: an incident is opened for its plan, and the approval carried over to it."""
+        await ack()
+        respond = click_respond(body)
+        value, user = str(action.get("value", "")), str(body["user"]["id"])
+        later(_decide_offer(services(), respond, value, user, True), "offer approve", respond)
+
+    @bolt.action(ActionId.OFFER_REJECT.value)
+    async def offer_rejected(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        respond = click_respond(body)
+        value, user = str(action.get("value", "")), str(body["user"]["id"])
+        later(_decide_offer(services(), respond, value, user, False), "offer reject", respond)
 
     @bolt.action(ActionId.PROPOSAL_DONE.value)
     async def done_clicked(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -320,6 +336,15 @@ async def _decide(
     await respond(told, None)
 
 
+async def _decide_offer(services: Services, respond: Respond, value: str, user_id: str, approve: bool) -> None:
+    """One decision on a budget offer; the person is told privately what it did, or why it did nothing."""
+    parsed = _proposal_button(value)
+    if parsed is None:
+        await respond(":warning: That button carries no offer: nothing was done.", None)
+        return
+    await respond(await services.offers.click(OfferClick(parsed[0], parsed[1], user_id, approve)), None)
+
+
 async def _ask_reason(
     services: Services, respond: Respond, value: str, user_id: str, trigger_id: str, channel_id: str
 ) -> None:
@@ -346,7 +371,9 @@ async def _declare(services: Services, declaration: Declaration) -> None:
 
 async def _answer(services: Services, mention: Mention, thread_ts: str) -> None:
     reply = await services.conversation.answer(mention)
-    await services.slack.post(mention.channel_id, reply.text, reply.blocks or None, thread_ts=thread_ts)
+    ts = await services.slack.post(mention.channel_id, reply.text, reply.blocks or None, thread_ts=thread_ts)
+    if reply.offer_id is not None:  # its message shows the decision once there is one
+        await services.offers.shown(reply.offer_id, mention.channel_id, ts)
 
 
 async def _publish_home(services: Services, client: AsyncWebClient, user_id: str) -> None:

@@ -13,15 +13,18 @@ import secrets
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from bot.budgets.reading import parse_window
 from bot.domain.incident import Incident
 from bot.domain.phase import Phase
 from bot.domain.timeline import EventKind, metrics
 from bot.ports.clock import ScaledClock
+from bot.store.slos import Snapshot
 from sandbox.botapp import RunningBot, bot_settings_for, settle, start_bot
 from sandbox.render import Printer, render_entry
 from sandbox.scenario import (
@@ -71,6 +74,17 @@ class _Run:
         return incidents[-1] if incidents else None
 
     async def holds(self, condition: str) -> bool:
+        if condition == "offered":  # an answer about a budget shows a plan to approve
+            slack = self.sandbox.slack
+            return any(
+                b.get("block_id") == "offer.actions"
+                for c in slack.channels
+                for m in slack.messages_in(c)
+                for b in m.blocks or []
+            )
+        if condition == "measured":  # every SLO read at least once
+            names = [d.slo.name for d in self.bot.services.standing.definitions]
+            return len(await self.bot.services.store.latest_snapshots(names=names)) == len(names)
         incident = await self.incident()
         if incident is None or incident.id is None:
             return False
@@ -132,7 +146,7 @@ class _Run:
             await self._pagerduty(step)
 
     async def _click(self, step: Click) -> None:
-        channel = await self.channel_id("incident")
+        channel = await self.channel_id(step.channel)
         for message in reversed(self.sandbox.slack.messages_in(channel)):
             for block in message.blocks or []:
                 for element in block.get("elements") or []:
@@ -265,6 +279,8 @@ _CONDITION_WORDS = {
     "verified": "verified",
     "escalated": "escalated",
     "help_requested": "handed to people",
+    "offered": "offered a plan for its error budget",
+    "measured": "measured (every SLO read)",
 }
 _CONDITION_EVENTS = {
     "card": EventKind.CARD_POSTED,
@@ -356,6 +372,19 @@ async def _summary(run: _Run) -> dict[str, Any]:
             proposals=[],
             metrics={"time_to_acknowledge_s": None, "time_to_resolve_s": None},
         )
+    summary["offers"] = [
+        {
+            "service": o.service,
+            "runbook": o.plan.runbook,
+            "action": o.plan.action,
+            "plan_hash": o.plan_hash,
+            "status": str(o.status),
+            "decided_by": slack_name(o.decided_by) if o.decided_by else None,
+            "incident": o.incident_id,
+            "text": o.shown,
+        }
+        for o in await store.offers()
+    ]
     slack = run.sandbox.slack
     summary["slack_messages"] = sum(len(slack.messages_in(c)) for c in slack.channels)
     summary["findings"] = _findings(run)
@@ -416,12 +445,17 @@ async def play(
             catalog_path = Path(tmp) / "catalog.yml"
             catalog_path.write_text(yaml.safe_dump(scenario.catalog), encoding="utf-8")
             extra["SRE_CATALOG_PATH"] = str(catalog_path)
+        if scenario.slos:
+            slos_path = Path(tmp) / "slos.yml"
+            slos_path.write_text(yaml.safe_dump_all(scenario.slos, sort_keys=False), encoding="utf-8")
+            extra["SRE_SLOS_PATH"] = str(slos_path)
         if scenario.agents:
             agents_path = Path(tmp) / "agents.yml"
             agents_path.write_text(yaml.safe_dump(sandbox.agents.agents_file()), encoding="utf-8")
             extra["SRE_AGENTS_PATH"] = str(agents_path)
         settings = bot_settings_for(sandbox, f"sqlite:///{Path(tmp) / 'demo.db'}", **extra)
         bot = await start_bot(settings, sandbox, clock=clock)
+        await _record_history(scenario, bot, clock)
         run = _Run(scenario, sandbox, bot, clock, out, min_real_wait_s, interactive)
         tail = asyncio.create_task(run.tail())
         try:
@@ -439,6 +473,25 @@ async def play(
             await bot.stop()
             await sandbox.stop()
     return summary
+
+
+async def _record_history(scenario: Scenario, bot: RunningBot, clock: ScaledClock) -> None:
+    """The scenario's `history`: the snapshots sre-agent would have stored in the days before it starts."""
+    if not scenario.history:
+        return
+    services = {d.slo.name: d.slo.service for d in bot.services.standing.definitions}
+    now = clock.now()
+    snapshots = [
+        Snapshot(
+            r.slo,
+            services[r.slo],
+            now - timedelta(seconds=r.ago) - timedelta(days=day),
+            {window: parse_window(c) for window, c in r.counts.items()},
+        )
+        for r in scenario.history
+        for day in range(r.days)
+    ]
+    await bot.services.store.add_snapshots(snapshots)
 
 
 def quiet_logs() -> None:

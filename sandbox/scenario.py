@@ -14,8 +14,11 @@ from typing import Any
 
 import yaml
 
+from bot.budgets.reading import parse_window
 from bot.config.catalog import parse_catalog
+from bot.config.slos import parse_slos
 from bot.domain.catalog import CatalogError
+from bot.errors import ConfigError
 from sandbox.a2a_agents import AgentSpec, AgentWorldError, parse_agents
 from sandbox.world import World, WorldError
 
@@ -53,10 +56,12 @@ WAIT_CONDITIONS = (
     "verified",
     "escalated",
     "help_requested",
+    "offered",  # not the incident's: a budget offer (Approve / Reject in an answer about an error budget) waits
+    "measured",  # not the incident's: sre-agent has read every SLO's counts at least once
 )
 PAGERDUTY_ACTIONS = ("acknowledge", "resolve", "reopen", "note")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
 class ScenarioError(ValueError):
@@ -144,10 +149,22 @@ class Mention:
 
 @dataclass(frozen=True)
 class Click:
-    """A button click by a person on the incident card (by action id)."""
+    """A button click by a person (by action id), on the newest message with it in a channel."""
 
     user: str
     action: str
+    channel: str = "incident"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A snapshot sre-agent stored before the script starts (its history: the usual burn comes from it): an SLO's
+    counts by window, `ago` before the start, once or (`days`) once a day for that many days."""
+
+    slo: str
+    ago: float  # seconds before the start
+    counts: Mapping[str, Mapping[str, int]]  # {"1d": {"total": N, "bad": N}} (or "good")
+    days: int = 1
 
 
 @dataclass(frozen=True)
@@ -172,6 +189,8 @@ class Scenario:
     speed: float = 30.0
     source: str = ""
     catalog: dict[str, Any] | None = None  # the service catalog the bot runs with (the catalog file's shape)
+    slos: list[dict[str, Any]] = field(default_factory=list)  # OpenSLO documents the bot runs with (SRE_SLOS_PATH)
+    history: list[Recorded] = field(default_factory=list)
     agents: list[AgentSpec] = field(default_factory=list)  # A2A agents the sandbox serves and the bot asks
 
 
@@ -277,8 +296,12 @@ class _Reader:
                 self.text(v, "in", path, default="incident"),
             )
         if kind == "click":
-            self.only(v, {"user", "action"}, path)
-            return Click(self.person(v, path, slack=True), self.text(v, "action", path))
+            self.only(v, {"user", "action", "in"}, path)
+            return Click(
+                self.person(v, path, slack=True),
+                self.text(v, "action", path),
+                self.text(v, "in", path, default="incident"),
+            )
         if kind == "pagerduty":
             self.only(v, {"user", "action", "text"}, path)
             action = self.text(v, "action", path)
@@ -292,6 +315,38 @@ class _Reader:
 
 
 _STEP_KINDS = ("say", "page", "wait", "command", "message", "mention", "click", "pagerduty")
+
+
+def _slos(raw: Any, origin: str) -> list[Mapping[str, Any]]:
+    """OpenSLO documents, checked as sre-agent reads them (the same errors, with the scenario's name)."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not all(isinstance(d, Mapping) for d in raw):
+        raise ScenarioError(f"{origin}: slos: expected a list of OpenSLO documents")
+    try:
+        parse_slos([(f"{origin}: slos", yaml.safe_dump_all([dict(d) for d in raw], sort_keys=False))])
+    except ConfigError as exc:
+        raise ScenarioError(str(exc)) from None
+    return raw
+
+
+def _recorded(reader: _Reader, raw: Any, path: str, slos: list[Mapping[str, Any]]) -> Recorded:
+    m = reader.mapping(raw, path)
+    reader.only(m, {"slo", "ago", "days", "counts"}, path)
+    slo = reader.text(m, "slo", path)
+    names = [str((d.get("metadata") or {}).get("name")) for d in slos if d.get("kind") == "SLO"]
+    if slo not in names:
+        raise reader.fail(f"{path}.slo", f"no SLO {slo!r} in slos (SLOs: {', '.join(names) or 'none'})")
+    days = m.get("days", 1)
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 400:
+        raise reader.fail(f"{path}.days", "expected a whole number of days from 1 to 400")
+    counts = reader.mapping(m.get("counts"), f"{path}.counts")
+    for window, c in counts.items():
+        try:
+            parse_window(c)
+        except ValueError as exc:
+            raise reader.fail(f"{path}.counts.{window}", str(exc)) from None
+    return Recorded(slo, reader.duration(m.get("ago", "0s"), f"{path}.ago"), counts, days)
 
 
 def shipped_scenarios() -> list[str]:
@@ -325,7 +380,19 @@ def load_scenario(name: str) -> Scenario:
         raise ScenarioError(
             f"{origin}: version: this sre-agent plays scenario format {FORMAT_VERSION}, the file says {version!r}"
         )
-    allowed = {"version", "name", "title", "description", "speed", "world", "script", "catalog", "agents"}
+    allowed = {
+        "version",
+        "name",
+        "title",
+        "description",
+        "speed",
+        "world",
+        "script",
+        "catalog",
+        "agents",
+        "slos",
+        "history",
+    }
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ScenarioError(f"{origin}: unknown key {unknown[0]!r} (expected {', '.join(sorted(allowed))})")
@@ -357,7 +424,11 @@ def load_scenario(name: str) -> Scenario:
         agents = parse_agents(data.get("agents"), "agents")
     except AgentWorldError as exc:
         raise ScenarioError(f"{origin}: {exc}") from None
+    slos = _slos(data.get("slos"), origin)
+    history = [_recorded(reader, raw, f"history[{i}]", slos) for i, raw in enumerate(data.get("history") or [])]
     return Scenario(
+        slos=[dict(d) for d in slos],
+        history=history,
         agents=agents,
         catalog=catalog,
         name=str(data.get("name") or path.stem),

@@ -77,3 +77,33 @@ def test_reject_with_a_reason() -> None:
     decision = _click(_proposal(), "U0SAM", approve=False, reason="we are rolling back instead")
     assert decision.counted and decision.proposal.status is Status.REJECTED
     assert decision.proposal.rejected_by == "U0SAM" and decision.proposal.reason == "we are rolling back instead"
+
+
+def test_a_budget_offer_counts_one_decision_from_someone_who_may_on_the_plan_shown_before_it_expires() -> None:
+    from bot.domain.offers import OFFER_EXPIRY, Offer, OfferStatus, decide_offer
+
+    offer = Offer(3, "checkout-service", PLAN, PLAN.hash, (), "t", "shown", "", "U0DANA", NOW, NOW + OFFER_EXPIRY)
+
+    def click(o: Offer, user: str = "U0DANA", **kw: object):  # type: ignore[no-untyped-def]
+        return decide_offer(
+            o,
+            user=user,
+            shown_hash=str(kw.get("hash", o.plan_hash)),
+            approve=bool(kw.get("approve", True)),
+            now=kw.get("at", NOW),  # type: ignore[arg-type]
+            allowed=ALLOWED,
+        )
+
+    approved = click(offer)
+    assert approved.counted and approved.offer.status is OfferStatus.APPROVED and approved.offer.decided_by == "U0DANA"
+    rejected = click(offer, "U0SAM", approve=False)
+    assert rejected.counted and rejected.offer.status is OfferStatus.REJECTED
+    for refused, said in [
+        (click(offer, "U0LEE"), "Only the people on call"),
+        (click(offer, hash="0" * 64), "changed since it was shown"),
+        (click(approved.offer, "U0SAM"), "approved already"),
+    ]:
+        assert not refused.counted and said in refused.message
+        assert refused.offer.status is not OfferStatus.EXPIRED
+    late = click(offer, at=NOW + OFFER_EXPIRY)
+    assert not late.counted and late.offer.status is OfferStatus.EXPIRED and "expired" in late.message

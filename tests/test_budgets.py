@@ -4,6 +4,8 @@ is announced once per crossing. On a virtual clock 200 times faster than the wal
 
 from __future__ import annotations
 
+import asyncio
+import copy
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -12,10 +14,12 @@ from typing import Any
 import pytest
 import yaml
 
+from bot.domain.approval import Status
+from bot.domain.offers import OfferStatus
 from bot.ports.clock import ScaledClock
 from sandbox.a2a_agents import parse_agents
 from sandbox.server import Sandbox
-from sandbox.world import World
+from sandbox.world import DEFAULT_WORLD, World
 from tests.harness import SIGNING_SECRET, WEBHOOK_SECRETS, Harness, eventually, incident_channels, texts
 
 EXAMPLE_SLOS = Path(__file__).resolve().parents[1] / "examples" / "slos.yml"
@@ -46,6 +50,16 @@ def _budget(remaining: float) -> dict[str, Any]:
     bad = round(total * 0.01 * (1 - remaining))
     quiet = {w: {"total": 100_000, "bad": 100} for w in ("5m", "30m", "1h", "2h", "6h", "1d", "3d")}
     return {**quiet, "28d": {"total": total, "bad": bad}}
+
+
+@pytest.fixture
+def world() -> World:
+    """The default world, with Lee: in Slack, on no on-call rota (may not approve changes)."""
+    data = copy.deepcopy(DEFAULT_WORLD)
+    data["people"].append(
+        {"key": "lee", "name": "Lee Wu", "email": "lee@example.com", "slack": {"id": "U0LEE", "name": "lee"}}
+    )
+    return World.from_dict(data)
 
 
 @pytest.fixture
@@ -519,3 +533,146 @@ def test_the_digest_says_how_each_budget_moved_in_a_day() -> None:
     now = evaluate(slo, {"30d": Counts(85_000, 100_000_000), "1h": Counts(144, 150_000)})
     text = digest([now], {"checkout-availability": 0.2}, datetime(2026, 12, 3, 9, 0))
     assert "15.0% left of 30d" in text and "−5.0 pts in a day" in text and "burn 0.96x" in text
+
+
+SLOWER_SINCE_V231 = {  # what the monitoring agent answers about checkout (the deploy in its words, for want of a
+    # Kubernetes agent here): p99 2.3x its normal since v2.3.1 replaced v2.3.0
+    "text": "checkout-service p99 latency 420ms over the last 1d (normal: 180ms). "
+    "Deployment checkout rolled out v2.3.1 20h ago (from v2.3.0).",
+    "data": {"latency_p99_ms": 420, "latency_p99_baseline_ms": 180},
+}
+
+
+async def _offered(h: Harness, slis: dict[str, Any]) -> Any:
+    """Checkout's budget at `slis`, the agent seeing the regression; Dana asks about the budget: the reply."""
+    from sandbox.a2a_agents import Answer
+
+    h.sandbox.agents.specs["monitoring"].answers["checkout-service"] = Answer(**SLOWER_SINCE_V231)
+    _slis(h.sandbox)["checkout-availability"] = slis
+    await _ticks(h.sandbox, 2)
+    result = await h.sandbox.slack.send_mention("U0DANA", "C0INCIDENTS", "How's the checkout error budget looking?")
+    ts = result["ts"]
+
+    def reply() -> Any:
+        found = [m for m in h.sandbox.slack.messages_in("C0INCIDENTS") if m.thread_ts == ts and m.ts != ts]
+        return found[0] if found else None
+
+    await eventually(lambda: reply() is not None)
+    await eventually(lambda: _shown(h, 1))  # where it was posted is on record
+    return reply()
+
+
+async def _shown(h: Harness, offer_id: int) -> bool:
+    offer = await h.services.store.offer(offer_id)
+    return offer is not None and offer.message_ts is not None
+
+
+def _private(h: Harness, user: str) -> list[str]:
+    return [e.text for e in h.sandbox.slack.ephemerals if e.user == user]
+
+
+def _buttons(message: Any) -> dict[str, str]:
+    return {
+        e["action_id"]: e["value"]
+        for b in message.blocks or []
+        if b.get("block_id") == "offer.actions"
+        for e in b["elements"]
+    }
+
+
+async def _click(h: Harness, user: str, message: Any, action: str, value: str | None = None) -> None:
+    result = await h.sandbox.slack.send_action(user, "C0INCIDENTS", message.ts, action, value)
+    assert result["status"] == 200, result
+
+
+async def test_the_budget_offer_counts_once_from_someone_who_may_for_the_plan_shown(h: Harness) -> None:
+    message = await _offered(h, BRIEF)
+    assert "*Root cause:* p99 latency of checkout-service increased from 180ms to 420ms" in message.text
+    assert "1. Roll back checkout-service from v2.3.1 to v2.3.0" in message.text
+    assert "saves" not in message.text  # no history to say what its usual burn is: no claim of what it saves
+    buttons = _buttons(message)
+    offer = await h.services.store.offer(1)
+    assert offer is not None and buttons["offer.approve"] == f"1:{offer.plan_hash}"
+    await _click(h, "U0LEE", message, "offer.approve")  # not on call, not an approver
+    await eventually(lambda: any("Only the people on call" in t for t in _private(h, "U0LEE")))
+    await _click(h, "U0DANA", message, "offer.approve", "1:" + "0" * 64)  # a button for another plan
+    await eventually(lambda: any("changed since it was shown" in t for t in _private(h, "U0DANA")))
+    assert await h.services.store.incidents() == []  # nothing opened by a refused click
+    await asyncio.gather(*(_click(h, "U0DANA", message, "offer.approve") for _ in range(5)))  # at once: one counts
+    await eventually(lambda: bool(incident_channels(h.sandbox)), within=10)
+    await asyncio.sleep(0.5)  # time for a second incident, were one opened
+    [incident] = await h.services.store.incidents()
+    assert (
+        incident.commander == "U0DANA" and incident.title == "checkout-service is burning its error budget (15.0% left)"
+    )
+
+    async def carried_over() -> bool:
+        proposals = await h.services.store.proposals(incident.id)
+        return [(p.plan_hash, p.approvers) for p in proposals if p.status is not Status.PROPOSED] == [
+            (offer.plan_hash, ("U0DANA",))
+        ]
+
+    await eventually(carried_over, within=10)  # the approval carried over to the incident's proposal of that plan
+    await eventually(lambda: len(_private(h, "U0DANA")) == 1 + 5)  # the refusal, and each of the five answered
+    said = _private(h, "U0DANA")[1:]
+    assert sum(t.startswith("Approved: an incident is being opened") for t in said) == 1
+    assert sum("approved already" in t for t in said) == 4
+    after = await h.services.store.offer(1)
+    assert after is not None and after.status is OfferStatus.APPROVED and after.incident_id == incident.id
+    [shown] = [m for m in h.sandbox.slack.messages_in("C0INCIDENTS") if m.ts == message.ts]
+    assert _buttons(shown) == {} and "Approved by <@U0DANA>" in str(shown.blocks)  # decided: no buttons any more
+    await eventually(
+        lambda: any("approved: opened <#" in m.text for m in h.sandbox.slack.messages_in("C0INCIDENTS") if m.thread_ts)
+    )
+
+
+async def test_a_budget_offer_while_the_budget_is_spent_needs_a_second_approver_in_the_incident(h: Harness) -> None:
+    message = await _offered(h, EXHAUSTED)
+    assert "sre-agent is cautious: 2 approvers for every change" in str(message.blocks)
+    await _click(h, "U0DANA", message, "offer.approve")
+    await eventually(lambda: bool(incident_channels(h.sandbox)), within=10)
+    [incident] = await h.services.store.incidents()
+
+    async def waiting() -> bool:
+        return [(p.approvers, p.needed, p.status) for p in await h.services.store.proposals(incident.id)] == [
+            (("U0DANA",), 2, Status.PROPOSED)
+        ]
+
+    await eventually(waiting, within=10)
+    await eventually(
+        lambda: any(
+            "it needs 1 more, from someone else" in m.text
+            for m in h.sandbox.slack.messages_in("C0INCIDENTS")
+            if m.thread_ts
+        )
+    )
+
+
+async def test_a_rejected_budget_offer_does_nothing_and_says_who_rejected_it(h: Harness) -> None:
+    message = await _offered(h, BRIEF)
+    buttons = _buttons(message)  # as shown before the decision
+    await _click(h, "U0SAM", message, "offer.reject")
+    await eventually(lambda: any(t.startswith("Rejected: nothing will be done") for t in _private(h, "U0SAM")))
+    [shown] = [m for m in h.sandbox.slack.messages_in("C0INCIDENTS") if m.ts == message.ts]
+    assert _buttons(shown) == {} and "Rejected by <@U0SAM>" in str(shown.blocks)
+    await _click(h, "U0DANA", message, "offer.approve", buttons["offer.approve"])  # too late: decided
+    await eventually(lambda: any("rejected already" in t for t in _private(h, "U0DANA")))
+    assert await h.services.store.incidents() == []
+
+
+async def test_a_healthy_budget_is_answered_with_its_figures_without_asking_the_agents(h: Harness) -> None:
+    _slis(h.sandbox)["checkout-availability"] = HEALTHY
+    await _ticks(h.sandbox, 2)
+    agents = h.sandbox.agents
+
+    def questions() -> int:  # what the agents were asked besides the ticks' counts
+        return len(agents.requests) - len(agents.sli_requests)
+
+    asked = questions()
+    result = await h.sandbox.slack.send_mention("U0DANA", "C0INCIDENTS", "How's the checkout error budget looking?")
+    ts = result["ts"]
+    await eventually(lambda: any(m.thread_ts == ts and m.ts != ts for m in h.sandbox.slack.messages_in("C0INCIDENTS")))
+    [said] = [m for m in h.sandbox.slack.messages_in("C0INCIDENTS") if m.thread_ts == ts and m.ts != ts]
+    assert "50.0% remaining" in said.text and "Root cause" not in said.text
+    assert await h.services.store.offer(1) is None
+    assert questions() == asked

@@ -257,3 +257,29 @@ async def test_cli_demo_interactive_lets_the_person_at_the_terminal_decide() -> 
 async def test_cli_demo_interactive_needs_a_terminal() -> None:
     code, _out, err = await _cli("demo", "--interactive")
     assert code == 2 and "--interactive needs a terminal" in err
+
+
+async def test_checkout_budget_answers_as_the_brief_and_the_approved_rollback_runs_in_its_incident() -> None:
+    summary = await play(load_scenario("checkout-budget"), speed=300)
+    assert summary["ok"], summary.get("error")
+    [offer] = summary["offers"]
+    said = offer["text"]
+    # the brief: "⚠️ checkout-service error budget is at 15% remaining (30-day window). Current burn rate: 3.2x
+    # normal. At this rate, the budget exhausts in ~4.7 days. Root cause: p99 latency increased from 180ms to 420ms
+    # after yesterday's deploy (v2.3.1). Recommended action: 1. Roll back to v2.3.0 (saves ~2.1x burn rate)
+    # 2. Investigate memory leak in v2.3.1. Execute rollback? [APPROVE / REJECT]"
+    assert said.startswith(":warning: *Checkout availability* (checkout-service) error budget is at 15.0% remaining")
+    assert "(30d rolling window)" in said and "3.2x normal" in said and "exhausts in ~4.7 days" in said
+    assert "p99 latency of checkout-service increased from 180ms to 420ms after the deploy of v2.3.1 20 h ago" in said
+    assert "1. Roll back checkout-service from v2.3.1 to v2.3.0 (saves ~2.1x burn rate: back to 1.1x normal" in said
+    assert "2. Investigate the memory leak in v2.3.1." in said
+    assert offer["status"] == "approved" and offer["decided_by"] == "dana" and offer["runbook"] == "deploy-regression"
+    # the incident Dana's approval opened: the same plan, approved by her once, carried out, verified, resolved
+    assert summary["incident"]["id"] == offer["incident"] and summary["incident"]["phase"] == "resolved"
+    assert summary["incident"]["title"] == "checkout-service is burning its error budget 3.2x normal"
+    [proposal] = summary["proposals"]
+    assert proposal["plan_hash"] == offer["plan_hash"] and proposal["approvers"] == ["dana"]
+    assert proposal["status"] == "executed" and proposal["verified"]
+    assert "rolled back from v2.3.1 to v2.3.0" in proposal["outcome"]
+    kinds = [e["kind"] for e in summary["timeline"]]
+    assert kinds.count("proposal_approved") == 1 and "verified" in kinds and "resolved" in kinds

@@ -83,6 +83,11 @@ class Standing:
                 burns.append(burn)
         return usual_burn(burns)
 
+    async def burn_before(self, definition: SloDefinition, at: datetime) -> float | None:
+        """The SLO's 1-day burn as it stood at `at` (from the newest snapshot before it; None without one)."""
+        found = (await self.store.latest_snapshots(before=at, names=[definition.slo.name])).get(definition.slo.name)
+        return evaluate(definition.slo, found.counts).windows["1d"].burn if found is not None else None
+
     async def with_usual(self, definitions: Sequence[SloDefinition], now: datetime) -> list[SloStatus]:
         """As `statuses`, with each SLO's burn also against its usual burn."""
         latest = await self.store.latest_snapshots(names=[d.slo.name for d in definitions])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from bot.domain.signals import Deploy, Signals, merge
 
@@ -116,6 +117,7 @@ class Evidence:
     signals: Signals = field(default_factory=Signals)
     duration_ms: float = 0.0
     reason: str = ""  # why there is no answer, for UNAVAILABLE / FAILED
+    data: tuple[dict[str, Any], ...] = ()  # the structured parts of the answer, as the agent sent them
 
     @property
     def usable(self) -> bool:

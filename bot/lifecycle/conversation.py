@@ -44,12 +44,19 @@ class Mention:
 class Reply:
     text: str
     blocks: list[Block] = field(default_factory=list)
+    offer_id: int | None = None  # a budget offer it shows (told where it was posted)
 
 
 class Budgets(Protocol):
     """Where the error budgets stand (see bot.budgets.standing)."""
 
     async def answer(self, service: str | None, now: datetime) -> BudgetAnswer: ...
+
+
+class Offers(Protocol):
+    """The cause of a burning budget and the plan for it (see bot.remediation.offering)."""
+
+    async def offer(self, service: str, answer: BudgetAnswer, figures: str, asked_by: str) -> Reply | None: ...
 
 
 class Conversation:
@@ -65,8 +72,10 @@ class Conversation:
         catalog: Catalog,
         slack: SlackGateway,
         budgets: Budgets,
+        offers: Offers | None = None,
     ) -> None:
         self.budgets = budgets
+        self.offers = offers
         self.store = store
         self.clock = clock
         self.pager = pager
@@ -100,7 +109,12 @@ class Conversation:
             answer = await self.budgets.answer(reading.service, now)
             if not answer.any_slo:
                 return Reply(replies.no_slos(reading.service))
-            return Reply(budget_words.answer(answer, reading.service))
+            figures = budget_words.answer(answer, reading.service)
+            if reading.service is not None and answer.statuses and self.offers is not None:
+                offered = await self.offers.offer(reading.service, answer, figures, mention.user_id)
+                if offered is not None:
+                    return offered
+            return Reply(figures)
         if intent is Intent.ONCALL:
             return await self._oncall(reading.service or (here.service if here else None))
         if intent is Intent.INVESTIGATE:

@@ -25,6 +25,7 @@ from bot.domain.severity import Severity
 from bot.domain.timeline import ACTOR_BOT
 from bot.domain.triage import blast_radius, signals_from_title
 from bot.errors import DomainError, DuplicateIncident, SreAgentError
+from bot.lifecycle.delegation import Findings
 from bot.lifecycle.opening import Opener
 from bot.ports.clock import Clock
 from bot.ports.pager import Pager
@@ -56,6 +57,9 @@ class Declaration:
     severity: Severity
     user_id: str
     description: str = ""
+    # what the agents said already (a budget offer that was approved): the incident starts from it instead of
+    # asking them again, so its proposal is the plan that was approved
+    findings: Findings | None = None
 
 
 def suggest_severity(title: str, service: str | None, catalog: Catalog) -> Severity:
@@ -125,7 +129,7 @@ class Declarer:
         ]
         if incident.source == SOURCE_SLACK:  # the person who declared it is on it
             events += transition(incident, Phase.ACKNOWLEDGED, at=now, actor=actor)
-        incident = await self.opener.open_declared(incident, events)
+        incident = await self.opener.open_declared(incident, events, findings=declaration.findings)
         if incident.channel_id:
             await self.slack.invite(incident.channel_id, [declaration.user_id])
         return incident

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ import aiohttp
 
 from bot.adapters.a2a import A2AClient, A2AError, AgentReply, Breaker, choose_interface
 from bot.config.agents import AgentConfig
-from bot.domain.catalog import Catalog
+from bot.domain.catalog import Catalog, Service
 from bot.domain.diagnosis import Evidence, Hypothesis, Outcome, Question, Role, Symptom, plan, rank, symptom_of
 from bot.domain.incident import Incident
 from bot.domain.signals import Signals, from_data, from_text, merge
@@ -30,6 +31,7 @@ __all__ = ["Delegator", "Findings", "signals_of"]
 log = logging.getLogger(__name__)
 
 WINDOW = "30m"
+LOOK_WINDOW = "1d"  # what changed, asked outside an incident: over the day the budget's burn is read over
 
 
 @dataclass(frozen=True)
@@ -110,34 +112,64 @@ class Delegator:
                 log.info("agent %s (%s) speaks A2A %s", agent.name, agent.role, chosen[0])
 
     async def diagnose(self, incident: Incident) -> Findings:
-        """Ask every question of the plan, all at once; rank what comes back."""
-        service = self.catalog.get(incident.service)
+        """Ask every question of the plan, all at once, in the incident's contexts; rank what comes back."""
         symptom = symptom_of(incident.title)
-        questions = plan(symptom, incident.service, service.namespace if service else None, WINDOW)
-        asked = []
-        for question in questions:
+        evidence = await self._ask_all(
+            incident.service, symptom, WINDOW, lambda agent, question: self._ask(incident, agent, question)
+        )
+        return Findings(symptom, evidence, tuple(rank(list(evidence), incident.service)))
+
+    async def look(self, service_name: str, symptom: Symptom = Symptom.LATENCY, window: str = LOOK_WINDOW) -> Findings:
+        """Ask every question of the plan about a service outside any incident (the budget question: what changed
+        over `window`), each agent in a context of its own; nothing is stored."""
+        service = self.catalog.get(service_name)
+
+        async def ask(agent: AgentConfig, question: Question) -> Evidence:
+            item, _ = await self._put(agent, question, _question_data(service_name, service, window, question), None)
+            return item
+
+        evidence = await self._ask_all(service_name, symptom, window, ask)
+        return Findings(symptom, evidence, tuple(rank(list(evidence), service_name)))
+
+    async def _ask_all(
+        self,
+        service_name: str,
+        symptom: Symptom,
+        window: str,
+        ask: Callable[[AgentConfig, Question], Awaitable[Evidence]],
+    ) -> tuple[Evidence, ...]:
+        """Every question of the plan to every agent of its role, all at once; a role nobody fills is said so."""
+        service = self.catalog.get(service_name)
+        asked: list[Awaitable[Evidence]] = []
+        for question in plan(symptom, service_name, service.namespace if service else None, window):
             agents = [a for a in self.agents if a.role is question.role]
             if not agents:
                 asked.append(_nobody(question))
-            asked += [self._ask(incident, agent, question) for agent in agents]
-        evidence = tuple(await asyncio.gather(*asked))
-        return Findings(symptom, evidence, tuple(rank(list(evidence), incident.service)))
+            asked += [ask(agent, question) for agent in agents]
+        return tuple(await asyncio.gather(*asked))
 
     async def _ask(self, incident: Incident, agent: AgentConfig, question: Question) -> Evidence:
         assert incident.id is not None
         service = self.catalog.get(incident.service)
-        data = {
-            "incident": incident.label,
-            "service": incident.service,
-            "namespace": service.namespace if service else None,
-            "release": service.release if service else None,
-            "window": WINDOW,
-            "signals": list(question.wanted),
-        }
+        data = {"incident": incident.label, **_question_data(incident.service, service, WINDOW, question)}
         context = await self.store.agent_context(incident.id, agent.name)
         asked_at = self.clock.now()
+        item, reply = await self._put(agent, question, data, context)
+        await self.store.add_evidence(
+            incident.id,
+            item,
+            data=list(item.data),
+            asked_at=asked_at,
+            context_id=(reply.context_id if reply else None) or context,
+            task_id=reply.task_id if reply else None,
+        )
+        return item
+
+    async def _put(
+        self, agent: AgentConfig, question: Question, data: dict[str, Any], context: str | None
+    ) -> tuple[Evidence, AgentReply | None]:
+        """One question to one agent: the evidence (unavailable, with the reason, when it could not answer)."""
         started = time.monotonic()
-        reply: AgentReply | None = None
         try:
             reply = await self.client(agent).send(question.instruction, data, context_id=context)
         except A2AError as exc:
@@ -149,17 +181,19 @@ class Delegator:
                 duration_ms=_ms(started),
                 reason=exc.reason,
             )
-        else:
-            item = _evidence(agent, question, reply, _ms(started))
-        await self.store.add_evidence(
-            incident.id,
-            item,
-            data=list(reply.data) if reply else [],
-            asked_at=asked_at,
-            context_id=(reply.context_id if reply else None) or context,
-            task_id=reply.task_id if reply else None,
-        )
-        return item
+            return item, None
+        return _evidence(agent, question, reply, _ms(started)), reply
+
+
+def _question_data(name: str, service: Service | None, window: str, question: Question) -> dict[str, Any]:
+    """The structured part of a question: the service, where it runs, the window and the signals wanted."""
+    return {
+        "service": name,
+        "namespace": service.namespace if service else None,
+        "release": service.release if service else None,
+        "window": window,
+        "signals": list(question.wanted),
+    }
 
 
 def signals_of(rows: list[dict[str, Any]]) -> Signals:
@@ -198,4 +232,14 @@ def _evidence(agent: AgentConfig, question: Question, reply: AgentReply, duratio
         outcome, reason = Outcome.INPUT_REQUIRED, "waits for a person's decision"
     else:
         outcome, reason = Outcome.FAILED, f"the task ended {reply.state}"
-    return Evidence(agent.name, question.role, question.instruction, outcome, reply.text, signals, duration_ms, reason)
+    return Evidence(
+        agent.name,
+        question.role,
+        question.instruction,
+        outcome,
+        reply.text,
+        signals,
+        duration_ms,
+        reason,
+        tuple(d for d in reply.data if isinstance(d, dict)),
+    )

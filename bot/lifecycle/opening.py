@@ -19,6 +19,7 @@ from bot.domain.incident import Incident, SetupStep, change_severity
 from bot.domain.phase import Phase
 from bot.domain.timeline import TimelineEvent
 from bot.lifecycle.channel import IncidentChannel
+from bot.lifecycle.delegation import Findings
 from bot.lifecycle.setup import SetupSteps
 from bot.ports.clock import Clock
 from bot.ports.pager import Pager
@@ -51,10 +52,12 @@ class Opener:
         self.channel = channel
         self.steps = steps
 
-    async def open(self, incident: Incident, *, begun_now: frozenset[SetupStep] = frozenset()) -> None:
+    async def open(
+        self, incident: Incident, *, begun_now: frozenset[SetupStep] = frozenset(), findings: Findings | None = None
+    ) -> None:
         """Do the opening steps not done yet, stage by stage; save what succeeded even when one fails, then re-raise.
         The caller holds the incident's lock. `begun_now`: steps marked begun by this attempt itself (with the
-        incident's first write), not before it."""
+        incident's first write), not before it. `findings`: what the agents said already (else they are asked)."""
         events: list[TimelineEvent] = []
         marked = set(begun_now)
         errors: list[BaseException] = []
@@ -93,7 +96,7 @@ class Opener:
                     incident,
                     events,
                     marked,
-                    {SetupStep.DIAGNOSE: lambda again: steps.diagnose(incident, events, again)},
+                    {SetupStep.DIAGNOSE: lambda again: steps.diagnose(incident, events, again, findings)},
                 )
             if SetupStep.DIAGNOSE in incident.steps:
                 errors += await self._stage(
@@ -120,7 +123,9 @@ class Opener:
                 except Exception as exc:  # noqa: BLE001 - one incident's trouble must not keep the others waiting
                     log.warning("could not finish opening %s: %s", incident.key, exc)
 
-    async def open_declared(self, incident: Incident, events: list[TimelineEvent]) -> Incident:
+    async def open_declared(
+        self, incident: Incident, events: list[TimelineEvent], *, findings: Findings | None = None
+    ) -> Incident:
         """Store an incident a person declared and open it like a paged one (channel, invites, card, announcement).
         If the pager's webhook for the same incident got here first, that incident is the one opened."""
         async with self.locks.hold(incident.key):
@@ -135,7 +140,7 @@ class Opener:
                 severity = change_severity(existing, incident.severity, at=self.clock.now(), actor=events[0].actor)
                 await self.store.save_incident(existing, severity, now=self.clock.now())
                 incident = existing
-            await self.open(incident, begun_now=begun_now)
+            await self.open(incident, begun_now=begun_now, findings=findings)
             return incident
 
     async def _stage(

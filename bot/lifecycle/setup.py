@@ -36,7 +36,7 @@ from bot.domain.timeline import ACTOR_BOT, EventKind, TimelineEvent
 from bot.domain.triage import blast_radius, dependents, signals_from_title
 from bot.errors import SlackError
 from bot.lifecycle.channel import ANNOUNCEMENT, CARD, IncidentChannel
-from bot.lifecycle.delegation import Delegator
+from bot.lifecycle.delegation import Delegator, Findings
 from bot.lifecycle.posting import Poster
 from bot.ports.clock import Clock
 from bot.ports.pager import Pager
@@ -160,13 +160,23 @@ class SetupSteps:
             record(triaged, at=self.clock.now(), actor=ACTOR_BOT, text=f"suggested {radius.suggested}", ref=ts)
         )
 
-    async def diagnose(self, incident: Incident, events: list[TimelineEvent], again: bool) -> None:
-        """Ask the agents, post the findings, and list every question and answer in the thread under them."""
-        assert incident.channel_id
+    async def diagnose(
+        self, incident: Incident, events: list[TimelineEvent], again: bool, given: Findings | None = None
+    ) -> None:
+        """Ask the agents (or take what they said already, `given`), post the findings, and list every question and
+        answer in the thread under them."""
+        assert incident.channel_id and incident.id is not None
         if self.delegator is None or not self.delegator.configured:
             incident.steps.add(SetupStep.DIAGNOSE)  # nobody to ask: triage from the catalog is all there is
             return
-        found = await self.delegator.diagnose(incident)
+        if given is not None and not again:
+            found = given
+            for item in given.evidence:  # the incident's own record of them, as if asked now
+                await self.store.add_evidence(
+                    incident.id, item, data=list(item.data), asked_at=self.clock.now(), context_id=None, task_id=None
+                )
+        else:
+            found = await self.delegator.diagnose(incident)
         text = findings_blocks.findings_text(incident.service, found.evidence, found.hypotheses)
         ts = await self.poster.post_once(
             incident,

@@ -41,37 +41,45 @@ class Approvers:
         self.clock = clock
         self.catalog = catalog
         self.approvers = approvers
-        self._allowed: dict[int, tuple[float, asyncio.Task[tuple[frozenset[str], bool]]]] = {}
+        self._allowed: dict[tuple[str, str | None], tuple[float, asyncio.Task[tuple[frozenset[str], bool]]]] = {}
 
     async def allowed(self, incident: Incident) -> frozenset[str]:
         """The Slack users who may decide: on call for the service in the pager (every level), and the configured
         approvers (users and the members of user groups). Read again after ALLOWED_TTL_S."""
-        assert incident.id is not None
-        cached = self._allowed.get(incident.id)
+        service = self.catalog.get(incident.service)
+        policy = incident.escalation_policy_id or (service.escalation_policy_id if service else None)
+        return await self._cached(incident.service, policy)
+
+    async def for_service(self, name: str) -> frozenset[str]:
+        """The same, for a change to a service outside any incident (a budget offer)."""
+        service = self.catalog.get(name)
+        return await self._cached(name, service.escalation_policy_id if service else None)
+
+    async def _cached(self, service: str, policy: str | None) -> frozenset[str]:
+        key = (service, policy)
+        cached = self._allowed.get(key)
         now = time.monotonic()
         if cached is None or now > cached[0] or (cached[1].done() and cached[1].exception()):
-            for stale in [key for key, (until, _) in self._allowed.items() if now > until]:
-                del self._allowed[stale]  # incidents nobody clicks for any more
-            task = asyncio.get_running_loop().create_task(self._read_allowed(incident))
+            for stale in [k for k, (until, _) in self._allowed.items() if now > until]:
+                del self._allowed[stale]  # services nobody clicks for any more
+            task = asyncio.get_running_loop().create_task(self._read_allowed(service, policy))
             cached = (now + ALLOWED_TTL_S, task)
-            self._allowed[incident.id] = cached
+            self._allowed[key] = cached
         users, complete = await asyncio.shield(cached[1])
-        if not complete and self._allowed.get(incident.id) is cached:
-            del self._allowed[incident.id]  # the pager could not say: ask it again at the next click
+        if not complete and self._allowed.get(key) is cached:
+            del self._allowed[key]  # the pager could not say: ask it again at the next click
         return users
 
-    async def _read_allowed(self, incident: Incident) -> tuple[frozenset[str], bool]:
+    async def _read_allowed(self, service: str, policy: str | None) -> tuple[frozenset[str], bool]:
         """(who may decide, whether the pager could say who is on call)."""
         users: set[str] = set()
         complete = True
-        service = self.catalog.get(incident.service)
-        policy = incident.escalation_policy_id or (service.escalation_policy_id if service else None)
         if policy:
             try:
                 people = await self.pager.oncalls(policy, level=None)
                 users |= {u for u in await self.slack.lookup_users([p.email for p in people]) if u}
             except SreAgentError as exc:  # the configured approvers still may
-                log.warning("who is on call for %s could not be read: %s", incident.key, exc)
+                log.warning("who is on call for %s could not be read: %s", service, exc)
                 complete = False
         for approver in self.approvers:
             if approver.startswith("S"):

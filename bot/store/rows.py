@@ -108,9 +108,9 @@ def _plan_json(plan: Plan) -> dict[str, Any]:
     return data
 
 
-def _proposal(row: Any) -> Proposal:
-    p = dict(row.plan)
-    plan = Plan(
+def _plan(data: Any) -> Plan:
+    p = dict(data)
+    return Plan(
         p["runbook"],
         p["action"],
         p["kind"],
@@ -122,6 +122,10 @@ def _proposal(row: Any) -> Proposal:
         bool(p["manual"]),
         tuple(p.get("reasons") or ()),
     )
+
+
+def _proposal(row: Any) -> Proposal:
+    plan = _plan(row.plan)
     return Proposal(
         row.id,
         row.incident_id,

@@ -18,6 +18,7 @@ from bot.store.backend import (
 )
 from bot.store.inbound import InboundRows
 from bot.store.incidents import IncidentRows
+from bot.store.offers import OfferRows
 from bot.store.remediation import RemediationRows
 from bot.store.rows import (
     BEGUN,
@@ -56,7 +57,7 @@ __all__ = [
 ]
 
 
-class Store(InboundRows, IncidentRows, RemediationRows, TimerRows, SloRows):
+class Store(InboundRows, IncidentRows, RemediationRows, TimerRows, SloRows, OfferRows):
     @classmethod
     def from_url(cls, url: str) -> Store:
         """A store for `url`; nothing is connected until first use."""

@@ -203,3 +203,26 @@ slo_states = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
+
+budget_offers = sa.Table(
+    "budget_offers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("service", sa.String(200), nullable=False),
+    sa.Column("plan", sa.JSON, nullable=False),
+    sa.Column("plan_hash", sa.String(64), nullable=False),
+    sa.Column("evidence", sa.JSON, nullable=False),  # what the agents said, as a list of answers
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("shown", sa.Text, nullable=False),  # the reply as it was shown
+    sa.Column("policy", sa.Text, nullable=False),  # what the error budget policy said, shown with it
+    sa.Column("asked_by", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("decided_by", sa.String(32), nullable=True),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("channel_id", sa.String(32), nullable=True),
+    sa.Column("message_ts", sa.String(32), nullable=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
