@@ -341,6 +341,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         await intake.start()
         await scheduler.start()
         services.background.spawn(opener.resume(), name="resume opening incidents")
+        services.background.spawn(offers.resume(), name="resume approved budget offers")
         await resume_remediation(
             store=store,
             clock=clock,

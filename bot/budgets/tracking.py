@@ -6,9 +6,9 @@ is fired again. What changed is worked out against what was last said (the SLO's
 said once even when a firing runs twice: a message carries a tag naming the SLO, what it says and the firing's time,
 and is looked for before it is posted; a burn-rate incident is keyed the same way; the state is saved after.
 
-- A tier that starts firing is announced once (a page tier opens an incident, or posts to the service's channel, as
-  configured; a ticket tier posts to the owning team's channel), its message updated while it lasts, and said to
-  have cleared when it stops.
+- A tier that starts firing is announced once (a page tier opens an incident and says the burn in its channel, or
+  posts to the service's channel, as configured; a ticket tier posts to the owning team's channel), that message
+  updated at each evaluation while it lasts, and said to have cleared when it stops.
 - A budget that crosses down into warning or exhausted is announced once per crossing; a recovery is said too; an SLO
   whose period has no data is said to be unknown.
 """
@@ -189,6 +189,12 @@ class BudgetTracker:
                 )
                 entry["incident"] = incident.key if incident is not None else None
                 entry["channel"] = incident.channel_id if incident is not None else None
+                if incident is not None and incident.channel_id:  # the burn in the incident's channel, kept current
+                    tag = {"slo": name, "purpose": f"{change.tier}:{stamp}"}
+                    said = words.tier_fired(status, change.alert)
+                    entry["channel"], entry["ts"] = await post_once(
+                        self.slack, incident.channel_id, tag, said, fallback=self.fallback
+                    )
             else:
                 tag = {"slo": name, "purpose": f"{change.tier}:{stamp}"}
                 said = words.tier_fired(status, change.alert)

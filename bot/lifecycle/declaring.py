@@ -60,6 +60,9 @@ class Declaration:
     # what the agents said already (a budget offer that was approved): the incident starts from it instead of
     # asking them again, so its proposal is the plan that was approved
     findings: Findings | None = None
+    # the same key declares one incident however often it is declared (a retry after a restart): the pager's dedup
+    # key, and a Slack-only incident's id
+    key: str | None = None
 
 
 def suggest_severity(title: str, service: str | None, catalog: Catalog) -> Severity:
@@ -102,14 +105,14 @@ class Declarer:
                 urgency="high" if declaration.severity.rank <= 2 else "low",
                 priority=str(declaration.severity),
                 details=declaration.description,
-                incident_key=f"sre-agent-{uuid.uuid4().hex}",
+                incident_key=f"sre-agent-{declaration.key or uuid.uuid4().hex}",
             )
             incident = self._paged(created, service, declaration.service, title, declaration.severity, now)
             incident.commander = declaration.user_id
         else:
             incident = Incident(
                 source=SOURCE_SLACK,
-                external_id=uuid.uuid4().hex,
+                external_id=declaration.key or uuid.uuid4().hex,
                 escalation_policy_id=service.escalation_policy_id if service else None,
                 title=title,
                 service=declaration.service,

@@ -30,7 +30,7 @@ from bot.domain.offers import OFFER_EXPIRY, Offer, OfferStatus, decide_offer
 from bot.domain.runbooks import Plan, Runbook, match
 from bot.domain.signals import merge
 from bot.domain.slo import BudgetAnswer, BudgetState, SloStatus
-from bot.errors import SreAgentError
+from bot.errors import DuplicateIncident, SreAgentError
 from bot.lifecycle.conversation import Reply
 from bot.lifecycle.declaring import Declaration, Declarer, suggest_severity
 from bot.lifecycle.delegation import Delegator, Findings
@@ -158,6 +158,13 @@ class BudgetOffers:
             return f"saves ~{saved:.1f}x burn rate: back to {back:.1f}x normal{since}"
         return f"saves ~{status.burn_now - before:.2f}x the budget's rate{since}"
 
+    async def resume(self) -> None:
+        """At start: an approval a stop cut short before its incident was on record opens it now (once: the
+        declaration's key is the offer's)."""
+        for offer in await self.store.offers(status=OfferStatus.APPROVED, opened=False):
+            if offer.decided_by:
+                await self._open_for(offer, offer.decided_by)
+
     async def shown(self, offer_id: int, channel_id: str, ts: str) -> None:
         """Where the offer was posted, so that its message shows the decision when there is one."""
         offer = await self.store.offer(offer_id)
@@ -207,8 +214,13 @@ class BudgetOffers:
                     user_id=user_id,
                     description=f"Opened from the error budget offer approved by {user_id}: {offer.plan.action}.",
                     findings=found,
+                    key=f"budget-offer-{offer.id}",
                 )
             )
+        except DuplicateIncident:  # opened before a restart cut this short: the pager's webhook brings it here
+            log.info("budget offer %s: its incident was opened already", offer.id)
+            await self._say(offer, ":information_source: Its incident was opened already; decide in its channel.")
+            return
         except SreAgentError as exc:
             log.warning("budget offer %s: the incident could not be opened: %s", offer.id, exc)
             await self._say(offer, f":warning: The incident for this could not be opened: {exc.user_message}")

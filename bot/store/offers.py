@@ -115,11 +115,17 @@ class OfferRows(Transactions):
 
         return await self.run(work)
 
-    async def offers(self) -> list[Offer]:
-        """Every offer, oldest first."""
+    async def offers(self, *, status: OfferStatus | None = None, opened: bool | None = None) -> list[Offer]:
+        """Offers, oldest first: all, or those in a status, and with (`opened`) or without an incident opened."""
 
         def work(conn: sa.Connection) -> list[Offer]:
-            return [_offer(row) for row in conn.execute(budget_offers.select().order_by(budget_offers.c.id))]
+            query = budget_offers.select().order_by(budget_offers.c.id)
+            if status is not None:
+                query = query.where(budget_offers.c.status == str(status))
+            if opened is not None:
+                column = budget_offers.c.incident_id
+                query = query.where(column.is_not(None) if opened else column.is_(None))
+            return [_offer(row) for row in conn.execute(query)]
 
         return await self.run(work)
 
