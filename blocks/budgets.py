@@ -91,14 +91,19 @@ def tier_cleared(status: SloStatus, tier: str) -> str:
     )
 
 
-def budget_low(status: SloStatus) -> str:
+def budget_low(status: SloStatus, *, cautious: bool, approvers: int = 2) -> str:
+    """A budget that crossed into warning or exhausted; `cautious`: the policy is cautious from now (with the
+    approvers it asks for every change): the change-freeze notice."""
     if status.budget is BudgetState.EXHAUSTED:
-        return (
-            f":no_entry: {name(status)} has spent its error budget ({percent(status.remaining)} remaining). "
-            "sre-agent is cautious now: two approvers for every change, reversible actions first, and no automatic "
-            "resolve. Hold risky deploys until the budget recovers."
-        )
-    return f":warning: {budget_line(status)}"
+        head = f":no_entry: {name(status)} has spent its error budget ({percent(status.remaining)} remaining)."
+    else:
+        head = f":warning: {budget_line(status)}"
+    if not cautious:
+        return head
+    return (
+        f"{head} sre-agent is cautious now: {approvers} approvers for every change, reversible actions first, and "
+        "no automatic resolve. Hold risky deploys until the budget recovers."
+    )
 
 
 def budget_recovered(status: SloStatus) -> str:
@@ -120,8 +125,9 @@ def policy_note(stance: Stance) -> str:
     approvers = "one approver" if stance.approvers == 1 else f"{stance.approvers} approvers"
     budget = f"{name(status)}: {percent(status.remaining)} of the error budget left ({status.budget})"
     if stance.cautious:
+        why = "The budget is spent" if status.budget is BudgetState.EXHAUSTED else "The budget runs low"
         return (
-            f":no_entry: {budget}. The budget is spent, so sre-agent is cautious: {approvers} for every change, "
+            f":no_entry: {budget}. {why}, so sre-agent is cautious: {approvers} for every change, "
             "reversible actions first, no automatic resolve."
         )
     icon = ":warning:" if status.budget is BudgetState.WARNING else ":large_green_circle:"

@@ -111,7 +111,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     approvers = Approvers(
         store=store, slack=slack, pager=pagerduty, clock=clock, catalog=catalog, approvers=remediation.approvers
     )
-    standing = Standing(store=store, definitions=slos, maintenance=load_maintenance(settings.slo_maintenance_path))
+    standing = Standing(
+        store=store,
+        definitions=slos,
+        policy=settings.budget_policy(),
+        maintenance=load_maintenance(settings.slo_maintenance_path),
+    )
     proposer = Proposer(
         budgets=standing,
         store=store,

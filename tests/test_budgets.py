@@ -714,3 +714,22 @@ async def test_an_approval_a_stop_cut_short_before_its_incident_opens_it_at_the_
     await h.settle()
     assert len(await h.services.store.incidents()) == 1
     assert len([c for c in incident_channels(h.sandbox)]) == 1
+
+
+@pytest.mark.parametrize(
+    "harness_overrides", [{"SRE_BUDGET_CAUTIOUS_WHEN": "warning", "SRE_BUDGET_CAUTIOUS_APPROVERS": "3"}]
+)
+async def test_a_policy_configured_cautious_from_warning_asks_its_approvers_once_the_budget_runs_low(
+    h: Harness,
+) -> None:
+    _slis(h.sandbox)["checkout-availability"] = BRIEF  # 15% left: warning
+    await eventually(lambda: any("sre-agent is cautious now: 3 approvers" in t for t in _incidents_texts(h.sandbox)))
+    h.sandbox.pagerduty.page("checkout-service", "checkout-service: error rate 8.5% (threshold 1%)", urgency="high")
+    await eventually(lambda: bool(incident_channels(h.sandbox)), within=10)
+
+    async def proposed() -> bool:
+        return bool(await h.services.store.proposals())
+
+    await eventually(proposed, within=10)
+    [stored] = await h.services.store.proposals()
+    assert stored.needed == 3 and "The budget runs low, so sre-agent is cautious: 3 approvers" in stored.policy

@@ -295,3 +295,35 @@ def test_transitions_say_each_change_once_and_keep_a_tier_without_data() -> None
     assert [t.change for t in back] == [Change.BUDGET_RECOVERED]
     gone, _ = transitions(BudgetState.HEALTHY, frozenset(), evaluate(SLO, {}))
     assert [t.change for t in gone] == [Change.NO_DATA]
+
+
+def test_the_policy_is_cautious_once_the_budget_is_spent_or_as_configured_once_it_runs_low() -> None:
+    from bot.domain.budget_policy import Policy, stance
+    from bot.domain.slo import SloStatus
+
+    def status(bad: int) -> SloStatus:  # 99.9% over 30 days, 100M requests: 100,000 bad events are the budget
+        return evaluate(SLO, {"30d": Counts(bad, 100_000_000)})
+
+    healthy, warning, spent = status(50_000), status(90_000), status(120_000)
+    assert (healthy.budget, warning.budget, spent.budget) == (
+        BudgetState.HEALTHY,
+        BudgetState.WARNING,
+        BudgetState.EXHAUSTED,
+    )
+    by_default = [stance([s]) for s in (healthy, warning, spent)]
+    assert [(s.cautious, s.approvers, s.reversible_first, s.auto_resolve) for s in by_default] == [
+        (False, 1, False, True),
+        (False, 1, False, True),
+        (True, 2, True, False),
+    ]
+    assert stance([healthy, spent]).deciding is spent  # the worst budget of the service decides
+    strict = Policy(1, 3, BudgetState.WARNING)
+    assert [(stance([s], strict).cautious, stance([s], strict).approvers) for s in (healthy, warning, spent)] == [
+        (False, 1),
+        (True, 3),
+        (True, 3),
+    ]
+    with pytest.raises(ValueError, match="cautious when"):
+        Policy(1, 2, BudgetState.HEALTHY)
+    with pytest.raises(ValueError, match="no fewer when cautious"):
+        Policy(2, 1)

@@ -217,10 +217,14 @@ class BudgetTracker:
             if entry.get("incident"):
                 log.info("SLO %s: %s cleared; incident %s stays open for people to resolve", name, change.tier, entry)
         else:
-            text = {
-                Change.BUDGET_LOW: words.budget_low,
-                Change.BUDGET_RECOVERED: words.budget_recovered,
-                Change.NO_DATA: words.no_data,
-            }[change.change](status)
+            policy = self.standing.policy
+            if change.change is Change.BUDGET_LOW:
+                text = words.budget_low(
+                    status, cautious=policy.cautious(status.budget), approvers=policy.cautious_approvers
+                )
+            else:
+                text = {Change.BUDGET_RECOVERED: words.budget_recovered, Change.NO_DATA: words.no_data}[change.change](
+                    status
+                )
             tag = {"slo": name, "purpose": f"{change.change}:{stamp}"}
             await post_once(self.slack, channel, tag, text, fallback=self.fallback)

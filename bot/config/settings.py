@@ -13,7 +13,9 @@ from bot.config.catalog import load_catalog
 from bot.config.crontab import cron_trigger
 from bot.config.files import time_zone
 from bot.config.slos import SloDefinition, load_slos
+from bot.domain.budget_policy import Policy
 from bot.domain.catalog import Catalog
+from bot.domain.slo import BudgetState
 from bot.errors import ConfigError
 
 DEFAULT_CATALOG = "catalog.yml"
@@ -84,6 +86,27 @@ class SloSettings(BaseSettings):
     slo_digest: str = Field("0 9 * * 1-5", validation_alias=_env("SRE_SLO_DIGEST"))
     slo_digest_timezone: str = Field("UTC", validation_alias=_env("SRE_SLO_DIGEST_TIMEZONE"))
     slo_digest_channel: str | None = Field(None, validation_alias=_env("SRE_SLO_DIGEST_CHANNEL"))
+    # the error budget policy: approvers while the budget lasts, and once sre-agent is cautious (from when)
+    budget_policy_fast_approvers: int = Field(1, ge=1, le=5, validation_alias=_env("SRE_BUDGET_FAST_APPROVERS"))
+    budget_policy_cautious_approvers: int = Field(2, ge=1, le=5, validation_alias=_env("SRE_BUDGET_CAUTIOUS_APPROVERS"))
+    budget_policy_cautious_when: Literal["exhausted", "warning"] = Field(
+        "exhausted", validation_alias=_env("SRE_BUDGET_CAUTIOUS_WHEN")
+    )
+
+    @model_validator(mode="after")
+    def _approvers(self) -> SloSettings:
+        if self.budget_policy_cautious_approvers < self.budget_policy_fast_approvers:
+            raise ValueError(
+                "SRE_BUDGET_CAUTIOUS_APPROVERS: no fewer approvers when cautious than SRE_BUDGET_FAST_APPROVERS"
+            )
+        return self
+
+    def budget_policy(self) -> Policy:
+        return Policy(
+            self.budget_policy_fast_approvers,
+            self.budget_policy_cautious_approvers,
+            BudgetState(self.budget_policy_cautious_when),
+        )
 
     @field_validator("slo_digest")
     @classmethod

@@ -1,9 +1,10 @@
 """The error budget policy: how sre-agent acts on a service by the state of its error budgets.
 
 While the budget lasts it moves fast: the matching runbook is proposed at once with one approver (in warning, the
-same, with the budget shown). Once a budget is spent it is cautious: two approvers for every change, reversible
-actions first, a change-freeze notice to the owning team (see the tick), and no automatic resolve. The worst budget
-of the service's SLOs decides; a service without SLOs (or without data) moves fast, as before SLOs existed."""
+same, with the budget shown). Once a budget is spent (or, configured so, once it runs low) it is cautious: two
+approvers for every change, reversible actions first, a change-freeze notice to the owning team (see the tick), and
+no automatic resolve. The worst budget of the service's SLOs decides; a service without SLOs (or without data) moves
+fast, as before SLOs existed."""
 
 from __future__ import annotations
 
@@ -23,10 +24,19 @@ class Policy:
 
     fast_approvers: int = 1
     cautious_approvers: int = 2
+    cautious_when: BudgetState = BudgetState.EXHAUSTED  # or WARNING: cautious as soon as the budget runs low
 
     def __post_init__(self) -> None:
         if not 1 <= self.fast_approvers <= self.cautious_approvers:
             raise ValueError("approvers: at least one, and no fewer when cautious than when moving fast")
+        if self.cautious_when not in (BudgetState.EXHAUSTED, BudgetState.WARNING):
+            raise ValueError("cautious when: the budget is exhausted, or in warning")
+
+    def cautious(self, budget: BudgetState | None) -> bool:
+        """Whether a budget in this state makes sre-agent cautious."""
+        if budget is BudgetState.EXHAUSTED:
+            return True
+        return budget is BudgetState.WARNING and self.cautious_when is BudgetState.WARNING
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,6 @@ def stance(statuses: Sequence[SloStatus], policy: Policy | None = None) -> Stanc
         deciding = next((s for s in sorted(known, key=lambda s: s.remaining or 0.0) if s.budget is state), None)
         if deciding is not None:
             break
-    if deciding is not None and deciding.budget is BudgetState.EXHAUSTED:
+    if deciding is not None and policy.cautious(deciding.budget):
         return Stance(True, policy.cautious_approvers, True, False, deciding.budget, deciding)
     return Stance(False, policy.fast_approvers, False, True, deciding.budget if deciding else None, deciding)

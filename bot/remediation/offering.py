@@ -167,11 +167,16 @@ class BudgetOffers:
 
     async def shown(self, offer_id: int, channel_id: str, ts: str) -> None:
         """Where the offer was posted, so that its message shows the decision when there is one."""
-        offer = await self.store.offer(offer_id)
-        if offer is not None:
-            await self.store.save_offer(
-                offer, replace(offer, channel_id=channel_id, message_ts=ts), now=self.clock.now()
-            )
+        for _ in range(DECIDE_ATTEMPTS):  # a click may be written at the same moment: read it again
+            offer = await self.store.offer(offer_id)
+            if offer is None:
+                return
+            placed = replace(offer, channel_id=channel_id, message_ts=ts)
+            if await self.store.save_offer(offer, placed, now=self.clock.now()):
+                if placed.status is not OfferStatus.OFFERED:  # decided before it was on record where it is
+                    await self._redraw(placed)
+                return
+        log.warning("budget offer %s: where it was posted could not be recorded", offer_id)
 
     async def click(self, click: OfferClick) -> str:
         """One Approve / Reject on an offer; returns what the clicker is told (privately)."""
