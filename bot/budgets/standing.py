@@ -11,7 +11,7 @@ from bot.config.slos import SloDefinition
 from bot.domain.budget_policy import Policy, Stance, stance
 from bot.domain.events import BudgetSpent
 from bot.domain.incident import Incident
-from bot.domain.slo import BudgetAnswer, SloStatus, evaluate, spent_between, usual_burn
+from bot.domain.slo import BudgetAnswer, SloStatus, evaluate, evaluate_all, spent_between, usual_burn
 from bot.store import Store
 
 __all__ = ["Standing"]
@@ -68,7 +68,7 @@ class Standing:
         if not chosen:
             return []
         latest = await self.store.latest_snapshots(names=[d.slo.name for d in chosen])
-        return [evaluate(d.slo, latest[d.slo.name].counts if d.slo.name in latest else {}) for d in chosen]
+        return evaluate_all((d.slo, latest[d.slo.name].counts if d.slo.name in latest else {}) for d in chosen)
 
     async def usual(self, definition: SloDefinition, now: datetime) -> float | None:
         """The SLO's usual burn: the median of its 1-day burns over the days before today (at least three)."""

@@ -30,7 +30,7 @@ from bot.config.slos import SloDefinition
 from bot.domain.catalog import Catalog
 from bot.domain.incident import Incident
 from bot.domain.maintenance import Maintenance, covering
-from bot.domain.slo import BudgetState, SloStatus, evaluate
+from bot.domain.slo import BudgetState, SloStatus, evaluate_all
 from bot.domain.slo_alerts import Change, Transition, transitions
 from bot.errors import SreAgentError
 from bot.lifecycle.declaring import BurnPage
@@ -97,7 +97,7 @@ class BudgetTracker:
         await self.store.add_snapshots(
             [Snapshot(d.slo.name, d.slo.service, at, counts[d.slo.name]) for d in self.definitions]
         )
-        statuses = [evaluate(d.slo, counts[d.slo.name]) for d in self.definitions]
+        statuses = evaluate_all((d.slo, counts[d.slo.name]) for d in self.definitions)
         if at.minute == 0:  # once an hour: forget what no period, history or ledger reads any more
             await self._prune(at)
         planned = self.standing.maintenance.at(at)  # the maintenance windows open now, laid out once a tick

@@ -23,8 +23,10 @@ budget, so pages from that window are suppressed and the reason is given).
 
 from __future__ import annotations
 
+import gc
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -45,7 +47,9 @@ __all__ = [
     "WindowStatus",
     "budget_spent",
     "by_budget",
+    "collector_paused",
     "evaluate",
+    "evaluate_all",
     "exact",
     "spent_between",
     "usual_burn",
@@ -268,6 +272,25 @@ def usual_burn(history: list[float]) -> float | None:
     ordered = sorted(history)
     middle = len(ordered) // 2
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused while a batch of acyclic values is built (a tick's ten thousand SLOs:
+    collecting meanwhile doubles the time); enabled again after, if it was."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def evaluate_all(items: Iterable[tuple[Slo, Mapping[str, Counts | None]]]) -> list[SloStatus]:
+    """`evaluate` for many SLOs at once (a tick's thousands)."""
+    with collector_paused():
+        return [evaluate(slo, counts) for slo, counts in items]
 
 
 def evaluate(slo: Slo, counts: Mapping[str, Counts | None], *, usual: float | None = None) -> SloStatus:
