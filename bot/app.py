@@ -36,6 +36,7 @@ from bot.lifecycle.delegation import Delegator
 from bot.lifecycle.opening import Opener
 from bot.lifecycle.pager_sync import PagerSync
 from bot.lifecycle.posting import Poster
+from bot.lifecycle.postmortems import Postmortems
 from bot.lifecycle.resolving import Resolver
 from bot.lifecycle.setup import OpeningConfig, SetupSteps
 from bot.ports.clock import Clock, SystemClock
@@ -269,7 +270,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
                 channel=settings.slo_digest_channel or settings.slack_incidents_channel,
             )
             scheduler.every(SLO_DIGEST, settings.slo_digest, digest.on_timer, timezone=settings.slo_digest_timezone)
+    postmortems = Postmortems(
+        store=store,
+        runbooks=runbook_table,
+        zone=settings.timezone,
+        template=settings.postmortem_template,
+        slack=slack,
+    )
     services = Services(
+        postmortems=postmortems,
         settings=settings,
         clock=clock,
         store=store,

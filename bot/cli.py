@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot import __version__
 from bot.errors import ConfigError
@@ -55,6 +56,11 @@ def _db_upgrade(_args: argparse.Namespace) -> int:
     asyncio.run(run())
     print(f"database at {url.split('@')[-1]} is at the newest schema")
     return 0
+
+
+if TYPE_CHECKING:
+    from bot.domain.incident import Incident
+    from bot.store import Store
 
 
 def _store_url_from_env() -> str:
@@ -155,11 +161,11 @@ def _audit_verify(args: argparse.Namespace) -> int:
         try:
             incidents = await store.incidents()
             if args.incident:
-                wanted = args.incident.upper().removeprefix("INC-")
-                incidents = [i for i in incidents if str(i.number) == wanted or str(i.id) == wanted]
-                if not incidents:
+                named = await _find_incident(store, args.incident)
+                if named is None:
                     print(f"sre-agent: error: no incident {args.incident}", file=sys.stderr)
                     return 2
+                incidents = [named]
             broken = 0
             for incident in incidents:
                 assert incident.id is not None
@@ -179,6 +185,55 @@ def _audit_verify(args: argparse.Namespace) -> int:
             await store.close()
 
     return asyncio.run(run())
+
+
+def _postmortem(args: argparse.Namespace) -> int:
+    import json
+
+    from pydantic import ValidationError
+
+    from bot.config.runbooks import SHIPPED, load_runbooks
+    from bot.config.settings import PostmortemSettings, describe_validation_error
+    from bot.lifecycle.postmortems import Postmortems
+    from bot.store import Store
+
+    try:
+        url = _store_url_from_env()
+        settings = PostmortemSettings.model_validate({})
+        runbooks = {rb.name: rb for rb in load_runbooks(settings.runbooks_path or SHIPPED)}
+    except ValidationError as exc:
+        return _fail(describe_validation_error(exc))
+    except ConfigError as exc:
+        return _fail(str(exc))
+
+    async def run() -> int:
+        store = await Store.open(url)
+        try:
+            incident = await _find_incident(store, args.incident)
+            if incident is None:
+                print(f"sre-agent: error: no incident {args.incident}", file=sys.stderr)
+                return 2
+            written = await Postmortems(
+                store=store, runbooks=runbooks, zone=settings.timezone, template=settings.postmortem_template
+            ).of(incident)
+        finally:
+            await store.close()
+        if args.format == "json":
+            print(json.dumps(written.json(), indent=2, sort_keys=True))
+        else:
+            print(written.markdown, end="")
+        return 0
+
+    return asyncio.run(run())
+
+
+async def _find_incident(store: Store, label: str) -> Incident | None:
+    """An incident by its label (INC-4211: its pager number, else its id) or its id."""
+    wanted = label.upper().removeprefix("INC-")
+    found = [i for i in await store.incidents() if str(i.number) == wanted or str(i.id) == wanted]
+    by_number = [i for i in found if str(i.number) == wanted]
+    chosen = by_number or found
+    return chosen[0] if chosen else None
 
 
 def _sandbox_command(name: str) -> object:
@@ -215,6 +270,10 @@ def build_parser() -> argparse.ArgumentParser:
     intent.add_argument("--json", action="store_true", help="one JSON object per message")
     intent.set_defaults(run=_intent)
 
+    postmortem = commands.add_parser("postmortem", help="write an incident's postmortem from its timeline")
+    postmortem.add_argument("incident", metavar="INCIDENT", help="INC-4211 (its number) or the incident's id")
+    postmortem.add_argument("--format", choices=("md", "json"), default="md", help="Markdown (default) or JSON")
+    postmortem.set_defaults(run=_postmortem)
     audit = commands.add_parser("audit", help="check the audit trail")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     verify = audit_commands.add_parser("verify", help="recompute every incident's timeline hash chain")

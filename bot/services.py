@@ -20,6 +20,7 @@ from bot.lifecycle.conversation import Conversation
 from bot.lifecycle.declaring import Declarer
 from bot.lifecycle.delegation import Delegator
 from bot.lifecycle.pager_sync import PagerSync
+from bot.lifecycle.postmortems import Postmortems
 from bot.lifecycle.resolving import Resolver
 from bot.ports.clock import Clock
 from bot.ports.pager import Pager
@@ -52,6 +53,7 @@ class Services:
     delegator: Delegator
     approvers: Approvers
     decider: Decider
+    postmortems: Postmortems
     offers: BudgetOffers
     budgets: BudgetTracker
     standing: Standing

@@ -22,7 +22,7 @@ import yaml
 from bot.budgets.reading import parse_window
 from bot.domain.incident import Incident
 from bot.domain.phase import Phase
-from bot.domain.timeline import EventKind, metrics
+from bot.domain.timeline import EventKind
 from bot.ports.clock import ScaledClock
 from bot.store.slos import Snapshot
 from sandbox.botapp import RunningBot, bot_settings_for, settle, start_bot
@@ -358,9 +358,17 @@ async def _summary(run: _Run) -> dict[str, Any]:
             }
             for p in await store.proposals(incident.id)
         ]
-        m = metrics(events)
+        written = await run.bot.services.postmortems.of(incident)
+        folder = Path(tempfile.gettempdir()) / "sre-agent-demo"
+        folder.mkdir(exist_ok=True)
+        path = folder / f"{run.scenario.name}-{incident.label}-postmortem.md"
+        path.write_text(written.markdown, encoding="utf-8")
+        m = written.postmortem.metrics
+        summary["postmortem"] = {"path": str(path)}
         summary["metrics"] = {
+            "time_to_detect_s": m.time_to_detect_s,
             "time_to_acknowledge_s": m.time_to_acknowledge_s,
+            "time_to_mitigate_s": m.time_to_mitigate_s,
             "time_to_resolve_s": m.time_to_resolve_s,
         }
     else:
@@ -370,7 +378,13 @@ async def _summary(run: _Run) -> dict[str, Any]:
             evidence=[],
             hypotheses=[],
             proposals=[],
-            metrics={"time_to_acknowledge_s": None, "time_to_resolve_s": None},
+            postmortem=None,
+            metrics={
+                "time_to_detect_s": None,
+                "time_to_acknowledge_s": None,
+                "time_to_mitigate_s": None,
+                "time_to_resolve_s": None,
+            },
         )
     summary["offers"] = [
         {

@@ -185,6 +185,7 @@ class BudgetTracker:
                         f"({words.TIER_WORDS.get(change.tier, change.tier)})",
                         service=status.slo.service,
                         description=words.tier_fired(status, change.alert),
+                        began_at=at,
                     )
                 )
                 entry["incident"] = incident.key if incident is not None else None

@@ -130,7 +130,31 @@ class SloSettings(BaseSettings):
         return load_slos(where, warning=self.slo_budget_warning) if where is not None else []
 
 
-class Settings(StoreSettings, CatalogSettings, SloSettings, AgentSettings):
+class PostmortemSettings(BaseSettings):
+    """How postmortems are written; also usable alone (`sre-agent postmortem`)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, env_ignore_empty=True)
+
+    runbooks_path: Path | None = Field(None, validation_alias=_env("SRE_RUNBOOKS_PATH"))
+    # the team's time zone: a postmortem shows its times in UTC and in it
+    timezone: str = Field("UTC", validation_alias=_env("SRE_TIMEZONE"))
+    # a Jinja2 template of the team's own for the postmortem (default: the shipped one)
+    postmortem_template: Path | None = Field(None, validation_alias=_env("SRE_POSTMORTEM_TEMPLATE"))
+
+    @field_validator("timezone")
+    @classmethod
+    def _team_zone(cls, value: str) -> str:
+        return time_zone(value)
+
+    @field_validator("postmortem_template")
+    @classmethod
+    def _template(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no template file at {value}")
+        return value
+
+
+class Settings(StoreSettings, CatalogSettings, SloSettings, AgentSettings, PostmortemSettings):
     """Every setting, its environment variable (the alias) and its default. The README's table mirrors this."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, env_ignore_empty=True)
@@ -163,7 +187,6 @@ class Settings(StoreSettings, CatalogSettings, SloSettings, AgentSettings):
     webhook_max_age_hours: float = Field(72.0, gt=0, validation_alias=_env("SRE_WEBHOOK_MAX_AGE_HOURS"))
     channel_prefix: str = Field("inc", min_length=1, max_length=20, validation_alias=_env("SRE_CHANNEL_PREFIX"))
     log_level: str = Field("INFO", validation_alias=_env("SRE_LOG_LEVEL"))
-    runbooks_path: Path | None = Field(None, validation_alias=_env("SRE_RUNBOOKS_PATH"))
     approvers: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias=_env("SRE_APPROVERS"))
     proposal_expiry_minutes: float = Field(15.0, gt=0, le=24 * 60, validation_alias=_env("SRE_PROPOSAL_EXPIRY_MINUTES"))
     auto_resolve: bool = Field(False, validation_alias=_env("SRE_AUTO_RESOLVE"))

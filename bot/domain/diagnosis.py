@@ -130,6 +130,7 @@ class Hypothesis:
     confidence: float  # 0..1
     cites: tuple[str, ...]  # "agent: the words it rests on"
     recommendations: tuple[str, ...] = ()
+    since_s: float | None = None  # how long before the answers the cause began, where they say (a deploy's age)
 
 
 def _cite(evidence: list[Evidence], source: str) -> str:
@@ -206,6 +207,7 @@ def rank(evidence: list[Evidence], service: str) -> list[Hypothesis]:
                 0.55,
                 (_cite(usable, deploy.source),),
                 (f"Roll back {service} to {deploy.previous or f'the version before {deploy.version}'}.",),
+                deploy.ago_s,
             )
         )
 
@@ -254,6 +256,7 @@ def rank(evidence: list[Evidence], service: str) -> list[Hypothesis]:
                 0.75,
                 (_cite(usable, s.latency_p99_ms.source), _cite(usable, deploy.source)),
                 tuple(recommendations),
+                deploy.ago_s,
             )
         )
     elif s.latency_p99_ms is not None and not saturated:

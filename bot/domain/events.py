@@ -86,6 +86,7 @@ class Declared(Payload):
     service: str = ""
     severity: str = ""
     description: str = ""
+    began_at: str = ""  # ISO: when what is declared began, where known (a burn's start)
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,7 @@ class Diagnosed(Payload):
     symptom: str = ""
     hypotheses: tuple[Hypothesis, ...] = ()
     evidence: tuple[Asked, ...] = ()
+    began_at: str = ""  # ISO: when the likely cause began, where the agents said (a deploy's time)
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> Diagnosed:
@@ -170,6 +172,7 @@ class Diagnosed(Payload):
             symptom=str(data.get("symptom", "")),
             hypotheses=tuple(Hypothesis.from_data(h) for h in data.get("hypotheses") or ()),
             evidence=tuple(Asked.from_data(e) for e in data.get("evidence") or ()),
+            began_at=str(data.get("began_at") or ""),
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -103,11 +104,11 @@ def chain_hash(prev_hash: str, incident_key: str, seq: int, event: TimelineEvent
     return hashlib.sha256(f"{canonical}".encode()).hexdigest()
 
 
-def first_at(events: list[TimelineEvent], kind: EventKind) -> datetime | None:
+def first_at(events: Sequence[TimelineEvent], kind: EventKind) -> datetime | None:
     return next((e.at for e in events if e.kind == kind), None)
 
 
-def last_at(events: list[TimelineEvent], kind: EventKind) -> datetime | None:
+def last_at(events: Sequence[TimelineEvent], kind: EventKind) -> datetime | None:
     return next((e.at for e in reversed(events) if e.kind == kind), None)
 
 

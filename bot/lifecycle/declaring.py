@@ -48,6 +48,7 @@ class BurnPage:
     title: str
     service: str
     description: str
+    began_at: datetime | None = None  # when the tier began to fire: the first alert
 
 
 @dataclass(frozen=True)
@@ -174,9 +175,10 @@ class Declarer:
                 triggered_at=now,
             )
         incident.steps.add(SetupStep.ACKNOWLEDGE)
+        began = burn.began_at.isoformat() if burn.began_at else ""
         events = [
             record(
-                Declared(True, burn.service, str(severity), burn.description),
+                Declared(True, burn.service, str(severity), burn.description, began),
                 at=now,
                 actor=ACTOR_BOT,
                 text=burn.title,

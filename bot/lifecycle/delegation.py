@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -39,6 +40,15 @@ class Findings:
     symptom: Symptom
     evidence: tuple[Evidence, ...]
     hypotheses: tuple[Hypothesis, ...]
+    asked_at: datetime | None = None  # when the agents were asked
+
+    @property
+    def began_at(self) -> datetime | None:
+        """When the likely cause began, where the agents said how long before they answered."""
+        top = self.hypotheses[0] if self.hypotheses else None
+        if top is None or top.since_s is None or self.asked_at is None:
+            return None
+        return self.asked_at - timedelta(seconds=top.since_s)
 
     @property
     def unavailable(self) -> tuple[Evidence, ...]:
@@ -114,10 +124,11 @@ class Delegator:
     async def diagnose(self, incident: Incident) -> Findings:
         """Ask every question of the plan, all at once, in the incident's contexts; rank what comes back."""
         symptom = symptom_of(incident.title)
+        asked_at = self.clock.now()
         evidence = await self._ask_all(
             incident.service, symptom, WINDOW, lambda agent, question: self._ask(incident, agent, question)
         )
-        return Findings(symptom, evidence, tuple(rank(list(evidence), incident.service)))
+        return Findings(symptom, evidence, tuple(rank(list(evidence), incident.service)), asked_at)
 
     async def look(self, service_name: str, symptom: Symptom = Symptom.LATENCY, window: str = LOOK_WINDOW) -> Findings:
         """Ask every question of the plan about a service outside any incident (the budget question: what changed
@@ -128,8 +139,9 @@ class Delegator:
             item, _ = await self._put(agent, question, _question_data(service_name, service, window, question), None)
             return item
 
+        asked_at = self.clock.now()
         evidence = await self._ask_all(service_name, symptom, window, ask)
-        return Findings(symptom, evidence, tuple(rank(list(evidence), service_name)))
+        return Findings(symptom, evidence, tuple(rank(list(evidence), service_name)), asked_at)
 
     async def _ask_all(
         self,

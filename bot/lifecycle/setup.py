@@ -196,10 +196,12 @@ class SetupSteps:
                 again=again,
             )
         incident.steps.add(SetupStep.DIAGNOSE)
+        began = found.began_at
         diagnosed = Diagnosed(
             str(found.symptom),
             tuple(Hypothesis(h.text, h.confidence, tuple(h.cites), tuple(h.recommendations)) for h in found.hypotheses),
             tuple(Asked(e.agent, str(e.role), str(e.outcome), e.duration_ms, e.reason) for e in found.evidence),
+            began.isoformat() if began is not None else "",
         )
         events.append(
             record(

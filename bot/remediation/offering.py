@@ -209,7 +209,9 @@ class BudgetOffers:
 
     async def _open_for(self, offer: Offer, user_id: str) -> None:
         """The approved offer's incident, and the approval carried over to its proposal of the same plan."""
-        found = Findings(Symptom.LATENCY, offer.evidence, tuple(rank(list(offer.evidence), offer.service)))
+        found = Findings(
+            Symptom.LATENCY, offer.evidence, tuple(rank(list(offer.evidence), offer.service)), offer.created_at
+        )
         try:
             incident = await self.declarer.declare(
                 Declaration(

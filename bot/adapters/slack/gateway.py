@@ -132,6 +132,23 @@ class SlackGateway:
 
         return list(await asyncio.gather(*(one(e) for e in emails)))
 
+    async def user_names(self, user_ids: Sequence[str]) -> dict[str, str]:
+        """The names people know for these Slack users (display name, else real name, else handle); a user Slack
+        cannot say is left out."""
+
+        async def one(user_id: str) -> tuple[str, str | None]:
+            try:
+                response = await self.client.users_info(user=user_id)
+            except SlackApiError:
+                return user_id, None
+            user = response.get("user") or {}
+            profile = user.get("profile") or {}
+            name = profile.get("display_name") or profile.get("real_name") or user.get("real_name") or user.get("name")
+            return user_id, str(name) if name else None
+
+        found = await asyncio.gather(*(one(u) for u in dict.fromkeys(user_ids)))
+        return {user_id: name for user_id, name in found if name}
+
     async def invite(self, channel: str, user_ids: Sequence[str]) -> None:
         if not user_ids:
             return

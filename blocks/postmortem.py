@@ -1,0 +1,96 @@
+"""The postmortem as a document: Markdown from a Jinja2 template (the shipped one, or a team's own file), and JSON.
+Times are shown in UTC and in the team's time zone; people by their names where known."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+from bot.domain.postmortem import Postmortem
+
+__all__ = ["SHIPPED_TEMPLATE", "as_json", "render"]
+
+SHIPPED_TEMPLATE = Path(__file__).resolve().parent / "templates" / "postmortem.md.j2"
+
+
+def render(
+    pm: Postmortem,
+    *,
+    zone: str = "UTC",
+    names: Mapping[str, str] | None = None,
+    template: Path | None = None,
+) -> str:
+    """The Markdown document. `names`: Slack user ids (and pager user ids) to the names people know."""
+    path = template or SHIPPED_TEMPLATE
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(path.parent)),
+        autoescape=False,  # Markdown, not HTML
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=False,
+    )
+    tz = ZoneInfo(zone)
+    known = dict(names or {})
+
+    def utc(at: datetime | None) -> str:
+        return "unknown" if at is None else at.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M:%S")
+
+    def local(at: datetime | None) -> str:
+        return "unknown" if at is None else at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+    def when(iso: str) -> str:
+        return utc(datetime.fromisoformat(iso)) if iso else "unknown"
+
+    def who(actor: str | None) -> str:
+        if not actor:
+            return "nobody"
+        kind, _, ident = actor.partition(":")
+        if kind == "slack" and ident:
+            return f"@{known.get(ident, ident)}"
+        if kind == "pagerduty" and ident:
+            return f"{known.get(ident, ident)} (PagerDuty)"
+        return {"pagerduty": "PagerDuty", "sre-agent": "sre-agent"}.get(actor, actor)
+
+    def span(seconds: float | None) -> str:
+        if seconds is None:
+            return "unknown"
+        if seconds < 90:
+            return f"{seconds:.0f} s"
+        if seconds < 5400:
+            return f"{seconds / 60:.1f} min"
+        if seconds < 172800:
+            return f"{seconds / 3600:.1f} h"
+        return f"{seconds / 86400:.1f} days"
+
+    def cell(text: str) -> str:
+        """Text for one Markdown table cell: one line, its pipes escaped."""
+        return " ".join(text.split()).replace("|", "\\|")
+
+    return env.get_template(path.name).render(
+        pm=pm, zone=zone, utc=utc, local=local, when=when, who=who, span=span, cell=cell
+    )
+
+
+def as_json(pm: Postmortem) -> dict[str, Any]:
+    """The same content as data (times ISO, in UTC as stored)."""
+    data: dict[str, Any] = _plain(dataclasses.asdict(pm))
+    return data
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    return value
