@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
-from bot.domain.postmortem import Postmortem
+from bot.domain.postmortem import Postmortem, duration
 
 __all__ = ["SHIPPED_TEMPLATE", "as_json", "render"]
 
@@ -58,23 +58,12 @@ def render(
             return f"{known.get(ident, ident)} (PagerDuty)"
         return {"pagerduty": "PagerDuty", "sre-agent": "sre-agent"}.get(actor, actor)
 
-    def span(seconds: float | None) -> str:
-        if seconds is None:
-            return "unknown"
-        if seconds < 90:
-            return f"{seconds:.0f} s"
-        if seconds < 5400:
-            return f"{seconds / 60:.1f} min"
-        if seconds < 172800:
-            return f"{seconds / 3600:.1f} h"
-        return f"{seconds / 86400:.1f} days"
-
     def cell(text: str) -> str:
         """Text for one Markdown table cell: one line, its pipes escaped."""
         return " ".join(text.split()).replace("|", "\\|")
 
     return env.get_template(path.name).render(
-        pm=pm, zone=zone, utc=utc, local=local, when=when, who=who, span=span, cell=cell
+        pm=pm, zone=zone, utc=utc, local=local, when=when, who=who, span=duration, cell=cell
     )
 
 

@@ -35,6 +35,7 @@ from bot.domain.events import (
     Triaged,
     payload_of,
 )
+from bot.domain.runbooks import covers
 from bot.domain.timeline import EventKind, TimelineEvent, first_at, last_at
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "Postmortem",
     "Step",
     "describe",
+    "duration",
     "write",
 ]
 
@@ -391,10 +393,6 @@ def _began(events: Sequence[TimelineEvent], diagnosed: TimelineEvent | None) -> 
     return min(starts) if starts else None
 
 
-def _lead(text: str) -> str:
-    return " ".join(text.lower().split()[:2])
-
-
 def _action_items(
     budgets: Sequence[BudgetSpent],
     hypotheses: Sequence[Cause],
@@ -412,10 +410,10 @@ def _action_items(
                     "error budget policy",
                 )
             )
-    done = {_lead(s.action) for s in steps if s.executed is not None}
+    done = [s.action for s in steps if s.executed is not None]
     for cause in hypotheses[:1]:  # what the likely cause calls for, but what was done
         for text in cause.recommendations:
-            if _lead(text) not in done:
+            if not any(covers(action, text) for action in done):
                 items.append(ActionItem("P1", text, "diagnosis"))
     seen: set[str] = set()
     for step in steps:
@@ -426,11 +424,14 @@ def _action_items(
     return tuple(items)
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float | None) -> str:
+    """A span in words: "45 s", "6.5 min", "20.0 h", "3.2 days"; "unknown" for None."""
+    if seconds is None:
+        return "unknown"
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
+        return f"{seconds / 60:.1f} min"
     if seconds < 172800:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.1f} days"
@@ -461,7 +462,7 @@ def _summary(
         parts.append(f"Tried: {'; '.join(s.action for s in steps if s.executed)} (not verified).")
     if resolved and metrics.time_to_resolve_s is not None:
         parts.append(
-            f"Resolved after {_duration(metrics.time_to_resolve_s)}" + (f": {resolution}." if resolution else ".")
+            f"Resolved after {duration(metrics.time_to_resolve_s)}" + (f": {resolution}." if resolution else ".")
         )
     elif not resolved:
         parts.append("Not resolved yet.")

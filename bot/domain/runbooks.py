@@ -17,7 +17,7 @@ from typing import Any
 from bot.domain.diagnosis import Role
 from bot.domain.signals import Signals
 
-__all__ = ["PLACEHOLDERS", "Plan", "Risk", "Runbook", "Trigger", "Verification", "fill", "match"]
+__all__ = ["PLACEHOLDERS", "Plan", "Risk", "Runbook", "Trigger", "Verification", "covers", "fill", "match"]
 
 
 class Risk(StrEnum):
@@ -236,3 +236,19 @@ def fill(text: str, values: dict[str, str | None]) -> str | None:
 
     filled = _PLACEHOLDER.sub(value, text)
     return None if missing else filled
+
+
+_WORD = re.compile(r"[a-z0-9][a-z0-9.\-]*[a-z0-9]|[a-z0-9]")
+_SMALL = frozenset({"the", "and", "for", "from", "with", "its", "whether", "watch", "then", "into", "onto"})
+
+
+def covers(action: str, recommendation: str) -> bool:
+    """Whether doing `action` is doing what `recommendation` says: they share most of what the recommendation
+    names (three words or more, and at least half of its words that mean something)."""
+
+    def words(text: str) -> set[str]:
+        return {w for w in _WORD.findall(text.lower()) if len(w) > 2 and w not in _SMALL}
+
+    wanted, done = words(recommendation), words(action)
+    shared = len(wanted & done)
+    return shared >= 3 and 2 * shared >= len(wanted) - 1

@@ -27,7 +27,7 @@ from bot.domain.approval import Status
 from bot.domain.catalog import Catalog
 from bot.domain.diagnosis import Hypothesis, Symptom, rank
 from bot.domain.offers import OFFER_EXPIRY, Offer, OfferStatus, decide_offer
-from bot.domain.runbooks import Plan, Runbook, match
+from bot.domain.runbooks import Plan, Runbook, covers, match
 from bot.domain.signals import merge
 from bot.domain.slo import BudgetAnswer, BudgetState, SloStatus
 from bot.errors import DuplicateIncident, SreAgentError
@@ -279,8 +279,7 @@ def _title(service: str, status: SloStatus) -> str:
 
 
 def _others(top: Hypothesis | None, plan: Plan | None) -> tuple[str, ...]:
-    """The cause's other recommendations: those the plan does not already do (the same first two words)."""
+    """The cause's other recommendations: those the plan does not already do."""
     if top is None:
         return ()
-    lead = " ".join(plan.action.lower().split()[:2]) if plan else None
-    return tuple(r for r in top.recommendations if lead is None or not r.lower().startswith(lead))
+    return tuple(r for r in top.recommendations if plan is None or not covers(plan.action, r))
