@@ -13,9 +13,11 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
+from blocks.text import escape, truncate
+from bot.domain.incident import Incident
 from bot.domain.postmortem import Postmortem, duration
 
-__all__ = ["SHIPPED_TEMPLATE", "as_json", "render"]
+__all__ = ["SHIPPED_TEMPLATE", "as_json", "kept", "posted", "render", "shared", "unchanged"]
 
 SHIPPED_TEMPLATE = Path(__file__).resolve().parent / "templates" / "postmortem.md.j2"
 
@@ -83,3 +85,33 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Enum):
         return value.value
     return value
+
+
+def shared(pm: Postmortem, *, again: bool = False) -> str:
+    """The message the document is shared with (mrkdwn): the summary, the metrics, the action items."""
+    m = pm.metrics
+    head = ":memo: *Postmortem draft*" + (" (the timeline changed: written again)" if again else "")
+    p0 = sum(a.priority == "P0" for a in pm.action_items)
+    items = f"{len(pm.action_items)} action item{'s' if len(pm.action_items) != 1 else ''}" + (
+        f", {p0} of them P0" if p0 else ""
+    )
+    return truncate(
+        f"{head} for {escape(pm.label)}: written from the timeline; edit it freely.\n{escape(pm.summary)}\n"
+        f"Detect {duration(m.time_to_detect_s)} · acknowledge {duration(m.time_to_acknowledge_s)} · "
+        f"mitigate {duration(m.time_to_mitigate_s)} · resolve {duration(m.time_to_resolve_s)} · {items}.",
+        3900,
+    )
+
+
+def posted(incident: Incident, permalink: str | None) -> str:
+    where = f" ({permalink})" if permalink else ""
+    return f":memo: The postmortem draft of {escape(incident.label)} is in its channel{where}."
+
+
+def unchanged(incident: Incident, permalink: str | None) -> str:
+    where = f": {permalink}" if permalink else ""
+    return f":memo: The postmortem of {escape(incident.label)} is up to date; the timeline has not changed{where}."
+
+
+def kept(incident: Incident) -> str:
+    return f":memo: The postmortem of {escape(incident.label)} is written (`sre-agent postmortem {incident.label}`)."

@@ -36,7 +36,7 @@ from bot.lifecycle.delegation import Delegator
 from bot.lifecycle.opening import Opener
 from bot.lifecycle.pager_sync import PagerSync
 from bot.lifecycle.posting import Poster
-from bot.lifecycle.postmortems import Postmortems
+from bot.lifecycle.postmortems import POSTMORTEM, Postmortems
 from bot.lifecycle.resolving import Resolver
 from bot.lifecycle.setup import OpeningConfig, SetupSteps
 from bot.ports.clock import Clock, SystemClock
@@ -151,7 +151,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     )
     opener = Opener(store=store, pager=pagerduty, clock=clock, locks=locks, channel=channel, steps=steps)
     resolver = Resolver(
-        store=store, pager=pagerduty, clock=clock, locks=locks, channel=channel, withdrawal=board, ledger=standing
+        store=store,
+        pager=pagerduty,
+        clock=clock,
+        locks=locks,
+        channel=channel,
+        withdrawal=board,
+        ledger=standing,
+        scheduler=scheduler,
     )
     pager_sync = PagerSync(
         store=store,
@@ -210,6 +217,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     scheduler.on(UNHANDLED_NOTICE, intake.tell_unhandled)
     scheduler.on(EXPIRE, decider.on_timer)
     scheduler.on(VERIFY, verifier.on_timer)
+    postmortems = Postmortems(
+        store=store,
+        runbooks=runbook_table,
+        zone=settings.timezone,
+        template=settings.postmortem_template,
+        slack=slack,
+        clock=clock,
+    )
+    scheduler.on(POSTMORTEM, postmortems.on_timer)
     # Socket Mode has no signing secret: its requests come down our own authenticated websocket
     signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
     bolt = AsyncApp(
@@ -270,13 +286,6 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
                 channel=settings.slo_digest_channel or settings.slack_incidents_channel,
             )
             scheduler.every(SLO_DIGEST, settings.slo_digest, digest.on_timer, timezone=settings.slo_digest_timezone)
-    postmortems = Postmortems(
-        store=store,
-        runbooks=runbook_table,
-        zone=settings.timezone,
-        template=settings.postmortem_template,
-        slack=slack,
-    )
     services = Services(
         postmortems=postmortems,
         settings=settings,

@@ -28,17 +28,12 @@ HELP = (
     "• `/incident escalate`: page the next level of the escalation policy\n"
     "• `/incident resolve [summary]`: resolve, here and on PagerDuty\n"
     "• `/incident reopen`: reopen a resolved incident\n"
-    "• `/incident postmortem`: the postmortem (coming soon)\n"
+    "• `/incident postmortem`: the postmortem's draft from the timeline, shared here as a file\n"
     "• `/incident help`: this help\n"
     "The ones that act on an incident work in its channel."
 )
 
 RESOLVING = ":hourglass_flowing_sand: Resolving this incident…"
-
-POSTMORTEM_PLACEHOLDER = (
-    ":memo: Postmortems are not written by sre-agent yet. Everything that happened is on this incident's timeline "
-    "already, and `/incident postmortem` will draft the postmortem from it in a coming version."
-)
 
 _USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 ALIASES = {"severity": "sev", "ic": "commander", "close": "resolve", "ls": "list", "?": "help"}
@@ -148,8 +143,12 @@ async def _reopen(services: Services, incident_id: int, _rest: str, user_id: str
     await services.actions.reopen(incident_id, user_id=user_id)
 
 
-async def _postmortem(_s: Services, _id: int, _rest: str, _u: str, respond: Respond) -> None:
-    await _ephemeral(respond, POSTMORTEM_PLACEHOLDER)
+async def _postmortem(services: Services, incident_id: int, _rest: str, _u: str, respond: Respond) -> None:
+    """The draft written now from the timeline and shared in the channel (again only if the timeline changed)."""
+    incident = await services.store.incident(incident_id)
+    if incident is None:
+        raise DomainError(f"no incident {incident_id}", user_message="That incident no longer exists.")
+    await _ephemeral(respond, await services.postmortems.publish(incident))
 
 
 _IN_CHANNEL = {

@@ -237,6 +237,7 @@ def add_control_routes(app: web.Application, sb: Sandbox) -> None:
         return _ok({"ok": True})
 
     r.add_post(P + "/slack/response/{id}", slack.handle_response_url)
+    r.add_post(P + "/slack/upload/{id}", slack.handle_upload)
 
     # ---- PagerDuty -------------------------------------------------------------------------------
     @route("POST", "/pagerduty/page")

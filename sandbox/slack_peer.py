@@ -486,6 +486,17 @@ class SlackPeer(SlackState):
         }
         return await self.send_event(event)
 
+    # ---- the external upload flow: a file's bytes posted to the URL files.getUploadURLExternal issued ------------
+    async def handle_upload(self, request: web.Request) -> web.Response:
+        file = self.files.get(request.match_info["id"])
+        if file is None or file.content is not None:
+            return web.Response(status=404, text="upload URL not found or used")
+        body = await request.read()
+        if len(body) != file.length:
+            return web.Response(status=400, text=f"expected {file.length} bytes, got {len(body)}")
+        file.content = body
+        return web.Response(text=f"OK - {len(body)}")
+
     # ---- response_url ----------------------------------------------------------------------------
     async def handle_response_url(self, request: web.Request) -> web.Response:
         rid = request.match_info["id"]

@@ -62,6 +62,32 @@ class SlackCall:
 
 
 @dataclass
+class UploadedFile:
+    """A file of the external upload flow: its URL issued (files.getUploadURLExternal), its bytes posted there,
+    then shared (files.completeUploadExternal)."""
+
+    id: str
+    name: str
+    length: int
+    content: bytes | None = None
+    title: str = ""
+    channel: str | None = None
+    ts: str | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "title": self.title or self.name,
+            "mimetype": "text/markdown" if self.name.endswith(".md") else "text/plain",
+            "filetype": "markdown" if self.name.endswith(".md") else "text",
+            "size": len(self.content or b""),
+            "permalink": f"https://acme.slack.com/files/{self.id}/{self.name}",
+            "channels": [self.channel] if self.channel else [],
+        }
+
+
+@dataclass
 class Message:
     channel: str
     ts: str
@@ -75,6 +101,7 @@ class Message:
     bot_id: str | None = None
     subtype: str | None = None
     reactions: dict[str, list[str]] = field(default_factory=dict)
+    files: list[dict[str, Any]] = field(default_factory=list)  # shared with the message (files.completeUploadExternal)
     pinned_by: list[str] = field(default_factory=list)
     reply_count: int = 0
     deleted: bool = False
@@ -92,6 +119,8 @@ class Message:
             d["bot_id"] = self.bot_id
         if self.blocks is not None:
             d["blocks"] = self.blocks
+        if self.files:
+            d["files"] = self.files
         if self.thread_ts:
             d["thread_ts"] = self.thread_ts
         if self.reply_count:
@@ -299,6 +328,7 @@ class SlackState:
         self._channel_by_name: dict[str, str] = {}
         self._messages: dict[tuple[str, str], Message] = {}
         self.ephemerals: list[Ephemeral] = []
+        self.files: dict[str, UploadedFile] = {}  # by id: the external upload flow's files
         self._ephemeral_by_ts: dict[str, Ephemeral] = {}
         self.views: dict[str, View] = {}
         self.home_views: dict[str, View] = {}

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sandbox.slack_state import Channel, Message, SlackError, SlackState, View
+from sandbox.slack_state import Channel, Message, SlackError, SlackState, UploadedFile, View
 
 __all__ = ["METHODS"]
 
@@ -558,7 +558,51 @@ def bookmarks_add(st: SlackState, a: dict[str, Any]) -> dict[str, Any]:
     return {"bookmark": bm}
 
 
+MAX_UPLOAD = 1024 * 1024  # the sandbox's limit for one file
+
+
+def files_get_upload_url_external(st: SlackState, a: dict[str, Any]) -> dict[str, Any]:
+    name = _str(a, "filename")
+    if not name:
+        raise SlackError("invalid_arguments")
+    try:
+        length = int(str(a.get("length", "")))
+    except ValueError:
+        raise SlackError("invalid_arguments") from None
+    if length <= 0 or length > MAX_UPLOAD:
+        raise SlackError("invalid_arguments")
+    file = UploadedFile(st.new_id("F"), name, length)
+    st.files[file.id] = file
+    return {"upload_url": f"{st.rt.url}/_sandbox/slack/upload/{file.id}", "file_id": file.id}
+
+
+def files_complete_upload_external(st: SlackState, a: dict[str, Any]) -> dict[str, Any]:
+    wanted = _json_arg(a, "files")
+    if not isinstance(wanted, list) or not wanted or not all(isinstance(f, dict) and f.get("id") for f in wanted):
+        raise SlackError("invalid_arguments")
+    files = []
+    for item in wanted:
+        file = st.files.get(str(item["id"]))
+        if file is None or file.content is None:  # never issued, or its bytes never posted
+            raise SlackError("file_not_found")
+        file.title = str(item.get("title") or file.name)
+        files.append(file)
+    channel = _str(a, "channel_id") or None
+    if channel:
+        ch = st.channel_or_error(channel)
+        text = _str(a, "initial_comment")
+        thread_ts = _str(a, "thread_ts") or None
+        msg = st.add_message(ch, st.world.bot.user_id, text, None, thread_ts, bot=True)
+        for file in files:
+            file.channel, file.ts = ch.id, msg.ts
+        msg.files = [f.to_api() for f in files]
+        st.rt.feed.emit("slack.file", channel=ch.id, channel_name=ch.name, names=[f.name for f in files])
+    return {"files": [f.to_api() for f in files]}
+
+
 METHODS: dict[str, Method] = {
+    "files.getUploadURLExternal": files_get_upload_url_external,
+    "files.completeUploadExternal": files_complete_upload_external,
     "auth.test": auth_test,
     "users.lookupByEmail": users_lookup_by_email,
     "users.info": users_info,

@@ -84,7 +84,15 @@ async def test_cli_demo_json_summary() -> None:
     assert {"id", "severity", "phase", "channel"} <= set(summary["incident"])
     assert summary["incident"]["phase"] == "resolved"
     assert all({"at", "kind"} <= set(e) for e in summary["timeline"])
-    assert set(summary["metrics"]) == {"time_to_acknowledge_s", "time_to_resolve_s"}
+    assert set(summary["metrics"]) == {
+        "time_to_detect_s",
+        "time_to_acknowledge_s",
+        "time_to_mitigate_s",
+        "time_to_resolve_s",
+    }
+    assert summary["metrics"]["time_to_mitigate_s"] <= summary["metrics"]["time_to_resolve_s"]
+    document = await asyncio.to_thread(Path(summary["postmortem"]["path"]).read_text, encoding="utf-8")
+    assert document.startswith("# Postmortem: INC-4211")
     assert isinstance(summary["slack_messages"], int)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from bot.domain.incident import Incident
 from bot.domain.phase import Phase
-from handlers.incident_command import HELP, POSTMORTEM_PLACEHOLDER
+from handlers.incident_command import HELP
 from tests.harness import Harness, cards, eventually, texts
 
 
@@ -206,11 +206,38 @@ async def test_channel_subcommands_elsewhere_say_so(h: Harness, sub: str) -> Non
     await eventually(lambda: any("incident channel" in t for t in _ephemerals(h, "U0DANA")))
 
 
-async def test_postmortem_is_a_clear_placeholder(h: Harness) -> None:
+async def test_postmortem_shares_the_draft_as_a_file_and_again_only_when_the_timeline_changed(h: Harness) -> None:
     incident = await _incident(h)
     assert incident.channel_id
+
+    def shared() -> list[Any]:
+        return [m for m in h.sandbox.slack.messages_in(incident.channel_id) if m.files]
+
     await _command(h, "U0DANA", incident.channel_id, "postmortem")
-    await eventually(lambda: POSTMORTEM_PLACEHOLDER in _ephemerals(h, "U0DANA"))
+    await eventually(lambda: len(shared()) == 1)
+    [message] = shared()
+    [file] = message.files
+    assert file["name"] == f"{incident.label}-postmortem.md" and file["title"] == f"Postmortem draft: {incident.label}"
+    assert message.text.startswith(":memo: *Postmortem draft* for INC-4211")
+    document = h.sandbox.slack.files[file["id"]].content.decode()
+    assert document.startswith(f"# Postmortem: {incident.label}") and "## Timeline" in document
+    stored = await h.services.store.postmortem(incident.id)
+    assert stored is not None and stored.markdown == document and stored.file_id == file["id"]
+    await eventually(lambda: any("is in its channel" in t for t in _ephemerals(h, "U0DANA")))
+    await _command(h, "U0DANA", incident.channel_id, "postmortem")  # nothing new on the timeline
+    await eventually(lambda: any("is up to date" in t for t in _ephemerals(h, "U0DANA")))
+    assert len(shared()) == 1
+    await _command(h, "U0DANA", incident.channel_id, "note restarted the payments pods by hand")
+
+    async def noted() -> bool:
+        return any("restarted the payments pods" in e.text for e in await h.services.store.timeline(incident.id))
+
+    await eventually(noted)
+    await _command(h, "U0DANA", incident.channel_id, "postmortem")
+    await eventually(lambda: len(shared()) == 2)
+    assert "written again" in shared()[-1].text
+    again = h.sandbox.slack.files[shared()[-1].files[0]["id"]].content.decode()
+    assert "restarted the payments pods by hand" in again
 
 
 def test_current_level_is_read_from_the_assignments() -> None:
@@ -222,3 +249,19 @@ def test_current_level_is_read_from_the_assignments() -> None:
     assert current_level({"PS"}, oncall) == 2
     assert current_level({"PD", "PJ", "PS"}, oncall) == 2
     assert current_level(set(), oncall) == 1  # nobody assigned (resolved, or assigned by hand): start from 1
+
+
+async def test_resolving_shares_the_postmortem_once_even_across_a_restart(h: Harness) -> None:
+    incident = await _incident(h)
+    assert incident.channel_id
+
+    def shared() -> list[Any]:
+        return [m for m in h.sandbox.slack.messages_in(incident.channel_id) if m.files]
+
+    await _command(h, "U0DANA", incident.channel_id, "resolve rolled back the config change")
+    await eventually(lambda: len(shared()) == 1, within=10)
+    document = h.sandbox.slack.files[shared()[0].files[0]["id"]].content.decode()
+    assert "Resolution: rolled back the config change" in document and "| Status | resolved |" in document
+    await h.restart()
+    await h.settle()
+    assert len(shared()) == 1  # its timer fired once; the version shared is on record

@@ -3,12 +3,14 @@ shipped template or a team's own (blocks.postmortem)."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from blocks import postmortem as words
 from blocks.postmortem import as_json, render
 from bot.adapters.slack.gateway import SlackGateway
 from bot.domain.incident import Incident
@@ -16,9 +18,12 @@ from bot.domain.postmortem import Postmortem, write
 from bot.domain.runbooks import Runbook
 from bot.domain.timeline import TimelineEvent
 from bot.errors import SreAgentError
-from bot.store import Store
+from bot.ports.clock import Clock, SystemClock
+from bot.store import Store, Timer
 
-__all__ = ["Postmortems", "Written"]
+__all__ = ["POSTMORTEM", "Postmortems", "Written"]
+
+POSTMORTEM = "postmortem"  # the durable timer that writes and shares an incident's postmortem once it closed
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +46,10 @@ class Postmortems:
         zone: str = "UTC",
         template: Path | None = None,
         slack: SlackGateway | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.slack = slack
+        self.clock = clock or SystemClock()
         self.store = store
         self.follow_ups = {name: rb.follow_up for name, rb in runbooks.items()}
         self.zone = zone
@@ -60,6 +67,40 @@ class Postmortems:
             except SreAgentError as exc:  # written with the ids
                 log.info("names for %s's postmortem could not be read: %s", incident.key, exc)
         return self.written(incident, events, names)
+
+    async def publish(self, incident: Incident) -> str:
+        """Write the postmortem, keep it, and share it in the incident's channel (a summary message with the whole
+        document as a Markdown file) unless the same version was shared already; what was done, in words."""
+        assert incident.id is not None
+        written = await self.of(incident)
+        digest = hashlib.sha256(written.markdown.encode()).hexdigest()
+        stored = await self.store.postmortem(incident.id)
+        if stored is not None and stored.posted_digest == digest:
+            return words.unchanged(incident, stored.permalink)
+        await self.store.save_postmortem(
+            incident.id, digest=digest, markdown=written.markdown, data=written.json(), now=self.clock.now()
+        )
+        if not incident.channel_id or self.slack is None:
+            return words.kept(incident)
+        file_id, permalink = await self.slack.upload(
+            incident.channel_id,
+            f"{incident.label}-postmortem.md",
+            written.markdown,
+            title=f"Postmortem draft: {incident.label}",
+            comment=words.shared(written.postmortem, again=stored is not None and stored.posted_digest is not None),
+        )
+        await self.store.postmortem_posted(incident.id, digest=digest, file_id=file_id, permalink=permalink)
+        return words.posted(incident, permalink)
+
+    async def on_timer(self, timer: Timer) -> None:
+        """The incident closed: its postmortem, once (a version shared already is not shared again)."""
+        incident = await self.store.incident(timer.incident_id) if timer.incident_id is not None else None
+        if incident is None:
+            return
+        try:
+            await self.publish(incident)
+        except SreAgentError as exc:
+            log.warning("the postmortem of %s could not be shared: %s", incident.key, exc)
 
     def written(
         self, incident: Incident, events: Sequence[TimelineEvent], names: Mapping[str, str] | None = None

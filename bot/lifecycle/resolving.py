@@ -14,9 +14,11 @@ from bot.domain.phase import Phase
 from bot.domain.timeline import ACTOR_BOT
 from bot.errors import DomainError
 from bot.lifecycle.channel import IncidentChannel
+from bot.lifecycle.postmortems import POSTMORTEM
 from bot.ports.clock import Clock
 from bot.ports.pager import Pager
 from bot.runtime.locks import KeyedLocks
+from bot.runtime.scheduler import Scheduler
 from bot.store import Store
 
 __all__ = ["Resolver", "Withdrawal"]
@@ -43,7 +45,9 @@ class Resolver:
         channel: IncidentChannel,
         withdrawal: Withdrawal | None = None,
         ledger: Ledger | None = None,
+        scheduler: Scheduler | None = None,
     ) -> None:
+        self.scheduler = scheduler
         self.ledger = ledger
         self.store = store
         self.pager = pager
@@ -77,7 +81,8 @@ class Resolver:
 
     async def closed(self, incident: Incident) -> None:
         """After an incident closed (the caller holds its lock): its open proposals stop counting, and their
-        messages say so at once; the error budget it spent goes on its timeline (the budget ledger)."""
+        messages say so at once; the error budget it spent goes on its timeline (the budget ledger); then its
+        postmortem is written and shared (a durable timer, so a stop does not lose it)."""
         if self.withdrawal is not None:
             await self.withdrawal.withdraw(incident)
         if self.ledger is not None:
@@ -93,3 +98,5 @@ class Resolver:
                         for s in spent
                     ],
                 )
+        if self.scheduler is not None and incident.id is not None:  # its postmortem, last, even across a restart
+            await self.scheduler.at(POSTMORTEM, self.clock.now(), incident_id=incident.id)

@@ -226,3 +226,16 @@ budget_offers = sa.Table(
     sa.Column("expires_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
+
+postmortems = sa.Table(
+    "postmortems",
+    metadata,
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("digest", sa.String(64), nullable=False),  # of the Markdown: a changed timeline gives another
+    sa.Column("markdown", sa.Text, nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("written_at", UTCDateTime, nullable=False),
+    sa.Column("posted_digest", sa.String(64), nullable=True),  # the version shared in the incident's channel
+    sa.Column("file_id", sa.String(32), nullable=True),
+    sa.Column("permalink", sa.Text, nullable=True),
+)

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -131,6 +131,27 @@ class SlackGateway:
             return await self.lookup_user(email) if email else None
 
         return list(await asyncio.gather(*(one(e) for e in emails)))
+
+    async def upload(
+        self, channel: str, filename: str, content: str, *, title: str, comment: str, thread_ts: str | None = None
+    ) -> tuple[str, str | None]:
+        """Share a text file in a channel with a message (Slack's external upload flow: files.getUploadURLExternal,
+        the bytes to the URL it gives, files.completeUploadExternal); its file id and permalink."""
+        try:
+            response = await self.client.files_upload_v2(
+                channel=channel,
+                filename=filename,
+                content=content,
+                title=title,
+                initial_comment=comment,
+                thread_ts=thread_ts,
+            )
+        except SlackApiError as exc:
+            raise SlackError("files.completeUploadExternal", _error(exc)) from exc
+        except SlackClientError as exc:  # the upload URL refused the bytes
+            raise SlackError("files.upload", str(exc)) from exc
+        file = response.get("file") or {}
+        return str(file.get("id") or ""), file.get("permalink")
 
     async def user_names(self, user_ids: Sequence[str]) -> dict[str, str]:
         """The names people know for these Slack users (display name, else real name, else handle); a user Slack
