@@ -128,3 +128,28 @@ async def test_audit_verify_finds_the_first_changed_event(tmp_path: Path, h: Any
     assert out.strip().endswith("its content does not match its hash: it was changed after it was written")
     code, _, err = await _run("audit", "verify", "INC-9999", env=env)
     assert code == 2 and "no incident INC-9999" in err
+
+
+async def test_postmortem_prints_an_incidents_draft_as_markdown_or_json(
+    tmp_path: Path, h: Any, database_url: str
+) -> None:
+    import json
+
+    h.sandbox.pagerduty.page("checkout-service", "checkout-service: error rate 8.5%", priority="P2")
+    await h.settle()
+    env = {**_base_env(tmp_path), "SRE_DATABASE_URL": database_url, "SRE_TIMEZONE": "America/New_York"}
+    code, out, err = await _run("postmortem", "INC-4211", env=env)
+    assert code == 0, err
+    assert out.startswith("# Postmortem: INC-4211 · checkout-service: error rate 8.5%")
+    assert "| Time (UTC) | Time (America/New_York) | Who | What |" in out and "| Status | not resolved |" in out
+    code, again, _ = await _run("postmortem", "INC-4211", env=env)
+    assert again == out  # the same timeline, the same document
+    code, out, err = await _run("postmortem", "INC-4211", "--format", "json", env=env)
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["label"] == "INC-4211" and data["resolved"] is False
+    assert data["timeline"][0]["kind"] == "triggered" and data["metrics"]["time_to_resolve_s"] is None
+    code, _, err = await _run("postmortem", "INC-9999", env=env)
+    assert code == 2 and "no incident INC-9999" in err
+    code, _, err = await _run("postmortem", "INC-4211", env={**env, "SRE_TIMEZONE": "Mars/Olympus"})
+    assert code != 0 and "SRE_TIMEZONE" in err

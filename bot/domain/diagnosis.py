@@ -8,6 +8,7 @@ runbook) could do about the top one.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -134,6 +135,18 @@ class Hypothesis:
 
 
 def _cite(evidence: list[Evidence], source: str) -> str:
+    """Who said it, in their words (or, from a data part, the value they gave)."""
+    if source.startswith("data:"):
+        key = source.removeprefix("data:")
+        head, _, rest = key.partition(".")
+        for e in evidence:
+            for part in e.data:
+                if head in part:
+                    value = part[head]
+                    if rest and isinstance(value, dict):
+                        value = value.get(rest)
+                    shown = json.dumps(value, separators=(", ", ": "), ensure_ascii=False, default=str)
+                    return f"{e.agent}: {key} = {shown[:200]}"
     for e in evidence:
         if source and source in e.answer:
             return f"{e.agent}: {source}"
