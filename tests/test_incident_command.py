@@ -262,6 +262,9 @@ async def test_resolving_shares_the_postmortem_once_even_across_a_restart(h: Har
     await eventually(lambda: len(shared()) == 1, within=10)
     document = h.sandbox.slack.files[shared()[0].files[0]["id"]].content.decode()
     assert "Resolution: rolled back the config change" in document and "| Status | resolved |" in document
+    # no agent asked, no SLO: said to be unknown, nothing made up
+    assert "Unknown: no agent named a cause and nobody wrote one down." in document
+    assert "Error budget spent: unknown" in document and "No runbook plan was proposed." in document
     await h.restart()
     await h.settle()
     assert len(shared()) == 1  # its timer fired once; the version shared is on record
