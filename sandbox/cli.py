@@ -159,4 +159,7 @@ def _closing_line(summary: dict[str, Any]) -> str:
     if m.get("time_to_resolve_s") is not None:
         parts.append(f"resolved after {m['time_to_resolve_s'] / 60:.1f} min")
     parts.append(f"{summary['slack_messages']} Slack messages")
-    return "; ".join(parts) + ". Run with --json for the summary."
+    said = "; ".join(parts) + "."
+    if summary.get("postmortem"):
+        said += f" Its postmortem: {summary['postmortem']['path']}."
+    return said + " Run with --json for the summary."

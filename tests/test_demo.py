@@ -107,6 +107,8 @@ async def test_cli_demo_prints_the_conversation() -> None:
     assert "Findings" in out and "OOMKilled" in out
     assert "PagerDuty: #4211 resolved by sre-agent" in out
     assert "is resolved" in out.splitlines()[-1]
+    assert "Its postmortem: " in out.splitlines()[-1] and ":memo: *Postmortem draft*" not in out  # rendered
+    assert "📝 Postmortem draft for INC-4211" in out  # shared in the channel when it was resolved
 
 
 async def test_cli_demo_unknown_scenario_is_one_clear_line() -> None:
