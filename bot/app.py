@@ -47,7 +47,7 @@ from bot.remediation.config import EXPIRE, VERIFY, RemediationConfig
 from bot.remediation.deciding import Decider
 from bot.remediation.executing import Executor
 from bot.remediation.failing import Failures
-from bot.remediation.offering import BudgetOffers
+from bot.remediation.offering import OFFER_EXPIRE, BudgetOffers
 from bot.remediation.proposing import Proposer
 from bot.remediation.resuming import resume as resume_remediation
 from bot.remediation.verifying import Verifier
@@ -248,7 +248,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         declarer=declarer,
         decider=decider,
         background=background,
+        scheduler=scheduler,
+        expiry=remediation.expiry,
     )
+    scheduler.on(OFFER_EXPIRE, offers.on_timer)
     conversation = Conversation(
         store=store,
         clock=clock,

@@ -733,3 +733,21 @@ async def test_a_policy_configured_cautious_from_warning_asks_its_approvers_once
     await eventually(proposed, within=10)
     [stored] = await h.services.store.proposals()
     assert stored.needed == 3 and "The budget runs low, so sre-agent is cautious: 3 approvers" in stored.policy
+
+
+@pytest.mark.parametrize("harness_overrides", [{"SRE_PROPOSAL_EXPIRY_MINUTES": "1"}])
+async def test_a_budget_offer_nobody_decides_on_expires_and_its_buttons_go(h: Harness) -> None:
+    message = await _offered(h, BRIEF)
+    buttons = _buttons(message)
+    assert buttons  # shown with Approve / Reject
+
+    async def expired() -> bool:
+        offer = await h.services.store.offer(1)
+        return offer is not None and offer.status is OfferStatus.EXPIRED
+
+    await eventually(expired, within=10)
+    [shown] = [m for m in h.sandbox.slack.messages_in("C0INCIDENTS") if m.ts == message.ts]
+    assert _buttons(shown) == {} and "Expired: nothing was done" in str(shown.blocks)
+    await _click(h, "U0DANA", message, "offer.approve", buttons["offer.approve"])  # too late
+    await eventually(lambda: any("expired already" in t for t in _private(h, "U0DANA")))
+    assert await h.services.store.incidents() == []

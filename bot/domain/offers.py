@@ -18,7 +18,7 @@ from bot.domain.runbooks import Plan
 
 __all__ = ["OFFER_EXPIRY", "Offer", "OfferDecision", "OfferStatus", "decide_offer"]
 
-OFFER_EXPIRY = timedelta(minutes=30)  # an answer about a budget is read, then acted on; not a day later
+OFFER_EXPIRY = timedelta(minutes=15)  # as a proposal's (SRE_PROPOSAL_EXPIRY_MINUTES sets both)
 
 
 class OfferStatus(StrEnum):

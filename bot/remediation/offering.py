@@ -38,12 +38,14 @@ from bot.ports.clock import Clock
 from bot.remediation.approvers import Approvers
 from bot.remediation.deciding import Click, Decider
 from bot.runtime.background import Background
-from bot.store import Store
+from bot.runtime.scheduler import Scheduler
+from bot.store import Store, Timer
 
-__all__ = ["BudgetOffers", "OfferClick"]
+__all__ = ["OFFER_EXPIRE", "BudgetOffers", "OfferClick"]
 
 log = logging.getLogger(__name__)
 
+OFFER_EXPIRE = "offer_expire"  # the durable timer that ends an offer nobody decided on
 DECIDE_ATTEMPTS = 5
 UNUSUAL = 2.0  # a burn at least this many times the usual one is worth asking the agents about
 GONE = "That offer no longer exists: nothing was done."
@@ -81,7 +83,11 @@ class BudgetOffers:
         declarer: Declarer,
         decider: Decider,
         background: Background,
+        scheduler: Scheduler,
+        expiry: timedelta = OFFER_EXPIRY,
     ) -> None:
+        self.scheduler = scheduler
+        self.expiry = expiry
         self.store = store
         self.clock = clock
         self.slack = slack
@@ -133,8 +139,9 @@ class BudgetOffers:
             policy=policy,
             asked_by=asked_by,
             now=now,
-            expires_at=now + OFFER_EXPIRY,
+            expires_at=now + self.expiry,
         )
+        await self.scheduler.at(OFFER_EXPIRE, offer.expires_at, payload={"offer": offer.id}, key=f"offer-{offer.id}")
         return Reply(text, offer_blocks.offer_blocks(text, policy, offer), offer.id)
 
     async def _saves(self, status: SloStatus, found: Findings, now: datetime) -> str:
@@ -157,6 +164,15 @@ class BudgetOffers:
             saved, back = (status.burn_now - before) / usual, before / usual
             return f"saves ~{saved:.1f}x burn rate: back to {back:.1f}x normal{since}"
         return f"saves ~{status.burn_now - before:.2f}x the budget's rate{since}"
+
+    async def on_timer(self, timer: Timer) -> None:
+        """The offer's durable expiry: one nobody decided on in time says so, and its buttons go."""
+        offer = await self.store.offer(int(timer.payload["offer"]))
+        if offer is None or offer.status is not OfferStatus.OFFERED:
+            return
+        expired = replace(offer, status=OfferStatus.EXPIRED)
+        if await self.store.save_offer(offer, expired, now=self.clock.now()):
+            await self._redraw(expired)
 
     async def resume(self) -> None:
         """At start: an approval a stop cut short before its incident was on record opens it now (once: the
