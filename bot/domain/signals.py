@@ -7,11 +7,11 @@ Every value keeps the words it came from, so a finding can show its evidence.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-__all__ = ["Deploy", "PodState", "Reading", "Signals", "from_data", "from_text", "merge"]
+__all__ = ["Deploy", "PodState", "Reading", "Signals", "from_answer", "from_data", "from_text", "merge"]
 
 
 @dataclass(frozen=True)
@@ -249,3 +249,8 @@ def merge(parts: list[Signals]) -> Signals:
     if out.pods and out.healthy:
         out.healthy = False
     return out
+
+
+def from_answer(parts: Sequence[Mapping[str, Any]], text: str) -> Signals:
+    """What one answer reports: its data parts first, then its words."""
+    return merge([from_data(d) for d in parts] + [from_text(text)])

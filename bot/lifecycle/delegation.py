@@ -23,7 +23,7 @@ from bot.config.agents import AgentConfig
 from bot.domain.catalog import Catalog, Service
 from bot.domain.diagnosis import Evidence, Hypothesis, Outcome, Question, Role, Symptom, plan, rank, symptom_of
 from bot.domain.incident import Incident
-from bot.domain.signals import Signals, from_data, from_text, merge
+from bot.domain.signals import Signals, from_answer, from_data, from_text, merge
 from bot.ports.clock import Clock
 from bot.store import Store
 
@@ -93,7 +93,7 @@ class Delegator:
                 log.info("agent %s could not answer a check of %s: %s", agent.name, incident.key, exc.reason)
                 continue
             if reply.state == "completed":
-                found.append(merge([from_data(d) for d in reply.data] + [from_text(reply.text)]))
+                found.append(from_answer(reply.data, reply.text))
         return merge(found) if found else None
 
     def client(self, agent: AgentConfig) -> A2AClient:
@@ -170,7 +170,6 @@ class Delegator:
         await self.store.add_evidence(
             incident.id,
             item,
-            data=list(item.data),
             asked_at=asked_at,
             context_id=(reply.context_id if reply else None) or context,
             task_id=reply.task_id if reply else None,
@@ -237,7 +236,7 @@ async def _nobody(question: Question) -> Evidence:
 
 
 def _evidence(agent: AgentConfig, question: Question, reply: AgentReply, duration_ms: float) -> Evidence:
-    signals: Signals = merge([from_data(d) for d in reply.data] + [from_text(reply.text)])
+    signals = from_answer(reply.data, reply.text)
     if reply.state == "completed":
         outcome, reason = Outcome.ANSWERED, ""
     elif reply.needs_input:

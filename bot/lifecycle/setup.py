@@ -173,7 +173,7 @@ class SetupSteps:
             found = given
             for item in given.evidence:  # the incident's own record of them, as if asked now
                 await self.store.add_evidence(
-                    incident.id, item, data=list(item.data), asked_at=self.clock.now(), context_id=None, task_id=None
+                    incident.id, item, asked_at=self.clock.now(), context_id=None, task_id=None
                 )
         else:
             found = await self.delegator.diagnose(incident)

@@ -28,7 +28,7 @@ from bot.domain.catalog import Catalog
 from bot.domain.diagnosis import Hypothesis, Symptom, rank
 from bot.domain.offers import OFFER_EXPIRY, Offer, OfferStatus, decide_offer
 from bot.domain.runbooks import Plan, Runbook, covers, match
-from bot.domain.signals import merge
+from bot.domain.signals import Deploy, merge
 from bot.domain.slo import BudgetAnswer, BudgetState, SloStatus
 from bot.errors import DuplicateIncident, SreAgentError
 from bot.lifecycle.conversation import Reply
@@ -122,7 +122,7 @@ class BudgetOffers:
         recommended = Recommended(
             cause=top.text if top else None,
             action=plan.action if plan else None,
-            saves=await self._saves(burning, found, now) if plan else "",
+            saves=await self._saves(burning, signals.deploys, now) if plan else "",
             others=_others(top, plan),
             unanswered=tuple(f"{e.agent}: {e.reason or e.outcome}" for e in found.evidence if not e.usable),
         )
@@ -144,12 +144,11 @@ class BudgetOffers:
         await self.scheduler.at(OFFER_EXPIRE, offer.expires_at, payload={"offer": offer.id}, key=f"offer-{offer.id}")
         return Reply(text, offer_blocks.offer_blocks(text, policy, offer), offer.id)
 
-    async def _saves(self, status: SloStatus, found: Findings, now: datetime) -> str:
+    async def _saves(self, status: SloStatus, deploys: list[Deploy], now: datetime) -> str:
         """What undoing the change is expected to save: the burn now less the burn before the deploy (its day
         before it, from the snapshots), or less the usual burn when it is not known when it was deployed."""
         if status.burn_now is None:
             return ""
-        deploys = merge([e.signals for e in found.evidence if e.usable]).deploys
         definition = next((d for d in self.standing.definitions if d.slo.name == status.slo.name), None)
         before = None
         if deploys and deploys[0].ago_s is not None and definition is not None:

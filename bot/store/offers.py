@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from bot.domain.diagnosis import Evidence, Outcome, Role
 from bot.domain.offers import Offer, OfferStatus
 from bot.domain.runbooks import Plan
-from bot.domain.signals import from_data, from_text, merge
+from bot.domain.signals import from_answer
 from bot.store.backend import Transactions
 from bot.store.rows import _plan, _plan_json
 from bot.store.tables import budget_offers
@@ -42,7 +42,7 @@ def _evidence(data: dict[str, Any]) -> Evidence:
         str(data["question"]),
         Outcome(data["outcome"]),
         answer,
-        merge([from_data(d) for d in parts] + [from_text(answer)]),
+        from_answer(parts, answer),
         float(data.get("duration_ms") or 0.0),
         str(data.get("reason") or ""),
         tuple(parts),
