@@ -50,7 +50,8 @@ def incident_card(incident: Incident, spent: Sequence[BudgetSpent] = ()) -> list
         MarkdownTextObject(text=f"*Service*\n{escape(incident.service)}"),
         MarkdownTextObject(text=f"*Commander*\n{user(incident.commander)}"),
         MarkdownTextObject(
-            text=f"*PagerDuty*\n{link(incident.html_url, f'#{incident.number}' if incident.number else 'incident')}"
+            text=f"*{incident.pager_name}*\n"
+            f"{link(incident.html_url, f'#{incident.number}' if incident.number else 'incident')}"
         ),
         MarkdownTextObject(
             text=f"*Opened*\n<!date^{int(incident.triggered_at.timestamp())}^{{date_short_pretty}} "
@@ -83,7 +84,7 @@ def incident_card(incident: Incident, spent: Sequence[BudgetSpent] = ()) -> list
                 style="danger",
                 confirm=ConfirmObject(
                     title="Resolve this incident?",
-                    text=f"{incident.label} will be resolved in Slack and on PagerDuty.",
+                    text=f"{incident.label} will be resolved in Slack and on {incident.pager_name}.",
                     confirm="Resolve",
                     deny="Cancel",
                 ),
@@ -91,7 +92,9 @@ def incident_card(incident: Incident, spent: Sequence[BudgetSpent] = ()) -> list
         )
     if incident.html_url and incident.html_url.startswith(("https://", "http://")):
         buttons.append(
-            ButtonElement(text="Open in PagerDuty", action_id=ActionId.INCIDENT_OPEN_PAGERDUTY, url=incident.html_url)
+            ButtonElement(
+                text=f"Open in {incident.pager_name}", action_id=ActionId.INCIDENT_OPEN_PAGERDUTY, url=incident.html_url
+            )
         )
     if buttons:
         blocks.append(ActionsBlock(block_id=BlockId.CARD_ACTIONS, elements=buttons))
@@ -110,7 +113,7 @@ def announcement(incident: Incident) -> tuple[str, list[Block]]:
         f"Join {channel(incident.channel_id, incident.channel_name)}"
     )
     if incident.html_url:
-        text += f" · {link(incident.html_url, 'PagerDuty')}"
+        text += f" · {link(incident.html_url, incident.pager_name)}"
     return text, [SectionBlock(block_id=BlockId.ANNOUNCEMENT, text=MarkdownTextObject(text=text))]
 
 

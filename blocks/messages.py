@@ -5,7 +5,7 @@ from __future__ import annotations
 from blocks.text import channel, escape, link, truncate, user
 from bot.domain.incident import Incident
 from bot.domain.severity import Severity
-from bot.errors import SlackError
+from bot.errors import SlackError, UpstreamError
 
 
 def _who(name: str | None) -> str:
@@ -23,6 +23,13 @@ def not_found(people: list[str], pager: str) -> str:
 def not_found_label(name: str, email: str | None, level: int, pager: str) -> str:
     """One on-call person the pager names and Slack does not know (plain text: not_found escapes it)."""
     return f"{name} ({email or f'no e-mail in {pager}'}), on call at level {level}"
+
+
+def acknowledge_failed(error: UpstreamError, pager: str) -> str:
+    return (
+        f":warning: {escape(error.user_message)} I'll try again; until it is acknowledged there, {pager} goes on "
+        "paging the on-call."
+    )
 
 
 def announce_failed(incidents_channel: str, error: SlackError) -> str:

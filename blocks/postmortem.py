@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from blocks.text import escape, truncate
-from bot.domain.incident import Incident
+from bot.domain.incident import PAGER_NAMES, Incident
 from bot.domain.postmortem import Postmortem, duration
 
 __all__ = ["SHIPPED_TEMPLATE", "as_json", "kept", "posted", "render", "shared", "unchanged"]
@@ -56,9 +56,9 @@ def render(
         kind, _, ident = actor.partition(":")
         if kind == "slack" and ident:
             return f"@{known.get(ident, ident)}"
-        if kind == "pagerduty" and ident:
-            return f"{known.get(ident, ident)} (PagerDuty)"
-        return {"pagerduty": "PagerDuty", "sre-agent": "sre-agent"}.get(actor, actor)
+        if kind in PAGER_NAMES and ident:
+            return f"{known.get(ident, ident)} ({PAGER_NAMES[kind]})"
+        return {**PAGER_NAMES, "sre-agent": "sre-agent"}.get(actor, actor)
 
     def cell(text: str) -> str:
         """Text for one Markdown table cell: one line, its pipes escaped."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from blocks.text import channel, escape, user
-from bot.domain.incident import Incident
+from bot.domain.incident import PAGER_NAMES, Incident
 from bot.domain.intent import Intent
 from bot.domain.oncall import OnCall
 
@@ -58,7 +58,7 @@ def already_open(incident: Incident) -> str:
 
 
 def opened_for_you(incident: Incident) -> str:
-    paged = " PagerDuty is paging the on-call." if incident.source == "pagerduty" else ""
+    paged = f" {incident.pager_name} is paging the on-call." if incident.source in PAGER_NAMES else ""
     return (
         f"{incident.severity.emoji} On it: I opened *{incident.severity} {incident.label}* for "
         f"`{escape(incident.service)}` in {channel(incident.channel_id, incident.channel_name)}.{paged}"
@@ -78,6 +78,7 @@ def oncall_line(service: str, people: list[tuple[OnCall, str | None]]) -> str:
 def no_oncall(service: str | None) -> str:
     if service:
         return (
-            f"I don't know who is on call for `{escape(service)}`: the catalog gives it no PagerDuty escalation policy."
+            f"I don't know who is on call for `{escape(service)}`: the catalog gives it no escalation policy on the "
+            "pager."
         )
-    return "No service in the catalog has a PagerDuty escalation policy, so I can't say who is on call."
+    return "No service in the catalog has an escalation policy on the pager, so I can't say who is on call."

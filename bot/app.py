@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 import aiohttp
@@ -15,8 +15,6 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk.signature import SignatureVerifier
 
-from bot.adapters.pagerduty.client import PagerDuty
-from bot.adapters.pagerduty.events import read_pagerduty_event
 from bot.adapters.slack.bodies import LATER, MALFORMED, classify
 from bot.adapters.slack.gateway import SlackGateway, build_client
 from bot.adapters.slack.inbox import SlackInbox
@@ -39,6 +37,7 @@ from bot.lifecycle.posting import Poster
 from bot.lifecycle.postmortems import POSTMORTEM, Postmortems
 from bot.lifecycle.resolving import Resolver
 from bot.lifecycle.setup import OpeningConfig, SetupSteps
+from bot.pagers import build_pager, pager_reader
 from bot.ports.clock import Clock, SystemClock
 from bot.remediation.approvers import Approvers
 from bot.remediation.asking import AgentChange
@@ -59,10 +58,12 @@ from bot.services import SERVICES, Services
 from bot.store import Store
 from handlers import slack as slack_handlers
 from handlers.health import healthz
+from handlers.opsgenie import opsgenie_webhook
 from handlers.pagerduty import pagerduty_webhook
 
 SLACK_PATH = "/slack/events"
 PAGERDUTY_PATH = "/webhooks/pagerduty"
+OPSGENIE_PATH = "/webhooks/opsgenie"
 
 
 class _SameTokenNotice(logging.Filter):
@@ -71,6 +72,14 @@ class _SameTokenNotice(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+def _not_in_use(name: str, pager: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def answer(request: web.Request) -> web.Response:
+        reason = f"this sre-agent pages through {pager} (SRE_PAGER): {name} webhooks are not taken"
+        return web.json_response({"ok": False, "error": reason}, status=404)
+
+    return answer
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
@@ -90,12 +99,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         rate_limit_retries=settings.slack_rate_limit_retries,
     )
     slack = SlackGateway(client)
-    pagerduty = PagerDuty(
-        api_url=settings.pagerduty_api_url,
-        token=settings.pagerduty_api_token.get_secret_value(),
-        from_email=settings.pagerduty_from_email,
-        rate_limit_retries=settings.pagerduty_rate_limit_retries,
-    )
+    pager = build_pager(settings)
     locks = KeyedLocks()
     runbook_table = {rb.name: rb for rb in runbooks}
     remediation = RemediationConfig(
@@ -110,7 +114,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     channel = IncidentChannel(store=store, slack=slack)
     board = ProposalBoard(store=store, slack=slack, clock=clock, runbooks=runbook_table)
     approvers = Approvers(
-        store=store, slack=slack, pager=pagerduty, clock=clock, catalog=catalog, approvers=remediation.approvers
+        store=store, slack=slack, pager=pager, clock=clock, catalog=catalog, approvers=remediation.approvers
     )
     standing = Standing(
         store=store,
@@ -133,13 +137,13 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     )
     opening = OpeningConfig(
         incidents_channel=settings.slack_incidents_channel,
-        auto_acknowledge=settings.pagerduty_auto_acknowledge,
+        auto_acknowledge=settings.auto_acknowledge,
         channel_prefix=settings.channel_prefix,
     )
     steps = SetupSteps(
         store=store,
         slack=slack,
-        pager=pagerduty,
+        pager=pager,
         clock=clock,
         poster=poster,
         channel=channel,
@@ -149,10 +153,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         proposer=proposer,
         budgets=standing,
     )
-    opener = Opener(store=store, pager=pagerduty, clock=clock, locks=locks, channel=channel, steps=steps)
+    opener = Opener(store=store, pager=pager, clock=clock, locks=locks, channel=channel, steps=steps)
     resolver = Resolver(
         store=store,
-        pager=pagerduty,
+        pager=pager,
         clock=clock,
         locks=locks,
         channel=channel,
@@ -163,7 +167,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     pager_sync = PagerSync(
         store=store,
         slack=slack,
-        pager=pagerduty,
+        pager=pager,
         clock=clock,
         locks=locks,
         channel=channel,
@@ -172,9 +176,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         incidents_channel=settings.slack_incidents_channel,
     )
     intake = Intake(
-        store, pager_sync, clock, scheduler, instance=instance, readers={pagerduty.source: read_pagerduty_event}
+        store, pager_sync, clock, scheduler, instance=instance, readers={pager.source: pager_reader(settings, catalog)}
     )
-    actions = IncidentActions(store=store, slack=slack, pager=pagerduty, clock=clock, locks=locks, channel=channel)
+    actions = IncidentActions(store=store, slack=slack, pager=pager, clock=clock, locks=locks, channel=channel)
     failures = Failures(store=store, clock=clock, locks=locks, channel=channel, escalation=actions, proposer=proposer)
     verifier = Verifier(
         store=store,
@@ -235,7 +239,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         process_before_response=True,  # listeners return at once; their work runs in services.background
     )
     app = web.Application(client_max_size=settings.max_body_bytes)
-    declarer = Declarer(opener=opener, pager=pagerduty, slack=slack, clock=clock, catalog=catalog)
+    declarer = Declarer(opener=opener, pager=pager, slack=slack, clock=clock, catalog=catalog)
     offers = BudgetOffers(
         store=store,
         clock=clock,
@@ -255,7 +259,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     conversation = Conversation(
         store=store,
         clock=clock,
-        pager=pagerduty,
+        pager=pager,
         resolver=resolver,
         actions=actions,
         declarer=declarer,
@@ -296,7 +300,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         store=store,
         slack_client=client,
         slack=slack,
-        pager=pagerduty,
+        pager=pager,
         channel=channel,
         pager_sync=pager_sync,
         resolver=resolver,
@@ -354,7 +358,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
 
     if not settings.socket_mode:  # in Socket Mode there is no signing secret: no unsigned way in over HTTP either
         app.router.add_post(SLACK_PATH, slack_events)
-    app.router.add_post(PAGERDUTY_PATH, pagerduty_webhook)
+    # the pager in use takes its webhooks; the other's route says why it takes none (rather than a bare 404)
+    webhooks = {"pagerduty": (PAGERDUTY_PATH, pagerduty_webhook), "opsgenie": (OPSGENIE_PATH, opsgenie_webhook)}
+    for name, (path, handler) in webhooks.items():
+        app.router.add_post(path, handler if name == settings.pager else _not_in_use(name, settings.pager))
     app.router.add_get("/healthz", healthz)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -392,7 +399,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         await scheduler.close()
         await intake.close()
         await client.session.close()
-        pagerduty.close()
+        await pager.close()
         await store.close()
 
     app.cleanup_ctx.append(lifecycle)

@@ -9,7 +9,8 @@ SreAgentError                    root; `user_message` is safe to show in Slack
 ├── NotAnIncidentChannel         a command that needs an incident channel, used elsewhere
 └── UpstreamError                Slack, PagerDuty or another peer failed after its retries
     ├── SlackError
-    └── PagerDutyError
+    ├── PagerDutyError
+    └── OpsGenieError            OpsGenie or JSM Operations (a write it did not carry out too)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = [
     "InvalidEvent",
     "NotAnIncidentChannel",
     "NotFound",
+    "OpsGenieError",
     "PagerDutyError",
     "SlackError",
     "SreAgentError",
@@ -57,6 +59,11 @@ class SlackError(UpstreamError):
 
 class PagerDutyError(UpstreamError):
     """PagerDuty's REST API answered an error or could not be reached."""
+
+
+class OpsGenieError(UpstreamError):
+    """OpsGenie's (or JSM Operations') alert API answered an error, could not be reached, or reported that it did
+    not carry out a write it had accepted."""
 
 
 class DuplicateIncident(UpstreamError):

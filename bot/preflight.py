@@ -8,13 +8,15 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.adapters.pagerduty.client import PagerDuty
 from bot.config.settings import Settings
-from bot.errors import ConfigError, PagerDutyError
+from bot.errors import ConfigError, OpsGenieError, PagerDutyError
+from bot.pagers import build_pager
 
 
 async def preflight(settings: Settings) -> None:
-    await asyncio.gather(_slack(settings), _pagerduty(settings))
+    await asyncio.gather(
+        _slack(settings), _pagerduty(settings) if settings.pager == "pagerduty" else _opsgenie(settings)
+    )
 
 
 async def _slack(settings: Settings) -> None:
@@ -29,12 +31,8 @@ async def _slack(settings: Settings) -> None:
 
 
 async def _pagerduty(settings: Settings) -> None:
-    pagerduty = PagerDuty(
-        api_url=settings.pagerduty_api_url,
-        token=settings.pagerduty_api_token.get_secret_value(),
-        from_email=settings.pagerduty_from_email,
-        threads=2,
-    )
+    pagerduty = build_pager(settings, threads=2)
+    assert settings.pagerduty_from_email is not None  # the settings require it with SRE_PAGER=pagerduty
     try:
         if not await pagerduty.user_exists(settings.pagerduty_from_email):
             raise ConfigError(
@@ -44,4 +42,17 @@ async def _pagerduty(settings: Settings) -> None:
     except PagerDutyError as exc:
         raise ConfigError(f"PAGERDUTY_API_TOKEN or PAGERDUTY_API_URL is not usable: {exc}") from exc
     finally:
-        pagerduty.close()
+        await pagerduty.close()
+
+
+async def _opsgenie(settings: Settings) -> None:
+    """The key can read the alert API: a request for an alert that cannot exist answers 404 with it, 401/403
+    without (OpsGenie has no call that tells a key's own identity)."""
+    pager = build_pager(settings)
+    try:
+        await pager.status("sre-agent-preflight")
+    except OpsGenieError as exc:
+        if "(404)" not in str(exc):
+            raise ConfigError(f"OPSGENIE_API_KEY or OPSGENIE_API_URL is not usable: {exc}") from exc
+    finally:
+        await pager.close()

@@ -25,7 +25,7 @@ HELP = (
     "• `/incident sev <P1..P5>`: change the severity, here and on PagerDuty\n"
     "• `/incident commander @someone` (or `me`): name the incident commander\n"
     "• `/incident note <text>`: add a note to the timeline\n"
-    "• `/incident escalate`: page the next level of the escalation policy\n"
+    "• `/incident escalate [why]`: page the next level of the escalation policy, saying why\n"
     "• `/incident resolve [summary]`: resolve, here and on PagerDuty\n"
     "• `/incident reopen`: reopen a resolved incident\n"
     "• `/incident postmortem`: the postmortem's draft from the timeline, shared here as a file\n"
@@ -130,8 +130,8 @@ async def _note(services: Services, incident_id: int, rest: str, user_id: str, _
     await services.actions.add_note(incident_id, rest, user_id=user_id)
 
 
-async def _escalate(services: Services, incident_id: int, _rest: str, user_id: str, _r: Respond) -> None:
-    await services.actions.escalate(incident_id, user_id=user_id)
+async def _escalate(services: Services, incident_id: int, rest: str, user_id: str, _r: Respond) -> None:
+    await services.actions.escalate(incident_id, user_id=user_id, reason=rest.strip())
 
 
 async def _resolve(services: Services, incident_id: int, rest: str, user_id: str, respond: Respond) -> None:

@@ -69,6 +69,8 @@ async def settle(sandbox: Sandbox, services: Services, rounds: int = 3) -> None:
             or services.slack_inbox.busy
             or services.background.busy
             or any(d.state in ("pending", "retrying") for d in sandbox.pagerduty.deliveries.values())
+            or any(d.state in ("pending", "retrying") for d in sandbox.opsgenie.deliveries.values())
+            or sandbox.opsgenie.busy
         )
         await sandbox.drain()
         await services.intake.drain()

@@ -48,6 +48,12 @@ class Delivery:
 
 
 class WebhookDeliverer:
+    """Deliveries of PagerDuty's shape; a peer that sends other webhooks (OpsGenie's) overrides the path, the
+    headers, how a body is wrapped and how its incident is named in the feed."""
+
+    path = WEBHOOK_PATH
+    feed_kind = "pagerduty.webhook"
+
     def __init__(
         self,
         rt: Runtime,
@@ -74,20 +80,34 @@ class WebhookDeliverer:
 
     def deliver_raw(self, body: dict[str, Any], webhook_id: str | None = None) -> Delivery:
         """Deliver any body; a bare event dict (no ``event`` key) is wrapped as ``{"event": ...}``."""
-        if "event" not in body:
-            body = {"event": body}
+        body = self._wrap(body)
         raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         wid = webhook_id or str(uuid.uuid4())
-        headers = pagerduty_headers(self.secrets, raw, wid, self.subscription_id)
+        headers = self._headers(raw, wid)
         mono, at = self.rt.stamp()
-        ev = body["event"] if isinstance(body.get("event"), dict) else {}
-        d = Delivery(id=wid, event=ev, body=raw, headers=headers, at_monotonic=mono, at=at)
+        d = Delivery(id=wid, event=self._event(body), body=raw, headers=headers, at_monotonic=mono, at=at)
         self.deliveries[wid] = d
         if self._paused:
             self._held.append(d)
         else:
             self._start(d)
         return d
+
+    def _wrap(self, body: dict[str, Any]) -> dict[str, Any]:
+        return body if "event" in body else {"event": body}
+
+    def _event(self, body: dict[str, Any]) -> dict[str, Any]:
+        return body["event"] if isinstance(body.get("event"), dict) else {}
+
+    def _headers(self, raw: bytes, webhook_id: str) -> dict[str, str]:
+        return pagerduty_headers(self.secrets, raw, webhook_id, self.subscription_id)
+
+    def _incident_of(self, d: Delivery) -> Any:
+        data = d.event.get("data")
+        if not isinstance(data, dict):
+            return None
+        ref = data.get("incident")
+        return data.get("id") if data.get("type") == "incident" else (ref.get("id") if isinstance(ref, dict) else None)
 
     def _start(self, d: Delivery) -> None:
         task = asyncio.get_running_loop().create_task(self._run(d))
@@ -152,7 +172,7 @@ class WebhookDeliverer:
         d.state = "failed"
 
     async def _attempt(self, d: Delivery, *, retry: int, redelivery: bool = False) -> tuple[int | None, str | None]:
-        url = self.rt.bot_endpoint(WEBHOOK_PATH)
+        url = self.rt.bot_endpoint(self.path)
         started = time.monotonic()
         status: int | None = None
         error: str | None = None
@@ -180,18 +200,11 @@ class WebhookDeliverer:
             "redelivery": redelivery,
         }
         d.attempts.append(attempt)
-        data = d.event.get("data")
-        incident_id: Any = None
-        if isinstance(data, dict):
-            ref = data.get("incident")
-            incident_id = (
-                data.get("id") if data.get("type") == "incident" else (ref.get("id") if isinstance(ref, dict) else None)
-            )
         self.rt.feed.emit(
-            "pagerduty.webhook",
+            self.feed_kind,
             delivery_id=d.id,
             event_type=d.event_type,
-            incident_id=incident_id,
+            incident_id=self._incident_of(d),
             status=status,
             error=error,
             attempt=len(d.attempts),

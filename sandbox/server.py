@@ -13,6 +13,7 @@ from aiohttp import web
 from sandbox.a2a_agents import Agents, AgentSpec
 from sandbox.control import add_control_routes
 from sandbox.core import Runtime
+from sandbox.opsgenie_peer import OG_WEBHOOK_HEADER, OpsGeniePeer
 from sandbox.pagerduty_peer import PagerDutyPeer
 from sandbox.slack_peer import SlackPeer
 from sandbox.slack_socket import SOCKET_PATH
@@ -21,6 +22,7 @@ from sandbox.world import BOT_PERSON, World
 __all__ = ["DEFAULT_RETRY_DELAYS", "Sandbox"]
 
 DEFAULT_RETRY_DELAYS: tuple[float, ...] = (0.2, 0.5, 1, 2, 4)
+DEFAULT_OPSGENIE_SECRET = "sandbox-opsgenie-webhook-secret"
 
 
 class Sandbox:
@@ -36,6 +38,7 @@ class Sandbox:
         webhook_timeout: float = 5.0,
         slack_request_timeout: float = 10.0,
         agents: Sequence[AgentSpec] = (),
+        opsgenie_webhook_secret: str = DEFAULT_OPSGENIE_SECRET,
     ) -> None:
         if not pagerduty_webhook_secrets:
             raise ValueError("pagerduty_webhook_secrets: at least one secret is required")
@@ -54,6 +57,13 @@ class Sandbox:
             retry_delays=list(webhook_retry_delays),
             webhook_timeout=webhook_timeout,
         )
+        self.opsgenie = OpsGeniePeer(
+            world,
+            self.rt,
+            webhook_secret=opsgenie_webhook_secret,
+            retry_delays=list(webhook_retry_delays),
+            webhook_timeout=webhook_timeout,
+        )
         self.agents = Agents(list(agents), self.rt)
         self.app = self._build_app()
         self._runner: web.AppRunner | None = None
@@ -68,6 +78,7 @@ class Sandbox:
         r.add_get(SOCKET_PATH, self.slack.socket.handle)
         r.add_post("/pagerduty-events/v2/enqueue", self.pagerduty.handle_events)
         r.add_route("*", "/pagerduty/{tail:.*}", self.pagerduty.handle_rest)
+        r.add_route("*", "/opsgenie/{tail:.*}", self.opsgenie.handle_rest)
         self.agents.add_routes(app)
         add_control_routes(app, self)
         return app
@@ -88,6 +99,8 @@ class Sandbox:
     async def stop(self) -> None:
         await self.slack.socket.close()
         await self.pagerduty.webhooks.close()
+        await self.opsgenie.webhooks.close()
+        await self.opsgenie.close_tasks()
         await self.rt.close()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -106,6 +119,7 @@ class Sandbox:
     async def drain(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
         """Wait until no webhook delivery or retry is in flight."""
         await self.pagerduty.webhooks.drain(timeout)
+        await self.opsgenie.webhooks.drain(timeout)
 
     # ---- urls ------------------------------------------------------------------------------------
     @property
@@ -121,6 +135,11 @@ class Sandbox:
     @property
     def pagerduty_api_url(self) -> str:
         return f"{self.url}/pagerduty"
+
+    @property
+    def opsgenie_api_url(self) -> str:
+        """The alert API's base, version included (as OPSGENIE_API_URL takes it)."""
+        return f"{self.url}/opsgenie/v2"
 
     @property
     def pagerduty_events_url(self) -> str:
@@ -166,6 +185,12 @@ class Sandbox:
             "PAGERDUTY_WEBHOOK_SECRETS": ",".join(self.pagerduty_webhook_secrets),
             "PAGERDUTY_FROM_EMAIL": from_email,
             "SLACK_INCIDENTS_CHANNEL": self.world.incidents_channel.id,
+            # OpsGenie, used where SRE_PAGER=opsgenie
+            "OPSGENIE_API_URL": self.opsgenie_api_url,
+            "OPSGENIE_API_KEY": self.opsgenie.api_key,
+            "OPSGENIE_WEBHOOK_SECRETS": self.opsgenie.webhook_secret,
+            "OPSGENIE_WEBHOOK_HEADER": OG_WEBHOOK_HEADER,
+            "OPSGENIE_APP_URL": f"https://{self.world.team.domain}.app.opsgenie.com",
         }
 
     def config(self) -> dict[str, Any]:
@@ -174,10 +199,12 @@ class Sandbox:
             "slack_api_url": self.slack_api_url if self.rt.url else None,
             "pagerduty_api_url": self.pagerduty_api_url if self.rt.url else None,
             "pagerduty_events_url": self.pagerduty_events_url if self.rt.url else None,
+            "opsgenie_api_url": self.opsgenie_api_url if self.rt.url else None,
             "bot_url": self.bot_url,
             "bot_endpoints": {
                 "slack": self.rt.bot_endpoint("/slack/events"),
                 "pagerduty": self.rt.bot_endpoint("/webhooks/pagerduty"),
+                "opsgenie": self.rt.bot_endpoint("/webhooks/opsgenie"),
             },
             "settings": self.bot_settings() if self.rt.url else None,
             "world": self.world.summary(),

@@ -55,4 +55,4 @@ def test_the_example_catalog_loads() -> None:
     catalog = load_catalog(Path(__file__).resolve().parents[1] / "examples" / "catalog.yml", required=True)
     assert catalog.names() == ["auth-service", "checkout-service", "payments-api", "search-service"]
     checkout = catalog.get("checkout-service")
-    assert checkout is not None and checkout.pagerduty_service_id == "PF9KMXH" and checkout.namespace == "shop"
+    assert checkout is not None and checkout.pager_service_id == "PF9KMXH" and checkout.namespace == "shop"

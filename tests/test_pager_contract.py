@@ -1,22 +1,24 @@
 """The pager contract: what every adapter of `bot.ports.pager.Pager` must do, against its sandbox peer over real HTTP.
-A second adapter (OpsGenie, JSM Operations) adds itself to ADAPTERS with a fixture that builds it and a way to read
-the peer's state; the tests do not change."""
+Each adapter (PagerDuty; OpsGenie, which JSM Operations shares) is in ADAPTERS with a function that builds it and a
+way to read the peer's state; the tests are the same for all."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
+from bot.adapters.opsgenie.client import OpsGenie
 from bot.adapters.pagerduty.client import PagerDuty
 from bot.errors import DuplicateIncident, UpstreamError
+from bot.lifecycle.actions import current_level
 from bot.ports.pager import Pager
 from sandbox.server import Sandbox
 from tests.harness import BOT_EMAIL
 
 POLICY = "PXPGF42"  # the default world's: Dana and Jo at level 1, Sam at level 2
-SERVICE = "PF9KMXH"
 
 
 @dataclass
@@ -28,6 +30,8 @@ class Peer:
     notes: Callable[[str], list[str]]
     priority: Callable[[str], str | None]
     own_user: str  # the id of the user sre-agent acts as (BOT_EMAIL's)
+    policy: str  # how the adapter names the default world's escalation policy (PXPGF42)
+    service: str  # how it names checkout-service
 
 
 def _pagerduty(sandbox: Sandbox) -> tuple[Pager, Peer]:
@@ -43,11 +47,36 @@ def _pagerduty(sandbox: Sandbox) -> tuple[Pager, Peer]:
         notes=lambda i: [n.content for n in pd.incidents[i].notes],
         priority=lambda i: pd.incidents[i].priority,
         own_user=next(str(p.pagerduty_id) for p in sandbox.world.people if p.email == BOT_EMAIL),
+        policy=POLICY,
+        service="PF9KMXH",
     )
     return adapter, peer
 
 
-ADAPTERS = {"pagerduty": _pagerduty}
+def _opsgenie(sandbox: Sandbox) -> tuple[Pager, Peer]:
+    og = sandbox.opsgenie
+    adapter = OpsGenie(api_url=sandbox.opsgenie_api_url, api_key=og.api_key, confirm_seconds=5)
+
+    def alert(ident: str) -> Any:
+        found = og.get_alert(ident)
+        assert found is not None
+        return found
+
+    peer = Peer(
+        open_incident=lambda title: og.page("checkout-service", title).id,
+        status=lambda i: (
+            "resolved" if alert(i).status == "closed" else ("acknowledged" if alert(i).acknowledged else "triggered")
+        ),
+        notes=lambda i: [n["note"] for n in alert(i).notes],
+        priority=lambda i: alert(i).priority,
+        own_user="sre-agent",  # the `user` its requests are made as: OpsGenie names it so in their webhooks
+        policy="Checkout on-call",
+        service="checkout-service",
+    )
+    return adapter, peer
+
+
+ADAPTERS = {"pagerduty": _pagerduty, "opsgenie": _opsgenie}
 
 
 @pytest.fixture(params=sorted(ADAPTERS))
@@ -56,7 +85,7 @@ async def pager(request: pytest.FixtureRequest, sandbox: Sandbox) -> AsyncIterat
     try:
         yield adapter, peer
     finally:
-        adapter.close()
+        await adapter.close()
 
 
 async def test_acknowledge_then_resolve_and_the_status_says_so(pager: tuple[Pager, Peer]) -> None:
@@ -79,17 +108,20 @@ async def test_a_note_is_added_once_and_found_again_by_its_content(pager: tuple[
     assert peer.notes(incident) == ["Slack channel: #inc-1"]
 
 
-async def test_who_is_on_call_by_level_and_escalation_reassigns(pager: tuple[Pager, Peer]) -> None:
+async def test_who_is_on_call_by_level_and_escalation_moves_it_up(pager: tuple[Pager, Peer]) -> None:
     adapter, peer = pager
-    first = await adapter.oncalls(POLICY, level=1)
+    first = await adapter.oncalls(peer.policy, level=1)
     assert {(p.name, p.level) for p in first} == {("Dana Ortiz", 1), ("Jo Park", 1)}
-    everyone = await adapter.oncalls(POLICY, level=None)
+    everyone = await adapter.oncalls(peer.policy, level=None)
     assert {p.level for p in everyone} == {1, 2} and any(p.email == "sam@example.com" for p in everyone)
     incident = peer.open_incident("latency")
     level_two = {p.user_id for p in everyone if p.level == 2}
     assert not await adapter.assignees(incident) & level_two
-    await adapter.escalate(incident, 2)
-    assert await adapter.assignees(incident) == level_two
+    assert current_level(await adapter.assignees(incident), everyone) == 1
+    await adapter.escalate(incident, 2, policy_id=peer.policy)
+    # PagerDuty reassigns to level two; OpsGenie notifies level two as well: either way the incident is at level 2
+    assert await adapter.assignees(incident) >= level_two
+    assert current_level(await adapter.assignees(incident), everyone) == 2
 
 
 async def test_priority_by_name_and_a_name_the_service_does_not_have(pager: tuple[Pager, Peer]) -> None:
@@ -103,18 +135,19 @@ async def test_an_incident_declared_from_slack_is_opened_on_the_service(pager: t
     adapter, peer = pager
     opened = await adapter.create_incident(
         title="search is slow",
-        service_id=SERVICE,
+        service_id=peer.service,
         urgency="high",
         priority="P2",
         details="since the deploy",
         incident_key="sre-agent-k1",
+        escalation_policy_id=peer.policy,
     )
     assert opened.id and opened.number is not None and opened.title == "search is slow"
-    assert peer.status(opened.id) == "triggered" and opened.escalation_policy_id == POLICY
+    assert peer.status(opened.id) == "triggered" and opened.escalation_policy_id == peer.policy
     with pytest.raises(DuplicateIncident):  # the same key again while it is open: refused, nothing opened
         await adapter.create_incident(
             title="search is slow",
-            service_id=SERVICE,
+            service_id=peer.service,
             urgency="high",
             priority="P2",
             details="",

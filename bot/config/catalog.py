@@ -30,7 +30,7 @@ class _Slack(BaseModel):
 
 class _OpsGenie(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    schedule: str | None = None
+    escalation: str | None = None  # its name (or id): the escalation the service's alerts follow
 
 
 class _Kubernetes(BaseModel):
@@ -60,8 +60,16 @@ class _File(BaseModel):
     services: list[_Service] = Field(default_factory=list)
 
 
-def parse_catalog(data: Any, origin: str) -> Catalog:
-    """A catalog from parsed YAML; CatalogError names ``origin`` and the path of the bad value."""
+def _paging(s: _Service, pager: str) -> tuple[str | None, str | None]:
+    """Where the pager in use pages for the service, and along which escalation (see Service.pager_service_id)."""
+    if pager == "opsgenie":
+        return (s.name if s.opsgenie.escalation else None), s.opsgenie.escalation
+    return s.pagerduty.service, s.pagerduty.escalation_policy
+
+
+def parse_catalog(data: Any, origin: str, *, pager: str = "pagerduty") -> Catalog:
+    """A catalog from parsed YAML, for the pager in use (`pagerduty` or `opsgenie`); CatalogError names ``origin``
+    and the path of the bad value."""
     if data is None:
         data = {}
     try:
@@ -76,9 +84,8 @@ def parse_catalog(data: Any, origin: str) -> Catalog:
             team=s.team,
             slack_channel=s.slack.channel,
             slack_usergroup=s.slack.usergroup,
-            pagerduty_service_id=s.pagerduty.service,
-            escalation_policy_id=s.pagerduty.escalation_policy,
-            opsgenie_schedule=s.opsgenie.schedule,
+            pager_service_id=_paging(s, pager)[0],
+            escalation_policy_id=_paging(s, pager)[1],
             depends_on=tuple(s.depends_on),
             user_facing=s.user_facing,
             users=s.users,
@@ -93,7 +100,7 @@ def parse_catalog(data: Any, origin: str) -> Catalog:
         raise CatalogError(f"{origin}: {exc}") from None
 
 
-def load_catalog(path: Path | None, *, required: bool) -> Catalog:
+def load_catalog(path: Path | None, *, required: bool, pager: str = "pagerduty") -> Catalog:
     """The catalog at ``path``. A missing file is an empty catalog unless ``required`` (the path was set on purpose).
     Raises ConfigError with one line naming the file and the problem."""
     if path is None:
@@ -104,6 +111,6 @@ def load_catalog(path: Path | None, *, required: bool) -> Catalog:
         return Catalog()
     data = read_yaml(path)
     try:
-        return parse_catalog(data, str(path))
+        return parse_catalog(data, str(path), pager=pager)
     except CatalogError as exc:
         raise ConfigError(str(exc)) from exc

@@ -55,12 +55,15 @@ class CatalogSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, env_ignore_empty=True)
 
     catalog_path: Path | None = Field(None, validation_alias=_env("SRE_CATALOG_PATH"))
+    # the paging service: PagerDuty, or OpsGenie (and JSM Operations, which speaks OpsGenie's alert API); the
+    # catalog's services are paged on it
+    pager: Literal["pagerduty", "opsgenie"] = Field("pagerduty", validation_alias=_env("SRE_PAGER"))
 
     def catalog(self) -> Catalog:
         """The catalog at SRE_CATALOG_PATH (an error if set and missing), else ./catalog.yml if there is one."""
         if self.catalog_path is not None:
-            return load_catalog(self.catalog_path, required=True)
-        return load_catalog(Path(DEFAULT_CATALOG), required=False)
+            return load_catalog(self.catalog_path, required=True, pager=self.pager)
+        return load_catalog(Path(DEFAULT_CATALOG), required=False, pager=self.pager)
 
 
 class AgentSettings(BaseSettings):
@@ -167,16 +170,41 @@ class Settings(StoreSettings, CatalogSettings, SloSettings, AgentSettings, Postm
     slack_incidents_channel: str = Field("#incidents", validation_alias=_env("SLACK_INCIDENTS_CHANNEL"))
     slack_rate_limit_retries: int = Field(3, ge=0, le=10, validation_alias=_env("SLACK_RATE_LIMIT_RETRIES"))
 
-    # PagerDuty
-    pagerduty_api_token: SecretStr = Field(validation_alias=_env("PAGERDUTY_API_TOKEN"))
-    pagerduty_from_email: str = Field(validation_alias=_env("PAGERDUTY_FROM_EMAIL"))
+    # PagerDuty (needed when SRE_PAGER is pagerduty)
+    pagerduty_api_token: SecretStr | None = Field(None, validation_alias=_env("PAGERDUTY_API_TOKEN"))
+    pagerduty_from_email: str | None = Field(None, validation_alias=_env("PAGERDUTY_FROM_EMAIL"))
     pagerduty_webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(
-        validation_alias=_env("PAGERDUTY_WEBHOOK_SECRETS")
+        default_factory=list, validation_alias=_env("PAGERDUTY_WEBHOOK_SECRETS")
     )
     pagerduty_api_url: str = Field("https://api.pagerduty.com", validation_alias=_env("PAGERDUTY_API_URL"))
     pagerduty_events_url: str = Field("https://events.pagerduty.com", validation_alias=_env("PAGERDUTY_EVENTS_URL"))
     pagerduty_auto_acknowledge: bool = Field(True, validation_alias=_env("PAGERDUTY_AUTO_ACKNOWLEDGE"))
     pagerduty_rate_limit_retries: int = Field(3, ge=0, le=10, validation_alias=_env("PAGERDUTY_RATE_LIMIT_RETRIES"))
+
+    # OpsGenie / JSM Operations (needed when SRE_PAGER is opsgenie)
+    opsgenie_api_key: SecretStr | None = Field(None, validation_alias=_env("OPSGENIE_API_KEY"))
+    # the alert API's base, version included: https://api.opsgenie.com/v2, https://api.eu.opsgenie.com/v2, or JSM
+    # Operations' https://api.atlassian.com/jsm/ops/api/<cloud id>/v1
+    opsgenie_api_url: str = Field("https://api.opsgenie.com/v2", validation_alias=_env("OPSGENIE_API_URL"))
+    # set: basic auth as this Atlassian account with OPSGENIE_API_KEY as its API token (JSM Operations' REST API);
+    # unset: `Authorization: GenieKey <OPSGENIE_API_KEY>` (OpsGenie, and JSM's integration API)
+    opsgenie_api_user: str | None = Field(None, validation_alias=_env("OPSGENIE_API_USER"))
+    # the `user` sre-agent's requests are made as (OpsGenie shows it in the alert's log and its webhooks)
+    opsgenie_user: str = Field("sre-agent", min_length=1, max_length=100, validation_alias=_env("OPSGENIE_USER"))
+    opsgenie_webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("OPSGENIE_WEBHOOK_SECRETS")
+    )
+    # OpsGenie does not sign its webhooks: the integration sends a shared secret in this header (or as the password
+    # of basic auth)
+    opsgenie_webhook_header: str = Field(
+        "X-SRE-Webhook-Secret", pattern=r"^[A-Za-z0-9-]{1,64}$", validation_alias=_env("OPSGENIE_WEBHOOK_HEADER")
+    )
+    # the web app's address (https://acme.app.opsgenie.com): cards and messages link to the alert there
+    opsgenie_app_url: str | None = Field(None, validation_alias=_env("OPSGENIE_APP_URL"))
+    opsgenie_auto_acknowledge: bool = Field(True, validation_alias=_env("OPSGENIE_AUTO_ACKNOWLEDGE"))
+    # how long a write may take to be processed (OpsGenie's writes are asynchronous) before it counts as failed
+    opsgenie_confirm_seconds: float = Field(10.0, gt=0, le=120, validation_alias=_env("OPSGENIE_CONFIRM_SECONDS"))
+    opsgenie_retries: int = Field(3, ge=0, le=10, validation_alias=_env("OPSGENIE_RETRIES"))
 
     # sre-agent itself
     host: str = Field("0.0.0.0", validation_alias=_env("SRE_HOST"))
@@ -203,7 +231,7 @@ class Settings(StoreSettings, CatalogSettings, SloSettings, AgentSettings, Postm
                 raise ValueError(f"{bad[0]!r} is not a Slack user id (U…) or user group id (S…)")
         return value
 
-    @field_validator("pagerduty_webhook_secrets", mode="before")
+    @field_validator("pagerduty_webhook_secrets", "opsgenie_webhook_secrets", mode="before")
     @classmethod
     def _split_secrets(cls, value: object) -> object:
         if isinstance(value, str):
@@ -220,6 +248,30 @@ class Settings(StoreSettings, CatalogSettings, SloSettings, AgentSettings, Postm
             raise ValueError("SLACK_SIGNING_SECRET is not set (or set SLACK_APP_TOKEN for Socket Mode)")
         return self
 
+    @model_validator(mode="after")
+    def _the_pager_is_configured(self) -> Settings:
+        """The chosen paging service's credentials are there; the other's are not needed."""
+        pagers: dict[str, dict[str, object]] = {
+            "pagerduty": {
+                "PAGERDUTY_API_TOKEN": self.pagerduty_api_token,
+                "PAGERDUTY_FROM_EMAIL": self.pagerduty_from_email,
+                "PAGERDUTY_WEBHOOK_SECRETS": self.pagerduty_webhook_secrets,
+            },
+            "opsgenie": {
+                "OPSGENIE_API_KEY": self.opsgenie_api_key,
+                "OPSGENIE_WEBHOOK_SECRETS": self.opsgenie_webhook_secrets,
+            },
+        }
+        for name, value in pagers[self.pager].items():
+            if not value:
+                raise ValueError(f"{name} is not set (SRE_PAGER is {self.pager})")
+        return self
+
+    @property
+    def auto_acknowledge(self) -> bool:
+        """Whether sre-agent acknowledges a page on the paging service as it opens the incident."""
+        return self.pagerduty_auto_acknowledge if self.pager == "pagerduty" else self.opsgenie_auto_acknowledge
+
     @property
     def socket_mode(self) -> bool:
         return self.slack_app_token is not None
@@ -229,10 +281,10 @@ class Settings(StoreSettings, CatalogSettings, SloSettings, AgentSettings, Postm
     def _trailing_slash(cls, value: str) -> str:
         return value if value.endswith("/") else value + "/"
 
-    @field_validator("pagerduty_api_url", "pagerduty_events_url")
+    @field_validator("pagerduty_api_url", "pagerduty_events_url", "opsgenie_api_url", "opsgenie_app_url")
     @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
-        return value.rstrip("/")
+    def _no_trailing_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else None
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:

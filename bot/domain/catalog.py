@@ -32,9 +32,10 @@ class Service:
     team: str | None = None
     slack_channel: str | None = None
     slack_usergroup: str | None = None
-    pagerduty_service_id: str | None = None
+    # where the pager in use (SRE_PAGER) pages for it: its PagerDuty service, or for OpsGenie the alert's entity;
+    # and the escalation its pages follow there (a PagerDuty escalation policy, an OpsGenie escalation)
+    pager_service_id: str | None = None
     escalation_policy_id: str | None = None
-    opsgenie_schedule: str | None = None
     depends_on: tuple[str, ...] = ()
     user_facing: bool = False
     users: int | None = None

@@ -28,6 +28,9 @@ class SetupStep(StrEnum):
     PROPOSE = "propose"  # the first proposal (or the request for help) after the diagnosis
 
 
+PAGER_NAMES = {"pagerduty": "PagerDuty", "opsgenie": "OpsGenie"}  # by an incident's source
+
+
 @dataclass
 class Incident:
     source: str
@@ -65,6 +68,11 @@ class Incident:
     @property
     def is_open(self) -> bool:
         return self.phase.is_open
+
+    @property
+    def pager_name(self) -> str:
+        """The paging service it is on, as people call it (a Slack-only incident would be paged on PagerDuty)."""
+        return PAGER_NAMES.get(self.source, "PagerDuty")
 
 
 def transition(incident: Incident, target: Phase, *, at: datetime, actor: str, reason: str = "") -> list[TimelineEvent]:

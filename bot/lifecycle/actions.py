@@ -141,7 +141,7 @@ class IncidentActions:
             assigned = await self.pager.assignees(incident.external_id)
             everyone = await self.pager.oncalls(incident.escalation_policy_id, level=None)
             level = current_level(assigned, everyone)
-            await self.pager.escalate(incident.external_id, level + 1)
+            await self.pager.escalate(incident.external_id, level + 1, policy_id=incident.escalation_policy_id)
             people = [p for p in everyone if p.level == level + 1]
             actor = _actor(user_id) if user_id else ACTOR_BOT
             events = [
@@ -154,8 +154,11 @@ class IncidentActions:
             ]
             await self.store.save_incident(incident, events, now=self.clock.now())  # PagerDuty escalated: record it
             notes: list[TimelineEvent] = []
-            if reason:
-                content = f"sre-agent escalated to level {level + 1}: {reason}"
+            if reason or user_id:  # every escalation says why on the pager too: the reason, or whose call it was
+                content = f"sre-agent escalated to level {level + 1}: {reason}" if reason else ""
+                if not reason and user_id:
+                    names = await self.slack.user_names([user_id])
+                    content = f"Escalated to level {level + 1} by {names.get(user_id, user_id)} in Slack"
                 try:
                     note_id = await self.pager.add_note(incident.external_id, content)
                 except SreAgentError as exc:  # escalated all the same

@@ -99,10 +99,10 @@ class Declarer:
         now = self.clock.now()
         service = self.catalog.get(declaration.service)
         actor = f"slack:{declaration.user_id}"
-        if service is not None and service.pagerduty_service_id:
+        if service is not None and service.pager_service_id:
             created = await self.pager.create_incident(
                 title=title,
-                service_id=service.pagerduty_service_id,
+                service_id=service.pager_service_id,
                 urgency="high" if declaration.severity.rank <= 2 else "low",
                 priority=str(declaration.severity),
                 details=declaration.description,
@@ -146,11 +146,11 @@ class Declarer:
         service = self.catalog.get(burn.service)
         severity = suggest_severity(burn.title, burn.service, self.catalog)
         incident: Incident | None = None
-        if service is not None and service.pagerduty_service_id:
+        if service is not None and service.pager_service_id:
             try:
                 created = await self.pager.create_incident(
                     title=burn.title,
-                    service_id=service.pagerduty_service_id,
+                    service_id=service.pager_service_id,
                     urgency="high" if severity.rank <= 2 else "low",
                     priority=str(severity),
                     details=burn.description,

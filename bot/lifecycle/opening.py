@@ -18,6 +18,7 @@ from blocks import messages
 from bot.domain.incident import Incident, SetupStep, change_severity
 from bot.domain.phase import Phase
 from bot.domain.timeline import TimelineEvent
+from bot.errors import UpstreamError
 from bot.lifecycle.channel import IncidentChannel
 from bot.lifecycle.delegation import Findings
 from bot.lifecycle.setup import SetupSteps
@@ -30,6 +31,7 @@ __all__ = ["OPENING", "Opener"]
 
 log = logging.getLogger(__name__)
 
+ACK_FAILED = "acknowledge-failed"  # the purpose of the message that says the pager would not acknowledge
 OPENING = frozenset(SetupStep)  # marked begun in an incident's first write: no write of their own before each stage
 Step = Callable[[bool], Awaitable[None]]  # run a step; True: it was begun before (look for what it did)
 
@@ -65,12 +67,21 @@ class Opener:
         if incident.source != self.pager.source:  # declared in Slack, not paged: nothing to acknowledge there
             incident.steps |= {SetupStep.ACKNOWLEDGE, SetupStep.NOTE}
         first: dict[SetupStep, Step] = {}
+        refused: list[UpstreamError] = []  # the pager's refusal to acknowledge, said in the channel once it is there
+
+        async def acknowledge(again: bool) -> None:
+            try:
+                await steps.acknowledge(incident, events, again)
+            except UpstreamError as exc:
+                refused.append(exc)
+                raise
+
         if (
             SetupStep.ACKNOWLEDGE not in incident.steps
             and steps.config.auto_acknowledge
             and incident.phase is Phase.TRIGGERED
         ):
-            first[SetupStep.ACKNOWLEDGE] = lambda again: steps.acknowledge(incident, events, again)
+            first[SetupStep.ACKNOWLEDGE] = acknowledge
         if SetupStep.CHANNEL not in incident.steps:
             first[SetupStep.CHANNEL] = lambda again: steps.create_channel(incident, events, again)
         errors += await self._stage(incident, events, marked, first)
@@ -104,6 +115,11 @@ class Opener:
                 )
             if missing:
                 errors += await _gather([self.channel.say(incident, messages.not_found(missing, self.pager.name))])
+            if refused:  # once for the incident, however often the event is tried again
+                text = messages.acknowledge_failed(refused[0], self.pager.name)
+                errors += await _gather(
+                    [steps.poster.post_once(incident, ACK_FAILED, incident.channel_id, text, again=True)]
+                )
         await self.store.save_incident(incident, events, now=self.clock.now())
         if errors:
             raise errors[0]
@@ -164,7 +180,7 @@ class Opener:
         return await _gather([run(again[step]) for step, run in todo.items()])
 
 
-async def _gather(steps: list[Awaitable[None]]) -> list[BaseException]:
+async def _gather(steps: list[Awaitable[object]]) -> list[BaseException]:
     results = await asyncio.gather(*steps, return_exceptions=True)
     failures = [r for r in results if isinstance(r, BaseException)]
     for failure in failures:

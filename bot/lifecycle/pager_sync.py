@@ -4,6 +4,8 @@ about an incident stores it and opens it. An event that failed every attempt is 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from blocks import messages
 from bot.adapters.slack.gateway import SlackGateway
 from bot.domain.events import Paged, Plain, note_ref, record
@@ -52,11 +54,14 @@ class PagerSync:
 
     async def handle_page(self, event: PagerEvent) -> str:
         """Apply one event from the paging service. Returns Outcome.HANDLED or Outcome.IGNORED."""
-        if not event.known or event.incident_id is None:
+        incident_id = event.incident_id
+        if not event.known or incident_id is None:
             return Outcome.IGNORED
         source = self.pager.source
-        async with self.locks.hold(f"{source}:{event.incident_id}"):
-            incident = await self.store.incident_by_external(source, event.incident_id)
+        if event.agent_id:  # the person's name as people know it (OpsGenie's events give a username)
+            event = replace(event, agent_name=await self.pager.display_name(event.agent_id, event.agent_name))
+        async with self.locks.hold(f"{source}:{incident_id}"):
+            incident = await self.store.incident_by_external(source, incident_id)
             kind = event.kind
             created = False
             if incident is None:

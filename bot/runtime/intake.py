@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Protocol
 
@@ -14,6 +14,7 @@ from bot.domain.errors import InvalidEvent
 from bot.domain.pager import Outcome, PagerEvent
 from bot.domain.wire import storable_text
 from bot.ports.clock import Clock
+from bot.ports.pager import Reader
 from bot.runtime.background import Background
 from bot.runtime.scheduler import Scheduler
 from bot.store import Store
@@ -21,7 +22,6 @@ from bot.store.store import DONE, IGNORED, PENDING, InboundEvent, Timer
 
 log = logging.getLogger(__name__)
 
-Reader = Callable[[str], PagerEvent]  # a stored body (text) -> the event; raises InvalidEvent
 RETRY_INBOUND = "retry_inbound"
 UNHANDLED_NOTICE = "unhandled_notice"  # tell the incidents channel that an event failed every attempt
 NOTICE_TRIES = 10
@@ -107,7 +107,7 @@ class Intake:
             if reader is None:
                 await self.store.finish_inbound(event_id, status=IGNORED, now=self.clock.now())
                 return
-            outcome = await self.pages.handle_page(reader(event.body))
+            outcome = await self.pages.handle_page(reader(event.body, event.received_at))
         except Exception as exc:  # noqa: BLE001 - a worker must outlive any one event; the error is stored
             await self._failed(event, exc)
             return
@@ -143,7 +143,7 @@ class Intake:
             return
         reader = self.readers.get(event.source)
         try:
-            parsed = reader(event.body) if reader is not None else None
+            parsed = reader(event.body, event.received_at) if reader is not None else None
         except InvalidEvent:
             parsed = None
         try:

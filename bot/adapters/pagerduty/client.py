@@ -44,7 +44,10 @@ class PagerDuty:
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pagerduty")
         self._priority_ids: dict[str, str] | None = None
 
-    def close(self) -> None:
+    async def display_name(self, user_id: str, shown: str | None) -> str | None:
+        return shown  # PagerDuty's events name the person already
+
+    async def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def _run(self, what: str, fn: Callable[[], T]) -> T:
@@ -91,6 +94,7 @@ class PagerDuty:
         priority: str | None,
         details: str,
         incident_key: str,
+        escalation_policy_id: str | None = None,  # PagerDuty follows the service's own
     ) -> PagedIncident:
         """Open an incident on a PagerDuty service (it pages whoever is on call), as a person declaring it would."""
         body: dict[str, Any] = {
@@ -141,7 +145,7 @@ class PagerDuty:
                 return str(note.get("id", ""))
         return None
 
-    async def escalate(self, incident_id: str, level: int) -> None:
+    async def escalate(self, incident_id: str, level: int, *, policy_id: str) -> None:
         body = {"type": "incident_reference", "escalation_level": level}
         await self._run(
             f"escalate the incident to level {level}",

@@ -159,10 +159,11 @@ def _reason(error: ValidationError, prefix: str) -> str:
     return f"{where}: {clean_text(message[:1].lower() + message[1:], 300)}"
 
 
-def read_pagerduty_event(text: str) -> PagerEvent:
+def read_pagerduty_event(text: str, received_at: datetime | None = None) -> PagerEvent:
     """A stored or received webhook body (text) as the domain value: bounded JSON, then parse_pagerduty_event.
     The webhook route and the intake's worker both read a body through this one function, so what was accepted
-    reads the same when it is processed."""
+    reads the same when it is processed. (`received_at` is the intake's for every reader; PagerDuty's events carry
+    their own time.)"""
     return parse_pagerduty_event(load_json(text))
 
 
