@@ -32,6 +32,7 @@ from sandbox.scenario import (
     Command,
     Mention,
     Message,
+    OpsGenieAction,
     Page,
     PagerDutyAction,
     Say,
@@ -61,7 +62,7 @@ class _Run:
     out: Printer
     min_real_wait_s: float = MIN_REAL_WAIT_S
     interactive: bool = False
-    pagerduty_incident: str | None = None
+    pagerduty_incident: str | None = None  # the page's id on the scenario's pager (a PagerDuty incident, an alert)
     errors: list[str] = field(default_factory=list)
 
     # ---- the scenario's incident -------------------------------------------------------------------------------
@@ -69,7 +70,7 @@ class _Run:
         """The incident the script paged for; else (declared in Slack) the newest one."""
         store = self.bot.services.store
         if self.pagerduty_incident is not None:
-            return await store.incident_by_external("pagerduty", self.pagerduty_incident)
+            return await store.incident_by_external(self.scenario.pager, self.pagerduty_incident)
         incidents = await store.incidents()
         return incidents[-1] if incidents else None
 
@@ -125,8 +126,12 @@ class _Run:
             self.out.line()
             self.out.line(f"» {step.text}")
         elif isinstance(step, Page):
-            pd = self.sandbox.pagerduty.page(step.service, step.title, priority=step.priority, urgency=step.urgency)
-            self.pagerduty_incident = pd.id
+            if self.scenario.pager == "opsgenie":
+                alert = self.sandbox.opsgenie.page(step.service, step.title, priority=step.priority or "P3")
+                self.pagerduty_incident = alert.id
+            else:
+                pd = self.sandbox.pagerduty.page(step.service, step.title, priority=step.priority, urgency=step.urgency)
+                self.pagerduty_incident = pd.id
         elif isinstance(step, WaitFor):
             await self._pass_time(step.seconds)
         elif isinstance(step, WaitUntil):
@@ -144,6 +149,8 @@ class _Run:
             await self._click(step)
         elif isinstance(step, PagerDutyAction):
             await self._pagerduty(step)
+        elif isinstance(step, OpsGenieAction):
+            self._opsgenie(step)
 
     async def _click(self, step: Click) -> None:
         channel = await self.channel_id(step.channel)
@@ -217,6 +224,20 @@ class _Run:
             pd.reopen(self.pagerduty_incident, step.user)
         else:
             pd.add_note(self.pagerduty_incident, step.user, step.text)
+
+    def _opsgenie(self, step: OpsGenieAction) -> None:
+        og = self.sandbox.opsgenie
+        alert = og.get_alert(self.pagerduty_incident) if self.pagerduty_incident else None
+        if alert is None:
+            raise DemoFailed("an OpsGenie action before any alert (is the scenario's pager opsgenie?)")
+        self.out.line(f"{self._now()}  {step.user} uses OpsGenie: {step.action} {step.text}".rstrip())
+        by = self.scenario.world.person(step.user).email
+        if step.action == "acknowledge":
+            og.acknowledge(alert, by)
+        elif step.action == "close":
+            og.close(alert, by)
+        else:
+            og.add_note(alert, step.text, by)
 
     def _check(self, result: dict[str, Any], what: str) -> None:
         if result.get("status") != 200:
@@ -313,6 +334,7 @@ async def _summary(run: _Run) -> dict[str, Any]:
     if incident is not None and incident.id is not None:
         events = await store.timeline(incident.id)
         pd = run.sandbox.pagerduty.incidents.get(incident.external_id)
+        alert = run.sandbox.opsgenie.get_alert(incident.external_id)
         summary["incident"] = {
             "id": incident.id,
             "number": incident.number,
@@ -321,8 +343,21 @@ async def _summary(run: _Run) -> dict[str, Any]:
             "severity": str(incident.severity),
             "phase": str(incident.phase),
             "channel": f"#{incident.channel_name}" if incident.channel_name else None,
-            "pagerduty": {"id": incident.external_id, "status": pd.status if pd else None, "url": incident.html_url},
         }
+        if incident.source == "opsgenie":
+            summary["incident"]["opsgenie"] = {
+                "id": incident.external_id,
+                "tiny_id": alert.tiny_id if alert else None,
+                "status": alert.status if alert else None,
+                "acknowledged": alert.acknowledged if alert else None,
+                "url": incident.html_url,
+            }
+        else:
+            summary["incident"]["pagerduty"] = {
+                "id": incident.external_id,
+                "status": pd.status if pd else None,
+                "url": incident.html_url,
+            }
         summary["timeline"] = [
             {"at": e.at.isoformat(), "kind": str(e.kind), "actor": e.actor, "text": e.text} for e in events
         ]
@@ -454,7 +489,7 @@ async def play(
     )
     await sandbox.start()
     with tempfile.TemporaryDirectory(prefix="sre-agent-demo-") as tmp:
-        extra: dict[str, Any] = {"SRE_LOG_LEVEL": "WARNING"}
+        extra: dict[str, Any] = {"SRE_LOG_LEVEL": "WARNING", "SRE_PAGER": scenario.pager}
         if scenario.catalog is not None:
             catalog_path = Path(tmp) / "catalog.yml"
             catalog_path.write_text(yaml.safe_dump(scenario.catalog), encoding="utf-8")

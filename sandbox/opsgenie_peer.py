@@ -214,7 +214,16 @@ class OpsGeniePeer:
             alert.recipients = self._level(escalation, 1)
         self.alerts[alert.id] = alert
         alert.log.append(("Create", by))
-        self.rt.feed.emit("opsgenie.alert", alert_id=alert.id, tiny_id=alert.tiny_id, action="Create", by=by)
+        self.rt.feed.emit(
+            "opsgenie.alert",
+            alert_id=alert.id,
+            tiny_id=alert.tiny_id,
+            action="Create",
+            by=by,
+            entity=alert.entity,
+            priority=alert.priority,
+            message=alert.message,
+        )
         self._emit("Create", alert, by)
         return alert, True
 
@@ -231,10 +240,10 @@ class OpsGeniePeer:
         )
         return alert
 
-    def _touch(self, alert: Alert, action: str, by: str) -> None:
+    def _touch(self, alert: Alert, action: str, by: str, **more: Any) -> None:
         alert.updated_at = self.rt.now()
         alert.log.append((action, by))
-        self.rt.feed.emit("opsgenie.alert", alert_id=alert.id, tiny_id=alert.tiny_id, action=action, by=by)
+        self.rt.feed.emit("opsgenie.alert", alert_id=alert.id, tiny_id=alert.tiny_id, action=action, by=by, **more)
 
     def acknowledge(self, alert: Alert, by: str) -> None:
         if alert.acknowledged or alert.status == "closed":
@@ -263,7 +272,7 @@ class OpsGeniePeer:
         alert.notes.append(
             {"note": note, "owner": by, "createdAt": iso_ms(self.rt.now()), "offset": str(len(alert.notes))}
         )
-        self._touch(alert, "AddNote", by)
+        self._touch(alert, "AddNote", by, note=note)
         self._emit("AddNote", alert, by, note=note)
 
     def set_priority(self, alert: Alert, priority: str, by: str) -> None:
@@ -283,7 +292,6 @@ class OpsGeniePeer:
         for email in self._level(policy, alert.level):
             if email not in alert.recipients:
                 alert.recipients.append(email)
-        alert.acknowledged = False
         self._touch(alert, "Escalate", by)
         self._emit_raw(
             {

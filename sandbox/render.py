@@ -185,6 +185,8 @@ def render_entry(
     if kind == "pagerduty.status" and ":escalated:" in str(entry.get("via") or ""):
         level = str(entry["via"]).rsplit(":", 1)[-1]
         return [f"{stamp}  PagerDuty: #{entry.get('number')} escalated to level {level} by {entry.get('by') or '?'}"]
+    if kind == "opsgenie.alert":
+        return _opsgenie_line(stamp, entry)
     if kind == "a2a.change":
         return [f"{stamp}  A2A: {entry.get('agent')} is asked to change {entry.get('service')}: {entry.get('change')}"]
     if kind == "a2a.change_done":
@@ -192,6 +194,29 @@ def render_entry(
     if kind == "pagerduty.webhook" and entry.get("error"):
         return [f"{stamp}  PagerDuty: webhook {entry.get('event_type')} not delivered: {entry.get('error')}"]
     return None
+
+
+_OPSGENIE_WORDS = {
+    "Acknowledge": "acknowledged",
+    "UnAcknowledge": "unacknowledged",
+    "Close": "closed",
+    "Escalate": "escalated to the next rule",
+    "UpdatePriority": "priority changed",
+}
+
+
+def _opsgenie_line(stamp: str, entry: dict[str, Any]) -> list[str] | None:
+    alert, by = f"#{entry.get('tiny_id')}", entry.get("by") or "OpsGenie"
+    action = entry.get("action")
+    if action == "Create":
+        return [
+            f"{stamp}  OpsGenie: alert {alert} created for {entry.get('entity')} ({entry.get('priority')}): "
+            f"{entry.get('message')}"
+        ]
+    if action == "AddNote":
+        return [f"{stamp}  OpsGenie: note on {alert} by {by}: {entry.get('note')}"]
+    words = _OPSGENIE_WORDS.get(str(action))
+    return [f"{stamp}  OpsGenie: {alert} {words} by {by}"] if words else None
 
 
 class Printer:

@@ -60,6 +60,8 @@ WAIT_CONDITIONS = (
     "measured",  # not the incident's: sre-agent has read every SLO's counts at least once
 )
 PAGERDUTY_ACTIONS = ("acknowledge", "resolve", "reopen", "note")
+OPSGENIE_ACTIONS = ("acknowledge", "close", "note")
+PAGERS = ("pagerduty", "opsgenie")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
@@ -96,7 +98,8 @@ class Say:
 
 @dataclass(frozen=True)
 class Page:
-    """A page through the PagerDuty peer, as an Events API trigger for the service would make."""
+    """A page through the scenario's pager: an Events API trigger on the PagerDuty peer, or an alert from a
+    monitoring integration on the OpsGenie peer."""
 
     service: str
     title: str
@@ -176,7 +179,16 @@ class PagerDutyAction:
     text: str = ""
 
 
-Step = Say | Page | WaitFor | WaitUntil | Command | Message | Mention | Click | PagerDutyAction
+@dataclass(frozen=True)
+class OpsGenieAction:
+    """What a person does in OpsGenie's own app to the scenario's alert: acknowledge, close, or add a note."""
+
+    user: str
+    action: str
+    text: str = ""
+
+
+Step = Say | Page | WaitFor | WaitUntil | Command | Message | Mention | Click | PagerDutyAction | OpsGenieAction
 
 
 @dataclass
@@ -192,6 +204,7 @@ class Scenario:
     slos: list[dict[str, Any]] = field(default_factory=list)  # OpenSLO documents the bot runs with (SRE_SLOS_PATH)
     history: list[Recorded] = field(default_factory=list)
     agents: list[AgentSpec] = field(default_factory=list)  # A2A agents the sandbox serves and the bot asks
+    pager: str = "pagerduty"  # the paging service the bot runs with (SRE_PAGER) and pages come through
 
 
 # ---- reading -----------------------------------------------------------------------------------------------------
@@ -302,6 +315,18 @@ class _Reader:
                 self.text(v, "action", path),
                 self.text(v, "in", path, default="incident"),
             )
+        if kind == "opsgenie":
+            self.only(v, {"user", "action", "text"}, path)
+            action = self.text(v, "action", path)
+            if action not in OPSGENIE_ACTIONS:
+                raise self.fail(f"{path}.action", f"expected one of {', '.join(OPSGENIE_ACTIONS)}, got {action!r}")
+            text = self.text(v, "text", path, default="")
+            if action == "note" and not text:
+                raise self.fail(f"{path}.text", "a note needs text")
+            key = self.text(v, "user", path)
+            if self.world.person_by_key(key) is None:
+                raise self.fail(f"{path}.user", f"no person {key!r} in the world")
+            return OpsGenieAction(key, action, text)
         if kind == "pagerduty":
             self.only(v, {"user", "action", "text"}, path)
             action = self.text(v, "action", path)
@@ -314,7 +339,7 @@ class _Reader:
         raise AssertionError(kind)  # every kind in _STEP_KINDS is handled above
 
 
-_STEP_KINDS = ("say", "page", "wait", "command", "message", "mention", "click", "pagerduty")
+_STEP_KINDS = ("say", "page", "wait", "command", "message", "mention", "click", "pagerduty", "opsgenie")
 
 
 def _slos(raw: Any, origin: str) -> list[Mapping[str, Any]]:
@@ -392,6 +417,7 @@ def load_scenario(name: str) -> Scenario:
         "agents",
         "slos",
         "history",
+        "pager",
     }
     unknown = sorted(set(data) - allowed)
     if unknown:
@@ -406,6 +432,9 @@ def load_scenario(name: str) -> Scenario:
             raise ScenarioError(f"{origin}: world: expected a mapping or 'default'")
     except WorldError as exc:
         raise ScenarioError(f"{origin}: world: {exc}") from exc
+    pager = data.get("pager", "pagerduty")
+    if pager not in PAGERS:
+        raise ScenarioError(f"{origin}: pager: expected one of {', '.join(PAGERS)}, got {pager!r}")
     reader = _Reader(origin, world)
     script_raw = data.get("script")
     if not isinstance(script_raw, list) or not script_raw:
@@ -417,7 +446,7 @@ def load_scenario(name: str) -> Scenario:
     catalog = data.get("catalog")
     if catalog is not None:
         try:
-            parse_catalog(catalog, f"{origin}: catalog")
+            parse_catalog(catalog, f"{origin}: catalog", pager=pager)
         except CatalogError as exc:
             raise ScenarioError(str(exc)) from None
     try:
@@ -438,4 +467,5 @@ def load_scenario(name: str) -> Scenario:
         script=script,
         speed=float(speed),
         source=str(path),
+        pager=pager,
     )

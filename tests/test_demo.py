@@ -4,6 +4,7 @@ scenario or a script that stalls says so plainly."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.demo import play
-from sandbox.render import mrkdwn_plain
+from sandbox.render import Printer, mrkdwn_plain
 from sandbox.scenario import ScenarioError, load_scenario, parse_duration, shipped_scenarios
 
 
@@ -147,6 +148,11 @@ def _write(tmp_path: Path, text: str) -> str:
             "s.yml: script[0].command.text: a slash command starts with '/'",
         ),
         ("version: 1\nworld: {people: 3}\nscript: [{say: hi}]\n", "s.yml: world:"),
+        ("version: 1\npager: pagerdoody\nscript: [{say: hi}]\n", "s.yml: pager: expected one of pagerduty, opsgenie"),
+        (
+            "version: 1\nscript: [{opsgenie: {user: dana, action: resolve}}]\n",
+            "s.yml: script[0].opsgenie.action: expected one of acknowledge, close, note, got 'resolve'",
+        ),
         (
             "version: 1\ncatalog: {services: [{name: a, tier: 9}]}\nscript: [{say: hi}]\n",
             "s.yml: catalog: services[0].tier: Input should be less than or equal to 4, got 9",
@@ -215,6 +221,26 @@ async def test_payments_timeout_names_the_database() -> None:
     assert summary["proposals"] == []
     [asked] = [e for e in summary["timeline"] if e["kind"] == "help_requested"]
     assert asked["text"] == "No runbook matches what the agents found."
+
+
+async def test_payments_timeout_paged_through_opsgenie_runs_the_same_story_on_the_alert() -> None:
+    printed = io.StringIO()
+    summary = await play(load_scenario("payments-timeout-opsgenie"), speed=600, out=Printer(printed))
+    assert summary["ok"], summary.get("error")
+    incident = summary["incident"]
+    assert incident["service"] == "payments-api" and incident["severity"] == "P2" and incident["phase"] == "resolved"
+    assert "pagerduty" not in incident
+    alert = incident["opsgenie"]
+    assert alert["status"] == "closed" and alert["acknowledged"] is True  # acknowledged by sre-agent, closed at resolve
+    assert alert["url"].startswith("https://acme.app.opsgenie.com/alert/detail/")
+    kinds = [e["kind"] for e in summary["timeline"]]
+    assert kinds[0] == "triggered" and "acknowledged" in kinds and "escalated" in kinds
+    [top, *_] = summary["hypotheses"]
+    assert "db-payments-prod" in top["text"]
+    said = " ".join(printed.getvalue().split())
+    assert "escalated this incident to level 2 on OpsGenie because the database needs a DBA" in said
+    assert "Note from Sam Lee in OpsGenie" in said  # a username, named as people know them
+    assert summary["metrics"]["time_to_acknowledge_s"] is not None
 
 
 async def test_checkout_crash_storm_finds_the_crash_loop() -> None:
