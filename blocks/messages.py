@@ -5,7 +5,7 @@ from __future__ import annotations
 from blocks.text import channel, escape, link, truncate, user
 from bot.domain.incident import Incident
 from bot.domain.severity import Severity
-from bot.errors import SlackError, UpstreamError
+from bot.errors import SlackError, SreAgentError, UpstreamError
 
 
 def _who(name: str | None) -> str:
@@ -23,6 +23,14 @@ def not_found(people: list[str], pager: str) -> str:
 def not_found_label(name: str, email: str | None, level: int, pager: str) -> str:
     """One on-call person the pager names and Slack does not know (plain text: not_found escapes it)."""
     return f"{name} ({email or f'no e-mail in {pager}'}), on call at level {level}"
+
+
+def escalation_failed(reason: str, error: SreAgentError) -> str:
+    return f":warning: I meant to escalate this incident because {escape(reason)}, but: {escape(error.user_message)}"
+
+
+def on_it(user_id: str) -> str:
+    return f":raised_hand: {user(user_id)} is on it."
 
 
 def acknowledge_failed(error: UpstreamError, pager: str) -> str:

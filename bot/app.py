@@ -37,6 +37,7 @@ from bot.lifecycle.posting import Poster
 from bot.lifecycle.postmortems import POSTMORTEM, Postmortems
 from bot.lifecycle.resolving import Resolver
 from bot.lifecycle.setup import OpeningConfig, SetupSteps
+from bot.lifecycle.unacknowledged import UNACKNOWLEDGED, Unacknowledged
 from bot.pagers import build_pager, pager_reader
 from bot.ports.clock import Clock, SystemClock
 from bot.remediation.approvers import Approvers
@@ -179,6 +180,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         store, pager_sync, clock, scheduler, instance=instance, readers={pager.source: pager_reader(settings, catalog)}
     )
     actions = IncidentActions(store=store, slack=slack, pager=pager, clock=clock, locks=locks, channel=channel)
+    unacknowledged = Unacknowledged(
+        store=store, pager=pager, scheduler=scheduler, actions=actions, policy=settings.unacknowledged_policy
+    )
+    opener.watch = unacknowledged
     failures = Failures(store=store, clock=clock, locks=locks, channel=channel, escalation=actions, proposer=proposer)
     verifier = Verifier(
         store=store,
@@ -220,6 +225,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     scheduler.on(RETRY_INBOUND, intake.retry)
     scheduler.on(UNHANDLED_NOTICE, intake.tell_unhandled)
     scheduler.on(EXPIRE, decider.on_timer)
+    scheduler.on(UNACKNOWLEDGED, unacknowledged.on_timer)
     scheduler.on(VERIFY, verifier.on_timer)
     postmortems = Postmortems(
         store=store,

@@ -22,6 +22,7 @@ HELP = (
     "• `/incident declare <title>`: declare an incident now (`/incident` alone opens a form)\n"
     "• `/incident status`: this incident's card (in an incident channel), or all open incidents\n"
     "• `/incident list`: all open incidents\n"
+    "• `/incident ack`: say you are on it (so sre-agent does not escalate the page as unacknowledged)\n"
     "• `/incident sev <P1..P5>`: change the severity, here and on PagerDuty\n"
     "• `/incident commander @someone` (or `me`): name the incident commander\n"
     "• `/incident note <text>`: add a note to the timeline\n"
@@ -36,7 +37,7 @@ HELP = (
 RESOLVING = ":hourglass_flowing_sand: Resolving this incident…"
 
 _USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
-ALIASES = {"severity": "sev", "ic": "commander", "close": "resolve", "ls": "list", "?": "help"}
+ALIASES = {"acknowledge": "ack", "severity": "sev", "ic": "commander", "close": "resolve", "ls": "list", "?": "help"}
 
 
 def split(text: str) -> tuple[str, str]:
@@ -130,6 +131,10 @@ async def _note(services: Services, incident_id: int, rest: str, user_id: str, _
     await services.actions.add_note(incident_id, rest, user_id=user_id)
 
 
+async def _ack(services: Services, incident_id: int, _rest: str, user_id: str, _r: Respond) -> None:
+    await services.actions.respond(incident_id, user_id=user_id)
+
+
 async def _escalate(services: Services, incident_id: int, rest: str, user_id: str, _r: Respond) -> None:
     await services.actions.escalate(incident_id, user_id=user_id, reason=rest.strip())
 
@@ -156,6 +161,7 @@ _IN_CHANNEL = {
     "commander": _commander,
     "note": _note,
     "escalate": _escalate,
+    "ack": _ack,
     "resolve": _resolve,
     "reopen": _reopen,
     "postmortem": _postmortem,

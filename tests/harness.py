@@ -45,6 +45,8 @@ class Harness:
                 "SLACK_SIGNING_SECRET": SIGNING_SECRET,
                 "PAGERDUTY_WEBHOOK_SECRETS": ",".join(WEBHOOK_SECRETS),
                 "SRE_CATALOG_PATH": str(EXAMPLE_CATALOG),
+                # a test that escalates unacknowledged pages says so (tests/test_unacknowledged.py)
+                "SRE_ESCALATE_UNACKNOWLEDGED": "off",
                 **self.overrides,
             },
         )

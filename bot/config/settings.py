@@ -15,7 +15,9 @@ from bot.config.files import time_zone
 from bot.config.slos import SloDefinition, load_slos
 from bot.domain.budget_policy import Policy
 from bot.domain.catalog import Catalog
+from bot.domain.severity import Severity
 from bot.domain.slo import BudgetState
+from bot.domain.unacknowledged import DEFAULT_POLICY, parse_policy
 from bot.errors import ConfigError
 
 DEFAULT_CATALOG = "catalog.yml"
@@ -216,6 +218,8 @@ class Settings(StoreSettings, CatalogSettings, SloSettings, AgentSettings, Postm
     channel_prefix: str = Field("inc", min_length=1, max_length=20, validation_alias=_env("SRE_CHANNEL_PREFIX"))
     log_level: str = Field("INFO", validation_alias=_env("SRE_LOG_LEVEL"))
     approvers: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias=_env("SRE_APPROVERS"))
+    # minutes by severity after which a page no person has taken is escalated to the next on-call; "off" for none
+    escalate_unacknowledged: str = Field(DEFAULT_POLICY, validation_alias=_env("SRE_ESCALATE_UNACKNOWLEDGED"))
     proposal_expiry_minutes: float = Field(15.0, gt=0, le=24 * 60, validation_alias=_env("SRE_PROPOSAL_EXPIRY_MINUTES"))
     auto_resolve: bool = Field(False, validation_alias=_env("SRE_AUTO_RESOLVE"))
 
@@ -247,6 +251,17 @@ class Settings(StoreSettings, CatalogSettings, SloSettings, AgentSettings, Postm
         if self.slack_app_token is None and self.slack_signing_secret is None:
             raise ValueError("SLACK_SIGNING_SECRET is not set (or set SLACK_APP_TOKEN for Socket Mode)")
         return self
+
+    @field_validator("escalate_unacknowledged")
+    @classmethod
+    def _escalation_policy(cls, value: str) -> str:
+        parse_policy(value)  # a ValueError names the bad part
+        return value
+
+    @property
+    def unacknowledged_policy(self) -> dict[Severity, float]:
+        """Minutes after which a page of each severity that no person took is escalated."""
+        return parse_policy(self.escalate_unacknowledged)
 
     @model_validator(mode="after")
     def _the_pager_is_configured(self) -> Settings:

@@ -68,7 +68,14 @@ class Plain(Payload):
     """Something happened and its text says what (a note, a card or announcement posted, PagerDuty's own
     escalation); no data."""
 
-    KINDS = (EventKind.NOTE, EventKind.CARD_POSTED, EventKind.ANNOUNCED, EventKind.PAGERDUTY_NOTE, EventKind.ESCALATED)
+    KINDS = (
+        EventKind.NOTE,
+        EventKind.CARD_POSTED,
+        EventKind.ANNOUNCED,
+        EventKind.PAGERDUTY_NOTE,
+        EventKind.ESCALATED,
+        EventKind.RESPONDED,
+    )
 
 
 @dataclass(frozen=True)

@@ -263,6 +263,7 @@ _SAID = {  # what an event was, in words, where its text alone does not say it
     EventKind.PAGERDUTY_NOTE: "pager note: {text}",
     EventKind.NOTE: "note: {text}",
     EventKind.COMMANDER_CHANGED: "commander: {text}",
+    EventKind.RESPONDED: "on it: {text}",
     EventKind.SLACK_MESSAGE: "from Slack: {text}",
     EventKind.TRIAGED: "blast radius: {text}",
     EventKind.DIAGNOSED: "diagnosis: {text}",

@@ -27,6 +27,7 @@ class EventKind(StrEnum):
     PAGERDUTY_NOTE = "pagerduty_note"
     NOTE = "note"
     COMMANDER_CHANGED = "commander_changed"
+    RESPONDED = "responded"  # a person said they are on it (`/incident ack`)
     SLACK_MESSAGE = "slack_message"
     TRIAGED = "triaged"
     DIAGNOSED = "diagnosed"

@@ -103,6 +103,16 @@ class IncidentActions:
             )
             return incident
 
+    async def respond(self, incident_id: int, *, user_id: str) -> Incident:
+        """A person takes the page (`/incident ack`): on the timeline, so sre-agent does not escalate it as
+        unacknowledged, and said in the channel."""
+        async with self._held(incident_id) as incident:
+            self._must_be_open(incident, "acknowledge it")
+            event = record(Plain(), kind=EventKind.RESPONDED, at=self.clock.now(), actor=_actor(user_id), text="on it")
+            await self.store.append_events(incident, [event])
+            await self.channel.say(incident, messages.on_it(user_id))
+            return incident
+
     async def set_commander(self, incident_id: int, commander_id: str, *, user_id: str) -> Incident:
         async with self._held(incident_id) as incident:
             if incident.commander == commander_id:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from blocks import messages
 from bot.domain.incident import Incident, SetupStep, change_severity
@@ -36,6 +37,10 @@ OPENING = frozenset(SetupStep)  # marked begun in an incident's first write: no 
 Step = Callable[[bool], Awaitable[None]]  # run a step; True: it was begun before (look for what it did)
 
 
+class Watch(Protocol):
+    async def arm(self, incident: Incident) -> None: ...
+
+
 class Opener:
     def __init__(
         self,
@@ -53,6 +58,7 @@ class Opener:
         self.locks = locks
         self.channel = channel
         self.steps = steps
+        self.watch: Watch | None = None  # sets the timer that escalates a page nobody takes (wired after)
 
     async def open(
         self, incident: Incident, *, begun_now: frozenset[SetupStep] = frozenset(), findings: Findings | None = None
@@ -64,6 +70,8 @@ class Opener:
         marked = set(begun_now)
         errors: list[BaseException] = []
         steps = self.steps
+        if self.watch is not None:
+            await self.watch.arm(incident)
         if incident.source != self.pager.source:  # declared in Slack, not paged: nothing to acknowledge there
             incident.steps |= {SetupStep.ACKNOWLEDGE, SetupStep.NOTE}
         first: dict[SetupStep, Step] = {}
