@@ -206,7 +206,8 @@ class OpsGenie:
 
     async def escalate(self, incident_id: str, level: int, *, policy_id: str) -> None:
         escalation = {"id": policy_id} if _UUID.match(policy_id) else {"name": policy_id}
-        body: dict[str, Any] = {"escalation": escalation}
+        # JSM Operations' REST API names the escalation by id alone, at the top of the body
+        body: dict[str, Any] = {"escalationId": policy_id} if self._auth else {"escalation": escalation}
         await self._write(
             "POST", f"/alerts/{incident_id}/escalate", what=f"escalate the alert to level {level}", body=body
         )
