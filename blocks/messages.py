@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from blocks.text import channel, escape, link, truncate, user
+from bot.domain.diagnosis import Hypothesis
 from bot.domain.incident import Incident
 from bot.domain.severity import Severity
 from bot.errors import SlackError, SreAgentError, UpstreamError
@@ -27,6 +30,27 @@ def not_found_label(name: str, email: str | None, level: int, pager: str) -> str
 
 def escalation_failed(reason: str, error: SreAgentError) -> str:
     return f":warning: I meant to escalate this incident because {escape(reason)}, but: {escape(error.user_message)}"
+
+
+def pager_findings(incident: Incident, hypotheses: Sequence[Hypothesis], asked: Sequence[str]) -> str:
+    """The findings as a status update on the pager (plain text: the pager shows it as it is)."""
+    if hypotheses:
+        top = hypotheses[0]
+        text = f"sre-agent's findings: likely cause: {top.text} ({top.confidence:.0%})."
+        if top.recommendations:
+            text += " What to do: " + "; ".join(top.recommendations)
+            text += "" if text.endswith(".") else "."
+    else:
+        text = "sre-agent's findings: no likely cause yet."
+    if asked:
+        text += f" Asked: {', '.join(asked)}."
+    where = f"#{incident.channel_name}" if incident.channel_name else "its Slack channel"
+    return truncate(f"{text} Details in Slack: {where}.", 25_000)
+
+
+def pager_remediation(action: str, outcome: str) -> str:
+    """A fix's progress as a status update on the pager (plain text)."""
+    return truncate(f"sre-agent's remediation: {action}: {outcome}.", 25_000)
 
 
 def on_it(user_id: str) -> str:

@@ -38,6 +38,7 @@ from bot.lifecycle.postmortems import POSTMORTEM, Postmortems
 from bot.lifecycle.resolving import Resolver
 from bot.lifecycle.setup import OpeningConfig, SetupSteps
 from bot.lifecycle.unacknowledged import UNACKNOWLEDGED, Unacknowledged
+from bot.lifecycle.updates import StakeholderUpdates
 from bot.pagers import build_pager, pager_reader
 from bot.ports.clock import Clock, SystemClock
 from bot.remediation.approvers import Approvers
@@ -197,6 +198,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         resolver=resolver,
         config=remediation,
         budgets=standing,
+        updates=StakeholderUpdates(pager),
     )
     executor = Executor(
         store=store,

@@ -351,12 +351,14 @@ async def _summary(run: _Run) -> dict[str, Any]:
                 "status": alert.status if alert else None,
                 "acknowledged": alert.acknowledged if alert else None,
                 "url": incident.html_url,
+                "notes": [n["note"] for n in alert.notes] if alert else [],
             }
         else:
             summary["incident"]["pagerduty"] = {
                 "id": incident.external_id,
                 "status": pd.status if pd else None,
                 "url": incident.html_url,
+                "status_updates": [u.message for u in pd.status_updates] if pd else [],
             }
         summary["timeline"] = [
             {"at": e.at.isoformat(), "kind": str(e.kind), "actor": e.actor, "text": e.text} for e in events

@@ -60,6 +60,13 @@ async def test_checkout_crash_storm_plays_to_resolution() -> None:
     assert metrics["time_to_acknowledge_s"] > 0
     assert metrics["time_to_resolve_s"] >= metrics["time_to_acknowledge_s"] + 300
     assert summary["slack_messages"] >= 4
+    # the stakeholders on PagerDuty hear the findings and the verified fix as status updates
+    findings, fix = incident["pagerduty"]["status_updates"]
+    assert findings.startswith("sre-agent's findings: likely cause:") and "#inc-4211-checkout-service" in findings
+    assert fix == (
+        "sre-agent's remediation: Increase memory limit from 512Mi to 768Mi: carried out and verified, "
+        "error_rate 0.3% (below 1.0%)."
+    )
 
 
 async def _cli(*args: str) -> tuple[int, str, str]:
@@ -241,6 +248,8 @@ async def test_payments_timeout_paged_through_opsgenie_runs_the_same_story_on_th
     assert "escalated this incident to level 2 on OpsGenie because the database needs a DBA" in said
     assert "Note from Sam Lee in OpsGenie" in said  # a username, named as people know them
     assert summary["metrics"]["time_to_acknowledge_s"] is not None
+    notes = alert["notes"]  # the channel, the findings and the escalation's reason, as notes on the alert
+    assert notes[0].startswith("Slack channel:") and any("likely cause" in n and "db-payments-prod" in n for n in notes)
 
 
 async def test_checkout_crash_storm_finds_the_crash_loop() -> None:

@@ -28,6 +28,7 @@ class Peer:
     open_incident: Callable[[str], str]  # title -> the new incident's id (paged through the peer itself)
     status: Callable[[str], str]
     notes: Callable[[str], list[str]]
+    updates: Callable[[str], list[str]]  # what stakeholders were told: status updates, or notes where there are none
     priority: Callable[[str], str | None]
     own_user: str  # the id of the user sre-agent acts as (BOT_EMAIL's)
     policy: str  # how the adapter names the default world's escalation policy (PXPGF42)
@@ -45,6 +46,7 @@ def _pagerduty(sandbox: Sandbox) -> tuple[Pager, Peer]:
         ),
         status=lambda i: pd.incidents[i].status,
         notes=lambda i: [n.content for n in pd.incidents[i].notes],
+        updates=lambda i: [u.message for u in pd.incidents[i].status_updates],
         priority=lambda i: pd.incidents[i].priority,
         own_user=next(str(p.pagerduty_id) for p in sandbox.world.people if p.email == BOT_EMAIL),
         policy=POLICY,
@@ -68,6 +70,7 @@ def _opsgenie(sandbox: Sandbox) -> tuple[Pager, Peer]:
             "resolved" if alert(i).status == "closed" else ("acknowledged" if alert(i).acknowledged else "triggered")
         ),
         notes=lambda i: [n["note"] for n in alert(i).notes],
+        updates=lambda i: [n["note"] for n in alert(i).notes],
         priority=lambda i: alert(i).priority,
         own_user="sre-agent",  # the `user` its requests are made as: OpsGenie names it so in their webhooks
         policy="Checkout on-call",
@@ -106,6 +109,13 @@ async def test_a_note_is_added_once_and_found_again_by_its_content(pager: tuple[
     note_id = await adapter.add_note(incident, "Slack channel: #inc-1")
     assert note_id and await adapter.note_with(incident, "Slack channel: #inc-1") == note_id
     assert peer.notes(incident) == ["Slack channel: #inc-1"]
+
+
+async def test_an_update_for_stakeholders_is_published(pager: tuple[Pager, Peer]) -> None:
+    adapter, peer = pager
+    incident = peer.open_incident("checkout is slow")
+    await adapter.publish_update(incident, "Likely cause: the v2.3.1 deploy. Rolling back.")
+    assert peer.updates(incident) == ["Likely cause: the v2.3.1 deploy. Rolling back."]
 
 
 async def test_who_is_on_call_by_level_and_escalation_moves_it_up(pager: tuple[Pager, Peer]) -> None:

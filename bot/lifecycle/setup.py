@@ -38,6 +38,7 @@ from bot.errors import SlackError
 from bot.lifecycle.channel import ANNOUNCEMENT, CARD, IncidentChannel
 from bot.lifecycle.delegation import Delegator, Findings
 from bot.lifecycle.posting import Poster
+from bot.lifecycle.updates import StakeholderUpdates
 from bot.ports.clock import Clock
 from bot.ports.pager import Pager
 from bot.store import Store
@@ -88,6 +89,7 @@ class SetupSteps:
         self.store = store
         self.slack = slack
         self.pager = pager
+        self.updates = StakeholderUpdates(pager)
         self.clock = clock
         self.poster = poster
         self.channel = channel
@@ -196,6 +198,9 @@ class SetupSteps:
                 again=again,
             )
         incident.steps.add(SetupStep.DIAGNOSE)
+        if not again:  # the stakeholders on the pager hear the findings too (once: a redone step says nothing more)
+            asked = [e.agent for e in found.evidence]
+            await self.updates.publish(incident, messages.pager_findings(incident, found.hypotheses, asked))
         began = found.began_at
         diagnosed = Diagnosed(
             str(found.symptom),

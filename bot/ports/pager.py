@@ -37,6 +37,10 @@ class Pager(Protocol):
     async def note_with(self, incident_id: str, content: str) -> str | None:
         """The id of a note with exactly this content, None if there is none (a note a crash kept unrecorded)."""
 
+    async def publish_update(self, incident_id: str, message: str) -> None:
+        """Tell the incident's stakeholders how it goes (the findings, a fix verified or not): a PagerDuty status
+        update, an OpsGenie note."""
+
     async def escalate(self, incident_id: str, level: int, *, policy_id: str) -> None:
         """Page escalation level `level` of the incident's policy `policy_id` (the next one: OpsGenie can only
         escalate to the next rule). Why is said in a note of its own."""

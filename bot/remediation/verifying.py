@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from blocks import messages
 from blocks import proposals as proposal_blocks
 from blocks import remediation as words
 from bot.adapters.slack.gateway import SlackGateway
@@ -23,6 +24,7 @@ from bot.domain.verification import Progress, Verdict, check, reading, shown_val
 from bot.errors import SreAgentError
 from bot.lifecycle.delegation import Delegator
 from bot.lifecycle.resolving import Resolver
+from bot.lifecycle.updates import StakeholderUpdates
 from bot.ports.clock import Clock
 from bot.remediation.board import shown
 from bot.remediation.config import VERIFY, RemediationConfig
@@ -72,7 +74,9 @@ class Verifier:
         resolver: Resolver,
         config: RemediationConfig,
         budgets: Stances,
+        updates: StakeholderUpdates | None = None,
     ) -> None:
+        self.updates = updates
         self.budgets = budgets
         self.store = store
         self.slack = slack
@@ -180,6 +184,9 @@ class Verifier:
                         )
                     ],
                 )
+            if self.updates is not None:
+                outcome = f"not verified: {what} for {v.window_s:g} s"
+                await self.updates.publish(incident, messages.pager_remediation(proposal.plan.action, outcome))
             await self.failures.failed(incident, words.not_fixed(proposal.plan.action, v, value))
 
     async def _verified(
@@ -193,6 +200,9 @@ class Verifier:
         assert incident.channel_id
         said = words.verified(v.signal, value, v.below, v.window_s, proposal.plan.action)
         reading_text = f"{v.signal} {shown_value(v.signal, value)}"
+        if self.updates is not None:
+            outcome = f"carried out and verified, {reading_text} (below {shown_value(v.signal, v.below)})"
+            await self.updates.publish(incident, messages.pager_remediation(proposal.plan.action, outcome))
         async with self.locks.hold(incident.key):
             now = self.clock.now()
             await self.store.append_events(

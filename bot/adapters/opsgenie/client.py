@@ -191,6 +191,9 @@ class OpsGenie:
         await self._write("POST", f"/alerts/{incident_id}/notes", what="add a note", body={"note": note})
         return note_key(note)
 
+    async def publish_update(self, incident_id: str, message: str) -> None:
+        await self.add_note(incident_id, message)  # OpsGenie's alerts have notes, no status updates
+
     async def note_with(self, incident_id: str, content: str) -> str | None:
         _, answer = await self._call(
             "GET",

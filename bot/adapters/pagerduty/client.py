@@ -85,6 +85,12 @@ class PagerDuty:
         )
         return str(note["id"]) if isinstance(note, dict) else ""
 
+    async def publish_update(self, incident_id: str, message: str) -> None:
+        await self._run(
+            "publish a status update",
+            lambda: self.session.rpost(f"/incidents/{incident_id}/status_updates", json={"message": message}),
+        )
+
     async def create_incident(
         self,
         *,
