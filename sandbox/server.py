@@ -14,6 +14,7 @@ from sandbox.a2a_agents import Agents, AgentSpec
 from sandbox.control import add_control_routes
 from sandbox.core import Runtime
 from sandbox.opsgenie_peer import OG_WEBHOOK_HEADER, OpsGeniePeer
+from sandbox.opsgenie_rest import OpsGenieRest
 from sandbox.pagerduty_peer import PagerDutyPeer
 from sandbox.slack_peer import SlackPeer
 from sandbox.slack_socket import SOCKET_PATH
@@ -78,7 +79,7 @@ class Sandbox:
         r.add_get(SOCKET_PATH, self.slack.socket.handle)
         r.add_post("/pagerduty-events/v2/enqueue", self.pagerduty.handle_events)
         r.add_route("*", "/pagerduty/{tail:.*}", self.pagerduty.handle_rest)
-        r.add_route("*", "/opsgenie/{tail:.*}", self.opsgenie.handle_rest)
+        r.add_route("*", "/opsgenie/{tail:.*}", OpsGenieRest(self.opsgenie).handle)
         self.agents.add_routes(app)
         add_control_routes(app, self)
         return app
