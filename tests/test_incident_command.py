@@ -141,6 +141,8 @@ async def test_escalate_pages_the_next_level_and_invites_it(h: Harness) -> None:
     pd = h.sandbox.pagerduty.incidents[incident.external_id]
     assert pd.escalation_level == 2 and pd.assignees == ["sam"]
     assert "U0SAM" in h.sandbox.slack.channels[incident.channel_id].members
+    await h.settle()  # whose call it was, on PagerDuty too
+    assert [n.content for n in pd.notes if "level 2" in n.content] == ["Escalated to level 2 by dana in Slack"]
 
 
 async def test_escalate_past_the_last_level_says_what_pagerduty_said(h: Harness) -> None:

@@ -165,8 +165,10 @@ class IncidentActions:
             await self.store.save_incident(incident, events, now=self.clock.now())  # PagerDuty escalated: record it
             notes: list[TimelineEvent] = []
             if reason or user_id:  # every escalation says why on the pager too: the reason, or whose call it was
-                content = f"sre-agent escalated to level {level + 1}: {reason}" if reason else ""
-                if not reason and user_id:
+                if reason:
+                    content = f"sre-agent escalated to level {level + 1}: {reason}"
+                else:
+                    assert user_id is not None
                     names = await self.slack.user_names([user_id])
                     content = f"Escalated to level {level + 1} by {names.get(user_id, user_id)} in Slack"
                 try:
