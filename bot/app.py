@@ -182,7 +182,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     )
     actions = IncidentActions(store=store, slack=slack, pager=pager, clock=clock, locks=locks, channel=channel)
     unacknowledged = Unacknowledged(
-        store=store, pager=pager, scheduler=scheduler, actions=actions, policy=settings.unacknowledged_policy
+        store=store,
+        pager=pager,
+        scheduler=scheduler,
+        actions=actions,
+        channel=channel,
+        policy=settings.unacknowledged_policy,
     )
     opener.watch = unacknowledged
     failures = Failures(store=store, clock=clock, locks=locks, channel=channel, escalation=actions, proposer=proposer)

@@ -10,22 +10,17 @@ import base64
 import binascii
 import hmac
 import logging
-from datetime import timedelta
 
 from aiohttp import web
 
-from bot.adapters.opsgenie.events import SOURCE, delivery_id
+from bot.adapters.opsgenie.events import SOURCE
 from bot.domain.errors import InvalidEvent
 from bot.domain.wire import decode_body
 from bot.services import SERVICES
+from handlers.webhooks import error as _error
+from handlers.webhooks import untimely
 
 log = logging.getLogger(__name__)
-
-FUTURE_LEEWAY = timedelta(hours=1)
-
-
-def _error(status: int, reason: str) -> web.Response:
-    return web.json_response({"ok": False, "error": reason}, status=status)
 
 
 def _presented(request: web.Request, header: str) -> list[str]:
@@ -69,17 +64,12 @@ async def opsgenie_webhook(request: web.Request) -> web.Response:
         event = reader(text, now)
     except InvalidEvent as exc:
         return _error(400, str(exc))
-    if now - event.occurred_at > timedelta(hours=settings.webhook_max_age_hours):
-        return _error(
-            400,
-            f"stale event: updatedAt {event.occurred_at.isoformat()} is older than "
-            f"{settings.webhook_max_age_hours:g} hours",
-        )
-    if event.occurred_at - now > FUTURE_LEEWAY:
-        return _error(400, f"updatedAt {event.occurred_at.isoformat()} is more than an hour ahead of this clock")
+    problem = untimely(event.occurred_at, now, max_age_hours=settings.webhook_max_age_hours, field="updatedAt")
+    if problem:
+        return _error(400, problem)
     stored = await services.intake.accept(
         source=SOURCE,
-        delivery_id=delivery_id(text),
+        delivery_id=event.id,
         event_type=event.event_type,
         body=text,
         incident_ref=event.incident_id,

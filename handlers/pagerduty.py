@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import timedelta
 
 from aiohttp import web
 
@@ -13,15 +12,12 @@ from bot.adapters.pagerduty.signatures import pagerduty_signature_valid
 from bot.domain.errors import InvalidEvent
 from bot.domain.wire import decode_body
 from bot.services import SERVICES
+from handlers.webhooks import error as _error
+from handlers.webhooks import untimely
 
 log = logging.getLogger(__name__)
 
-FUTURE_LEEWAY = timedelta(hours=1)  # an event from further ahead than this is no clock's drift
 _DELIVERY_ID = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, as PagerDuty's UUIDs are
-
-
-def _error(status: int, reason: str) -> web.Response:
-    return web.json_response({"ok": False, "error": reason}, status=status)
 
 
 async def pagerduty_webhook(request: web.Request) -> web.Response:
@@ -43,14 +39,9 @@ async def pagerduty_webhook(request: web.Request) -> web.Response:
     except InvalidEvent as exc:
         return _error(400, str(exc))
     now = services.clock.now()
-    if now - event.occurred_at > timedelta(hours=settings.webhook_max_age_hours):
-        return _error(
-            400,
-            f"stale event: occurred_at {event.occurred_at.isoformat()} is older than "
-            f"{settings.webhook_max_age_hours:g} hours",
-        )
-    if event.occurred_at - now > FUTURE_LEEWAY:
-        return _error(400, f"occurred_at {event.occurred_at.isoformat()} is more than an hour ahead of this clock")
+    problem = untimely(event.occurred_at, now, max_age_hours=settings.webhook_max_age_hours, field="occurred_at")
+    if problem:
+        return _error(400, problem)
     delivery_id = request.headers.get("X-Webhook-Id") or event.id
     if not _DELIVERY_ID.fullmatch(delivery_id):
         return _error(400, "X-Webhook-Id: expected 1 to 255 printable ASCII characters")

@@ -17,7 +17,7 @@ from typing import Any
 
 from sandbox.core import Runtime, iso_ms
 from sandbox.pagerduty_webhooks import Delivery, WebhookDeliverer
-from sandbox.world import EscalationPolicy, Person, Service, World
+from sandbox.world import EscalationPolicy, Person, World
 
 __all__ = ["OG_API_KEY", "OG_WEBHOOK_HEADER", "Alert", "OGCall", "OpsGeniePeer"]
 
@@ -166,11 +166,6 @@ class OpsGeniePeer:
             return next((e for e in self.world.escalation_policies if e.name == ident), None)
         return self._escalations.get(ident)
 
-    def escalation_name(self, service: Service) -> str:
-        policy = self.world.escalation_policy(service.escalation_policy)
-        assert policy is not None
-        return policy.name
-
     def _schedule(self, ident: str, by: str) -> tuple[EscalationPolicy, int] | None:
         for policy in self.world.escalation_policies:
             for level in range(1, len(policy.levels) + 1):
@@ -316,7 +311,7 @@ class OpsGeniePeer:
             if email not in alert.recipients:
                 alert.recipients.append(email)
         self._touch(alert, "Escalate", by)
-        self._emit_raw(
+        self.webhooks.deliver_raw(
             {
                 "action": "Escalate",
                 "escalationId": og_id("escalation", policy.id),
@@ -359,9 +354,6 @@ class OpsGeniePeer:
         }
         if note is not None:
             body["alert"]["note"] = note
-        return self._emit_raw(body)
-
-    def _emit_raw(self, body: dict[str, Any]) -> Delivery:
         return self.webhooks.deliver_raw(body)
 
     @property
@@ -406,9 +398,3 @@ class OpsGeniePeer:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    def summary(self) -> list[dict[str, Any]]:
-        return [
-            {**alert_json(a), "recipients": list(a.recipients), "notes": [n["note"] for n in a.notes]}
-            for a in self.alerts.values()
-        ]

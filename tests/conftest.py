@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.ports.clock import ScaledClock
 from sandbox.server import Sandbox
 from sandbox.world import DEFAULT_WORLD, World
-from tests.harness import SIGNING_SECRET, WEBHOOK_SECRETS, Harness
+from tests.harness import SIGNING_SECRET, WEBHOOK_SECRETS, Harness, fast_harness
 
 POSTGRES_ENV = "SRE_TEST_POSTGRES_URL"
 
@@ -95,19 +94,5 @@ async def h(sandbox: Sandbox, database_url: str, harness_overrides: dict[str, ob
 async def fast(world: World, database_url: str) -> AsyncIterator[Harness]:
     """The bot and the sandbox on one virtual clock 200 times faster than the wall: retries' and leases' minutes
     pass in a second or two."""
-    clock = ScaledClock(200.0)
-    sb = Sandbox(
-        world,
-        slack_signing_secret=SIGNING_SECRET,
-        pagerduty_webhook_secrets=WEBHOOK_SECRETS[:1],
-        webhook_retry_delays=[0.05, 0.1, 0.2],
-        clock=clock.now,
-    )
-    await sb.start(host="127.0.0.1", port=0)
-    harness = Harness(sb, database_url, clock=clock)
-    await harness.start()
-    try:
+    async with fast_harness(world, database_url) as harness:
         yield harness
-    finally:
-        await harness.close()
-        await sb.stop()

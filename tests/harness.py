@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,11 +14,12 @@ from typing import Any
 import aiohttp
 
 from bot.config.settings import Settings
-from bot.ports.clock import Clock
+from bot.ports.clock import Clock, ScaledClock
 from bot.services import Services
 from sandbox.botapp import RunningBot, bot_settings_for, settle, start_bot
 from sandbox.server import Sandbox
 from sandbox.signing import pagerduty_headers
+from sandbox.world import World
 
 PAYLOADS = Path(__file__).resolve().parent / "payloads"  # sample deliveries as the real services send them
 SIGNING_SECRET = "test-slack-signing-secret"
@@ -95,6 +97,29 @@ class Harness:
         body = json.dumps(event).encode()
         headers = pagerduty_headers(secrets or WEBHOOK_SECRETS, body, webhook_id or str(uuid.uuid4()))
         return await self.post_webhook(body, headers)
+
+
+@asynccontextmanager
+async def fast_harness(
+    world: World, database_url: str, *, speed: float = 200.0, **overrides: Any
+) -> AsyncIterator[Harness]:
+    """The bot and the sandbox on one virtual clock `speed` times faster than the wall, started; stopped after."""
+    clock = ScaledClock(speed)
+    sb = Sandbox(
+        world,
+        slack_signing_secret=SIGNING_SECRET,
+        pagerduty_webhook_secrets=WEBHOOK_SECRETS[:1],
+        webhook_retry_delays=[0.05, 0.1, 0.2],
+        clock=clock.now,
+    )
+    await sb.start(host="127.0.0.1", port=0)
+    harness = Harness(sb, database_url, clock=clock, **overrides)
+    try:
+        await harness.start()
+        yield harness
+    finally:
+        await harness.close()
+        await sb.stop()
 
 
 def fresh_event(name: str, **data: Any) -> dict[str, Any]:

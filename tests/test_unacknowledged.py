@@ -15,10 +15,8 @@ from bot.domain.severity import Severity
 from bot.domain.timeline import ACTOR_BOT, EventKind
 from bot.domain.unacknowledged import parse_policy
 from bot.lifecycle.unacknowledged import UNACKNOWLEDGED
-from bot.ports.clock import ScaledClock
-from sandbox.server import Sandbox
 from sandbox.world import World
-from tests.harness import SIGNING_SECRET, WEBHOOK_SECRETS, Harness, eventually, texts
+from tests.harness import Harness, eventually, fast_harness, texts
 
 SPEED = 200.0  # 5 virtual minutes pass in 1.5 s
 
@@ -26,22 +24,9 @@ SPEED = 200.0  # 5 virtual minutes pass in 1.5 s
 @pytest.fixture(params=["pagerduty", "opsgenie"])
 async def quiet(request: pytest.FixtureRequest, world: World, database_url: str) -> AsyncIterator[Harness]:
     """The bot and the sandbox on one fast virtual clock, escalating a P1 nobody takes after 5 minutes."""
-    clock = ScaledClock(SPEED)
-    sb = Sandbox(
-        world,
-        slack_signing_secret=SIGNING_SECRET,
-        pagerduty_webhook_secrets=WEBHOOK_SECRETS[:1],
-        webhook_retry_delays=[0.05, 0.1, 0.2],
-        clock=clock.now,
-    )
-    await sb.start(host="127.0.0.1", port=0)
-    harness = Harness(sb, database_url, clock=clock, SRE_PAGER=request.param, SRE_ESCALATE_UNACKNOWLEDGED="P1=5,P2=30")
-    await harness.start()
-    try:
+    overrides = {"SRE_PAGER": request.param, "SRE_ESCALATE_UNACKNOWLEDGED": "P1=5,P2=30"}
+    async with fast_harness(world, database_url, speed=SPEED, **overrides) as harness:
         yield harness
-    finally:
-        await harness.close()
-        await sb.stop()
 
 
 def _page(h: Harness) -> str:

@@ -15,6 +15,7 @@ from bot.domain.timeline import EventKind
 from bot.domain.unacknowledged import REASON, escalate_after, taken_by_a_person
 from bot.errors import SreAgentError
 from bot.lifecycle.actions import IncidentActions
+from bot.lifecycle.channel import IncidentChannel
 from bot.ports.pager import Pager
 from bot.runtime.scheduler import Scheduler
 from bot.store import Store
@@ -33,8 +34,10 @@ class Unacknowledged:
         pager: Pager,
         scheduler: Scheduler,
         actions: IncidentActions,
+        channel: IncidentChannel,
         policy: Mapping[Severity, float],
     ) -> None:
+        self.channel = channel
         self.store = store
         self.pager = pager
         self.scheduler = scheduler
@@ -76,4 +79,4 @@ class Unacknowledged:
             await self.actions.escalate(timer.incident_id, user_id=None, reason=reason)
         except SreAgentError as exc:  # no next level, the pager refused: the channel hears of it
             log.warning("could not escalate unacknowledged %s: %s", incident.key, exc)
-            await self.actions.channel.say(incident, messages.escalation_failed(reason, exc))
+            await self.channel.say(incident, messages.escalation_failed(reason, exc))

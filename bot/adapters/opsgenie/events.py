@@ -112,9 +112,8 @@ def note_key(content: str) -> str:
     return "n" + hashlib.sha256(content.encode()).hexdigest()[:24]
 
 
-def delivery_id(text: str) -> str:
-    """What identifies one delivery of this body (see the module's docstring); InvalidEvent if it is no event."""
-    body = _validated(load_json(text))
+def _delivery_id(body: _Body, text: str) -> str:
+    """What identifies one delivery of this body (see the module's docstring)."""
     alert = body.alert
     if body.action == "Create":
         return f"Create:{alert.alertId}"
@@ -161,7 +160,7 @@ def read_opsgenie_event(
     who = alert.username if alert.username and alert.username.lower() not in _NOBODY else None
     kind = _KINDS.get(body.action, PagerEventKind.OTHER)
     common: dict[str, Any] = {
-        "id": delivery_id(text),
+        "id": _delivery_id(body, text),  # the delivery's: what the intake dedups on
         "kind": kind,
         "event_type": f"alert.{body.action}",
         "occurred_at": occurred,
