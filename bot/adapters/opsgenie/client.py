@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 
+from bot.adapters.backoff import backoff
 from bot.adapters.opsgenie.events import alert_url, note_key, severity_from_opsgenie
 from bot.domain.oncall import OnCall
 from bot.domain.pager import PagedIncident
@@ -108,11 +109,11 @@ class OpsGenie:
                         f"{self.name} {what} failed: {exc!r}",
                         user_message=f"{self.name} could not be reached to {what}.",
                     ) from exc
-                await asyncio.sleep(_backoff(attempt, ""))
+                await asyncio.sleep(backoff(attempt, ""))
                 continue
             if (status == 429 or status >= 500) and not last:
                 log.info("%s answered %s to %s %s; trying again", self.name, status, method, path)
-                await asyncio.sleep(_backoff(attempt, retry_after))
+                await asyncio.sleep(backoff(attempt, retry_after))
                 continue
             if status == 404 and missing_ok:
                 return status, data
@@ -385,12 +386,6 @@ def _incident(alert: dict[str, Any], escalation: str | None, app_url: str | None
         created_at=datetime.fromisoformat(created.replace("Z", "+00:00")) if isinstance(created, str) else None,
         severity=severity_from_opsgenie(priority) if priority else Severity.P3,
     )
-
-
-def _backoff(attempt: int, retry_after: str) -> float:
-    if retry_after.isdigit():
-        return min(float(retry_after), 30.0)
-    return min(0.25 * 2.0**attempt, 5.0)
 
 
 def _error_message(data: dict[str, Any]) -> str:
