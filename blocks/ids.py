@@ -8,6 +8,7 @@ from enum import StrEnum
 class CallbackId(StrEnum):
     DECLARE = "incident.declare"
     REJECT = "proposal.reject_reason"
+    PUBLIC_EDIT = "public_post.edit"
 
 
 class ActionId(StrEnum):
@@ -21,6 +22,11 @@ class ActionId(StrEnum):
     REJECT_REASON = "reason"
     OFFER_APPROVE = "offer.approve"  # a budget offer: the recommended plan in an answer about an error budget
     OFFER_REJECT = "offer.reject"
+    PUBLIC_APPROVE = "public_post.approve"  # a post for the public status page, with its exact words
+    PUBLIC_EDIT = "public_post.edit"
+    PUBLIC_REJECT = "public_post.reject"
+    PUBLIC_NAME = "name"
+    PUBLIC_BODY = "body"
 
 
 class BlockId(StrEnum):
@@ -50,6 +56,12 @@ class BlockId(StrEnum):
     OFFER_ASK = "offer.ask"
     OFFER_ACTIONS = "offer.actions"
     OFFER_STATE = "offer.state"
+    PUBLIC_POST = "public_post"
+    PUBLIC_WORDS = "public_post.words"
+    PUBLIC_ACTIONS = "public_post.actions"
+    PUBLIC_STATE = "public_post.state"
+    PUBLIC_NAME = "public_post.name"
+    PUBLIC_BODY = "public_post.body"
     VERIFIED = "verified"
     VERIFIED_ACTIONS = "verified.actions"
     HOME_MINE = "home.mine"

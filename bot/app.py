@@ -18,6 +18,7 @@ from slack_sdk.signature import SignatureVerifier
 from bot.adapters.slack.bodies import LATER, MALFORMED, classify
 from bot.adapters.slack.gateway import SlackGateway, build_client
 from bot.adapters.slack.inbox import SlackInbox
+from bot.adapters.statuspage import Statuspage
 from bot.budgets.digest import SLO_DIGEST, Digest
 from bot.budgets.reading import SliReader
 from bot.budgets.standing import Standing
@@ -35,12 +36,14 @@ from bot.lifecycle.opening import Opener
 from bot.lifecycle.pager_sync import PagerSync
 from bot.lifecycle.posting import Poster
 from bot.lifecycle.postmortems import POSTMORTEM, Postmortems
+from bot.lifecycle.public_status import PUBLIC_STATUS, PublicStatus
 from bot.lifecycle.resolving import Resolver
 from bot.lifecycle.setup import OpeningConfig, SetupSteps
 from bot.lifecycle.unacknowledged import UNACKNOWLEDGED, Unacknowledged
 from bot.lifecycle.updates import StakeholderUpdates
 from bot.pagers import build_pager, pager_reader
 from bot.ports.clock import Clock, SystemClock
+from bot.ports.status_page import StatusPage
 from bot.remediation.approvers import Approvers
 from bot.remediation.asking import AgentChange
 from bot.remediation.board import ProposalBoard
@@ -84,6 +87,18 @@ def _not_in_use(name: str, pager: str) -> Callable[[web.Request], Awaitable[web.
     return answer
 
 
+def _status_page(settings: Settings) -> StatusPage | None:
+    """The public status page, where one is configured (the settings checked that its key and page go together)."""
+    if settings.statuspage_api_key is None or settings.statuspage_page_id is None:
+        return None
+    return Statuspage(
+        api_url=settings.statuspage_api_url,
+        api_key=settings.statuspage_api_key.get_secret_value(),
+        page_id=settings.statuspage_page_id,
+        notify=settings.statuspage_notify,
+    )
+
+
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     bolt_logger = logging.getLogger("slack_bolt.AsyncApp")
     if not any(isinstance(f, _SameTokenNotice) for f in bolt_logger.filters):
@@ -118,6 +133,18 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     approvers = Approvers(
         store=store, slack=slack, pager=pager, clock=clock, catalog=catalog, approvers=remediation.approvers
     )
+    public = PublicStatus(
+        store=store,
+        slack=slack,
+        clock=clock,
+        locks=locks,
+        poster=poster,
+        scheduler=scheduler,
+        catalog=catalog,
+        approvers=approvers,
+        page=_status_page(settings),
+    )
+    scheduler.on(PUBLIC_STATUS, public.on_timer)
     standing = Standing(
         store=store,
         definitions=slos,
@@ -154,6 +181,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         delegator=delegator,
         proposer=proposer,
         budgets=standing,
+        public=public,
     )
     opener = Opener(store=store, pager=pager, clock=clock, locks=locks, channel=channel, steps=steps)
     resolver = Resolver(
@@ -165,6 +193,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         withdrawal=board,
         ledger=standing,
         scheduler=scheduler,
+        public=public,
     )
     pager_sync = PagerSync(
         store=store,
@@ -204,6 +233,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         config=remediation,
         budgets=standing,
         updates=StakeholderUpdates(pager),
+        public=public,
     )
     executor = Executor(
         store=store,
@@ -325,6 +355,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         approvers=approvers,
         decider=decider,
         offers=offers,
+        public=public,
         budgets=budgets,
         standing=standing,
         intake=intake,
@@ -388,6 +419,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         await scheduler.start()
         services.background.spawn(opener.resume(), name="resume opening incidents")
         services.background.spawn(offers.resume(), name="resume approved budget offers")
+        services.background.spawn(public.resume(), name="resume status page posts")
         await resume_remediation(
             store=store,
             clock=clock,
@@ -413,6 +445,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         await intake.close()
         await client.session.close()
         await pager.close()
+        if public.page is not None:
+            await public.page.close()
         await store.close()
 
     app.cleanup_ctx.append(lifecycle)

@@ -10,7 +10,8 @@ SreAgentError                    root; `user_message` is safe to show in Slack
 └── UpstreamError                Slack, PagerDuty or another peer failed after its retries
     ├── SlackError
     ├── PagerDutyError
-    └── OpsGenieError            OpsGenie or JSM Operations (a write it did not carry out too)
+    ├── OpsGenieError            OpsGenie or JSM Operations (a write it did not carry out too)
+    └── StatusPageError          the public status page refused a post or could not be reached
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "PagerDutyError",
     "SlackError",
     "SreAgentError",
+    "StatusPageError",
     "UpstreamError",
 ]
 
@@ -64,6 +66,10 @@ class PagerDutyError(UpstreamError):
 class OpsGenieError(UpstreamError):
     """OpsGenie's (or JSM Operations') alert API answered an error, could not be reached, or reported that it did
     not carry out a write it had accepted."""
+
+
+class StatusPageError(UpstreamError):
+    """The public status page (Statuspage) refused a post or could not be reached."""
 
 
 class DuplicateIncident(UpstreamError):

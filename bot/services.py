@@ -21,6 +21,7 @@ from bot.lifecycle.declaring import Declarer
 from bot.lifecycle.delegation import Delegator
 from bot.lifecycle.pager_sync import PagerSync
 from bot.lifecycle.postmortems import Postmortems
+from bot.lifecycle.public_status import PublicStatus
 from bot.lifecycle.resolving import Resolver
 from bot.ports.clock import Clock
 from bot.ports.pager import Pager
@@ -55,6 +56,7 @@ class Services:
     decider: Decider
     postmortems: Postmortems
     offers: BudgetOffers
+    public: PublicStatus
     budgets: BudgetTracker
     standing: Standing
     intake: Intake

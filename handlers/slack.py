@@ -27,7 +27,7 @@ from bot.remediation.deciding import Click
 from bot.remediation.offering import OfferClick
 from bot.services import Services
 from bot.store.store import DONE
-from handlers import declare_form
+from handlers import declare_form, public_post
 from handlers import incident_command as incident_command_module
 from handlers.respond import Respond, responder
 
@@ -231,6 +231,39 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
         user_id = str(body["user"]["id"])
         respond = responder(services(), None, user_id=user_id, channel_id=channel)
         later(_decide(services(), respond, value, user_id, False, reason), "reject reason", respond)
+
+    @bolt.action(re.compile(f"^({ActionId.PUBLIC_APPROVE.value}|{ActionId.PUBLIC_REJECT.value})$"))
+    async def public_post_decided(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """Approve / Reject on a post for the public status page: an approved one is posted at once."""
+        await ack()
+        respond = click_respond(body)
+        value, user = str(action.get("value", "")), str(body["user"]["id"])
+        approve = action.get("action_id") == ActionId.PUBLIC_APPROVE
+        later(public_post.decide(services(), respond, value, user, approve), "status page post", respond)
+
+    @bolt.action(ActionId.PUBLIC_EDIT.value)
+    async def public_post_edit(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        respond = click_respond(body)
+        value, user = str(action.get("value", "")), str(body["user"]["id"])
+        form = public_post.open_form(
+            services(), respond, value, user, str(body.get("trigger_id") or ""), _channel_of(body) or ""
+        )
+        later(form, "status page post edit", respond)
+
+    @bolt.view(CallbackId.PUBLIC_EDIT.value)
+    async def public_post_edited(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        form = public_post.read_form(view)
+        if form is not None and form.errors:
+            await ack(response_action="errors", errors=form.errors)
+            return
+        await ack()
+        if form is None:
+            log.warning("a status page post's form came back without its post")
+            return
+        user_id = str(body["user"]["id"])
+        respond = responder(services(), None, user_id=user_id, channel_id=form.channel_id)
+        later(public_post.submitted(services(), respond, form, user_id), "status page post edited", respond)
 
     @bolt.action(ActionId.INCIDENT_OPEN_PAGERDUTY.value)
     async def link_clicked(ack: AsyncAck) -> None:

@@ -91,6 +91,12 @@ class _Run:
             return False
         if condition == "channel":
             return incident.channel_id is not None
+        if condition == "public_post":  # a post for the public status page waits for a decision
+            return incident.channel_id is not None and any(
+                b.get("block_id") == "public_post.actions"
+                for m in self.sandbox.slack.messages_in(incident.channel_id)
+                for b in m.blocks or []
+            )
         if condition == "acknowledged":
             return incident.acknowledged_at is not None and incident.phase is not Phase.TRIGGERED
         if condition == "resolved":
@@ -301,6 +307,7 @@ _CONDITION_WORDS = {
     "escalated": "escalated",
     "help_requested": "handed to people",
     "offered": "offered a plan for its error budget",
+    "public_post": "given a status page post to approve",
     "measured": "measured (every SLO read)",
 }
 _CONDITION_EVENTS = {
@@ -359,6 +366,23 @@ async def _summary(run: _Run) -> dict[str, Any]:
                 "status": pd.status if pd else None,
                 "url": incident.html_url,
                 "status_updates": [u.message for u in pd.status_updates] if pd else [],
+            }
+        posts = await store.public_posts(incident.id)
+        if posts:
+            summary["incident"]["status_page"] = {
+                "posts": [
+                    {
+                        "phase": str(p.phase),
+                        "status": str(p.status),
+                        "name": p.name,
+                        "by": slack_name(p.decided_by) if p.decided_by else None,
+                    }
+                    for p in posts
+                ],
+                "public": [
+                    {"name": i.name, "status": i.status, "updates": [u["status"] for u in i.updates]}
+                    for i in run.sandbox.statuspage.incidents.values()
+                ],
             }
         summary["timeline"] = [
             {"at": e.at.isoformat(), "kind": str(e.kind), "actor": e.actor, "text": e.text} for e in events

@@ -56,6 +56,7 @@ WAIT_CONDITIONS = (
     "verified",
     "escalated",
     "help_requested",
+    "public_post",  # a post for the public status page waits for a decision
     "offered",  # not the incident's: a budget offer (Approve / Reject in an answer about an error budget) waits
     "measured",  # not the incident's: sre-agent has read every SLO's counts at least once
 )

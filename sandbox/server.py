@@ -18,6 +18,7 @@ from sandbox.opsgenie_rest import OpsGenieRest
 from sandbox.pagerduty_peer import PagerDutyPeer
 from sandbox.slack_peer import SlackPeer
 from sandbox.slack_socket import SOCKET_PATH
+from sandbox.statuspage_peer import StatuspagePeer
 from sandbox.world import BOT_PERSON, World
 
 __all__ = ["DEFAULT_RETRY_DELAYS", "Sandbox"]
@@ -65,6 +66,7 @@ class Sandbox:
             retry_delays=list(webhook_retry_delays),
             webhook_timeout=webhook_timeout,
         )
+        self.statuspage = StatuspagePeer(self.rt)
         self.agents = Agents(list(agents), self.rt)
         self.app = self._build_app()
         self._runner: web.AppRunner | None = None
@@ -80,6 +82,7 @@ class Sandbox:
         r.add_post("/pagerduty-events/v2/enqueue", self.pagerduty.handle_events)
         r.add_route("*", "/pagerduty/{tail:.*}", self.pagerduty.handle_rest)
         r.add_route("*", "/opsgenie/{tail:.*}", OpsGenieRest(self.opsgenie).handle)
+        r.add_route("*", "/statuspage/{tail:.*}", self.statuspage.handle)
         self.agents.add_routes(app)
         add_control_routes(app, self)
         return app
@@ -143,6 +146,11 @@ class Sandbox:
         return f"{self.url}/opsgenie/v2"
 
     @property
+    def statuspage_api_url(self) -> str:
+        """Statuspage's API base, version included (as STATUSPAGE_API_URL takes it)."""
+        return f"{self.url}/statuspage/v1"
+
+    @property
     def pagerduty_events_url(self) -> str:
         return f"{self.url}/pagerduty-events"
 
@@ -192,6 +200,10 @@ class Sandbox:
             "OPSGENIE_WEBHOOK_SECRETS": self.opsgenie.webhook_secret,
             "OPSGENIE_WEBHOOK_HEADER": OG_WEBHOOK_HEADER,
             "OPSGENIE_APP_URL": f"https://{self.world.team.domain}.app.opsgenie.com",
+            # the public status page (its components are the example catalog's)
+            "STATUSPAGE_API_URL": self.statuspage_api_url,
+            "STATUSPAGE_API_KEY": self.statuspage.api_key,
+            "STATUSPAGE_PAGE_ID": self.statuspage.page_id,
         }
 
     def config(self) -> dict[str, Any]:
@@ -201,6 +213,7 @@ class Sandbox:
             "pagerduty_api_url": self.pagerduty_api_url if self.rt.url else None,
             "pagerduty_events_url": self.pagerduty_events_url if self.rt.url else None,
             "opsgenie_api_url": self.opsgenie_api_url if self.rt.url else None,
+            "statuspage_api_url": self.statuspage_api_url if self.rt.url else None,
             "bot_url": self.bot_url,
             "bot_endpoints": {
                 "slack": self.rt.bot_endpoint("/slack/events"),

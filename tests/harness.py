@@ -49,6 +49,9 @@ class Harness:
                 "SRE_CATALOG_PATH": str(EXAMPLE_CATALOG),
                 # a test that escalates unacknowledged pages says so (tests/test_unacknowledged.py)
                 "SRE_ESCALATE_UNACKNOWLEDGED": "off",
+                # and a test that posts on the public status page turns it on (tests/test_status_page.py)
+                "STATUSPAGE_API_KEY": None,
+                "STATUSPAGE_PAGE_ID": None,
                 **self.overrides,
             },
         )

@@ -39,6 +39,10 @@ def _load(tmp_path: Path, text: str) -> str:
             "services:\n  - {name: a, pagerduty: {service: P1, policy: X}}\n",
             "catalog.yml: services[0].pagerduty.policy: unknown key",
         ),
+        (
+            "services:\n  - {name: a, statuspage: {component: 'not an id'}}\n",
+            "catalog.yml: services[0].statuspage.component: String should match pattern",
+        ),
     ],
 )
 def test_a_bad_catalog_names_file_place_and_problem(tmp_path: Path, text: str, message: str) -> None:
@@ -56,3 +60,4 @@ def test_the_example_catalog_loads() -> None:
     assert catalog.names() == ["auth-service", "checkout-service", "payments-api", "search-service"]
     checkout = catalog.get("checkout-service")
     assert checkout is not None and checkout.pager_service_id == "PF9KMXH" and checkout.namespace == "shop"
+    assert (checkout.status_component, checkout.public_name) == ("ckt4mz8q1r0w", "Checkout")

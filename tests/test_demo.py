@@ -44,7 +44,19 @@ async def test_checkout_crash_storm_plays_to_resolution() -> None:
         "resolved",
     ):
         assert kinds.count(kind) == 1, (kind, kinds)
-    assert kinds[0] == "triggered" and kinds[-1] == "resolved"
+    # the status page's resolved post comes after the resolution; everything else before it
+    lifecycle = [k for k in kinds if not k.startswith("public_")]
+    assert lifecycle[0] == "triggered" and lifecycle[-1] == "resolved"
+    # customers were told, in the words Dana approved: created once, updated through the phases
+    posts = incident["status_page"]["posts"]
+    assert [(p["phase"], p["status"], p["by"]) for p in posts if p["status"] != "superseded"] == [
+        ("identified", "published", "dana"),
+        ("monitoring", "published", "dana"),
+        ("resolved", "published", "dana"),
+    ]
+    [public] = incident["status_page"]["public"]
+    assert public["status"] == "resolved" and public["updates"] == ["identified", "monitoring", "resolved"]
+    assert public["name"] == "Partial outage of Checkout and Storefront"
     order = ["diagnosed", "proposed", "proposal_approved", "executed", "verified", "resolved"]
     assert [k for k in kinds if k in order] == order
     # the story of the product brief: memory pressure matched, the limit raised once, verified at 0.3%

@@ -33,6 +33,12 @@ class _OpsGenie(BaseModel):
     escalation: str | None = None  # its name (or id): the escalation the service's alerts follow
 
 
+class _Statuspage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    component: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{1,64}$")  # the component's id on the page
+    name: str | None = Field(default=None, min_length=1, max_length=100)  # what customers call the service
+
+
 class _Kubernetes(BaseModel):
     model_config = ConfigDict(extra="forbid")
     namespace: str | None = None
@@ -49,6 +55,7 @@ class _Service(BaseModel):
     pagerduty: _PagerDuty = Field(default_factory=_PagerDuty)
     opsgenie: _OpsGenie = Field(default_factory=_OpsGenie)
     kubernetes: _Kubernetes = Field(default_factory=_Kubernetes)
+    statuspage: _Statuspage = Field(default_factory=_Statuspage)
     depends_on: list[str] = Field(default_factory=list)
     user_facing: bool = False
     users: int | None = Field(None, ge=0)
@@ -91,6 +98,8 @@ def parse_catalog(data: Any, origin: str, *, pager: str = "pagerduty") -> Catalo
             users=s.users,
             namespace=s.kubernetes.namespace,
             release=s.kubernetes.release,
+            status_component=s.statuspage.component,
+            public_name=s.statuspage.name,
         )
         for s in parsed.services
     )

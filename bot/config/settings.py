@@ -208,6 +208,15 @@ class Settings(StoreSettings, CatalogSettings, SloSettings, AgentSettings, Postm
     opsgenie_confirm_seconds: float = Field(10.0, gt=0, le=120, validation_alias=_env("OPSGENIE_CONFIRM_SECONDS"))
     opsgenie_retries: int = Field(3, ge=0, le=10, validation_alias=_env("OPSGENIE_RETRIES"))
 
+    # the public status page (Atlassian Statuspage); unset: nothing is proposed for one
+    statuspage_api_key: SecretStr | None = Field(None, validation_alias=_env("STATUSPAGE_API_KEY"))
+    statuspage_page_id: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9]{1,64}$", validation_alias=_env("STATUSPAGE_PAGE_ID")
+    )
+    statuspage_api_url: str = Field("https://api.statuspage.io/v1", validation_alias=_env("STATUSPAGE_API_URL"))
+    # whether the page's subscribers are notified of each post
+    statuspage_notify: bool = Field(True, validation_alias=_env("STATUSPAGE_NOTIFY"))
+
     # sre-agent itself
     host: str = Field("0.0.0.0", validation_alias=_env("SRE_HOST"))
     port: int = Field(3000, ge=0, le=65535, validation_alias=_env("SRE_PORT"))
@@ -282,6 +291,14 @@ class Settings(StoreSettings, CatalogSettings, SloSettings, AgentSettings, Postm
                 raise ValueError(f"{name} is not set (SRE_PAGER is {self.pager})")
         return self
 
+    @model_validator(mode="after")
+    def _status_page_whole(self) -> Settings:
+        """A status page needs both its key and its page; one without the other is a mistake, said at start."""
+        if (self.statuspage_api_key is None) != (self.statuspage_page_id is None):
+            missing = "STATUSPAGE_PAGE_ID" if self.statuspage_page_id is None else "STATUSPAGE_API_KEY"
+            raise ValueError(f"{missing} is not set (the status page needs STATUSPAGE_API_KEY and STATUSPAGE_PAGE_ID)")
+        return self
+
     @property
     def auto_acknowledge(self) -> bool:
         """Whether sre-agent acknowledges a page on the paging service as it opens the incident."""
@@ -296,7 +313,9 @@ class Settings(StoreSettings, CatalogSettings, SloSettings, AgentSettings, Postm
     def _trailing_slash(cls, value: str) -> str:
         return value if value.endswith("/") else value + "/"
 
-    @field_validator("pagerduty_api_url", "pagerduty_events_url", "opsgenie_api_url", "opsgenie_app_url")
+    @field_validator(
+        "pagerduty_api_url", "pagerduty_events_url", "opsgenie_api_url", "opsgenie_app_url", "statuspage_api_url"
+    )
     @classmethod
     def _no_trailing_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else None

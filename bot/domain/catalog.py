@@ -41,6 +41,9 @@ class Service:
     users: int | None = None
     namespace: str | None = None
     release: str | None = None
+    # on the public status page: its component there (Statuspage's id), and the name customers know it by
+    status_component: str | None = None
+    public_name: str | None = None
 
     @property
     def spoken_names(self) -> tuple[str, ...]:

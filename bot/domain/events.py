@@ -308,6 +308,27 @@ class BudgetSpent(Payload):
     until: str = ""
 
 
+@dataclass(frozen=True)
+class PublicPostEvent(Payload):
+    """A post for the public status page: proposed (with its exact words), edited, decided, published or failed."""
+
+    KINDS = (
+        EventKind.PUBLIC_POST_PROPOSED,
+        EventKind.PUBLIC_POST_EDITED,
+        EventKind.PUBLIC_POST_REJECTED,
+        EventKind.PUBLIC_POST_APPROVED,
+        EventKind.PUBLIC_POSTED,
+        EventKind.PUBLIC_POST_FAILED,
+    )
+    post: int = 0
+    phase: str = ""
+    text_hash: str = ""
+    name: str = ""
+    body: str = ""
+    components: tuple[Any, ...] = ()
+    page_incident: str = ""  # the status page's incident, once there is one
+
+
 # Writing and reading -----------------------------------------------------------------------------------------------
 
 
@@ -363,6 +384,7 @@ for _cls in (
     Verifying,
     Checked,
     BudgetSpent,
+    PublicPostEvent,
     Plain,
 ):
     for _kind in _cls.KINDS:

@@ -284,6 +284,12 @@ _SAID = {  # what an event was, in words, where its text alone does not say it
     EventKind.VERIFICATION_FAILED: "not verified: {text}",
     EventKind.HELP_REQUESTED: "asked people for help: {text}",
     EventKind.BUDGET_SPENT: "error budget spent: {text}",
+    EventKind.PUBLIC_POST_PROPOSED: "status page post proposed: {text}",
+    EventKind.PUBLIC_POST_EDITED: "status page post edited: {text}",
+    EventKind.PUBLIC_POST_REJECTED: "status page post rejected: {text}",
+    EventKind.PUBLIC_POST_APPROVED: "status page post approved: {text}",
+    EventKind.PUBLIC_POSTED: "posted on the status page: {text}",
+    EventKind.PUBLIC_POST_FAILED: "status page post failed: {text}",
 }
 
 

@@ -50,6 +50,13 @@ class EventKind(StrEnum):
     HELP_REQUESTED = "help_requested"
     # SLOs: the share of each SLO's error budget the incident spent (the budget ledger), written when it resolves
     BUDGET_SPENT = "budget_spent"
+    # the public status page: every post proposed, edited, decided, published (or not) and by whom
+    PUBLIC_POST_PROPOSED = "public_post_proposed"
+    PUBLIC_POST_EDITED = "public_post_edited"
+    PUBLIC_POST_REJECTED = "public_post_rejected"
+    PUBLIC_POST_APPROVED = "public_post_approved"
+    PUBLIC_POSTED = "public_posted"
+    PUBLIC_POST_FAILED = "public_post_failed"
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,14 @@ from blocks import messages
 from bot.domain.events import BudgetSpent, record
 from bot.domain.incident import Incident, transition
 from bot.domain.phase import Phase
+from bot.domain.status_page import PublicPhase
 from bot.domain.timeline import ACTOR_BOT
 from bot.errors import DomainError
 from bot.lifecycle.channel import IncidentChannel
 from bot.lifecycle.postmortems import POSTMORTEM
 from bot.ports.clock import Clock
 from bot.ports.pager import Pager
+from bot.ports.status_page import PublicPhases
 from bot.runtime.locks import KeyedLocks
 from bot.runtime.scheduler import Scheduler
 from bot.store import Store
@@ -46,7 +48,9 @@ class Resolver:
         withdrawal: Withdrawal | None = None,
         ledger: Ledger | None = None,
         scheduler: Scheduler | None = None,
+        public: PublicPhases | None = None,
     ) -> None:
+        self.public = public
         self.scheduler = scheduler
         self.ledger = ledger
         self.store = store
@@ -98,5 +102,7 @@ class Resolver:
                         for s in spent
                     ],
                 )
+        if self.public is not None:  # the public page, where it was told, hears it is over (once approved)
+            await self.public.moved(incident, PublicPhase.RESOLVED)
         if self.scheduler is not None and incident.id is not None:  # its postmortem, last, even across a restart
             await self.scheduler.at(POSTMORTEM, self.clock.now(), incident_id=incident.id)

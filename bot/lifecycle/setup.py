@@ -32,6 +32,7 @@ from bot.domain.incident import Incident, SetupStep, transition
 from bot.domain.naming import channel_name
 from bot.domain.phase import Phase
 from bot.domain.slo import SloStatus
+from bot.domain.status_page import PublicPhase
 from bot.domain.timeline import ACTOR_BOT, EventKind, TimelineEvent
 from bot.domain.triage import blast_radius, dependents, signals_from_title
 from bot.errors import SlackError
@@ -41,6 +42,7 @@ from bot.lifecycle.posting import Poster
 from bot.lifecycle.updates import StakeholderUpdates
 from bot.ports.clock import Clock
 from bot.ports.pager import Pager
+from bot.ports.status_page import PublicPhases
 from bot.store import Store
 
 __all__ = ["FINDINGS", "TRIAGE", "OpeningConfig", "Proposing", "SetupSteps"]
@@ -84,7 +86,9 @@ class SetupSteps:
         delegator: Delegator | None = None,
         proposer: Proposing | None = None,
         budgets: Budgets | None = None,
+        public: PublicPhases | None = None,
     ) -> None:
+        self.public = public
         self.budgets = budgets
         self.store = store
         self.slack = slack
@@ -161,6 +165,8 @@ class SetupSteps:
         events.append(
             record(triaged, at=self.clock.now(), actor=ACTOR_BOT, text=f"suggested {radius.suggested}", ref=ts)
         )
+        if self.public is not None:  # customers may need to hear of it: a post is proposed (once)
+            await self.public.moved(incident, PublicPhase.INVESTIGATING)
 
     async def diagnose(
         self, incident: Incident, events: list[TimelineEvent], again: bool, given: Findings | None = None
@@ -198,6 +204,8 @@ class SetupSteps:
                 again=again,
             )
         incident.steps.add(SetupStep.DIAGNOSE)
+        if found.hypotheses and self.public is not None:
+            await self.public.moved(incident, PublicPhase.IDENTIFIED)
         if not again:  # the stakeholders on the pager hear the findings too (once: a redone step says nothing more)
             asked = [e.agent for e in found.evidence]
             await self.updates.publish(incident, messages.pager_findings(incident, found.hypotheses, asked))

@@ -19,6 +19,7 @@ from bot.domain.diagnosis import Role
 from bot.domain.events import Checked, payload_of, record
 from bot.domain.incident import Incident
 from bot.domain.runbooks import Runbook, Verification
+from bot.domain.status_page import PublicPhase
 from bot.domain.timeline import ACTOR_BOT, EventKind, TimelineEvent
 from bot.domain.verification import Progress, Verdict, check, reading, shown_value
 from bot.errors import SreAgentError
@@ -26,6 +27,7 @@ from bot.lifecycle.delegation import Delegator
 from bot.lifecycle.resolving import Resolver
 from bot.lifecycle.updates import StakeholderUpdates
 from bot.ports.clock import Clock
+from bot.ports.status_page import PublicPhases
 from bot.remediation.board import shown
 from bot.remediation.config import VERIFY, RemediationConfig
 from bot.remediation.failing import Failures
@@ -75,7 +77,9 @@ class Verifier:
         config: RemediationConfig,
         budgets: Stances,
         updates: StakeholderUpdates | None = None,
+        public: PublicPhases | None = None,
     ) -> None:
+        self.public = public
         self.updates = updates
         self.budgets = budgets
         self.store = store
@@ -98,7 +102,9 @@ class Verifier:
         payload: dict[str, Any] | None = None,
     ) -> None:
         """Arm the next verification check (a durable timer), once: a check fired again (its process died while it
-        ran) finds its successor armed by the same key."""
+        ran) finds its successor armed by the same key. The first: the public page may hear a fix is being watched."""
+        if payload is None and self.public is not None:
+            await self.public.moved(incident, PublicPhase.MONITORING)
         payload = payload or {
             "proposal": proposal_id,
             "started_at": now.isoformat(),

@@ -20,6 +20,7 @@ from bot.store.inbound import InboundRows
 from bot.store.incidents import IncidentRows
 from bot.store.offers import OfferRows
 from bot.store.postmortems import PostmortemRows
+from bot.store.public_posts import PublicPostRows
 from bot.store.remediation import RemediationRows
 from bot.store.rows import (
     BEGUN,
@@ -58,7 +59,7 @@ __all__ = [
 ]
 
 
-class Store(InboundRows, IncidentRows, RemediationRows, TimerRows, SloRows, OfferRows, PostmortemRows):
+class Store(InboundRows, IncidentRows, RemediationRows, TimerRows, SloRows, OfferRows, PostmortemRows, PublicPostRows):
     @classmethod
     def from_url(cls, url: str) -> Store:
         """A store for `url`; nothing is connected until first use."""

@@ -239,3 +239,26 @@ postmortems = sa.Table(
     sa.Column("file_id", sa.String(32), nullable=True),
     sa.Column("permalink", sa.Text, nullable=True),
 )
+
+public_posts = sa.Table(
+    "public_posts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("phase", sa.String(16), nullable=False),  # Statuspage's incident status it posts
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("components", sa.JSON, nullable=False),  # [[component id, status], ...]
+    sa.Column("updates", sa.Boolean, nullable=False),  # false: it creates the public incident
+    sa.Column("text_hash", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("decided_by", sa.String(32), nullable=True),
+    sa.Column("edited_by", sa.String(32), nullable=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("page_incident", sa.String(64), nullable=True),
+    sa.Column("shortlink", sa.Text, nullable=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("incident_id", "phase", name="uq_public_posts_incident_phase"),  # one post a phase
+)

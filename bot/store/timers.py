@@ -53,7 +53,7 @@ class TimerRows(Transactions):
         """Timers to fire now: pending and due, or firing under a lease that lapsed (its holder stopped renewing)."""
 
         def work(conn: sa.Connection) -> list[Timer]:
-            rows = conn.execute(timers.select().where(_due(now)).order_by(timers.c.due_at).limit(limit))
+            rows = conn.execute(timers.select().where(_due(now)).order_by(timers.c.due_at, timers.c.id).limit(limit))
             return [_timer(r) for r in rows]
 
         return await self.run(work)
