@@ -89,6 +89,13 @@ class StatuspagePeer:
                 return status
         return None
 
+    def open_incident(self, name: str, status: str = "investigating", body: str = "") -> str:
+        """A public incident opened as a person does it in Statuspage's own app (not through the API); its id."""
+        answer, created = self._create({"name": name, "status": status, "body": body})
+        if answer != 201:
+            raise ValueError(f"cannot open {name!r}: {created}")
+        return str(created["id"])
+
     def writes(self) -> list[SPCall]:
         """The incident writes it carried out."""
         return [c for c in self.calls if c.method in ("POST", "PATCH") and c.status < 300]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import yaml
 from bot.domain.status_page import PostStatus, PublicPhase
 from bot.domain.timeline import EventKind
 from bot.ports.clock import ScaledClock
+from bot.store import Store
 from sandbox.a2a_agents import parse_agents
 from sandbox.server import Sandbox
 from sandbox.world import DEFAULT_WORLD, World
@@ -368,3 +370,32 @@ async def test_no_customer_sees_the_service_nothing_is_proposed(h: Harness) -> N
     await h.settle()
     assert await _posts(h) == [] and _post_messages(h, channel) == []
     assert h.sandbox.statuspage.calls == []
+
+
+@pytest.mark.parametrize("created", [False, True], ids=["not-created", "created-before-the-stop"])
+async def test_an_approval_cut_off_by_a_stop_is_posted_once_at_the_next_start(h: Harness, created: bool) -> None:
+    await _paged(h)
+    identified = await _waiting(h, PublicPhase.IDENTIFIED)
+    await h.stop()
+    # as a process that stopped right after the approval was recorded leaves it (and, perhaps, the page created)
+    store = await Store.open(h.database_url)
+    try:
+        approved = replace(identified, status=PostStatus.APPROVED, decided_by="U0DANA")
+        assert await store.save_public_post(identified, approved, now=identified.created_at) is not None
+    finally:
+        await store.close()
+    if created:
+        h.sandbox.statuspage.open_incident(identified.name, "identified")
+    await h.start()
+    await eventually(lambda: _published(h, identified.id), within=10)
+    await h.settle()
+    [public] = h.sandbox.statuspage.incidents.values()  # one public incident, either way
+    creates = [c for c in h.sandbox.statuspage.calls if c.method == "POST"]
+    assert len(creates) == (0 if created else 1)
+    posted = next(p for p in await _posts(h) if p.id == identified.id)
+    assert posted.page_incident == public.id
+    assert "Posted on approval by <@U0DANA>" in str((await _message_of(h, posted)).blocks)
+
+
+async def _published(h: Harness, post_id: int) -> bool:
+    return any(p.id == post_id and p.status is PostStatus.PUBLISHED for p in await _posts(h))
