@@ -24,7 +24,7 @@ from slack_sdk.models.views import View
 from blocks.ids import ActionId, BlockId, CallbackId
 from blocks.proposals import HASH_SHOWN
 from blocks.text import escape, link, truncate, user
-from bot.domain.status_page import BODY_LIMIT, NAME_LIMIT, ComponentStatus, PostStatus, PublicPost
+from bot.domain.status_page import BODY_LIMIT, NAME_LIMIT, PostStatus, PublicPost
 
 __all__ = ["edit_modal", "post_blocks", "post_text"]
 
@@ -51,9 +51,7 @@ def _components(post: PublicPost, labels: Mapping[str, str]) -> str:
     if not post.components:
         return "No component changes status."
     shown = [
-        f"{escape(labels.get(component, component))}: {escape(ComponentStatus(status).label.lower())}"
-        if status in set(ComponentStatus)
-        else f"{escape(labels.get(component, component))}: {escape(status)}"
+        f"{escape(labels.get(component, component))}: {escape(status.replace('_', ' '))}"
         for component, status in post.components
     ]
     return "Components: " + ", ".join(shown)

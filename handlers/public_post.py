@@ -4,7 +4,6 @@ it did, or why it did nothing."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,21 +15,15 @@ from bot.errors import InvalidEvent
 from bot.lifecycle.public_status import PostClick
 from bot.services import Services
 from handlers.respond import Respond
+from handlers.values import button_value
 
 __all__ = ["Form", "decide", "open_form", "read_form", "submitted"]
 
-_BUTTON = re.compile(r"([0-9]{1,10}):([0-9a-f]{64})")
 NO_POST = ":warning: That button carries no status page post: nothing was done."
 
 
-def _button(value: str) -> tuple[int, str] | None:
-    """A post button's `"<id>:<hash>"`."""
-    found = _BUTTON.fullmatch(value)
-    return (int(found[1]), found[2]) if found and 0 < int(found[1]) < 2**31 else None
-
-
 async def decide(services: Services, respond: Respond, value: str, user_id: str, approve: bool) -> None:
-    parsed = _button(value)
+    parsed = button_value(value)
     if parsed is None:
         await respond(NO_POST, None)
         return
@@ -42,15 +35,12 @@ async def open_form(
 ) -> None:
     """Edit: someone who may not change the post (or a click on words changed since) is told at once; anyone else
     gets the form with its words."""
-    parsed = _button(value)
+    parsed = button_value(value)
     if parsed is None:
         await respond(NO_POST, None)
         return
-    refused = await services.public.refused(parsed[0], parsed[1], user_id)
-    if refused is not None:
-        await respond(refused, None)
-        return
-    await services.slack.open_view(trigger_id, edit_modal(await services.public.post(parsed[0]), channel_id))
+    post = await services.public.for_edit(parsed[0], parsed[1], user_id)  # a refusal is told (DomainError)
+    await services.slack.open_view(trigger_id, edit_modal(post, channel_id))
 
 
 @dataclass(frozen=True)
@@ -72,7 +62,7 @@ def read_form(view: dict[str, Any]) -> Form | None:
     """The edit form as submitted; None when it does not carry its post (not a form of ours)."""
     try:
         meta = load_json(view.get("private_metadata") or "{}")
-        parsed = _button(f"{meta['post']}:{meta['hash']}")
+        parsed = button_value(f"{meta['post']}:{meta['hash']}")
         channel = slack_id(meta.get("channel"))
     except (InvalidEvent, KeyError, TypeError):
         return None

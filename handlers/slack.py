@@ -17,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.home import home_view
 from blocks.ids import ActionId, BlockId, CallbackId
-from blocks.proposals import read_button_value, reject_modal
+from blocks.proposals import reject_modal
 from bot.adapters.slack.bodies import check_body, parse_body, slack_event_id, slack_id
 from bot.domain.wire import clean_strings, clean_text, load_json
 from bot.errors import DomainError, InvalidEvent, SreAgentError
@@ -30,14 +30,13 @@ from bot.store.store import DONE
 from handlers import declare_form, public_post
 from handlers import incident_command as incident_command_module
 from handlers.respond import Respond, responder
+from handlers.values import button_value, row_id
 
 log = logging.getLogger(__name__)
 
 CAPTURE_REACTION = "pushpin"
 DEDUP_WAIT_S = 1.5  # the longest an event's dedup check may hold up the answer to Slack
 EVENT_TYPE_LIMIT = 128  # the inbound_events column
-ROW_ID_LIMIT = 2**31 - 1  # the store's integer ids (PostgreSQL's INTEGER)
-_ROW_ID = re.compile(r"[0-9]{1,10}")
 
 
 async def _answering_errors(respond: Respond, work: Awaitable[Any]) -> None:
@@ -321,24 +320,6 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
         """Events the bot does not act on yet are acknowledged and ignored."""
 
 
-def row_id(value: Any) -> int | None:
-    """A store id a button or a form carries (`"12"` or 12), or None when it is none (a bool, a float, a number
-    the store's integer column cannot hold, anything else)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    elif isinstance(value, str) and _ROW_ID.fullmatch(value):
-        number = int(value)
-    else:
-        return None
-    return number if 0 < number <= ROW_ID_LIMIT else None
-
-
-def _proposal_button(value: str) -> tuple[int, str] | None:
-    """A proposal button's `"<id>:<hash>"`, when its id is one the store can hold."""
-    head, _, _ = value.partition(":")
-    return read_button_value(value) if row_id(head) is not None else None
-
-
 def _object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -361,7 +342,7 @@ async def _decide(
     services: Services, respond: Respond, value: str, user_id: str, approve: bool, reason: str = ""
 ) -> None:
     """One decision on a proposal; the person is told privately what it did, or why it did nothing."""
-    parsed = _proposal_button(value)
+    parsed = button_value(value)
     if parsed is None:
         await respond(":warning: That button carries no proposal: nothing was done.", None)
         return
@@ -371,7 +352,7 @@ async def _decide(
 
 async def _decide_offer(services: Services, respond: Respond, value: str, user_id: str, approve: bool) -> None:
     """One decision on a budget offer; the person is told privately what it did, or why it did nothing."""
-    parsed = _proposal_button(value)
+    parsed = button_value(value)
     if parsed is None:
         await respond(":warning: That button carries no offer: nothing was done.", None)
         return
@@ -383,7 +364,7 @@ async def _ask_reason(
 ) -> None:
     """Reject: someone who may not decide (or a click that no longer counts) is told at once; anyone else is
     asked why, in a modal, and the decision is made when it is submitted."""
-    parsed = _proposal_button(value)
+    parsed = button_value(value)
     proposal = await services.store.proposal(parsed[0]) if parsed else None
     if parsed is None or proposal is None:
         raise DomainError("no proposal", user_message="That proposal no longer exists: nothing was done.")

@@ -10,7 +10,7 @@ import pytest
 
 from sandbox.server import Sandbox
 from sandbox.world import DEFAULT_WORLD, World
-from tests.harness import SIGNING_SECRET, WEBHOOK_SECRETS, Harness, fast_harness
+from tests.harness import Harness, fast_harness, started_sandbox
 
 POSTGRES_ENV = "SRE_TEST_POSTGRES_URL"
 
@@ -62,17 +62,8 @@ def world() -> World:
 
 @pytest.fixture
 async def sandbox(world: World) -> AsyncIterator[Sandbox]:
-    sb = Sandbox(
-        world,
-        slack_signing_secret=SIGNING_SECRET,
-        pagerduty_webhook_secrets=WEBHOOK_SECRETS[:1],
-        webhook_retry_delays=[0.05, 0.1, 0.2],
-    )
-    await sb.start(host="127.0.0.1", port=0)
-    try:
+    async with started_sandbox(world) as sb:
         yield sb
-    finally:
-        await sb.stop()
 
 
 @pytest.fixture

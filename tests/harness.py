@@ -5,17 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import yaml
 
 from bot.config.settings import Settings
 from bot.ports.clock import Clock, ScaledClock
 from bot.services import Services
+from sandbox.a2a_agents import AgentSpec
 from sandbox.botapp import RunningBot, bot_settings_for, settle, start_bot
 from sandbox.server import Sandbox
 from sandbox.signing import pagerduty_headers
@@ -103,26 +105,47 @@ class Harness:
 
 
 @asynccontextmanager
-async def fast_harness(
-    world: World, database_url: str, *, speed: float = 200.0, **overrides: Any
-) -> AsyncIterator[Harness]:
-    """The bot and the sandbox on one virtual clock `speed` times faster than the wall, started; stopped after."""
-    clock = ScaledClock(speed)
+async def started_sandbox(
+    world: World, *, clock: Clock | None = None, agents: Sequence[AgentSpec] = ()
+) -> AsyncIterator[Sandbox]:
+    """A sandbox with the tests' secrets and quick webhook retries (on `clock`'s time when given, serving `agents`),
+    started on a free port of 127.0.0.1; stopped after."""
     sb = Sandbox(
         world,
         slack_signing_secret=SIGNING_SECRET,
         pagerduty_webhook_secrets=WEBHOOK_SECRETS[:1],
         webhook_retry_delays=[0.05, 0.1, 0.2],
-        clock=clock.now,
+        clock=clock.now if clock is not None else None,
+        agents=agents,
     )
     await sb.start(host="127.0.0.1", port=0)
-    harness = Harness(sb, database_url, clock=clock, **overrides)
     try:
-        await harness.start()
-        yield harness
+        yield sb
     finally:
-        await harness.close()
         await sb.stop()
+
+
+def agents_file(sandbox: Sandbox, folder: Path, **limits: float) -> str:
+    """The sandbox's agents as an agents file (SRE_AGENTS_PATH) in `folder`, with `limits` (timeout_s, ...); its
+    path."""
+    path = folder / "agents.yml"
+    path.write_text(yaml.safe_dump(sandbox.agents.agents_file(**limits)))
+    return str(path)
+
+
+@asynccontextmanager
+async def fast_harness(
+    world: World, database_url: str, *, speed: float = 200.0, **overrides: Any
+) -> AsyncIterator[Harness]:
+    """The bot and the sandbox on one virtual clock `speed` times faster than the wall, started; stopped after."""
+    clock = ScaledClock(speed)
+    async with started_sandbox(world, clock=clock) as sb:
+        harness = Harness(sb, database_url, clock=clock, **overrides)
+        try:
+            await harness.start()
+            yield harness
+        finally:
+            await harness.close()
 
 
 def fresh_event(name: str, **data: Any) -> dict[str, Any]:

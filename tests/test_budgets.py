@@ -20,7 +20,7 @@ from bot.ports.clock import ScaledClock
 from sandbox.a2a_agents import parse_agents
 from sandbox.server import Sandbox
 from sandbox.world import DEFAULT_WORLD, World
-from tests.harness import SIGNING_SECRET, WEBHOOK_SECRETS, Harness, eventually, incident_channels, texts
+from tests.harness import Harness, agents_file, eventually, incident_channels, started_sandbox, texts
 
 EXAMPLE_SLOS = Path(__file__).resolve().parents[1] / "examples" / "slos.yml"
 SPEED = 200.0
@@ -71,33 +71,20 @@ async def sandbox(world: World) -> AsyncIterator[Sandbox]:
         "answers": {"checkout-service": FINDINGS},
         "slis": {"checkout-availability": HEALTHY, "payments-latency": _budget(0.5)},
     }
-    sb = Sandbox(
-        world,
-        slack_signing_secret=SIGNING_SECRET,
-        pagerduty_webhook_secrets=WEBHOOK_SECRETS[:1],
-        webhook_retry_delays=[0.05, 0.1, 0.2],
-        clock=clock.now,
-        agents=parse_agents([monitoring]),
-    )
-    sb.test_clock = clock  # type: ignore[attr-defined]
-    await sb.start(host="127.0.0.1", port=0)
-    try:
+    async with started_sandbox(world, clock=clock, agents=parse_agents([monitoring])) as sb:
+        sb.test_clock = clock  # type: ignore[attr-defined]
         yield sb
-    finally:
-        await sb.stop()
 
 
 @pytest.fixture
 async def h(
     sandbox: Sandbox, database_url: str, tmp_path: Path, harness_overrides: dict[str, object]
 ) -> AsyncIterator[Harness]:
-    agents = tmp_path / "agents.yml"
-    agents.write_text(yaml.safe_dump(sandbox.agents.agents_file(timeout_s=2.0)))
     harness = Harness(
         sandbox,
         database_url,
         clock=sandbox.test_clock,  # type: ignore[attr-defined]
-        SRE_AGENTS_PATH=str(agents),
+        SRE_AGENTS_PATH=agents_file(sandbox, tmp_path, timeout_s=2.0),
         SRE_SLOS_PATH=str(EXAMPLE_SLOS),
         **harness_overrides,
     )

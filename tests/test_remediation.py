@@ -24,7 +24,7 @@ from bot.store import Store
 from sandbox.a2a_agents import parse_agents
 from sandbox.server import Sandbox
 from sandbox.world import DEFAULT_WORLD, World
-from tests.harness import SIGNING_SECRET, WEBHOOK_SECRETS, Harness, eventually, incident_channels
+from tests.harness import Harness, agents_file, eventually, incident_channels, started_sandbox
 
 SPEED = 600.0
 TITLE = "checkout-service: error rate 8.5% (threshold 1%)"
@@ -89,32 +89,19 @@ def clock() -> ScaledClock:
 
 @pytest.fixture
 async def sandbox(world: World, clock: ScaledClock, agent_script: dict[str, Any]) -> AsyncIterator[Sandbox]:
-    sb = Sandbox(
-        world,
-        slack_signing_secret=SIGNING_SECRET,
-        pagerduty_webhook_secrets=WEBHOOK_SECRETS[:1],
-        webhook_retry_delays=[0.05, 0.1, 0.2],
-        clock=clock.now,
-        agents=_agents(
-            agent_script["change"], recovers=agent_script["recovers"], working_ms=agent_script.get("working_ms", 0)
-        ),
+    agents = _agents(
+        agent_script["change"], recovers=agent_script["recovers"], working_ms=agent_script.get("working_ms", 0)
     )
-    await sb.start(host="127.0.0.1", port=0)
-    try:
+    async with started_sandbox(world, clock=clock, agents=agents) as sb:
         yield sb
-    finally:
-        await sb.stop()
 
 
 @pytest.fixture
 async def h(
     sandbox: Sandbox, database_url: str, clock: ScaledClock, harness_overrides: dict[str, object], tmp_path: Path
 ) -> AsyncIterator[Harness]:
-    agents = tmp_path / "agents.yml"
-    import yaml
-
-    agents.write_text(yaml.safe_dump(sandbox.agents.agents_file(timeout_s=2.0, action_timeout_s=3.0)))
-    settings = {"SRE_AGENTS_PATH": str(agents), "SRE_PROPOSAL_EXPIRY_MINUTES": 600, **harness_overrides}
+    agents = agents_file(sandbox, tmp_path, timeout_s=2.0, action_timeout_s=3.0)
+    settings = {"SRE_AGENTS_PATH": agents, "SRE_PROPOSAL_EXPIRY_MINUTES": 600, **harness_overrides}
     harness = Harness(sandbox, database_url, clock=clock, **settings)
     await harness.start()
     try:

@@ -25,7 +25,7 @@ from bot.store import Store
 from sandbox.a2a_agents import parse_agents
 from sandbox.server import Sandbox
 from sandbox.world import DEFAULT_WORLD, World
-from tests.harness import EXAMPLE_CATALOG, SIGNING_SECRET, WEBHOOK_SECRETS, Harness, eventually, incident_channels
+from tests.harness import EXAMPLE_CATALOG, Harness, agents_file, eventually, incident_channels, started_sandbox
 
 SPEED = 600.0
 TITLE = "checkout-service: error rate 8.5% (threshold 1%)"
@@ -80,19 +80,8 @@ def clock() -> ScaledClock:
 
 @pytest.fixture
 async def sandbox(world: World, clock: ScaledClock) -> AsyncIterator[Sandbox]:
-    sb = Sandbox(
-        world,
-        slack_signing_secret=SIGNING_SECRET,
-        pagerduty_webhook_secrets=WEBHOOK_SECRETS[:1],
-        webhook_retry_delays=[0.05, 0.1, 0.2],
-        clock=clock.now,
-        agents=_agents(),
-    )
-    await sb.start(host="127.0.0.1", port=0)
-    try:
+    async with started_sandbox(world, clock=clock, agents=_agents()) as sb:
         yield sb
-    finally:
-        await sb.stop()
 
 
 @pytest.fixture
@@ -106,13 +95,11 @@ def catalog(request: pytest.FixtureRequest) -> Path:
 async def h(
     sandbox: Sandbox, database_url: str, clock: ScaledClock, tmp_path: Path, catalog: Path
 ) -> AsyncIterator[Harness]:
-    agents = tmp_path / "agents.yml"
-    agents.write_text(yaml.safe_dump(sandbox.agents.agents_file(timeout_s=2.0, action_timeout_s=3.0)))
     harness = Harness(
         sandbox,
         database_url,
         clock=clock,
-        SRE_AGENTS_PATH=str(agents),
+        SRE_AGENTS_PATH=agents_file(sandbox, tmp_path, timeout_s=2.0, action_timeout_s=3.0),
         SRE_CATALOG_PATH=str(catalog),
         SRE_PROPOSAL_EXPIRY_MINUTES=600,
         STATUSPAGE_API_KEY=sandbox.statuspage.api_key,

@@ -12,19 +12,15 @@ never assumed created, and never created twice by a blind retry.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
 
-from bot.adapters.backoff import backoff
+from bot.adapters.retrying import request_json
 from bot.domain.wire import clean_text
 from bot.errors import StatusPageError
 from bot.ports.status_page import PublicIncident
-
-log = logging.getLogger(__name__)
 
 _AGAIN = frozenset({420, 429, 502, 503, 504})  # turned away before anything was done
 
@@ -64,38 +60,29 @@ class Statuspage:
 
     async def _call(self, method: str, path: str, *, what: str, body: dict[str, Any] | None = None) -> Any:
         """One request, tried again while Statuspage turns it away unprocessed; its JSON answer."""
-        url = f"{self.api_url}/pages/{self.page_id}{path}"
-        for attempt in range(self.retries + 1):
-            last = attempt == self.retries
-            try:
-                async with self._client().request(method, url, json=body) as response:
-                    status = response.status
-                    try:
-                        data = await response.json(content_type=None)
-                    except ValueError:
-                        data = None
-                    retry_after = response.headers.get("Retry-After", "")
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                if method == "GET" and not last:
-                    await asyncio.sleep(backoff(attempt))
-                    continue
-                raise StatusPageError(
-                    f"Statuspage {what} failed: {exc!r}",
-                    user_message=f"Statuspage could not be reached to {what}"
-                    + ("." if method == "GET" else "; whether it did is not known."),
-                ) from exc
-            if status in _AGAIN and not last:
-                log.info("Statuspage answered %s to %s %s; trying again", status, method, path)
-                await asyncio.sleep(backoff(attempt, retry_after))
-                continue
-            if status >= 400:
-                detail = _error_message(data) or f"HTTP {status}"
-                raise StatusPageError(
-                    f"Statuspage {what} failed ({status}): {detail}",
-                    user_message=f"Statuspage refused to {what}: {detail}",
-                )
-            return data
-        raise AssertionError("unreachable")  # pragma: no cover
+        try:
+            answer = await request_json(
+                self._client(),
+                method,
+                f"{self.api_url}/pages/{self.page_id}{path}",
+                retries=self.retries,
+                again=lambda status: status in _AGAIN,
+                resend=method == "GET",  # a write whose answer was lost may have been carried out
+                body=body,
+            )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise StatusPageError(
+                f"Statuspage {what} failed: {exc!r}",
+                user_message=f"Statuspage could not be reached to {what}"
+                + ("." if method == "GET" else "; whether it did is not known."),
+            ) from exc
+        if answer.status >= 400:
+            detail = _error_message(answer.data) or f"HTTP {answer.status}"
+            raise StatusPageError(
+                f"Statuspage {what} failed ({answer.status}): {detail}",
+                user_message=f"Statuspage refused to {what}: {detail}",
+            )
+        return answer.data
 
     def _incident_body(
         self, name: str, status: str, body: str, components: Sequence[tuple[str, str]]

@@ -14,6 +14,11 @@ GENESIS_HASH = "0" * 64
 ACTOR_BOT = "sre-agent"  # the actor of what sre-agent does by itself
 
 
+def slack_actor(user_id: str) -> str:
+    """A Slack user, as the timeline names them (`slack:U0DANA`)."""
+    return f"slack:{user_id}"
+
+
 class EventKind(StrEnum):
     TRIGGERED = "triggered"
     ACKNOWLEDGED = "acknowledged"

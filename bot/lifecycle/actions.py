@@ -20,7 +20,7 @@ from bot.domain.incident import Incident, SetupStep, change_severity, transition
 from bot.domain.oncall import OnCall
 from bot.domain.phase import Phase
 from bot.domain.severity import Severity
-from bot.domain.timeline import ACTOR_BOT, EventKind, TimelineEvent
+from bot.domain.timeline import ACTOR_BOT, EventKind, TimelineEvent, slack_actor
 from bot.errors import DomainError, SreAgentError
 from bot.lifecycle.channel import IncidentChannel
 from bot.ports.clock import Clock
@@ -35,10 +35,6 @@ log = logging.getLogger(__name__)
 
 CAPTURE_LIMIT = 4000
 CAPTURED_REACTION = "memo"  # the bot's mark on a message that is on the timeline
-
-
-def _actor(user_id: str) -> str:
-    return f"slack:{user_id}"
 
 
 def current_level(assigned: set[str], oncall: list[OnCall]) -> int:
@@ -95,7 +91,7 @@ class IncidentActions:
             in_pager: bool | None = None  # None: not the pager's incident
             if incident.source == self.pager.source:
                 in_pager = await self.pager.set_priority(incident.external_id, str(severity))
-            events = change_severity(incident, severity, at=self.clock.now(), actor=_actor(user_id))
+            events = change_severity(incident, severity, at=self.clock.now(), actor=slack_actor(user_id))
             await self.store.save_incident(incident, events, now=self.clock.now())
             await self.channel.refresh(incident)
             await self.channel.say(
@@ -108,7 +104,9 @@ class IncidentActions:
         unacknowledged, and said in the channel."""
         async with self._held(incident_id) as incident:
             self._must_be_open(incident, "acknowledge it")
-            event = record(Plain(), kind=EventKind.RESPONDED, at=self.clock.now(), actor=_actor(user_id), text="on it")
+            event = record(
+                Plain(), kind=EventKind.RESPONDED, at=self.clock.now(), actor=slack_actor(user_id), text="on it"
+            )
             await self.store.append_events(incident, [event])
             await self.channel.say(incident, messages.on_it(user_id))
             return incident
@@ -120,7 +118,10 @@ class IncidentActions:
             previous = incident.commander
             incident.commander = commander_id
             event = record(
-                CommanderChange(previous, commander_id), at=self.clock.now(), actor=_actor(user_id), text=commander_id
+                CommanderChange(previous, commander_id),
+                at=self.clock.now(),
+                actor=slack_actor(user_id),
+                text=commander_id,
             )
             if incident.channel_id:
                 await self.slack.invite(incident.channel_id, [commander_id])
@@ -133,7 +134,9 @@ class IncidentActions:
         if not text.strip():
             raise DomainError("empty note", user_message="Say what to note: `/incident note <text>`.")
         async with self._held(incident_id) as incident:
-            event = record(Plain(), kind=EventKind.NOTE, at=self.clock.now(), actor=_actor(user_id), text=text.strip())
+            event = record(
+                Plain(), kind=EventKind.NOTE, at=self.clock.now(), actor=slack_actor(user_id), text=text.strip()
+            )
             await self.store.append_events(incident, [event])
             await self.channel.say(incident, messages.noted_by(user_id, text.strip()))
             return incident
@@ -153,7 +156,7 @@ class IncidentActions:
             level = current_level(assigned, everyone)
             await self.pager.escalate(incident.external_id, level + 1, policy_id=incident.escalation_policy_id)
             people = [p for p in everyone if p.level == level + 1]
-            actor = _actor(user_id) if user_id else ACTOR_BOT
+            actor = slack_actor(user_id) if user_id else ACTOR_BOT
             events = [
                 record(
                     Escalated(level, level + 1, tuple(p.name for p in people), reason),
@@ -201,7 +204,7 @@ class IncidentActions:
         async with self._held(incident_id) as incident:
             if incident.is_open:
                 raise DomainError("already open", user_message=f"{incident.label} is open already.")
-            events = transition(incident, Phase.TRIGGERED, at=self.clock.now(), actor=_actor(user_id))
+            events = transition(incident, Phase.TRIGGERED, at=self.clock.now(), actor=slack_actor(user_id))
             incident.steps.discard(SetupStep.ACKNOWLEDGE)
             await self.store.save_incident(incident, events, now=self.clock.now())
             await self.channel.refresh(incident)
@@ -228,7 +231,7 @@ class IncidentActions:
             event = record(
                 SlackMessage(ts, via, by_user, message is not None),
                 at=datetime.fromtimestamp(float(ts), UTC),
-                actor=_actor(author),
+                actor=slack_actor(author),
                 text=text[:CAPTURE_LIMIT],
                 ref=ref,
             )

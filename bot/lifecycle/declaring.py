@@ -22,7 +22,7 @@ from bot.domain.intent import explicit_severity, read
 from bot.domain.pager import PagedIncident
 from bot.domain.phase import Phase
 from bot.domain.severity import Severity
-from bot.domain.timeline import ACTOR_BOT
+from bot.domain.timeline import ACTOR_BOT, slack_actor
 from bot.domain.triage import blast_radius, signals_from_title
 from bot.errors import DomainError, DuplicateIncident, SreAgentError
 from bot.lifecycle.delegation import Findings
@@ -98,7 +98,7 @@ class Declarer:
             raise DomainError("title too long", user_message=f"Keep the title within {TITLE_LIMIT} characters.")
         now = self.clock.now()
         service = self.catalog.get(declaration.service)
-        actor = f"slack:{declaration.user_id}"
+        actor = slack_actor(declaration.user_id)
         if service is not None and service.pager_service_id:
             created = await self.pager.create_incident(
                 title=title,

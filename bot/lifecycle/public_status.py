@@ -32,7 +32,7 @@ from bot.domain.status_page import (
     post_hash,
     refusal,
 )
-from bot.domain.timeline import ACTOR_BOT, EventKind, TimelineEvent
+from bot.domain.timeline import ACTOR_BOT, EventKind, TimelineEvent, slack_actor
 from bot.domain.triage import dependents
 from bot.errors import DomainError, SreAgentError, StatusPageError
 from bot.lifecycle.posting import Poster
@@ -69,10 +69,6 @@ class PostClick:
 def purpose(post_id: int) -> str:
     """The purpose a post's message is kept under (bot/lifecycle/posting.py)."""
     return f"public-post:{post_id}"
-
-
-def _actor(user_id: str) -> str:
-    return f"slack:{user_id}"
 
 
 def _event(post: PublicPost, kind: EventKind, *, actor: str, at: datetime, text: str) -> TimelineEvent:
@@ -154,14 +150,9 @@ class PublicStatus:
                 return
             step = next_post(posts, phase)
             now = self.clock.now()
-            why = (
-                f"replaced by the {phase.label.lower()} post"
-                if step.propose
-                else "the incident was resolved before anything was made public"
-                if phase is PublicPhase.RESOLVED
-                else "nothing is made public in this incident"
-            )
-            superseded = [(p, replace(p, status=PostStatus.SUPERSEDED, reason=why)) for p in step.superseded]
+            superseded = [
+                (p, replace(p, status=PostStatus.SUPERSEDED, reason=_why(step.propose, phase))) for p in step.superseded
+            ]
             if not step.propose:
                 for before, after in superseded:
                     saved = await self.store.save_public_post(before, after, now=now)
@@ -235,13 +226,12 @@ class PublicStatus:
             raise DomainError("no status page", user_message=UNCONFIGURED)
         return post, incident, await self.approvers.allowed(incident)
 
-    async def refused(self, post_id: int, shown_hash: str, user_id: str) -> str | None:
-        """Why this person may not change the post (as drawn with `shown_hash`) now; None when they may."""
+    async def for_edit(self, post_id: int, shown_hash: str, user_id: str) -> PublicPost:
+        """The post (as drawn with `shown_hash`), for this person to edit; a DomainError says why they may not."""
         post, _, allowed = await self._read(post_id)
-        return refusal(post, user_id, shown_hash, allowed)
-
-    async def post(self, post_id: int) -> PublicPost:
-        post, _, _ = await self._read(post_id)
+        refused = refusal(post, user_id, shown_hash, allowed)
+        if refused is not None:
+            raise DomainError(f"public post {post_id}: not for {user_id} to edit", user_message=refused)
         return post
 
     async def click(self, click: PostClick) -> str:
@@ -254,7 +244,7 @@ class PublicStatus:
             if not decision.counted:
                 return decision.message
             kind = EventKind.PUBLIC_POST_APPROVED if click.approve else EventKind.PUBLIC_POST_REJECTED
-            event = _event(decision.post, kind, actor=_actor(click.user_id), at=self.clock.now(), text=_said(post))
+            event = _event(decision.post, kind, actor=slack_actor(click.user_id), at=self.clock.now(), text=_said(post))
             saved = await self.store.save_public_post(
                 post, decision.post, now=self.clock.now(), incident=incident, events=[event]
             )
@@ -265,7 +255,7 @@ class PublicStatus:
             return CONTENDED
         await self._redraw(saved)
         if saved.status is PostStatus.APPROVED:
-            return await self.publish(saved)
+            return await self.publish(saved, incident)
         return decision.message
 
     async def edited(self, post_id: int, shown_hash: str, user_id: str, name: str, body: str) -> str:
@@ -276,7 +266,7 @@ class PublicStatus:
             return decision.message
         after = decision.post
         event = _event(
-            after, EventKind.PUBLIC_POST_EDITED, actor=_actor(user_id), at=self.clock.now(), text=_said(after)
+            after, EventKind.PUBLIC_POST_EDITED, actor=slack_actor(user_id), at=self.clock.now(), text=_said(after)
         )
         saved = await self.store.save_public_post(post, after, now=self.clock.now(), incident=incident, events=[event])
         if saved is None:
@@ -284,12 +274,10 @@ class PublicStatus:
         await self._redraw(saved)
         return decision.message
 
-    async def publish(self, post: PublicPost, *, again: bool = False) -> str:
-        """Post an approved post on the page: the public incident created (or, `again` or after a failed try, the
-        one the page has already adopted), or updated. A refusal puts it back to waiting, with why."""
-        assert self.page is not None
-        incident = await self.store.incident(post.incident_id)
-        assert incident is not None and incident.id is not None
+    async def publish(self, post: PublicPost, incident: Incident, *, again: bool = False) -> str:
+        """Post an approved post (of `incident`) on the page: the public incident created (or, `again` or after a
+        failed try, the one the page has already adopted), or updated. A refusal puts it back to waiting, with why."""
+        assert self.page is not None and incident.id is not None
         components = list(post.components)
         try:
             if post.updates:
@@ -330,15 +318,22 @@ class PublicStatus:
 
     async def resume(self) -> None:
         """At start: posts approved when the process stopped are published (after looking whether the page has them
-        already); posts proposed and perhaps never shown are shown."""
+        already). A post proposed and perhaps never shown needs nothing here: its timer fires again and shows it."""
         if self.page is None:
             return
         for post in await self.store.public_posts(statuses=(PostStatus.APPROVED,)):
-            await self.publish(post, again=True)
-        for post in await self.store.public_posts(statuses=(PostStatus.PROPOSED,)):
             incident = await self.store.incident(post.incident_id)
             if incident is not None:
-                await self._show(incident, post, again=True)
+                await self.publish(post, incident, again=True)
+
+
+def _why(replaced: bool, phase: PublicPhase) -> str:
+    """Why a post waiting for a decision will not be posted."""
+    if replaced:
+        return f"replaced by the {phase.label.lower()} post"
+    if phase is PublicPhase.RESOLVED:
+        return "the incident was resolved before anything was made public"
+    return "nothing is made public in this incident"
 
 
 def _said(post: PublicPost) -> str:

@@ -12,7 +12,7 @@ from bot.domain.events import BudgetSpent, record
 from bot.domain.incident import Incident, transition
 from bot.domain.phase import Phase
 from bot.domain.status_page import PublicPhase
-from bot.domain.timeline import ACTOR_BOT
+from bot.domain.timeline import ACTOR_BOT, slack_actor
 from bot.errors import DomainError
 from bot.lifecycle.channel import IncidentChannel
 from bot.lifecycle.postmortems import POSTMORTEM
@@ -73,7 +73,7 @@ class Resolver:
                     f"{incident.key} is {incident.phase}",
                     user_message=f"{incident.label} is already {incident.phase.label.lower()}.",
                 )
-            actor = f"slack:{user_id}" if user_id else ACTOR_BOT
+            actor = slack_actor(user_id) if user_id else ACTOR_BOT
             events = transition(incident, Phase.RESOLVED, at=self.clock.now(), actor=actor, reason=summary)
             if incident.source == self.pager.source:
                 await self.pager.resolve(incident.external_id, summary or None)

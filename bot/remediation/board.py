@@ -19,14 +19,9 @@ from bot.domain.timeline import ACTOR_BOT
 from bot.ports.clock import Clock
 from bot.store import Store
 
-__all__ = ["ProposalBoard", "actor", "purpose", "shown"]
+__all__ = ["ProposalBoard", "purpose", "shown"]
 
 log = logging.getLogger(__name__)
-
-
-def actor(user_id: str) -> str:
-    """A Slack user, as the timeline names them."""
-    return f"slack:{user_id}"
 
 
 def purpose(proposal_id: int) -> str:

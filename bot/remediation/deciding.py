@@ -14,12 +14,12 @@ from bot.domain.approval import Status, decide
 from bot.domain.events import Decision, Expired, TaskDone, record
 from bot.domain.incident import advance
 from bot.domain.phase import Phase
-from bot.domain.timeline import ACTOR_BOT, EventKind, TimelineEvent
+from bot.domain.timeline import ACTOR_BOT, EventKind, TimelineEvent, slack_actor
 from bot.errors import SreAgentError
 from bot.lifecycle.channel import IncidentChannel
 from bot.ports.clock import Clock
 from bot.remediation.approvers import Approvers
-from bot.remediation.board import ProposalBoard, actor, shown
+from bot.remediation.board import ProposalBoard, shown
 from bot.remediation.executing import Executor
 from bot.remediation.proposing import Proposer
 from bot.runtime.background import Background
@@ -107,17 +107,19 @@ class Decider:
                     str(after.status),
                 )
                 events = [
-                    record(said, kind=EventKind(kind), at=now, actor=actor(click.user_id), text=decision.message)
+                    record(said, kind=EventKind(kind), at=now, actor=slack_actor(click.user_id), text=decision.message)
                     for kind in decision.events
                 ]
                 if after.status is Status.EXECUTED and after.plan.manual:
                     events.append(
-                        record(TaskDone(proposal.id), at=now, actor=actor(click.user_id), text=proposal.plan.action)
+                        record(
+                            TaskDone(proposal.id), at=now, actor=slack_actor(click.user_id), text=proposal.plan.action
+                        )
                     )
                     if incident.phase is Phase.AWAITING_APPROVAL:  # people did the fix; they say when it holds
-                        events += advance(incident, Phase.REMEDIATING, at=now, actor=actor(click.user_id))
+                        events += advance(incident, Phase.REMEDIATING, at=now, actor=slack_actor(click.user_id))
                 if after.status in (Status.REJECTED, Status.EXPIRED) and incident.phase is Phase.AWAITING_APPROVAL:
-                    events += advance(incident, Phase.DIAGNOSING, at=now, actor=actor(click.user_id))
+                    events += advance(incident, Phase.DIAGNOSING, at=now, actor=slack_actor(click.user_id))
                 if not changed:  # a refusal: nothing changes but the audit trail
                     await self.store.append_events(incident, events)
                     return decision.message

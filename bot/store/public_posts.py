@@ -111,8 +111,7 @@ class PublicPostRows(Transactions):
             )
             post_id = int(result.inserted_primary_key[0])  # type: ignore[index]
             _append_events(conn, incident, [_with_post(e, post_id) for e in events])
-            row = conn.execute(public_posts.select().where(public_posts.c.id == post_id)).one()
-            return _post(row)
+            return replace(draft, id=post_id, reason="", version=0, created_at=now)
 
         try:
             return await self.run(work)

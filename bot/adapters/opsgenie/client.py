@@ -17,8 +17,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.adapters.backoff import backoff
 from bot.adapters.opsgenie.events import alert_url, note_key, severity_from_opsgenie
+from bot.adapters.retrying import request_json
 from bot.domain.oncall import OnCall
 from bot.domain.pager import PagedIncident
 from bot.domain.severity import Severity
@@ -91,40 +91,31 @@ class OpsGenie:
     ) -> tuple[int, dict[str, Any]]:
         """One request, retried on 429, 5xx and connection errors with backoff. Returns the status and the JSON
         object; 4xx (but a 404 when `missing_ok`) is an OpsGenieError with OpsGenie's own words."""
-        url = f"{self.api_url}{path}"
-        for attempt in range(self.retries + 1):
-            last = attempt == self.retries
-            try:
-                async with self._client().request(method, url, params=params, json=body) as response:
-                    status = response.status
-                    try:
-                        data = await response.json(content_type=None)
-                    except ValueError:
-                        data = None
-                    data = data if isinstance(data, dict) else {}
-                    retry_after = response.headers.get("Retry-After", "")
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                if last:
-                    raise OpsGenieError(
-                        f"{self.name} {what} failed: {exc!r}",
-                        user_message=f"{self.name} could not be reached to {what}.",
-                    ) from exc
-                await asyncio.sleep(backoff(attempt, ""))
-                continue
-            if (status == 429 or status >= 500) and not last:
-                log.info("%s answered %s to %s %s; trying again", self.name, status, method, path)
-                await asyncio.sleep(backoff(attempt, retry_after))
-                continue
-            if status == 404 and missing_ok:
-                return status, data
-            if status >= 400:
-                detail = _error_message(data) or f"HTTP {status}"
-                raise OpsGenieError(
-                    f"{self.name} {what} failed ({status}): {detail}",
-                    user_message=f"{self.name} refused to {what}: {detail}",
-                )
+        try:
+            answer = await request_json(
+                self._client(),
+                method,
+                f"{self.api_url}{path}",
+                retries=self.retries,
+                again=lambda status: status == 429 or status >= 500,
+                resend=True,
+                params=params,
+                body=body,
+            )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise OpsGenieError(
+                f"{self.name} {what} failed: {exc!r}", user_message=f"{self.name} could not be reached to {what}."
+            ) from exc
+        status, data = answer.status, answer.data if isinstance(answer.data, dict) else {}
+        if status == 404 and missing_ok:
             return status, data
-        raise AssertionError("unreachable")  # pragma: no cover
+        if status >= 400:
+            detail = _error_message(data) or f"HTTP {status}"
+            raise OpsGenieError(
+                f"{self.name} {what} failed ({status}): {detail}",
+                user_message=f"{self.name} refused to {what}: {detail}",
+            )
+        return status, data
 
     async def _write(self, method: str, path: str, *, what: str, body: dict[str, Any]) -> dict[str, Any]:
         """A write, confirmed: the request's outcome as OpsGenie reports it once processed (raises if it failed)."""
