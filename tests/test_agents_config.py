@@ -16,12 +16,15 @@ def test_a_good_file(tmp_path: Path) -> None:
     path.write_text(
         "agents:\n"
         "  - {name: monitoring, role: monitoring, url: 'http://127.0.0.1:9001/', timeout_s: 5}\n"
-        "  - {name: k8s-autopilot, role: kubernetes, url: 'https://autopilot.example'}\n"
+        "  - {name: k8s-autopilot, role: kubernetes, url: 'https://autopilot.example', skill: k8s_operator}\n"
+        "  - {name: k8s-observability, role: monitoring, url: 'https://autopilot.example', skill: observability}\n"
     )
     agents = load_agents(path)
-    assert [(a.name, a.role, a.url, a.timeout_s, a.retries) for a in agents] == [
-        ("monitoring", Role.MONITORING, "http://127.0.0.1:9001", 5.0, 2),
-        ("k8s-autopilot", Role.KUBERNETES, "https://autopilot.example", 30.0, 2),
+    # the URL as written (it is where the JSON-RPC requests go); one endpoint serves two roles by two skills
+    assert [(a.name, a.role, a.url, a.timeout_s, a.retries, a.skill) for a in agents] == [
+        ("monitoring", Role.MONITORING, "http://127.0.0.1:9001/", 5.0, 2, None),
+        ("k8s-autopilot", Role.KUBERNETES, "https://autopilot.example", 30.0, 2, "k8s_operator"),
+        ("k8s-observability", Role.MONITORING, "https://autopilot.example", 30.0, 2, "observability"),
     ]
 
 

@@ -1,25 +1,32 @@
-"""The A2A port: asking another agent over A2A JSON-RPC (aiohttp), in protocol 0.3 (`message/send`, `tasks/get`) or
-1.0 (`SendMessage`, `GetTask`, header `A2A-Version: 1.0`), whichever the agent's card offers (1.0 preferred).
+"""The A2A port: asking another agent over A2A JSON-RPC (aiohttp), in protocol 0.3 (`message/send`, `message/stream`,
+`tasks/get`) or 1.0 (`SendMessage`, `SendStreamingMessage`, `GetTask`, header `A2A-Version: 1.0`), whichever the
+agent's card offers (1.0 preferred). Requests go to the URL sre-agent was configured with: a card's own URL can name
+the agent's side of a container (`http://0.0.0.0:8000`), so only the protocol version is taken from the card.
 
 A request is a plain-language instruction plus a structured data part. The answer is normalised to one shape
-(`AgentReply`: state, ids, text, data parts) whatever the version. A task that is still working is polled until it
-ends, asks for input, or the agent's time runs out. Transport failures are retried a bounded number of times with
-backoff; an agent that keeps failing is cut off for a while by a circuit breaker, and every call to it fails at once
-with the reason, so an incident never waits on a dead agent.
+(`AgentReply`: state, ids, text, data parts, A2UI cards; bot/adapters/a2a_wire.py) whatever the version. An agent
+that streams (`capabilities.streaming`) is asked over SSE and its events are folded into the task; any other is asked
+to return at once (`returnImmediately`, 0.3's `blocking: false`) and its task is followed with `GetTask`; either way
+no single HTTP request has to outlast a long run, and a stream that breaks is followed by polling. The wait ends
+when the task ends, asks for input, or the time given runs out. Transport failures are retried a bounded number of
+times with backoff; an agent that keeps failing is cut off for a while by a circuit breaker, and every call to it
+fails at once with the reason, so an incident never waits on a dead agent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 
+from bot.adapters.a2a_wire import AgentReply, StreamFold, message, reply_of
 from bot.errors import SreAgentError
 
 log = logging.getLogger(__name__)
@@ -28,8 +35,6 @@ __all__ = ["A2AClient", "A2AError", "AgentReply", "Breaker", "choose_interface"]
 
 CARD_PATH = "/.well-known/agent-card.json"
 CARD_TTL_S = 300.0
-TERMINAL = frozenset({"completed", "failed", "canceled", "rejected"})
-INTERRUPTED = frozenset({"input-required", "auth-required"})
 POLL_FIRST_S = 0.1
 POLL_MAX_S = 1.0
 
@@ -43,23 +48,6 @@ class A2AError(SreAgentError):
         self.agent = agent
         self.kind = kind
         self.reason = reason
-
-
-@dataclass(frozen=True)
-class AgentReply:
-    state: str  # completed, failed, input-required, working, submitted, canceled, rejected, auth-required, unknown
-    task_id: str | None
-    context_id: str | None
-    text: str
-    data: tuple[dict[str, Any], ...] = ()
-
-    @property
-    def finished(self) -> bool:
-        return self.state in TERMINAL
-
-    @property
-    def needs_input(self) -> bool:
-        return self.state in INTERRUPTED
 
 
 def choose_interface(card: dict[str, Any]) -> tuple[str, str] | None:
@@ -108,57 +96,18 @@ class Breaker:
             self.opened_at = self.clock()
 
 
-def _state(raw: Any) -> str:
-    """`TASK_STATE_INPUT_REQUIRED` (1.0) and `input-required` (0.3) -> `input-required`."""
-    text = str(raw or "unknown")
-    if text.startswith("TASK_STATE_"):
-        text = text.removeprefix("TASK_STATE_").lower().replace("_", "-")
-    return "unknown" if text == "unspecified" else text
-
-
-def _parts(parts: Any) -> tuple[list[str], list[dict[str, Any]]]:
-    texts: list[str] = []
-    data: list[dict[str, Any]] = []
-    for part in parts or []:
-        if not isinstance(part, dict):
-            continue
-        if isinstance(part.get("text"), str):
-            texts.append(part["text"])
-        elif isinstance(part.get("data"), dict):
-            data.append(part["data"])
-    return texts, data
-
-
-def _reply(result: Any) -> AgentReply:
-    """A Task or a Message, in either version's shape, as an AgentReply."""
-    if isinstance(result, dict) and ("task" in result or "message" in result) and "kind" not in result:
-        result = result.get("task") or result.get("message")  # 1.0 wraps the result
-    if not isinstance(result, dict):
-        raise ValueError("the result is neither a task nor a message")
-    if "status" not in result:  # a bare message: the agent answered without a task
-        texts, data = _parts(result.get("parts"))
-        return AgentReply("completed", result.get("taskId"), result.get("contextId"), "\n".join(texts), tuple(data))
-    status = result.get("status") or {}
-    texts, data = _parts((status.get("message") or {}).get("parts"))
-    for artifact in result.get("artifacts") or []:
-        more_texts, more_data = _parts((artifact or {}).get("parts"))
-        texts += more_texts
-        data += more_data
-    return AgentReply(
-        _state(status.get("state")), result.get("id"), result.get("contextId"), "\n".join(texts), tuple(data)
-    )
-
-
 @dataclass
 class A2AClient:
     name: str
     url: str
     session: aiohttp.ClientSession
-    timeout_s: float = 30.0
+    timeout_s: float = 30.0  # one request's time; a whole ask may be given longer (`send(timeout_s=)`)
     retries: int = 2
     breaker: Breaker = field(default_factory=Breaker)
+    skill: str | None = None  # the card's skill this client asks for (sent in the message's metadata)
     _card: dict[str, Any] | None = None
     _card_at: float = 0.0
+    _told: str | None = None  # the card URL already logged as differing from the configured one
 
     async def card(self, *, refresh: bool = False) -> dict[str, Any]:
         """The agent card, read at first use and again after CARD_TTL_S (or when asked)."""
@@ -174,6 +123,28 @@ class A2AClient:
             self._card, self._card_at = card, time.monotonic()
         return self._card
 
+    async def endpoint(self) -> tuple[str, str, bool]:
+        """(protocol version from the card, the configured URL, whether it streams)."""
+        try:
+            card = await self.card()
+        except aiohttp.ClientError as exc:
+            raise A2AError(self.name, "unavailable", f"its agent card could not be read ({exc})") from exc
+        chosen = choose_interface(card)
+        if chosen is None:
+            raise A2AError(self.name, "refused", "its card offers no A2A version sre-agent speaks (0.3 or 1.0)")
+        version, advertised = chosen
+        if advertised.rstrip("/") != self.url.rstrip("/") and self._told != advertised:
+            self._told = advertised
+            log.info(
+                "agent %s: its card names %s; sre-agent uses the configured %s (A2A %s)",
+                self.name,
+                advertised,
+                self.url,
+                version,
+            )
+        streams = (card.get("capabilities") or {}).get("streaming") in (True, "true", "True")
+        return version, self.url, streams
+
     async def send(
         self,
         instruction: str,
@@ -185,11 +156,11 @@ class A2AClient:
         timeout_s: float | None = None,
         on_task: Callable[[AgentReply], Awaitable[None]] | None = None,
     ) -> AgentReply:
-        """Ask; wait (polling a long task) until the agent is done or asks for input, within `timeout_s`.
+        """Ask; wait (following a long task) until the agent is done or asks for input, within `timeout_s`.
         `resend=False`: a message that changes something is sent once, never again after a transport error (the
-        agent may have acted on it); polling is retried all the same. `timeout_s`: this time, instead of the
+        agent may have acted on it); following it is retried all the same. `timeout_s`: this time, instead of the
         client's (a change that rolls pods out takes longer than a question). `on_task`: told the first answer
-        (with the task's id) before any polling, so a caller can keep it."""
+        (with the task's id) before waiting on it, so a caller can keep it."""
         wait = self.breaker.check()
         if wait is not None:
             raise A2AError(self.name, "circuit_open", f"cut off after repeated failures; trying again in {wait:.0f} s")
@@ -215,21 +186,75 @@ class A2AClient:
         resend: bool = True,
         on_task: Callable[[AgentReply], Awaitable[None]] | None = None,
     ) -> AgentReply:
-        try:
-            chosen = choose_interface(await self.card())
-        except aiohttp.ClientError as exc:
-            raise A2AError(self.name, "unavailable", f"its agent card could not be read ({exc})") from exc
-        if chosen is None:
-            raise A2AError(self.name, "refused", "its card offers no A2A version sre-agent speaks (0.3 or 1.0)")
-        version, url = chosen
-        message = _message(version, instruction, data, context_id, task_id)
+        version, url, streams = await self.endpoint()
+        metadata = {"skill": self.skill} if self.skill else None
+        sent = message(version, instruction, data, context_id, task_id, metadata)
         retries = None if resend else 0
+        if streams:
+            return await self._stream(url, version, sent, retries, on_task)
         if version == "1.0":
-            reply = self._read(await self._call(url, version, "SendMessage", {"message": message}, retries))
+            params = {"message": sent, "configuration": {"returnImmediately": True}}
+            reply = self._read(await self._call(url, version, "SendMessage", params, retries))
         else:
-            params = {"message": message, "configuration": {"blocking": True}}
+            params = {"message": sent, "configuration": {"blocking": False}}
             reply = self._read(await self._call(url, version, "message/send", params, retries))
         if on_task is not None and reply.task_id is not None:
+            await on_task(reply)
+        return await self._poll(url, version, reply)
+
+    async def _stream(
+        self,
+        url: str,
+        version: str,
+        sent: dict[str, Any],
+        retries: int | None,
+        on_task: Callable[[AgentReply], Awaitable[None]] | None,
+    ) -> AgentReply:
+        """Ask over SSE; fold the events until the task ends or asks for input. A stream that breaks or ends early
+        is followed by polling the task it named."""
+        method = "SendStreamingMessage" if version == "1.0" else "message/stream"
+        fold = StreamFold()
+        told = False
+        retries = self.retries if retries is None else retries
+        attempt = 0
+        while True:
+            try:
+                async with self.session.post(
+                    url,
+                    json=_body(method, {"message": sent}),
+                    headers={**_headers(version), "Accept": "text/event-stream"},
+                    timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=self.timeout_s),
+                ) as response:
+                    if response.status >= 500 and attempt < retries:
+                        raise _Retry(f"HTTP {response.status}")
+                    if response.status != 200:
+                        raise A2AError(self.name, "unavailable", f"{method} answered HTTP {response.status}")
+                    if "text/event-stream" not in response.headers.get("Content-Type", ""):
+                        answer = await response.json(content_type=None)  # an error, or one answer in full
+                        fold.add(self._result(method, answer))
+                    else:
+                        async for event in _events(response):
+                            fold.add(self._result(method, event))
+                            reply = fold.reply()
+                            if not told and on_task is not None and reply is not None and reply.task_id:
+                                told = True
+                                await on_task(reply)
+                            if fold.done:
+                                break
+                break
+            except (aiohttp.ClientError, _Retry, TimeoutError) as exc:
+                if fold.task is not None and fold.task.get("id"):
+                    break  # the task is known: follow it instead of asking again
+                if attempt >= retries:
+                    raise A2AError(self.name, "unavailable", f"{method} failed: {exc!r}") from exc
+                attempt += 1
+                await asyncio.sleep(0.2 * 2 ** (attempt - 1))
+            except ValueError as exc:
+                raise A2AError(self.name, "protocol", f"{method} sent an event sre-agent cannot read ({exc})") from exc
+        reply = fold.reply()
+        if reply is None:
+            raise A2AError(self.name, "protocol", f"{method} ended before it named a task")
+        if not told and on_task is not None and reply.task_id is not None:
             await on_task(reply)
         return await self._poll(url, version, reply)
 
@@ -248,10 +273,7 @@ class A2AClient:
         """Look at a task sent earlier (before a restart): wait until it is done or asks for input."""
 
         async def look() -> AgentReply:
-            chosen = choose_interface(await self.card())
-            if chosen is None:
-                raise A2AError(self.name, "refused", "its card offers no A2A version sre-agent speaks (0.3 or 1.0)")
-            version, url = chosen
+            version, url, _ = await self.endpoint()
             method = "GetTask" if version == "1.0" else "tasks/get"
             return await self._poll(url, version, self._read(await self._call(url, version, method, {"id": task_id})))
 
@@ -260,28 +282,42 @@ class A2AClient:
             return await asyncio.wait_for(look(), limit)
         except TimeoutError:
             raise A2AError(self.name, "timeout", f"no answer within {limit:g} s") from None
-        except aiohttp.ClientError as exc:
-            raise A2AError(self.name, "unavailable", f"its agent card could not be read ({exc})") from exc
 
     def _read(self, result: Any) -> AgentReply:
         try:
-            return _reply(result)
+            return reply_of(result)
         except (ValueError, TypeError, AttributeError) as exc:
             raise A2AError(self.name, "protocol", f"an answer sre-agent cannot read ({exc})") from exc
+
+    def _result(self, method: str, answer: Any) -> Any:
+        """The result of one JSON-RPC answer; its error as an A2AError."""
+        if not isinstance(answer, dict):
+            raise A2AError(self.name, "protocol", f"{method} answered something that is not JSON-RPC")
+        if "error" in answer:
+            error = answer["error"] if isinstance(answer["error"], dict) else {}
+            code, text = error.get("code"), str(error.get("message") or "no message")
+            kind = "refused" if code in (-32601, -32009, -32004) or "not supported" in text else "protocol"
+            raise A2AError(self.name, kind, f"{method} was refused: {text} (code {code})")
+        try:
+            return answer["result"]
+        except KeyError:
+            raise A2AError(self.name, "protocol", f"{method} answered without a result") from None
 
     async def _call(
         self, url: str, version: str, method: str, params: dict[str, Any], retries: int | None = None
     ) -> Any:
-        """One JSON-RPC call, retried on transport failures and 5xx with backoff (`retries`: the client's)."""
+        """One JSON-RPC call, retried on transport failures and 5xx with backoff (`retries`: the client's). A call
+        that takes longer than the client's timeout is a transport failure."""
         retries = self.retries if retries is None else retries
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if version == "1.0":
-            headers["A2A-Version"] = "1.0"
-        body = {"jsonrpc": "2.0", "id": uuid.uuid4().hex, "method": method, "params": params}
         attempt = 0
         while True:
             try:
-                async with self.session.post(url, json=body, headers=headers) as response:
+                async with self.session.post(
+                    url,
+                    json=_body(method, params),
+                    headers=_headers(version),
+                    timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+                ) as response:
                     if response.status >= 500 and attempt < retries:
                         raise _Retry(f"HTTP {response.status}")
                     if response.status != 200:
@@ -291,43 +327,38 @@ class A2AClient:
                     except ValueError as exc:
                         raise A2AError(self.name, "protocol", f"{method} answered something that is not JSON") from exc
                 break
-            except (aiohttp.ClientError, _Retry) as exc:
+            except (aiohttp.ClientError, _Retry, TimeoutError) as exc:
                 if attempt >= retries:
-                    raise A2AError(self.name, "unavailable", f"{method} failed: {exc}") from exc
+                    raise A2AError(self.name, "unavailable", f"{method} failed: {exc!r}") from exc
                 attempt += 1
                 await asyncio.sleep(0.2 * 2 ** (attempt - 1))
-        if not isinstance(answer, dict):
-            raise A2AError(self.name, "protocol", f"{method} answered something that is not JSON-RPC")
-        if "error" in answer:
-            error = answer["error"] if isinstance(answer["error"], dict) else {}
-            code, text = error.get("code"), str(error.get("message") or "no message")
-            kind = "refused" if code in (-32601, -32009) or "not supported" in text else "protocol"
-            raise A2AError(self.name, kind, f"{method} was refused: {text} (code {code})")
-        try:
-            return answer["result"]
-        except KeyError:
-            raise A2AError(self.name, "protocol", f"{method} answered without a result") from None
+        return self._result(method, answer)
 
 
 class _Retry(Exception):
     pass
 
 
-def _message(
-    version: str, instruction: str, data: dict[str, Any] | None, context_id: str | None, task_id: str | None
-) -> dict[str, Any]:
+def _headers(version: str) -> dict[str, str]:
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
     if version == "1.0":
-        parts: list[dict[str, Any]] = [{"text": instruction}]
-        if data:
-            parts.append({"data": data, "mediaType": "application/json"})
-        message: dict[str, Any] = {"role": "ROLE_USER", "messageId": uuid.uuid4().hex, "parts": parts}
-    else:
-        parts = [{"kind": "text", "text": instruction}]
-        if data:
-            parts.append({"kind": "data", "data": data})
-        message = {"kind": "message", "role": "user", "messageId": uuid.uuid4().hex, "parts": parts}
-    if context_id:
-        message["contextId"] = context_id
-    if task_id:
-        message["taskId"] = task_id
-    return message
+        headers["A2A-Version"] = "1.0"
+    return headers
+
+
+def _body(method: str, params: dict[str, Any]) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": uuid.uuid4().hex, "method": method, "params": params}
+
+
+async def _events(response: aiohttp.ClientResponse) -> AsyncIterator[Any]:
+    """The JSON of each SSE event's `data:` lines."""
+    lines: list[str] = []
+    async for raw in response.content:
+        line = raw.decode("utf-8").rstrip("\r\n")
+        if line.startswith("data:"):
+            lines.append(line[5:].lstrip(" "))
+        elif not line and lines:
+            yield json.loads("\n".join(lines))
+            lines = []
+    if lines:
+        yield json.loads("\n".join(lines))

@@ -127,7 +127,12 @@ class _Clients:
     def client(self, agent: AgentConfig) -> A2AClient:
         if agent.name not in self._clients:
             self._clients[agent.name] = A2AClient(
-                agent.name, agent.url, self.session, timeout_s=agent.timeout_s, retries=agent.retries
+                agent.name,
+                agent.url,
+                self.session,
+                timeout_s=agent.timeout_s,
+                retries=agent.retries,
+                skill=agent.skill,
             )
         return self._clients[agent.name]
 

@@ -101,7 +101,13 @@ class Delegator:
         if client is None:
             assert self.session is not None, "the delegator's HTTP session is set when the app starts"
             client = A2AClient(
-                agent.name, agent.url, self.session, timeout_s=agent.timeout_s, retries=agent.retries, breaker=Breaker()
+                agent.name,
+                agent.url,
+                self.session,
+                timeout_s=agent.timeout_s,
+                retries=agent.retries,
+                breaker=Breaker(),
+                skill=agent.skill,
             )
             self._clients[agent.name] = client
         return client
@@ -120,6 +126,14 @@ class Delegator:
                 log.warning("agent %s offers no A2A version sre-agent speaks", agent.name)
             else:
                 log.info("agent %s (%s) speaks A2A %s", agent.name, agent.role, chosen[0])
+            skills = [str(s.get("id")) for s in card.get("skills") or [] if isinstance(s, dict)]
+            if agent.skill and agent.skill not in skills:
+                log.warning(
+                    "agent %s: its card has no skill %r (it has %s)",
+                    agent.name,
+                    agent.skill,
+                    ", ".join(skills) or "none",
+                )
 
     async def diagnose(self, incident: Incident) -> Findings:
         """Ask every question of the plan, all at once, in the incident's contexts; rank what comes back."""
