@@ -38,11 +38,14 @@ from typing import Any
 
 from aiohttp import web
 
+from sandbox.autopilot import Autopilot
+from sandbox.autopilot import card as autopilot_card
 from sandbox.core import Runtime
 
-__all__ = ["AgentSpec", "AgentWorldError", "Agents", "Answer", "ChangeScript", "parse_agents"]
+__all__ = ["AgentSpec", "AgentWorldError", "Agents", "Answer", "ChangeScript", "GateScript", "parse_agents"]
 
 ROLES = ("monitoring", "kubernetes", "cloud")
+STYLES = ("simple", "autopilot")
 VERSIONS = ("1.0", "0.3")
 OUTCOMES = ("done", "fail", "hang")
 _OUTCOME_TEXT = {"done": "Done: {change}", "fail": "Failed: {change}", "hang": "Working on it: {change}"}
@@ -73,6 +76,15 @@ class ChangeScript:
 
 
 @dataclass(frozen=True)
+class GateScript:
+    """What an autopilot-style agent's approval card asks for instead of the change it was asked to make."""
+
+    tool: str
+    arguments: dict[str, str] = field(default_factory=dict)
+    actions: int = 1
+
+
+@dataclass(frozen=True)
 class AgentSpec:
     name: str
     role: str
@@ -86,6 +98,9 @@ class AgentSpec:
     # `slis_after_change` by service: the counts of that service's SLOs once its change is done
     slis: dict[str, dict[str, Any]] = field(default_factory=dict)
     slis_after_change: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    style: str = "simple"  # simple | autopilot (answers as K8s Autopilot does: sandbox/autopilot.py)
+    streaming_only: bool = False  # autopilot style: refuses SendMessage / message/send
+    gates: dict[str, GateScript] = field(default_factory=dict)  # autopilot style: what its gate asks, by service
 
     def counts_for(self, slo: str, service: str | None, *, changed: bool) -> dict[str, Any] | None:
         if changed and service and slo in self.slis_after_change.get(service, {}):
@@ -128,6 +143,9 @@ def parse_agents(raw: Any, origin: str = "agents") -> list[AgentSpec]:
                 "after_change",
                 "slis",
                 "slis_after_change",
+                "style",
+                "streaming_only",
+                "gates",
             }
         )
         if unknown:
@@ -168,7 +186,32 @@ def parse_agents(raw: Any, origin: str = "agents") -> list[AgentSpec]:
             }
             for service, by_slo in _mapping(f"{path}.slis_after_change", item.get("slis_after_change")).items()
         }
-        out.append(AgentSpec(name, str(role), versions, delay, answers, working, changes, after, slis, slis_after))
+        style = item.get("style", "simple")
+        if style not in STYLES:
+            raise AgentWorldError(f"{path}.style: expected one of {', '.join(STYLES)}, got {style!r}")
+        gates = {
+            service: _parse_gate(f"{path}.gates.{service}", gate)
+            for service, gate in _mapping(f"{path}.gates", item.get("gates")).items()
+        }
+        if (gates or item.get("streaming_only")) and style != "autopilot":
+            raise AgentWorldError(f"{path}: gates and streaming_only are for style: autopilot")
+        out.append(
+            AgentSpec(
+                name,
+                str(role),
+                versions,
+                delay,
+                answers,
+                working,
+                changes,
+                after,
+                slis,
+                slis_after,
+                str(style),
+                bool(item.get("streaming_only", False)),
+                gates,
+            )
+        )
     if len({a.name for a in out}) != len(out):
         raise AgentWorldError(f"{origin}: agent names must be unique")
     return out
@@ -192,6 +235,21 @@ def _parse_answer(path: str, answer: Any) -> Answer:
     if unknown:
         raise AgentWorldError(f"{path}: unknown key {unknown[0]!r}")
     return Answer(answer["text"], data, bool(answer.get("asks", False)))
+
+
+def _parse_gate(path: str, gate: Any) -> GateScript:
+    if not isinstance(gate, dict) or not isinstance(gate.get("tool"), str):
+        raise AgentWorldError(f"{path}.tool: required")
+    unknown = sorted(set(gate) - {"tool", "arguments", "actions"})
+    if unknown:
+        raise AgentWorldError(f"{path}: unknown key {unknown[0]!r}")
+    arguments = gate.get("arguments") or {}
+    actions = gate.get("actions", 1)
+    if not isinstance(arguments, dict):
+        raise AgentWorldError(f"{path}.arguments: expected a mapping")
+    if not isinstance(actions, int) or isinstance(actions, bool) or actions < 1:
+        raise AgentWorldError(f"{path}.actions: expected a whole number of at least 1")
+    return GateScript(gate["tool"], {str(k): str(v) for k, v in arguments.items()}, actions)
 
 
 def _parse_counts(path: str, counts: Any) -> dict[str, Any]:
@@ -251,6 +309,7 @@ class Agents:
         self.executions: list[dict[str, Any]] = []
         self.changed: set[str] = set()  # services whose change is done: their agents answer with `after_change`
         self.sli_requests: list[dict[str, Any]] = []  # each batched SLI request: agent, the SLOs asked
+        self.autopilot = Autopilot(self)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/a2a/{name}/.well-known/agent-card.json", self.card)
@@ -282,6 +341,8 @@ class Agents:
 
     async def card(self, request: web.Request) -> web.Response:
         spec = self._spec(request)
+        if spec.style == "autopilot":
+            return web.json_response(autopilot_card(spec, request.url.port or 80))
         url = self.url(spec.name)
         card: dict[str, Any] = {
             "name": spec.name,
@@ -301,7 +362,7 @@ class Agents:
             card.update(url=url, protocolVersion="0.3.0", preferredTransport="JSONRPC")
         return web.json_response(card)
 
-    async def rpc(self, request: web.Request) -> web.Response:
+    async def rpc(self, request: web.Request) -> web.StreamResponse:
         spec = self._spec(request)
         try:
             body = await request.json()
@@ -312,11 +373,12 @@ class Agents:
         rpc_id, method, params = body.get("id"), body["method"], body.get("params") or {}
         self._settle()
         header = request.headers.get("A2A-Version", "")
+        streams = spec.style == "autopilot"
         version = (
             "1.0"
-            if method in ("SendMessage", "GetTask")
+            if method in ("SendMessage", "GetTask") or (streams and method == "SendStreamingMessage")
             else "0.3"
-            if method in ("message/send", "tasks/get")
+            if method in ("message/send", "tasks/get") or (streams and method == "message/stream")
             else None
         )
         self.requests.append({"agent": spec.name, "method": method, "version": version, "header": header})
@@ -325,6 +387,8 @@ class Agents:
             return _error(rpc_id, -32601, "Method not found")
         if version not in spec.versions or (version == "1.0" and not header.startswith("1.")):
             return _error(rpc_id, -32009, f"A2A version {header or '0.3'!r} is not supported by this agent")
+        if streams:
+            return await self.autopilot.rpc(spec, request, rpc_id, method, params if isinstance(params, dict) else {})
         if method in ("GetTask", "tasks/get"):
             task = self.tasks.get(str(params.get("id")))
             if task is None:
@@ -462,7 +526,7 @@ class Agents:
                     return task
                 self._finish(task)
                 return task
-        self._emit_done(execution)
+        self.emit_done(execution)
         return task
 
     def _finish(self, task: _Task) -> None:
@@ -473,14 +537,14 @@ class Agents:
         execution["outcome"] = "done"
         if task.service:
             self.changed.add(task.service)
-        self._emit_done(execution)
+        self.emit_done(execution)
 
     def _settle(self) -> None:
         now = time.monotonic()
         for task in [t for t in self.tasks.values() if t.execution is not None and now >= t.ready_at]:
             self._finish(task)
 
-    def _emit_done(self, execution: dict[str, Any]) -> None:
+    def emit_done(self, execution: dict[str, Any]) -> None:
         self.rt.feed.emit(
             "a2a.change_done",
             agent=execution["agent"],
