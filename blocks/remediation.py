@@ -47,6 +47,14 @@ def done(outcome: str) -> str:
     return f":white_check_mark: Done: {escape(truncate(outcome, 1500))}"
 
 
+def unconfirmed(action: str, said: str) -> str:
+    """The agent ended its task without saying whether the change was made: the verification will tell."""
+    return (
+        f":grey_question: The agent ended without saying whether *{escape(action)}* was done "
+        f"({escape(truncate(said, 1000))}): the verification will tell."
+    )
+
+
 def verifying(v: Verification) -> str:
     return (
         f":mag: Verifying: {_signal(v.signal)} must stay below {shown_value(v.signal, v.below)} for "

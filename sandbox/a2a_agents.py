@@ -4,8 +4,8 @@ a2a-sdk servers do.
 
 A request whose data part carries a `change` meets an approval gate like K8s Autopilot's: the task asks for input, and
 the follow-up in the same task is the answer to the gate. It approves only when its text starts with "approve" and its
-data part says `decision: approved` with the `plan_hash` the change request named (a change request without a
-`plan_hash` is approved by the text alone, as before); "approve" naming another plan, or none, ends the task
+data part says `decision: approve` (or `approved`) with the `plan_hash` the change request named (a change request
+without a `plan_hash` is approved by the text alone, as before); "approve" naming another plan, or none, ends the task
 `rejected`, anything else `failed`. An approved change then turns out as `changes:` scripts it (done, fail, hang), and a
 change that is done changes the world: every agent asked about that service answers with its `after_change:` answer.
 
@@ -490,7 +490,7 @@ class Agents:
         change = task.change or ""
         says_approve = text.strip().lower().startswith("approve")
         names_plan = task.plan_hash is None or data.get("plan_hash") == task.plan_hash
-        decided = task.plan_hash is None or data.get("decision") == "approved"
+        decided = task.plan_hash is None or data.get("decision") in ("approve", "approved")
         task.data = None
         task.gate = False
         execution: dict[str, Any] = {
@@ -512,6 +512,7 @@ class Agents:
         else:
             script = spec.change_for(task.service)
             task.text = script.render(change, task.service)
+            task.data = {"outcome": "failed" if script.outcome == "fail" else "done"}  # what it says it did
             if script.outcome == "fail":
                 task.state, execution["outcome"] = "failed", "failed"
             elif script.outcome == "hang":

@@ -111,7 +111,8 @@ async def test_a_dead_agent_is_unavailable_and_the_incident_goes_on(h: Harness, 
     assert "db-payments-prod" in findings.text  # the other agents' answers still made the diagnosis
 
 
-async def test_an_agent_asking_for_input_is_left_waiting_for_a_person(h: Harness, tmp_path: Path) -> None:
+@pytest.mark.parametrize("style", ["simple", "autopilot"])
+async def test_a_gate_met_by_a_question_is_closed_with_a_rejection(h: Harness, tmp_path: Path, style: str) -> None:
     from sandbox.a2a_agents import parse_agents
 
     [spec] = parse_agents(
@@ -119,6 +120,7 @@ async def test_an_agent_asking_for_input_is_left_waiting_for_a_person(h: Harness
             {
                 "name": "k8s",
                 "role": "kubernetes",
+                "style": style,
                 "answers": {"payments-api": {"text": "May I restart the payments pods to look?", "asks": True}},
             }
         ]
@@ -130,15 +132,22 @@ async def test_an_agent_asking_for_input_is_left_waiting_for_a_person(h: Harness
     await h.restart()
     channel = await _declare_payments(h)
     [findings] = [m for m in h.sandbox.slack.messages_in(channel) if m.text.startswith(":stethoscope:")]
-    assert "• k8s (kubernetes): waits for a person's decision" in findings.text
-    # nobody answered it for a person: one request, the question, and nothing after
-    assert [r["method"] for r in h.sandbox.agents.requests] == ["SendMessage"]
-    [task] = h.sandbox.agents.tasks.values()
-    assert task.state == "input-required"
+    assert "• k8s (kubernetes): asked to " in findings.text
+    assert "sre-agent declined (a change is proposed and approved here, in Slack)" in findings.text
+    # the question, then at once the exact word "reject" in that task, with the reason in a data part
+    sends = [r for r in h.sandbox.agents.requests if r["method"] not in ("GetTask", "tasks/get")]
+    assert len(sends) == 2
     [incident] = await h.services.store.incidents()
     assert incident.id is not None
     [stored] = await h.services.store.evidence(incident.id)
-    assert stored["outcome"] == "input_required" and stored["task_id"] == task.id
+    assert stored["outcome"] == "input_required"
+    if style == "autopilot":
+        [closed] = h.sandbox.agents.executions
+        assert closed["answer_text"] == "reject" and closed["decision"] == "reject"
+        assert stored["task_id"] == closed["task_id"]
+    else:
+        [task] = h.sandbox.agents.tasks.values()
+        assert task.state == "failed" and stored["task_id"] == task.id
 
 
 def _repoint(agents_file: Path, name: str, url: str, *, timeout_s: float) -> None:

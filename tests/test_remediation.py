@@ -205,10 +205,10 @@ async def test_proposed_approved_executed_once_verified_and_resolved(h: Harness)
     assert [r["plan_hash"] for r in agents.change_requests] == [proposal.plan_hash]
     [execution] = agents.executions
     assert execution["outcome"] == "done"
-    assert execution["answer_data"]["decision"] == "approved"
+    assert execution["answer_data"]["decision"] == "approve"
     assert execution["answer_data"]["plan_hash"] == proposal.plan_hash
     assert execution["answer_data"]["approvers"] == ["U0DANA"]
-    assert execution["answer_text"].lower().startswith("approve")
+    assert execution["answer_text"] == "approve"  # the exact word K8s Autopilot reads
     [done] = await h.services.store.proposals()
     assert done.status is Status.EXECUTED and done.approvers == ("U0DANA",) and done.agent == "k8s-autopilot"
     assert "Carried out (approved by <@U0DANA>)" in _state(h, channel, message.ts)

@@ -35,6 +35,8 @@ __all__ = ["A2AClient", "A2AError", "AgentReply", "Breaker", "choose_interface"]
 
 CARD_PATH = "/.well-known/agent-card.json"
 CARD_TTL_S = 300.0
+APPROVE = "approve"  # the decision words K8s Autopilot reads exactly (schema/interrupts.py); anything else is approve
+REJECT = "reject"
 POLL_FIRST_S = 0.1
 POLL_MAX_S = 1.0
 
@@ -176,6 +178,48 @@ class A2AClient:
             raise
         self.breaker.success()
         return reply
+
+    async def ask(
+        self, instruction: str, data: dict[str, Any] | None = None, *, context_id: str | None = None
+    ) -> AgentReply:
+        """A question, which changes nothing: an approval gate it meets is closed at once (`decline`), so that it
+        is not left open, nor answered by whatever is next said in that context. The reply still shows the gate."""
+        reply = await self.send(instruction, data, context_id=context_id)
+        if reply.needs_input:
+            await self.decline(reply, "sre-agent only asked a question; a change is approved by people in Slack")
+        return reply
+
+    async def approve(self, reply: AgentReply, decision: dict[str, Any], *, timeout_s: float) -> AgentReply:
+        """Answer an approval gate: the word K8s Autopilot reads as approve, and the decision (plan, approvers) in a
+        data part. Sent once."""
+        return await self.send(
+            APPROVE,
+            {"decision": "approve", **decision},
+            context_id=reply.context_id,
+            task_id=reply.task_id,
+            resend=False,
+            timeout_s=timeout_s,
+        )
+
+    async def decline(self, reply: AgentReply, why: str) -> bool:
+        """Close an approval gate with a rejection: the exact word `reject` (K8s Autopilot reads any other text,
+        `reject: <why>` included, as approve) and the reason in a data part `{"decision": "reject", "message": why}`.
+        Whether the agent took it."""
+        if reply.task_id is None and reply.context_id is None:
+            return False
+        try:
+            await self.send(
+                REJECT,
+                {"decision": "reject", "message": why},
+                context_id=reply.context_id,
+                task_id=reply.task_id,
+                resend=False,
+            )
+        except A2AError as exc:
+            log.warning("agent %s: its approval gate could not be closed (%s): %s", self.name, why, exc.reason)
+            return False
+        log.info("agent %s: its approval gate was closed with a rejection: %s", self.name, why)
+        return True
 
     async def _send(
         self,

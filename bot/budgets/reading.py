@@ -93,7 +93,7 @@ class SliReader:
                 ],
             }
             try:
-                reply = await self.delegator.client(agent).send(INSTRUCTION, data)
+                reply = await self.delegator.client(agent).ask(INSTRUCTION, data)
             except A2AError as exc:
                 log.warning("SLI counts from %s: %s", agent.name, exc.reason)
                 continue

@@ -3,7 +3,9 @@ turning their answers into evidence and ranked hypotheses. sre-agent never queri
 
 Each agent is asked in the incident's own A2A context (one per incident per agent). An agent that is not configured,
 down, slow or refusing makes its evidence "unavailable" with the reason; the incident goes on without it. An agent
-that asks for input is left waiting for a person's decision (recorded as such); sre-agent never answers it alone.
+that asks for a decision while it is asked a question (its own approval gate) is answered with a rejection at once,
+and the findings say so: a change is proposed and approved in Slack, and a gate left open would take whatever is next
+said in that context as its answer.
 """
 
 from __future__ import annotations
@@ -88,7 +90,7 @@ class Delegator:
             assert incident.id is not None
             context = await self.store.agent_context(incident.id, agent.name)
             try:
-                reply = await self.client(agent).send(instruction, data, context_id=context)
+                reply = await self.client(agent).ask(instruction, data, context_id=context)
             except A2AError as exc:
                 log.info("agent %s could not answer a check of %s: %s", agent.name, incident.key, exc.reason)
                 continue
@@ -196,7 +198,7 @@ class Delegator:
         """One question to one agent: the evidence (unavailable, with the reason, when it could not answer)."""
         started = time.monotonic()
         try:
-            reply = await self.client(agent).send(question.instruction, data, context_id=context)
+            reply = await self.client(agent).ask(question.instruction, data, context_id=context)
         except A2AError as exc:
             item = Evidence(
                 agent.name,
@@ -254,7 +256,10 @@ def _evidence(agent: AgentConfig, question: Question, reply: AgentReply, duratio
     if reply.state == "completed":
         outcome, reason = Outcome.ANSWERED, ""
     elif reply.needs_input:
-        outcome, reason = Outcome.INPUT_REQUIRED, "waits for a person's decision"
+        asked = reply.gate().described
+        outcome = Outcome.INPUT_REQUIRED
+        reason = f"asked to {asked}" if asked else "asked for a decision"
+        reason = f"{reason[:300]}; sre-agent declined (a change is proposed and approved here, in Slack)"
     else:
         outcome, reason = Outcome.FAILED, f"the task ended {reply.state}"
     return Evidence(

@@ -1,17 +1,20 @@
 """Asking the runbook's agent to carry out an approved change, over A2A: the request names the exact plan (its hash),
 the task is kept before sre-agent waits on it (so a restart can follow it), and the agent's own approval gate is
-answered once, with the decision recorded for this plan (who approved it), and nothing else."""
+answered once, with the decision recorded for this plan (who approved it), and only when it asks for that plan: one
+action, of the plan's kind, on its target, with its numbers (bot/domain/agent_gate.py). A gate for anything else, or
+asked again, is closed with a rejection and the reason, and the change counts as failed."""
 
 from __future__ import annotations
 
 from bot.adapters.a2a import A2AClient, A2AError, AgentReply
 from bot.config.agents import AgentConfig
+from bot.domain.agent_gate import GateRequest, mismatch
 from bot.domain.approval import Proposal, Status
 from bot.domain.incident import Incident
 from bot.lifecycle.delegation import Delegator
 from bot.store import Store
 
-__all__ = ["AgentChange"]
+__all__ = ["AgentChange", "GateRefused"]
 
 
 class AgentChange:
@@ -61,7 +64,8 @@ class AgentChange:
     async def _answer_gate(
         self, proposal: Proposal, client: A2AClient, reply: AgentReply, timeout_s: float
     ) -> AgentReply:
-        """The agent's own approval gate: answered once, with the decision stored for this plan, nothing else."""
+        """The agent's own approval gate: answered once, for the plan stored as approved, when the gate asks for
+        exactly that plan; any other gate is closed with a rejection and the reason (GateRefused)."""
         if not reply.needs_input:
             return reply
         stored = await self.store.proposal(proposal.id)
@@ -73,27 +77,38 @@ class AgentChange:
             or len(stored.approvers) < stored.needed
             or reply.task_id is None
         ):
-            raise A2AError(client.name, "refused", "it asked for a decision sre-agent has no record of")
-        decision = {
-            "decision": "approved",
-            "plan_hash": stored.plan_hash,
-            "approvers": list(stored.approvers),
-            "proposal": stored.id,
-            "change": stored.plan.action,
-        }
+            why = "sre-agent has no record of an approval for it"
+            await client.decline(reply, why)
+            raise GateRefused(client.name, reply.gate(), why)
+        request = reply.gate()
+        other = mismatch(stored.plan, request)
+        if other is not None:
+            await client.decline(reply, f"not the approved plan: {other}")
+            raise GateRefused(client.name, request, f"not the approved plan: {other}")
         names = ", ".join(stored.approvers)
-        answer = await client.send(
-            f"approve: {stored.plan.action} (plan {stored.plan_hash[:12]}), approved in Slack by {names}",
-            decision,
-            context_id=reply.context_id,
-            task_id=reply.task_id,
-            resend=False,
+        answer = await client.approve(
+            reply,
+            {
+                "message": f"{stored.plan.action} (plan {stored.plan_hash[:12]}), approved in Slack by {names}",
+                "plan_hash": stored.plan_hash,
+                "approvers": list(stored.approvers),
+                "proposal": stored.id,
+                "change": stored.plan.action,
+            },
             timeout_s=timeout_s,
         )
         if answer.needs_input:
-            raise A2AError(
-                client.name,
-                "refused",
-                "it asked again after the recorded decision was given; sre-agent answers an approval gate once",
-            )
+            why = "it asked again after the decision was given; sre-agent answers an approval gate once"
+            await client.decline(answer, why)
+            raise GateRefused(client.name, answer.gate(), why)
         return answer
+
+
+class GateRefused(A2AError):
+    """An approval gate sre-agent closed with a rejection: what it asked, and why."""
+
+    def __init__(self, agent: str, request: GateRequest, why: str) -> None:
+        asked = request.described
+        super().__init__(agent, "refused", f"its approval gate asked for {asked}: {why}" if asked else why)
+        self.request = request
+        self.why = why

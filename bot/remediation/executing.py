@@ -14,6 +14,7 @@ from blocks import remediation as words
 from blocks.text import truncate
 from bot.adapters.a2a import A2AError, AgentReply
 from bot.config.agents import AgentConfig
+from bot.domain.agent_gate import Outcome, outcome_of
 from bot.domain.approval import Proposal, Status
 from bot.domain.events import Executed, ExecutionStarted, Expired, Verifying, record
 from bot.domain.incident import Incident, advance
@@ -171,14 +172,27 @@ class Executor:
         await self._conclude(proposal, reply)
 
     async def _conclude(self, proposal: Proposal, reply: AgentReply, *, after: Awaitable[None] | None = None) -> None:
-        ok = reply.state == "completed"
-        text = reply.text or (f"the task ended {reply.state}" if not ok else "done")
-        await self._finished(
-            proposal, ok=ok, outcome=text if ok else f"the task ended {reply.state}: {text}", after=after
-        )
+        """A task that ended "completed" is not yet a change made: the agent must say so (its tool cards, its
+        outcome) or, where it says neither, the runbook's verification must show it; otherwise it failed."""
+        said = outcome_of(reply.state, reply.text, reply.data, reply.tools)
+        if said.outcome is Outcome.NOT_SAID:
+            runbook = self.runbooks.get(proposal.plan.runbook)
+            if runbook is None or runbook.verification is None:
+                why = f"the agent did not say the change was made, and nothing verifies it: {said.why}"
+                await self._finished(proposal, ok=False, outcome=why, after=after)
+                return
+            await self._finished(proposal, ok=True, outcome=said.why, after=after, confirmed=False)
+            return
+        await self._finished(proposal, ok=said.outcome is Outcome.CARRIED_OUT, outcome=said.why, after=after)
 
     async def _finished(
-        self, proposal: Proposal, *, ok: bool, outcome: str, after: Awaitable[None] | None = None
+        self,
+        proposal: Proposal,
+        *,
+        ok: bool,
+        outcome: str,
+        after: Awaitable[None] | None = None,
+        confirmed: bool = True,
     ) -> None:
         """The action ended. `after`: what Slack still has to show of its start, shown before its end (but only
         after the end is stored and what follows is armed)."""
@@ -232,7 +246,8 @@ class Executor:
             await shown(self.board.redraw(finished))
             await shown(self.channel.refresh(incident))
             if ok:
-                await shown(self.channel.say(incident, words.done(outcome)))
+                said = words.done(outcome) if confirmed else words.unconfirmed(proposal.plan.action, outcome)
+                await shown(self.channel.say(incident, said))
                 if verifying:
                     assert verification is not None
                     await shown(self.channel.say(incident, words.verifying(verification)))
