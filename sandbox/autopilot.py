@@ -219,13 +219,11 @@ class Autopilot:
         }
         model.update(answer.data or {})
         ready = at + spec.working_ms / 1000
+        half = len(answer.text) // 2  # its answer streamed in chunks that share one messageId
         task.events = [
-            (at, _status("working", turn, [{"text": f"Looking at {service or 'the cluster'}"}])),
-            (at + STEP_S, _status("working", turn, [{"text": "…"}])),
-            *[
-                (ready + STEP_S, _status("working", turn, [part]))
-                for part in _card(surface, "toolExecutionCard", model)
-            ],
+            *[(at, _status("working", turn, [part])) for part in _card(surface, "toolExecutionCard", model)],
+            (ready + STEP_S, _status("working", turn, [{"text": answer.text[:half]}])),
+            (ready + STEP_S, _status("working", turn, [{"text": answer.text[half:]}])),
         ]
         if answer.asks:  # it wants to run something that changes the cluster before it answers
             gate = {
@@ -245,11 +243,14 @@ class Autopilot:
         if scripted is not None:
             return {"tool": scripted.tool, "arguments": dict(scripted.arguments), "actions": scripted.actions}
         kind = str(user.get("kind") or "")
+        parameters = user.get("parameters") if isinstance(user.get("parameters"), dict) else {}
         arguments = {"name": service or "", "namespace": str(user.get("namespace") or "default")}
         if kind == "rollback":
             arguments = {"release_name": service or "", "namespace": arguments["namespace"]}
-        for key, value in (user.get("parameters") or {}).items():
-            if not str(key).endswith("_delta"):
+        if kind == "raise_memory_limit" and parameters.get("to"):
+            arguments["memory_limit"] = str(parameters["to"])
+        for key, value in parameters.items():
+            if not str(key).endswith("_delta") and key not in ("from", "to"):
                 arguments[str(key)] = str(value)
         return {"tool": _TOOLS.get(kind, "kubectl_apply"), "arguments": arguments, "actions": 1}
 

@@ -82,8 +82,9 @@ async def test_diagnosis_is_read_from_its_a2ui_cards(sb: Sandbox, http: aiohttp.
     client = A2AClient(name, sb.agents.url(name), http, timeout_s=5)
     reply = await client.send("Why are the checkout pods crashing?", {"service": "checkout-service"})
     assert reply.state == "completed"
-    assert PODS in reply.text  # the words of its tool card; its final message's text is empty
-    assert reply.text.startswith("Looking at checkout-service")  # its streamed words, joined
+    assert reply.text.startswith(PODS)  # its streamed words, joined; its final message's text is empty
+    assert reply.surfaces[0].model["terminalOutput"] == PODS  # and its tool card, whose data model is data
+    assert from_answer(reply.data, "").restarts is not None
     signals = from_answer(reply.data, reply.text)
     assert signals.pods_in("CrashLoopBackOff") == 3 and signals.restarts is not None
     assert signals.restarts.value == 14

@@ -40,7 +40,14 @@ KUBERNETES = {
 APPROVE, REJECT, DONE = "proposal.approve", "proposal.reject", "proposal.done"
 
 
-def _agents(change: dict[str, Any] | None = None, *, recovers: bool = True, working_ms: int = 0) -> list[Any]:
+def _agents(
+    change: dict[str, Any] | None = None,
+    *,
+    recovers: bool = True,
+    working_ms: int = 0,
+    style: str = "simple",
+    gates: dict[str, Any] | None = None,
+) -> list[Any]:
     monitoring: dict[str, Any] = {
         "name": "monitoring",
         "role": "monitoring",
@@ -58,6 +65,8 @@ def _agents(change: dict[str, Any] | None = None, *, recovers: bool = True, work
         kubernetes["changes"] = {"checkout-service": change}
     if working_ms:
         kubernetes["working_ms"] = working_ms
+    if style != "simple":  # answers as K8s Autopilot does (sandbox/autopilot.py), in both versions
+        kubernetes.update(style=style, versions=["1.0", "0.3"], gates=gates or {})
     return parse_agents([monitoring, kubernetes])
 
 
@@ -90,7 +99,11 @@ def clock() -> ScaledClock:
 @pytest.fixture
 async def sandbox(world: World, clock: ScaledClock, agent_script: dict[str, Any]) -> AsyncIterator[Sandbox]:
     agents = _agents(
-        agent_script["change"], recovers=agent_script["recovers"], working_ms=agent_script.get("working_ms", 0)
+        agent_script["change"],
+        recovers=agent_script["recovers"],
+        working_ms=agent_script.get("working_ms", 0),
+        style=agent_script.get("style", "simple"),
+        gates=agent_script.get("gates"),
     )
     async with started_sandbox(world, clock=clock, agents=agents) as sb:
         yield sb

@@ -18,7 +18,10 @@ __all__ = ["A2UI_MIME", "Surface", "is_a2ui", "surfaces_of", "text_of"]
 A2UI_MIME = "application/json+a2ui"
 _OPS = ("createSurface", "updateComponents", "updateDataModel", "beginRendering", "surfaceUpdate", "dataModelUpdate")
 # keys of a card's data model that steer the card rather than say something
-_QUIET = frozenset({"options", "onDecisionActionId", "onAnswerActionId", "phaseId", "surfaceId", "catalogId", "id"})
+_QUIET = frozenset(
+    {"options", "onDecisionActionId", "onAnswerActionId", "phaseId", "surfaceId", "catalogId", "id", "status"}
+    | {"environment", "riskLevel", "durationMs", "severity"}
+)
 
 
 @dataclass

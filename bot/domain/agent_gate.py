@@ -40,6 +40,8 @@ _NUMBER_ARGS = {
     "cpu_limit": ("cpu_limit", "cpu", "limits_cpu"),
     "instance_class": ("instance_class", "db_instance_class"),
     "revision": ("revision", "to_revision"),
+    # a plan that changes something from one value `to` another: the value the gate sets
+    "to": ("memory_limit", "memory", "limits_memory", "instance_class", "db_instance_class", "replicas"),
 }
 _FAILED = re.compile(r"^\s*(failed|error)\b[:\s]|^\s*agent execution encountered an error", re.IGNORECASE)
 _TOOL_DONE = frozenset({"success", "succeeded", "completed", "done", "ok"})
