@@ -158,11 +158,9 @@ class Autopilot:
     async def _stream(self, request: web.Request, rpc_id: Any, task: _Task, version: str) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
-        first = {"id": task.id, "contextId": task.context, "status": {"state": _state("submitted", version)}}
-        if version == "0.3":
-            first["kind"] = "task"
+        first = _task(task, version)  # the task as it is when the message arrives (a resumed one has a history)
         await _sse(response, rpc_id, {"task": first} if version == "1.0" else first)
-        sent = 0
+        sent = _count(task)
         while True:
             task.settle(time.monotonic())
             for status in _since(task, sent):
@@ -202,6 +200,14 @@ class Autopilot:
                     "incident": user.get("incident"),
                     "tool": gate["tool"],
                 }
+            )
+            self.agents.rt.feed.emit(
+                "a2a.change",
+                agent=spec.name,
+                service=service,
+                change=str(change),
+                plan_hash=user.get("plan_hash"),
+                task_id=task.id,
             )
             task.events = [
                 (at, _status("working", turn, [{"text": f"I'll {change[:1].lower()}{change[1:]}"}])),
@@ -257,6 +263,9 @@ class Autopilot:
     def _decide(self, spec: AgentSpec, task: _Task, text: str, data: list[dict[str, Any]]) -> _Task:
         gate, task.gate = task.gate or {}, None
         self.gates.pop(task.context, None)
+        if task.status.get("message"):  # resumed: working again from now
+            task.history.append(task.status["message"])
+        task.status = {"state": "working"}
         decision, said = decision_of(text, data)
         execution: dict[str, Any] = {
             "agent": spec.name,
@@ -302,7 +311,6 @@ class Autopilot:
         model.update(status="error" if failed else "success", terminalOutput=words)
         final = f"FAILED: {words}" if failed and not words.upper().startswith("FAILED") else words
         task.events = [
-            (at, _status("working", turn, [{"text": f"Running {gate.get('tool')}"}])),
             *[(ready + STEP_S, _status("working", turn, [p])) for p in _card(surface, "toolExecutionCard", model)],
             (ready + 2 * STEP_S, _status("working", turn, [{"text": final}])),
             (ready + 3 * STEP_S, _status("completed", turn, [{"text": ""}])),

@@ -140,7 +140,7 @@ def reply_of(result: Any) -> AgentReply:
             "completed",
             result.get("taskId"),
             result.get("contextId"),
-            "\n".join(texts + shown),
+            "\n".join(texts or shown),
             tuple(data) + tuple(s.model for s in surfaces if s.model),
             tuple(surfaces),
         )
@@ -152,13 +152,17 @@ def reply_of(result: Any) -> AgentReply:
     earlier, earlier_data, earlier_a2ui = _read(history)
     now, data, a2ui = _read(([last] if last else []) + [{"parts": a.get("parts")} for a in _artifacts(result)])
     surfaces = surfaces_of(earlier_a2ui + a2ui)
-    answer, progress = (now, earlier) if now else (earlier, [])  # a streamed answer: its words came while it worked
+    answer, progress = now, earlier
+    if not now:  # a streamed answer: its words came while it worked, under the messageId of the turn that ended it
+        turn = (last or {}).get("messageId")
+        answer = _read([m for m in history if turn and m.get("messageId") == turn])[0] or earlier
+        progress = [t for t in earlier if t not in answer]
     cards = [s.text() for s in surfaces if s.text()]
     return AgentReply(
         state_of(status.get("state")),
         result.get("id"),
         result.get("contextId"),
-        "\n".join([*answer, *cards]).strip(),
+        "\n".join(answer or cards).strip(),  # its words; where it said none, what its cards show
         tuple(earlier_data + data) + tuple(s.model for s in surfaces if s.model),
         tuple(surfaces),
         tuple(progress),
