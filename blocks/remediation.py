@@ -16,7 +16,7 @@ NO_VERIFICATION = "This runbook has no verification: the people on call decide w
 
 
 def _signal(signal: str) -> str:
-    return signal.replace("_", " ")
+    return {"latency_p99_ms": "p99 latency", "cpu": "CPU"}.get(signal, signal.replace("_", " "))
 
 
 def next_plan(after: str, action: str) -> str:
@@ -55,9 +55,18 @@ def unconfirmed(action: str, said: str) -> str:
     )
 
 
-def verifying(v: Verification) -> str:
+def unknown(action: str, what: str) -> str:
+    """A fix whose signal nobody could report: neither verified nor failed."""
     return (
-        f":mag: Verifying: {_signal(v.signal)} must stay below {shown_value(v.signal, v.below)} for "
+        f":grey_question: *{escape(action)}* could not be verified: {escape(what)}. "
+        "Whether it helped is for the people on call to judge: resolve the incident when you agree, or escalate."
+    )
+
+
+def verifying(v: Verification) -> str:
+    also = "".join(f" and {_signal(name)} below {shown_value(name, below)}" for name, below in v.also)
+    return (
+        f":mag: Verifying: {_signal(v.signal)} must stay below {shown_value(v.signal, v.below)}{also} for "
         f"{shown_duration(v.window_s)}; checking every {shown_duration(v.interval_s)}, for at most "
         f"{shown_duration(v.timeout_s)}."
     )

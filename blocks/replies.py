@@ -57,11 +57,12 @@ def already_open(incident: Incident) -> str:
     )
 
 
-def opened_for_you(incident: Incident) -> str:
+def opened_for_you(incident: Incident, *, findings: bool = False) -> str:
     paged = f" {incident.pager_name} is paging the on-call." if incident.source in PAGER_NAMES else ""
+    posted = " I've posted findings to the incident channel." if findings else ""
     return (
         f"{incident.severity.emoji} On it: I opened *{incident.severity} {incident.label}* for "
-        f"`{escape(incident.service)}` in {channel(incident.channel_id, incident.channel_name)}.{paged}"
+        f"`{escape(incident.service)}` in {channel(incident.channel_id, incident.channel_name)}.{paged}{posted}"
     )
 
 

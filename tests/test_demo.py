@@ -219,7 +219,8 @@ def test_terminal_rendering_shows_escaped_text_literally() -> None:
 
 
 async def test_payments_timeout_names_the_database() -> None:
-    summary = await play(load_scenario("payments-timeout"), speed=600)
+    printed = io.StringIO()
+    summary = await play(load_scenario("payments-timeout"), speed=600, out=Printer(printed))
     assert summary["ok"], summary.get("error")
     assert summary["incident"]["service"] == "payments-api" and summary["incident"]["severity"] == "P2"
     assert summary["incident"]["phase"] == "resolved"
@@ -236,10 +237,22 @@ async def test_payments_timeout_names_the_database() -> None:
     assert "Scale db-payments-prod up" in findings["text"] and "Unavailable" not in findings["text"]
     assert len(findings["thread"]) == 3
     assert any(t.startswith("*aws* (cloud) was asked:") and "CPU 95%" in t for t in findings["thread"])
-    # no runbook matches a database at 95% CPU with its connections at 24%: a person is asked, plainly
-    assert summary["proposals"] == []
-    [asked] = [e for e in summary["timeline"] if e["kind"] == "help_requested"]
-    assert asked["text"] == "No runbook matches what the agents found."
+    # the brief's two recommendations: the index by hand (a DBA's task, Done), and the scale-up to the next
+    # instance class, approved, carried out once by the cloud agent, verified on the database's CPU and the p99
+    index, scale = summary["proposals"]
+    assert (index["runbook"], index["status"]) == ("slow-query-index", "executed")
+    assert index["action"] == "Add an index on transactions.user_id (manual, requires a DBA)"
+    assert (scale["runbook"], scale["status"], scale["agent"]) == ("database-scale-up", "executed", "aws")
+    assert scale["action"] == "Scale db-payments-prod to db.r6g.xlarge (temporary relief)"
+    assert scale["approvers"] == ["dana"] and scale["verified"] is True
+    kinds = [e["kind"] for e in summary["timeline"]]
+    assert kinds.count("execution_started") == 1 and kinds.count("executed") == 1
+    assert kinds.count("verified") == 1 and kinds[-1] != "verification_failed"
+    shown = printed.getvalue()
+    assert "PagerDuty is paging the on-call. I've posted findings to the incident channel." in shown  # the thread
+    assert "Verifying: CPU must stay below 70.0% and p99 latency below 500 ms" in shown
+    assert shown.count("A2A: aws is asked to change payments-api") == 1
+    assert not [e for e in summary["timeline"] if e["kind"] == "help_requested"]
 
 
 async def test_payments_timeout_paged_through_opsgenie_runs_the_same_story_on_the_alert() -> None:

@@ -1,4 +1,4 @@
-"""Runbooks: the six shipped ones load, bad files are named precisely, triggers match the signals the agents
+"""Runbooks: the eight shipped ones load, bad files are named precisely, triggers match the signals the agents
 report, and a plan's hash covers every part of the plan."""
 
 from __future__ import annotations
@@ -17,13 +17,15 @@ SHIPPED = load_runbooks()
 TARGET = {"service": "checkout-service", "namespace": "shop", "release": "checkout"}
 
 
-def test_the_six_shipped_runbooks() -> None:
+def test_the_eight_shipped_runbooks() -> None:
     assert [r.name for r in SHIPPED] == [
         "database-saturation",
+        "database-scale-up",
         "deploy-regression",
         "high-error-rate",
         "memory-pressure",
         "pod-crash-storm",
+        "slow-query-index",
         "upstream-timeout",
     ]
     memory = next(r for r in SHIPPED if r.name == "memory-pressure")
@@ -53,6 +55,32 @@ def test_the_checkout_crash_storm_matches_memory_pressure_first() -> None:
 )
 def test_each_trigger(words: str, runbook: str) -> None:
     assert [p.runbook for p in match(SHIPPED, from_text(words), TARGET)] == [runbook]
+
+
+def test_a_database_at_high_cpu_with_a_full_table_scan() -> None:
+    """The brief's payments story: the index by hand (a DBA), and the next instance class up as relief."""
+    signals = from_text(
+        "RDS instance db-payments-prod (db.r6g.large) is at 95% CPU. Top query: SELECT * FROM transactions "
+        "WHERE user_id = ? doing a full table scan."
+    )
+    index, scale = match(SHIPPED, signals, {"service": "payments-api", "namespace": "payments"})
+    assert (index.runbook, index.manual) == ("slow-query-index", True)
+    assert index.action == "Add an index on transactions.user_id (manual, requires a DBA)"
+    assert (scale.runbook, scale.manual) == ("database-scale-up", False)
+    assert scale.action == "Scale db-payments-prod to db.r6g.xlarge (temporary relief)"
+    assert scale.parameters == {"database": "db-payments-prod", "from": "db.r6g.large", "to": "db.r6g.xlarge"}
+    # without a named database and its class the plan would not be exact: no scale-up
+    assert [p.runbook for p in match(SHIPPED, from_text("CPU at 95%"), {"service": "x"})] == []
+
+
+@pytest.mark.parametrize(
+    ("size", "after"),
+    [("db.r6g.large", "db.r6g.xlarge"), ("db.r6g.xlarge", "db.r6g.2xlarge"), ("db.m5.16xlarge", None)],
+)
+def test_the_next_instance_class(size: str, after: str | None) -> None:
+    from bot.domain.runbooks import next_size
+
+    assert next_size(size) == after
 
 
 SLOWER_SINCE_V231 = (

@@ -46,6 +46,7 @@ class _Trigger(BaseModel):
     p99_above: str | float | None = None
     p99_above_normal: float | None = Field(None, gt=1)
     after_deploy: bool = False
+    full_scan: bool = False
     sustained: str | float = 0
 
     @model_validator(mode="after")
@@ -59,15 +60,20 @@ class _Trigger(BaseModel):
             or self.p99_above
             or self.p99_above_normal
             or self.after_deploy
+            or self.full_scan
         ):
             raise ValueError("a trigger needs at least one condition")
         return self
 
 
+_SIGNAL = r"^(error_rate|latency_p99_ms|restarts|connections|cpu)$"
+
+
 class _Verification(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    signal: str = Field(pattern=r"^(error_rate|latency_p99_ms|restarts|connections|cpu)$")
+    signal: str = Field(pattern=_SIGNAL)
     below: float
+    also: dict[str, float] = Field(default_factory=dict)  # {signal: below}: they must hold at the same time
     window: str | float = "5m"
     interval: str | float = "30s"
     timeout: str | float = "15m"
@@ -89,6 +95,14 @@ class _Runbook(BaseModel):
     verification: _Verification | None = None
     follow_up: list[str] = Field(default_factory=list)
     manual: bool = False
+
+    @field_validator("verification")
+    @classmethod
+    def _also(cls, value: _Verification | None) -> _Verification | None:
+        for signal in value.also if value else {}:
+            if not re.match(_SIGNAL, signal) or signal == (value.signal if value else ""):
+                raise ValueError(f"verification.also: {signal!r} is not another signal sre-agent verifies")
+        return value
 
     @field_validator("title", "action", "expected")
     @classmethod
@@ -117,13 +131,19 @@ def parse_runbook(data: Any, origin: str) -> Runbook:
             p99_above_ms=parse_duration_s(rb.trigger.p99_above) * 1000 if rb.trigger.p99_above is not None else None,
             p99_above_normal=rb.trigger.p99_above_normal,
             after_deploy=rb.trigger.after_deploy,
+            full_scan=rb.trigger.full_scan,
             sustained_s=parse_duration_s(rb.trigger.sustained),
         )
         verification = None
         if rb.verification is not None:
             v = rb.verification
             verification = Verification(
-                v.signal, v.below, parse_duration_s(v.window), parse_duration_s(v.interval), parse_duration_s(v.timeout)
+                v.signal,
+                v.below,
+                parse_duration_s(v.window),
+                parse_duration_s(v.interval),
+                parse_duration_s(v.timeout),
+                tuple(v.also.items()),
             )
     except ValidationError as exc:
         raise ConfigError(describe(exc, origin)) from None

@@ -153,9 +153,6 @@ def _cite(evidence: list[Evidence], source: str) -> str:
     return source
 
 
-_QUERY = re.compile(r"\bFROM\s+([A-Za-z_][\w.]*)\s+WHERE\s+([A-Za-z_]\w*)\s*=", re.IGNORECASE)
-
-
 REGRESSION_FACTOR = 2.0  # p99 at least this many times its normal after a deploy: the deploy made it slow
 
 
@@ -234,11 +231,8 @@ def rank(evidence: list[Evidence], service: str) -> list[Hypothesis]:
         target = f"The database {db}" if db else "A database or cache it depends on"
         slow_pods_fine = s.healthy or not s.pods
         recommendations = []
-        query = next((m for e in usable if (m := _QUERY.search(e.answer))), None)
-        if query is not None and re.search(
-            r"full (?:table )?scan|seq(?:uential)? scan|missing index", " ".join(e.answer.lower() for e in usable)
-        ):
-            table, column = query.group(1), query.group(2)
+        if s.full_scan is not None:
+            table, column = s.full_scan
             recommendations.append(f"Add an index on {table}.{column} (manual: needs a DBA).")
         recommendations.append(
             f"Scale {db or 'the database'} up (a larger instance or read replicas) as temporary relief."

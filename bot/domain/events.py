@@ -288,7 +288,7 @@ class Verifying(Payload):
 class Checked(Payload):
     """A verification's end: the fix holds, or it does not; the readings it was judged on."""
 
-    KINDS = (EventKind.VERIFIED, EventKind.VERIFICATION_FAILED)
+    KINDS = (EventKind.VERIFIED, EventKind.VERIFICATION_FAILED, EventKind.VERIFICATION_UNKNOWN)
     proposal: int = 0
     plan_hash: str = ""
     readings: tuple[Any, ...] = ()

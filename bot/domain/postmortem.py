@@ -282,6 +282,7 @@ _SAID = {  # what an event was, in words, where its text alone does not say it
     EventKind.VERIFYING: "verifying: {text}",
     EventKind.VERIFIED: "verified: {text}",
     EventKind.VERIFICATION_FAILED: "not verified: {text}",
+    EventKind.VERIFICATION_UNKNOWN: "could not be verified: {text}",
     EventKind.HELP_REQUESTED: "asked people for help: {text}",
     EventKind.BUDGET_SPENT: "error budget spent: {text}",
     EventKind.PUBLIC_POST_PROPOSED: "status page post proposed: {text}",

@@ -17,7 +17,18 @@ from typing import Any
 from bot.domain.diagnosis import Role
 from bot.domain.signals import Signals
 
-__all__ = ["PLACEHOLDERS", "Plan", "Risk", "Runbook", "Trigger", "Verification", "covers", "fill", "match"]
+__all__ = [
+    "PLACEHOLDERS",
+    "Plan",
+    "Risk",
+    "Runbook",
+    "Trigger",
+    "Verification",
+    "covers",
+    "fill",
+    "match",
+    "next_size",
+]
 
 
 class Risk(StrEnum):
@@ -39,6 +50,7 @@ class Trigger:
     p99_above_ms: float | None = None
     p99_above_normal: float | None = None  # p99 latency above this many times its normal
     after_deploy: bool = False  # a deploy was reported (its version, and the one before, fill in the plan)
+    full_scan: bool = False  # a query doing a full table scan was reported (its table and column fill in the plan)
     # How long the condition must hold. Not checked yet: the agents report figures over the last 30 minutes,
     # which is taken as long enough for any `sustained` up to that (see README, Runbooks and approvals).
     sustained_s: float = 0.0
@@ -58,6 +70,7 @@ class Trigger:
             + bool(self.pods_in_state)
             + self.oom
             + self.after_deploy
+            + self.full_scan
         )
 
     @property
@@ -68,6 +81,7 @@ class Trigger:
             3 * (self.oom + bool(self.pods_in_state))
             + 2 * ((self.connections_above is not None) + (self.cpu_above is not None))
             + 2 * self.after_deploy
+            + 2 * self.full_scan
             + (self.error_rate_above is not None)
             + (self.p99_above_ms is not None)
             + (self.p99_above_normal is not None)
@@ -116,6 +130,10 @@ class Trigger:
             if not s.deploys:
                 return []
             reasons.append(f"{s.deploys[0].version} was deployed")
+        if self.full_scan:
+            if s.full_scan is None:
+                return []
+            reasons.append(f"a query on {s.full_scan[0]} by {s.full_scan[1]} does a full table scan")
         return reasons
 
 
@@ -126,6 +144,7 @@ class Verification:
     window_s: float = 300.0
     interval_s: float = 30.0
     timeout_s: float = 900.0
+    also: tuple[tuple[str, float], ...] = ()  # other signals that must be below their thresholds at the same time
 
 
 @dataclass(frozen=True)
@@ -210,7 +229,19 @@ def match(runbooks: list[Runbook], signals: Signals, target: dict[str, Any]) -> 
     return [plan for _, _, plan in sorted(found, key=lambda item: (item[0], item[1]))]
 
 
-PLACEHOLDERS = ("service", "version", "previous_version")  # what a runbook's action, expected and parameters may name
+# what a runbook's action, expected and parameters may name
+PLACEHOLDERS = (
+    "service",
+    "version",
+    "previous_version",
+    "database",
+    "instance_class",
+    "next_instance_class",
+    "table",
+    "column",
+)
+# instance sizes in the order a scale-up takes them (db.r6g.large -> db.r6g.xlarge)
+_SIZES = ("micro", "small", "medium", "large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge")
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
 
 
@@ -220,7 +251,20 @@ def _values(signals: Signals, target: dict[str, Any]) -> dict[str, str | None]:
         "service": str(target.get("service")) if target.get("service") else None,
         "version": deploy.version if deploy else None,
         "previous_version": deploy.previous if deploy else None,
+        "database": signals.database,
+        "instance_class": signals.instance_class,
+        "next_instance_class": next_size(signals.instance_class) if signals.instance_class else None,
+        "table": signals.full_scan[0] if signals.full_scan else None,
+        "column": signals.full_scan[1] if signals.full_scan else None,
     }
+
+
+def next_size(instance_class: str) -> str | None:
+    """The next instance class up in the same family (db.r6g.large -> db.r6g.xlarge); None past the largest."""
+    family, _, size = instance_class.rpartition(".")
+    if size not in _SIZES or _SIZES.index(size) + 1 >= len(_SIZES):
+        return None
+    return f"{family}.{_SIZES[_SIZES.index(size) + 1]}"
 
 
 def fill(text: str, values: dict[str, str | None]) -> str | None:

@@ -53,6 +53,13 @@ class Signals:
     deploys: list[Deploy] = field(default_factory=list)  # the newest first, as the agents list them
     resources: list[str] = field(default_factory=list)  # named things: db-payments-prod, queries...
     healthy: bool = False  # the agent said all is well where it looked
+    full_scan: tuple[str, str] | None = None  # (table, column) of a query doing a full table scan
+    instance_class: str | None = None  # the database's instance class, as named: db.r6g.large
+
+    @property
+    def database(self) -> str | None:
+        """The database the agents named, if any."""
+        return next((r for r in self.resources if any(k in r for k in ("db", "rds", "postgres", "mysql"))), None)
 
     def pods_in(self, state: str) -> int:
         return sum(p.count for p in self.pods if p.state.lower() == state.lower())
@@ -170,7 +177,18 @@ def from_text(text: str) -> Signals:
             s.resources.append(name)
     if re.search(_HEALTHY, lower):
         s.healthy = not s.pods
+    query = _QUERY.search(text)
+    if query is not None and re.search(_FULL_SCAN, lower):
+        s.full_scan = (query.group(1), query.group(2))
+    instance = _INSTANCE_CLASS.search(text)
+    if instance is not None:
+        s.instance_class = instance.group(0)
     return s
+
+
+_QUERY = re.compile(r"\bFROM\s+([A-Za-z_][\w.]*)\s+WHERE\s+([A-Za-z_]\w*)\s*=", re.IGNORECASE)
+_FULL_SCAN = r"full (?:table )?scan|seq(?:uential)? scan|missing index"
+_INSTANCE_CLASS = re.compile(r"\bdb\.[a-z][a-z0-9]*\.(?:\d*x)?(?:micro|small|medium|large|metal)\b")
 
 
 _DATA_KEYS = {
@@ -246,6 +264,8 @@ def merge(parts: list[Signals]) -> Signals:
                 )
         out.resources += [r for r in part.resources if r not in out.resources]
         out.healthy = out.healthy or part.healthy
+        out.full_scan = out.full_scan or part.full_scan
+        out.instance_class = out.instance_class or part.instance_class
     if out.pods and out.healthy:
         out.healthy = False
     return out

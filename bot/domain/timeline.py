@@ -52,6 +52,7 @@ class EventKind(StrEnum):
     VERIFYING = "verifying"
     VERIFIED = "verified"
     VERIFICATION_FAILED = "verification_failed"
+    VERIFICATION_UNKNOWN = "verification_unknown"  # no agent could report the signal: people decide
     HELP_REQUESTED = "help_requested"
     # SLOs: the share of each SLO's error budget the incident spent (the budget ledger), written when it resolves
     BUDGET_SPENT = "budget_spent"

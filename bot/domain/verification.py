@@ -20,6 +20,7 @@ class Verdict(StrEnum):
     WAITING = "waiting"  # not yet: check again after the interval
     HOLDS = "holds"  # below the threshold for the whole window
     FAILED = "failed"  # the window can no longer fit before the timeout
+    UNKNOWN = "unknown"  # the time is up and no agent could report the signal once: people decide
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Progress:
     good_since: datetime | None = None
     last: float | None = None
     checks: int = 0
+    known: int = 0  # checks at which every signal could be read
 
 
 def reading(signals: Signals, name: str) -> float | None:
@@ -38,17 +40,28 @@ def reading(signals: Signals, name: str) -> float | None:
     return None if value is None else float(value.value)
 
 
-def check(v: Verification, progress: Progress, value: float | None, now: datetime) -> tuple[Verdict, Progress]:
-    """Take one reading (None: nobody could say). A reading at or above the threshold starts the window again."""
-    good = value is not None and value < v.below
+def check(
+    v: Verification, progress: Progress, value: float | None, now: datetime, *, also: tuple[float | None, ...] = ()
+) -> tuple[Verdict, Progress]:
+    """Take one reading of the signal (None: nobody could say) and of the others it is verified with (`also`, in the
+    order of `v.also`). A reading at or above a threshold starts the window again. A time that runs out without one
+    complete reading is unknown, not a failed fix."""
+    complete = value is not None and all(a is not None for a in also)
+    good = (
+        value is not None
+        and value < v.below
+        and all(a is not None and a < below for a, (_, below) in zip(also, v.also, strict=False))
+    )
     good_since = (progress.good_since or now) if good else None
-    after = replace(progress, good_since=good_since, last=value, checks=progress.checks + 1)
+    after = replace(
+        progress, good_since=good_since, last=value, checks=progress.checks + 1, known=progress.known + complete
+    )
     window = timedelta(seconds=v.window_s)
     deadline = progress.started_at + timedelta(seconds=v.timeout_s)
     if good_since is not None and now - good_since >= window:
         return Verdict.HOLDS, after
     if (good_since or now) + window > deadline:
-        return Verdict.FAILED, after
+        return (Verdict.FAILED if after.known else Verdict.UNKNOWN), after
     return Verdict.WAITING, after
 
 

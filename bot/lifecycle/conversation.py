@@ -150,7 +150,8 @@ class Conversation:
                 user_id=mention.user_id,
             )
         )
-        return Reply(replies.opened_for_you(incident))
+        findings = incident.id is not None and await self.store.message_ref(incident.id, "findings") is not None
+        return Reply(replies.opened_for_you(incident, findings=findings))
 
     async def _oncall(self, service_name: str | None) -> Reply:
         services = [self.catalog.get(service_name)] if service_name else list(self.catalog)

@@ -34,6 +34,15 @@ __all__ = ["Delegator", "Findings", "signals_of"]
 log = logging.getLogger(__name__)
 
 WINDOW = "30m"
+# which kind of agent usually reports which signal, where no agent reported it in the incident
+_SIGNAL_ROLE = {
+    "error_rate": Role.MONITORING,
+    "latency_p99_ms": Role.MONITORING,
+    "cpu": Role.MONITORING,
+    "connections": Role.MONITORING,
+    "restarts": Role.KUBERNETES,
+    "memory": Role.KUBERNETES,
+}
 LOOK_WINDOW = "1d"  # what changed, asked outside an incident: over the day the budget's burn is read over
 
 
@@ -74,9 +83,11 @@ class Delegator:
         """The first configured agent of a role: the one that acts and is asked again (verification)."""
         return next((a for a in self.agents if a.role is role), None)
 
-    async def read(self, incident: Incident, role: Role, instruction: str, wanted: tuple[str, ...]) -> Signals | None:
-        """Ask the agents of a role again (in the incident's contexts) and merge what they report; None when none
-        could answer. Not stored as evidence: the caller records what it used."""
+    async def read(
+        self, incident: Incident, agents: list[AgentConfig], instruction: str, wanted: tuple[str, ...]
+    ) -> Signals | None:
+        """Ask these agents again (in the incident's contexts, all at once) and merge what they report; None when
+        none could answer. Not stored as evidence: the caller records what it used."""
         service = self.catalog.get(incident.service)
         data = {
             "incident": incident.label,
@@ -85,18 +96,38 @@ class Delegator:
             "window": "5m",
             "signals": list(wanted),
         }
-        found: list[Signals] = []
-        for agent in [a for a in self.agents if a.role is role]:
-            assert incident.id is not None
-            context = await self.store.agent_context(incident.id, agent.name)
+        assert incident.id is not None
+        incident_id = incident.id
+
+        async def one(agent: AgentConfig) -> Signals | None:
+            context = await self.store.agent_context(incident_id, agent.name)
             try:
                 reply = await self.client(agent).ask(instruction, data, context_id=context)
             except A2AError as exc:
                 log.info("agent %s could not answer a check of %s: %s", agent.name, incident.key, exc.reason)
-                continue
-            if reply.state == "completed":
-                found.append(from_answer(reply.data, reply.text))
+                return None
+            return from_answer(reply.data, reply.text) if reply.state == "completed" else None
+
+        found = [s for s in await asyncio.gather(*(one(a) for a in agents)) if s is not None]
         return merge(found) if found else None
+
+    async def who_can_see(
+        self, incident: Incident, wanted: tuple[str, ...], also: list[AgentConfig]
+    ) -> tuple[list[AgentConfig], list[AgentConfig]]:
+        """The agents to ask about these signals: first those that reported any of them when the incident was
+        diagnosed; then, for what they cannot say, `also` (the agent that made the change) and the agents of the
+        role that usually reports them."""
+        assert incident.id is not None
+        reported = {
+            row["agent"]
+            for row in await self.store.evidence(incident.id)
+            if row["outcome"] == Outcome.ANSWERED
+            and any(getattr(signals_of([row]), name, None) is not None for name in wanted)
+        }
+        first = [a for a in self.agents if a.name in reported]
+        roles = {_SIGNAL_ROLE.get(name, Role.MONITORING) for name in wanted}
+        then = [a for a in [*also, *(a for a in self.agents if a.role in roles)] if a not in first]
+        return first, list(dict.fromkeys(then))
 
     def client(self, agent: AgentConfig) -> A2AClient:
         client = self._clients.get(agent.name)

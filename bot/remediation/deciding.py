@@ -93,6 +93,11 @@ class Decider:
                     reason=click.reason,
                 )
                 after = decision.proposal
+                others = [  # proposals beside this one still waiting on a decision (a manual task and a plan)
+                    p
+                    for p in await self.store.proposals(proposal.incident_id)
+                    if p.id != proposal.id and p.status is Status.PROPOSED
+                ]
                 if decision.counted and after.status is Status.APPROVED and after.plan.manual:
                     after = replace(after, status=Status.EXECUTED, outcome=f"done by {click.user_id}")
                 changed = after != proposal
@@ -116,9 +121,14 @@ class Decider:
                             TaskDone(proposal.id), at=now, actor=slack_actor(click.user_id), text=proposal.plan.action
                         )
                     )
-                    if incident.phase is Phase.AWAITING_APPROVAL:  # people did the fix; they say when it holds
+                    # people did the fix; they say when it holds (unless a plan beside it still waits on a decision)
+                    if incident.phase is Phase.AWAITING_APPROVAL and not others:
                         events += advance(incident, Phase.REMEDIATING, at=now, actor=slack_actor(click.user_id))
-                if after.status in (Status.REJECTED, Status.EXPIRED) and incident.phase is Phase.AWAITING_APPROVAL:
+                if (
+                    after.status in (Status.REJECTED, Status.EXPIRED)
+                    and incident.phase is Phase.AWAITING_APPROVAL
+                    and not others
+                ):
                     events += advance(incident, Phase.DIAGNOSING, at=now, actor=slack_actor(click.user_id))
                 if not changed:  # a refusal: nothing changes but the audit trail
                     await self.store.append_events(incident, events)
@@ -140,7 +150,7 @@ class Decider:
             follow: list[TimelineEvent] = []
             if after.status is Status.REJECTED:
                 await shown(self.channel.say(incident, words.rejected(click.user_id, after.plan.action, click.reason)))
-                if incident.is_open and incident.channel_id:
+                if incident.is_open and incident.channel_id and not others:
                     await shown(self.proposer.propose_next(incident, follow))
             elif after.status is Status.EXPIRED:
                 await shown(self.channel.say(incident, words.expired(after)))

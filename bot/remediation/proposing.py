@@ -1,5 +1,6 @@
 """Proposing: the best runbook plan not yet tried for what the agents found, posted with Approve / Reject bound to
-its hash and an expiry on a durable timer; or, when no plan is left, a plain request for a person."""
+its hash and an expiry on a durable timer, and beside it the manual tasks that also apply (Done buttons); or, when no
+plan is left, a plain request for a person."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from blocks import budgets as budget_words
 from blocks import proposals as proposal_blocks
 from blocks import remediation as words
 from bot.adapters.slack.gateway import SlackGateway
-from bot.domain.approval import Status, approvals_needed
+from bot.domain.approval import Proposal, Status, approvals_needed
 from bot.domain.budget_policy import Stance
 from bot.domain.catalog import Catalog
 from bot.domain.events import HelpRequested, Proposed, record
@@ -75,37 +76,41 @@ class Proposer:
     async def propose_next(
         self, incident: Incident, events: list[TimelineEvent], *, after: str = "", again: bool = False
     ) -> None:
-        """Post the best plan not yet proposed for this incident, or ask for a person when none is left.
-        The caller holds the incident's lock and saves `incident` and `events`. `again`: this was begun before and
-        the process may have died on the way; a proposal made then and still pending is the one shown (once)."""
+        """Post the best plan not yet proposed for this incident, with the manual tasks that also apply beside it
+        (a person's work, with a Done button, that does not wait on the decision), or ask for a person when none is
+        left. The caller holds the incident's lock and saves `incident` and `events`. `again`: this was begun before
+        and the process may have died on the way; the proposals made then and still pending are shown (once)."""
         assert incident.id is not None and incident.channel_id
         proposals = await self.store.proposals(incident.id)
         unfinished = [p for p in proposals if p.status is Status.PROPOSED] if again else []
         if unfinished:
-            proposal = unfinished[0]
-            plan = proposal.plan
-        else:
-            rows = await self.store.evidence(incident.id)
-            tried = {p.plan.runbook for p in proposals}
-            service = self.catalog.get(incident.service)
-            target: dict[str, Any] = {"service": incident.service}
-            if service is not None and service.namespace:
-                target["namespace"] = service.namespace
-            plans = [p for p in match(list(self.runbooks.values()), signals_of(rows), target) if p.runbook not in tried]
-            stance = await self.budgets.stance(incident.service)
-            if stance.reversible_first:  # the budget is spent: what can be undone comes first
-                plans.sort(key=lambda p: not p.reversible)
-            if not plans:
-                why = (
-                    "No other runbook applies to what the agents found."
-                    if tried
-                    else "No runbook matches what the agents found."
-                    if rows
-                    else "No agent could say what is wrong."
-                )
-                await self.ask_for_help(incident, events, f"{after} {why}".strip(), first=not proposals, again=again)
-                return
-            plan = plans[0]
+            for proposal in unfinished:
+                await self._show(incident, proposal, events, after="", again=True)
+            return
+        rows = await self.store.evidence(incident.id)
+        tried = {p.plan.runbook for p in proposals}
+        service = self.catalog.get(incident.service)
+        target: dict[str, Any] = {"service": incident.service}
+        if service is not None and service.namespace:
+            target["namespace"] = service.namespace
+        plans = [p for p in match(list(self.runbooks.values()), signals_of(rows), target) if p.runbook not in tried]
+        stance = await self.budgets.stance(incident.service)
+        if stance.reversible_first:  # the budget is spent: what can be undone comes first
+            plans.sort(key=lambda p: not p.reversible)
+        if not plans:
+            why = (
+                "No other runbook applies to what the agents found."
+                if tried
+                else "No runbook matches what the agents found."
+                if rows
+                else "No agent could say what is wrong."
+            )
+            await self.ask_for_help(incident, events, f"{after} {why}".strip(), first=not proposals, again=again)
+            return
+        actions = [p for p in plans if not p.manual]
+        tasks = [p for p in plans if p.manual]
+        chosen = [*tasks, actions[0]] if actions else tasks[:1]
+        for plan in chosen:
             now = self.clock.now()
             # a manual task is one person saying it is done, whenever that is; a plan to carry out waits for a
             # decision only so long
@@ -119,6 +124,14 @@ class Proposer:
                 expires_at=now + expiry,
                 policy=budget_words.policy_note(stance),
             )
+            await self._show(incident, proposal, events, after=after if plan is chosen[0] else "", again=False)
+
+    async def _show(
+        self, incident: Incident, proposal: Proposal, events: list[TimelineEvent], *, after: str, again: bool
+    ) -> None:
+        """Post one proposal (once, when `again`), arm its expiry, and record it."""
+        assert incident.id is not None and incident.channel_id
+        plan = proposal.plan
         now = self.clock.now()
         title = self.board.title(plan)
         text = proposal_blocks.proposal_text(proposal, title)
@@ -131,10 +144,10 @@ class Proposer:
                 incident.channel_id,
                 text,
                 proposal_blocks.proposal_blocks(proposal, title),
-                again=bool(unfinished),
+                again=again,
             )
         except BaseException:
-            if not unfinished:
+            if not again:
                 await self.store.discard_proposal(proposal.id)  # nobody saw it: nothing may refer to it
             raise
         if not any(t.payload.get("proposal") == proposal.id for t in await self.store.pending_timers(EXPIRE)):

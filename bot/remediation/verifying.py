@@ -1,6 +1,9 @@
-"""Verifying a fix: the runbook's signal is asked again on its interval (a chain of durable timers, each carrying
-the readings so far) until it holds below the threshold for the whole window, or can no longer. Held: said in the
-channel, and the incident resolved (or a Resolve button offered). Not held: a failure (bot/remediation/failing.py).
+"""Verifying a fix: the runbook's signal (and any it is verified with) is asked again on its interval (a chain of
+durable timers, each carrying the readings so far) until it holds below the threshold for the whole window, or can no
+longer. It is asked of the agents that can see it: those that reported it when the incident was diagnosed, then, for
+what they cannot say, the agent that made the change and the role that usually reports it. Held: said in the channel,
+and the incident resolved (or a Resolve button offered). Not held: a failure (bot/remediation/failing.py). Never read
+by anyone: unknown, said as such, and the people on call decide.
 """
 
 from __future__ import annotations
@@ -15,10 +18,10 @@ from blocks import proposals as proposal_blocks
 from blocks import remediation as words
 from bot.adapters.slack.gateway import SlackGateway
 from bot.domain.approval import Proposal
-from bot.domain.diagnosis import Role
 from bot.domain.events import Checked, payload_of, record
 from bot.domain.incident import Incident
 from bot.domain.runbooks import Runbook, Verification
+from bot.domain.signals import merge
 from bot.domain.status_page import PublicPhase
 from bot.domain.timeline import ACTOR_BOT, EventKind, TimelineEvent
 from bot.domain.verification import Progress, Verdict, check, reading, shown_value
@@ -41,16 +44,6 @@ __all__ = ["Verifier", "checked"]
 log = logging.getLogger(__name__)
 
 MAX_READINGS = 40
-
-# Which kind of agent reports which signal when a fix is verified.
-_SIGNAL_ROLE = {
-    "error_rate": Role.MONITORING,
-    "latency_p99_ms": Role.MONITORING,
-    "cpu": Role.MONITORING,
-    "connections": Role.MONITORING,
-    "restarts": Role.KUBERNETES,
-    "memory": Role.KUBERNETES,
-}
 
 
 def checked(timeline: list[TimelineEvent], proposal_id: int) -> bool:
@@ -135,27 +128,37 @@ class Verifier:
         if checked(await self.store.timeline(proposal.incident_id), proposal.id):
             return  # this check was fired again after its verdict was written
         v = runbook.verification
-        role = _SIGNAL_ROLE.get(v.signal, Role.MONITORING)
+        wanted = (v.signal, *(name for name, _ in v.also))
+        delegate = self.delegator.agent_for(runbook.delegate) if runbook.delegate else None
+        first, then = await self.delegator.who_can_see(incident, wanted, [delegate] if delegate else [])
+        said = " and ".join(w.replace("_", " ") for w in wanted)
+        instruction = f"Is {said} of {incident.service} back to normal? Report the current values."
+        agents = list(first)
         try:
-            signals = await self.delegator.read(
-                incident,
-                role,
-                f"Is {v.signal.replace('_', ' ')} of {incident.service} back to normal? Report its value now.",
-                (v.signal,),
-            )
+            signals = await self.delegator.read(incident, first, instruction, wanted) if first else None
+            missing = tuple(w for w in wanted if signals is None or reading(signals, w) is None)
+            if missing and then:  # what those who reported it cannot say now, asked of the others who may
+                agents += then
+                more = await self.delegator.read(incident, then, instruction, missing)
+                signals = merge([s for s in (signals, more) if s is not None]) if more is not None else signals
         except Exception:  # a check that cannot read counts as unknown; the chain of checks goes on
-            log.exception("verification check of proposal %s could not read %s", proposal.id, v.signal)
+            log.exception("verification check of proposal %s could not read %s", proposal.id, said)
             signals = None
         value = reading(signals, v.signal) if signals is not None else None
+        also = tuple(reading(signals, name) if signals is not None else None for name, _ in v.also)
         payload = timer.payload
         progress = Progress(
             datetime.fromisoformat(payload["started_at"]),
             datetime.fromisoformat(payload["good_since"]) if payload.get("good_since") else None,
             checks=int(payload.get("checks", 0)),
+            known=int(payload.get("known", payload.get("checks", 0))),
         )
         now = self.clock.now()
-        verdict, progress = check(v, progress, value, now)
-        readings = [*payload.get("readings", []), {"at": now.isoformat(), "value": value}][-MAX_READINGS:]
+        verdict, progress = check(v, progress, value, now, also=also)
+        shown_reading: dict[str, Any] = {"at": now.isoformat(), "value": value}
+        if v.also:
+            shown_reading["also"] = dict(zip([n for n, _ in v.also], also, strict=True))
+        readings = [*payload.get("readings", []), shown_reading][-MAX_READINGS:]
         if verdict is Verdict.WAITING:
             await self.check_after(
                 incident,
@@ -166,6 +169,7 @@ class Verifier:
                     **payload,
                     "good_since": progress.good_since.isoformat() if progress.good_since else None,
                     "checks": progress.checks,
+                    "known": progress.known,
                     "readings": readings,
                 },
             )
@@ -175,6 +179,8 @@ class Verifier:
             return  # resolved while the agent was asked: nothing more to say about the fix
         if verdict is Verdict.HOLDS:
             await self._verified(incident, proposal, v, value, readings)
+        elif verdict is Verdict.UNKNOWN:
+            await self._unknown(incident, proposal, v, [a.name for a in agents], readings)
         else:
             what = f"{v.signal} is {shown_value(v.signal, value)}, not below {shown_value(v.signal, v.below)}"
             async with self.locks.hold(incident.key):
@@ -194,6 +200,30 @@ class Verifier:
                 outcome = f"not verified: {what} for {v.window_s:g} s"
                 await self.updates.publish(incident, messages.pager_remediation(proposal.plan.action, outcome))
             await self.failures.failed(incident, words.not_fixed(proposal.plan.action, v, value))
+
+    async def _unknown(
+        self, incident: Incident, proposal: Proposal, v: Verification, asked: list[str], readings: list[dict[str, Any]]
+    ) -> None:
+        """No agent could report the signal at any check: not a failed fix, and not a verified one. Said as such;
+        the people on call decide (a Resolve button)."""
+        assert incident.channel_id
+        names = ", ".join(asked) or "no agent"
+        what = f"no agent could report {v.signal.replace('_', ' ')} (asked: {names})"
+        async with self.locks.hold(incident.key):
+            await self.store.append_events(
+                incident,
+                [
+                    record(
+                        Checked(proposal.id, proposal.plan_hash, tuple(readings)),
+                        kind=EventKind.VERIFICATION_UNKNOWN,
+                        at=self.clock.now(),
+                        actor=ACTOR_BOT,
+                        text=what,
+                    )
+                ],
+            )
+        text = words.unknown(proposal.plan.action, what)
+        await shown(self.slack.post(incident.channel_id, text, proposal_blocks.verified_blocks(incident, text)))
 
     async def _verified(
         self,
