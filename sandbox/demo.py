@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from bot.budgets.reading import parse_window
+from bot.domain.events import Checked
 from bot.domain.incident import Incident
 from bot.domain.phase import Phase
 from bot.domain.timeline import EventKind
@@ -101,8 +102,10 @@ class _Run:
             return incident.acknowledged_at is not None and incident.phase is not Phase.TRIGGERED
         if condition == "resolved":
             return incident.phase is Phase.RESOLVED
-        wanted = _CONDITION_EVENTS[condition]
         events = await self.bot.services.store.timeline(incident.id)
+        if condition == "checked":
+            return any(e.kind in Checked.KINDS for e in events)
+        wanted = _CONDITION_EVENTS[condition]
         return any(e.kind is wanted for e in events)
 
     async def channel_id(self, ref: str) -> str:
@@ -304,6 +307,7 @@ _CONDITION_WORDS = {
     "proposed": "given a proposal",
     "executed": "remediated",
     "verified": "verified",
+    "checked": "done verifying",
     "escalated": "escalated",
     "help_requested": "handed to people",
     "offered": "offered a plan for its error budget",

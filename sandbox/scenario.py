@@ -54,6 +54,7 @@ WAIT_CONDITIONS = (
     "proposed",
     "executed",
     "verified",
+    "checked",  # the verification of a fix ended: verified, not verified, or nobody could tell
     "escalated",
     "help_requested",
     "public_post",  # a post for the public status page waits for a decision

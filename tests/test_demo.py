@@ -9,12 +9,14 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from sandbox.demo import play
 from sandbox.render import Printer, mrkdwn_plain
-from sandbox.scenario import ScenarioError, load_scenario, parse_duration, shipped_scenarios
+from sandbox.scenario import SCENARIOS, ScenarioError, load_scenario, parse_duration, shipped_scenarios
 
 
 async def test_checkout_crash_storm_plays_to_resolution() -> None:
@@ -353,3 +355,69 @@ async def test_checkout_budget_answers_as_the_brief_and_the_approved_rollback_ru
     assert "rolled back from v2.3.1 to v2.3.0" in proposal["outcome"]
     kinds = [e["kind"] for e in summary["timeline"]]
     assert kinds.count("proposal_approved") == 1 and "verified" in kinds and "resolved" in kinds
+
+
+def _payments(tmp_path: Path, *, monitoring: dict[str, Any], aws_after: dict[str, Any], script: list[Any]) -> Path:
+    """The payments story with other agents' answers and another script, as a scenario file."""
+    data = yaml.safe_load((SCENARIOS / "payments-timeout.yml").read_text(encoding="utf-8"))
+    for agent in data["agents"]:
+        if agent["name"] == "monitoring":
+            agent.update(monitoring)
+        if agent["name"] == "aws":
+            agent["after_change"] = {"payments-api": aws_after}
+    data["script"] = script
+    path = tmp_path / "payments.yml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+APPROVE_SCALE_UP = [
+    {"mention": {"user": "sam", "in": "incidents", "text": "The payments API is timing out. Figure out what's wrong."}},
+    {"wait": {"until": "proposed", "timeout": "2m"}},
+    {"click": {"user": "dana", "action": "proposal.approve"}},
+    {"wait": {"until": "checked", "timeout": "30m"}},
+    {"command": {"user": "dana", "text": "/incident resolve db scaled up"}},
+    {"wait": {"until": "resolved", "timeout": "2m"}},
+]
+SLOW_DB = (
+    "Datadog: p99 latency for payments-api is 3.2s (normal: 200ms). Top query: SELECT * FROM transactions WHERE "
+    "user_id = ? doing a full table scan on db-payments-prod."
+)
+
+
+async def test_a_database_fix_whose_cpu_only_the_cloud_agent_reports_is_verified_from_it(tmp_path: Path) -> None:
+    # the monitoring agent says nothing of the database's CPU, before or after: only the cloud agent does
+    monitoring = {
+        "answers": {"payments-api": {"text": SLOW_DB, "data": {"latency_p99_ms": 3200}}},
+        "after_change": {"payments-api": {"text": "p99 latency 240ms", "data": {"latency_p99_ms": 240}}},
+    }
+    cloud = {"text": "db-payments-prod (RDS, db.r6g.xlarge): CPU 38%.", "data": {"cpu": 0.38}}
+    summary = await play(
+        load_scenario(str(_payments(tmp_path, monitoring=monitoring, aws_after=cloud, script=APPROVE_SCALE_UP))),
+        speed=600,
+    )
+    assert summary["ok"], summary.get("error")
+    [verified] = [e for e in summary["timeline"] if e["kind"] == "verified"]
+    assert verified["text"] == "cpu 38.0%"  # read from the cloud agent, the only one that reports it
+    assert not [e for e in summary["timeline"] if e["kind"] in ("verification_failed", "escalated")]
+
+
+AFTER_P99_ONLY = {"after_change": {"payments-api": {"text": "p99 latency 240ms", "data": {"latency_p99_ms": 240}}}}
+
+
+async def test_a_fix_whose_signal_nobody_reports_any_more_is_unknown_not_failed(tmp_path: Path) -> None:
+    printed = io.StringIO()
+    blind = {"text": "db-payments-prod (RDS, db.r6g.xlarge): CloudWatch metrics are delayed.", "data": {}}
+    summary = await play(
+        load_scenario(str(_payments(tmp_path, monitoring=AFTER_P99_ONLY, aws_after=blind, script=APPROVE_SCALE_UP))),
+        speed=600,
+        out=Printer(printed),
+    )
+    assert summary["ok"], summary.get("error")
+    kinds = [e["kind"] for e in summary["timeline"]]
+    assert "verification_unknown" in kinds and "verification_failed" not in kinds and "escalated" not in kinds
+    [unknown] = [e for e in summary["timeline"] if e["kind"] == "verification_unknown"]
+    assert unknown["text"].startswith("no agent could report cpu (asked: ")
+    said = " ".join(printed.getvalue().split())
+    assert "could not be verified: no agent could report cpu" in said
+    assert "Whether it helped is for the people on call to judge" in said
