@@ -105,10 +105,8 @@ def _read(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any
     texts: list[str] = []
     data: list[dict[str, Any]] = []
     a2ui: list[dict[str, Any]] = []
-    previous: object = object()
+    texted: object = object()  # the messageId of the last text kept
     for m in messages:
-        same = m.get("messageId") is not None and m.get("messageId") == previous
-        previous = m.get("messageId")
         chunk = ""
         for part in m.get("parts") or []:
             if not isinstance(part, dict):
@@ -119,10 +117,13 @@ def _read(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any
                 (a2ui if is_a2ui(part) else data).append(part["data"])
             elif isinstance(part.get("data"), list) and is_a2ui(part):
                 a2ui += [d for d in part["data"] if isinstance(d, dict)]
-        if same and texts:
+        if not chunk:
+            continue
+        if m.get("messageId") is not None and m.get("messageId") == texted and texts:
             texts[-1] += chunk
-        elif chunk:
+        else:
             texts.append(chunk)
+            texted = m.get("messageId")
     return [t.strip() for t in texts if t.strip()], data, a2ui
 
 
