@@ -249,7 +249,7 @@ class Autopilot:
         if scripted is not None:
             return {"tool": scripted.tool, "arguments": dict(scripted.arguments), "actions": scripted.actions}
         kind = str(user.get("kind") or "")
-        parameters = user.get("parameters") if isinstance(user.get("parameters"), dict) else {}
+        parameters: dict[str, Any] = user["parameters"] if isinstance(user.get("parameters"), dict) else {}
         arguments = {"name": service or "", "namespace": str(user.get("namespace") or "default")}
         if kind == "rollback":
             arguments = {"release_name": service or "", "namespace": arguments["namespace"]}

@@ -269,10 +269,7 @@ class A2AClient:
                     headers={**_headers(version), "Accept": "text/event-stream"},
                     timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=self.timeout_s),
                 ) as response:
-                    if response.status >= 500 and attempt < retries:
-                        raise _Retry(f"HTTP {response.status}")
-                    if response.status != 200:
-                        raise A2AError(self.name, "unavailable", f"{method} answered HTTP {response.status}")
+                    self._status(response, method, attempt, retries)
                     if "text/event-stream" not in response.headers.get("Content-Type", ""):
                         answer = await response.json(content_type=None)  # an error, or one answer in full
                         fold.add(self._result(method, answer))
@@ -289,10 +286,7 @@ class A2AClient:
             except (aiohttp.ClientError, _Retry, TimeoutError) as exc:
                 if fold.task is not None and fold.task.get("id"):
                     break  # the task is known: follow it instead of asking again
-                if attempt >= retries:
-                    raise A2AError(self.name, "unavailable", f"{method} failed: {exc!r}") from exc
-                attempt += 1
-                await asyncio.sleep(0.2 * 2 ** (attempt - 1))
+                attempt = await self._again(method, exc, attempt, retries)
             except ValueError as exc:
                 raise A2AError(self.name, "protocol", f"{method} sent an event sre-agent cannot read ({exc})") from exc
         reply = fold.reply()
@@ -362,21 +356,29 @@ class A2AClient:
                     headers=_headers(version),
                     timeout=aiohttp.ClientTimeout(total=self.timeout_s),
                 ) as response:
-                    if response.status >= 500 and attempt < retries:
-                        raise _Retry(f"HTTP {response.status}")
-                    if response.status != 200:
-                        raise A2AError(self.name, "unavailable", f"{method} answered HTTP {response.status}")
+                    self._status(response, method, attempt, retries)
                     try:
                         answer = await response.json(content_type=None)
                     except ValueError as exc:
                         raise A2AError(self.name, "protocol", f"{method} answered something that is not JSON") from exc
                 break
             except (aiohttp.ClientError, _Retry, TimeoutError) as exc:
-                if attempt >= retries:
-                    raise A2AError(self.name, "unavailable", f"{method} failed: {exc!r}") from exc
-                attempt += 1
-                await asyncio.sleep(0.2 * 2 ** (attempt - 1))
+                attempt = await self._again(method, exc, attempt, retries)
         return self._result(method, answer)
+
+    def _status(self, response: aiohttp.ClientResponse, method: str, attempt: int, retries: int) -> None:
+        """A 5xx is tried again while tries are left; any other status but 200 is the agent's refusal."""
+        if response.status >= 500 and attempt < retries:
+            raise _Retry(f"HTTP {response.status}")
+        if response.status != 200:
+            raise A2AError(self.name, "unavailable", f"{method} answered HTTP {response.status}")
+
+    async def _again(self, method: str, exc: BaseException, attempt: int, retries: int) -> int:
+        """After a transport failure: the next attempt's number, after a backoff; unavailable when none is left."""
+        if attempt >= retries:
+            raise A2AError(self.name, "unavailable", f"{method} failed: {exc!r}") from exc
+        await asyncio.sleep(0.2 * 2**attempt)
+        return attempt + 1
 
 
 class _Retry(Exception):

@@ -183,23 +183,27 @@ class Verifier:
             await self._unknown(incident, proposal, v, [a.name for a in agents], readings)
         else:
             what = f"{v.signal} is {shown_value(v.signal, value)}, not below {shown_value(v.signal, v.below)}"
-            async with self.locks.hold(incident.key):
-                await self.store.append_events(
-                    incident,
-                    [
-                        record(
-                            Checked(proposal.id, proposal.plan_hash, tuple(readings)),
-                            kind=EventKind.VERIFICATION_FAILED,
-                            at=now,
-                            actor=ACTOR_BOT,
-                            text=f"{what} for {v.window_s:g} s",
-                        )
-                    ],
-                )
+            await self._checked(
+                incident, proposal, EventKind.VERIFICATION_FAILED, readings, f"{what} for {v.window_s:g} s"
+            )
             if self.updates is not None:
                 outcome = f"not verified: {what} for {v.window_s:g} s"
                 await self.updates.publish(incident, messages.pager_remediation(proposal.plan.action, outcome))
             await self.failures.failed(incident, words.not_fixed(proposal.plan.action, v, value))
+
+    async def _checked(
+        self, incident: Incident, proposal: Proposal, kind: EventKind, readings: list[dict[str, Any]], text: str
+    ) -> None:
+        """The verification's end, on the timeline (under the incident's lock)."""
+        async with self.locks.hold(incident.key):
+            event = record(
+                Checked(proposal.id, proposal.plan_hash, tuple(readings)),
+                kind=kind,
+                at=self.clock.now(),
+                actor=ACTOR_BOT,
+                text=text,
+            )
+            await self.store.append_events(incident, [event])
 
     async def _unknown(
         self, incident: Incident, proposal: Proposal, v: Verification, asked: list[str], readings: list[dict[str, Any]]
@@ -209,19 +213,7 @@ class Verifier:
         assert incident.channel_id
         names = ", ".join(asked) or "no agent"
         what = f"no agent could report {v.signal.replace('_', ' ')} (asked: {names})"
-        async with self.locks.hold(incident.key):
-            await self.store.append_events(
-                incident,
-                [
-                    record(
-                        Checked(proposal.id, proposal.plan_hash, tuple(readings)),
-                        kind=EventKind.VERIFICATION_UNKNOWN,
-                        at=self.clock.now(),
-                        actor=ACTOR_BOT,
-                        text=what,
-                    )
-                ],
-            )
+        await self._checked(incident, proposal, EventKind.VERIFICATION_UNKNOWN, readings, what)
         text = words.unknown(proposal.plan.action, what)
         await shown(self.slack.post(incident.channel_id, text, proposal_blocks.verified_blocks(incident, text)))
 
