@@ -308,6 +308,7 @@ _CONDITION_WORDS = {
     "executed": "remediated",
     "verified": "verified",
     "checked": "done verifying",
+    "task_done": "given a manual task marked done",
     "escalated": "escalated",
     "help_requested": "handed to people",
     "offered": "offered a plan for its error budget",
@@ -320,6 +321,7 @@ _CONDITION_EVENTS = {
     "proposed": EventKind.PROPOSED,
     "executed": EventKind.EXECUTED,
     "verified": EventKind.VERIFIED,
+    "task_done": EventKind.TASK_DONE,
     "escalated": EventKind.ESCALATED,
     "help_requested": EventKind.HELP_REQUESTED,
 }

@@ -55,6 +55,7 @@ WAIT_CONDITIONS = (
     "executed",
     "verified",
     "checked",  # the verification of a fix ended: verified, not verified, or nobody could tell
+    "task_done",  # a person marked a manual task done
     "escalated",
     "help_requested",
     "public_post",  # a post for the public status page waits for a decision
