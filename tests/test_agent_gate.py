@@ -54,6 +54,8 @@ def test_a_gate_is_the_approved_plan_or_says_why_not(request_: GateRequest, why:
         ("completed", "All set.", (), (("k8s_set_resources", "error"),), Outcome.FAILED),
         ("completed", "The change was rejected.", (), (("k8s_set_resources", "rejected"),), Outcome.FAILED),
         ("completed", "Done: memory raised", (), (), Outcome.NOT_SAID),
+        ("completed", "Error rate is 0.3% now", (), (("k8s_set_resources", "success"),), Outcome.CARRIED_OUT),
+        ("completed", "Failed: no such deployment", (), (), Outcome.FAILED),
         ("failed", "boom", (), (), Outcome.FAILED),
     ],
 )

@@ -43,7 +43,8 @@ _NUMBER_ARGS = {
     # a plan that changes something from one value `to` another: the value the gate sets
     "to": ("memory_limit", "memory", "limits_memory", "instance_class", "db_instance_class", "replicas"),
 }
-_FAILED = re.compile(r"^\s*(failed|error)\b[:\s]|^\s*agent execution encountered an error", re.IGNORECASE)
+# a result that says it failed: "FAILED ...", "Failed: ...", "Error: ..." (not "Error rate is 0.3%")
+_FAILED = re.compile(r"^\s*(?:FAILED\b|(?i:failed|error)\s*:|(?i:agent execution encountered an error))")
 _TOOL_DONE = frozenset({"success", "succeeded", "completed", "done", "ok"})
 _TOOL_FAILED = frozenset({"error", "failed", "failure", "rejected", "denied", "cancelled", "canceled"})
 
