@@ -27,6 +27,7 @@ from typing import Any
 import aiohttp
 
 from bot.adapters.a2a_wire import AgentReply, StreamFold, message, reply_of
+from bot.adapters.retrying import backoff
 from bot.errors import SreAgentError
 
 log = logging.getLogger(__name__)
@@ -276,15 +277,14 @@ class A2AClient:
                     else:
                         async for event in _events(response):
                             fold.add(self._result(method, event))
-                            reply = fold.reply()
-                            if not told and on_task is not None and reply is not None and reply.task_id:
+                            if not told and on_task is not None and fold.task_id is not None:
                                 told = True
-                                await on_task(reply)
+                                await on_task(self._read(fold.task))
                             if fold.done:
                                 break
                 break
             except (aiohttp.ClientError, _Retry, TimeoutError) as exc:
-                if fold.task is not None and fold.task.get("id"):
+                if fold.task_id is not None:
                     break  # the task is known: follow it instead of asking again
                 attempt = await self._again(method, exc, attempt, retries)
             except ValueError as exc:
@@ -377,7 +377,7 @@ class A2AClient:
         """After a transport failure: the next attempt's number, after a backoff; unavailable when none is left."""
         if attempt >= retries:
             raise A2AError(self.name, "unavailable", f"{method} failed: {exc!r}") from exc
-        await asyncio.sleep(0.2 * 2**attempt)
+        await asyncio.sleep(backoff(attempt))
         return attempt + 1
 
 

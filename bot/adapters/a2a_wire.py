@@ -232,8 +232,15 @@ class StreamFold:
 
     @property
     def done(self) -> bool:
-        reply = self.reply()
-        return self.final or (reply is not None and (reply.finished or reply.needs_input))
+        """Whether the task has ended or asks for input (read from its state alone, not from all it said)."""
+        if self.final:
+            return True
+        state = state_of(((self.task or {}).get("status") or {}).get("state"))
+        return state in TERMINAL or state in INTERRUPTED
+
+    @property
+    def task_id(self) -> str | None:
+        return str(self.task["id"]) if self.task is not None and self.task.get("id") else None
 
 
 def message(

@@ -15,9 +15,34 @@ from typing import Any
 
 import aiohttp
 
-__all__ = ["Answer", "backoff", "request_json"]
+__all__ = ["Answer", "OwnSession", "backoff", "request_json"]
 
 log = logging.getLogger(__name__)
+
+
+class OwnSession:
+    """An adapter's own HTTP session: made at first use (and again after it was closed), with the adapter's
+    timeout, headers and auth; closed with the adapter."""
+
+    def __init__(
+        self, timeout_s: float, headers: dict[str, str] | None = None, auth: aiohttp.BasicAuth | None = None
+    ) -> None:
+        self.timeout_s = timeout_s
+        self.headers = headers or {}
+        self.auth = auth
+        self._session: aiohttp.ClientSession | None = None
+
+    def get(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.timeout_s), headers=self.headers, auth=self.auth
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
 @dataclass(frozen=True)

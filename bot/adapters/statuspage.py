@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.adapters.retrying import request_json
+from bot.adapters.retrying import OwnSession, request_json
 from bot.domain.wire import clean_text
 from bot.errors import StatusPageError
 from bot.ports.status_page import PublicIncident
@@ -42,27 +42,16 @@ class Statuspage:
         self.page_id = page_id
         self.notify = notify  # whether the page's subscribers are told of each update
         self.retries = retries
-        self.request_timeout = request_timeout
-        self._headers = {"Authorization": f"OAuth {api_key}"}
-        self._session: aiohttp.ClientSession | None = None
+        self._session = OwnSession(request_timeout, {"Authorization": f"OAuth {api_key}"})
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.request_timeout), headers=self._headers
-            )
-        return self._session
+        await self._session.close()
 
     async def _call(self, method: str, path: str, *, what: str, body: dict[str, Any] | None = None) -> Any:
         """One request, tried again while Statuspage turns it away unprocessed; its JSON answer."""
         try:
             answer = await request_json(
-                self._client(),
+                self._session.get(),
                 method,
                 f"{self.api_url}/pages/{self.page_id}{path}",
                 retries=self.retries,

@@ -26,6 +26,7 @@ from bot.errors import SreAgentError
 from bot.lifecycle.actions import IncidentActions
 from bot.lifecycle.declaring import Declaration, Declarer
 from bot.lifecycle.resolving import Resolver
+from bot.lifecycle.setup import FINDINGS
 from bot.ports.clock import Clock
 from bot.ports.pager import Pager
 from bot.store import Store
@@ -150,7 +151,7 @@ class Conversation:
                 user_id=mention.user_id,
             )
         )
-        findings = incident.id is not None and await self.store.message_ref(incident.id, "findings") is not None
+        findings = incident.id is not None and await self.store.message_ref(incident.id, FINDINGS) is not None
         return Reply(replies.opened_for_you(incident, findings=findings))
 
     async def _oncall(self, service_name: str | None) -> Reply:

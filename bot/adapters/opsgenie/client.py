@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 
 from bot.adapters.opsgenie.events import alert_url, note_key, severity_from_opsgenie
-from bot.adapters.retrying import request_json
+from bot.adapters.retrying import OwnSession, request_json
 from bot.domain.oncall import OnCall
 from bot.domain.pager import PagedIncident
 from bot.domain.severity import Severity
@@ -56,28 +56,18 @@ class OpsGenie:
         # JSM Operations' REST API takes an Atlassian account and its API token; OpsGenie (and JSM's integration
         # API) an API key
         self._auth = aiohttp.BasicAuth(api_user, api_key) if api_user else None
-        self._headers = {} if api_user else {"Authorization": f"GenieKey {api_key}"}
         self.name = "JSM Operations" if api_user or "atlassian" in self.api_url else "OpsGenie"
         self.confirm_seconds = confirm_seconds
         self.retries = retries
-        self.request_timeout = request_timeout
-        self._session: aiohttp.ClientSession | None = None
+        self._session = OwnSession(
+            request_timeout, {} if api_user else {"Authorization": f"GenieKey {api_key}"}, self._auth
+        )
         self._names: dict[str, str] = {}  # username -> full name
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._session.close()
 
     # ---- the wire ------------------------------------------------------------------------------------------------
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.request_timeout),
-                headers=self._headers,
-                auth=self._auth,
-            )
-        return self._session
 
     async def _call(
         self,
@@ -93,7 +83,7 @@ class OpsGenie:
         object; 4xx (but a 404 when `missing_ok`) is an OpsGenieError with OpsGenie's own words."""
         try:
             answer = await request_json(
-                self._client(),
+                self._session.get(),
                 method,
                 f"{self.api_url}{path}",
                 retries=self.retries,
