@@ -230,6 +230,16 @@ def add_control_routes(app: web.Application, sb: Sandbox) -> None:
         slack.rate_limit(_req(b, "method"), int(b.get("count", 1)), int(b.get("retry_after", 0)))
         return _ok({"ok": True})
 
+    @route("POST", "/slack/rate_tiers")
+    async def rate_tiers(request: web.Request) -> web.StreamResponse:
+        b = await _body(request)
+        enabled, scale = b.get("enabled"), b.get("scale")
+        if enabled is not None and not isinstance(enabled, bool):
+            raise _BadRequest("enabled: must be true or false")
+        if enabled is None and scale is None:
+            return _ok({"ok": True, **slack.rate_tiers.describe()})
+        return _ok({"ok": True, **slack.set_rate_tiers(enabled, scale)})
+
     @route("POST", "/slack/fail")
     async def slack_fail(request: web.Request) -> web.StreamResponse:
         b = await _body(request)

@@ -41,6 +41,8 @@ class Sandbox:
         slack_request_timeout: float = 10.0,
         agents: Sequence[AgentSpec] = (),
         opsgenie_webhook_secret: str = DEFAULT_OPSGENIE_SECRET,
+        slack_rate_tiers: bool = False,
+        slack_rate_scale: float = 1.0,
     ) -> None:
         if not pagerduty_webhook_secrets:
             raise ValueError("pagerduty_webhook_secrets: at least one secret is required")
@@ -50,7 +52,12 @@ class Sandbox:
         self.rt = Runtime(clock)
         self.rt.bot_url = bot_url
         self.slack = SlackPeer(
-            world, self.rt, signing_secret=slack_signing_secret, request_timeout=slack_request_timeout
+            world,
+            self.rt,
+            signing_secret=slack_signing_secret,
+            request_timeout=slack_request_timeout,
+            rate_tiers=slack_rate_tiers,
+            rate_scale=slack_rate_scale,
         )
         self.pagerduty = PagerDutyPeer(
             world,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import time
 from collections import deque
@@ -33,7 +34,17 @@ from sandbox.slack_state import (
 from sandbox.slack_webapi import METHODS
 from sandbox.world import World
 
-__all__ = ["Channel", "Ephemeral", "Message", "SlackCall", "SlackPeer", "View"]
+__all__ = [
+    "SLACK_RATE_TIERS",
+    "Channel",
+    "Ephemeral",
+    "Message",
+    "RateTier",
+    "RateTiers",
+    "SlackCall",
+    "SlackPeer",
+    "View",
+]
 
 TRIGGER_TTL_S = 3.0
 RESPONSE_URL_MAX_USES = 5
@@ -47,11 +58,132 @@ class _Injection:
     remaining: int
 
 
+# ---- Slack's per-method rate limit tiers -------------------------------------------------------------------
+@dataclass(frozen=True)
+class RateTier:
+    """At most ``calls`` calls in any window of ``window_s`` seconds (at scale 1)."""
+
+    name: str
+    calls: int
+    window_s: float
+
+
+TIER_1 = RateTier("Tier 1", 1, 60.0)  # "1+ per minute"
+TIER_2 = RateTier("Tier 2", 20, 60.0)  # "20+ per minute"
+TIER_3 = RateTier("Tier 3", 50, 60.0)  # "50+ per minute"
+TIER_4 = RateTier("Tier 4", 100, 60.0)  # "100+ per minute"
+# "Special" methods. auth.test and chat.getPermalink: "hundreds of requests per minute", held to Tier 4's floor.
+SPECIAL_HUNDREDS = RateTier("special", 100, 60.0)
+# chat.postMessage: "generally allows posting one message per second per channel, while also maintaining a
+# workspace-wide limit"; "short bursts >1 allowed". Slack publishes no burst size and no workspace-wide figure:
+# a burst of 3 per channel (1/s on average over 3 s) and 300 per minute for the workspace are this sandbox's choice.
+POST_MESSAGE_PER_CHANNEL = RateTier("special (per channel)", 3, 3.0)
+POST_MESSAGE_PER_WORKSPACE = RateTier("special (workspace)", 300, 60.0)
+
+# Each method's tier as the "Facts > Rate limits" line of its page at https://docs.slack.dev/reference/methods/{method}
+# gives it; the tiers themselves are https://docs.slack.dev/apis/web-api/rate-limits, applied "per
+# API method per workspace/team per app". conversations.history / conversations.replies are Tier 3 for internal
+# and Marketplace apps (commercially distributed non-Marketplace apps get 1 per minute since 2025, not modelled).
+# apps.connections.open: docs.slack.dev says Tier 3 (the older api.slack.com page said Tier 1).
+SLACK_RATE_TIERS: dict[str, RateTier] = {
+    "apps.connections.open": TIER_3,
+    "auth.test": SPECIAL_HUNDREDS,
+    "bookmarks.add": TIER_2,
+    "chat.getPermalink": SPECIAL_HUNDREDS,
+    "chat.postEphemeral": TIER_4,
+    "chat.postMessage": POST_MESSAGE_PER_WORKSPACE,  # and POST_MESSAGE_PER_CHANNEL per channel
+    "chat.update": TIER_3,
+    "conversations.create": TIER_2,
+    "conversations.history": TIER_3,
+    "conversations.info": TIER_3,
+    "conversations.invite": TIER_3,
+    "conversations.join": TIER_3,
+    "conversations.list": TIER_2,
+    "conversations.members": TIER_4,
+    "conversations.replies": TIER_3,
+    "conversations.setTopic": TIER_2,
+    "files.completeUploadExternal": TIER_4,
+    "files.getUploadURLExternal": TIER_4,
+    "pins.add": TIER_2,
+    "reactions.add": TIER_3,
+    "usergroups.users.list": TIER_2,
+    "users.info": TIER_4,
+    "users.lookupByEmail": TIER_3,
+    "views.open": TIER_4,
+    "views.publish": TIER_4,
+    "views.push": TIER_4,
+    "views.update": TIER_4,
+}
+PER_CHANNEL_TIERS: dict[str, RateTier] = {"chat.postMessage": POST_MESSAGE_PER_CHANNEL}
+
+
+class RateTiers:
+    """Enforces `SLACK_RATE_TIERS` per token (a token is one app in one workspace) with a sliding window per method,
+    and per channel where `PER_CHANNEL_TIERS` says so. Off unless ``enabled``; ``scale`` > 1 shrinks every window
+    (scale 60: a per-minute tier becomes per-second) so tests need not wait minutes."""
+
+    def __init__(
+        self, *, enabled: bool = False, scale: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.enabled = False
+        self.scale = 1.0
+        self._clock = clock
+        self._windows: dict[tuple[str, ...], deque[float]] = {}
+        self.configure(enabled=enabled, scale=scale)
+
+    def configure(self, *, enabled: bool | None = None, scale: float | None = None) -> None:
+        """Change what is given and start every window afresh."""
+        if scale is not None:
+            if isinstance(scale, bool) or not isinstance(scale, int | float) or not math.isfinite(scale) or scale <= 0:
+                raise ValueError("scale: must be a positive number")
+            self.scale = float(scale)
+        if enabled is not None:
+            self.enabled = bool(enabled)
+        self._windows.clear()
+
+    def check(self, token: str, method: str, channel: str | None = None) -> int | None:
+        """None when the call may go ahead (it is counted); else the Retry-After, whole seconds, at least 1."""
+        tier = SLACK_RATE_TIERS.get(method)
+        if not self.enabled or tier is None:
+            return None
+        limits: list[tuple[tuple[str, ...], RateTier]] = [((token, method), tier)]
+        per_channel = PER_CHANNEL_TIERS.get(method)
+        if per_channel is not None and channel:
+            limits.append(((token, method, channel), per_channel))
+        now = self._clock()
+        wait = 0.0
+        for key, limit in limits:
+            window = limit.window_s / self.scale
+            stamps = self._windows.get(key)
+            while stamps and stamps[0] <= now - window:
+                stamps.popleft()
+            if stamps and len(stamps) >= limit.calls:
+                wait = max(wait, stamps[len(stamps) - limit.calls] + window - now)
+        if wait > 0:
+            return max(1, math.ceil(wait))
+        for key, _ in limits:
+            self._windows.setdefault(key, deque()).append(now)
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        return {"enabled": self.enabled, "scale": self.scale}
+
+
 class SlackPeer(SlackState):
-    def __init__(self, world: World, rt: Runtime, *, signing_secret: str, request_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        world: World,
+        rt: Runtime,
+        *,
+        signing_secret: str,
+        request_timeout: float = 10.0,
+        rate_tiers: bool = False,
+        rate_scale: float = 1.0,
+    ) -> None:
         super().__init__(world, rt)
         self.signing_secret = signing_secret
         self.request_timeout = request_timeout
+        self.rate_tiers = RateTiers(enabled=rate_tiers, scale=rate_scale)
         self._injections: dict[str, deque[_Injection]] = {}
         self.bot_requests: list[dict[str, Any]] = []
         self.socket = SocketMode(rt, world.bot.app_id)
@@ -74,6 +206,23 @@ class SlackPeer(SlackState):
         self._injections.setdefault(method, deque()).append(
             _Injection(status=status, error=error, retry_after=None, remaining=count)
         )
+
+    def set_rate_tiers(self, enabled: bool | None = None, scale: float | None = None) -> dict[str, Any]:
+        """Turn Slack's per-method rate limit tiers on or off and/or set their scale; every window starts afresh."""
+        self.rate_tiers.configure(enabled=enabled, scale=scale)
+        return self.rate_tiers.describe()
+
+    def _over_tier(self, method: str, args: dict[str, Any], token: str) -> dict[str, Any] | None:
+        """Slack's answer when this call is over its method's tier (it is then not carried out), else None."""
+        channel: str | None = None
+        if method in PER_CHANNEL_TIERS:
+            ref = str(args.get("channel") or "")
+            ch = self.channel(ref)
+            channel = ch.id if ch is not None else ref
+        retry_after = self.rate_tiers.check(token, method, channel)
+        if retry_after is None:
+            return None
+        return {"ok": False, "error": "ratelimited", "_status": 429, "_retry_after": retry_after}
 
     def _take_injection(self, method: str) -> _Injection | None:
         q = self._injections.get(method)
@@ -122,7 +271,7 @@ class SlackPeer(SlackState):
                 return {"ok": False, "error": "not_allowed_token_type"}
             if token != self.world.bot.app_token:
                 return {"ok": False, "error": "invalid_auth"}
-            return {"ok": True, "url": self.socket.open_url()}
+            return self._over_tier(method, args, token) or {"ok": True, "url": self.socket.open_url()}
         if token != self.world.bot.token:
             return {"ok": False, "error": "invalid_auth"}
         inj = self._take_injection(method)
@@ -136,6 +285,9 @@ class SlackPeer(SlackState):
         fn = METHODS.get(method)
         if fn is None:
             return {"ok": False, "error": "unknown_method"}
+        limited = self._over_tier(method, args, token)
+        if limited is not None:
+            return limited
         try:
             result = fn(self, args)
         except SlackError as e:
