@@ -15,6 +15,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk.signature import SignatureVerifier
 
+from bot.adapters.prometheus import Prometheus
 from bot.adapters.slack.bodies import LATER, MALFORMED, classify
 from bot.adapters.slack.gateway import SlackGateway, build_client
 from bot.adapters.slack.inbox import SlackInbox
@@ -62,7 +63,7 @@ from bot.runtime.scheduler import Scheduler
 from bot.services import SERVICES, Services
 from bot.store import Store
 from handlers import slack as slack_handlers
-from handlers.health import healthz
+from handlers.health import SLACK_SEEN, SlackSeen, healthz, metrics_text, readyz
 from handlers.opsgenie import opsgenie_webhook
 from handlers.pagerduty import pagerduty_webhook
 
@@ -109,13 +110,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     runbooks = load_runbooks(settings.runbooks_path or SHIPPED)  # and a bad runbook
     slos = settings.slos()  # and a bad SLO file
     store = Store.from_url(settings.store_url)
-    delegator = Delegator(agents, store=store, clock=clock, catalog=catalog)
+    metrics = Prometheus()
+    delegator = Delegator(agents, store=store, clock=clock, catalog=catalog, metrics=metrics)
     client = build_client(
         settings.slack_bot_token.get_secret_value(),
         settings.slack_api_url,
         rate_limit_retries=settings.slack_rate_limit_retries,
+        metrics=metrics,
     )
-    slack = SlackGateway(client)
+    slack = SlackGateway(client, metrics=metrics)
     pager = build_pager(settings)
     locks = KeyedLocks()
     runbook_table = {rb.name: rb for rb in runbooks}
@@ -207,7 +210,13 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         incidents_channel=settings.slack_incidents_channel,
     )
     intake = Intake(
-        store, pager_sync, clock, scheduler, instance=instance, readers={pager.source: pager_reader(settings, catalog)}
+        store,
+        pager_sync,
+        clock,
+        scheduler,
+        instance=instance,
+        readers={pager.source: pager_reader(settings, catalog)},
+        metrics=metrics,
     )
     actions = IncidentActions(store=store, slack=slack, pager=pager, clock=clock, locks=locks, channel=channel)
     unacknowledged = Unacknowledged(
@@ -257,6 +266,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         executor=executor,
         channel=channel,
         background=background,
+        metrics=metrics,
     )
     # what each kind of durable timer does when it is due
     scheduler.on(RETRY_INBOUND, intake.retry)
@@ -363,6 +373,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         bolt=bolt,
         background=background,
         slack_inbox=SlackInbox(bolt),
+        metrics=metrics,
     )
     app[SERVICES] = services
     slack_handlers.register(bolt, lambda: services)
@@ -407,6 +418,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     for name, (path, handler) in webhooks.items():
         app.router.add_post(path, handler if name == settings.pager else _not_in_use(name, settings.pager))
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app[SLACK_SEEN] = SlackSeen()
+    app.router.add_get("/metrics", metrics_text)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await store.migrate()

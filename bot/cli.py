@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,10 +28,11 @@ def _serve(_args: argparse.Namespace) -> int:
     from bot.app import create_app
     from bot.config.settings import Settings
     from bot.preflight import preflight
+    from bot.runtime.logs import configure as configure_logging
 
     try:
         settings = Settings.from_env()
-        logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        configure_logging(level=settings.log_level, form=settings.log_format, secrets=settings.secret_values())
         asyncio.run(preflight(settings))
         app = create_app(settings)
     except ConfigError as exc:

@@ -11,7 +11,8 @@ SreAgentError                    root; `user_message` is safe to show in Slack
     ├── SlackError
     ├── PagerDutyError
     ├── OpsGenieError            OpsGenie or JSM Operations (a write it did not carry out too)
-    └── StatusPageError          the public status page refused a post or could not be reached
+    ├── StatusPageError          the public status page refused a post or could not be reached
+    └── StoreUnavailable         the database could not be reached (or stayed locked) just now
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ __all__ = [
     "SlackError",
     "SreAgentError",
     "StatusPageError",
+    "StoreUnavailable",
     "UpstreamError",
 ]
 
@@ -70,6 +72,11 @@ class OpsGenieError(UpstreamError):
 
 class StatusPageError(UpstreamError):
     """The public status page (Statuspage) refused a post or could not be reached."""
+
+
+class StoreUnavailable(UpstreamError):
+    """The database could not be reached, or stayed locked, for one transaction: a moment's outage, not a bug.
+    Whoever is waiting is told to try again (a webhook gets 503, so the pager delivers it again)."""
 
 
 class DuplicateIncident(UpstreamError):

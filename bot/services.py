@@ -8,6 +8,7 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.adapters.prometheus import Prometheus
 from bot.adapters.slack.gateway import SlackGateway
 from bot.adapters.slack.inbox import SlackInbox
 from bot.budgets.standing import Standing
@@ -64,6 +65,7 @@ class Services:
     bolt: AsyncApp
     background: Background
     slack_inbox: SlackInbox
+    metrics: Prometheus
 
 
 SERVICES = web.AppKey("services", Services)

@@ -18,7 +18,7 @@ from bot.domain.errors import InvalidEvent
 from bot.domain.wire import decode_body
 from bot.services import SERVICES
 from handlers.webhooks import error as _error
-from handlers.webhooks import untimely
+from handlers.webhooks import stored_then_answered, untimely
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +67,11 @@ async def opsgenie_webhook(request: web.Request) -> web.Response:
     problem = untimely(event.occurred_at, now, max_age_hours=settings.webhook_max_age_hours, field="updatedAt")
     if problem:
         return _error(400, problem)
-    stored = await services.intake.accept(
+    return await stored_then_answered(
+        services,
         source=SOURCE,
         delivery_id=event.id,
         event_type=event.event_type,
         body=text,
         incident_ref=event.incident_id,
     )
-    return web.json_response({"ok": True, "duplicate": not stored}, status=202)

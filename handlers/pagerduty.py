@@ -13,7 +13,7 @@ from bot.domain.errors import InvalidEvent
 from bot.domain.wire import decode_body
 from bot.services import SERVICES
 from handlers.webhooks import error as _error
-from handlers.webhooks import untimely
+from handlers.webhooks import stored_then_answered, untimely
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +45,11 @@ async def pagerduty_webhook(request: web.Request) -> web.Response:
     delivery_id = request.headers.get("X-Webhook-Id") or event.id
     if not _DELIVERY_ID.fullmatch(delivery_id):
         return _error(400, "X-Webhook-Id: expected 1 to 255 printable ASCII characters")
-    stored = await services.intake.accept(
+    return await stored_then_answered(
+        services,
         source="pagerduty",
         delivery_id=delivery_id,
         event_type=event.event_type,
         body=text,
         incident_ref=event.incident_id,
     )
-    return web.json_response({"ok": True, "duplicate": not stored}, status=202)

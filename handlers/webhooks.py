@@ -1,12 +1,24 @@
-"""What the webhook routes share: how they refuse, and whether an event's time is believable."""
+"""What the webhook routes share: how they refuse, whether an event's time is believable, and how an event is
+stored before it is answered."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import datetime, timedelta
 
 from aiohttp import web
 
+from bot.errors import StoreUnavailable
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
 FUTURE_LEEWAY = timedelta(hours=1)  # an event from further ahead than this is no clock's drift
+# how long a webhook waits for its event to be stored before it answers 503: well inside the senders' own timeouts
+# (PagerDuty gives up on an answer after 5 s), so that they deliver it again rather than count a timeout
+STORE_WAIT_S = 3.0
+RETRY_AFTER_S = 5
 
 
 def error(status: int, reason: str) -> web.Response:
@@ -20,3 +32,32 @@ def untimely(occurred_at: datetime, now: datetime, *, max_age_hours: float, fiel
     if occurred_at - now > FUTURE_LEEWAY:
         return f"{field} {occurred_at.isoformat()} is more than an hour ahead of this clock"
     return None
+
+
+async def stored_then_answered(
+    services: Services, *, source: str, delivery_id: str, event_type: str, body: str, incident_ref: str | None
+) -> web.Response:
+    """202 once the event is stored (it is processed after the answer); 503 when the database is unavailable or too
+    slow to store it now, so that the sender delivers it again: never a 202 for an event that was not stored. An
+    event whose row still lands after a 503 is a duplicate when delivered again, and the intake takes it up."""
+    try:
+        stored = await asyncio.wait_for(
+            services.intake.accept(
+                source=source,
+                delivery_id=delivery_id,
+                event_type=event_type,
+                body=body,
+                incident_ref=incident_ref,
+            ),
+            timeout=STORE_WAIT_S,
+        )
+    except (StoreUnavailable, TimeoutError) as exc:
+        reason = str(exc) if isinstance(exc, StoreUnavailable) else f"the database did not answer in {STORE_WAIT_S:g} s"
+        log.warning("%s webhook %s answered 503, not stored: %s", source, delivery_id, reason)
+        services.metrics.webhook_unavailable(source)
+        return web.json_response(
+            {"ok": False, "error": "the database is unavailable; deliver this again"},
+            status=503,
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+    return web.json_response({"ok": True, "duplicate": not stored}, status=202)

@@ -29,6 +29,7 @@ import aiohttp
 from bot.adapters.a2a_wire import AgentReply, StreamFold, message, reply_of
 from bot.adapters.retrying import backoff
 from bot.errors import SreAgentError
+from bot.ports.metrics import NO_METRICS, Metrics
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,7 @@ class A2AClient:
     retries: int = 2
     breaker: Breaker = field(default_factory=Breaker)
     skill: str | None = None  # the card's skill this client asks for (sent in the message's metadata)
+    metrics: Metrics = NO_METRICS
     _card: dict[str, Any] | None = None
     _card_at: float = 0.0
     _told: str | None = None  # the card URL already logged as differing from the configured one
@@ -168,16 +170,20 @@ class A2AClient:
         if wait is not None:
             raise A2AError(self.name, "circuit_open", f"cut off after repeated failures; trying again in {wait:.0f} s")
         limit = timeout_s or self.timeout_s
+        started = time.monotonic()
         try:
             reply = await asyncio.wait_for(self._send(instruction, data, context_id, task_id, resend, on_task), limit)
         except TimeoutError:
             self.breaker.failure()
+            self.metrics.delegate_call(self.name, time.monotonic() - started, "timeout")
             raise A2AError(self.name, "timeout", f"no answer within {limit:g} s") from None
         except A2AError as exc:
             if exc.kind in ("unavailable", "timeout"):
                 self.breaker.failure()
+            self.metrics.delegate_call(self.name, time.monotonic() - started, exc.kind)
             raise
         self.breaker.success()
+        self.metrics.delegate_call(self.name, time.monotonic() - started, "ok")
         return reply
 
     async def ask(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import unquote, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -226,6 +227,8 @@ class Settings(StoreSettings, CatalogSettings, SloSettings, AgentSettings, Postm
     webhook_max_age_hours: float = Field(72.0, gt=0, validation_alias=_env("SRE_WEBHOOK_MAX_AGE_HOURS"))
     channel_prefix: str = Field("inc", min_length=1, max_length=20, validation_alias=_env("SRE_CHANNEL_PREFIX"))
     log_level: str = Field("INFO", validation_alias=_env("SRE_LOG_LEVEL"))
+    # json: one object a line (time, level, logger, message, incident), for a log pipeline; text: for a terminal
+    log_format: Literal["json", "text"] = Field("json", validation_alias=_env("SRE_LOG_FORMAT"))
     approvers: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias=_env("SRE_APPROVERS"))
     # minutes by severity after which a page no person has taken is escalated to the next on-call; "off" for none
     escalate_unacknowledged: str = Field(DEFAULT_POLICY, validation_alias=_env("SRE_ESCALATE_UNACKNOWLEDGED"))
@@ -307,6 +310,18 @@ class Settings(StoreSettings, CatalogSettings, SloSettings, AgentSettings, Postm
     @property
     def socket_mode(self) -> bool:
         return self.slack_app_token is not None
+
+    def secret_values(self) -> list[str]:
+        """Every secret configured (tokens, keys, signing secrets, the database's password): never logged."""
+        values: list[str] = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, SecretStr):
+                    values.append(item.get_secret_value())
+        if self.database_url and (password := urlsplit(self.database_url).password):
+            values.append(unquote(password))
+        return values
 
     @field_validator("slack_api_url")
     @classmethod

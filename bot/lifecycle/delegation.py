@@ -27,6 +27,7 @@ from bot.domain.diagnosis import Evidence, Hypothesis, Outcome, Question, Role, 
 from bot.domain.incident import Incident
 from bot.domain.signals import Signals, from_answer, from_data, from_text, merge
 from bot.ports.clock import Clock
+from bot.ports.metrics import NO_METRICS, Metrics
 from bot.store import Store
 
 __all__ = ["Delegator", "Findings", "signals_of"]
@@ -67,8 +68,17 @@ class Findings:
 
 
 class Delegator:
-    def __init__(self, agents: list[AgentConfig], *, store: Store, clock: Clock, catalog: Catalog) -> None:
+    def __init__(
+        self,
+        agents: list[AgentConfig],
+        *,
+        store: Store,
+        clock: Clock,
+        catalog: Catalog,
+        metrics: Metrics = NO_METRICS,
+    ) -> None:
         self.agents = agents
+        self.metrics = metrics
         self.store = store
         self.clock = clock
         self.catalog = catalog
@@ -141,6 +151,7 @@ class Delegator:
                 retries=agent.retries,
                 breaker=Breaker(),
                 skill=agent.skill,
+                metrics=self.metrics,
             )
             self._clients[agent.name] = client
         return client

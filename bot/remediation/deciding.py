@@ -18,6 +18,7 @@ from bot.domain.timeline import ACTOR_BOT, EventKind, TimelineEvent, slack_actor
 from bot.errors import SreAgentError
 from bot.lifecycle.channel import IncidentChannel
 from bot.ports.clock import Clock
+from bot.ports.metrics import NO_METRICS, Metrics
 from bot.remediation.approvers import Approvers
 from bot.remediation.board import ProposalBoard, shown
 from bot.remediation.executing import Executor
@@ -56,7 +57,9 @@ class Decider:
         executor: Executor,
         channel: IncidentChannel,
         background: Background,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
+        self.metrics = metrics
         self.store = store
         self.clock = clock
         self.locks = locks
@@ -132,11 +135,13 @@ class Decider:
                     events += advance(incident, Phase.DIAGNOSING, at=now, actor=slack_actor(click.user_id))
                 if not changed:  # a refusal: nothing changes but the audit trail
                     await self.store.append_events(incident, events)
+                    self.metrics.approval("refused" if not decision.counted else str(after.status))
                     return decision.message
                 if await self.store.save_proposal(proposal, after, now=now, incident=incident, events=events):
                     break
             else:
                 return words.CONTENDED
+            self.metrics.approval(str(after.status))
             # committed: what must follow starts first (the execution is claimed while the lock is held, and carried
             # out after); what only shows it may fail without stopping anything
             if after.status is Status.APPROVED:

@@ -14,8 +14,10 @@ from bot.domain.errors import InvalidEvent
 from bot.domain.pager import Outcome, PagerEvent
 from bot.domain.wire import storable_text
 from bot.ports.clock import Clock
+from bot.ports.metrics import NO_METRICS, Metrics
 from bot.ports.pager import Reader
 from bot.runtime.background import Background
+from bot.runtime.logs import about_incident
 from bot.runtime.scheduler import Scheduler
 from bot.store import Store
 from bot.store.store import DONE, IGNORED, PENDING, InboundEvent, Timer
@@ -51,7 +53,9 @@ class Intake:
         backoff_s: tuple[float, ...] = (1, 5, 30, 120),
         instance: str = "sre-agent",
         readers: Mapping[str, Reader] | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
+        self.metrics = metrics
         self.readers = dict(readers or {})  # by source: how its stored bodies are read (one function each)
         self.instance = instance  # who this process is across restarts (host and port, or SRE_INSTANCE_NAME)
         self.holder = f"{instance}/{uuid.uuid4().hex[:12]}"  # ... and which life of it: the leases it takes
@@ -79,7 +83,13 @@ class Intake:
             received_at=self.clock.now(),
             incident_ref=incident_ref,
         )
+        self.metrics.page_received(source, duplicate=event_id is None)
         if event_id is None:
+            # a no-op, unless the first delivery's row landed after its sender was answered 503 (the store was slow):
+            # then nobody has begun it, and this delivery starts it rather than the sweep a lease later
+            unbegun = await self.store.unbegun_inbound(source, delivery_id)
+            if unbegun is not None:
+                self.schedule(unbegun)
             return False
         self.schedule(event_id)
         return True
@@ -102,6 +112,11 @@ class Intake:
         event = await self.store.claim_inbound(event_id, now=self.clock.now(), lease=LEASE, holder=self.holder)
         if event is None:
             return  # done already, or another worker has it
+        with about_incident(pager_incident=event.incident_ref):
+            await self._handle(event)
+
+    async def _handle(self, event: InboundEvent) -> None:
+        event_id = event.id
         try:
             reader = self.readers.get(event.source)
             if reader is None:

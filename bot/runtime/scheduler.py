@@ -31,6 +31,7 @@ from apscheduler.triggers.cron import CronTrigger
 from bot.config.crontab import cron_trigger
 from bot.ports.clock import Clock
 from bot.runtime.background import Background
+from bot.runtime.logs import about_incident
 from bot.store import Store
 from bot.store.store import Timer
 
@@ -164,7 +165,8 @@ class Scheduler:
         that it is fired again (by the next life of this instance at once, or by another once the lease lapses)."""
         try:
             try:
-                await handler(timer)
+                with about_incident(timer.incident_id):
+                    await handler(timer)
             except Exception:  # a handler's failure is logged; the timer is done all the same
                 log.exception("timer %s of kind %r failed (it is not tried again)", timer.id, timer.kind)
             await self.store.finish_timer(timer.id, now=self.clock.now())

@@ -27,6 +27,8 @@ from alembic.config import Config
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from bot.errors import StoreUnavailable
+
 __all__ = [
     "MIGRATIONS",
     "AsyncBackend",
@@ -41,6 +43,14 @@ __all__ = [
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 T = TypeVar("T")
+CONNECT_TIMEOUT_S = 5
+# what says that the database itself is not there just now (down, unreachable, locked), rather than a query's fault
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    sa.exc.OperationalError,
+    sa.exc.InterfaceError,
+    sa.exc.TimeoutError,
+    OSError,  # connection refused or reset, a connect timeout
+)
 Work = Callable[[sa.Connection], T]
 
 
@@ -146,7 +156,15 @@ class AsyncBackend:
         parsed = make_url(url.replace("postgres://", "postgresql://", 1))
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+asyncpg")
-        self.engine: AsyncEngine = create_async_engine(parsed, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        # a server that does not answer is said within seconds (asyncpg waits a minute to connect by default)
+        self.engine: AsyncEngine = create_async_engine(
+            parsed,
+            pool_size=10,
+            max_overflow=10,
+            pool_pre_ping=True,
+            pool_timeout=CONNECT_TIMEOUT_S,
+            connect_args={"timeout": CONNECT_TIMEOUT_S},
+        )
 
     async def run(self, work: Work[T], *, urgent: bool = False) -> T:
         async with self.engine.begin() as conn:  # a pool of connections: nothing to jump ahead of
@@ -170,5 +188,15 @@ class Transactions:
 
     async def run(self, work: Work[T], *, urgent: bool = False) -> T:
         """Run `work` in one transaction: committed when it returns, rolled back when it raises. An urgent
-        transaction (someone is waiting for the answer) goes before queued ones where the backend queues."""
-        return await self.backend.run(work, urgent=urgent)
+        transaction (someone is waiting for the answer) goes before queued ones where the backend queues.
+        StoreUnavailable when the database cannot be reached (or stays locked): the caller may try again later."""
+        try:
+            return await self.backend.run(work, urgent=urgent)
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(f"the database is unavailable: {type(exc).__name__}: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    """The driver's own words, without SQLAlchemy's SQL and parameters (which may hold incident text)."""
+    original = getattr(exc, "orig", None) or exc
+    return str(original).strip().splitlines()[0][:200] if str(original).strip() else type(original).__name__

@@ -113,12 +113,24 @@ class InboundRows(Transactions):
         return await self.run(work)
 
     async def lapsed_inbound(self, *, now: datetime, lease: timedelta) -> list[int]:
-        """Events whose worker stopped renewing its lease (another replica died with them in hand)."""
+        """Events whose worker stopped renewing its lease (another replica died with them in hand), and events stored
+        a lease ago that nobody ever claimed (the replica that stored one died before it began, or its webhook was
+        answered 503 while the store was slow and the row landed after). An event waiting for its retry has been
+        claimed before: its retry is a timer of its own."""
 
         def work(conn: sa.Connection) -> list[int]:
             rows = conn.execute(
                 sa.select(inbound_events.c.id)
-                .where(inbound_events.c.status == PROCESSING, inbound_events.c.claimed_at < now - lease)
+                .where(
+                    sa.or_(
+                        sa.and_(inbound_events.c.status == PROCESSING, inbound_events.c.claimed_at < now - lease),
+                        sa.and_(
+                            inbound_events.c.status == PENDING,
+                            inbound_events.c.attempts == 0,
+                            inbound_events.c.received_at < now - lease,
+                        ),
+                    )
+                )
                 .order_by(inbound_events.c.id)
             )
             return [int(r[0]) for r in rows]
@@ -151,6 +163,22 @@ class InboundRows(Transactions):
             return True
 
         return await self.run(work)
+
+    async def unbegun_inbound(self, source: str, delivery_id: str) -> int | None:
+        """The id of the event stored for this delivery, if it is pending and was never claimed."""
+
+        def work(conn: sa.Connection) -> int | None:
+            found = conn.execute(
+                sa.select(inbound_events.c.id).where(
+                    inbound_events.c.source == source,
+                    inbound_events.c.delivery_id == delivery_id,
+                    inbound_events.c.status == PENDING,
+                    inbound_events.c.attempts == 0,
+                )
+            ).scalar()
+            return int(found) if found is not None else None
+
+        return await self.run(work, urgent=True)
 
     async def inbound(self, event_id: int) -> InboundEvent | None:
         def work(conn: sa.Connection) -> InboundEvent | None:

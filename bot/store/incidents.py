@@ -76,6 +76,15 @@ class IncidentRows(Transactions):
 
         return await self.run(work)
 
+    async def incident_counts(self) -> dict[str, int]:
+        """How many incidents are in each phase."""
+
+        def work(conn: sa.Connection) -> dict[str, int]:
+            rows = conn.execute(sa.select(incidents.c.phase, sa.func.count()).group_by(incidents.c.phase))
+            return {str(phase): int(count) for phase, count in rows}
+
+        return await self.run(work)
+
     async def timeline(self, incident_id: int) -> list[TimelineEvent]:
         def work(conn: sa.Connection) -> list[TimelineEvent]:
             rows = conn.execute(

@@ -67,6 +67,14 @@ class TimerRows(Transactions):
 
         return await self.run(work)
 
+    async def due_timer_count(self, now: datetime) -> int:
+        """How many timers are due and not fired yet (work waiting for a worker)."""
+
+        def work(conn: sa.Connection) -> int:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(timers).where(_due(now))).scalar() or 0)
+
+        return await self.run(work)
+
     async def next_timer_due(self) -> datetime | None:
         """When a timer is next due: the earliest pending due time, or lease of a firing timer that may lapse."""
 

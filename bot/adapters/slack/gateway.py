@@ -19,6 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.naming import with_suffix
 from bot.errors import SlackError
+from bot.ports.metrics import NO_METRICS, Metrics
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +28,42 @@ MESSAGE_TAG = "sre_agent_message"  # the metadata event_type of the bot's own me
 RECENT_MESSAGES = 200  # how far back `find_tagged` looks
 
 
-def build_client(token: str, base_url: str, *, rate_limit_retries: int) -> AsyncWebClient:
+class _CountedRateLimits(AsyncRateLimitErrorRetryHandler):
+    """Slack's 429s retried after their Retry-After, each retry counted."""
+
+    def __init__(self, metrics: Metrics, max_retry_count: int) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.metrics = metrics
+
+    async def _can_retry_async(self, **kwargs: Any) -> bool:
+        retry = await super()._can_retry_async(**kwargs)
+        if retry:
+            self.metrics.slack_retry("ratelimited")
+        return retry
+
+
+class _CountedConnectionErrors(AsyncConnectionErrorRetryHandler):
+    """A dropped connection retried, each retry counted."""
+
+    def __init__(self, metrics: Metrics, max_retry_count: int) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.metrics = metrics
+
+    async def _can_retry_async(self, **kwargs: Any) -> bool:
+        retry = await super()._can_retry_async(**kwargs)
+        if retry:
+            self.metrics.slack_retry("connection")
+        return retry
+
+
+def build_client(
+    token: str, base_url: str, *, rate_limit_retries: int, metrics: Metrics = NO_METRICS
+) -> AsyncWebClient:
     """An AsyncWebClient for `base_url` that retries 429s (honouring Retry-After) and dropped connections."""
     client = AsyncWebClient(token=token, base_url=base_url, timeout=10)
-    client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=rate_limit_retries))
-    if not any(isinstance(h, AsyncConnectionErrorRetryHandler) for h in client.retry_handlers):
-        client.retry_handlers.append(AsyncConnectionErrorRetryHandler(max_retry_count=2))
+    client.retry_handlers[:] = [h for h in client.retry_handlers if not isinstance(h, AsyncConnectionErrorRetryHandler)]
+    client.retry_handlers.append(_CountedRateLimits(metrics, max_retry_count=rate_limit_retries))
+    client.retry_handlers.append(_CountedConnectionErrors(metrics, max_retry_count=2))
     return client
 
 
@@ -48,15 +79,18 @@ def _blocks(blocks: Sequence[Block] | None) -> list[dict[str, Any]] | None:
 
 
 class SlackGateway:
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(self, client: AsyncWebClient, *, metrics: Metrics = NO_METRICS) -> None:
         self.client = client
+        self.metrics = metrics
         self._bot_user_id: str | None = None
 
     async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
         try:
             response = await self.client.api_call(method, params=kwargs)
         except SlackApiError as exc:
-            raise SlackError(method, _error(exc)) from exc
+            error = _error(exc)
+            self.metrics.slack_error(method, error)
+            raise SlackError(method, error) from exc
         data = response.data
         return data if isinstance(data, dict) else {}
 
@@ -107,6 +141,10 @@ class SlackGateway:
         if self._bot_user_id is None:
             self._bot_user_id = str((await self._call("auth.test")).get("user_id") or "")
         return self._bot_user_id
+
+    async def reachable(self) -> None:
+        """Slack answers and takes the token (auth.test, asked now); SlackError otherwise."""
+        await self._call("auth.test")
 
     async def set_topic(self, channel: str, topic: str) -> None:
         try:

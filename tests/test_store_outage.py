@@ -1,0 +1,139 @@
+"""The database briefly unreachable: a webhook is answered 503 (with Retry-After), never 202 for an event that was
+not stored; PagerDuty delivers it again and, once the database is back, the page becomes its incident, once.
+
+PostgreSQL is taken away by cutting the TCP link between the bot and the server (sandbox/tcp_link.py), as a network
+partition or a failover would; SQLite by another process holding the file's write lock (a backup, a person with the
+sqlite3 shell), longer than a webhook may wait."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from sandbox.server import Sandbox
+from sandbox.tcp_link import TcpLink
+from sandbox.world import World
+from tests.conftest import POSTGRES_ENV, _drop_postgres_database, _postgres_database
+from tests.harness import SIGNING_SECRET, WEBHOOK_SECRETS, Harness, cards, eventually, incident_channels
+
+SERVICE = "checkout-service"
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[Sandbox]:
+    """PagerDuty's retries spread over seconds, so that they outlast an outage of a few."""
+    sb = Sandbox(
+        World.default(),
+        slack_signing_secret=SIGNING_SECRET,
+        pagerduty_webhook_secrets=WEBHOOK_SECRETS[:1],
+        webhook_retry_delays=[1, 1, 2, 2, 4],
+    )
+    await sb.start(host="127.0.0.1", port=0)
+    try:
+        yield sb
+    finally:
+        await sb.stop()
+
+
+async def _get(h: Harness, path: str) -> int:
+    assert h.http is not None
+    async with h.http.get(f"{h.url}{path}") as response:
+        return response.status
+
+
+def _statuses(sandbox: Sandbox, title: str) -> list[int | None]:
+    [delivery] = [
+        d
+        for d in sandbox.pagerduty.deliveries.values()
+        if d.event_type == "incident.triggered" and d.event["data"]["title"] == title
+    ]
+    return [a["status"] for a in delivery.attempts]
+
+
+async def _second_page_through_an_outage(h: Harness, outage: Any, recover: Any, *, during: Any = None) -> None:
+    sandbox = h.sandbox
+    sandbox.pagerduty.page(SERVICE, "checkout-service: first", urgency="high")
+    await eventually(lambda: len(cards(sandbox)) == 1, within=10)
+    await h.settle()
+
+    await outage()
+    sandbox.pagerduty.page(SERVICE, "checkout-service: during the outage", urgency="high")
+    await eventually(lambda: 503 in _statuses(sandbox, "checkout-service: during the outage"), within=10)
+    if during is not None:
+        await during()
+    await recover()
+
+    await eventually(lambda: _statuses(sandbox, "checkout-service: during the outage")[-1] == 202, within=20)
+    await eventually(lambda: len(cards(sandbox)) == 2, within=40)
+    await h.settle()
+    statuses = _statuses(sandbox, "checkout-service: during the outage")
+    assert set(statuses) <= {503, 202} and statuses[0] == 503, statuses  # never a 500, never a 202 before stored
+    assert len(incident_channels(sandbox)) == 2 and len(await h.services.store.incidents()) == 2
+    assert await _get(h, "/healthz") == 200
+
+
+async def test_postgresql_unreachable_webhooks_get_503_and_the_page_is_taken_after(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    admin_url = os.environ.get(POSTGRES_ENV)
+    if not admin_url:
+        pytest.skip(f"{POSTGRES_ENV} is not set: no PostgreSQL to take away")
+    name, url = await _postgres_database(admin_url)
+    parsed = make_url(url)
+    link = TcpLink(parsed.host or "127.0.0.1", parsed.port or 5432)
+    await link.start()
+    h = Harness(sandbox, parsed.set(host="127.0.0.1", port=link.port).render_as_string(hide_password=False))
+    try:
+        await h.start()
+
+        async def not_ready() -> None:
+            assert await _get(h, "/readyz") == 503 and await _get(h, "/healthz") == 503
+
+        await _second_page_through_an_outage(h, link.cut, link.restore, during=not_ready)
+    finally:
+        await link.restore()
+        await h.close()
+        await link.close()
+        await _drop_postgres_database(admin_url, name)
+
+
+async def test_sqlite_locked_by_another_process_webhooks_get_503_and_the_page_is_taken_after(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    path = tmp_path / "sre-agent.db"
+    h = Harness(sandbox, f"sqlite:///{path}")
+    release = threading.Event()
+    held = threading.Event()
+
+    def hold_the_lock() -> None:  # another process's connection: the write lock taken and kept
+        db = sqlite3.connect(path, isolation_level=None)
+        db.execute("BEGIN IMMEDIATE")
+        held.set()
+        release.wait()
+        db.execute("ROLLBACK")
+        db.close()
+
+    locker = threading.Thread(target=hold_the_lock)
+
+    async def outage() -> None:
+        locker.start()
+        await asyncio.to_thread(held.wait)
+
+    async def recover() -> None:
+        release.set()
+        await asyncio.to_thread(locker.join)
+
+    try:
+        await h.start()
+        await _second_page_through_an_outage(h, outage, recover)
+    finally:
+        release.set()
+        await h.close()
