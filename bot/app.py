@@ -62,6 +62,7 @@ from bot.runtime.locks import KeyedLocks
 from bot.runtime.scheduler import Scheduler
 from bot.services import SERVICES, Services
 from bot.store import Store
+from bot.store.backend import ServingLock
 from handlers import slack as slack_handlers
 from handlers.health import SLACK_SEEN, SlackSeen, healthz, metrics_text, readyz
 from handlers.opsgenie import opsgenie_webhook
@@ -422,7 +423,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[SLACK_SEEN] = SlackSeen()
     app.router.add_get("/metrics", metrics_text)
 
+    serving = ServingLock(settings.store_url)
+
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        serving.acquire()  # a second serve on one SQLite file stops here, saying why
         await store.migrate()
         client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
         # each agent's own limits bound its calls (a change can take many minutes), not aiohttp's 5-minute default
@@ -462,6 +466,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         if public.page is not None:
             await public.page.close()
         await store.close()
+        serving.release()
 
     app.cleanup_ctx.append(lifecycle)
     return app

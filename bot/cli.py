@@ -35,9 +35,9 @@ def _serve(_args: argparse.Namespace) -> int:
         configure_logging(level=settings.log_level, form=settings.log_format, secrets=settings.secret_values())
         asyncio.run(preflight(settings))
         app = create_app(settings)
+        web.run_app(app, host=settings.host, port=settings.port, print=None)
     except ConfigError as exc:
         return _fail(str(exc))
-    web.run_app(app, host=settings.host, port=settings.port, print=None)
     return 0
 
 

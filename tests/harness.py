@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -18,7 +20,7 @@ from bot.config.settings import Settings
 from bot.ports.clock import Clock, ScaledClock
 from bot.services import Services
 from sandbox.a2a_agents import AgentSpec
-from sandbox.botapp import RunningBot, bot_settings_for, settle, start_bot
+from sandbox.botapp import RunningBot, bot_settings_for, settle, start_bot, wait_healthy
 from sandbox.server import Sandbox
 from sandbox.signing import pagerduty_headers
 from sandbox.world import World
@@ -28,6 +30,43 @@ SIGNING_SECRET = "test-slack-signing-secret"
 WEBHOOK_SECRETS = ["test-pd-secret-new", "test-pd-secret-old"]
 BOT_EMAIL = "sre-agent@example.com"
 EXAMPLE_CATALOG = Path(__file__).resolve().parents[1] / "examples" / "catalog.yml"
+
+
+class Serve:
+    """`python -m bot.cli serve` as its own process against the sandbox, started and SIGKILLed at will; its log (stderr)
+    appended to `log` when given."""
+
+    def __init__(self, sandbox: Sandbox, env: dict[str, str], port: int, *, log: Path | None = None) -> None:
+        self.sandbox, self.env, self.port, self.log = sandbox, env, port, log
+        self.url = f"http://127.0.0.1:{port}"
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        stderr = self.log.open("ab") if self.log is not None else None
+        try:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bot.cli",
+                "serve",
+                env=self.env,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=stderr,
+            )
+        finally:
+            if stderr is not None:
+                stderr.close()
+        await wait_healthy(self.url, self.process)
+
+    async def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        await self.process.wait()
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.terminate()
+            await self.process.wait()
 
 
 class Harness:

@@ -11,8 +11,6 @@ import asyncio
 import json
 import os
 import secrets
-import signal
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -24,45 +22,15 @@ import yaml
 
 from blocks.ids import BlockId
 from bot.runtime.intake import LEASE
-from sandbox.botapp import free_port, wait_healthy
+from sandbox.botapp import free_port
 from sandbox.holds import Hold
 from sandbox.scenario import load_scenario
 from sandbox.server import Sandbox
-from tests.harness import Harness, eventually, fresh_event, incident_channels
+from tests.harness import Harness, Serve, eventually, fresh_event, incident_channels
 
 SERVICE = "checkout-service"
 TITLE = "checkout-service: error rate 8.5% (threshold 1%)"
 RESUME_WITHIN_S = 10.0
-
-
-class Serve:
-    """`python -m bot.cli serve` as its own process against the sandbox, started and SIGKILLed at will."""
-
-    def __init__(self, sandbox: Sandbox, env: dict[str, str], port: int) -> None:
-        self.sandbox, self.env, self.port = sandbox, env, port
-        self.url = f"http://127.0.0.1:{port}"
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot.cli",
-            "serve",
-            env=self.env,
-            stdout=asyncio.subprocess.DEVNULL,
-        )
-        await wait_healthy(self.url, self.process)
-
-    async def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        await self.process.wait()
-
-    async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.terminate()
-            await self.process.wait()
 
 
 @pytest.fixture

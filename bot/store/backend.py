@@ -13,8 +13,11 @@ the base of the store's groups of queries: a backend and ``run``.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import itertools
+import os
 import queue
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,12 +30,13 @@ from alembic.config import Config
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bot.errors import StoreUnavailable
+from bot.errors import ConfigError, StoreUnavailable
 
 __all__ = [
     "MIGRATIONS",
     "AsyncBackend",
     "Backend",
+    "ServingLock",
     "SqliteBackend",
     "Transactions",
     "Work",
@@ -172,6 +176,46 @@ class AsyncBackend:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+class ServingLock:
+    """SQLite serves one process. `sre-agent serve` holds an exclusive lock on `<database file>.serve.lock` while it
+    runs, so that a second one on the same file stops at once and says why, rather than two processes each believing
+    they alone take the pages (several replicas need PostgreSQL). The lock goes with the process, however it ends."""
+
+    def __init__(self, url: str) -> None:
+        parsed = make_url(url)
+        database = parsed.database if parsed.get_backend_name() == "sqlite" else None
+        self.path = Path(f"{database}.serve.lock") if database and database != ":memory:" else None
+        self._file: Any = None
+
+    def acquire(self) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            database = str(self.path)[: -len(".serve.lock")]
+            raise ConfigError(
+                f"another sre-agent serve ({holder}) is using {database}; SQLite serves one process: stop it, or "
+                "run several replicas on PostgreSQL (SRE_DATABASE_URL)"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}")
+        handle.flush()
+        self._file = handle
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
 
 
 def backend_for(url: str) -> Backend:
