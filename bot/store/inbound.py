@@ -12,7 +12,27 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.store.backend import Transactions
 from bot.store.rows import FAILED, PENDING, PROCESSING, InboundEvent, _inbound, _insert_timer, _like_escape
-from bot.store.tables import inbound_events
+from bot.store.tables import UTCDateTime, inbound_events
+
+# the statements run for every event, built once (see incidents.py): only their parameters change
+_ONE = inbound_events.select().where(inbound_events.c.id == sa.bindparam("event_id"))
+_CLAIM = (
+    inbound_events.update()
+    .where(inbound_events.c.id == sa.bindparam("event_id"))
+    .where(
+        sa.or_(
+            inbound_events.c.status == PENDING,
+            sa.and_(inbound_events.c.status == PROCESSING, inbound_events.c.claimed_at < sa.bindparam("lapsed")),
+        )
+    )
+    .values(
+        status=PROCESSING,
+        claimed_at=sa.bindparam("now", type_=UTCDateTime()),
+        claimed_by=sa.bindparam("holder"),
+        attempts=inbound_events.c.attempts + 1,
+    )
+)
+_FINISH = inbound_events.update().where(inbound_events.c.id == sa.bindparam("event_id"))  # SET: the parameters'
 
 
 class InboundRows(Transactions):
@@ -32,16 +52,17 @@ class InboundRows(Transactions):
 
             def work(conn: sa.Connection) -> int | None:
                 result = conn.execute(
-                    inbound_events.insert().values(
-                        source=source,
-                        delivery_id=delivery_id,
-                        event_type=event_type,
-                        incident_ref=incident_ref,
-                        body=body,
-                        status=status,
-                        attempts=0,
-                        received_at=received_at,
-                    )
+                    inbound_events.insert(),
+                    {
+                        "source": source,
+                        "delivery_id": delivery_id,
+                        "event_type": event_type,
+                        "incident_ref": incident_ref,
+                        "body": body,
+                        "status": status,
+                        "attempts": 0,
+                        "received_at": received_at,
+                    },
                 )
                 pk = result.inserted_primary_key
                 return int(pk[0]) if pk else None
@@ -56,24 +77,10 @@ class InboundRows(Transactions):
         """Take an event for processing: pending, or processing whose lease ran out (its worker died)."""
 
         def work(conn: sa.Connection) -> InboundEvent | None:
-            result = conn.execute(
-                inbound_events.update()
-                .where(inbound_events.c.id == event_id)
-                .where(
-                    sa.or_(
-                        inbound_events.c.status == PENDING,
-                        sa.and_(
-                            inbound_events.c.status == PROCESSING,
-                            inbound_events.c.claimed_at < now - lease,
-                        ),
-                    )
-                )
-                .values(status=PROCESSING, claimed_at=now, claimed_by=holder, attempts=inbound_events.c.attempts + 1)
-            )
-            if result.rowcount != 1:
+            params = {"event_id": event_id, "now": now, "lapsed": now - lease, "holder": holder}
+            if conn.execute(_CLAIM, params).rowcount != 1:
                 return None
-            row = (conn.execute(inbound_events.select().where(inbound_events.c.id == event_id))).one()
-            return _inbound(row)
+            return _inbound(conn.execute(_ONE, {"event_id": event_id}).one())
 
         return await self.run(work)
 
@@ -139,10 +146,10 @@ class InboundRows(Transactions):
 
     async def finish_inbound(self, event_id: int, *, status: str, now: datetime, error: str | None = None) -> None:
         def work(conn: sa.Connection) -> None:
+            processed_at = now if status != PENDING else None
             conn.execute(
-                inbound_events.update()
-                .where(inbound_events.c.id == event_id)
-                .values(status=status, processed_at=now if status != PENDING else None, last_error=error)
+                _FINISH,
+                {"event_id": event_id, "status": status, "processed_at": processed_at, "last_error": error},
             )
 
         return await self.run(work)
@@ -182,7 +189,7 @@ class InboundRows(Transactions):
 
     async def inbound(self, event_id: int) -> InboundEvent | None:
         def work(conn: sa.Connection) -> InboundEvent | None:
-            row = conn.execute(inbound_events.select().where(inbound_events.c.id == event_id)).one_or_none()
+            row = conn.execute(_ONE, {"event_id": event_id}).one_or_none()
             return _inbound(row) if row is not None else None
 
         return await self.run(work)

@@ -17,6 +17,23 @@ from bot.store.backend import Transactions
 from bot.store.rows import _incident, _incident_values
 from bot.store.tables import incidents, slack_messages, timeline_events
 
+# the statements run for every incident, built once: a statement built per call costs more than SQLite's own work
+# (each value coerced and the statement's cache key computed again); here only the parameters change
+_BY_ID = incidents.select().where(incidents.c.id == sa.bindparam("incident_id")).limit(1)
+_BY_EXTERNAL = (
+    incidents.select()
+    .where(incidents.c.source == sa.bindparam("source"), incidents.c.external_id == sa.bindparam("external_id"))
+    .limit(1)
+)
+_BY_CHANNEL = incidents.select().where(incidents.c.channel_id == sa.bindparam("channel_id")).limit(1)
+_UPDATE = incidents.update().where(incidents.c.id == sa.bindparam("incident_id"))  # SET: the parameters' columns
+_LAST_EVENT = (
+    sa.select(timeline_events.c.seq, timeline_events.c.hash)
+    .where(timeline_events.c.incident_id == sa.bindparam("incident_id"))
+    .order_by(timeline_events.c.seq.desc())
+    .limit(1)
+)
+
 
 class IncidentRows(Transactions):
     async def create_incident(self, incident: Incident, events: list[TimelineEvent], *, now: datetime) -> bool:
@@ -25,7 +42,7 @@ class IncidentRows(Transactions):
 
             def work(conn: sa.Connection) -> bool:
                 result = conn.execute(
-                    incidents.insert().values(**_incident_values(incident), created_at=now, updated_at=now)
+                    incidents.insert(), {**_incident_values(incident), "created_at": now, "updated_at": now}
                 )
                 incident.id = int(result.inserted_primary_key[0])  # type: ignore[index]
                 _append_events(conn, incident, events)
@@ -51,17 +68,17 @@ class IncidentRows(Transactions):
         return await self.run(work)
 
     async def incident_by_external(self, source: str, external_id: str) -> Incident | None:
-        return await self._one_incident(sa.and_(incidents.c.source == source, incidents.c.external_id == external_id))
+        return await self._one_incident(_BY_EXTERNAL, {"source": source, "external_id": external_id})
 
     async def incident(self, incident_id: int) -> Incident | None:
-        return await self._one_incident(incidents.c.id == incident_id)
+        return await self._one_incident(_BY_ID, {"incident_id": incident_id})
 
     async def incident_by_channel(self, channel_id: str) -> Incident | None:
-        return await self._one_incident(incidents.c.channel_id == channel_id)
+        return await self._one_incident(_BY_CHANNEL, {"channel_id": channel_id})
 
-    async def _one_incident(self, where: sa.ColumnElement[bool]) -> Incident | None:
+    async def _one_incident(self, query: sa.Select[Any], params: dict[str, Any]) -> Incident | None:
         def work(conn: sa.Connection) -> Incident | None:
-            row = (conn.execute(incidents.select().where(where).limit(1))).first()
+            row = (conn.execute(query, params)).first()
             return _incident(row) if row else None
 
         return await self.run(work)
@@ -140,9 +157,8 @@ class IncidentRows(Transactions):
     async def save_message_ref(self, incident_id: int, purpose: str, channel: str, ts: str, *, now: datetime) -> None:
         def work(conn: sa.Connection) -> None:
             conn.execute(
-                slack_messages.insert().values(
-                    incident_id=incident_id, purpose=purpose, channel=channel, ts=ts, created_at=now
-                )
+                slack_messages.insert(),
+                {"incident_id": incident_id, "purpose": purpose, "channel": channel, "ts": ts, "created_at": now},
             )
 
         return await self.run(work)
@@ -150,9 +166,7 @@ class IncidentRows(Transactions):
 
 def _write_incident(conn: sa.Connection, incident: Incident, events: list[TimelineEvent], now: datetime) -> None:
     """The incident's fields, and `events` appended to its timeline, inside a caller's transaction."""
-    conn.execute(
-        incidents.update().where(incidents.c.id == incident.id).values(**_incident_values(incident), updated_at=now)
-    )
+    conn.execute(_UPDATE, {"incident_id": incident.id, **_incident_values(incident), "updated_at": now})
     _append_events(conn, incident, events)
 
 
@@ -160,14 +174,7 @@ def _append_events(conn: sa.Connection, incident: Incident, events: list[Timelin
     """`events` appended to the incident's timeline, each chained to the hash of the one before."""
     if not events:
         return
-    last = (
-        conn.execute(
-            sa.select(timeline_events.c.seq, timeline_events.c.hash)
-            .where(timeline_events.c.incident_id == incident.id)
-            .order_by(timeline_events.c.seq.desc())
-            .limit(1)
-        )
-    ).first()
+    last = conn.execute(_LAST_EVENT, {"incident_id": incident.id}).first()
     seq, prev = (int(last[0]), str(last[1])) if last else (0, GENESIS_HASH)
     rows = []
     for event in events:

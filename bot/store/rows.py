@@ -162,15 +162,16 @@ def _insert_timer(
     key: str | None = None,
 ) -> int:
     result = conn.execute(
-        timers.insert().values(
-            kind=kind,
-            due_at=due_at,
-            incident_id=incident_id,
-            payload=payload or {},
-            status=PENDING,
-            created_at=now,
-            key=key,
-        )
+        timers.insert(),
+        {
+            "kind": kind,
+            "due_at": due_at,
+            "incident_id": incident_id,
+            "payload": payload or {},
+            "status": PENDING,
+            "created_at": now,
+            "key": key,
+        },
     )
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
