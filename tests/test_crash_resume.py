@@ -13,6 +13,7 @@ import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,13 +35,19 @@ RESUME_WITHIN_S = 10.0
 
 
 @pytest.fixture
-async def served(tmp_path: Path, database_url: str) -> AsyncIterator[Serve]:
+def k8s_working_ms() -> int:
+    """How long the Kubernetes agent takes to answer (a test of a change cut off in flight makes it long)."""
+    return 0
+
+
+@pytest.fixture
+async def served(tmp_path: Path, database_url: str, k8s_working_ms: int) -> AsyncIterator[Serve]:
     scenario = load_scenario("checkout-crash-storm")
     sandbox = Sandbox(
         scenario.world,
         slack_signing_secret=secrets.token_hex(16),
         pagerduty_webhook_secrets=[secrets.token_hex(16)],
-        agents=scenario.agents,
+        agents=[replace(a, working_ms=k8s_working_ms) if a.role == "kubernetes" else a for a in scenario.agents],
         webhook_retry_delays=[0.2, 0.5, 1, 2, 4],
     )
     await sandbox.start(host="127.0.0.1", port=0)
@@ -60,7 +67,7 @@ async def served(tmp_path: Path, database_url: str) -> AsyncIterator[Serve]:
         "SRE_AGENTS_PATH": str(agents),
         "SRE_DATABASE_URL": database_url,
     }
-    serve = Serve(sandbox, env, port)
+    serve = Serve(sandbox, env, port, log=tmp_path / "serve.log")
     await serve.start()
     try:
         yield serve
@@ -142,6 +149,34 @@ async def test_killed_while_opening_resumes_at_once_and_does_nothing_twice(serve
     await asyncio.sleep(1.5)  # nothing more comes late: no second card, channel, note or proposal
     assert _counts(sandbox) == ONE_OF_EACH, (point, _counts(sandbox))
     assert _awaiting_approval(sandbox) and took < RESUME_WITHIN_S
+
+
+@pytest.mark.parametrize("k8s_working_ms", [4000])
+async def test_killed_while_the_approved_change_runs_it_is_followed_after_restart_not_asked_again(
+    served: Serve,
+) -> None:
+    """Approved; the change reached the Kubernetes agent, which works on it for 4 s; the bot dies. Started again, it
+    follows the same task to its end: the agent was asked once, carried it out once, and the proposal says so."""
+    sandbox = served.sandbox
+    sandbox.pagerduty.page(SERVICE, TITLE, urgency="high")
+    await eventually(lambda: _counts(sandbox) == ONE_OF_EACH and _awaiting_approval(sandbox), within=20)
+    [proposal] = _with_block(sandbox, BlockId.PROPOSAL)
+    [channel] = incident_channels(sandbox)
+    answer = await sandbox.slack.send_action("U0DANA", channel.id, proposal.ts, "proposal.approve")
+    assert answer["status"] == 200
+    await eventually(lambda: len(sandbox.agents.change_requests) == 1, within=10)
+    await served.kill()  # the change is under way at the agent; nothing of its end reached the bot
+    await served.start()
+
+    def carried_out() -> bool:
+        shown = sandbox.slack.message(channel.id, proposal.ts)
+        return shown is not None and "Carried out" in str(shown.blocks)
+
+    await eventually(carried_out, within=30)  # the agent's 4 s, and a restart on a busy machine
+    await asyncio.sleep(1.5)
+    assert len(sandbox.agents.change_requests) == 1 and len(sandbox.agents.executions) == 1
+    assert sandbox.agents.executions[0]["outcome"] == "done"
+    assert _counts(sandbox) == ONE_OF_EACH
 
 
 def _awaiting_approval(sandbox: Sandbox) -> bool:
