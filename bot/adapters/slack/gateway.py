@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 MAX_NAME_ATTEMPTS = 20
 MESSAGE_TAG = "sre_agent_message"  # the metadata event_type of the bot's own messages that must not be posted twice
 RECENT_MESSAGES = 200  # how far back `find_tagged` looks
+USER_TTL_S = 600.0  # how long a person's Slack id found by e-mail is kept
+UNKNOWN_USER_TTL_S = 60.0  # ... and that Slack knows no one by that e-mail (they may join in the meantime)
 
 
 class _CountedRateLimits(AsyncRateLimitErrorRetryHandler):
@@ -82,15 +85,19 @@ class SlackGateway:
     def __init__(self, client: AsyncWebClient, *, metrics: Metrics = NO_METRICS) -> None:
         self.client = client
         self.metrics = metrics
+        self._users: dict[str, tuple[float, str | None]] = {}  # e-mail -> (until when, Slack user id)
         self._bot_user_id: str | None = None
+
+    def _failed(self, method: str, error: str) -> SlackError:
+        """The error to raise for Slack's `error` to `method`, counted."""
+        self.metrics.slack_error(method, error)
+        return SlackError(method, error)
 
     async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
         try:
             response = await self.client.api_call(method, params=kwargs)
         except SlackApiError as exc:
-            error = _error(exc)
-            self.metrics.slack_error(method, error)
-            raise SlackError(method, error) from exc
+            raise self._failed(method, _error(exc)) from exc
         data = response.data
         return data if isinstance(data, dict) else {}
 
@@ -117,10 +124,10 @@ class SlackGateway:
                             return str(found["id"]), candidate
                     candidate = with_suffix(name, attempt + 1)
                     continue
-                raise SlackError("conversations.create", _error(exc)) from exc
+                raise self._failed("conversations.create", _error(exc)) from exc
             channel = response["channel"]
             return str(channel["id"]), str(channel["name"])
-        raise SlackError("conversations.create", f"name_taken ({MAX_NAME_ATTEMPTS} names tried)")
+        raise self._failed("conversations.create", f"name_taken ({MAX_NAME_ATTEMPTS} names tried)")
 
     async def channel_named(self, name: str) -> dict[str, Any] | None:
         """The public channel called `name` (conversations.list, page by page), None if there is none."""
@@ -150,17 +157,26 @@ class SlackGateway:
         try:
             await self.client.conversations_setTopic(channel=channel, topic=topic[:250])
         except SlackApiError as exc:
-            raise SlackError("conversations.setTopic", _error(exc)) from exc
+            raise self._failed("conversations.setTopic", _error(exc)) from exc
 
     async def lookup_user(self, email: str) -> str | None:
-        """The Slack user id for an e-mail address, None when Slack knows no such user."""
+        """The Slack user id for an e-mail address, None when Slack knows no such user. Kept for a while: every
+        incident invites the same few people, and a storm of pages must not spend Slack's Tier 3 allowance (about 50
+        lookups a minute) on asking again who they are."""
+        key = email.casefold()
+        known = self._users.get(key)
+        if known is not None and time.monotonic() < known[0]:
+            return known[1]
         try:
             response = await self.client.users_lookupByEmail(email=email)
         except SlackApiError as exc:
             if _error(exc) in ("users_not_found", "user_not_found"):
+                self._users[key] = (time.monotonic() + UNKNOWN_USER_TTL_S, None)
                 return None
-            raise SlackError("users.lookupByEmail", _error(exc)) from exc
-        return str(response["user"]["id"])
+            raise self._failed("users.lookupByEmail", _error(exc)) from exc
+        user_id = str(response["user"]["id"])
+        self._users[key] = (time.monotonic() + USER_TTL_S, user_id)
+        return user_id
 
     async def lookup_users(self, emails: Sequence[str | None]) -> list[str | None]:
         """`lookup_user` for each e-mail at once, in order; None for a missing e-mail or an unknown person."""
@@ -185,9 +201,9 @@ class SlackGateway:
                 thread_ts=thread_ts,
             )
         except SlackApiError as exc:
-            raise SlackError("files.completeUploadExternal", _error(exc)) from exc
+            raise self._failed("files.completeUploadExternal", _error(exc)) from exc
         except SlackClientError as exc:  # the upload URL refused the bytes
-            raise SlackError("files.upload", str(exc)) from exc
+            raise self._failed("files.upload", str(exc)) from exc
         file = response.get("file") or {}
         return str(file.get("id") or ""), file.get("permalink")
 
@@ -216,7 +232,7 @@ class SlackGateway:
         except SlackApiError as exc:
             if _error(exc) == "already_in_channel":
                 return
-            raise SlackError("conversations.invite", _error(exc)) from exc
+            raise self._failed("conversations.invite", _error(exc)) from exc
 
     async def post(
         self,
@@ -239,7 +255,7 @@ class SlackGateway:
                 metadata={"event_type": MESSAGE_TAG, "event_payload": tag} if tag else None,
             )
         except SlackApiError as exc:
-            raise SlackError("chat.postMessage", _error(exc)) from exc
+            raise self._failed("chat.postMessage", _error(exc)) from exc
         return str(response["ts"])
 
     async def find_tagged(self, channel: str, tag: dict[str, str], *, thread_ts: str | None = None) -> str | None:
@@ -261,13 +277,13 @@ class SlackGateway:
         try:
             await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=_blocks(blocks))
         except SlackApiError as exc:
-            raise SlackError("chat.update", _error(exc)) from exc
+            raise self._failed("chat.update", _error(exc)) from exc
 
     async def ephemeral(self, channel: str, user: str, text: str, blocks: Sequence[Block] | None = None) -> None:
         try:
             await self.client.chat_postEphemeral(channel=channel, user=user, text=text, blocks=_blocks(blocks))
         except SlackApiError as exc:
-            raise SlackError("chat.postEphemeral", _error(exc)) from exc
+            raise self._failed("chat.postEphemeral", _error(exc)) from exc
 
     async def message(self, channel: str, ts: str) -> dict[str, Any] | None:
         """One message of a channel by its ts (top level or in a thread); None when Slack has no such message."""
@@ -289,7 +305,7 @@ class SlackGateway:
             await self.client.reactions_add(channel=channel, timestamp=ts, name=name)
         except SlackApiError as exc:
             if _error(exc) != "already_reacted":
-                raise SlackError("reactions.add", _error(exc)) from exc
+                raise self._failed("reactions.add", _error(exc)) from exc
 
     async def respond(self, response_url: str, text: str, blocks: Sequence[Block] | None = None) -> None:
         """Answer a command or click privately through its response_url, on the shared HTTP session (Bolt's own
@@ -299,10 +315,10 @@ class SlackGateway:
             payload["blocks"] = _blocks(blocks)
         session = self.client.session
         if session is None:
-            raise SlackError("response_url", "no HTTP session")
+            raise self._failed("response_url", "no HTTP session")
         async with session.post(response_url, json=payload) as response:
             if response.status >= 300:
-                raise SlackError("response_url", f"HTTP {response.status}: {(await response.text())[:200]}")
+                raise self._failed("response_url", f"HTTP {response.status}: {(await response.text())[:200]}")
 
     async def group_members(self, group_id: str) -> list[str]:
         """The members of a Slack user group (`usergroups.users.list`)."""
