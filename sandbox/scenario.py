@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import yaml
 
 from bot.budgets.reading import parse_window
 from bot.config.catalog import parse_catalog
+from bot.config.files import plain, read_yaml, shown
 from bot.config.slos import parse_slos
 from bot.domain.catalog import CatalogError
 from bot.errors import ConfigError
@@ -76,13 +78,13 @@ class ScenarioError(ValueError):
 def parse_duration(value: Any, path: str) -> float:
     """``90``, ``"90s"``, ``"4m"``, ``"1.5h"``, ``"250ms"`` -> seconds."""
     if isinstance(value, bool):
-        raise ScenarioError(f"{path}: expected a duration such as 30s, 4m or 1h, got {value!r}")
+        raise ScenarioError(f"{path}: expected a duration such as 30s, 4m or 1h, got {shown(value)}")
     if isinstance(value, int | float):
         seconds = float(value)
     else:
         match = _DURATION.match(str(value))
         if match is None:
-            raise ScenarioError(f"{path}: expected a duration such as 30s, 4m or 1h, got {value!r}")
+            raise ScenarioError(f"{path}: expected a duration such as 30s, 4m or 1h, got {shown(value)}")
         seconds = float(match.group(1)) * _UNITS[match.group(2)]
     if seconds < 0:
         raise ScenarioError(f"{path}: a duration cannot be negative")
@@ -241,9 +243,9 @@ class _Reader:
         return str(value)
 
     def only(self, m: Mapping[str, Any], allowed: set[str], path: str) -> None:
-        unknown = sorted(set(m) - allowed)
+        unknown = sorted(set(m) - allowed, key=str)
         if unknown:
-            raise self.fail(path, f"unknown key {unknown[0]!r} (expected {', '.join(sorted(allowed))})")
+            raise self.fail(path, f"unknown key {shown(unknown[0])} (expected {', '.join(sorted(allowed))})")
 
     def person(self, m: Mapping[str, Any], path: str, *, slack: bool) -> str:
         key = self.text(m, "user", path)
@@ -260,10 +262,11 @@ class _Reader:
     def step(self, raw: Any, path: str) -> Step:
         m = self.mapping(raw, path)
         if len(m) != 1:
-            raise self.fail(path, f"a step has exactly one key, one of {', '.join(_STEP_KINDS)}; got {sorted(m)}")
+            keys = ", ".join(sorted(map(str, m))) or "none"
+            raise self.fail(path, f"a step has exactly one key, one of {', '.join(_STEP_KINDS)}; got {keys}")
         kind, value = next(iter(m.items()))
         if kind not in _STEP_KINDS:
-            raise self.fail(path, f"unknown step {kind!r} (expected one of {', '.join(_STEP_KINDS)})")
+            raise self.fail(path, f"unknown step {shown(kind)} (expected one of {', '.join(_STEP_KINDS)})")
         path = f"{path}.{kind}"
         if kind == "say":
             if not isinstance(value, str):
@@ -289,10 +292,10 @@ class _Reader:
                 raise self.fail(f"{path}.service", f"no service {service!r} in the world (services: {known})") from None
             priority = v.get("priority")
             if priority is not None and str(priority) not in ("P1", "P2", "P3", "P4", "P5"):
-                raise self.fail(f"{path}.priority", f"expected P1..P5, got {priority!r}")
+                raise self.fail(f"{path}.priority", f"expected P1..P5, got {shown(priority)}")
             urgency = v.get("urgency")
             if urgency is not None and urgency not in ("high", "low"):
-                raise self.fail(f"{path}.urgency", f"expected high or low, got {urgency!r}")
+                raise self.fail(f"{path}.urgency", f"expected high or low, got {shown(urgency)}")
             return Page(service, self.text(v, "title", path), str(priority) if priority else None, urgency)
         if kind == "command":
             self.only(v, {"user", "text", "in"}, path)
@@ -398,15 +401,15 @@ def load_scenario(name: str) -> Scenario:
     path = find_scenario(name)
     origin = path.name
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"{origin}: not valid YAML: {exc}") from exc
+        data = read_yaml(path, origin)
+    except ConfigError as exc:
+        raise ScenarioError(str(exc)) from None
     if not isinstance(data, Mapping):
         raise ScenarioError(f"{origin}: expected a mapping at the top")
     version = data.get("version")
     if version != FORMAT_VERSION:
         raise ScenarioError(
-            f"{origin}: version: this sre-agent plays scenario format {FORMAT_VERSION}, the file says {version!r}"
+            f"{origin}: version: this sre-agent plays scenario format {FORMAT_VERSION}, the file says {shown(version)}"
         )
     allowed = {
         "version",
@@ -422,9 +425,13 @@ def load_scenario(name: str) -> Scenario:
         "history",
         "pager",
     }
-    unknown = sorted(set(data) - allowed)
+    unknown = sorted(set(data) - allowed, key=str)
     if unknown:
-        raise ScenarioError(f"{origin}: unknown key {unknown[0]!r} (expected {', '.join(sorted(allowed))})")
+        raise ScenarioError(f"{origin}: unknown key {shown(unknown[0])} (expected {', '.join(sorted(allowed))})")
+    try:  # keys are text, and nothing contains itself through an alias: what the readers below take for granted
+        plain(data, also=(date,))
+    except ValueError as exc:
+        raise ScenarioError(f"{origin}: {exc}") from None
     raw_world = data.get("world", "default")
     try:
         if raw_world == "default":
@@ -437,7 +444,7 @@ def load_scenario(name: str) -> Scenario:
         raise ScenarioError(f"{origin}: world: {exc}") from exc
     pager = data.get("pager", "pagerduty")
     if pager not in PAGERS:
-        raise ScenarioError(f"{origin}: pager: expected one of {', '.join(PAGERS)}, got {pager!r}")
+        raise ScenarioError(f"{origin}: pager: expected one of {', '.join(PAGERS)}, got {shown(pager)}")
     reader = _Reader(origin, world)
     script_raw = data.get("script")
     if not isinstance(script_raw, list) or not script_raw:

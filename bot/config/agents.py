@@ -56,7 +56,7 @@ def parse_agents(data: Any, origin: str) -> list[AgentConfig]:
     try:
         parsed = _File.model_validate(data or {})
     except ValidationError as exc:
-        raise ConfigError(describe(exc, origin)) from None
+        raise ConfigError(describe(exc, origin, data=data)) from None
     names = [a.name for a in parsed.agents]
     for index, name in enumerate(names):
         if names.index(name) != index:

@@ -82,7 +82,7 @@ def parse_catalog(data: Any, origin: str, *, pager: str = "pagerduty") -> Catalo
     try:
         parsed = _File.model_validate(data)
     except ValidationError as exc:
-        raise CatalogError(describe(exc, origin)) from None
+        raise CatalogError(describe(exc, origin, data=data)) from None
     services = tuple(
         Service(
             name=s.name,

@@ -19,7 +19,7 @@ def _day(token: str) -> int:
     token = token.strip().lower()
     if token[:3] in _NAMES and token.isalpha():
         return _NAMES.index(token[:3])
-    if not token.isdigit() or not 0 <= int(token) <= 7:
+    if not (token.isascii() and token.isdigit()) or not 0 <= int(token) <= 7:
         raise ValueError(f"day of week: expected 0-7 (0 and 7 are Sunday) or a name such as mon, got {token!r}")
     return int(token) % 7
 
@@ -28,10 +28,10 @@ def _days(field: str) -> set[int]:
     """The days (cron's numbers, 0 = Sunday) a day-of-week field names."""
     out: set[int] = set()
     for item in field.split(","):
-        body, _, step_text = item.partition("/")
-        step = int(step_text) if step_text else 1
-        if step_text and (not step_text.isdigit() or step < 1):
+        body, slash, step_text = item.partition("/")
+        if slash and not (step_text.isascii() and step_text.isdigit() and int(step_text) >= 1):
             raise ValueError(f"day of week: bad step in {item!r}")
+        step = int(step_text) if slash else 1
         if body == "*":
             first, last = 0, 6
         elif "-" in body:

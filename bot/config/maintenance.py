@@ -27,7 +27,7 @@ from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.config.crontab import cron_trigger
-from bot.config.files import describe, read_yaml, time_zone
+from bot.config.files import describe, read_yaml, shown, time_zone
 from bot.config.runbooks import parse_duration_s
 from bot.domain.maintenance import Maintenance
 from bot.errors import ConfigError
@@ -51,12 +51,24 @@ class _Window(BaseModel):
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("give the time zone, e.g. 2026-12-05T02:00:00Z")
+        if value is not None:
+            try:
+                value.astimezone(UTC)
+            except OverflowError:  # 9999-12-31T23:00:00-05:00 is in the year 10000 in UTC
+                raise ValueError("expected a time within the years 1 to 9999 in UTC") from None
         return value
 
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
         return time_zone(value)
+
+    @field_validator("length", mode="before")
+    @classmethod
+    def _no_yes_or_no(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # `for: yes` is YAML's true, which pydantic would read as 1 s
+            raise ValueError("expected a length such as 1h or 30m")
+        return value
 
     @model_validator(mode="after")
     def _one_kind(self) -> _Window:
@@ -72,7 +84,12 @@ class _Window(BaseModel):
                 cron_trigger(self.every, ZoneInfo(self.timezone))
             except ValueError as exc:
                 raise ValueError(f"every: expected a crontab such as '0 2 * * 6': {exc}") from None
-            parse_duration_s(self.length)
+            try:
+                seconds = parse_duration_s(self.length)
+            except ValueError as exc:
+                raise ValueError(f"for: {exc}") from None
+            if seconds < 1:  # a window of no time at all (timedelta counts microseconds)
+                raise ValueError(f"for: expected a length of at least 1 s, got {shown(self.length)}")
         return self
 
 
@@ -118,7 +135,7 @@ def parse_maintenance(data: Any, origin: str) -> MaintenancePlan:
     try:
         parsed = _File.model_validate(data or {})
     except ValidationError as exc:
-        raise ConfigError(describe(exc, origin)) from None
+        raise ConfigError(describe(exc, origin, data=data)) from None
     one_off, recurring = [], []
     for w in parsed.windows:
         services = tuple(w.services)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 import runbooks as runbooks_package
-from bot.config.files import describe, read_yaml
+from bot.config.files import PlainData, describe, read_yaml, shown
 from bot.domain.diagnosis import Role
 from bot.domain.runbooks import Risk, Runbook, Trigger, Verification
 from bot.errors import ConfigError
@@ -21,13 +21,22 @@ SHIPPED = Path(runbooks_package.__file__).resolve().parent
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
 
 
+_LONGEST_S = 366 * 86400.0  # a year: durations past it are slips (and past timedelta's range, errors later)
+
+
 def parse_duration_s(value: Any) -> float:
+    """Seconds from `30s`, `5m`, `1h` or a number; ValueError for anything else, and for a duration that is negative,
+    not finite or longer than a year."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    match = _DURATION.match(str(value))
-    if match is None:
-        raise ValueError(f"expected a duration such as 30s, 5m or 1h, got {value!r}")
-    return float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, None: 1}[match.group(2)]
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if match is None:
+            raise ValueError(f"expected a duration such as 30s, 5m or 1h, got {shown(value)}")
+        seconds = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, None: 1}[match.group(2)]
+    if not 0 <= seconds <= _LONGEST_S:  # NaN too
+        raise ValueError(f"expected a duration from 0 s to 366 days, got {shown(value)}")
+    return seconds
 
 
 class _Pods(BaseModel):
@@ -67,13 +76,14 @@ class _Trigger(BaseModel):
 
 
 _SIGNAL = r"^(error_rate|latency_p99_ms|restarts|connections|cpu)$"
+_Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class _Verification(BaseModel):
     model_config = ConfigDict(extra="forbid")
     signal: str = Field(pattern=_SIGNAL)
-    below: float
-    also: dict[str, float] = Field(default_factory=dict)  # {signal: below}: they must hold at the same time
+    below: _Finite
+    also: dict[str, _Finite] = Field(default_factory=dict)  # {signal: below}: they must hold at the same time
     window: str | float = "5m"
     interval: str | float = "30s"
     timeout: str | float = "15m"
@@ -91,7 +101,7 @@ class _Runbook(BaseModel):
     risk: Risk
     reversible: bool
     expected: str
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    parameters: dict[str, PlainData] = Field(default_factory=dict)
     verification: _Verification | None = None
     follow_up: list[str] = Field(default_factory=list)
     manual: bool = False
@@ -145,8 +155,10 @@ def parse_runbook(data: Any, origin: str) -> Runbook:
                 parse_duration_s(v.timeout),
                 tuple(v.also.items()),
             )
+            if verification.interval_s <= 0:  # a check at once after each check, until the timeout
+                raise ValueError(f"verification.interval: expected a duration above 0 s, got {shown(v.interval)}")
     except ValidationError as exc:
-        raise ConfigError(describe(exc, origin)) from None
+        raise ConfigError(describe(exc, origin, data=data)) from None
     except ValueError as exc:
         raise ConfigError(f"{origin}: {exc}") from None
     return Runbook(

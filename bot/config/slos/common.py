@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from bot.config.files import time_zone
+from bot.config.files import shown, time_zone
 
 __all__ = ["period_of"]
 
@@ -71,7 +71,7 @@ class _Calendar(_Strict):
         try:
             datetime.strptime(str(value), "%Y-%m-%d %H:%M:%S")
         except ValueError:
-            raise ValueError(f"expected a start time such as 2024-01-01 00:00:00, got {value!r}") from None
+            raise ValueError(f"expected a start time such as 2024-01-01 00:00:00, got {shown(value)}") from None
         return str(value)
 
     @field_validator("timeZone")

@@ -9,10 +9,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
-from bot.config.files import describe
+from bot.config.files import describe, load_yaml, path_of, read_text, shown
 from bot.config.slos.common import _V1, _V1ALPHA, _AlphaMetadata, _Metadata, period_of
 from bot.config.slos.v1 import (
     _V1_SPECS,
@@ -53,10 +52,7 @@ class _Doc:
 
 
 def _documents(text: str, origin: str) -> list[tuple[int, Any]]:
-    try:
-        loaded = list(yaml.safe_load_all(text))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{origin}: not valid YAML: {exc}".splitlines()[0]) from exc
+    loaded = load_yaml(text, origin, documents=True)
     out: list[tuple[int, Any]] = []
     for n, doc in enumerate(loaded):
         if doc is None:
@@ -74,25 +70,25 @@ def _object(n: int, data: Any, origin: str) -> _Doc:
     specs = {_V1: _V1_SPECS, _V1ALPHA: _V1ALPHA_SPECS}.get(api)
     if specs is None:
         raise ConfigError(
-            f"{place}: apiVersion: expected openslo/v1 (or openslo/v1alpha), got {data.get('apiVersion')!r}"
+            f"{place}: apiVersion: expected openslo/v1 (or openslo/v1alpha), got {shown(data.get('apiVersion'))}"
         )
     if kind not in specs:
-        raise ConfigError(f"{place}: kind: expected one of {', '.join(specs)} for {api}, got {data.get('kind')!r}")
+        raise ConfigError(f"{place}: kind: expected one of {', '.join(specs)} for {api}, got {shown(data.get('kind'))}")
     extra = set(data) - {"apiVersion", "kind", "metadata", "spec"}
     if extra:
-        raise ConfigError(f"{place}: {sorted(extra)[0]}: unknown key")
+        raise ConfigError(f"{place}: {path_of((sorted(extra, key=str)[0],))}: unknown key")
     metadata_model = _Metadata if api == _V1 else _AlphaMetadata
     try:
         metadata = metadata_model.model_validate(data.get("metadata"))
     except ValidationError as exc:
-        raise ConfigError(describe(exc, f"{place} ({kind})", ("metadata",))) from None
+        raise ConfigError(describe(exc, f"{place} ({kind})", ("metadata",), data.get("metadata"))) from None
     where = f"{origin}: {kind} {metadata.name}"
     if "spec" not in data:
         raise ConfigError(f"{where}: spec: required")
     try:
         spec = specs[kind].model_validate(data["spec"])
     except ValidationError as exc:
-        raise ConfigError(describe(exc, where, ("spec",))) from None
+        raise ConfigError(describe(exc, where, ("spec",), data["spec"])) from None
     return _Doc(api, kind, metadata.name, spec, where, metadata.displayName)
 
 
@@ -315,4 +311,4 @@ def load_slos(path: Path, *, warning: float = 0.2) -> list[SloDefinition]:
         files = [path]
     else:
         raise ConfigError(f"SRE_SLOS_PATH: no file or folder at {path}")
-    return parse_slos([(str(p), p.read_text(encoding="utf-8")) for p in files], warning=warning)
+    return parse_slos([(str(p), read_text(p)) for p in files], warning=warning)

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, Discriminator, Field, Tag, field_validator, model_validator
 
+from bot.config.files import PlainData
 from bot.config.slos.common import _Calendar, _duration, _Metadata, _Name, _Strict
 from bot.domain.slo import exact
 
@@ -15,7 +16,7 @@ from bot.domain.slo import exact
 class _MetricSource(_Strict):
     metricSourceRef: _Name | None = None
     type: str | None = None
-    spec: dict[str, Any]
+    spec: dict[str, PlainData]
 
     @model_validator(mode="after")
     def _known(self) -> _MetricSource:
@@ -232,7 +233,7 @@ class _ServiceSpec(_Strict):
 class _DataSourceSpec(_Strict):
     description: str | None = Field(None, max_length=1050)
     type: str = Field(min_length=1)
-    connectionDetails: dict[str, Any] = Field(min_length=1)
+    connectionDetails: dict[str, PlainData] = Field(min_length=1)
 
 
 _InlinePolicy.model_rebuild()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from bot.config.files import PlainData
 from bot.config.slos.common import _Calendar, _Strict
 from bot.config.slos.v1 import _ServiceSpec
 
@@ -16,7 +17,7 @@ class _AlphaQuery(_Strict):
     source: str = Field(min_length=1)
     queryType: str = Field(min_length=1)
     query: str = Field(min_length=1)
-    metadata: dict[str, Any] | None = None
+    metadata: dict[str, PlainData] | None = None
 
 
 class _AlphaRatio(_Strict):
