@@ -12,6 +12,8 @@ from bot.domain.verification import shown_duration, shown_value
 GONE = "That proposal no longer exists: nothing was done."
 CONTENDED = "Others are deciding this at the same moment; look at the message again."
 MARKED_DONE = "Marked done; it is on the incident's timeline."
+NOT_A_TASK = "That plan is carried out by an agent once approved, not marked done by hand: nothing was done."
+OTHER_INCIDENT = "That button belongs to another incident's message: nothing was done."
 NO_VERIFICATION = "This runbook has no verification: the people on call decide whether it helped."
 
 

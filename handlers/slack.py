@@ -15,6 +15,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from blocks import remediation as words
 from blocks.home import home_view
 from blocks.ids import ActionId, BlockId, CallbackId
 from blocks.proposals import reject_modal
@@ -152,8 +153,9 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
         if incident_id is None:
             later(respond(":warning: That button carries no incident: nothing was done.", None), "resolve", respond)
             return
-        resolver = services().resolver
-        later(resolver.resolve(incident_id, user_id=str(body["user"]["id"]), summary=""), "resolve", respond)
+        later(
+            _resolve(services(), respond, incident_id, str(body["user"]["id"]), _channel_of(body)), "resolve", respond
+        )
 
     @bolt.action(ActionId.PROPOSAL_APPROVE.value)
     async def approve_clicked(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -186,7 +188,9 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
         await ack()
         respond = click_respond(body)
         later(
-            _decide(services(), respond, str(action.get("value", "")), str(body["user"]["id"]), True), "done", respond
+            _decide(services(), respond, str(action.get("value", "")), str(body["user"]["id"]), True, done=True),
+            "done",
+            respond,
         )
 
     @bolt.action(ActionId.PROPOSAL_REJECT.value)
@@ -339,15 +343,32 @@ async def _quietly(work: Awaitable[Any]) -> None:
 
 
 async def _decide(
-    services: Services, respond: Respond, value: str, user_id: str, approve: bool, reason: str = ""
+    services: Services,
+    respond: Respond,
+    value: str,
+    user_id: str,
+    approve: bool,
+    reason: str = "",
+    *,
+    done: bool = False,
 ) -> None:
     """One decision on a proposal; the person is told privately what it did, or why it did nothing."""
     parsed = button_value(value)
     if parsed is None:
         await respond(":warning: That button carries no proposal: nothing was done.", None)
         return
-    told = await services.decider.click(Click(parsed[0], parsed[1], user_id, approve, reason))
+    told = await services.decider.click(Click(parsed[0], parsed[1], user_id, approve, reason, done=done))
     await respond(told, None)
+
+
+async def _resolve(services: Services, respond: Respond, incident_id: int, user_id: str, channel: str | None) -> None:
+    """A Resolve button: it resolves the incident whose channel it was clicked in, and no other."""
+    incident = await services.store.incident(incident_id)
+    if incident is not None and incident.channel_id != channel:
+        log.warning("a Resolve click in %s named incident %s of %s", channel, incident_id, incident.channel_id)
+        await respond(f":warning: {words.OTHER_INCIDENT}", None)
+        return
+    await services.resolver.resolve(incident_id, user_id=user_id, summary="")
 
 
 async def _decide_offer(services: Services, respond: Respond, value: str, user_id: str, approve: bool) -> None:

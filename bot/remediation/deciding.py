@@ -42,6 +42,7 @@ class Click:
     user_id: str
     approve: bool
     reason: str = ""
+    done: bool = False  # the Done button of a manual task (drawn for nothing else)
 
 
 class Decider:
@@ -75,6 +76,10 @@ class Decider:
         proposal = await self.store.proposal(click.proposal_id)
         if proposal is None:
             return words.GONE
+        if click.done and not proposal.plan.manual:  # a Done no Slack message drew: refused, and on the trail
+            log.warning("a Done click for proposal %s, which is no manual task, by %s", proposal.id, click.user_id)
+            self.metrics.approval("refused")
+            return words.NOT_A_TASK
         incident = await self.store.incident(proposal.incident_id)
         assert incident is not None
         allowed = await self.approvers.allowed(incident)
