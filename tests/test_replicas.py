@@ -27,6 +27,7 @@ from sandbox.scenario import load_scenario
 from sandbox.server import Sandbox
 from tests.conftest import POSTGRES_ENV, _drop_postgres_database, _postgres_database
 from tests.harness import Serve, eventually, incident_channels
+from tests.test_crash_resume import _with_block
 
 SERVICE = "checkout-service"
 PAGES = 8
@@ -98,16 +99,6 @@ async def replicas(tmp_path: Path) -> AsyncIterator[Replicas]:
         await balancer.close()
         await sandbox.stop()
         await _drop_postgres_database(admin_url, name)
-
-
-def _with_block(sandbox: Sandbox, block_id: str, channel: str | None = None) -> list[Any]:
-    channels = [channel] if channel else list(sandbox.slack.channels)
-    return [
-        m
-        for c in channels
-        for m in sandbox.slack.messages_in(c)
-        if any(b.get("block_id") == block_id for b in (m.blocks or []))
-    ]
 
 
 def _per_incident(sandbox: Sandbox) -> dict[str, dict[str, int]]:

@@ -31,32 +31,29 @@ USER_TTL_S = 600.0  # how long a person's Slack id found by e-mail is kept
 UNKNOWN_USER_TTL_S = 60.0  # ... and that Slack knows no one by that e-mail (they may join in the meantime)
 
 
-class _CountedRateLimits(AsyncRateLimitErrorRetryHandler):
-    """Slack's 429s retried after their Retry-After, each retry counted."""
+class _Counted:
+    """A retry handler whose retries are counted (`reason`); mixed in before the handler it counts."""
 
-    def __init__(self, metrics: Metrics, max_retry_count: int) -> None:
-        super().__init__(max_retry_count=max_retry_count)
-        self.metrics = metrics
+    reason = ""
+    metrics: Metrics = NO_METRICS
 
     async def _can_retry_async(self, **kwargs: Any) -> bool:
-        retry = await super()._can_retry_async(**kwargs)
+        retry: bool = await super()._can_retry_async(**kwargs)  # type: ignore[misc]
         if retry:
-            self.metrics.slack_retry("ratelimited")
+            self.metrics.slack_retry(self.reason)
         return retry
 
 
-class _CountedConnectionErrors(AsyncConnectionErrorRetryHandler):
-    """A dropped connection retried, each retry counted."""
+class _CountedRateLimits(_Counted, AsyncRateLimitErrorRetryHandler):
+    """Slack's 429s retried after their Retry-After."""
 
-    def __init__(self, metrics: Metrics, max_retry_count: int) -> None:
-        super().__init__(max_retry_count=max_retry_count)
-        self.metrics = metrics
+    reason = "ratelimited"
 
-    async def _can_retry_async(self, **kwargs: Any) -> bool:
-        retry = await super()._can_retry_async(**kwargs)
-        if retry:
-            self.metrics.slack_retry("connection")
-        return retry
+
+class _CountedConnectionErrors(_Counted, AsyncConnectionErrorRetryHandler):
+    """A dropped connection retried."""
+
+    reason = "connection"
 
 
 def build_client(
@@ -65,8 +62,12 @@ def build_client(
     """An AsyncWebClient for `base_url` that retries 429s (honouring Retry-After) and dropped connections."""
     client = AsyncWebClient(token=token, base_url=base_url, timeout=10)
     client.retry_handlers[:] = [h for h in client.retry_handlers if not isinstance(h, AsyncConnectionErrorRetryHandler)]
-    client.retry_handlers.append(_CountedRateLimits(metrics, max_retry_count=rate_limit_retries))
-    client.retry_handlers.append(_CountedConnectionErrors(metrics, max_retry_count=2))
+    for handler in (
+        _CountedRateLimits(max_retry_count=rate_limit_retries),
+        _CountedConnectionErrors(max_retry_count=2),
+    ):
+        handler.metrics = metrics
+        client.retry_handlers.append(handler)
     return client
 
 
