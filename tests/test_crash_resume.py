@@ -164,8 +164,9 @@ async def test_killed_while_the_approved_change_runs_it_is_followed_after_restar
     [channel] = incident_channels(sandbox)
     answer = await sandbox.slack.send_action("U0DANA", channel.id, proposal.ts, "proposal.approve")
     assert answer["status"] == 200
-    await eventually(lambda: len(sandbox.agents.change_requests) == 1, within=10)
-    await served.kill()  # the change is under way at the agent; nothing of its end reached the bot
+    # its gate was answered: the change is under way at the agent (the bot holds the task's id by then)
+    await eventually(lambda: len(sandbox.agents.executions) == 1, within=10)
+    await served.kill()  # nothing of its end reached the bot
     await served.start()
 
     def carried_out() -> bool:
