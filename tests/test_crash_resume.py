@@ -219,6 +219,33 @@ async def test_an_event_another_replica_stopped_renewing_is_taken_up_after_its_l
     assert (await store.inbound_counts()).get("processing", 0) == 0 and len(incident_channels(h.sandbox)) == 1
 
 
+async def test_an_event_whose_retry_was_never_stored_is_taken_up_after_the_longest_backoff(fast: Harness) -> None:
+    """An attempt failed and the event went back to pending, but its retry's timer could not be stored (the database
+    went away just then): no timer will ever fire for it. A lease after the longest backoff, it is taken up."""
+    h, store = fast, fast.services.store
+    incident = h.sandbox.pagerduty.create_incident(h.sandbox.world.service(SERVICE), TITLE, webhooks=False)
+    body = fresh_event("pagerduty_incident_triggered.json", id=incident.id, number=incident.number)
+    event_id = await store.record_inbound(
+        source="pagerduty",
+        delivery_id="retry-lost",
+        event_type="incident.triggered",
+        body=json.dumps(body),
+        received_at=h.services.clock.now(),
+        incident_ref=incident.id,
+    )
+    assert event_id is not None
+    tried_at = h.services.clock.now()
+    assert await store.claim_inbound(event_id, now=tried_at, lease=LEASE, holder="replica-b:3000/0123456789ab")
+    await store.finish_inbound(event_id, status="pending", now=tried_at, error="StoreUnavailable: ...")
+    await eventually(lambda: bool(incident_channels(h.sandbox)), within=10)
+    waited = h.services.clock.now() - tried_at
+    longest = timedelta(seconds=max(h.services.intake.backoff_s))
+    assert LEASE + longest <= waited < LEASE * 2 + longest, waited
+    await h.settle()
+    counts = await store.inbound_counts()
+    assert not counts.get("pending") and not counts.get("processing") and len(incident_channels(h.sandbox)) == 1
+
+
 async def test_a_restarted_instance_takes_up_its_own_cut_off_work_at_once(fast: Harness) -> None:
     """The leases a process held are void when the same instance (host and port, or SRE_INSTANCE_NAME) starts
     again: no waiting for them to lapse. Another instance's lease is left alone."""

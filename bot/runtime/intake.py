@@ -191,7 +191,8 @@ class Intake:
             try:
                 now = self.clock.now()
                 await self.store.renew_inbound(sorted(self._in_hand), now=now, holder=self.holder)
-                for event_id in await self.store.lapsed_inbound(now=now, lease=LEASE):
+                retry_within = timedelta(seconds=max(self.backoff_s, default=0))
+                for event_id in await self.store.lapsed_inbound(now=now, lease=LEASE, retry_within=retry_within):
                     if event_id not in self._in_hand:
                         self.schedule(event_id)
             except Exception:  # a store hiccup must not end the renewals for good

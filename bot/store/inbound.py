@@ -119,11 +119,14 @@ class InboundRows(Transactions):
 
         return await self.run(work)
 
-    async def lapsed_inbound(self, *, now: datetime, lease: timedelta) -> list[int]:
+    async def lapsed_inbound(
+        self, *, now: datetime, lease: timedelta, retry_within: timedelta = timedelta(0)
+    ) -> list[int]:
         """Events whose worker stopped renewing its lease (another replica died with them in hand), and events stored
         a lease ago that nobody ever claimed (the replica that stored one died before it began, or its webhook was
-        answered 503 while the store was slow and the row landed after). An event waiting for its retry has been
-        claimed before: its retry is a timer of its own."""
+        answered 503 while the store was slow and the row landed after), and events waiting for a retry that did not
+        come within `retry_within` of their last attempt (the retry's timer could not be stored, or its claim
+        failed: the database was away just then)."""
 
         def work(conn: sa.Connection) -> list[int]:
             rows = conn.execute(
@@ -135,6 +138,11 @@ class InboundRows(Transactions):
                             inbound_events.c.status == PENDING,
                             inbound_events.c.attempts == 0,
                             inbound_events.c.received_at < now - lease,
+                        ),
+                        sa.and_(
+                            inbound_events.c.status == PENDING,
+                            inbound_events.c.attempts > 0,
+                            inbound_events.c.claimed_at < now - lease - retry_within,
                         ),
                     )
                 )
