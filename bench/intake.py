@@ -115,7 +115,7 @@ async def run(pages: int, rate: float, database_url: str | None) -> dict[str, An
         await sandbox.drain(10)
         result = measure(sandbox)
         await asyncio.sleep(0.5)  # let the bot finish its last writes before counting them
-        incidents = setup.incidents_in_store()
+        incidents = await setup.incidents_in_store()
     return {
         "pages": pages,
         "rate_per_s": rate,
