@@ -21,6 +21,8 @@ from bot.errors import SreAgentError, StoreUnavailable
 from bot.services import SERVICES
 from bot.store.store import FAILED, PENDING, PROCESSING
 
+# what says the store did not answer: the store's own word for it, and what a query may still raise past it
+_STORE_DOWN = (StoreUnavailable, SQLAlchemyError, OSError)
 READY_CACHE_S = 10.0
 CHECK_TIMEOUT_S = 3.0
 
@@ -39,7 +41,7 @@ SLACK_SEEN = web.AppKey("slack_seen", SlackSeen)  # set when the app is built, u
 async def healthz(request: web.Request) -> web.Response:
     try:
         counts = await request.app[SERVICES].store.inbound_counts()
-    except (StoreUnavailable, SQLAlchemyError, OSError) as exc:
+    except _STORE_DOWN as exc:
         return web.json_response({"ok": False, "store": _why(exc)}, status=503)
     # a failed event is one a person was told of in the incidents channel; the process itself is fine
     return web.json_response(
@@ -52,7 +54,7 @@ async def readyz(request: web.Request) -> web.Response:
     store_problem: str | None = None
     try:
         await asyncio.wait_for(services.store.inbound_counts(), CHECK_TIMEOUT_S)
-    except (TimeoutError, StoreUnavailable, SQLAlchemyError, OSError) as exc:
+    except (TimeoutError, *_STORE_DOWN) as exc:
         store_problem = _why(exc)
     slack_problem = await _slack(request)
     ready = store_problem is None and slack_problem is None
@@ -86,7 +88,7 @@ async def metrics_text(request: web.Request) -> web.Response:
         phases = await services.store.incident_counts()
         inbound = await services.store.inbound_counts()
         timers_due = await services.store.due_timer_count(services.clock.now())
-    except (StoreUnavailable, SQLAlchemyError, OSError) as exc:
+    except _STORE_DOWN as exc:
         return web.Response(status=503, text=f"# the database is unavailable: {_why(exc)}\n")
     body = services.metrics.exposition(
         phases=phases,

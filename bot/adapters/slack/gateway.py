@@ -147,12 +147,13 @@ class SlackGateway:
     async def bot_user_id(self) -> str:
         """Who this bot is in Slack (auth.test, asked once)."""
         if self._bot_user_id is None:
-            self._bot_user_id = str((await self._call("auth.test")).get("user_id") or "")
-        return self._bot_user_id
+            await self.reachable()
+        return self._bot_user_id or ""
 
     async def reachable(self) -> None:
-        """Slack answers and takes the token (auth.test, asked now); SlackError otherwise."""
-        await self._call("auth.test")
+        """Slack answers and takes the token (auth.test, asked now; it also says who this bot is); SlackError
+        otherwise."""
+        self._bot_user_id = str((await self._call("auth.test")).get("user_id") or "")
 
     async def set_topic(self, channel: str, topic: str) -> None:
         try:
