@@ -121,7 +121,6 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     )
     slack = SlackGateway(client, metrics=metrics)
     pager = build_pager(settings)
-    locks = KeyedLocks()
     runbook_table = {rb.name: rb for rb in runbooks}
     remediation = RemediationConfig(
         approvers=tuple(settings.approvers),
@@ -130,6 +129,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     )
     instance = settings.instance_name or f"{socket.gethostname()}:{settings.port}"
     scheduler = Scheduler(store, clock, instance=instance)
+    # several replicas on one database take turns on an incident through it; one SQLite process needs only its own
+    locks = KeyedLocks(store if store.shared else None, clock, instance=instance)
     background = Background()
     poster = Poster(store, slack, clock)
     channel = IncidentChannel(store=store, slack=slack)
@@ -433,6 +434,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         delegator.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
         if delegator.configured:
             services.background.spawn(delegator.read_cards(), name="agent cards")
+        await locks.start()
         await intake.start()
         await scheduler.start()
         services.background.spawn(opener.resume(), name="resume opening incidents")
@@ -461,6 +463,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
             await delegator.session.close()
         await scheduler.close()
         await intake.close()
+        await locks.close()
         await client.session.close()
         await pager.close()
         if public.page is not None:

@@ -34,6 +34,8 @@ PAGES = 8
 APPROVED = 4  # the first pages' proposals are approved (on both replicas at once); the others expire
 COPIES = 3  # each webhook delivered this many more times, concurrently
 EXPIRY_MINUTES = 0.1
+STORM = 60  # pages ...
+STORM_RATE = 50  # ... at this many a second
 
 
 @dataclass
@@ -185,6 +187,32 @@ async def test_two_replicas_behave_as_one(replicas: Replicas) -> None:
     assert any("pager_incident" in p or "incident" in p for p in parsed)
     text = "\n".join(lines)
     assert not [s for s in replicas.secrets if s in text]
+
+
+async def test_a_storm_of_pages_is_one_incident_each(replicas: Replicas) -> None:
+    """Many pages at once, each delivered several times, spread over both replicas with the echoes of their own
+    acknowledgements and notes: every incident is opened once, by whichever replica holds it at each step."""
+    sandbox = replicas.sandbox
+    for i in range(STORM):
+        sandbox.pagerduty.page(SERVICE, f"checkout-service: error rate 8.5% (storm {i})", urgency="high")
+        await asyncio.sleep(1 / STORM_RATE)
+    triggered = [d for d in sandbox.pagerduty.deliveries.values() if d.event_type == "incident.triggered"]
+    again = await asyncio.gather(*(sandbox.pagerduty.redeliver(d.id, COPIES) for d in triggered))
+    assert all(a["status"] == 202 for answers in again for a in answers), again
+
+    def all_proposed() -> bool:
+        return list(_per_incident(sandbox).values()) == [ONE_EACH] * STORM
+
+    try:
+        await eventually(all_proposed, within=150)
+    finally:
+        wrong = {k: v for k, v in _per_incident(sandbox).items() if v != ONE_EACH}
+        assert not wrong, f"{len(wrong)} of {STORM} incidents: {wrong}"
+    await asyncio.sleep(3)  # nothing late
+    assert list(_per_incident(sandbox).values()) == [ONE_EACH] * STORM
+    assert len(incident_channels(sandbox)) == STORM
+    text = "\n".join(log.read_text() for log in replicas.logs)
+    assert "IntegrityError" not in text and "UniqueViolation" not in text
 
 
 async def test_a_second_serve_on_one_sqlite_file_is_refused(tmp_path: Path) -> None:

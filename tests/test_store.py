@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -94,6 +95,38 @@ async def test_timeline_is_hash_chained(database_url: str) -> None:
         assert stored[1].prev_hash == stored[0].hash
         assert stored[1].hash == chain_hash(stored[0].hash or "", incident.key, 2, events[1])
         assert stored[0].at == NOW and stored[0].at.tzinfo is not None
+    finally:
+        await store.close()
+
+
+async def test_appends_from_many_transactions_at_once_each_land_once_in_one_chain(database_url: str) -> None:
+    """An incident's opening and a status page post proposed meanwhile append to one timeline at the same time:
+    every event lands, numbered without gaps, each chained to the one before."""
+    store = await Store.open(database_url)
+    try:
+        incident = Incident(
+            source="pagerduty",
+            external_id="Q3",
+            title="t",
+            service="s",
+            severity=Severity.P2,
+            phase=Phase.TRIGGERED,
+            triggered_at=NOW,
+        )
+        await store.create_incident(incident, [], now=NOW)
+        writes = [
+            store.append_events(incident, [TimelineEvent(at=NOW, kind=EventKind.NOTE, actor="a", text=str(i))])
+            if i % 2
+            else store.save_incident(
+                incident, [TimelineEvent(at=NOW, kind=EventKind.NOTE, actor="b", text=str(i))], now=NOW
+            )
+            for i in range(20)
+        ]
+        await asyncio.gather(*writes)
+        stored = await store.timeline(incident.id)  # type: ignore[arg-type]
+        assert [e.seq for e in stored] == list(range(1, 21))
+        assert sorted(int(e.text) for e in stored) == list(range(20))
+        assert all(after.prev_hash == before.hash for before, after in itertools.pairwise(stored))
     finally:
         await store.close()
 

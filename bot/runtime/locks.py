@@ -1,15 +1,58 @@
-"""Per-key asyncio locks: events about one incident are handled one at a time, different incidents in parallel."""
+"""Per-key locks: the events about one incident are handled one at a time, different incidents in parallel.
+
+In one process an asyncio lock per key does it. Where several processes serve from one database (PostgreSQL), the
+holder of the local lock also takes the key's row in the database (bot/store/locks.py) before it goes on, waits
+while another replica holds it, renews it while the work runs, and deletes it after. A replica that died leaves a
+row whose lease lapses (`LEASE`), or that the same instance voids when it starts again. No connection is held while
+waiting or working: a storm of incidents does not empty the pool.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from bot.ports.clock import Clock
+
+__all__ = ["LEASE", "KeyedLocks", "LockTable"]
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=30)  # renewed every 10 s while held
+WAIT_FIRST_S = 0.02  # how soon a replica that found the key held looks again (real seconds), doubling ...
+WAIT_MOST_S = 0.5  # ... up to this
+
+
+class LockTable(Protocol):
+    """The store's locks (bot/store/locks.py)."""
+
+    async def take_lock(self, key: str, *, holder: str, now: datetime, until: datetime) -> bool: ...
+
+    async def renew_locks(self, keys: list[str], *, holder: str, until: datetime) -> set[str]: ...
+
+    async def release_lock(self, key: str, *, holder: str) -> None: ...
+
+    async def void_locks(self, *, instance: str, holder: str) -> int: ...
 
 
 class KeyedLocks:
-    def __init__(self) -> None:
+    """`table`: the database's locks, where other processes may hold the same keys (None: this process alone)."""
+
+    def __init__(self, table: LockTable | None = None, clock: Clock | None = None, *, instance: str = "") -> None:
+        if table is not None and clock is None:
+            raise ValueError("locks held in the database need a clock for their leases")
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self.table = table
+        self.clock = clock
+        self.instance = instance
+        self.holder = f"{instance}/{uuid.uuid4().hex[:12]}"  # this life of the instance
+        self._held: set[str] = set()  # keys whose rows this process holds now (renewed)
+        self._renewing: asyncio.Task[None] | None = None
 
     @asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[None]:
@@ -17,10 +60,64 @@ class KeyedLocks:
         self._locks[key] = (lock, users + 1)
         try:
             async with lock:
-                yield
+                if self.table is None:
+                    yield
+                    return
+                try:
+                    await self._take(key, self.table)
+                    self._held.add(key)
+                    yield
+                finally:
+                    self._held.discard(key)
+                    await self._release(key, self.table)
         finally:
             lock, users = self._locks[key]
             if users <= 1:
                 del self._locks[key]
             else:
                 self._locks[key] = (lock, users - 1)
+
+    async def _take(self, key: str, table: LockTable) -> None:
+        """Wait until this process holds `key`'s row: another replica's hold ends, or its lease lapses."""
+        assert self.clock is not None
+        wait = WAIT_FIRST_S
+        while True:
+            now = self.clock.now()
+            if await table.take_lock(key, holder=self.holder, now=now, until=now + LEASE):
+                return
+            await asyncio.sleep(wait)  # a poll interval, not the incident's time: real seconds on any clock
+            wait = min(wait * 2, WAIT_MOST_S)
+
+    async def _release(self, key: str, table: LockTable) -> None:
+        try:
+            await asyncio.shield(table.release_lock(key, holder=self.holder))
+        except Exception as exc:  # noqa: BLE001 - the lease lapses instead: the others wait a little longer
+            log.warning("could not let go of the lock on %s (it lapses within %s): %s", key, LEASE, exc)
+
+    async def start(self) -> None:
+        """Void what an earlier life of this instance held, then renew the leases held, every third of a lease."""
+        if self.table is None:
+            return
+        voided = await self.table.void_locks(instance=self.instance, holder=self.holder)
+        if voided:
+            log.warning("%d locks were held when this instance stopped; let go", voided)
+        self._renewing = asyncio.get_running_loop().create_task(self._renew(self.table), name="lock-leases")
+
+    async def _renew(self, table: LockTable) -> None:
+        assert self.clock is not None
+        while True:
+            await self.clock.sleep(LEASE.total_seconds() / 3)
+            held = sorted(self._held)
+            try:
+                kept = await table.renew_locks(held, holder=self.holder, until=self.clock.now() + LEASE)
+            except Exception:  # a store hiccup must not end the renewals for good
+                log.exception("the locks' leases could not be renewed; trying again")
+                continue
+            for key in set(held) - kept:
+                if key in self._held:  # (not let go meanwhile)
+                    log.warning("the lock on %s lapsed while it was held (this process was too slow to renew it)", key)
+
+    async def close(self) -> None:
+        if self._renewing is not None:
+            self._renewing.cancel()
+            await asyncio.gather(self._renewing, return_exceptions=True)

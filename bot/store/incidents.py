@@ -27,6 +27,7 @@ _BY_EXTERNAL = (
 )
 _BY_CHANNEL = incidents.select().where(incidents.c.channel_id == sa.bindparam("channel_id")).limit(1)
 _UPDATE = incidents.update().where(incidents.c.id == sa.bindparam("incident_id"))  # SET: the parameters' columns
+_LOCK_ROW = sa.select(incidents.c.id).where(incidents.c.id == sa.bindparam("incident_id")).with_for_update()
 _LAST_EVENT = (
     sa.select(timeline_events.c.seq, timeline_events.c.hash)
     .where(timeline_events.c.incident_id == sa.bindparam("incident_id"))
@@ -45,7 +46,7 @@ class IncidentRows(Transactions):
                     incidents.insert(), {**_incident_values(incident), "created_at": now, "updated_at": now}
                 )
                 incident.id = int(result.inserted_primary_key[0])  # type: ignore[index]
-                _append_events(conn, incident, events)
+                _append_events(conn, incident, events, locked=True)  # (nobody else sees the row yet)
                 return True
 
             return await self.run(work)
@@ -167,13 +168,20 @@ class IncidentRows(Transactions):
 def _write_incident(conn: sa.Connection, incident: Incident, events: list[TimelineEvent], now: datetime) -> None:
     """The incident's fields, and `events` appended to its timeline, inside a caller's transaction."""
     conn.execute(_UPDATE, {"incident_id": incident.id, **_incident_values(incident), "updated_at": now})
-    _append_events(conn, incident, events)
+    _append_events(conn, incident, events, locked=True)  # the UPDATE holds the incident's row
 
 
-def _append_events(conn: sa.Connection, incident: Incident, events: list[TimelineEvent]) -> None:
-    """`events` appended to the incident's timeline, each chained to the hash of the one before."""
+def _append_events(
+    conn: sa.Connection, incident: Incident, events: list[TimelineEvent], *, locked: bool = False
+) -> None:
+    """`events` appended to the incident's timeline, each chained to the hash of the one before. Two transactions
+    appending to one incident at once (its opening, and a status page post proposed meanwhile) take turns on the
+    incident's row, so that the second reads the first's last event (PostgreSQL; SQLite writes one at a time).
+    `locked`: this transaction holds the row already (it wrote it)."""
     if not events:
         return
+    if not locked and conn.dialect.name == "postgresql":
+        conn.execute(_LOCK_ROW, {"incident_id": incident.id})
     last = conn.execute(_LAST_EVENT, {"incident_id": incident.id}).first()
     seq, prev = (int(last[0]), str(last[1])) if last else (0, GENESIS_HASH)
     rows = []

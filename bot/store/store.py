@@ -1,6 +1,6 @@
 """The store: the only package that speaks SQL. Every method is one short transaction (see `backend` for how one
 runs on SQLite and on PostgreSQL); the methods are grouped by table, one module each (`inbound`, `incidents`,
-`remediation`, `timers`, `slos`), and `Store` is all of them over one backend."""
+`remediation`, `timers`, `slos`, `locks`...), and `Store` is all of them over one backend."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from bot.store.backend import (
 )
 from bot.store.inbound import InboundRows
 from bot.store.incidents import IncidentRows
+from bot.store.locks import LockRows
 from bot.store.offers import OfferRows
 from bot.store.postmortems import PostmortemRows
 from bot.store.public_posts import PublicPostRows
@@ -59,7 +60,17 @@ __all__ = [
 ]
 
 
-class Store(InboundRows, IncidentRows, RemediationRows, TimerRows, SloRows, OfferRows, PostmortemRows, PublicPostRows):
+class Store(
+    InboundRows,
+    IncidentRows,
+    RemediationRows,
+    TimerRows,
+    SloRows,
+    OfferRows,
+    PostmortemRows,
+    PublicPostRows,
+    LockRows,
+):
     @classmethod
     def from_url(cls, url: str) -> Store:
         """A store for `url`; nothing is connected until first use."""
@@ -71,6 +82,11 @@ class Store(InboundRows, IncidentRows, RemediationRows, TimerRows, SloRows, Offe
         store = cls.from_url(url)
         await store.migrate()
         return store
+
+    @property
+    def shared(self) -> bool:
+        """True where several processes may serve from this database at once (PostgreSQL; SQLite serves one)."""
+        return not isinstance(self.backend, SqliteBackend)
 
     async def migrate(self) -> None:
         await self.run(_upgrade)

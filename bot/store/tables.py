@@ -262,3 +262,13 @@ public_posts = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("incident_id", "phase", name="uq_public_posts_incident_phase"),  # one post a phase
 )
+
+locks = sa.Table(
+    "locks",
+    metadata,
+    # one row while some process works on the thing named (an incident: `pagerduty:Q1ABC`): several replicas on one
+    # database take turns; a holder that died leaves a row whose lease lapses, or that its next life voids at start
+    sa.Column("key", sa.String(300), primary_key=True),
+    sa.Column("holder", sa.String(300), nullable=False),  # "<instance name>/<boot id>"
+    sa.Column("until", UTCDateTime, nullable=False),
+)

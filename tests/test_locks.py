@@ -1,0 +1,116 @@
+"""Per-incident locks held in the database: two processes (two stores, two lock tables, two holders) on one database
+take turns on a key, run different keys side by side, and a holder that died holds nothing for long."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+
+from bot.ports.clock import ScaledClock, SystemClock
+from bot.runtime.locks import LEASE, KeyedLocks
+from bot.store import Store
+
+KEY = "pagerduty:Q1ABC"
+
+
+@pytest.fixture
+async def two(database_url: str) -> AsyncIterator[tuple[KeyedLocks, KeyedLocks]]:
+    """Two replicas' locks: each its own store (connection pool) on the one database."""
+    stores = [await Store.open(database_url), await Store.open(database_url)]
+    replicas = [KeyedLocks(store, SystemClock(), instance=f"replica-{i}:8080") for i, store in enumerate(stores)]
+    for replica in replicas:
+        await replica.start()
+    try:
+        yield replicas[0], replicas[1]
+    finally:
+        for replica in replicas:
+            await replica.close()
+        for store in stores:
+            await store.close()
+
+
+async def test_one_key_is_held_by_one_replica_at_a_time(two: tuple[KeyedLocks, KeyedLocks]) -> None:
+    a, b = two
+    inside: list[str] = []
+    order: list[str] = []
+
+    async def work(locks: KeyedLocks, name: str) -> None:
+        async with locks.hold(KEY):
+            inside.append(name)
+            assert len(inside) == 1, f"{inside} hold {KEY} at once"
+            order.append(f"{name} in")
+            await asyncio.sleep(0.2)
+            order.append(f"{name} out")
+            inside.remove(name)
+
+    await asyncio.gather(work(a, "a"), work(b, "b"), work(a, "a2"), work(b, "b2"))
+    assert len(order) == 8
+    assert all(order[i].split()[0] == order[i + 1].split()[0] for i in range(0, 8, 2)), order
+
+
+async def test_different_keys_run_side_by_side(two: tuple[KeyedLocks, KeyedLocks]) -> None:
+    a, b = two
+    both_in = asyncio.Event()
+    entered: list[str] = []
+
+    async def work(locks: KeyedLocks, key: str) -> None:
+        async with locks.hold(key):
+            entered.append(key)
+            if len(entered) == 2:
+                both_in.set()
+            await asyncio.wait_for(both_in.wait(), timeout=5)
+
+    await asyncio.gather(work(a, "pagerduty:Q1"), work(b, "pagerduty:Q2"))
+
+
+async def test_a_dead_replicas_lock_lapses_and_its_next_life_lets_go_at_once(database_url: str) -> None:
+    store = await Store.open(database_url)
+    try:
+        clock = SystemClock()
+        now = clock.now()
+        # a replica that died while it held the key: its row stays, renewed by nobody
+        assert await store.take_lock(KEY, holder="replica-0:8080/dead", now=now, until=now + LEASE)
+        other = KeyedLocks(store, clock, instance="replica-1:8080")
+        with pytest.raises(TimeoutError):  # another instance waits while the lease runs
+            async with asyncio.timeout(0.5):
+                async with other.hold(KEY):
+                    pass
+        # ... until it lapses
+        assert await store.take_lock(KEY, holder="replica-0:8080/dead", now=now, until=now - timedelta(seconds=1))
+        async with asyncio.timeout(5), other.hold(KEY):
+            assert not await store.take_lock(KEY, holder="replica-0:8080/dead", now=clock.now(), until=now + LEASE)
+        # the same instance started again lets go of what its earlier life held, at once
+        assert await store.take_lock(KEY, holder="replica-0:8080/dead", now=now, until=now + LEASE)
+        again = KeyedLocks(store, clock, instance="replica-0:8080")
+        await again.start()
+        try:
+            async with asyncio.timeout(5), again.hold(KEY):
+                pass
+        finally:
+            await again.close()
+        # and a hold that ends leaves no row behind
+        assert await store.take_lock(KEY, holder="anyone/else", now=clock.now(), until=clock.now() + LEASE)
+    finally:
+        await store.close()
+
+
+async def test_a_hold_longer_than_a_lease_is_renewed_and_kept(database_url: str) -> None:
+    clock = ScaledClock(100)  # a lease of 30 s passes in 0.3 s
+    stores = [await Store.open(database_url), await Store.open(database_url)]
+    a, b = (KeyedLocks(store, clock, instance=f"replica-{i}:8080") for i, store in enumerate(stores))
+    await a.start()
+    try:
+        async with a.hold(KEY):
+            with pytest.raises(TimeoutError):  # five leases' time: b never gets in, a's renewals keep it
+                async with asyncio.timeout(1.5):
+                    async with b.hold(KEY):
+                        pass
+        async with asyncio.timeout(5), b.hold(KEY):
+            pass
+    finally:
+        await a.close()
+        for store in stores:
+            await store.close()
