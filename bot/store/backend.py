@@ -154,28 +154,36 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 class AsyncBackend:
-    """PostgreSQL (asyncpg) through SQLAlchemy's async engine."""
+    """PostgreSQL (asyncpg) through SQLAlchemy's async engine. Urgent transactions (a webhook's row, which its sender
+    is waiting on; a person's click) have a small pool of their own, so that they never wait for a connection behind
+    the bot's work when a storm keeps every connection of the main pool busy."""
 
     def __init__(self, url: str) -> None:
         parsed = make_url(url.replace("postgres://", "postgresql://", 1))
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+asyncpg")
-        # a server that does not answer is said within seconds (asyncpg waits a minute to connect by default)
-        self.engine: AsyncEngine = create_async_engine(
-            parsed,
-            pool_size=10,
-            max_overflow=10,
-            pool_pre_ping=True,
-            pool_timeout=CONNECT_TIMEOUT_S,
-            connect_args={"timeout": CONNECT_TIMEOUT_S},
-        )
+        self.engine: AsyncEngine = _engine(parsed, pool_size=10, max_overflow=10)
+        self.urgent: AsyncEngine = _engine(parsed, pool_size=2, max_overflow=3)
 
     async def run(self, work: Work[T], *, urgent: bool = False) -> T:
-        async with self.engine.begin() as conn:  # a pool of connections: nothing to jump ahead of
+        async with (self.urgent if urgent else self.engine).begin() as conn:
             return await conn.run_sync(work)
 
     async def close(self) -> None:
         await self.engine.dispose()
+        await self.urgent.dispose()
+
+
+def _engine(url: sa.URL, *, pool_size: int, max_overflow: int) -> AsyncEngine:
+    # a server that does not answer is said within seconds (asyncpg waits a minute to connect by default)
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        pool_timeout=CONNECT_TIMEOUT_S,
+        connect_args={"timeout": CONNECT_TIMEOUT_S},
+    )
 
 
 class ServingLock:
