@@ -151,6 +151,26 @@ async def test_killed_while_opening_resumes_at_once_and_does_nothing_twice(serve
     assert _awaiting_approval(sandbox) and took < RESUME_WITHIN_S
 
 
+async def test_killed_after_the_announcement_in_a_busy_incidents_channel_it_is_found_not_posted_again(
+    served: Serve,
+) -> None:
+    """The announcement reached #incidents, the bot died before it recorded it, and while it was down 450 messages
+    (other incidents' announcements in a storm, people) came after it: started again, it finds its own, pages back."""
+    sandbox = served.sandbox
+    hold = KILL_POINTS["announcement posted"](sandbox)
+    sandbox.pagerduty.page(SERVICE, TITLE, urgency="high")
+    await asyncio.wait_for(hold.reached.wait(), timeout=20)
+    await served.kill()
+    hold.release()
+    incidents = sandbox.slack.channel_or_error(sandbox.world.incidents_channel.id)
+    for i in range(450):
+        sandbox.slack.add_message(incidents, "U0DANA", f"unrelated {i}", None, None, bot=False)
+    await served.start()
+    await eventually(lambda: _counts(sandbox) == ONE_OF_EACH and _awaiting_approval(sandbox), within=RESUME_WITHIN_S)
+    await asyncio.sleep(1.5)
+    assert _counts(sandbox) == ONE_OF_EACH, _counts(sandbox)
+
+
 @pytest.mark.parametrize("k8s_working_ms", [4000])
 async def test_killed_while_the_approved_change_runs_it_is_followed_after_restart_not_asked_again(
     served: Serve,

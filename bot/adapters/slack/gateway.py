@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 MAX_NAME_ATTEMPTS = 20
 MESSAGE_TAG = "sre_agent_message"  # the metadata event_type of the bot's own messages that must not be posted twice
-RECENT_MESSAGES = 200  # how far back `find_tagged` looks
+RECENT_MESSAGES = 200  # a page of `find_tagged`'s search ...
+RECENT_PAGES = 5  # ... and how many pages back it looks: a busy incidents channel in a storm holds many announcements
 USER_TTL_S = 600.0  # how long a person's Slack id found by e-mail is kept
 UNKNOWN_USER_TTL_S = 60.0  # ... and that Slack knows no one by that e-mail (they may join in the meantime)
 
@@ -264,15 +265,23 @@ class SlackGateway:
         """The ts of the bot's newest message carrying `tag` among a channel's recent messages (or a thread's),
         None if there is none: after a crash, whether a message was posted before its ts could be recorded."""
         method, args = ("conversations.replies", {"ts": thread_ts}) if thread_ts else ("conversations.history", {})
-        data = await self._call(method, channel=channel, include_all_metadata=True, limit=RECENT_MESSAGES, **args)
-        for message in data.get("messages") or []:
-            metadata = message.get("metadata") if isinstance(message, dict) else None
-            if (
-                isinstance(metadata, dict)
-                and metadata.get("event_type") == MESSAGE_TAG
-                and metadata.get("event_payload") == tag
-            ):
-                return str(message["ts"])
+        cursor = ""
+        for _ in range(RECENT_PAGES):
+            page = {"cursor": cursor} if cursor else {}
+            data = await self._call(
+                method, channel=channel, include_all_metadata=True, limit=RECENT_MESSAGES, **args, **page
+            )
+            for message in data.get("messages") or []:
+                metadata = message.get("metadata") if isinstance(message, dict) else None
+                if (
+                    isinstance(metadata, dict)
+                    and metadata.get("event_type") == MESSAGE_TAG
+                    and metadata.get("event_payload") == tag
+                ):
+                    return str(message["ts"])
+            cursor = str((data.get("response_metadata") or {}).get("next_cursor") or "")
+            if not cursor:
+                return None
         return None
 
     async def update(self, channel: str, ts: str, text: str, blocks: Sequence[Block] | None = None) -> None:
