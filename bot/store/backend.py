@@ -110,15 +110,23 @@ class SqliteBackend:
         return await future
 
     def _serve(self) -> None:
+        conn: sa.Connection | None = None  # one connection, kept: a checkout per transaction cost more than SQLite
         while True:
             _, _, job = self._jobs.get()
             if job is None:
+                if conn is not None:
+                    conn.close()
                 self.engine.dispose()
                 return
             try:
-                with self.engine.begin() as conn:
+                if conn is None or conn.invalidated or conn.closed:
+                    conn = self.engine.connect()
+                with conn.begin():
                     result = job.work(conn)
             except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine, which raises it
+                if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated and conn is not None:
+                    conn.close()
+                    conn = None
                 job.loop.call_soon_threadsafe(_settle, job.future, None, exc)
             else:
                 job.loop.call_soon_threadsafe(_settle, job.future, result, None)
