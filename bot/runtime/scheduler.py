@@ -56,6 +56,7 @@ class Scheduler:
         self._handlers: dict[str, Handler] = {}
         self._recurring: dict[str, CronTrigger] = {}
         self._wake = asyncio.Event()
+        self._looks_at: datetime | None = None  # when the loop looks at the due times next (None: it is looking)
         self._task: asyncio.Task[None] | None = None
         self._work = Background()
         self._closing = False
@@ -87,7 +88,8 @@ class Scheduler:
         timer_id = await self.store.add_timer(
             kind, due_at, now=self.clock.now(), incident_id=incident_id, payload=payload, key=key
         )
-        self.wake()
+        if self._looks_at is None or due_at < self._looks_at:  # (due after the loop's next look: it finds it then)
+            self.wake()
         return timer_id
 
     def wake(self) -> None:
@@ -128,23 +130,22 @@ class Scheduler:
     async def _loop(self) -> None:
         while not self._closing:
             self._wake.clear()  # before reading: a timer added from here on wakes the wait below
+            self._looks_at = None  # (and `at` wakes it whatever the timer's due time)
             try:
                 wait = await self._fire_due()
             except Exception:  # a store hiccup must not end the timers for good
                 log.exception("the timers could not be read; trying again")
                 wait = MAX_WAIT_S
+            self._looks_at = self.clock.now() + timedelta(seconds=wait * self.clock.speed)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
     async def _fire_due(self) -> float:
         """Fire what is due (each timer under a lease); the real seconds until the next one, at most MAX_WAIT_S."""
-        late: list[int] = []
-        for timer in await self.store.due_timers(self.clock.now()):
-            if timer.id in self._running:  # its handler runs here and a renewal is late: renew, do not fire again
-                late.append(timer.id)
-                continue
-            if not await self.store.claim_timer(timer.id, now=self.clock.now(), lease=LEASE, holder=self.holder):
-                continue  # another worker fires it
+        claimed, late, due = await self.store.claim_due_timers(
+            now=self.clock.now(), lease=LEASE, holder=self.holder, running=set(self._running)
+        )
+        for timer in claimed:
             handler = self._handlers.get(timer.kind)
             if handler is None:
                 log.warning("timer %s of unknown kind %r dropped", timer.id, timer.kind)
@@ -154,7 +155,6 @@ class Scheduler:
             self._work.spawn(self._fire(timer, handler), name=f"timer {timer.kind} {timer.id}")
         if late:
             await self._renew(late)
-        due = await self.store.next_timer_due()
         if due is None:
             return MAX_WAIT_S
         # the clock may run faster than the wall (demo, tests)

@@ -52,9 +52,24 @@ class TimerRows(Transactions):
     async def due_timers(self, now: datetime, limit: int = 100) -> list[Timer]:
         """Timers to fire now: pending and due, or firing under a lease that lapsed (its holder stopped renewing)."""
 
-        def work(conn: sa.Connection) -> list[Timer]:
-            rows = conn.execute(timers.select().where(_due(now)).order_by(timers.c.due_at, timers.c.id).limit(limit))
-            return [_timer(r) for r in rows]
+        return await self.run(lambda conn: _due_timers(conn, now, limit))
+
+    async def claim_due_timers(
+        self, *, now: datetime, lease: timedelta, holder: str, running: set[int], limit: int = 100
+    ) -> tuple[list[Timer], list[int], datetime | None]:
+        """In one transaction, what the scheduler's loop needs each time it looks: the due timers it claimed for
+        `holder` (another process may have won some), the due ones among `running` (their handlers run here and a
+        renewal came late: not fired again), and when the next timer is due after these."""
+
+        def work(conn: sa.Connection) -> tuple[list[Timer], list[int], datetime | None]:
+            claimed: list[Timer] = []
+            late: list[int] = []
+            for timer in _due_timers(conn, now, limit):
+                if timer.id in running:
+                    late.append(timer.id)
+                elif _claim_timer(conn, timer.id, now=now, lease=lease, holder=holder):
+                    claimed.append(timer)
+            return claimed, late, _next_timer_due(conn)
 
         return await self.run(work)
 
@@ -78,31 +93,13 @@ class TimerRows(Transactions):
     async def next_timer_due(self) -> datetime | None:
         """When a timer is next due: the earliest pending due time, or lease of a firing timer that may lapse."""
 
-        def work(conn: sa.Connection) -> datetime | None:
-            pending = sa.select(sa.func.min(timers.c.due_at)).where(timers.c.status == PENDING)
-            leased = sa.select(sa.func.min(timers.c.lease_until)).where(timers.c.status == FIRING)
-            values = [conn.execute(query).scalar() for query in (pending, leased)]
-            times = [UTCDateTime().process_result_value(v, conn.dialect) for v in values if v is not None]
-            return min((t for t in times if t is not None), default=None)
-
-        return await self.run(work)
+        return await self.run(_next_timer_due)
 
     async def claim_timer(self, timer_id: int, *, now: datetime, lease: timedelta, holder: str) -> bool:
         """Take a timer to fire it, under a lease for `holder` until now + `lease`: a conditional update that only
         one caller can win, while the timer is pending or its last holder's lease lapsed."""
 
-        def work(conn: sa.Connection) -> bool:
-            result = conn.execute(
-                timers.update()
-                .where(
-                    timers.c.id == timer_id,
-                    sa.or_(timers.c.status == PENDING, sa.and_(timers.c.status == FIRING, timers.c.lease_until < now)),
-                )
-                .values(status=FIRING, claimed_by=holder, lease_until=now + lease)
-            )
-            return result.rowcount == 1
-
-        return await self.run(work)
+        return await self.run(lambda conn: _claim_timer(conn, timer_id, now=now, lease=lease, holder=holder))
 
     async def renew_timers(self, timer_ids: list[int], *, now: datetime, lease: timedelta, holder: str) -> int:
         """Extend the leases `holder` still has on these timers (their handlers still run); how many it still had."""
@@ -157,3 +154,28 @@ class TimerRows(Transactions):
             return int(result.rowcount or 0)
 
         return await self.run(work)
+
+
+def _due_timers(conn: sa.Connection, now: datetime, limit: int) -> list[Timer]:
+    rows = conn.execute(timers.select().where(_due(now)).order_by(timers.c.due_at, timers.c.id).limit(limit))
+    return [_timer(r) for r in rows]
+
+
+def _claim_timer(conn: sa.Connection, timer_id: int, *, now: datetime, lease: timedelta, holder: str) -> bool:
+    result = conn.execute(
+        timers.update()
+        .where(
+            timers.c.id == timer_id,
+            sa.or_(timers.c.status == PENDING, sa.and_(timers.c.status == FIRING, timers.c.lease_until < now)),
+        )
+        .values(status=FIRING, claimed_by=holder, lease_until=now + lease)
+    )
+    return result.rowcount == 1
+
+
+def _next_timer_due(conn: sa.Connection) -> datetime | None:
+    pending = sa.select(sa.func.min(timers.c.due_at)).where(timers.c.status == PENDING)
+    leased = sa.select(sa.func.min(timers.c.lease_until)).where(timers.c.status == FIRING)
+    values = [conn.execute(query).scalar() for query in (pending, leased)]
+    times = [UTCDateTime().process_result_value(v, conn.dialect) for v in values if v is not None]
+    return min((t for t in times if t is not None), default=None)
