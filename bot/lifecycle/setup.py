@@ -5,6 +5,7 @@ it. `bot/lifecycle/opening.py` runs them in stages."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
@@ -30,6 +31,7 @@ from bot.domain.events import (
 )
 from bot.domain.incident import Incident, SetupStep, transition
 from bot.domain.naming import channel_name
+from bot.domain.oncall import OnCall
 from bot.domain.phase import Phase
 from bot.domain.slo import SloStatus
 from bot.domain.status_page import PublicPhase
@@ -48,6 +50,7 @@ from bot.store import Store
 __all__ = ["FINDINGS", "TRIAGE", "OpeningConfig", "Proposing", "SetupSteps"]
 
 TRIAGE = "triage"
+RESPONDERS_TTL_S = 30.0  # who is on call at level 1 of a policy, kept this long for the invites of a storm of pages
 FINDINGS = "findings"
 
 
@@ -101,6 +104,7 @@ class SetupSteps:
         self.catalog = catalog
         self.delegator = delegator
         self.proposer = proposer
+        self._responders: dict[str, tuple[float, list[OnCall]]] = {}  # by escalation policy: until when, who
 
     async def acknowledge(self, incident: Incident, events: list[TimelineEvent], again: bool) -> None:
         if not again or await self.pager.status(incident.external_id) == "triggered":
@@ -246,12 +250,23 @@ class SetupSteps:
         await self.slack.set_topic(incident.channel_id, incident_blocks.topic(incident))
         incident.steps.add(SetupStep.TOPIC)
 
+    async def _first_responders(self, policy: str) -> list[OnCall]:
+        """Who to invite: level 1 of the policy. A storm pages one policy many times a second, and each ask is a
+        call to the pager's API (and its rate limit): the answer is kept for RESPONDERS_TTL_S. Who may approve is
+        always asked afresh (bot/remediation/approvers.py), never from here."""
+        kept = self._responders.get(policy)
+        if kept is not None and time.monotonic() < kept[0]:
+            return kept[1]
+        people = await self.pager.oncalls(policy, level=1)
+        self._responders[policy] = (time.monotonic() + RESPONDERS_TTL_S, people)
+        return people
+
     async def invite(self, incident: Incident, events: list[TimelineEvent], missing: list[str]) -> None:
         assert incident.channel_id
         if not incident.escalation_policy_id:
             incident.steps.add(SetupStep.INVITE)
             return
-        people = await self.pager.oncalls(incident.escalation_policy_id, level=1)
+        people = await self._first_responders(incident.escalation_policy_id)
         found = await self.slack.lookup_users([p.email for p in people])
         invited = [user for user in found if user]
         await self.slack.invite(incident.channel_id, invited)
