@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from blocks.text import channel, escape, link, truncate, user
+from blocks.text import channel, escape, link, sentence, truncate, user
 from bot.domain.diagnosis import Hypothesis
 from bot.domain.incident import Incident
 from bot.domain.severity import Severity
@@ -59,8 +59,8 @@ def on_it(user_id: str) -> str:
 
 def acknowledge_failed(error: UpstreamError, pager: str) -> str:
     return (
-        f":warning: {escape(error.user_message)} I'll try again; until it is acknowledged there, {pager} goes on "
-        "paging the on-call."
+        f":warning: {escape(sentence(error.user_message))} I'll try again; until it is acknowledged there, {pager} "
+        "goes on paging the on-call."
     )
 
 

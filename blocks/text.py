@@ -38,3 +38,9 @@ def channel(channel_id: str | None, name: str | None = None) -> str:
     if channel_id and re.fullmatch(r"[CG][A-Z0-9]+", channel_id):
         return f"<#{channel_id}>"
     return f"#{escape(name or '?')}"
+
+
+def sentence(text: str) -> str:
+    """`text` ending as a sentence does (an upstream's own words often end without a full stop)."""
+    text = text.rstrip()
+    return text if not text or text[-1] in ".!?:)" else f"{text}."

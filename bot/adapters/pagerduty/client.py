@@ -38,6 +38,9 @@ class PagerDuty:
         self.session.url = api_url
         self.session.retry[429] = rate_limit_retries
         self.session.max_http_attempts = 4
+        # a connection refused or reset is tried twice more (after 3 s, then 6 s), not for minutes: the event's own
+        # retries come after, and a thread asleep in a retry outlives the process's close
+        self.session.max_network_attempts = 2
         self.session.timeout = 10
         self.from_email = from_email
         self._own_id: str | None = None  # "" once looked up and not found
