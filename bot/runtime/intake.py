@@ -20,7 +20,7 @@ from bot.runtime.background import Background
 from bot.runtime.logs import about_incident
 from bot.runtime.scheduler import Scheduler
 from bot.store import Store
-from bot.store.store import DONE, IGNORED, PENDING, InboundEvent, Timer
+from bot.store.store import DONE, IGNORED, PENDING, PROCESSING, InboundEvent, Timer
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +74,25 @@ class Intake:
         self, *, source: str, delivery_id: str, event_type: str, body: str, incident_ref: str | None
     ) -> bool:
         """Store the event (the caller answers only after this returns) and start processing it.
-        False when this delivery was stored before: a duplicate, nothing more to do."""
+        False when this delivery was stored before: a duplicate, nothing more to do. Stored claimed by this
+        process, and processed as soon as it is stored, even when the caller stopped waiting (it answered 503: the
+        database was slow), so that a row which lands late is not left to wait for a lease to lapse."""
+        task = asyncio.ensure_future(self._accept(source, delivery_id, event_type, body, incident_ref))
+        task.add_done_callback(_retrieved)
+        return await asyncio.shield(task)
+
+    async def _accept(
+        self, source: str, delivery_id: str, event_type: str, body: str, incident_ref: str | None
+    ) -> bool:
+        received_at = self.clock.now()
         event_id = await self.store.record_inbound(
             source=source,
             delivery_id=delivery_id,
             event_type=event_type,
             body=body,
-            received_at=self.clock.now(),
+            received_at=received_at,
             incident_ref=incident_ref,
+            holder=self.holder,
         )
         self.metrics.page_received(source, duplicate=event_id is None)
         if event_id is None:
@@ -91,7 +102,9 @@ class Intake:
             if unbegun is not None:
                 self.schedule(unbegun)
             return False
-        self.schedule(event_id)
+        event = InboundEvent(event_id, source, delivery_id, event_type, incident_ref, body, PROCESSING, 1, received_at)
+        if not self._closing:  # (else the next life of this instance takes it up at once, or another replica later)
+            self._work.spawn(self.process(event_id, claimed=event), name=f"inbound-{event_id}")
         return True
 
     def schedule(self, event_id: int) -> None:
@@ -99,21 +112,21 @@ class Intake:
             return
         self._work.spawn(self.process(event_id), name=f"inbound-{event_id}")
 
-    async def process(self, event_id: int) -> None:
+    async def process(self, event_id: int, *, claimed: InboundEvent | None = None) -> None:
+        """Process an event: claimed here first, unless `claimed` (stored claimed by this process)."""
         if event_id in self._in_hand:
             return  # this process is on it already (a sweep saw its lease while a renewal was late)
         self._in_hand.add(event_id)
         try:
-            await self._process(event_id)
+            event = claimed or await self.store.claim_inbound(
+                event_id, now=self.clock.now(), lease=LEASE, holder=self.holder
+            )
+            if event is None:
+                return  # done already, or another worker has it
+            with about_incident(pager_incident=event.incident_ref):
+                await self._handle(event)
         finally:
             self._in_hand.discard(event_id)
-
-    async def _process(self, event_id: int) -> None:
-        event = await self.store.claim_inbound(event_id, now=self.clock.now(), lease=LEASE, holder=self.holder)
-        if event is None:
-            return  # done already, or another worker has it
-        with about_incident(pager_incident=event.incident_ref):
-            await self._handle(event)
 
     async def _handle(self, event: InboundEvent) -> None:
         event_id = event.id
@@ -213,3 +226,10 @@ class Intake:
             self._lease_task.cancel()
             await asyncio.gather(self._lease_task, return_exceptions=True)
         await self._work.close(within_s=10)
+
+
+def _retrieved(task: asyncio.Future[bool]) -> None:
+    """Read the outcome of an accept whose caller stopped waiting, so that its error is not reported as lost (it
+    was answered already: a 503, and the sender delivers it again)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("an event stored after its sender was answered failed: %r", task.exception())

@@ -46,8 +46,12 @@ class InboundRows(Transactions):
         received_at: datetime,
         incident_ref: str | None,
         status: str = PENDING,
+        holder: str | None = None,
     ) -> int | None:
-        """Store an inbound event; None when (source, delivery_id) was stored before (a duplicate delivery)."""
+        """Store an inbound event; None when (source, delivery_id) was stored before (a duplicate delivery).
+        `holder`: stored claimed by it already (processing, first attempt, its lease from `received_at`), so that
+        the worker about to process it needs no claim of its own."""
+        claimed = {"status": PROCESSING, "attempts": 1, "claimed_at": received_at, "claimed_by": holder}
         try:
 
             def work(conn: sa.Connection) -> int | None:
@@ -62,6 +66,7 @@ class InboundRows(Transactions):
                         "status": status,
                         "attempts": 0,
                         "received_at": received_at,
+                        **(claimed if holder is not None else {}),
                     },
                 )
                 pk = result.inserted_primary_key
