@@ -21,6 +21,8 @@ bare          the same pages sent the same way to a bare aiohttp server in its o
 ratio         each store's intake rate over the bare rate.
 interactions  bench/interactions.py: `clicks` signed Slack requests (slash commands, button clicks) at once to one
               serve; ack_ms, and the sending side's own floor.
+              cpu_ms_per_incident: the serves' CPU (user and system, from /proc) from the first page until settled,
+              over the incidents set up.
 rss_mb        one serve (SQLite) holding `open_incidents` open incidents (paged at `rate`, no duplicates): VmRSS once
               all are opened and it has settled.
 machine       CPUs, Python, and what else kept the machine busy meanwhile (cpu_s: it may be shared).
@@ -313,6 +315,9 @@ async def intake_run(args: argparse.Namespace, *, database_url: str | None = Non
         sender_sending = self_cpu_s() - sender_before
         times = answer_times(sent)
         counts = await settle(setup, sent, args.settle_timeout)
+        # the bots' CPU from the first page until all was settled, over the incidents set up (the settling's quiet
+        # 2 s included: an idle serve spends next to nothing)
+        bots_total = sum(process_cpu_s(p) - b for p, b in zip(setup.pids, bots_before, strict=True))
         cards = card_times(setup.sandbox)  # bench/intake.py's page_to_card_ms, over the same deliveries
         result: dict[str, Any] = {
             **times,
@@ -326,6 +331,7 @@ async def intake_run(args: argparse.Namespace, *, database_url: str | None = Non
                 "bots": [round(c / sending_wall, 2) for c in bots_sending],
                 "sender": round(sender_sending / sending_wall, 2),
             },
+            "cpu_ms_per_incident": round(bots_total * 1000 / counts["incidents"], 1) if counts["incidents"] else None,
             "rss_mb_after": [rss_mb(pid)["rss_mb"] for pid in setup.pids],
             "bot_log": log_summary(setup),
         }
