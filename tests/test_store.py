@@ -27,6 +27,18 @@ NOW = datetime(2026, 11, 20, 3, 2, 11, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
 
 
+def _incident(external_id: str) -> Incident:
+    return Incident(
+        source="pagerduty",
+        external_id=external_id,
+        title="t",
+        service="s",
+        severity=Severity.P2,
+        phase=Phase.TRIGGERED,
+        triggered_at=NOW,
+    )
+
+
 def _diff(connection: sa.Connection) -> list[object]:
     return list(compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), metadata))
 
@@ -41,15 +53,7 @@ async def test_migrations_build_exactly_the_declared_schema(database_url: str) -
 
 async def test_upgrade_is_idempotent_and_keeps_data(database_url: str) -> None:
     store = await Store.open(database_url)
-    incident = Incident(
-        source="pagerduty",
-        external_id="Q1",
-        title="t",
-        service="s",
-        severity=Severity.P2,
-        phase=Phase.TRIGGERED,
-        triggered_at=NOW,
-    )
+    incident = _incident("Q1")
     assert await store.create_incident(incident, [], now=NOW)
     await store.close()
     again = await Store.open(database_url)  # a restart: upgrade in place, data kept
@@ -73,15 +77,7 @@ async def test_downgrade_to_base_and_back(database_url: str) -> None:
 async def test_timeline_is_hash_chained(database_url: str) -> None:
     store = await Store.open(database_url)
     try:
-        incident = Incident(
-            source="pagerduty",
-            external_id="Q2",
-            title="t",
-            service="s",
-            severity=Severity.P2,
-            phase=Phase.TRIGGERED,
-            triggered_at=NOW,
-        )
+        incident = _incident("Q2")
         events = [
             TimelineEvent(at=NOW, kind=EventKind.TRIGGERED, actor="pagerduty", text="t"),
             TimelineEvent(at=NOW + timedelta(seconds=1), kind=EventKind.ACKNOWLEDGED, actor="sre-agent"),
@@ -104,15 +100,7 @@ async def test_appends_from_many_transactions_at_once_each_land_once_in_one_chai
     every event lands, numbered without gaps, each chained to the one before."""
     store = await Store.open(database_url)
     try:
-        incident = Incident(
-            source="pagerduty",
-            external_id="Q3",
-            title="t",
-            service="s",
-            severity=Severity.P2,
-            phase=Phase.TRIGGERED,
-            triggered_at=NOW,
-        )
+        incident = _incident("Q3")
         await store.create_incident(incident, [], now=NOW)
         writes = [
             store.append_events(incident, [TimelineEvent(at=NOW, kind=EventKind.NOTE, actor="a", text=str(i))])
