@@ -96,12 +96,7 @@ class Intake:
         )
         self.metrics.page_received(source, duplicate=event_id is None)
         if event_id is None:
-            # a no-op, unless the first delivery's row landed after its sender was answered 503 (the store was slow):
-            # then nobody has begun it, and this delivery starts it rather than the sweep a lease later
-            unbegun = await self.store.unbegun_inbound(source, delivery_id)
-            if unbegun is not None:
-                self.schedule(unbegun)
-            return False
+            return False  # a duplicate: its first delivery's row is being processed (stored claimed, even if late)
         event = InboundEvent(event_id, source, delivery_id, event_type, incident_ref, body, PROCESSING, 1, received_at)
         if not self._closing:  # (else the next life of this instance takes it up at once, or another replica later)
             self._work.spawn(self.process(event_id, claimed=event), name=f"inbound-{event_id}")

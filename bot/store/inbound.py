@@ -184,22 +184,6 @@ class InboundRows(Transactions):
 
         return await self.run(work)
 
-    async def unbegun_inbound(self, source: str, delivery_id: str) -> int | None:
-        """The id of the event stored for this delivery, if it is pending and was never claimed."""
-
-        def work(conn: sa.Connection) -> int | None:
-            found = conn.execute(
-                sa.select(inbound_events.c.id).where(
-                    inbound_events.c.source == source,
-                    inbound_events.c.delivery_id == delivery_id,
-                    inbound_events.c.status == PENDING,
-                    inbound_events.c.attempts == 0,
-                )
-            ).scalar()
-            return int(found) if found is not None else None
-
-        return await self.run(work, urgent=True)
-
     async def inbound(self, event_id: int) -> InboundEvent | None:
         def work(conn: sa.Connection) -> InboundEvent | None:
             row = conn.execute(_ONE, {"event_id": event_id}).one_or_none()
