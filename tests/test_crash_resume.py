@@ -215,23 +215,31 @@ async def test_without_a_crash_the_same_counts_hold(served: Serve) -> None:
         await asyncio.sleep(0.05)
 
 
-async def test_an_event_another_replica_stopped_renewing_is_taken_up_after_its_lease(fast: Harness) -> None:
-    """Another replica took the page and died: its lease lapses (30 s, renewed every 10 s while alive) and this one
-    takes the page up then, not at its own next start."""
-    h, store = fast, fast.services.store
+async def _claimed_by_another_replica(h: Harness, delivery_id: str) -> tuple[Any, int, datetime]:
+    """A page's event stored and claimed by another replica (which then stops renewing it): the PagerDuty
+    incident, the event's id, and when it was claimed."""
+    store = h.services.store
     incident = h.sandbox.pagerduty.create_incident(h.sandbox.world.service(SERVICE), TITLE, webhooks=False)
     body = fresh_event("pagerduty_incident_triggered.json", id=incident.id, number=incident.number)
     event_id = await store.record_inbound(
         source="pagerduty",
-        delivery_id="from-replica-b",
+        delivery_id=delivery_id,
         event_type="incident.triggered",
         body=json.dumps(body),
-        received_at=h.clock.now() if h.clock else datetime.now(UTC),
+        received_at=h.services.clock.now(),
         incident_ref=incident.id,
     )
     assert event_id is not None
     claimed_at = h.services.clock.now()
     assert await store.claim_inbound(event_id, now=claimed_at, lease=LEASE, holder="replica-b:3000/0123456789ab")
+    return incident, event_id, claimed_at
+
+
+async def test_an_event_another_replica_stopped_renewing_is_taken_up_after_its_lease(fast: Harness) -> None:
+    """Another replica took the page and died: its lease lapses (30 s, renewed every 10 s while alive) and this one
+    takes the page up then, not at its own next start."""
+    h, store = fast, fast.services.store
+    _, _, claimed_at = await _claimed_by_another_replica(h, "from-replica-b")
     await eventually(lambda: bool(incident_channels(h.sandbox)), within=10)
     taken_after = h.services.clock.now() - claimed_at
     assert LEASE <= taken_after < LEASE * 2, taken_after
@@ -243,19 +251,7 @@ async def test_an_event_whose_retry_was_never_stored_is_taken_up_after_the_longe
     """An attempt failed and the event went back to pending, but its retry's timer could not be stored (the database
     went away just then): no timer will ever fire for it. A lease after the longest backoff, it is taken up."""
     h, store = fast, fast.services.store
-    incident = h.sandbox.pagerduty.create_incident(h.sandbox.world.service(SERVICE), TITLE, webhooks=False)
-    body = fresh_event("pagerduty_incident_triggered.json", id=incident.id, number=incident.number)
-    event_id = await store.record_inbound(
-        source="pagerduty",
-        delivery_id="retry-lost",
-        event_type="incident.triggered",
-        body=json.dumps(body),
-        received_at=h.services.clock.now(),
-        incident_ref=incident.id,
-    )
-    assert event_id is not None
-    tried_at = h.services.clock.now()
-    assert await store.claim_inbound(event_id, now=tried_at, lease=LEASE, holder="replica-b:3000/0123456789ab")
+    _, event_id, tried_at = await _claimed_by_another_replica(h, "retry-lost")
     await store.finish_inbound(event_id, status="pending", now=tried_at, error="StoreUnavailable: ...")
     await eventually(lambda: bool(incident_channels(h.sandbox)), within=10)
     waited = h.services.clock.now() - tried_at
