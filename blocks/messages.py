@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from blocks.text import channel, escape, link, sentence, truncate, user
+from blocks.text import channel, escape, link, sentence, truncate, user, when
 from bot.domain.diagnosis import Hypothesis
 from bot.domain.incident import Incident
 from bot.domain.severity import Severity
@@ -171,3 +172,34 @@ def page_not_handled(
         f"attempts: `{escape(truncate(error, 500))}`. Please handle it in {escape(source)} by hand. "
         f"(Inbound event {inbound_id}, marked failed.)"
     )
+
+
+def _calls(waiting: dict[str, int]) -> str:
+    total = sum(waiting.values())
+    by_method = ", ".join(f"`{escape(method)}` {count}" for method, count in sorted(waiting.items()))
+    return f"{total} Slack call{'s' if total != 1 else ''} {'are' if total != 1 else 'is'} waiting ({by_method})"
+
+
+def slack_slowing(methods: Sequence[str], waiting: dict[str, int]) -> str:
+    """Said in the incidents channel when Slack starts answering the bot 429 (rate-limited)."""
+    limited = ", ".join(f"`{escape(m)}`" for m in methods)
+    now = _calls(waiting) if waiting else "No call is waiting yet"
+    return (
+        f":hourglass_flowing_sand: *Slack is rate-limiting sre-agent* ({limited}), so incidents are set up more "
+        f"slowly. {now}; they go one at a time as Slack allows, the most severe incidents first, and none is "
+        "dropped. I will update this message when Slack lets up."
+    )
+
+
+def slack_slowed(
+    methods: Sequence[str], *, began: datetime, ended: datetime, waited: int, longest: str, gave_up: int
+) -> str:
+    """The same message once Slack has let up for a while."""
+    limited = ", ".join(f"`{escape(m)}`" for m in methods)
+    text = (
+        f":white_check_mark: *Slack rate-limited sre-agent* from {when(began)} to {when(ended)} ({limited}): "
+        f"{waited} call{'s' if waited != 1 else ''} waited their turn, the longest {longest}."
+    )
+    if gave_up:
+        return text + (f" {gave_up} waited longer than allowed and failed; the work they were part of is tried again.")
+    return text + " Every one of them has gone through."

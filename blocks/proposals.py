@@ -6,7 +6,6 @@ the request for human help."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -23,7 +22,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from blocks.ids import ActionId, BlockId, CallbackId
-from blocks.text import escape, truncate, user
+from blocks.text import escape, truncate, user, when
 from bot.domain.approval import Proposal, Status
 from bot.domain.incident import Incident
 from bot.domain.runbooks import Plan, Risk
@@ -72,16 +71,12 @@ def _names(users: tuple[str, ...]) -> str:
     return ", ".join(user(u) for u in users) or "nobody yet"
 
 
-def _when(at: datetime) -> str:
-    return f"<!date^{int(at.timestamp())}^{{time}}|{at.strftime('%H:%M UTC')}>"
-
-
 def state_line(proposal: Proposal) -> str:
     status, outcome = proposal.status, escape(truncate(proposal.outcome, 1500))
     if status is Status.PROPOSED:
         needed = f"needs {proposal.needed} different approvers" if proposal.needed > 1 else "needs 1 approver"
         got = f"; approved by {_names(proposal.approvers)}" if proposal.approvers else ""
-        return f":hourglass_flowing_sand: Waiting for a decision ({needed}{got}) · expires {_when(proposal.expires_at)}"
+        return f":hourglass_flowing_sand: Waiting for a decision ({needed}{got}) · expires {when(proposal.expires_at)}"
     if status is Status.APPROVED:
         return f":white_check_mark: Approved by {_names(proposal.approvers)}: being carried out"
     if status is Status.EXECUTING:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from bot.domain.wire import is_plain_url
 
@@ -44,3 +45,8 @@ def sentence(text: str) -> str:
     """`text` ending as a sentence does (an upstream's own words often end without a full stop)."""
     text = text.rstrip()
     return text if not text or text[-1] in ".!?:)" else f"{text}."
+
+
+def when(at: datetime) -> str:
+    """A time each reader sees in their own time zone (UTC where Slack cannot say)."""
+    return f"<!date^{int(at.timestamp())}^{{time}}|{at.strftime('%H:%M UTC')}>"

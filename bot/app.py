@@ -19,6 +19,7 @@ from bot.adapters.prometheus import Prometheus
 from bot.adapters.slack.bodies import LATER, MALFORMED, classify
 from bot.adapters.slack.gateway import SlackGateway, build_client
 from bot.adapters.slack.inbox import SlackInbox
+from bot.adapters.slack.pacing import Pacer
 from bot.adapters.statuspage import Statuspage
 from bot.budgets.digest import SLO_DIGEST, Digest
 from bot.budgets.reading import SliReader
@@ -40,6 +41,7 @@ from bot.lifecycle.postmortems import POSTMORTEM, Postmortems
 from bot.lifecycle.public_status import PUBLIC_STATUS, PublicStatus
 from bot.lifecycle.resolving import Resolver
 from bot.lifecycle.setup import OpeningConfig, SetupSteps
+from bot.lifecycle.slack_slowdown import SlowdownNotice
 from bot.lifecycle.unacknowledged import UNACKNOWLEDGED, Unacknowledged
 from bot.lifecycle.updates import StakeholderUpdates
 from bot.pagers import build_pager, pager_reader
@@ -113,13 +115,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     store = Store.from_url(settings.store_url)
     metrics = Prometheus()
     delegator = Delegator(agents, store=store, clock=clock, catalog=catalog, metrics=metrics)
-    client = build_client(
-        settings.slack_bot_token.get_secret_value(),
-        settings.slack_api_url,
-        rate_limit_retries=settings.slack_rate_limit_retries,
-        metrics=metrics,
-    )
-    slack = SlackGateway(client, metrics=metrics)
+    client = build_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url, metrics=metrics)
+    pacer = Pacer(max_wait_s=settings.slack_rate_limit_wait_s, quiet_s=settings.slack_slowdown_quiet_s, metrics=metrics)
+    slack = SlackGateway(client, metrics=metrics, pacer=pacer)
+    pacer.observer = SlowdownNotice(slack, settings.slack_incidents_channel)
     pager = build_pager(settings)
     runbook_table = {rb.name: rb for rb in runbooks}
     remediation = RemediationConfig(
@@ -464,6 +463,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         await scheduler.close()
         await intake.close()
         await locks.close()
+        await pacer.close()
         await client.session.close()
         await pager.close()
         if public.page is not None:

@@ -145,10 +145,10 @@ class Harness:
 
 @asynccontextmanager
 async def started_sandbox(
-    world: World, *, clock: Clock | None = None, agents: Sequence[AgentSpec] = ()
+    world: World, *, clock: Clock | None = None, agents: Sequence[AgentSpec] = (), **options: Any
 ) -> AsyncIterator[Sandbox]:
-    """A sandbox with the tests' secrets and quick webhook retries (on `clock`'s time when given, serving `agents`),
-    started on a free port of 127.0.0.1; stopped after."""
+    """A sandbox with the tests' secrets and quick webhook retries (on `clock`'s time when given, serving `agents`,
+    with the Sandbox's other `options`), started on a free port of 127.0.0.1; stopped after."""
     sb = Sandbox(
         world,
         slack_signing_secret=SIGNING_SECRET,
@@ -156,6 +156,7 @@ async def started_sandbox(
         webhook_retry_delays=[0.05, 0.1, 0.2],
         clock=clock.now if clock is not None else None,
         agents=agents,
+        **options,
     )
     await sb.start(host="127.0.0.1", port=0)
     try:

@@ -171,7 +171,10 @@ class Settings(StoreSettings, CatalogSettings, SloSettings, AgentSettings, Postm
     slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
     slack_api_url: str = Field("https://slack.com/api/", validation_alias=_env("SLACK_API_URL"))
     slack_incidents_channel: str = Field("#incidents", validation_alias=_env("SLACK_INCIDENTS_CHANNEL"))
-    slack_rate_limit_retries: int = Field(3, ge=0, le=10, validation_alias=_env("SLACK_RATE_LIMIT_RETRIES"))
+    # how long a Slack call may wait in all for its turn under Slack's rate limits before it fails (and the work it
+    # is part of is tried again later); and how long without a 429 before the slowdown is said to be over
+    slack_rate_limit_wait_s: float = Field(900.0, ge=0, le=3600, validation_alias=_env("SLACK_RATE_LIMIT_WAIT_S"))
+    slack_slowdown_quiet_s: float = Field(30.0, gt=0, le=3600, validation_alias=_env("SLACK_SLOWDOWN_QUIET_S"))
 
     # PagerDuty (needed when SRE_PAGER is pagerduty)
     pagerduty_api_token: SecretStr | None = Field(None, validation_alias=_env("PAGERDUTY_API_TOKEN"))

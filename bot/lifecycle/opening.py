@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from blocks import messages
+from bot.adapters.slack.pacing import urgency
 from bot.domain.incident import Incident, SetupStep, change_severity
 from bot.domain.phase import Phase
 from bot.domain.timeline import TimelineEvent
@@ -65,7 +66,12 @@ class Opener:
     ) -> None:
         """Do the opening steps not done yet, stage by stage; save what succeeded even when one fails, then re-raise.
         The caller holds the incident's lock. `begun_now`: steps marked begun by this attempt itself (with the
-        incident's first write), not before it. `findings`: what the agents said already (else they are asked)."""
+        incident's first write), not before it. `findings`: what the agents said already (else they are asked).
+        While Slack rate-limits the bot, the most severe incident's calls go first."""
+        with urgency(incident.severity.rank):
+            await self._open(incident, begun_now, findings)
+
+    async def _open(self, incident: Incident, begun_now: frozenset[SetupStep], findings: Findings | None) -> None:
         events: list[TimelineEvent] = []
         marked = set(begun_now)
         errors: list[BaseException] = []

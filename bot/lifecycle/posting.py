@@ -50,7 +50,7 @@ class Poster:
                 ts = await self.slack.find_tagged(channel, tag, thread_ts=thread_ts)
             except SlackError as exc:  # e.g. not a member of the incidents channel: better twice than never
                 log.warning("could not look for %s's %s message in %s: %s", incident.key, purpose, channel, exc)
-        if ts is None:
-            ts = await self.slack.post(channel, text, blocks, thread_ts=thread_ts, tag=tag)
+        if ts is None:  # (the channel as Slack names it: one given by name cannot be updated by that name)
+            channel, ts = await self.slack.post_message(channel, text, blocks, thread_ts=thread_ts, tag=tag)
         await self.store.save_message_ref(incident.id, purpose, channel, ts, now=self.clock.now())
         return ts

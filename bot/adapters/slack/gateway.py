@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -10,14 +11,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse as SlackResponse
 
+from bot.adapters.slack.pacing import Pacer, SlackRateLimited
 from bot.domain.naming import with_suffix
 from bot.errors import SlackError
 from bot.ports.metrics import NO_METRICS, Metrics
@@ -32,43 +32,25 @@ USER_TTL_S = 600.0  # how long a person's Slack id found by e-mail is kept
 UNKNOWN_USER_TTL_S = 60.0  # ... and that Slack knows no one by that e-mail (they may join in the meantime)
 
 
-class _Counted:
-    """A retry handler whose retries are counted (`reason`); mixed in before the handler it counts."""
+class _CountedConnectionErrors(AsyncConnectionErrorRetryHandler):
+    """A dropped connection retried, counted."""
 
-    reason = ""
     metrics: Metrics = NO_METRICS
 
     async def _can_retry_async(self, **kwargs: Any) -> bool:
-        retry: bool = await super()._can_retry_async(**kwargs)  # type: ignore[misc]
+        retry: bool = await super()._can_retry_async(**kwargs)
         if retry:
-            self.metrics.slack_retry(self.reason)
+            self.metrics.slack_retry("connection")
         return retry
 
 
-class _CountedRateLimits(_Counted, AsyncRateLimitErrorRetryHandler):
-    """Slack's 429s retried after their Retry-After."""
-
-    reason = "ratelimited"
-
-
-class _CountedConnectionErrors(_Counted, AsyncConnectionErrorRetryHandler):
-    """A dropped connection retried."""
-
-    reason = "connection"
-
-
-def build_client(
-    token: str, base_url: str, *, rate_limit_retries: int, metrics: Metrics = NO_METRICS
-) -> AsyncWebClient:
-    """An AsyncWebClient for `base_url` that retries 429s (honouring Retry-After) and dropped connections."""
+def build_client(token: str, base_url: str, *, metrics: Metrics = NO_METRICS) -> AsyncWebClient:
+    """An AsyncWebClient for `base_url` that retries dropped connections. Its 429s are the gateway's (its pacer)."""
     client = AsyncWebClient(token=token, base_url=base_url, timeout=10)
     client.retry_handlers[:] = [h for h in client.retry_handlers if not isinstance(h, AsyncConnectionErrorRetryHandler)]
-    for handler in (
-        _CountedRateLimits(max_retry_count=rate_limit_retries),
-        _CountedConnectionErrors(max_retry_count=2),
-    ):
-        handler.metrics = metrics
-        client.retry_handlers.append(handler)
+    handler = _CountedConnectionErrors(max_retry_count=2)
+    handler.metrics = metrics
+    client.retry_handlers.append(handler)
     return client
 
 
@@ -84,9 +66,10 @@ def _blocks(blocks: Sequence[Block] | None) -> list[dict[str, Any]] | None:
 
 
 class SlackGateway:
-    def __init__(self, client: AsyncWebClient, *, metrics: Metrics = NO_METRICS) -> None:
+    def __init__(self, client: AsyncWebClient, *, metrics: Metrics = NO_METRICS, pacer: Pacer | None = None) -> None:
         self.client = client
         self.metrics = metrics
+        self.pacer = pacer or Pacer(metrics=metrics)
         self._users: dict[str, tuple[float, str | None]] = {}  # e-mail -> (until when, Slack user id)
         self._bot_user_id: str | None = None
 
@@ -95,9 +78,19 @@ class SlackGateway:
         self.metrics.slack_error(method, error)
         return SlackError(method, error)
 
+    async def _paced(
+        self, method: str, send: Callable[[], Awaitable[SlackResponse]], *, channel: str | None = None
+    ) -> SlackResponse:
+        """One Slack call at its turn under Slack's rate limit for `method` (chat.postMessage's is per channel)."""
+        lane = f"{method} {channel}" if channel and method == "chat.postMessage" else method
+        try:
+            return await self.pacer.call(lane, method, send)
+        except SlackRateLimited as exc:
+            raise self._failed(method, "ratelimited") from exc
+
     async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
         try:
-            response = await self.client.api_call(method, params=kwargs)
+            response = await self._paced(method, lambda: self.client.api_call(method, params=kwargs))
         except SlackApiError as exc:
             raise self._failed(method, _error(exc)) from exc
         data = response.data
@@ -113,7 +106,9 @@ class SlackGateway:
         candidate = name
         for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
             try:
-                response = await self.client.conversations_create(name=candidate)
+                response = await self._paced(
+                    "conversations.create", functools.partial(self.client.conversations_create, name=candidate)
+                )
             except SlackApiError as exc:
                 if _error(exc) == "name_taken":
                     if adoptable is not None:
@@ -158,7 +153,10 @@ class SlackGateway:
 
     async def set_topic(self, channel: str, topic: str) -> None:
         try:
-            await self.client.conversations_setTopic(channel=channel, topic=topic[:250])
+            await self._paced(
+                "conversations.setTopic",
+                lambda: self.client.conversations_setTopic(channel=channel, topic=topic[:250]),
+            )
         except SlackApiError as exc:
             raise self._failed("conversations.setTopic", _error(exc)) from exc
 
@@ -171,7 +169,7 @@ class SlackGateway:
         if known is not None and time.monotonic() < known[0]:
             return known[1]
         try:
-            response = await self.client.users_lookupByEmail(email=email)
+            response = await self._paced("users.lookupByEmail", lambda: self.client.users_lookupByEmail(email=email))
         except SlackApiError as exc:
             if _error(exc) in ("users_not_found", "user_not_found"):
                 self._users[key] = (time.monotonic() + UNKNOWN_USER_TTL_S, None)
@@ -195,13 +193,16 @@ class SlackGateway:
         """Share a text file in a channel with a message (Slack's external upload flow: files.getUploadURLExternal,
         the bytes to the URL it gives, files.completeUploadExternal); its file id and permalink."""
         try:
-            response = await self.client.files_upload_v2(
-                channel=channel,
-                filename=filename,
-                content=content,
-                title=title,
-                initial_comment=comment,
-                thread_ts=thread_ts,
+            response = await self._paced(
+                "files.upload",
+                lambda: self.client.files_upload_v2(
+                    channel=channel,
+                    filename=filename,
+                    content=content,
+                    title=title,
+                    initial_comment=comment,
+                    thread_ts=thread_ts,
+                ),
             )
         except SlackApiError as exc:
             raise self._failed("files.completeUploadExternal", _error(exc)) from exc
@@ -216,7 +217,7 @@ class SlackGateway:
 
         async def one(user_id: str) -> tuple[str, str | None]:
             try:
-                response = await self.client.users_info(user=user_id)
+                response = await self._paced("users.info", lambda: self.client.users_info(user=user_id))
             except SlackApiError:
                 return user_id, None
             user = response.get("user") or {}
@@ -231,7 +232,10 @@ class SlackGateway:
         if not user_ids:
             return
         try:
-            await self.client.conversations_invite(channel=channel, users=",".join(user_ids))
+            await self._paced(
+                "conversations.invite",
+                lambda: self.client.conversations_invite(channel=channel, users=",".join(user_ids)),
+            )
         except SlackApiError as exc:
             if _error(exc) == "already_in_channel":
                 return
@@ -246,20 +250,36 @@ class SlackGateway:
         thread_ts: str | None = None,
         tag: dict[str, str] | None = None,
     ) -> str:
-        """Post a message; `tag` goes with it as message metadata, so that `find_tagged` can find it again."""
+        """Post a message; its ts. `tag` goes with it as message metadata, so that `find_tagged` can find it again."""
+        return (await self.post_message(channel, text, blocks, thread_ts=thread_ts, tag=tag))[1]
+
+    async def post_message(
+        self,
+        channel: str,
+        text: str,
+        blocks: Sequence[Block] | None = None,
+        *,
+        thread_ts: str | None = None,
+        tag: dict[str, str] | None = None,
+    ) -> tuple[str, str]:
+        """`post`, and the channel's id with the ts: a channel given by name (`#incidents`) must be given by id to
+        update the message or read the channel."""
         try:
-            response = await self.client.chat_postMessage(
-                channel=channel,
-                text=text,
-                blocks=_blocks(blocks),
-                thread_ts=thread_ts,
-                unfurl_links=False,
-                unfurl_media=False,
-                metadata={"event_type": MESSAGE_TAG, "event_payload": tag} if tag else None,
+            payload: dict[str, Any] = {
+                "channel": channel,
+                "text": text,
+                "blocks": _blocks(blocks),
+                "thread_ts": thread_ts,
+                "unfurl_links": False,
+                "unfurl_media": False,
+                "metadata": {"event_type": MESSAGE_TAG, "event_payload": tag} if tag else None,
+            }
+            response = await self._paced(
+                "chat.postMessage", lambda: self.client.chat_postMessage(**payload), channel=channel
             )
         except SlackApiError as exc:
             raise self._failed("chat.postMessage", _error(exc)) from exc
-        return str(response["ts"])
+        return str(response.get("channel") or channel), str(response["ts"])
 
     async def find_tagged(self, channel: str, tag: dict[str, str], *, thread_ts: str | None = None) -> str | None:
         """The ts of the bot's newest message carrying `tag` among a channel's recent messages (or a thread's),
@@ -286,13 +306,19 @@ class SlackGateway:
 
     async def update(self, channel: str, ts: str, text: str, blocks: Sequence[Block] | None = None) -> None:
         try:
-            await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=_blocks(blocks))
+            await self._paced(
+                "chat.update",
+                lambda: self.client.chat_update(channel=channel, ts=ts, text=text, blocks=_blocks(blocks)),
+            )
         except SlackApiError as exc:
             raise self._failed("chat.update", _error(exc)) from exc
 
     async def ephemeral(self, channel: str, user: str, text: str, blocks: Sequence[Block] | None = None) -> None:
         try:
-            await self.client.chat_postEphemeral(channel=channel, user=user, text=text, blocks=_blocks(blocks))
+            await self._paced(
+                "chat.postEphemeral",
+                lambda: self.client.chat_postEphemeral(channel=channel, user=user, text=text, blocks=_blocks(blocks)),
+            )
         except SlackApiError as exc:
             raise self._failed("chat.postEphemeral", _error(exc)) from exc
 
@@ -313,7 +339,9 @@ class SlackGateway:
     async def react(self, channel: str, ts: str, name: str) -> None:
         """Add the bot's reaction; one that is there already is fine."""
         try:
-            await self.client.reactions_add(channel=channel, timestamp=ts, name=name)
+            await self._paced(
+                "reactions.add", lambda: self.client.reactions_add(channel=channel, timestamp=ts, name=name)
+            )
         except SlackApiError as exc:
             if _error(exc) != "already_reacted":
                 raise self._failed("reactions.add", _error(exc)) from exc

@@ -1,0 +1,147 @@
+"""A storm of pages while Slack holds the bot to its per-method rate tiers (the sandbox's Slack peer answers 429 with
+Retry-After as Slack does): every card and acknowledgement gets there, the most severe incidents first, and the
+incidents channel hears that Slack is slowing the bot down."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from bot.adapters.slack.gateway import SlackGateway, build_client
+from bot.adapters.slack.pacing import Pacer, urgency
+from bot.domain.severity import Severity
+from bot.errors import SlackError
+from bot.lifecycle.slack_slowdown import SlowdownNotice
+from sandbox import Sandbox, World
+from sandbox.world import DEFAULT_WORLD
+from tests.harness import Harness, cards, eventually, incident_channels, pd_status_changes, started_sandbox
+
+INCIDENTS = "C0INCIDENTS"
+SCALE = 10  # Slack's minutes become 6 s: conversations.create and setTopic (Tier 2) 20 per 6 s
+
+
+@pytest.fixture
+async def tiered() -> AsyncIterator[Sandbox]:
+    """A sandbox whose Slack enforces the rate tiers, `SCALE` times faster than Slack's own windows."""
+    async with started_sandbox(
+        World.from_dict(copy.deepcopy(DEFAULT_WORLD)), slack_rate_tiers=True, slack_rate_scale=SCALE
+    ) as sb:
+        yield sb
+
+
+def _gateway(sb: Sandbox, **pacing: float) -> tuple[SlackGateway, Pacer]:
+    client = build_client(sb.world.bot.token, sb.slack_api_url)
+    client.session = aiohttp.ClientSession()
+    pacer = Pacer(**pacing)
+    slack = SlackGateway(client, pacer=pacer)
+    pacer.observer = SlowdownNotice(slack, INCIDENTS, settle_s=0.2)
+    return slack, pacer
+
+
+def _notices(sb: Sandbox) -> list[str]:
+    return [m.text for m in sb.slack.messages_in(INCIDENTS) if "rate-limit" in m.text]
+
+
+async def test_waiting_calls_go_after_the_pause_most_urgent_first(tiered: Sandbox) -> None:
+    slack, pacer = _gateway(tiered, quiet_s=1.0)
+    try:
+        for i in range(20):  # Tier 2's allowance for the window
+            await slack.create_channel(f"early-{i}")
+
+        async def create(name: str, rank: int) -> None:
+            with urgency(rank):
+                await slack.create_channel(name)
+
+        # arrive least urgent first; all are answered 429 at once, then wait out the same Retry-After
+        ranks = [5, 4, 3, 2, 1, 1]
+        await asyncio.gather(*(create(f"late-{i}-p{rank}", rank) for i, rank in enumerate(ranks)))
+
+        calls = tiered.slack.calls_for("conversations.create")
+        first_429 = next(i for i, c in enumerate(calls) if c.status == 429)
+        after = [c.args["name"] for c in calls[first_429:] if c.status == 200]
+        assert after == ["late-4-p1", "late-5-p1", "late-3-p2", "late-2-p3", "late-1-p4", "late-0-p5"]
+        # one 429 for each call that went straight at Slack; while paused, none was sent
+        assert [c.status for c in calls[first_429:]].count(429) == len(ranks)
+        assert pacer.slowdown is not None and pacer.slowdown.methods == ["conversations.create"]
+
+        await eventually(lambda: any("Every one" in n for n in _notices(tiered)), within=10)
+        notices = _notices(tiered)
+        assert len(notices) == 1, notices  # posted once, then updated in place
+        assert "*Slack rate-limited sre-agent*" in notices[0] and "`conversations.create`" in notices[0]
+        assert "6 calls waited their turn" in notices[0] and "Every one of them has gone through" in notices[0]
+    finally:
+        await pacer.close()
+        assert slack.client.session is not None
+        await slack.client.session.close()
+
+
+async def test_a_call_that_would_wait_too_long_fails_ratelimited(tiered: Sandbox) -> None:
+    slack, pacer = _gateway(tiered, max_wait_s=0.5, quiet_s=0.5)
+    try:
+        for i in range(20):
+            await slack.create_channel(f"early-{i}")
+        with pytest.raises(SlackError) as raised:  # Retry-After is at least a second: more than allowed
+            await slack.create_channel("too-late")
+        assert raised.value.error == "ratelimited"
+        assert tiered.slack.channel("too-late") is None
+        await eventually(
+            lambda: any("1 waited longer than allowed and failed" in n for n in _notices(tiered)), within=10
+        )
+        assert len(_notices(tiered)) == 1
+    finally:
+        await pacer.close()
+        assert slack.client.session is not None
+        await slack.client.session.close()
+
+
+PER_SEVERITY = 8
+SEVERITIES = [Severity.P4, Severity.P3, Severity.P2, Severity.P1]  # paged in this order: the least severe first
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_storm_under_slacks_rate_tiers_loses_nothing_and_goes_by_severity(
+    tiered: Sandbox, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """32 pages at once (8 each of P4, P3, P2 and P1, the least severe first). Slack lets 20 channels be created per
+    window: the first 20 pages get theirs at once; of the 12 that wait, the 8 P1s get theirs before the 4 P2s left."""
+    h = Harness(tiered, database_url, SRE_SLACK_SLOWDOWN_QUIET_S="2")
+    await h.start()
+    try:
+        for severity in SEVERITIES:
+            for i in range(PER_SEVERITY):
+                tiered.pagerduty.page("checkout-service", f"storm {severity} {i}", priority=str(severity))
+        total = PER_SEVERITY * len(SEVERITIES)
+
+        async def all_set_up() -> bool:
+            incidents = await h.services.store.incidents(open_only=True)
+            return len(incidents) == total and all(i.channel_id for i in incidents) and len(cards(tiered)) == total
+
+        await eventually(all_set_up, within=120)
+        await h.settle()
+
+        assert len(incident_channels(tiered)) == total
+        assert len(cards(tiered)) == total  # one card each, none lost and none twice
+        assert len(pd_status_changes(tiered, "acknowledged")) == total
+        creates = tiered.slack.calls_for("conversations.create")
+        assert any(c.status == 429 for c in creates), "Slack's tier was never reached: the test tests nothing"
+
+        severity_of = {i.channel_name: i.severity for i in await h.services.store.incidents()}
+        first_429 = next(n for n, c in enumerate(creates) if c.status == 429)
+        waited = [severity_of[c.args["name"]] for c in creates[first_429:] if c.status == 200]
+        assert waited == sorted(waited, key=lambda s: s.rank), waited  # the most severe first
+        assert waited[:PER_SEVERITY] == [Severity.P1] * PER_SEVERITY
+
+        assert set(await h.services.store.inbound_counts()) <= {"done", "ignored"}
+        failures = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
+        assert failures == [], "every page was handled at its first attempt"
+
+        await eventually(lambda: any("Every one" in n for n in _notices(tiered)), within=30)
+        notices = _notices(tiered)
+        assert len(notices) == 1, notices
+        assert "Every one of them has gone through" in notices[0]
+    finally:
+        await h.close()
