@@ -378,7 +378,9 @@ class SlackState:
         return self.channels.get(cid) if cid else None
 
     def channel_or_error(self, ref: Any) -> Channel:
-        ch = self.channel(str(ref or ""))
+        """By id only, as every Web API method but the posting ones takes it: `#incidents` is channel_not_found
+        for chat.update, conversations.history and the others (chat.postMessage takes a name: `channel`)."""
+        ch = self.channels.get(str(ref or ""))
         if ch is None:
             raise SlackError("channel_not_found")
         return ch

@@ -162,6 +162,22 @@ async def test_slash_resolve_resolves_on_pagerduty_and_in_slack(h: Harness) -> N
     assert said == [":white_check_mark: <@U0DANA> resolved this incident: fixed by rollback"]  # the echo is silent
 
 
+@pytest.mark.parametrize("harness_overrides", [{"SLACK_INCIDENTS_CHANNEL": "#incidents"}])
+async def test_an_incidents_channel_given_by_name_has_its_announcement_kept_up_to_date(h: Harness) -> None:
+    """Slack takes a channel's name to post in it, but only its id to update a message there: the announcement is
+    updated by the id Slack answered with."""
+    sb = h.sandbox
+    pd_id = await _page(h)
+    [announcement] = sb.slack.messages_in("C0INCIDENTS")
+    assert "Resolved" not in json.dumps(announcement.blocks)
+    sb.pagerduty.resolve(pd_id, "dana")
+    await h.settle()
+    [announcement] = sb.slack.messages_in("C0INCIDENTS")
+    assert "Resolved" in json.dumps(announcement.blocks)
+    updates = sb.slack.calls_for("chat.update")
+    assert updates and all(c.ok for c in updates), [(c.args.get("channel"), c.error) for c in updates]
+
+
 async def test_slash_resolve_outside_an_incident_channel_says_so(h: Harness) -> None:
     result = await h.sandbox.slack.send_command("U0DANA", "C0INCIDENTS", "/incident", "resolve done")
     assert result["status"] == 200

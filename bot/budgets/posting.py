@@ -23,21 +23,24 @@ async def post_once(
     ts). When `channel` refuses and a `fallback` is given, it is said there, with why."""
     found = await _tagged(slack, channel, tag)
     if found:
-        return channel, found
+        return found
     try:
-        return channel, await slack.post(channel, text, tag=tag)
+        return await slack.post_message(channel, text, tag=tag)
     except SlackError as exc:
         if fallback is None or channel == fallback:
             raise
         log.warning("a message for %s could not be posted (%s): said in %s", channel, exc.error, fallback)
         found = await _tagged(slack, fallback, tag)
         said = f"{text}\n_{words.could_not_post(channel, exc.error)}_"
-        return fallback, found or await slack.post(fallback, said, tag=tag)
+        return found or await slack.post_message(fallback, said, tag=tag)
 
 
-async def _tagged(slack: SlackGateway, channel: str, tag: dict[str, str]) -> str | None:
+async def _tagged(slack: SlackGateway, channel: str, tag: dict[str, str]) -> tuple[str, str] | None:
+    """The message with `tag` in `channel` (by id, and its ts), if there is one."""
     try:
-        return await slack.find_tagged(channel, tag)
+        channel_id = await slack.channel_id(channel)
+        found = await slack.find_tagged(channel_id, tag)
     except SreAgentError as exc:  # not a member, say: better twice than never
         log.warning("could not look for an earlier %s message in %s: %s", tag, channel, exc)
         return None
+    return (channel_id, found) if found else None

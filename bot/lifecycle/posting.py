@@ -47,7 +47,9 @@ class Poster:
             if ref is not None:
                 return ref[1]
             try:
-                ts = await self.slack.find_tagged(channel, tag, thread_ts=thread_ts)
+                channel_id = await self.slack.channel_id(channel)
+                ts = await self.slack.find_tagged(channel_id, tag, thread_ts=thread_ts)
+                channel = channel_id if ts is not None else channel
             except SlackError as exc:  # e.g. not a member of the incidents channel: better twice than never
                 log.warning("could not look for %s's %s message in %s: %s", incident.key, purpose, channel, exc)
         if ts is None:  # (the channel as Slack names it: one given by name cannot be updated by that name)

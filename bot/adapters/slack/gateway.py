@@ -6,6 +6,7 @@ import asyncio
 import functools
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -29,6 +30,7 @@ MESSAGE_TAG = "sre_agent_message"  # the metadata event_type of the bot's own me
 RECENT_MESSAGES = 200  # a page of `find_tagged`'s search ...
 RECENT_PAGES = 5  # ... and how many pages back it looks: a busy incidents channel in a storm holds many announcements
 USER_TTL_S = 600.0  # how long a person's Slack id found by e-mail is kept
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")  # what a channel's id looks like (public, private, direct)
 UNKNOWN_USER_TTL_S = 60.0  # ... and that Slack knows no one by that e-mail (they may join in the meantime)
 
 
@@ -72,6 +74,7 @@ class SlackGateway:
         self.pacer = pacer or Pacer(metrics=metrics)
         self._users: dict[str, tuple[float, str | None]] = {}  # e-mail -> (until when, Slack user id)
         self._bot_user_id: str | None = None
+        self._channel_ids: dict[str, str] = {}  # a public channel's name -> its id
 
     def _failed(self, method: str, error: str) -> SlackError:
         """The error to raise for Slack's `error` to `method`, counted."""
@@ -139,6 +142,20 @@ class SlackGateway:
             cursor = str((data.get("response_metadata") or {}).get("next_cursor") or "")
             if not cursor:
                 return None
+
+    async def channel_id(self, ref: str) -> str:
+        """A channel's id, given its id or its name (`#incidents`): Slack takes a name only where a message is
+        posted; reading a channel or changing a message takes the id. A name is looked up once (a public channel)."""
+        if _CHANNEL_ID.fullmatch(ref):
+            return ref
+        name = ref.removeprefix("#")
+        known = self._channel_ids.get(name)
+        if known is None:
+            found = await self.channel_named(name)
+            if found is None:
+                raise self._failed("conversations.list", f"channel_not_found (no public channel named #{name})")
+            known = self._channel_ids[name] = str(found["id"])
+        return known
 
     async def bot_user_id(self) -> str:
         """Who this bot is in Slack (auth.test, asked once)."""
@@ -285,6 +302,7 @@ class SlackGateway:
         """The ts of the bot's newest message carrying `tag` among a channel's recent messages (or a thread's),
         None if there is none: after a crash, whether a message was posted before its ts could be recorded."""
         method, args = ("conversations.replies", {"ts": thread_ts}) if thread_ts else ("conversations.history", {})
+        channel = await self.channel_id(channel)
         cursor = ""
         for _ in range(RECENT_PAGES):
             page = {"cursor": cursor} if cursor else {}
