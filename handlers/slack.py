@@ -220,7 +220,6 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
         if len(reason) < 3:
             await ack(response_action="errors", errors={BlockId.REJECT_REASON.value: "Say why, in a few words."})
             return
-        await ack()
         try:
             meta = load_json(view.get("private_metadata") or "{}")
             proposal = row_id(meta["proposal"])
@@ -230,7 +229,10 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
             channel = slack_id(meta.get("channel"))
         except (InvalidEvent, ValueError, KeyError, TypeError):
             log.warning("a reject form came back without its proposal")
+            lost = "This form lost track of its proposal, so nothing was rejected: close it and click Reject again."
+            await ack(response_action="errors", errors={BlockId.REJECT_REASON.value: lost})
             return
+        await ack()
         user_id = str(body["user"]["id"])
         respond = responder(services(), None, user_id=user_id, channel_id=channel)
         later(_decide(services(), respond, value, user_id, False, reason), "reject reason", respond)
