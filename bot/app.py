@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
@@ -18,7 +19,8 @@ from slack_sdk.signature import SignatureVerifier
 from bot.adapters.prometheus import Prometheus
 from bot.adapters.slack.bodies import LATER, MALFORMED, classify
 from bot.adapters.slack.gateway import SlackGateway, build_client
-from bot.adapters.slack.inbox import SlackInbox
+from bot.adapters.slack.inbox import SOURCE as SLACK_SOURCE
+from bot.adapters.slack.inbox import SlackInbox, stored_request
 from bot.adapters.slack.pacing import Pacer
 from bot.adapters.statuspage import Statuspage
 from bot.budgets.digest import SLO_DIGEST, Digest
@@ -58,7 +60,7 @@ from bot.remediation.offering import OFFER_EXPIRE, BudgetOffers
 from bot.remediation.proposing import Proposer
 from bot.remediation.resuming import resume as resume_remediation
 from bot.remediation.verifying import Verifier
-from bot.runtime.background import Background
+from bot.runtime.background import Background, collecting
 from bot.runtime.intake import RETRY_INBOUND, UNHANDLED_NOTICE, Intake
 from bot.runtime.locks import KeyedLocks
 from bot.runtime.scheduler import Scheduler
@@ -69,6 +71,7 @@ from handlers import slack as slack_handlers
 from handlers.health import SLACK_SEEN, SlackSeen, healthz, metrics_text, readyz
 from handlers.opsgenie import opsgenie_webhook
 from handlers.pagerduty import pagerduty_webhook
+from handlers.webhooks import SLACK_STORE_WAIT_S, store_or_refuse
 
 SLACK_PATH = "/slack/events"
 PAGERDUTY_PATH = "/webhooks/pagerduty"
@@ -291,7 +294,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         signing_secret=signing_secret,
         name="sre-agent",
         process_before_response=True,  # listeners return at once; their work runs in services.background
+        # the route checks every request's signature before it is stored, and a stored one may be handled again
+        # after a restart, minutes later: Bolt would refuse its timestamp then
+        request_verification_enabled=False,
     )
+    inbox = SlackInbox(bolt, collecting)
+    intake.consumers[SLACK_SOURCE] = inbox.handle
     app = web.Application(client_max_size=settings.max_body_bytes)
     declarer = Declarer(opener=opener, pager=pager, slack=slack, clock=clock, catalog=catalog)
     offers = BudgetOffers(
@@ -373,7 +381,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         scheduler=scheduler,
         bolt=bolt,
         background=background,
-        slack_inbox=SlackInbox(bolt),
+        slack_inbox=inbox,
         metrics=metrics,
     )
     app[SERVICES] = services
@@ -406,9 +414,17 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         reading = classify(body, ",".join(request.headers.getall("Content-Type", [])), request.charset)
         if reading.kind == MALFORMED:
             return web.json_response({"ok": False, "error": reading.reason}, status=400)
-        if reading.kind == LATER:
-            services.slack_inbox.submit(reading.text, request.query_string, dict(request.headers))
-            return web.Response(status=200)
+        if reading.kind == LATER:  # stored first: Slack sends a click once, and a process may die before it is done
+            stored = await store_or_refuse(
+                services,
+                source=SLACK_SOURCE,
+                delivery_id=reading.event_id or uuid.uuid4().hex,  # an event delivered again is a duplicate
+                event_type=reading.event_type,
+                body=stored_request(reading.text, request.query_string, request.headers),
+                incident_ref=None,
+                wait_s=SLACK_STORE_WAIT_S,
+            )
+            return stored if isinstance(stored, web.Response) else web.Response(status=200)
         bolt_response = await services.slack_inbox.answer(await to_bolt_request(request))
         return await to_aiohttp_response(bolt_response)
 

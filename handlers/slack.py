@@ -78,11 +78,14 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
 
     @bolt.middleware
     async def dedup_events(req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[None]]) -> Any:
-        """Slack delivers an event again when it thinks we missed it: do nothing twice (dedup on event_id).
+        """Slack delivers an event again when it thinks we missed it: do nothing twice (dedup on event_id). Over
+        HTTP the route stores each request under its event id, so this is for Socket Mode's events.
         Only an id that fits the dedup key is one: the route and clean_body refuse an event without one, so none
         arrives here; if one did, it would be handled without the check rather than fail on the store."""
         body = req.body
         event_id = slack_event_id(body.get("event_id"))
+        if req.mode == "http":
+            return await next()  # the route stored it under its event id: a second delivery went no further
         if body.get("type") == "event_callback" and event_id is not None:
             event = body.get("event")
             event_type = event.get("type") if isinstance(event, dict) else None

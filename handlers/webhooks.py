@@ -18,6 +18,7 @@ FUTURE_LEEWAY = timedelta(hours=1)  # an event from further ahead than this is n
 # how long a webhook waits for its event to be stored before it answers 503: well inside the senders' own timeouts
 # (PagerDuty gives up on an answer after 5 s), so that they deliver it again rather than count a timeout
 STORE_WAIT_S = 3.0
+SLACK_STORE_WAIT_S = 2.0  # Slack gives up on an answer after 3 s (then shows the person an error, or retries an event)
 RETRY_AFTER_S = 5
 
 
@@ -40,8 +41,28 @@ async def stored_then_answered(
     """202 once the event is stored (it is processed after the answer); 503 when the database is unavailable or too
     slow to store it now, so that the sender delivers it again: never a 202 for an event that was not stored. An
     event whose row still lands after a 503 is a duplicate when delivered again, and the intake takes it up."""
+    stored = await store_or_refuse(
+        services, source=source, delivery_id=delivery_id, event_type=event_type, body=body, incident_ref=incident_ref
+    )
+    if isinstance(stored, web.Response):
+        return stored
+    return web.json_response({"ok": True, "duplicate": not stored}, status=202)
+
+
+async def store_or_refuse(
+    services: Services,
+    *,
+    source: str,
+    delivery_id: str,
+    event_type: str,
+    body: str,
+    incident_ref: str | None,
+    wait_s: float = STORE_WAIT_S,
+) -> bool | web.Response:
+    """Whether the event was stored now (False: a duplicate of one stored before), or the 503 to answer when the
+    database is unavailable or does not store it within `wait_s` (a row that lands later is processed then)."""
     try:
-        stored = await asyncio.wait_for(
+        return await asyncio.wait_for(
             services.intake.accept(
                 source=source,
                 delivery_id=delivery_id,
@@ -49,15 +70,14 @@ async def stored_then_answered(
                 body=body,
                 incident_ref=incident_ref,
             ),
-            timeout=STORE_WAIT_S,
+            timeout=wait_s,
         )
     except (StoreUnavailable, TimeoutError) as exc:
-        reason = str(exc) if isinstance(exc, StoreUnavailable) else f"the database did not answer in {STORE_WAIT_S:g} s"
-        log.warning("%s webhook %s answered 503, not stored: %s", source, delivery_id, reason)
+        reason = str(exc) if isinstance(exc, StoreUnavailable) else f"the database did not answer in {wait_s:g} s"
+        log.warning("%s request %s answered 503, not stored: %s", source, delivery_id, reason)
         services.metrics.webhook_unavailable(source)
         return web.json_response(
             {"ok": False, "error": "the database is unavailable; deliver this again"},
             status=503,
             headers={"Retry-After": str(RETRY_AFTER_S)},
         )
-    return web.json_response({"ok": True, "duplicate": not stored}, status=202)

@@ -200,6 +200,35 @@ async def test_killed_while_the_approved_change_runs_it_is_followed_after_restar
     assert _counts(sandbox) == ONE_OF_EACH
 
 
+async def test_killed_between_answering_a_click_and_acting_on_it_the_click_is_acted_on_after_restart(
+    served: Serve,
+) -> None:
+    """Approve is answered 200 (Slack sends a click once and never again); the bot is still asking PagerDuty who may
+    approve when it dies. Started again, it takes the stored click up: the change is carried out, once."""
+    sandbox = served.sandbox
+    sandbox.pagerduty.page(SERVICE, TITLE, urgency="high")
+    await eventually(lambda: _counts(sandbox) == ONE_OF_EACH and _awaiting_approval(sandbox), within=20)
+    [proposal] = _with_block(sandbox, BlockId.PROPOSAL)
+    [channel] = incident_channels(sandbox)
+    asking = sandbox.pagerduty.hold("GET", "/oncalls")
+    answer = await sandbox.slack.send_action("U0DANA", channel.id, proposal.ts, "proposal.approve")
+    assert answer["status"] == 200
+    await asyncio.wait_for(asking.reached.wait(), 10)  # the click is being acted on: nothing decided yet
+    await served.kill()
+    asking.release()
+    assert not sandbox.agents.change_requests
+    await served.start()
+
+    def carried_out() -> bool:
+        shown = sandbox.slack.message(channel.id, proposal.ts)
+        return shown is not None and "Carried out" in str(shown.blocks)
+
+    await eventually(carried_out, within=30)
+    await asyncio.sleep(1.5)
+    assert len(sandbox.agents.change_requests) == 1 and len(sandbox.agents.executions) == 1
+    assert _counts(sandbox) == ONE_OF_EACH
+
+
 def _awaiting_approval(sandbox: Sandbox) -> bool:
     """The card says so (it is redrawn as the phase changes)."""
     cards = _with_block(sandbox, BlockId.CARD_HEADER)

@@ -6,13 +6,29 @@ at once, without Bolt's 10 ms polling for the ack, and the work goes on here. Fa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Background"]
+__all__ = ["Background", "collecting"]
+
+_COLLECTED: ContextVar[list[asyncio.Task[None]] | None] = ContextVar("sre_agent_spawned", default=None)
+
+
+@contextlib.contextmanager
+def collecting() -> Iterator[list[asyncio.Task[None]]]:
+    """The tasks spawned inside (on any Background), as they are spawned: so that whoever handed a request to a
+    listener can tell when the work it started is over."""
+    spawned: list[asyncio.Task[None]] = []
+    token = _COLLECTED.set(spawned)
+    try:
+        yield spawned
+    finally:
+        _COLLECTED.reset(token)
 
 
 class Background:
@@ -23,6 +39,9 @@ class Background:
         task = asyncio.get_running_loop().create_task(self._run(work, name), name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        collected = _COLLECTED.get()
+        if collected is not None:
+            collected.append(task)
 
     @staticmethod
     async def _run(work: Coroutine[Any, Any, None], name: str) -> None:

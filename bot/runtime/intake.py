@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Protocol
 
@@ -53,10 +53,14 @@ class Intake:
         backoff_s: tuple[float, ...] = (1, 5, 30, 120),
         instance: str = "sre-agent",
         readers: Mapping[str, Reader] | None = None,
+        consumers: Mapping[str, Callable[[str], Awaitable[None]]] | None = None,
         metrics: Metrics = NO_METRICS,
     ) -> None:
         self.metrics = metrics
         self.readers = dict(readers or {})  # by source: how its stored bodies are read (one function each)
+        # by source: who handles its stored bodies whole, once (Slack's requests: a click is not tried again, its
+        # listener tells the person what failed); done when it returns, even by raising
+        self.consumers = dict(consumers or {})
         self.instance = instance  # who this process is across restarts (host and port, or SRE_INSTANCE_NAME)
         self.holder = f"{instance}/{uuid.uuid4().hex[:12]}"  # ... and which life of it: the leases it takes
         self._in_hand: set[int] = set()  # events this process is working on now (their leases are renewed)
@@ -94,7 +98,8 @@ class Intake:
             incident_ref=incident_ref,
             holder=self.holder,
         )
-        self.metrics.page_received(source, duplicate=event_id is None)
+        if source not in self.consumers:
+            self.metrics.page_received(source, duplicate=event_id is None)
         if event_id is None:
             return False  # a duplicate: its first delivery's row is being processed (stored claimed, even if late)
         event = InboundEvent(event_id, source, delivery_id, event_type, incident_ref, body, PROCESSING, 1, received_at)
@@ -125,6 +130,18 @@ class Intake:
 
     async def _handle(self, event: InboundEvent) -> None:
         event_id = event.id
+        consumer = self.consumers.get(event.source)
+        if consumer is not None:
+            error = None
+            try:
+                if event.attempts > self.max_attempts:  # the process died with it in hand every time
+                    raise RuntimeError(f"not handled: taken up {event.attempts} times and never finished")
+                await consumer(event.body)
+            except Exception as exc:
+                log.exception("inbound event %s (%s) failed", event_id, event.source)
+                error = storable_text(f"{type(exc).__name__}: {exc}", 2000)
+            await self.store.finish_inbound(event_id, status=DONE, now=self.clock.now(), error=error)
+            return
         try:
             reader = self.readers.get(event.source)
             if reader is None:

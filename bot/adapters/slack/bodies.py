@@ -80,6 +80,8 @@ class Reading:
     kind: str  # LATER, NOW or MALFORMED
     text: str = ""  # the body as text, for Bolt
     reason: str = ""  # why it is MALFORMED
+    event_id: str | None = None  # an event's id (Slack delivers an event again with the same one)
+    event_type: str = ""  # what it is: the event's type, the payload's, or "command"
 
 
 def classify(body: bytes, content_type: str, charset: str | None = None) -> Reading:
@@ -89,9 +91,15 @@ def classify(body: bytes, content_type: str, charset: str | None = None) -> Read
     try:
         text = slack_text(body, charset)
         source, data = parse_body(text, content_type.split(";")[0])
-        return Reading(check_body(data, source), text)
+        kind = check_body(data, source)
     except InvalidEvent as exc:
         return Reading(MALFORMED, reason=str(exc))
+    event = data.get("event")
+    if data.get("type") == "event_callback" and isinstance(event, dict):
+        event_id, event_type = slack_event_id(data.get("event_id")), event.get("type")
+    else:
+        event_id, event_type = None, "command" if source == "form" else data.get("type")
+    return Reading(kind, text, event_id=event_id, event_type=clean_text(str(event_type or "?"), _EVENT_TYPE_LIMIT))
 
 
 def slack_text(body: bytes, charset: str | None = None) -> str:

@@ -1,10 +1,13 @@
-"""Slack requests over HTTP are answered at once and handled right after, by a few workers.
+"""Slack requests over HTTP are stored, answered at once and handled right after, by a few workers.
 
-Slack wants an answer within 3 seconds and, for commands, clicks and events, that answer is an empty 200. So the
-route verifies the signature (401 otherwise), answers, and queues the request; workers hand it to Bolt, whose
-listeners then run as usual. Only the requests whose answer carries something (a form's validation errors, Slack's
-URL check) go through Bolt before the answer. With a burst of hundreds of requests, every one is acknowledged before
-the work of the earlier ones has taken the CPU: a few workers, not one task per request.
+Slack wants an answer within 3 seconds and, for commands, clicks and events, that answer is an empty 200; it sends a
+click once and never again. So the route verifies the signature (401 otherwise), stores the request with the inbound
+events (bot/runtime/intake.py; 503 if the database cannot take it, and the person sees that the click failed), and
+answers. The intake hands the stored request here (`handle`), at once, or after a restart when the process died
+before it was done; workers hand it to Bolt, whose listeners run as usual, and the request is done when the work
+they started is. Only the requests whose answer carries something (a form's validation errors, Slack's URL check) go
+through Bolt before the answer, and are not stored. With a burst of hundreds of requests, every one is acknowledged
+before the work of the earlier ones has taken the CPU: a few workers, not one task per request.
 
 What is answered 200 is judged first: bot/adapters/slack/bodies.py.
 """
@@ -14,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from slack_bolt.async_app import AsyncApp
@@ -23,7 +27,10 @@ from slack_bolt.response import BoltResponse
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SlackInbox"]
+__all__ = ["SOURCE", "SlackInbox", "stored_request"]
+
+SOURCE = "slack"  # the inbound events' source of a stored Slack request
+KEPT_HEADERS = ("content-type", "x-slack-retry-num", "x-slack-retry-reason")  # what Bolt reads of the headers
 
 WORKERS = 8
 LULL_S = 0.002  # no new request for this long: a burst is over, the work behind its answers may run
@@ -40,17 +47,30 @@ def _bolt_error(body: str) -> str:
     return str(error) if error else body or "refused"
 
 
+def stored_request(text: str, query: str, headers: Mapping[str, str]) -> str:
+    """A request as it is stored (the signature was checked before: what Bolt needs to handle it again)."""
+    kept = {name: value for name, value in headers.items() if name.lower() in KEPT_HEADERS}
+    return json.dumps({"body": text, "query": query, "headers": kept}, separators=(",", ":"))
+
+
+Spawned = list["asyncio.Task[None]"]
+
+
 @dataclass(frozen=True)
 class _Request:
     body: str
     query: str
     headers: dict[str, str | Sequence[str]]
-    at: float = 0.0  # loop time it came in
+    at: float  # loop time it came in
+    spawned: asyncio.Future[Spawned]  # the tasks its listeners started, once Bolt has run them
 
 
 class SlackInbox:
-    def __init__(self, bolt: AsyncApp, workers: int = WORKERS) -> None:
+    def __init__(
+        self, bolt: AsyncApp, collecting: Callable[[], AbstractContextManager[Spawned]], workers: int = WORKERS
+    ) -> None:
         self.bolt = bolt
+        self.collecting = collecting  # the tasks spawned inside, listed (bot/runtime/background.py)
         self.workers = workers
         self._queue: asyncio.Queue[_Request] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
@@ -70,26 +90,38 @@ class SlackInbox:
             return BoltResponse(status=response.status, body={"ok": False, "error": _bolt_error(response.body)})
         return response
 
-    def submit(self, body: str, query: str, headers: dict[str, str | Sequence[str]]) -> None:
+    async def handle(self, stored: str) -> None:
+        """Handle a stored request (`stored_request`): the intake's consumer for SOURCE. Returns when the work its
+        listeners started is over, so that a process that dies first leaves it to be handled again."""
+        data = json.loads(stored)
+        loop = asyncio.get_running_loop()
+        spawned: asyncio.Future[Spawned] = loop.create_future()
         self._unfinished += 1
-        now = asyncio.get_running_loop().time()
+        now = loop.time()
         self._last_submit = now
-        self._queue.put_nowait(_Request(body, query, headers, now))
+        self._queue.put_nowait(_Request(str(data["body"]), str(data["query"]), dict(data["headers"]), now, spawned))
+        tasks = await spawned
+        if tasks:
+            await asyncio.wait(tasks)
 
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             request = await self._queue.get()
             await self._lull(loop, request.at)
+            tasks: Spawned = []
             try:
-                await self.bolt.async_dispatch(
-                    AsyncBoltRequest(body=request.body, query=request.query, headers=request.headers)
-                )
+                with self.collecting() as tasks:
+                    await self.bolt.async_dispatch(
+                        AsyncBoltRequest(body=request.body, query=request.query, headers=request.headers)
+                    )
             except Exception:
                 log.exception("a Slack request failed after it was answered")
             finally:
                 self._unfinished -= 1
                 self._queue.task_done()
+                if not request.spawned.done():
+                    request.spawned.set_result(list(tasks))
 
     async def _lull(self, loop: asyncio.AbstractEventLoop, since: float) -> None:
         """Answers first: while requests keep arriving (a burst), their acknowledgements go before the work behind
