@@ -8,11 +8,22 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from bot.store.backend import Transactions
 from bot.store.rows import FAILED, PENDING, PROCESSING, InboundEvent, _inbound, _insert_timer, _like_escape
 from bot.store.tables import UTCDateTime, inbound_events
+
+# a delivery stored before is left as it is (a duplicate): no row, and no error that would undo the transaction
+_INSERT_NEW = {
+    "postgresql": postgresql.insert(inbound_events).on_conflict_do_nothing(
+        index_elements=[inbound_events.c.source, inbound_events.c.delivery_id]
+    ),
+    "sqlite": sqlite.insert(inbound_events).on_conflict_do_nothing(
+        index_elements=[inbound_events.c.source, inbound_events.c.delivery_id]
+    ),
+}
 
 # the statements run for every event, built once (see incidents.py): only their parameters change
 _ONE = inbound_events.select().where(inbound_events.c.id == sa.bindparam("event_id"))
@@ -56,7 +67,7 @@ class InboundRows(Transactions):
 
             def work(conn: sa.Connection) -> int | None:
                 result = conn.execute(
-                    inbound_events.insert(),
+                    _INSERT_NEW[conn.dialect.name],
                     {
                         "source": source,
                         "delivery_id": delivery_id,
@@ -69,6 +80,8 @@ class InboundRows(Transactions):
                         **(claimed if holder is not None else {}),
                     },
                 )
+                if result.rowcount != 1:
+                    return None
                 pk = result.inserted_primary_key
                 return int(pk[0]) if pk else None
 
