@@ -11,7 +11,6 @@ from datetime import timedelta
 import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk.signature import SignatureVerifier
@@ -71,6 +70,7 @@ from handlers import slack as slack_handlers
 from handlers.health import SLACK_SEEN, SlackSeen, healthz, metrics_text, readyz
 from handlers.opsgenie import opsgenie_webhook
 from handlers.pagerduty import pagerduty_webhook
+from handlers.socket_mode import StoringSocketModeHandler
 from handlers.webhooks import SLACK_STORE_WAIT_S, store_or_refuse
 
 SLACK_PATH = "/slack/events"
@@ -467,7 +467,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         services.slack_inbox.start()
         socket_mode = None
         if settings.slack_app_token is not None:
-            socket_mode = AsyncSocketModeHandler(bolt, settings.slack_app_token.get_secret_value(), web_client=client)
+            socket_mode = StoringSocketModeHandler(
+                bolt, settings.slack_app_token.get_secret_value(), web_client=client, services=lambda: services
+            )
             await socket_mode.connect_async()  # type: ignore[no-untyped-call]
         yield
         if socket_mode is not None:

@@ -3,7 +3,6 @@ of it runs (see bot/runtime/background.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -19,15 +18,14 @@ from blocks import remediation as words
 from blocks.home import home_view
 from blocks.ids import ActionId, BlockId, CallbackId
 from blocks.proposals import reject_modal
-from bot.adapters.slack.bodies import check_body, parse_body, slack_event_id, slack_id
-from bot.domain.wire import clean_strings, clean_text, load_json
+from bot.adapters.slack.bodies import check_body, parse_body, slack_id
+from bot.domain.wire import clean_strings, load_json
 from bot.errors import DomainError, InvalidEvent, SreAgentError
 from bot.lifecycle.conversation import Mention
 from bot.lifecycle.declaring import Declaration
 from bot.remediation.deciding import Click
 from bot.remediation.offering import OfferClick
 from bot.services import Services
-from bot.store.store import DONE
 from handlers import declare_form, public_post
 from handlers import incident_command as incident_command_module
 from handlers.respond import Respond, responder
@@ -36,8 +34,6 @@ from handlers.values import button_value, row_id
 log = logging.getLogger(__name__)
 
 CAPTURE_REACTION = "pushpin"
-DEDUP_WAIT_S = 1.5  # the longest an event's dedup check may hold up the answer to Slack
-EVENT_TYPE_LIMIT = 128  # the inbound_events column
 
 
 async def _answering_errors(respond: Respond, work: Awaitable[Any]) -> None:
@@ -55,13 +51,13 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
     @bolt.middleware
     async def clean_body(req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[None]]) -> Any:
         """Every string of the body (keys too) as text that can be stored and shown (lone surrogates and control
-        characters become U+FFFD, bot/domain/wire.py), once, after Bolt has checked the signature and before the
-        dedup or any listener reads it: the listeners' `command`, `action`, `event`, `view` are all taken from
-        `req.body`, and Bolt's context (user, channel, response URL) is built again from the clean body.
-        Over HTTP the body is read again from the text whose signature Bolt checked, by the route's rules, so that
-        listeners get what the route judged (Bolt's own reading loses a command whose text holds the word
-        "payload"); a body from Socket Mode, which has no route, is judged here. One that breaks the rules is
-        refused (over HTTP the route has refused it already)."""
+        characters become U+FFFD, bot/domain/wire.py), once, before any listener reads it: the listeners'
+        `command`, `action`, `event`, `view` are all taken from `req.body`, and Bolt's context (user, channel,
+        response URL) is built again from the clean body. Over HTTP the body is read again from the text whose
+        signature the route checked (Bolt does not check it again: a stored request may be handled minutes later),
+        by the route's rules, so that listeners get what the route judged (Bolt's own reading loses a command whose
+        text holds the word "payload"); a body from Socket Mode, which has no route, is judged here. One that breaks
+        the rules is refused (over HTTP the route has refused it already)."""
         try:
             if req.mode == "http":
                 source, body = parse_body(req.raw_body, req.content_type or "")
@@ -74,40 +70,6 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
             return BoltResponse(status=400, body={"ok": False, "error": str(exc)})
         req.body = clean_strings(body)
         build_async_context(req.context, req.body)
-        return await next()
-
-    @bolt.middleware
-    async def dedup_events(req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[None]]) -> Any:
-        """Slack delivers an event again when it thinks we missed it: do nothing twice (dedup on event_id). Over
-        HTTP the route stores each request under its event id, so this is for Socket Mode's events.
-        Only an id that fits the dedup key is one: the route and clean_body refuse an event without one, so none
-        arrives here; if one did, it would be handled without the check rather than fail on the store."""
-        body = req.body
-        event_id = slack_event_id(body.get("event_id"))
-        if req.mode == "http":
-            return await next()  # the route stored it under its event id: a second delivery went no further
-        if body.get("type") == "event_callback" and event_id is not None:
-            event = body.get("event")
-            event_type = event.get("type") if isinstance(event, dict) else None
-            record = services().store.record_inbound(
-                source="slack",
-                delivery_id=event_id,
-                event_type=clean_text(str(event_type or "?"), EVENT_TYPE_LIMIT),
-                body="{}",
-                received_at=services().clock.now(),
-                incident_ref=None,
-                status=DONE,
-            )
-            try:
-                stored = await asyncio.wait_for(record, DEDUP_WAIT_S)
-            except TimeoutError:
-                # A store this slow must not make Slack's 3 seconds run out (Slack would only send it again).
-                log.warning(
-                    "event %s: the store did not answer in %.1f s; handling it unchecked", event_id, DEDUP_WAIT_S
-                )
-                stored = 0
-            if stored is None:
-                return BoltResponse(status=200, body="")
         return await next()
 
     @bolt.error

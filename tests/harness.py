@@ -211,6 +211,19 @@ async def eventually(check: Callable[[], Awaitable[bool] | bool], *, within: flo
         await asyncio.sleep(0.02)
 
 
+async def mention_again(sandbox: Sandbox, sent: dict[str, Any], user: str, channel: str, text: str) -> dict[str, Any]:
+    """The event of a mention (`sent`: what send_mention returned) delivered again, as Slack retries: the same id."""
+    event = {
+        "type": "app_mention",
+        "user": user,
+        "text": f"<@{sandbox.world.bot.user_id}> {text}",
+        "ts": sent["ts"],
+        "channel": channel,
+        "event_ts": sent["ts"],
+    }
+    return await sandbox.slack.send_event(event, event_id=sent["event_id"], retry_num=1)
+
+
 # What the sandbox recorded, in the terms the acceptance criteria use ------------------------------------------
 
 

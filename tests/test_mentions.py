@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bot.domain.phase import Phase
-from tests.harness import Harness, eventually, incident_channels
+from tests.harness import Harness, eventually, incident_channels, mention_again
 from tests.test_intent import REFERENCE
 
 
@@ -104,15 +104,7 @@ async def test_a_retried_event_is_answered_once(h: Harness) -> None:
     sb = h.sandbox
     message = sb.slack.send_mention  # the first delivery, through the peer
     result = await message("U0DANA", "C0INCIDENTS", "help")
-    event = {
-        "type": "app_mention",
-        "user": "U0DANA",
-        "text": "<@U0SREBOT> help",
-        "ts": result["ts"],
-        "channel": "C0INCIDENTS",
-        "event_ts": result["ts"],
-    }
-    again = await sb.slack.send_event(event, event_id=result["event_id"], retry_num=1)
+    again = await mention_again(sb, result, "U0DANA", "C0INCIDENTS", "help")
     assert again["status"] == 200
     await h.settle()
     await eventually(lambda: any(m.thread_ts == result["ts"] != m.ts for m in sb.slack.messages_in("C0INCIDENTS")))
@@ -141,15 +133,7 @@ async def test_a_locked_store_does_not_make_slack_wait_and_loses_nothing(h: Harn
         return [m for m in messages("C0INCIDENTS") if m.thread_ts == result["ts"] != m.ts]
 
     await eventually(lambda: bool(answers()))
-    event = {
-        "type": "app_mention",
-        "user": "U0DANA",
-        "text": "<@U0SREBOT> help",
-        "ts": result["ts"],
-        "channel": "C0INCIDENTS",
-        "event_ts": result["ts"],
-    }
-    again = await h.sandbox.slack.send_event(event, event_id=result["event_id"], retry_num=1)
+    again = await mention_again(h.sandbox, result, "U0DANA", "C0INCIDENTS", "help")
     assert again["status"] == 200
     await h.settle()
     assert len(answers()) == 1

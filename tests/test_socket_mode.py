@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
+import sqlalchemy as sa
 
+from bot.store.tables import inbound_events
 from sandbox.signing import slack_headers
 from sandbox.world import DEFAULT_APP_TOKEN
-from tests.harness import Harness, eventually, incident_channels
+from tests.harness import Harness, eventually, incident_channels, mention_again
 
 SOCKET_MODE = {"SLACK_APP_TOKEN": DEFAULT_APP_TOKEN, "SLACK_SIGNING_SECRET": None}
 
@@ -37,7 +39,25 @@ async def test_a_slash_command_through_socket_mode(h: Harness) -> None:
 
     # events come down the socket too
     asked = await sb.slack.send_mention("U0SAM", "C0INCIDENTS", "help")
-    await eventually(lambda: any(m.thread_ts == asked["ts"] != m.ts for m in sb.slack.messages_in("C0INCIDENTS")))
+
+    def answers() -> list[object]:
+        return [m for m in sb.slack.messages_in("C0INCIDENTS") if m.thread_ts == asked["ts"] != m.ts]
+
+    await eventually(lambda: bool(answers()))
+    # each was stored before its envelope was acknowledged; an event sent again is a duplicate, answered once
+    stored = await h.services.store.run(
+        lambda conn: conn.execute(
+            sa.select(inbound_events.c.delivery_id, inbound_events.c.event_type, inbound_events.c.status).where(
+                inbound_events.c.source == "slack"
+            )
+        ).all()
+    )
+    assert (asked["event_id"], "app_mention", "done") in [tuple(r) for r in stored]
+    assert sum(r[1] == "command" for r in stored) == 2
+    again = await mention_again(sb, asked, "U0SAM", "C0INCIDENTS", "help")
+    assert again["status"] == 200
+    await h.settle()
+    assert len(answers()) == 1
 
 
 @pytest.mark.parametrize("harness_overrides", [SOCKET_MODE])

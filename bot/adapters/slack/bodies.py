@@ -94,12 +94,19 @@ def classify(body: bytes, content_type: str, charset: str | None = None) -> Read
         kind = check_body(data, source)
     except InvalidEvent as exc:
         return Reading(MALFORMED, reason=str(exc))
-    event = data.get("event")
-    if data.get("type") == "event_callback" and isinstance(event, dict):
-        event_id, event_type = slack_event_id(data.get("event_id")), event.get("type")
+    event_id, event_type = identity(data)
+    return Reading(kind, text, event_id=event_id, event_type=event_type)
+
+
+def identity(body: dict[str, Any]) -> tuple[str | None, str]:
+    """A checked body's event id (an event's: Slack delivers it again with the same id) and what it is (the
+    event's type, the payload's, or "command"), as the inbound events store them."""
+    event = body.get("event")
+    if body.get("type") == "event_callback" and isinstance(event, dict):
+        event_id, event_type = slack_event_id(body.get("event_id")), event.get("type")
     else:
-        event_id, event_type = None, "command" if source == "form" else data.get("type")
-    return Reading(kind, text, event_id=event_id, event_type=clean_text(str(event_type or "?"), _EVENT_TYPE_LIMIT))
+        event_id, event_type = None, "command" if "command" in body and "type" not in body else body.get("type")
+    return event_id, clean_text(str(event_type or "?"), _EVENT_TYPE_LIMIT)
 
 
 def slack_text(body: bytes, charset: str | None = None) -> str:

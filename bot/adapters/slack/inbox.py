@@ -17,9 +17,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -27,7 +28,7 @@ from slack_bolt.response import BoltResponse
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SOURCE", "SlackInbox", "stored_request"]
+__all__ = ["SOURCE", "SlackInbox", "stored_envelope", "stored_request"]
 
 SOURCE = "slack"  # the inbound events' source of a stored Slack request
 KEPT_HEADERS = ("content-type", "x-slack-retry-num", "x-slack-retry-reason")  # what Bolt reads of the headers
@@ -48,9 +49,14 @@ def _bolt_error(body: str) -> str:
 
 
 def stored_request(text: str, query: str, headers: Mapping[str, str]) -> str:
-    """A request as it is stored (the signature was checked before: what Bolt needs to handle it again)."""
+    """A request over HTTP as it is stored (its signature was checked: what Bolt needs to handle it again)."""
     kept = {name: value for name, value in headers.items() if name.lower() in KEPT_HEADERS}
     return json.dumps({"body": text, "query": query, "headers": kept}, separators=(",", ":"))
+
+
+def stored_envelope(payload: dict[str, Any]) -> str:
+    """A request from Socket Mode (an envelope's payload) as it is stored."""
+    return json.dumps({"payload": payload}, separators=(",", ":"))
 
 
 Spawned = list["asyncio.Task[None]"]
@@ -58,9 +64,7 @@ Spawned = list["asyncio.Task[None]"]
 
 @dataclass(frozen=True)
 class _Request:
-    body: str
-    query: str
-    headers: dict[str, str | Sequence[str]]
+    bolt: AsyncBoltRequest
     at: float  # loop time it came in
     spawned: asyncio.Future[Spawned]  # the tasks its listeners started, once Bolt has run them
 
@@ -94,12 +98,16 @@ class SlackInbox:
         """Handle a stored request (`stored_request`): the intake's consumer for SOURCE. Returns when the work its
         listeners started is over, so that a process that dies first leaves it to be handled again."""
         data = json.loads(stored)
+        if "payload" in data:  # from Socket Mode
+            bolt = AsyncBoltRequest(mode="socket_mode", body=data["payload"], headers={})
+        else:
+            bolt = AsyncBoltRequest(body=str(data["body"]), query=str(data["query"]), headers=dict(data["headers"]))
         loop = asyncio.get_running_loop()
         spawned: asyncio.Future[Spawned] = loop.create_future()
         self._unfinished += 1
         now = loop.time()
         self._last_submit = now
-        self._queue.put_nowait(_Request(str(data["body"]), str(data["query"]), dict(data["headers"]), now, spawned))
+        self._queue.put_nowait(_Request(bolt, now, spawned))
         tasks = await spawned
         if tasks:
             await asyncio.wait(tasks)
@@ -112,9 +120,7 @@ class SlackInbox:
             tasks: Spawned = []
             try:
                 with self.collecting() as tasks:
-                    await self.bolt.async_dispatch(
-                        AsyncBoltRequest(body=request.body, query=request.query, headers=request.headers)
-                    )
+                    await self.bolt.async_dispatch(request.bolt)
             except Exception:
                 log.exception("a Slack request failed after it was answered")
             finally:
