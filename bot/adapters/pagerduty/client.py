@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message='The package "pdpyras" is deprecated')
     import pdpyras
+from requests.adapters import HTTPAdapter
 
 from bot.adapters.pagerduty.events import severity_from_pagerduty
 from bot.domain.oncall import OnCall
@@ -42,6 +43,9 @@ class PagerDuty:
         # retries come after, and a thread asleep in a retry outlives the process's close
         self.session.max_network_attempts = 2
         self.session.timeout = 10
+        # as many kept connections as threads that use them: a smaller pool makes a storm open and drop connections
+        for scheme in ("http://", "https://"):
+            self.session.mount(scheme, HTTPAdapter(pool_connections=1, pool_maxsize=threads))
         self.from_email = from_email
         self._own_id: str | None = None  # "" once looked up and not found
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pagerduty")
