@@ -5,7 +5,6 @@ Each process says it for itself: two replicas that Slack both slows down post on
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from blocks import messages
 from bot.adapters.slack.gateway import SlackGateway
@@ -13,8 +12,6 @@ from bot.adapters.slack.pacing import Slowdown
 from bot.domain.postmortem import duration
 
 __all__ = ["SlowdownNotice"]
-
-log = logging.getLogger(__name__)
 
 SETTLE_S = 1.0  # how long after the first 429 the message counts the waiting calls (the storm's calls queue up)
 

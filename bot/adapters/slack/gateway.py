@@ -30,8 +30,8 @@ MESSAGE_TAG = "sre_agent_message"  # the metadata event_type of the bot's own me
 RECENT_MESSAGES = 200  # a page of `find_tagged`'s search ...
 RECENT_PAGES = 5  # ... and how many pages back it looks: a busy incidents channel in a storm holds many announcements
 USER_TTL_S = 600.0  # how long a person's Slack id found by e-mail is kept
-_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")  # what a channel's id looks like (public, private, direct)
 UNKNOWN_USER_TTL_S = 60.0  # ... and that Slack knows no one by that e-mail (they may join in the meantime)
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")  # what a channel's id looks like (public, private, direct)
 
 
 class _CountedConnectionErrors(AsyncConnectionErrorRetryHandler):
