@@ -360,7 +360,6 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         settings=settings,
         clock=clock,
         store=store,
-        slack_client=client,
         slack=slack,
         pager=pager,
         channel=channel,

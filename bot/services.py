@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.prometheus import Prometheus
 from bot.adapters.slack.gateway import SlackGateway
@@ -42,7 +41,6 @@ class Services:
     settings: Settings
     clock: Clock
     store: Store
-    slack_client: AsyncWebClient
     slack: SlackGateway
     pager: Pager
     channel: IncidentChannel

@@ -92,8 +92,8 @@ async def _declare(services: Services, command: dict[str, Any], title: str, resp
     service = find_service(title, services.catalog) if title else None
     if service is None:
         severity = suggest_severity(title, None, services.catalog)
-        await services.slack_client.views_open(
-            trigger_id=command["trigger_id"], view=declare_modal(services.catalog, title=title, severity=severity)
+        await services.slack.open_view(
+            str(command["trigger_id"]), declare_modal(services.catalog, title=title, severity=severity)
         )
         return
     user_id = str(command["user_id"])

@@ -12,7 +12,6 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
-from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks import remediation as words
 from blocks.home import home_view
@@ -279,12 +278,12 @@ def register(bolt: AsyncApp, services: Callable[[], Services]) -> None:
         later(work, "reaction")
 
     @bolt.event("app_home_opened")
-    async def home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
+    async def home_opened(event: dict[str, Any]) -> None:
         """The Home tab: drawn fresh each time someone opens it."""
         user = slack_id(event.get("user"))
         if event.get("tab", "home") != "home" or not user:
             return
-        later(_publish_home(services(), client, user), "app home")
+        later(_publish_home(services(), user), "app home")
 
     @bolt.event(re.compile(".*"))
     async def any_other_event(body: dict[str, Any]) -> None:
@@ -378,11 +377,9 @@ async def _answer(services: Services, mention: Mention, thread_ts: str) -> None:
         await services.offers.shown(reply.offer_id, mention.channel_id, ts)
 
 
-async def _publish_home(services: Services, client: AsyncWebClient, user_id: str) -> None:
+async def _publish_home(services: Services, user_id: str) -> None:
     incidents = await services.actions.open_incidents()
     approvals = await services.approvers.waiting_for(user_id)
     budgets = await services.standing.statuses() if services.standing.definitions else None
-    await client.views_publish(
-        user_id=user_id,
-        view=home_view(user_id, incidents, services.clock.now(), approvals=approvals, budgets=budgets),
-    )
+    view = home_view(user_id, incidents, services.clock.now(), approvals=approvals, budgets=budgets)
+    await services.slack.publish_home(user_id, view)

@@ -385,3 +385,7 @@ class SlackGateway:
     async def open_view(self, trigger_id: str, view: View) -> None:
         """Open a modal for the person whose click gave `trigger_id` (valid for 3 seconds)."""
         await self._call("views.open", trigger_id=trigger_id, view=json.dumps(view.to_dict()))
+
+    async def publish_home(self, user_id: str, view: View) -> None:
+        """Show `view` as the person's App Home tab."""
+        await self._call("views.publish", user_id=user_id, view=json.dumps(view.to_dict()))
