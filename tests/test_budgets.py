@@ -733,8 +733,12 @@ async def test_a_budget_offer_nobody_decides_on_expires_and_its_buttons_go(h: Ha
         return offer is not None and offer.status is OfferStatus.EXPIRED
 
     await eventually(expired, within=10)
-    [shown] = [m for m in h.sandbox.slack.messages_in("C0INCIDENTS") if m.ts == message.ts]
-    assert _buttons(shown) == {} and "Expired: nothing was done" in str(shown.blocks)
+
+    def shown_expired() -> bool:  # the message is redrawn once the offer is stored expired
+        [shown] = [m for m in h.sandbox.slack.messages_in("C0INCIDENTS") if m.ts == message.ts]
+        return _buttons(shown) == {} and "Expired: nothing was done" in str(shown.blocks)
+
+    await eventually(shown_expired, within=5)
     await _click(h, "U0DANA", message, "offer.approve", buttons["offer.approve"])  # too late
     await eventually(lambda: any("expired already" in t for t in _private(h, "U0DANA")))
     assert await h.services.store.incidents() == []
