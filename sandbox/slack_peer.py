@@ -104,6 +104,7 @@ SLACK_RATE_TIERS: dict[str, RateTier] = {
     "conversations.setTopic": TIER_2,
     "files.completeUploadExternal": TIER_4,
     "files.getUploadURLExternal": TIER_4,
+    "files.info": TIER_4,
     "pins.add": TIER_2,
     "reactions.add": TIER_3,
     "usergroups.users.list": TIER_2,

@@ -84,6 +84,7 @@ class UploadedFile:
             "size": len(self.content or b""),
             "permalink": f"https://acme.slack.com/files/{self.id}/{self.name}",
             "channels": [self.channel] if self.channel else [],
+            "shares": {"public": {self.channel: [{"ts": self.ts}]}} if self.channel else {},
         }
 
 

@@ -600,9 +600,17 @@ def files_complete_upload_external(st: SlackState, a: dict[str, Any]) -> dict[st
     return {"files": [f.to_api() for f in files]}
 
 
+def files_info(st: SlackState, a: dict[str, Any]) -> dict[str, Any]:
+    file = st.files.get(_str(a, "file"))
+    if file is None or file.content is None:  # only a file whose bytes came is a file (one still uploading is not)
+        raise SlackError("file_not_found")
+    return {"file": file.to_api()}
+
+
 METHODS: dict[str, Method] = {
     "files.getUploadURLExternal": files_get_upload_url_external,
     "files.completeUploadExternal": files_complete_upload_external,
+    "files.info": files_info,
     "auth.test": auth_test,
     "users.lookupByEmail": users_lookup_by_email,
     "users.info": users_info,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -240,6 +241,31 @@ async def test_postmortem_shares_the_draft_as_a_file_and_again_only_when_the_tim
     assert "written again" in shared()[-1].text
     again = h.sandbox.slack.files[shared()[-1].files[0]["id"]].content.decode()
     assert "restarted the payments pods by hand" in again
+
+
+async def test_a_postmortem_whose_sharing_was_cut_off_after_slack_took_it_is_not_shared_again(h: Harness) -> None:
+    """The process stops after Slack shared the file and before its answer came: started again, the postmortem's
+    timer fires again, asks Slack whether the file it was sharing reached the channel, and keeps that one."""
+    incident = await _incident(h)
+    assert incident.channel_id and incident.id is not None
+
+    def shared() -> list[Any]:
+        return [m for m in h.sandbox.slack.messages_in(incident.channel_id) if m.files]
+
+    sharing = h.sandbox.slack.hold("files.completeUploadExternal")
+    await _command(h, "U0DANA", incident.channel_id, "resolve rolled back the config change")
+    await asyncio.wait_for(sharing.reached.wait(), 10)  # shared in the channel; the answer is held back
+    assert len(shared()) == 1
+    await h.stop()
+    sharing.release()
+    await h.start()
+    await h.settle()
+    await asyncio.sleep(0.5)
+    assert len(shared()) == 1
+    [file] = shared()[0].files
+    stored = await h.services.store.postmortem(incident.id)
+    assert stored is not None and stored.file_id == file["id"] and stored.posted_digest == stored.digest
+    assert stored.permalink == file["permalink"]
 
 
 def test_current_level_is_read_from_the_assignments() -> None:

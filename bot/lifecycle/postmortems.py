@@ -17,7 +17,7 @@ from bot.domain.incident import Incident
 from bot.domain.postmortem import Postmortem, write
 from bot.domain.runbooks import Runbook
 from bot.domain.timeline import TimelineEvent
-from bot.errors import SreAgentError
+from bot.errors import SlackError, SreAgentError
 from bot.ports.clock import Clock, SystemClock
 from bot.store import Store, Timer
 
@@ -70,7 +70,10 @@ class Postmortems:
 
     async def publish(self, incident: Incident) -> str:
         """Write the postmortem, keep it, and share it in the incident's channel (a summary message with the whole
-        document as a Markdown file) unless the same version was shared already; what was done, in words."""
+        document as a Markdown file) unless the same version was shared already; what was done, in words.
+
+        Shared once even across a crash: the file Slack issues for a version is kept before it is shared, and a
+        later run for the same version first asks Slack whether that file reached the channel."""
         assert incident.id is not None
         written = await self.of(incident)
         digest = hashlib.sha256(written.markdown.encode()).hexdigest()
@@ -82,14 +85,30 @@ class Postmortems:
         )
         if not incident.channel_id or self.slack is None:
             return words.kept(incident)
+        channel_id, incident_id = incident.channel_id, incident.id
+        if stored is not None and stored.sharing_digest == digest and stored.sharing_file_id:
+            file_id = stored.sharing_file_id
+            try:
+                shared, permalink = await self.slack.file_shared(file_id, channel_id)
+            except SlackError as exc:  # better twice than never
+                log.warning("could not ask Slack whether %s's postmortem was shared: %s", incident.key, exc)
+                shared = False
+            if shared:
+                await self.store.postmortem_posted(incident_id, digest=digest, file_id=file_id, permalink=permalink)
+                return words.posted(incident, permalink)
+
+        async def begun(file_id: str) -> None:
+            await self.store.postmortem_sharing(incident_id, digest=digest, file_id=file_id)
+
         file_id, permalink = await self.slack.upload(
-            incident.channel_id,
+            channel_id,
             f"{incident.label}-postmortem.md",
             written.markdown,
             title=f"Postmortem draft: {incident.label}",
             comment=words.shared(written.postmortem, again=stored is not None and stored.posted_digest is not None),
+            begun=begun,
         )
-        await self.store.postmortem_posted(incident.id, digest=digest, file_id=file_id, permalink=permalink)
+        await self.store.postmortem_posted(incident_id, digest=digest, file_id=file_id, permalink=permalink)
         return words.posted(incident, permalink)
 
     async def on_timer(self, timer: Timer) -> None:

@@ -25,6 +25,8 @@ class StoredPostmortem:
     posted_digest: str | None = None
     file_id: str | None = None
     permalink: str | None = None
+    sharing_digest: str | None = None  # a version whose file was issued to be shared (maybe shared, maybe not)
+    sharing_file_id: str | None = None
 
 
 class PostmortemRows(Transactions):
@@ -57,9 +59,23 @@ class PostmortemRows(Transactions):
                 row.posted_digest,
                 row.file_id,
                 row.permalink,
+                row.sharing_digest,
+                row.sharing_file_id,
             )
 
         return await self.run(work)
+
+    async def postmortem_sharing(self, incident_id: int, *, digest: str, file_id: str) -> None:
+        """This version's file is about to be shared (kept before it is: after a crash, ask Slack whether it was)."""
+
+        def work(conn: sa.Connection) -> None:
+            conn.execute(
+                postmortems.update()
+                .where(postmortems.c.incident_id == incident_id)
+                .values(sharing_digest=digest, sharing_file_id=file_id)
+            )
+
+        await self.run(work)
 
     async def postmortem_posted(self, incident_id: int, *, digest: str, file_id: str, permalink: str | None) -> None:
         def work(conn: sa.Connection) -> None:

@@ -238,6 +238,9 @@ postmortems = sa.Table(
     sa.Column("posted_digest", sa.String(64), nullable=True),  # the version shared in the incident's channel
     sa.Column("file_id", sa.String(32), nullable=True),
     sa.Column("permalink", sa.Text, nullable=True),
+    # a version being shared and the file Slack issued for it (kept before it is shared: found again after a crash)
+    sa.Column("sharing_digest", sa.String(64), nullable=True),
+    sa.Column("sharing_file_id", sa.String(32), nullable=True),
 )
 
 public_posts = sa.Table(

@@ -11,7 +11,8 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from slack_sdk.errors import SlackApiError, SlackClientError
+import aiohttp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
@@ -205,28 +206,63 @@ class SlackGateway:
         return list(await asyncio.gather(*(one(e) for e in emails)))
 
     async def upload(
-        self, channel: str, filename: str, content: str, *, title: str, comment: str, thread_ts: str | None = None
+        self,
+        channel: str,
+        filename: str,
+        content: str,
+        *,
+        title: str,
+        comment: str,
+        thread_ts: str | None = None,
+        begun: Callable[[str], Awaitable[None]] | None = None,
     ) -> tuple[str, str | None]:
         """Share a text file in a channel with a message (Slack's external upload flow: files.getUploadURLExternal,
-        the bytes to the URL it gives, files.completeUploadExternal); its file id and permalink."""
+        the bytes to the URL it gives, files.completeUploadExternal); its file id and permalink. `begun` is told
+        the file's id before it is shared: a caller that keeps it can ask `file_shared` after a crash."""
+        data = content.encode()
+        issued = await self._call("files.getUploadURLExternal", filename=filename, length=len(data))
+        file_id, url = str(issued.get("file_id") or ""), str(issued.get("upload_url") or "")
+        if not file_id or not url:
+            raise self._failed("files.getUploadURLExternal", "no upload URL in the answer")
+        if begun is not None:
+            await begun(file_id)
         try:
-            response = await self._paced(
-                "files.upload",
-                lambda: self.client.files_upload_v2(
-                    channel=channel,
-                    filename=filename,
-                    content=content,
-                    title=title,
-                    initial_comment=comment,
-                    thread_ts=thread_ts,
-                ),
-            )
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.client.timeout)) as session,
+                session.post(url, data=data, proxy=self.client.proxy, ssl=self.client.ssl or True) as response,
+            ):
+                if response.status != 200:
+                    raise self._failed("files.upload", f"the upload URL answered {response.status}")
+        except aiohttp.ClientError as exc:
+            raise self._failed("files.upload", str(exc) or type(exc).__name__) from exc
+        done = await self._call(
+            "files.completeUploadExternal",
+            files=json.dumps([{"id": file_id, "title": title}]),
+            channel_id=channel,
+            initial_comment=comment,
+            thread_ts=thread_ts,
+        )
+        file = next(iter(done.get("files") or []), None) or {}
+        return file_id, file.get("permalink") if isinstance(file, dict) else None
+
+    async def file_shared(self, file_id: str, channel: str) -> tuple[bool, str | None]:
+        """Whether a file was shared in a channel (files.info), and its permalink: an upload cut off after
+        files.completeUploadExternal took it must not be shared twice. Unknown to Slack: not shared."""
+        try:
+            response = await self._paced("files.info", lambda: self.client.files_info(file=file_id))
         except SlackApiError as exc:
-            raise self._failed("files.completeUploadExternal", _error(exc)) from exc
-        except SlackClientError as exc:  # the upload URL refused the bytes
-            raise self._failed("files.upload", str(exc)) from exc
+            if _error(exc) == "file_not_found":
+                return False, None
+            raise self._failed("files.info", _error(exc)) from exc
         file = response.get("file") or {}
-        return str(file.get("id") or ""), file.get("permalink")
+        shares = file.get("shares") or {}
+        where = {
+            *(file.get("channels") or []),
+            *(file.get("groups") or []),
+            *(shares.get("public") or {}),
+            *(shares.get("private") or {}),
+        }
+        return channel in where, file.get("permalink")
 
     async def user_names(self, user_ids: Sequence[str]) -> dict[str, str]:
         """The names people know for these Slack users (display name, else real name, else handle); a user Slack
