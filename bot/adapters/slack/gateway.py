@@ -226,11 +226,11 @@ class SlackGateway:
             raise self._failed("files.getUploadURLExternal", "no upload URL in the answer")
         if begun is not None:
             await begun(file_id)
+        session = self.client.session
+        if session is None:
+            raise self._failed("files.upload", "no HTTP session")
         try:
-            async with (
-                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.client.timeout)) as session,
-                session.post(url, data=data, proxy=self.client.proxy, ssl=self.client.ssl or True) as response,
-            ):
+            async with session.post(url, data=data, proxy=self.client.proxy, ssl=self.client.ssl or True) as response:
                 if response.status != 200:
                     raise self._failed("files.upload", f"the upload URL answered {response.status}")
         except aiohttp.ClientError as exc:
