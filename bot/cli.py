@@ -1,6 +1,6 @@
-"""The `sre-agent` command: serve, demo, sandbox, db upgrade.
+"""The `sre-agent` command: serve, demo, playground, sandbox, db upgrade.
 
-`demo` and `sandbox` load the sandbox package on demand; the serving path never imports it.
+`demo`, `playground` and `sandbox` load the sandbox package on demand; the serving path never imports it.
 """
 
 from __future__ import annotations
@@ -258,6 +258,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="you decide on each proposal at the terminal (Approve or Reject) as the on-call user",
     )
     demo.set_defaults(run=lambda a: _sandbox_command("run_demo")(a))  # type: ignore[operator]
+
+    playground = commands.add_parser(
+        "playground", help="try it in a browser: a local Slack workspace with the real app, no Slack account needed"
+    )
+    playground.add_argument("--scenario", default="checkout-crash-storm", help="scenario name or path to a .yml file")
+    playground.add_argument("--host", default="127.0.0.1", help="where the page is served (default: this machine)")
+    playground.add_argument("--port", type=int, default=8765, help="the page's port (0: any free one)")
+    playground.add_argument(
+        "--speed", type=float, default=None, help="virtual seconds per real second (default 5: time to decide)"
+    )
+    playground.set_defaults(run=lambda a: _sandbox_command("run_playground")(a))  # type: ignore[operator]
 
     sandbox = commands.add_parser("sandbox", help="start the local Slack and PagerDuty peers alone")
     sandbox.add_argument("--scenario", default="checkout-crash-storm", help="the world to serve")

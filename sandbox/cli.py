@@ -1,4 +1,5 @@
-"""Entry points the `sre-agent` CLI loads on demand: ``run_sandbox`` (the peers alone) and ``run_demo``."""
+"""Entry points the `sre-agent` CLI loads on demand: ``run_sandbox`` (the peers alone), ``run_demo`` and
+``run_playground``."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from sandbox.scenario import ScenarioError, find_scenario, load_scenario
 from sandbox.server import Sandbox
 from sandbox.world import World, WorldError
 
-__all__ = ["Served", "describe", "load_served", "run_demo", "run_sandbox"]
+__all__ = ["Served", "describe", "load_served", "run_demo", "run_playground", "run_sandbox"]
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,39 @@ def run_demo(args: argparse.Namespace) -> int:
         out.line()
         out.line(_closing_line(summary))
     return 0 if summary["ok"] else 1
+
+
+def run_playground(args: argparse.Namespace) -> int:
+    from sandbox.demo import quiet_logs
+    from sandbox.playground import SPEED, serve_playground
+
+    try:
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as exc:
+        print(f"sre-agent: error: {exc}", file=sys.stderr)
+        return 2
+    if args.speed is not None and args.speed <= 0:
+        print("sre-agent: error: --speed must be positive", file=sys.stderr)
+        return 2
+    quiet_logs()
+
+    def ready(url: str) -> None:
+        print(f"sre-agent playground: {scenario.title}", flush=True)
+        print(f"Open {url} in a browser. Ctrl-C stops it.", flush=True)
+        print(
+            f"(a sandbox Slack workspace, PagerDuty, OpsGenie and agents with the real app; virtual time runs "
+            f"{args.speed or SPEED:g}x: --speed to change it)",
+            flush=True,
+        )
+
+    try:
+        asyncio.run(serve_playground(scenario, host=args.host, port=args.port, speed=args.speed, ready=ready))
+    except KeyboardInterrupt:
+        return 0
+    except OSError as exc:  # the port is taken, or the host is not this machine's
+        print(f"sre-agent: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _closing_line(summary: dict[str, Any]) -> str:

@@ -158,6 +158,25 @@ def add_control_routes(app: web.Application, sb: Sandbox) -> None:
     async def views(request: web.Request) -> web.StreamResponse:
         return _ok({"views": [v.to_json() for v in slack.views.values()]})
 
+    @route("GET", "/slack/files/{id}")
+    async def file_content(request: web.Request) -> web.StreamResponse:
+        """A shared file's bytes (what a person opening it in Slack reads), as UTF-8 text."""
+        file = slack.files.get(request.match_info["id"])
+        if file is None or file.content is None or file.channel is None:
+            raise KeyError(f"no shared file {request.match_info['id']!r}")
+        return web.Response(body=file.content, content_type="text/plain", charset="utf-8")
+
+    @route("POST", "/slack/views/{id}/close")
+    async def close_view(request: web.Request) -> web.StreamResponse:
+        """A person closes a modal (its close button, or Escape). Slack tells the app only when the view asked
+        (`notify_on_close`), which none of the bot's views does: the sandbox only marks it closed."""
+        view = slack.views.get(request.match_info["id"])
+        if view is None:
+            raise KeyError(f"unknown view {request.match_info['id']!r}")
+        view.closed = True
+        sb.rt.feed.emit("slack.view", view_id=view.id, user=view.user_id, view_kind=view.kind, action="close")
+        return _ok({"ok": True})
+
     @route("GET", "/slack/requests")
     async def bot_requests(request: web.Request) -> web.StreamResponse:
         return _ok({"requests": slack.bot_requests})

@@ -12,6 +12,7 @@ import logging
 import secrets
 import tempfile
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -44,7 +45,7 @@ from sandbox.scenario import (
 )
 from sandbox.server import Sandbox
 
-__all__ = ["DemoFailed", "play"]
+__all__ = ["DemoFailed", "play", "running"]
 
 APPROVE, REJECT = "proposal.approve", "proposal.reject"  # the proposal's buttons (blocks.ids.ActionId)
 MIN_REAL_WAIT_S = 15.0  # however fast the virtual clock runs, a `wait: {until: ...}` gives the bot this long
@@ -511,32 +512,7 @@ async def play(
     A ``wait: {until: ...}`` fails after its virtual timeout, but never sooner than ``min_real_wait_s`` real seconds:
     the bot's work takes real time however fast the virtual clock runs."""
     out = out or Printer(quiet=True)
-    clock = ScaledClock(speed or scenario.speed)
-    sandbox = Sandbox(
-        scenario.world,
-        slack_signing_secret=secrets.token_hex(16),
-        pagerduty_webhook_secrets=[secrets.token_hex(16)],
-        clock=clock.now,
-        agents=scenario.agents,
-    )
-    await sandbox.start()
-    with tempfile.TemporaryDirectory(prefix="sre-agent-demo-") as tmp:
-        extra: dict[str, Any] = {"SRE_LOG_LEVEL": "WARNING", "SRE_PAGER": scenario.pager}
-        if scenario.catalog is not None:
-            catalog_path = Path(tmp) / "catalog.yml"
-            catalog_path.write_text(yaml.safe_dump(scenario.catalog), encoding="utf-8")
-            extra["SRE_CATALOG_PATH"] = str(catalog_path)
-        if scenario.slos:
-            slos_path = Path(tmp) / "slos.yml"
-            slos_path.write_text(yaml.safe_dump_all(scenario.slos, sort_keys=False), encoding="utf-8")
-            extra["SRE_SLOS_PATH"] = str(slos_path)
-        if scenario.agents:
-            agents_path = Path(tmp) / "agents.yml"
-            agents_path.write_text(yaml.safe_dump(sandbox.agents.agents_file()), encoding="utf-8")
-            extra["SRE_AGENTS_PATH"] = str(agents_path)
-        settings = bot_settings_for(sandbox, f"sqlite:///{Path(tmp) / 'demo.db'}", **extra)
-        bot = await start_bot(settings, sandbox, clock=clock)
-        await _record_history(scenario, bot, clock)
+    async with running(scenario, speed=speed) as (sandbox, bot, clock):
         run = _Run(scenario, sandbox, bot, clock, out, min_real_wait_s, interactive)
         tail = asyncio.create_task(run.tail())
         try:
@@ -551,9 +527,56 @@ async def play(
             with contextlib.suppress(asyncio.CancelledError):
                 await tail
             summary = await _summary(run)
-            await bot.stop()
-            await sandbox.stop()
     return summary
+
+
+@contextlib.asynccontextmanager
+async def running(
+    scenario: Scenario,
+    *,
+    speed: float | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    prepare: Callable[[Sandbox], None] | None = None,
+) -> AsyncIterator[tuple[Sandbox, RunningBot, ScaledClock]]:
+    """The scenario's world served by the sandbox (on `host`:`port`; `prepare` may add routes to it first) and the
+    real app beside it on a fresh SQLite file, both on one virtual clock at `speed` (default: the scenario's), its
+    history stored; stopped and removed on the way out."""
+    clock = ScaledClock(speed or scenario.speed)
+    sandbox = Sandbox(
+        scenario.world,
+        slack_signing_secret=secrets.token_hex(16),
+        pagerduty_webhook_secrets=[secrets.token_hex(16)],
+        clock=clock.now,
+        agents=scenario.agents,
+    )
+    if prepare is not None:
+        prepare(sandbox)
+    await sandbox.start(host, port)
+    try:
+        with tempfile.TemporaryDirectory(prefix="sre-agent-demo-") as tmp:
+            extra: dict[str, Any] = {"SRE_LOG_LEVEL": "WARNING", "SRE_PAGER": scenario.pager}
+            if scenario.catalog is not None:
+                catalog_path = Path(tmp) / "catalog.yml"
+                catalog_path.write_text(yaml.safe_dump(scenario.catalog), encoding="utf-8")
+                extra["SRE_CATALOG_PATH"] = str(catalog_path)
+            if scenario.slos:
+                slos_path = Path(tmp) / "slos.yml"
+                slos_path.write_text(yaml.safe_dump_all(scenario.slos, sort_keys=False), encoding="utf-8")
+                extra["SRE_SLOS_PATH"] = str(slos_path)
+            if scenario.agents:
+                agents_path = Path(tmp) / "agents.yml"
+                agents_path.write_text(yaml.safe_dump(sandbox.agents.agents_file()), encoding="utf-8")
+                extra["SRE_AGENTS_PATH"] = str(agents_path)
+            settings = bot_settings_for(sandbox, f"sqlite:///{Path(tmp) / 'demo.db'}", **extra)
+            bot = await start_bot(settings, sandbox, clock=clock)
+            try:
+                await _record_history(scenario, bot, clock)
+                yield sandbox, bot, clock
+            finally:
+                await bot.stop()
+    finally:
+        await sandbox.stop()
 
 
 async def _record_history(scenario: Scenario, bot: RunningBot, clock: ScaledClock) -> None:
