@@ -45,10 +45,20 @@ from sandbox.scenario import (
 )
 from sandbox.server import Sandbox
 
-__all__ = ["DemoFailed", "play", "running"]
+__all__ = ["DemoFailed", "play", "running", "signal_values"]
 
 APPROVE, REJECT = "proposal.approve", "proposal.reject"  # the proposal's buttons (blocks.ids.ActionId)
+CLICK_WAIT_S = 5.0  # how long a click waits for its button to appear (real seconds)
 MIN_REAL_WAIT_S = 15.0  # however fast the virtual clock runs, a `wait: {until: ...}` gives the bot this long
+
+
+def _is_button(element: Any, action: str, value: str | None) -> bool:
+    """A button with that action id (and, for a proposal's, a value that begins so: that proposal's)."""
+    return (
+        isinstance(element, dict)
+        and element.get("action_id") == action
+        and (value is None or str(element.get("value") or "").startswith(value))
+    )
 
 
 class DemoFailed(RuntimeError):
@@ -163,11 +173,20 @@ class _Run:
             self._opsgenie(step)
 
     async def _click(self, step: Click) -> None:
+        """Click the newest button with the step's action id in its channel. A button not there yet is waited for
+        a little (CLICK_WAIT_S real seconds): a message that a wait saw may be being redrawn, its buttons gone, and
+        the one to click about to be posted."""
         channel = await self.channel_id(step.channel)
+        value = await self._proposal_value(step.proposal) if step.proposal is not None else None
+        deadline = time.monotonic() + CLICK_WAIT_S
+        while not self._has_button(channel, step.action, value):
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
         for message in reversed(self.sandbox.slack.messages_in(channel)):
             for block in message.blocks or []:
                 for element in block.get("elements") or []:
-                    if isinstance(element, dict) and element.get("action_id") == step.action:
+                    if _is_button(element, step.action, value):
                         action = step.action
                         if self.interactive and action in (APPROVE, REJECT):
                             action = await self._ask_person(step.user, message.text)
@@ -186,7 +205,24 @@ class _Run:
                         if action == REJECT:
                             await self._reject_reason(step.user)
                         return
-        raise DemoFailed(f"no button {step.action!r} in {self.channel_label(channel)}")
+        of = f" of proposal {step.proposal}" if step.proposal is not None else ""
+        raise DemoFailed(f"no button {step.action!r}{of} in {self.channel_label(channel)}")
+
+    async def _proposal_value(self, nth: int) -> str:
+        """What the buttons of the incident's Nth proposal carry (its id), to tell them from another's."""
+        incident = await self.incident()
+        proposals = await self.bot.services.store.proposals(incident.id) if incident and incident.id else []
+        if len(proposals) < nth:
+            raise DemoFailed(f"no proposal {nth}: the incident has {len(proposals)}")
+        return f"{sorted(proposals, key=lambda p: p.id)[nth - 1].id}:"
+
+    def _has_button(self, channel: str, action: str, value: str | None) -> bool:
+        return any(
+            _is_button(element, action, value)
+            for message in self.sandbox.slack.messages_in(channel)
+            for block in message.blocks or []
+            for element in block.get("elements") or []
+        )
 
     async def _ask_person(self, user: str, text: str) -> str:
         """--interactive: the person at the terminal decides for the on-call user."""
@@ -400,7 +436,7 @@ async def _summary(run: _Run) -> dict[str, Any]:
                 "role": e["role"],
                 "outcome": e["outcome"],
                 "duration_ms": e["duration_ms"],
-                "signals": _signal_values(e["signals"]),
+                "signals": signal_values(e["signals"]),
                 "reason": e["reason"],
             }
             for e in await store.evidence(incident.id)
@@ -484,7 +520,7 @@ def _findings(run: _Run) -> dict[str, Any] | None:
     return None
 
 
-def _signal_values(signals: dict[str, Any]) -> dict[str, Any]:
+def signal_values(signals: dict[str, Any]) -> dict[str, Any]:
     """The stored signals without their sources: {"error_rate": 0.085, "pods": {"CrashLoopBackOff": 3}, ...}."""
     out: dict[str, Any] = {}
     for key, value in signals.items():
@@ -506,13 +542,15 @@ async def play(
     out: Printer | None = None,
     min_real_wait_s: float = MIN_REAL_WAIT_S,
     interactive: bool = False,
+    database: Path | None = None,
+    runbooks: Path | None = None,
 ) -> dict[str, Any]:
     """Play ``scenario`` and return the JSON summary (``ok`` is false, with ``error``, when the script failed).
 
     A ``wait: {until: ...}`` fails after its virtual timeout, but never sooner than ``min_real_wait_s`` real seconds:
     the bot's work takes real time however fast the virtual clock runs."""
     out = out or Printer(quiet=True)
-    async with running(scenario, speed=speed) as (sandbox, bot, clock):
+    async with running(scenario, speed=speed, database=database, runbooks=runbooks) as (sandbox, bot, clock):
         run = _Run(scenario, sandbox, bot, clock, out, min_real_wait_s, interactive)
         tail = asyncio.create_task(run.tail())
         try:
@@ -538,10 +576,12 @@ async def running(
     host: str = "127.0.0.1",
     port: int = 0,
     prepare: Callable[[Sandbox], None] | None = None,
+    database: Path | None = None,
+    runbooks: Path | None = None,
 ) -> AsyncIterator[tuple[Sandbox, RunningBot, ScaledClock]]:
     """The scenario's world served by the sandbox (on `host`:`port`; `prepare` may add routes to it first) and the
     real app beside it on a fresh SQLite file, both on one virtual clock at `speed` (default: the scenario's), its
-    history stored; stopped and removed on the way out."""
+    history stored; stopped and removed on the way out (the SQLite file is kept where `database` names one)."""
     clock = ScaledClock(speed or scenario.speed)
     sandbox = Sandbox(
         scenario.world,
@@ -556,6 +596,8 @@ async def running(
     try:
         with tempfile.TemporaryDirectory(prefix="sre-agent-demo-") as tmp:
             extra: dict[str, Any] = {"SRE_LOG_LEVEL": "WARNING", "SRE_PAGER": scenario.pager}
+            if runbooks is not None:
+                extra["SRE_RUNBOOKS_PATH"] = str(runbooks)
             if scenario.catalog is not None:
                 catalog_path = Path(tmp) / "catalog.yml"
                 catalog_path.write_text(yaml.safe_dump(scenario.catalog), encoding="utf-8")
@@ -568,7 +610,7 @@ async def running(
                 agents_path = Path(tmp) / "agents.yml"
                 agents_path.write_text(yaml.safe_dump(sandbox.agents.agents_file()), encoding="utf-8")
                 extra["SRE_AGENTS_PATH"] = str(agents_path)
-            settings = bot_settings_for(sandbox, f"sqlite:///{Path(tmp) / 'demo.db'}", **extra)
+            settings = bot_settings_for(sandbox, f"sqlite:///{database or Path(tmp) / 'demo.db'}", **extra)
             bot = await start_bot(settings, sandbox, clock=clock)
             try:
                 await _record_history(scenario, bot, clock)

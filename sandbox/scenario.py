@@ -162,6 +162,7 @@ class Click:
     user: str
     action: str
     channel: str = "incident"
+    proposal: int | None = None  # a proposal's button: the incident's Nth proposal (1: the first it made)
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,7 @@ class Scenario:
     history: list[Recorded] = field(default_factory=list)
     agents: list[AgentSpec] = field(default_factory=list)  # A2A agents the sandbox serves and the bot asks
     pager: str = "pagerduty"  # the paging service the bot runs with (SRE_PAGER) and pages come through
+    original: dict[str, Any] | None = None  # a recorded incident's outcome (`sre-agent record`), for `replay`
 
 
 # ---- reading -----------------------------------------------------------------------------------------------------
@@ -315,11 +317,18 @@ class _Reader:
                 self.text(v, "in", path, default="incident"),
             )
         if kind == "click":
-            self.only(v, {"user", "action", "in"}, path)
+            self.only(v, {"user", "action", "in", "proposal"}, path)
+            action = self.text(v, "action", path)
+            proposal = v.get("proposal")
+            if proposal is not None and (isinstance(proposal, bool) or not isinstance(proposal, int) or proposal < 1):
+                raise self.fail(f"{path}.proposal", f"expected 1 or more (the incident's Nth one), got {proposal!r}")
+            if proposal is not None and not action.startswith("proposal."):
+                raise self.fail(f"{path}.proposal", "only a proposal's buttons (proposal.*) name a proposal")
             return Click(
                 self.person(v, path, slack=True),
-                self.text(v, "action", path),
+                action,
                 self.text(v, "in", path, default="incident"),
+                proposal,
             )
         if kind == "opsgenie":
             self.only(v, {"user", "action", "text"}, path)
@@ -424,6 +433,7 @@ def load_scenario(name: str) -> Scenario:
         "slos",
         "history",
         "pager",
+        "original",
     }
     unknown = sorted(set(data) - allowed, key=str)
     if unknown:
@@ -463,6 +473,9 @@ def load_scenario(name: str) -> Scenario:
         agents = parse_agents(data.get("agents"), "agents")
     except AgentWorldError as exc:
         raise ScenarioError(f"{origin}: {exc}") from None
+    original = data.get("original")
+    if original is not None and not isinstance(original, Mapping):
+        raise ScenarioError(f"{origin}: original: expected a mapping (what `sre-agent record` wrote)")
     slos = _slos(data.get("slos"), origin)
     history = [_recorded(reader, raw, f"history[{i}]", slos) for i, raw in enumerate(data.get("history") or [])]
     return Scenario(
@@ -478,4 +491,5 @@ def load_scenario(name: str) -> Scenario:
         speed=float(speed),
         source=str(path),
         pager=pager,
+        original=dict(original) if original is not None else None,
     )
