@@ -1,6 +1,7 @@
-"""The `sre-agent` command: serve, demo, playground, sandbox, db upgrade.
+"""The `sre-agent` command: serve, demo, playground, record, replay, sandbox, db upgrade.
 
-`demo`, `playground` and `sandbox` load the sandbox package on demand; the serving path never imports it.
+`demo`, `playground`, `record`, `replay` and `sandbox` load the sandbox package on demand; the serving path never
+imports it.
 """
 
 from __future__ import annotations
@@ -59,8 +60,7 @@ def _db_upgrade(_args: argparse.Namespace) -> int:
 
 
 if TYPE_CHECKING:
-    from bot.domain.incident import Incident
-    from bot.store import Store
+    pass
 
 
 def _store_url_from_env() -> str:
@@ -161,7 +161,7 @@ def _audit_verify(args: argparse.Namespace) -> int:
         try:
             incidents = await store.incidents()
             if args.incident:
-                named = await _find_incident(store, args.incident)
+                named = await store.incident_named(args.incident)
                 if named is None:
                     print(f"sre-agent: error: no incident {args.incident}", file=sys.stderr)
                     return 2
@@ -209,7 +209,7 @@ def _postmortem(args: argparse.Namespace) -> int:
     async def run() -> int:
         store = await Store.open(url)
         try:
-            incident = await _find_incident(store, args.incident)
+            incident = await store.incident_named(args.incident)
             if incident is None:
                 print(f"sre-agent: error: no incident {args.incident}", file=sys.stderr)
                 return 2
@@ -225,15 +225,6 @@ def _postmortem(args: argparse.Namespace) -> int:
         return 0
 
     return asyncio.run(run())
-
-
-async def _find_incident(store: Store, label: str) -> Incident | None:
-    """An incident by its label (INC-4211: its pager number, else its id) or its id."""
-    wanted = label.upper().removeprefix("INC-")
-    found = [i for i in await store.incidents() if str(i.number) == wanted or str(i.id) == wanted]
-    by_number = [i for i in found if str(i.number) == wanted]
-    chosen = by_number or found
-    return chosen[0] if chosen else None
 
 
 def _sandbox_command(name: str) -> object:
@@ -269,6 +260,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--speed", type=float, default=None, help="virtual seconds per real second (default 5: time to decide)"
     )
     playground.set_defaults(run=lambda a: _sandbox_command("run_playground")(a))  # type: ignore[operator]
+
+    record = commands.add_parser("record", help="write a finished incident as a scenario file, to replay it")
+    record.add_argument("incident", metavar="INCIDENT", help="INC-4211 (its number) or the incident's id")
+    record.add_argument("-o", "--output", required=True, metavar="FILE", help="the file to write (-: print it)")
+    record.set_defaults(run=lambda a: _sandbox_command("run_record")(a))  # type: ignore[operator]
+
+    replay = commands.add_parser(
+        "replay", help="play a recorded incident against this sre-agent and its runbooks; what differs from then"
+    )
+    replay.add_argument("file", metavar="FILE", help="a scenario file (sre-agent record wrote it, or your own)")
+    replay.add_argument("--runbooks", type=Path, help="play it with these runbooks (a folder or file) instead")
+    replay.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    replay.add_argument("--speed", type=float, default=None, help="virtual seconds per real second (default: file)")
+    replay.set_defaults(run=lambda a: _sandbox_command("run_replay")(a))  # type: ignore[operator]
 
     sandbox = commands.add_parser("sandbox", help="start the local Slack and PagerDuty peers alone")
     sandbox.add_argument("--scenario", default="checkout-crash-storm", help="the world to serve")

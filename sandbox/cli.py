@@ -1,5 +1,5 @@
-"""Entry points the `sre-agent` CLI loads on demand: ``run_sandbox`` (the peers alone), ``run_demo`` and
-``run_playground``."""
+"""Entry points the `sre-agent` CLI loads on demand: ``run_sandbox`` (the peers alone), ``run_demo``,
+``run_playground``, and the game days' ``run_record`` and ``run_replay``."""
 
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ import yaml
 
 from sandbox.a2a_agents import AgentSpec
 from sandbox.render import render_entry
-from sandbox.scenario import ScenarioError, find_scenario, load_scenario
+from sandbox.scenario import Scenario, ScenarioError, find_scenario, load_scenario
 from sandbox.server import Sandbox
 from sandbox.world import World, WorldError
 
-__all__ = ["Served", "describe", "load_served", "run_demo", "run_playground", "run_sandbox"]
+__all__ = ["Served", "describe", "load_served", "run_demo", "run_playground", "run_record", "run_replay", "run_sandbox"]
 
 
 @dataclass(frozen=True)
@@ -109,8 +109,7 @@ def run_sandbox(args: argparse.Namespace) -> int:
     try:
         served = load_served(getattr(args, "scenario", None))
     except ScenarioError as exc:
-        print(f"sre-agent: error: {exc}", file=sys.stderr)
-        return 2
+        return _error(str(exc))
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(args, served))
     return 0
@@ -120,17 +119,11 @@ def run_demo(args: argparse.Namespace) -> int:
     from sandbox.demo import play, quiet_logs
     from sandbox.render import Printer
 
-    try:
-        scenario = load_scenario(args.scenario)
-    except ScenarioError as exc:
-        print(f"sre-agent: error: {exc}", file=sys.stderr)
-        return 2
+    scenario = _scenario(args.scenario, args.speed)
+    if isinstance(scenario, int):
+        return scenario
     if args.interactive and (args.json or not sys.stdin.isatty()):
-        print("sre-agent: error: --interactive needs a terminal to ask at (and no --json)", file=sys.stderr)
-        return 2
-    if args.speed is not None and args.speed <= 0:
-        print("sre-agent: error: --speed must be positive", file=sys.stderr)
-        return 2
+        return _error("--interactive needs a terminal to ask at (and no --json)")
     quiet_logs()
     out = Printer(quiet=args.json)
     out.line(f"sre-agent demo: {scenario.title}")
@@ -153,14 +146,9 @@ def run_playground(args: argparse.Namespace) -> int:
     from sandbox.demo import quiet_logs
     from sandbox.playground import SPEED, serve_playground
 
-    try:
-        scenario = load_scenario(args.scenario)
-    except ScenarioError as exc:
-        print(f"sre-agent: error: {exc}", file=sys.stderr)
-        return 2
-    if args.speed is not None and args.speed <= 0:
-        print("sre-agent: error: --speed must be positive", file=sys.stderr)
-        return 2
+    scenario = _scenario(args.scenario, args.speed)
+    if isinstance(scenario, int):
+        return scenario
     quiet_logs()
 
     def ready(url: str) -> None:
@@ -177,9 +165,103 @@ def run_playground(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 0
     except OSError as exc:  # the port is taken, or the host is not this machine's
-        print(f"sre-agent: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        return _error(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
     return 0
+
+
+def run_record(args: argparse.Namespace) -> int:
+    """`sre-agent record INCIDENT -o FILE`: a finished incident from the store as a scenario file."""
+    from pydantic import ValidationError
+
+    from bot.config.files import read_yaml
+    from bot.config.settings import StoreSettings, describe_validation_error
+    from bot.errors import ConfigError
+    from bot.store import Store
+    from sandbox.gameday import RecordError, record
+
+    try:
+        url = StoreSettings.model_validate({}).store_url
+        catalog_path = os.environ.get("SRE_CATALOG_PATH")
+        catalog = read_yaml(Path(catalog_path)) if catalog_path else None
+    except ValidationError as exc:
+        return _error(describe_validation_error(exc))
+    except ConfigError as exc:
+        return _error(str(exc))
+    if catalog is not None and not isinstance(catalog, dict):
+        return _error(f"{catalog_path}: expected a mapping with `services`")
+
+    async def recorded() -> tuple[str, dict[str, Any]] | int:
+        store = await Store.open(url)
+        try:
+            incident = await store.incident_named(args.incident)
+            if incident is None:
+                return _error(f"no incident {args.incident} in the database (SRE_DATABASE_URL)")
+            return incident.label, await record(store, incident, catalog=catalog)
+        except RecordError as exc:
+            return _error(str(exc))
+        finally:
+            await store.close()
+
+    found = asyncio.run(recorded())
+    if isinstance(found, int):
+        return found
+    label, scenario = found
+    text = "# Recorded by `sre-agent record`: replay it with `sre-agent replay FILE` (docs/scenarios.md)\n"
+    text += yaml.safe_dump(scenario, sort_keys=False, allow_unicode=True, width=118)
+    if args.output == "-":
+        sys.stdout.write(text)
+        return 0
+    Path(args.output).write_text(text, encoding="utf-8")
+    steps = len(scenario["script"])
+    print(f"{label} recorded in {args.output}: {steps} steps. Replay it: sre-agent replay {args.output}")
+    return 0
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    """`sre-agent replay FILE`: 0 when the outcome is the same as recorded (or nothing was recorded), 1 when it
+    differs, 2 when the file or the runbooks cannot be read."""
+    from bot.config.runbooks import load_runbooks
+    from bot.errors import ConfigError
+    from sandbox.demo import quiet_logs
+    from sandbox.gameday import replay, side_by_side
+
+    scenario = _scenario(args.file, args.speed)
+    if isinstance(scenario, int):
+        return scenario
+    try:
+        if args.runbooks is not None:
+            load_runbooks(args.runbooks)  # a bad runbook is said here, naming the file, before anything runs
+    except ConfigError as exc:
+        return _error(str(exc))
+    quiet_logs()
+    if not args.json:
+        print(f"sre-agent replay: {scenario.title}", flush=True)
+        print(f"(against this sre-agent and {args.runbooks or 'its shipped runbooks'}; virtual time runs fast)")
+    try:
+        result = asyncio.run(replay(scenario, runbooks=args.runbooks, speed=args.speed))
+    except KeyboardInterrupt:
+        return 130
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        print(side_by_side(result))
+    return 1 if result["same"] is False else 0
+
+
+def _scenario(name: str, speed: float | None) -> Scenario | int:
+    """The scenario to play at `speed`; else the exit status, having said what is wrong."""
+    try:
+        scenario = load_scenario(name)
+    except ScenarioError as exc:
+        return _error(str(exc))
+    if speed is not None and speed <= 0:
+        return _error("--speed must be positive")
+    return scenario
+
+
+def _error(message: str) -> int:
+    print(f"sre-agent: error: {message}", file=sys.stderr)
+    return 2
 
 
 def _closing_line(summary: dict[str, Any]) -> str:

@@ -144,18 +144,21 @@ async def test_a_signal_changed_in_the_panel_is_what_the_agent_reports_next() ->
         assert "calm" in said and "0.001" in said
 
 
-async def test_sre_agent_playground_prints_its_address_and_serves_the_page() -> None:
-    process = await asyncio.create_subprocess_exec(
+async def _sre_agent_playground(*args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot.cli",
         "playground",
-        "--port",
-        "0",
+        *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         cwd=ROOT,
     )
+
+
+async def test_sre_agent_playground_prints_its_address_and_serves_the_page() -> None:
+    process = await _sre_agent_playground("--port", "0")
     try:
         assert process.stdout is not None
         lines = [(await asyncio.wait_for(process.stdout.readline(), 60)).decode() for _ in range(2)]
@@ -173,17 +176,7 @@ async def test_sre_agent_playground_prints_its_address_and_serves_the_page() -> 
 async def test_a_taken_port_is_said_plainly() -> None:
     async with playground() as url:
         port = url.split(":")[2].split("/")[0]
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot.cli",
-            "playground",
-            "--port",
-            port,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            cwd=ROOT,
-        )
+        process = await _sre_agent_playground("--port", port)
         _out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in err.decode()

@@ -94,6 +94,14 @@ class IncidentRows(Transactions):
 
         return await self.run(work)
 
+    async def incident_named(self, label: str) -> Incident | None:
+        """An incident by its label (INC-4211: its pager number, else its id) or its id; by number first."""
+        wanted = label.strip().upper().removeprefix("INC-")
+        found = [i for i in await self.incidents() if str(i.number) == wanted or str(i.id) == wanted]
+        by_number = [i for i in found if str(i.number) == wanted]
+        chosen = by_number or found
+        return chosen[0] if chosen else None
+
     async def incident_counts(self) -> dict[str, int]:
         """How many incidents are in each phase."""
 

@@ -1,0 +1,494 @@
+"""Game days: a finished incident recorded as a scenario, and a scenario replayed against today's code and runbooks.
+
+`record` reads an incident from sre-agent's store and writes the scenario that plays it again (format 1,
+docs/scenarios.md): the page that opened it, what each agent answered (before and after the fix: its words and the
+figures sre-agent read from them), how an approved change turned out, and what each person did and when, each step
+waiting for what the person had seen (a proposal, a status page post) and then as long as they took. The people are
+known by their Slack ids (the store keeps no names). What happened is kept beside the script (`original`).
+
+`replay` plays such a file with the sandbox and the real app on the virtual clock, optionally with other runbooks,
+and sets what happens now beside what happened then: the proposals, the approvals they needed, how the incident
+ended and how long it took to mitigate and resolve.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bot.domain.events import Decision, Escalated, Paged, RespondersInvited, payload_of
+from bot.domain.incident import Incident
+from bot.domain.timeline import EventKind, TimelineEvent
+from bot.lifecycle.postmortems import Postmortems
+from bot.store import Store
+from sandbox.demo import play, signal_values
+from sandbox.scenario import FORMAT_VERSION, SCENARIOS, Scenario
+
+__all__ = ["RecordError", "compare", "outcome", "record", "replay", "side_by_side"]
+
+SLACK = "slack:"
+PAGERS = ("pagerduty", "opsgenie")
+MIN_TIMEOUT_S = 120  # a wait for what the person had seen gives the bot at least this long (virtual)
+
+
+class RecordError(ValueError):
+    """An incident that cannot be recorded as a scenario, and why."""
+
+
+async def outcome(store: Store, incident: Incident) -> dict[str, Any]:
+    """How an incident went, in the terms a replay compares: its phase and severity, each proposal (runbook, action,
+    what became of it, the approvals it needed and got), what each agent's answer was, and the four times."""
+    assert incident.id is not None
+    written = await Postmortems(store=store, runbooks={}).of(incident)
+    m = written.postmortem.metrics
+    events = await store.timeline(incident.id)
+    verified = {e.data.get("proposal") for e in events if e.kind is EventKind.VERIFIED}
+    return {
+        "incident": incident.label,
+        "phase": str(incident.phase),
+        "severity": str(incident.severity),
+        "proposals": [
+            {
+                "runbook": p.plan.runbook,
+                "action": p.plan.action,
+                "status": str(p.status),
+                "approvals_needed": p.needed,
+                "approvals": len(p.approvers),
+                "verified": p.id in verified,
+            }
+            for p in await store.proposals(incident.id)
+        ],
+        "evidence": [{"agent": e["agent"], "outcome": e["outcome"]} for e in await store.evidence(incident.id)],
+        "time_to_acknowledge_s": m.time_to_acknowledge_s,
+        "time_to_mitigate_s": m.time_to_mitigate_s,
+        "time_to_resolve_s": m.time_to_resolve_s,
+    }
+
+
+async def record(store: Store, incident: Incident, *, catalog: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The scenario that plays `incident` again (a mapping to write as YAML). `catalog` is the service catalog
+    sre-agent ran with (the catalog file's shape): its entry for the service names the pager's ids the world uses.
+    Raises RecordError for an incident no scenario step can open again: one opened from an error budget offer, or
+    by sre-agent itself."""
+    assert incident.id is not None
+    events = await store.timeline(incident.id)
+    opening = next((e for e in events if e.kind is EventKind.TRIGGERED), None)
+    if opening is None:
+        raise RecordError(f"{incident.label} has no trigger on its timeline: nothing to start a replay from")
+    offer = next((o for o in await store.offers() if o.incident_id == incident.id), None)
+    if offer is not None:
+        raise RecordError(
+            f"{incident.label} was opened from an error budget offer (approved by {offer.decided_by}): recording "
+            "such an incident is not supported yet (its SLOs, their history and the answer that offered it would "
+            "have to be recorded too)"
+        )
+    entry = _catalog_entry(catalog, incident.service)
+    people = _people(events)
+    world = _world(incident, entry, people, events)
+    script: list[dict[str, Any]] = [{"say": f"Recorded from {incident.label}: {incident.title}"}]
+    if opening.actor.startswith(SLACK):
+        script.append({"mention": {"user": _key(opening.actor), "text": incident.title, "in": "incidents"}})
+    elif incident.source in ("pagerduty", "opsgenie"):
+        paged = payload_of(opening)
+        page: dict[str, Any] = {"service": incident.service, "title": incident.title}
+        if incident.source == "opsgenie":
+            page["priority"] = str(incident.severity)
+        elif isinstance(paged, Paged) and paged.urgency:
+            page["urgency"] = paged.urgency
+        script.append({"page": page})
+    else:
+        raise RecordError(
+            f"{incident.label} was opened by {opening.actor} (not a page nor a person): recording it is not supported"
+        )
+    ordinals = {p.id: n for n, p in enumerate(sorted(await store.proposals(incident.id), key=lambda p: p.id), 1)}
+    script += _human_steps(events, incident, opening.at, ordinals)
+    if incident.resolved_at is not None:
+        script.append({"wait": {"until": "resolved", "timeout": "5m"}})
+    scenario: dict[str, Any] = {
+        "version": FORMAT_VERSION,
+        "name": f"recorded-{incident.label.lower()}",
+        "title": f"{incident.label}: {incident.title}",
+        "description": (
+            f"{incident.label} ({incident.service}, {incident.severity}) as it happened on "
+            f"{opening.at:%Y-%m-%d %H:%M} UTC, recorded by sre-agent: the page, the agents' answers and what each "
+            "person did and when."
+        ),
+        "speed": 60,
+        "pager": incident.source if incident.source == "opsgenie" else "pagerduty",
+        "world": world,
+        "agents": await _agents(store, incident, events),
+        "script": script,
+        "original": await outcome(store, incident),
+    }
+    if catalog is not None:
+        scenario["catalog"] = dict(catalog)
+    return scenario
+
+
+# ---- the world -----------------------------------------------------------------------------------------------------
+
+
+def _key(actor: str) -> str:
+    """A person's key in the recorded world: their Slack id, lowercased."""
+    return actor.removeprefix(SLACK).lower()
+
+
+def _people(events: Sequence[TimelineEvent]) -> list[str]:
+    """The Slack ids of the people in the incident: those who acted, approved or were invited, in order."""
+    found: dict[str, None] = {}
+    for event in events:
+        if event.actor.startswith(SLACK):
+            found[event.actor.removeprefix(SLACK)] = None
+        payload = payload_of(event)
+        if isinstance(payload, Decision):
+            found.update(dict.fromkeys(payload.approvers))
+        elif isinstance(payload, RespondersInvited):
+            found.update(dict.fromkeys(u for u in payload.users if u.startswith("U")))
+    return list(found)
+
+
+def _pager_person(actor: str) -> str | None:
+    """The name of a person who acted in the paging service (`pagerduty:Dana Ortiz`), None for anyone else."""
+    source, _, name = actor.partition(":")
+    return name if source in PAGERS and name and name != "sre-agent" else None
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "someone"
+
+
+def _named(events: Sequence[TimelineEvent]) -> list[str]:
+    """The names of the people who acted in the paging service or were paged by an escalation, in order."""
+    found: dict[str, None] = {}
+    for event in events:
+        name = _pager_person(event.actor)
+        if name:
+            found[name] = None
+        payload = payload_of(event)
+        if isinstance(payload, Escalated):
+            found.update(dict.fromkeys(payload.paged))
+    return list(found)
+
+
+def _catalog_entry(catalog: Mapping[str, Any] | None, service: str) -> Mapping[str, Any]:
+    for entry in (catalog or {}).get("services") or []:
+        if isinstance(entry, Mapping) and entry.get("name") == service:
+            return entry
+    return {}
+
+
+def _made_up(prefix: str, seed: str, length: int) -> str:
+    return prefix + hashlib.sha256(seed.encode()).hexdigest().upper()[: length - len(prefix)]
+
+
+def _world(
+    incident: Incident, entry: Mapping[str, Any], people: Sequence[str], events: Sequence[TimelineEvent]
+) -> dict[str, Any]:
+    """The incident's service and people, in the sandbox's default team, bot and incidents channel. The pager's ids
+    are the catalog's where it names them (so that the catalog still points at this world), else made up. Those
+    who acted in Slack are on call at the first level; those an escalation paged, at the level it reached. People
+    known only by the name the pager gave are in the world without a Slack account."""
+    default = _default_world()
+    pd = entry.get("pagerduty") or {}
+    og = entry.get("opsgenie") or {}
+    policy_id = str(pd.get("escalation_policy") or incident.escalation_policy_id or _made_up("P", incident.service, 7))
+    policy_name = str(og.get("escalation") or f"{incident.service} on-call")
+    keys = [p.lower() for p in people] or [default["people"][0]["key"]]
+    persons = [
+        {
+            "key": p.lower(),
+            "name": p,
+            "email": f"{p.lower()}@example.com",
+            "slack": {"id": p, "name": p.lower()},
+            "pagerduty": {"id": _made_up("P", p, 7)},
+        }
+        for p in people
+    ]
+    if not persons:
+        persons = [default["people"][0]]
+    named = [n for n in _named(events) if _slug(n) not in {p["key"] for p in persons}]
+    persons += [
+        {"key": _slug(n), "name": n, "email": f"{_slug(n)}@example.com", "pagerduty": {"id": _made_up("P", n, 7)}}
+        for n in named
+    ]
+    levels = [keys]
+    for event in events:
+        payload = payload_of(event)
+        if isinstance(payload, Escalated) and payload.to > 1 and payload.paged:
+            while len(levels) < payload.to:
+                levels.append([])
+            levels[payload.to - 1] += [_slug(n) for n in payload.paged if _slug(n) not in levels[payload.to - 1]]
+    levels = [level for level in levels if level]
+    bot = next((p for p in default["people"] if p["key"] == "sre-agent"), None)
+    return {
+        **{k: default[k] for k in ("team", "bot", "incidents_channel")},
+        # the same incident number: INC-4211 is replayed as INC-4211
+        "pagerduty": {**default["pagerduty"], **({"next_incident_number": incident.number} if incident.number else {})},
+        "people": [*persons, *([bot] if bot else [])],
+        "services": [
+            {
+                "name": incident.service,
+                "pagerduty": {
+                    "id": str(pd.get("service") or _made_up("P", "service:" + incident.service, 7)),
+                    "routing_key": _made_up("R", "routing:" + incident.service, 32),
+                    "escalation_policy": policy_id,
+                },
+            }
+        ],
+        # everyone who acted is on call at the first level: each may approve again as they did
+        "escalation_policies": [{"id": policy_id, "name": policy_name, "levels": levels}],
+    }
+
+
+def _default_world() -> dict[str, Any]:
+    import yaml
+
+    data: dict[str, Any] = yaml.safe_load((SCENARIOS / "default.yml").read_text(encoding="utf-8"))
+    return data
+
+
+# ---- the agents ----------------------------------------------------------------------------------------------------
+
+
+async def _agents(store: Store, incident: Incident, events: Sequence[TimelineEvent]) -> list[dict[str, Any]]:
+    """Each agent sre-agent asked: its answer about the service before the fix (its words, and the figures sre-agent
+    read from them), after the fix (its answer then, or the readings the verification took), and how a change it
+    carried out turned out."""
+    assert incident.id is not None
+    started = next((e.at for e in events if e.kind is EventKind.EXECUTION_STARTED), None)
+    agents: dict[str, dict[str, Any]] = {}
+    for row in await store.evidence(incident.id):
+        agent = agents.setdefault(row["agent"], {"name": row["agent"], "role": row["role"]})
+        answer = {"text": row["answer"] or f"{row['agent']} did not answer ({row['outcome']})"}
+        signals = signal_values(row["signals"]) if isinstance(row["signals"], dict) else {}
+        if signals:
+            answer["data"] = signals
+        after = started is not None and row["asked_at"] >= started
+        agent.setdefault("after_change" if after else "answers", {})[incident.service] = answer
+    for event in events:
+        name = str(event.data.get("agent") or "")
+        if event.kind in (EventKind.EXECUTED, EventKind.EXECUTION_FAILED) and name:
+            agent = agents.setdefault(name, {"name": name, "role": "kubernetes"})
+            ended = "done" if event.kind is EventKind.EXECUTED else "fail"
+            agent.setdefault("changes", {})[incident.service] = {"outcome": ended, "text": event.text or ended}
+    _after_from_readings(agents, events, incident.service)
+    return list(agents.values())
+
+
+def _after_from_readings(agents: dict[str, dict[str, Any]], events: Sequence[TimelineEvent], service: str) -> None:
+    """The agents that reported the signals a fix was verified on, and were not asked again after the fix on the
+    record, answer after it with the last reading the verification took of each (their other figures as before)."""
+    checked = next((e for e in events if e.kind in (EventKind.VERIFIED, EventKind.VERIFICATION_FAILED)), None)
+    verifying = next((e for e in events if e.kind is EventKind.VERIFYING), None)
+    if verifying is None or checked is None:
+        return
+    readings = [r for r in checked.data.get("readings") or [] if isinstance(r, Mapping) and "value" in r]
+    signal = str(verifying.data.get("signal") or "")
+    if not readings or not signal:
+        return
+    last = readings[-1]
+    also = last.get("also")
+    values = {signal: last["value"], **(also if isinstance(also, Mapping) else {})}
+    for agent in agents.values():
+        before = ((agent.get("answers") or {}).get(service) or {}).get("data") or {}
+        read = {name: value for name, value in values.items() if name in before and value is not None}
+        if read and service not in (agent.get("after_change") or {}):
+            agent.setdefault("after_change", {})[service] = {
+                "text": f"{service}: " + ", ".join(f"{name} {value}" for name, value in read.items()),
+                "data": {**before, **read},
+            }
+
+
+# ---- what people did ------------------------------------------------------------------------------------------------
+
+# a person's act on the timeline: what they saw first (a `wait: {until: ...}`), and the step that does it again
+_SEEN = {
+    EventKind.PROPOSAL_APPROVED: ("proposed", "proposal.approve"),
+    EventKind.PROPOSAL_REJECTED: ("proposed", "proposal.reject"),
+    EventKind.TASK_DONE: ("proposed", "proposal.done"),
+    EventKind.PUBLIC_POST_APPROVED: ("public_post", "public_post.approve"),
+    EventKind.PUBLIC_POST_REJECTED: ("public_post", "public_post.reject"),
+}
+_SHOWN = {"proposed": EventKind.PROPOSED, "public_post": EventKind.PUBLIC_POST_PROPOSED}
+
+
+def _human_steps(
+    events: Sequence[TimelineEvent], incident: Incident, began: datetime, ordinals: Mapping[int, int]
+) -> list[dict[str, Any]]:
+    """Each thing a person did in Slack, in order: waiting first for what they had seen, then as long as they
+    took. `ordinals` numbers the incident's proposals in the order they were made (a click names its proposal)."""
+    steps: list[dict[str, Any]] = []
+    last = began
+    done = {(e.data.get("proposal"), e.at) for e in events if e.kind is EventKind.TASK_DONE}
+    for event in events:
+        pager_person = _pager_person(event.actor)
+        if event.kind is EventKind.TRIGGERED or not (event.actor.startswith(SLACK) or pager_person):
+            continue
+        if event.kind is EventKind.PROPOSAL_APPROVED and (event.data.get("proposal"), event.at) in done:
+            continue  # marking a manual task done records its approval too: one click
+        if pager_person:
+            act = _pager_act(event, incident.source, _slug(pager_person))
+        else:
+            act = _act(event, incident, _key(event.actor))
+        if act is None:
+            continue
+        proposal = ordinals.get(int(event.data.get("proposal") or 0))
+        if proposal is not None and "click" in act:
+            act["click"]["proposal"] = proposal
+        seen = _SEEN.get(event.kind)
+        since = last
+        if seen is not None:
+            shown = [e.at for e in events if e.kind is _SHOWN[seen[0]] and e.at <= event.at]
+            steps.append({"wait": {"until": seen[0], "timeout": f"{max(MIN_TIMEOUT_S, _seconds(last, event.at))}s"}})
+            since = max(last, shown[-1]) if shown else last
+        took = _seconds(since, event.at)
+        if took > 0:
+            steps.append({"wait": f"{took}s"})
+        steps.append(act)
+        last = event.at
+    return steps
+
+
+def _seconds(start: datetime, end: datetime) -> int:
+    return max(0, round((end - start).total_seconds()))
+
+
+def _act(event: TimelineEvent, incident: Incident, user: str) -> dict[str, Any] | None:
+    """The script step that does again what a person did in Slack; None for what is not theirs to repeat."""
+    seen = _SEEN.get(event.kind)
+    if seen is not None:
+        return {"click": {"user": user, "action": seen[1]}}
+    if event.kind is EventKind.RESOLVED:
+        said = f" {incident.resolution}" if incident.resolution else ""
+        return {"command": {"user": user, "text": f"/incident resolve{said}"}}
+    if event.kind is EventKind.NOTE and event.text:
+        return {"command": {"user": user, "text": f"/incident note {event.text}"}}
+    if event.kind is EventKind.SEVERITY_CHANGED and event.data.get("to"):
+        return {"command": {"user": user, "text": f"/incident sev {event.data['to']}"}}
+    if event.kind is EventKind.RESPONDED:
+        return {"command": {"user": user, "text": "/incident ack"}}
+    payload = payload_of(event)
+    if isinstance(payload, Escalated):
+        reason = f" {payload.reason}" if payload.reason else ""
+        return {"command": {"user": user, "text": f"/incident escalate{reason}"}}
+    return None
+
+
+def _pager_act(event: TimelineEvent, source: str, user: str) -> dict[str, Any] | None:
+    """The script step that does again what a person did in the paging service's own app."""
+    actions = {
+        EventKind.ACKNOWLEDGED: "acknowledge",
+        EventKind.RESOLVED: "resolve" if source == "pagerduty" else "close",
+        EventKind.NOTE: "note",
+    }
+    if source == "pagerduty":
+        actions[EventKind.REOPENED] = "reopen"
+    action = actions.get(event.kind)
+    if action is None or source not in PAGERS:
+        return None
+    step: dict[str, Any] = {"user": user, "action": action}
+    if action == "note":
+        step["text"] = event.text or "a note"
+    return {source: step}
+
+
+# ---- replay --------------------------------------------------------------------------------------------------------
+
+
+def compare(original: Mapping[str, Any] | None, now: Mapping[str, Any]) -> dict[str, Any]:
+    """What happens now beside what happened then. `same` is whether the outcome is the same: how the incident
+    ended, and each proposal's runbook, action and end (carried out, and whether the fix verified). The times and
+    the agents are shown, not judged."""
+
+    def decided(o: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+        return [
+            (p["runbook"], p["action"], p["status"] + (", verified" if p.get("verified") else ""))
+            for p in o.get("proposals") or []
+        ]
+
+    if original is None:
+        return {"same": None, "now": dict(now), "original": None, "differences": []}
+    differences = []
+    if original.get("phase") != now.get("phase"):
+        differences.append(f"it ended {now.get('phase')}, not {original.get('phase')}")
+    was, is_ = decided(original), decided(now)
+    for i in range(max(len(was), len(is_))):
+        then = _said(was[i]) if i < len(was) else "none"
+        later = _said(is_[i]) if i < len(is_) else "none"
+        if then != later:
+            differences.append(f"proposal {i + 1}: {later} now (then: {then})")
+    return {"same": not differences, "differences": differences, "original": dict(original), "now": dict(now)}
+
+
+def _said(proposal: tuple[str, str, str]) -> str:
+    runbook, action, status = proposal
+    return f"{action} from {runbook}, {status}"
+
+
+async def replay(scenario: Scenario, *, runbooks: Path | None = None, speed: float | None = None) -> dict[str, Any]:
+    """Play `scenario` (with the runbooks in `runbooks`, else the shipped ones) and compare how its incident went
+    with the `original` the file keeps. The script's own failure (a wait that timed out: nothing to approve) is
+    part of the answer, not an error."""
+    with tempfile.TemporaryDirectory(prefix="sre-agent-replay-") as tmp:
+        database = Path(tmp) / "replay.db"
+        summary = await play(scenario, speed=speed, database=database, runbooks=runbooks)
+        store = await Store.open(f"sqlite:///{database}")
+        try:
+            incidents = await store.incidents()
+            now = await outcome(store, incidents[0]) if incidents else {"phase": None, "proposals": []}
+        finally:
+            await store.close()
+    result = compare(scenario.original, now)
+    result.update(scenario=scenario.name, script_ok=summary["ok"], script_error=summary.get("error"))
+    return result
+
+
+def side_by_side(result: Mapping[str, Any]) -> str:
+    """The comparison for a terminal: then and now, row by row, and the verdict."""
+    then, now = result.get("original"), result["now"]
+    rows: list[tuple[str, str, str]] = [("", "then", "now")]
+
+    def ended(o: Mapping[str, Any] | None) -> str:
+        return str(o.get("phase")) if o else "(not recorded)"
+
+    def minutes(o: Mapping[str, Any] | None, key: str) -> str:
+        value = o.get(key) if o else None
+        return f"{value / 60:.1f} min" if isinstance(value, int | float) else "-"
+
+    def proposal(o: Mapping[str, Any] | None, i: int) -> tuple[str, str, str]:
+        proposals = (o or {}).get("proposals") or []
+        if i >= len(proposals):
+            return "-", "", ""
+        p = proposals[i]
+        verified = ", verified" if p.get("verified") else ""
+        return f"{p['runbook']}: {p['status']}{verified}", p["action"], f"{p['approvals']} of {p['approvals_needed']}"
+
+    rows.append(("ended", ended(then), ended(now)))
+    for i in range(max(len((then or {}).get("proposals") or []), len(now.get("proposals") or []))):
+        before, after = proposal(then, i), proposal(now, i)
+        rows.append((f"proposal {i + 1}", before[0], after[0]))
+        rows.append(("  action", before[1], after[1]))
+        rows.append(("  approvals", before[2], after[2]))
+    for key, label in (
+        ("time_to_acknowledge_s", "acknowledged"),
+        ("time_to_mitigate_s", "mitigated"),
+        ("time_to_resolve_s", "resolved"),
+    ):
+        rows.append((f"{label} after", minutes(then, key), minutes(now, key)))
+    first, width = max(len(r[0]) for r in rows), max(len(r[1]) for r in rows)
+    lines = [f"{label:<{first}}  {a:<{width}}  {b}" for label, a, b in rows]
+    if result.get("script_error"):
+        lines.append(f"The script stopped: {result['script_error']}")
+    if result["same"] is None:
+        lines.append("Nothing was recorded to compare with (no `original` in the file).")
+    elif result["same"]:
+        lines.append("Same outcome as recorded.")
+    else:
+        lines.append("Different from what was recorded:")
+        lines += [f"  - {d}" for d in result["differences"]]
+    return "\n".join(lines)

@@ -1,0 +1,200 @@
+"""Game days: `sre-agent record` writes a finished incident as a scenario, `sre-agent replay` plays it against this
+sre-agent and its runbooks and says what differs from then.
+
+Each shipped scenario the recorder can open again is played (the real app against the sandbox), its incident recorded
+from the store, the file read back and replayed: the outcome is the same. With a runbook changed (the memory limit
+raised only with two approvers) the replay shows the difference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.store import Store
+from sandbox.demo import play
+from sandbox.gameday import RecordError, compare, record, replay, side_by_side
+from sandbox.scenario import ScenarioError, load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEED = 120
+_played: dict[str, Path] = {}  # scenario name -> its SQLite file, played once for the whole run
+
+
+async def _played_db(name: str, folder: Path) -> Path:
+    """The store of the shipped scenario `name` played to its end (once per test run)."""
+    if name not in _played:
+        database = folder / f"{name}.db"
+        summary = await play(load_scenario(name), speed=SPEED, database=database)
+        assert summary["ok"], summary.get("error")
+        _played[name] = database
+    return _played[name]
+
+
+async def _recorded(name: str, folder: Path) -> tuple[Path, dict[str, Any]]:
+    """The incident of `name`'s play recorded as a scenario file (written in `folder`), and what was written."""
+    database = await _played_db(name, folder)
+    store = await Store.open(f"sqlite:///{database}")
+    try:
+        [incident] = await store.incidents()
+        scenario = await record(store, incident, catalog=load_scenario(name).catalog)
+    finally:
+        await store.close()
+    path = folder / f"recorded-{name}.yml"
+    path.write_text(yaml.safe_dump(scenario, sort_keys=False), encoding="utf-8")
+    return path, scenario
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("gameday")
+
+
+@pytest.mark.parametrize("name", ["checkout-crash-storm", "payments-timeout", "payments-timeout-opsgenie"])
+async def test_a_recorded_shipped_scenario_replays_to_the_same_outcome(name: str, folder: Path) -> None:
+    path, written = await _recorded(name, folder)
+    original = written["original"]
+    assert original["phase"] == "resolved" and original["proposals"]
+    result = await replay(load_scenario(str(path)), speed=SPEED)
+    assert result["script_ok"], result["script_error"]
+    assert result["same"] is True, result["differences"]
+    assert result["now"]["phase"] == "resolved"
+    assert [(p["runbook"], p["status"], p["verified"]) for p in result["now"]["proposals"]] == [
+        (p["runbook"], p["status"], p["verified"]) for p in original["proposals"]
+    ]
+    assert "Same outcome as recorded." in side_by_side(result)
+
+
+async def test_what_a_recording_holds(folder: Path) -> None:
+    _path, scenario = await _recorded("checkout-crash-storm", folder)
+    script = scenario["script"]
+    assert script[1] == {
+        "page": {
+            "service": "checkout-service",
+            "title": "checkout-service: error rate 8.5% (threshold 1%)",
+            "urgency": "high",
+        }
+    }
+    # Dana approved the proposal a minute after she saw it, as the original script has her do
+    approve = script.index({"click": {"user": "u0dana", "action": "proposal.approve", "proposal": 1}})
+    assert script[approve - 2]["wait"]["until"] == "proposed"
+    took = script[approve - 1]["wait"]  # 1m, and the moments it took the play to see the proposal (at 120x)
+    assert took.endswith("s") and 60 <= int(took[:-1]) <= 65
+    assert scenario["world"]["pagerduty"]["next_incident_number"] == 4211  # replayed as INC-4211
+    [policy] = scenario["world"]["escalation_policies"]
+    assert policy["levels"] == [["u0dana"]]
+    agents = {a["name"]: a for a in scenario["agents"]}
+    assert agents["monitoring"]["answers"]["checkout-service"]["data"]["error_rate"] == 0.085
+    # after the fix: the last reading the verification took; the change as the Kubernetes agent reported it
+    assert agents["monitoring"]["after_change"]["checkout-service"]["data"]["error_rate"] == 0.003
+    assert agents["k8s-autopilot"]["changes"]["checkout-service"]["outcome"] == "done"
+    assert scenario["original"]["incident"] == "INC-4211"
+
+
+async def test_replayed_with_a_changed_runbook_the_difference_is_shown(folder: Path) -> None:
+    path, _ = await _recorded("checkout-crash-storm", folder)
+    runbooks = folder / "runbooks-high-risk"
+    shutil.rmtree(runbooks, ignore_errors=True)
+    shutil.copytree(ROOT / "runbooks", runbooks, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    memory = runbooks / "memory-pressure.yml"
+    memory.write_text(memory.read_text().replace("risk: medium", "risk: high"))  # two approvers now
+    result = await replay(load_scenario(str(path)), runbooks=runbooks, speed=SPEED)
+    assert result["same"] is False
+    [proposal] = result["now"]["proposals"]
+    assert proposal["approvals_needed"] == 2 and proposal["approvals"] == 1 and proposal["status"] != "executed"
+    assert result["now"]["phase"] != "resolved"
+    assert any(d.startswith("proposal 1: Increase memory limit") for d in result["differences"])
+    shown = side_by_side(result)
+    assert "1 of 2" in shown and "Different from what was recorded:" in shown
+
+
+async def test_an_incident_opened_from_a_budget_offer_is_refused_with_the_reason(folder: Path) -> None:
+    """checkout-budget's incident is opened by approving an offer in an answer about an error budget: replaying
+    it would need the SLOs and their history recorded too, which the recorder does not do yet. It says so."""
+    database = await _played_db("checkout-budget", folder)
+    store = await Store.open(f"sqlite:///{database}")
+    try:
+        [incident] = await store.incidents()
+        with pytest.raises(
+            RecordError,
+            match=r"INC-\d+ was opened from an error budget offer \(approved by U0DANA\): recording such an "
+            r"incident is not supported yet",
+        ):
+            await record(store, incident)
+    finally:
+        await store.close()
+
+
+def test_the_comparison_names_each_difference() -> None:
+    then = {"phase": "resolved", "proposals": [{"runbook": "a", "action": "do A", "status": "executed"}]}
+    assert compare(then, then)["same"] is True
+    now = {"phase": "mitigated", "proposals": [{"runbook": "b", "action": "do B", "status": "proposed"}]}
+    assert compare(then, now)["differences"] == [
+        "it ended mitigated, not resolved",
+        "proposal 1: do B from b, proposed now (then: do A from a, executed)",
+    ]
+    assert compare(then, {**then, "proposals": []})["differences"] == [
+        "proposal 1: none now (then: do A from a, executed)"
+    ]
+    assert compare(None, now)["same"] is None
+
+
+def test_a_click_names_a_proposal_only_as_a_number_and_only_on_a_proposal(tmp_path: Path) -> None:
+    base = yaml.safe_load((ROOT / "sandbox" / "scenarios" / "checkout-crash-storm.yml").read_text())
+
+    def load(step: dict[str, Any], **extra: Any) -> None:
+        path = tmp_path / "s.yml"
+        path.write_text(yaml.safe_dump({**base, **extra, "script": [step]}))
+        load_scenario(str(path))
+
+    load({"click": {"user": "dana", "action": "proposal.approve", "proposal": 2}})
+    with pytest.raises(ScenarioError, match=r"script\[0\]\.click\.proposal: expected 1 or more"):
+        load({"click": {"user": "dana", "action": "proposal.approve", "proposal": 0}})
+    with pytest.raises(ScenarioError, match="only a proposal's buttons"):
+        load({"click": {"user": "dana", "action": "incident.resolve", "proposal": 1}})
+    with pytest.raises(ScenarioError, match="original: expected a mapping"):
+        load({"say": "hi"}, original=[1])
+
+
+async def _cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 300)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_sre_agent_record_then_replay_from_the_command_line(folder: Path) -> None:
+    database = await _played_db("checkout-crash-storm", folder)
+    catalog = folder / "catalog.yml"
+    catalog.write_text(yaml.safe_dump(load_scenario("checkout-crash-storm").catalog))
+    env = {"SRE_DATABASE_URL": f"sqlite:///{database}", "SRE_CATALOG_PATH": str(catalog)}
+    out_file = folder / "cli-recorded.yml"
+    code, out, err = await _cli("record", "INC-4211", "-o", str(out_file), env=env)
+    assert code == 0, err
+    assert out.startswith(f"INC-4211 recorded in {out_file}: ") and "sre-agent replay" in out
+    assert out_file.read_text().startswith("# Recorded by `sre-agent record`")
+    code, _out, err = await _cli("record", "INC-9", "-o", str(folder / "none.yml"), env=env)
+    assert code == 2 and "no incident INC-9 in the database" in err
+    code, out, err = await _cli("replay", str(out_file), "--speed", str(SPEED))
+    assert code == 0, err
+    assert "Same outcome as recorded." in out and "proposal 1" in out
+    bad = folder / "bad.yml"
+    bad.write_text("version: 2\n")
+    code, _out, err = await _cli("replay", str(bad))
+    assert code == 2 and "version" in err
