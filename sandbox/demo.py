@@ -45,7 +45,7 @@ from sandbox.scenario import (
 )
 from sandbox.server import Sandbox
 
-__all__ = ["DemoFailed", "play", "running", "signal_values"]
+__all__ = ["DemoFailed", "play", "running"]
 
 APPROVE, REJECT = "proposal.approve", "proposal.reject"  # the proposal's buttons (blocks.ids.ActionId)
 CLICK_WAIT_S = 5.0  # how long a click waits for its button to appear (real seconds)
@@ -177,12 +177,14 @@ class _Run:
         a little (CLICK_WAIT_S real seconds): a message that a wait saw may be being redrawn, its buttons gone, and
         the one to click about to be posted."""
         channel = await self.channel_id(step.channel)
-        value = await self._proposal_value(step.proposal) if step.proposal is not None else None
         deadline = time.monotonic() + CLICK_WAIT_S
-        while not self._has_button(channel, step.action, value):
-            if time.monotonic() > deadline:
+        while True:  # (the proposal too may be about to be made)
+            value = await self._proposal_value(step.proposal) if step.proposal is not None else None
+            if (value != "" and self._has_button(channel, step.action, value)) or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.05)
+        if value == "":
+            raise DemoFailed(f"no proposal {step.proposal}: the incident has fewer")
         for message in reversed(self.sandbox.slack.messages_in(channel)):
             for block in message.blocks or []:
                 for element in block.get("elements") or []:
@@ -209,11 +211,12 @@ class _Run:
         raise DemoFailed(f"no button {step.action!r}{of} in {self.channel_label(channel)}")
 
     async def _proposal_value(self, nth: int) -> str:
-        """What the buttons of the incident's Nth proposal carry (its id), to tell them from another's."""
+        """What the buttons of the incident's Nth proposal begin with (its id), to tell them from another's; ""
+        while it has fewer proposals."""
         incident = await self.incident()
         proposals = await self.bot.services.store.proposals(incident.id) if incident and incident.id else []
         if len(proposals) < nth:
-            raise DemoFailed(f"no proposal {nth}: the incident has {len(proposals)}")
+            return ""
         return f"{sorted(proposals, key=lambda p: p.id)[nth - 1].id}:"
 
     def _has_button(self, channel: str, action: str, value: str | None) -> bool:
@@ -436,7 +439,7 @@ async def _summary(run: _Run) -> dict[str, Any]:
                 "role": e["role"],
                 "outcome": e["outcome"],
                 "duration_ms": e["duration_ms"],
-                "signals": signal_values(e["signals"]),
+                "signals": _signal_values(e["signals"]),
                 "reason": e["reason"],
             }
             for e in await store.evidence(incident.id)
@@ -520,7 +523,7 @@ def _findings(run: _Run) -> dict[str, Any] | None:
     return None
 
 
-def signal_values(signals: dict[str, Any]) -> dict[str, Any]:
+def _signal_values(signals: dict[str, Any]) -> dict[str, Any]:
     """The stored signals without their sources: {"error_rate": 0.085, "pods": {"CrashLoopBackOff": 3}, ...}."""
     out: dict[str, Any] = {}
     for key, value in signals.items():

@@ -21,12 +21,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.domain.events import Decision, Escalated, Paged, RespondersInvited, payload_of
+from bot.domain.events import CommanderChange, Decision, Escalated, Paged, RespondersInvited, payload_of
 from bot.domain.incident import Incident
+from bot.domain.signals import as_data
 from bot.domain.timeline import EventKind, TimelineEvent
 from bot.lifecycle.postmortems import Postmortems
 from bot.store import Store
-from sandbox.demo import play, signal_values
+from sandbox.demo import play
 from sandbox.scenario import FORMAT_VERSION, SCENARIOS, Scenario
 
 __all__ = ["RecordError", "compare", "outcome", "record", "replay", "side_by_side"]
@@ -91,22 +92,26 @@ async def record(store: Store, incident: Incident, *, catalog: Mapping[str, Any]
     people = _people(events)
     world = _world(incident, entry, people, events)
     script: list[dict[str, Any]] = [{"say": f"Recorded from {incident.label}: {incident.title}"}]
-    if opening.actor.startswith(SLACK):
-        script.append({"mention": {"user": _key(opening.actor), "text": incident.title, "in": "incidents"}})
-    elif incident.source in ("pagerduty", "opsgenie"):
-        paged = payload_of(opening)
+    opened = payload_of(opening)
+    paged = not opening.actor.startswith(SLACK)
+    if not paged:  # declared by a person: asked of @sre in the incidents channel, the service named
+        service = getattr(opened, "service", "") or incident.service
+        said = incident.title if service in incident.title else f"{incident.title} ({service})"
+        script.append({"mention": {"user": _key(opening.actor), "text": said, "in": "incidents"}})
+    elif incident.source in PAGERS:
         page: dict[str, Any] = {"service": incident.service, "title": incident.title}
-        if incident.source == "opsgenie":
-            page["priority"] = str(incident.severity)
-        elif isinstance(paged, Paged) and paged.urgency:
-            page["urgency"] = paged.urgency
+        if isinstance(opened, Paged) and opened.severity:  # as it was paged, not as it ended
+            page["priority"] = opened.severity
+        if isinstance(opened, Paged) and opened.urgency and incident.source == "pagerduty":
+            page["urgency"] = opened.urgency
         script.append({"page": page})
     else:
         raise RecordError(
             f"{incident.label} was opened by {opening.actor} (not a page nor a person): recording it is not supported"
         )
+    script.append({"wait": {"until": "channel", "timeout": "5m"}})  # what people did, they did in it
     ordinals = {p.id: n for n, p in enumerate(sorted(await store.proposals(incident.id), key=lambda p: p.id), 1)}
-    script += _human_steps(events, incident, opening.at, ordinals)
+    script += _human_steps(events, incident, opening.at, ordinals, paged=paged)
     if incident.resolved_at is not None:
         script.append({"wait": {"until": "resolved", "timeout": "5m"}})
     scenario: dict[str, Any] = {
@@ -149,6 +154,8 @@ def _people(events: Sequence[TimelineEvent]) -> list[str]:
             found.update(dict.fromkeys(payload.approvers))
         elif isinstance(payload, RespondersInvited):
             found.update(dict.fromkeys(u for u in payload.users if u.startswith("U")))
+        elif isinstance(payload, CommanderChange) and payload.to:
+            found[payload.to] = None
     return list(found)
 
 
@@ -265,7 +272,7 @@ async def _agents(store: Store, incident: Incident, events: Sequence[TimelineEve
     for row in await store.evidence(incident.id):
         agent = agents.setdefault(row["agent"], {"name": row["agent"], "role": row["role"]})
         answer = {"text": row["answer"] or f"{row['agent']} did not answer ({row['outcome']})"}
-        signals = signal_values(row["signals"]) if isinstance(row["signals"], dict) else {}
+        signals = as_data(row["signals"]) if isinstance(row["signals"], dict) else {}
         if signals:
             answer["data"] = signals
         after = started is not None and row["asked_at"] >= started
@@ -318,15 +325,22 @@ _SHOWN = {"proposed": EventKind.PROPOSED, "public_post": EventKind.PUBLIC_POST_P
 
 
 def _human_steps(
-    events: Sequence[TimelineEvent], incident: Incident, began: datetime, ordinals: Mapping[int, int]
+    events: Sequence[TimelineEvent],
+    incident: Incident,
+    began: datetime,
+    ordinals: Mapping[int, int],
+    *,
+    paged: bool,
 ) -> list[dict[str, Any]]:
-    """Each thing a person did in Slack, in order: waiting first for what they had seen, then as long as they
-    took. `ordinals` numbers the incident's proposals in the order they were made (a click names its proposal)."""
+    """Each thing a person did in Slack (and, for a paged incident, in the pager's app), in order: waiting first
+    for what they had seen, then as long as they took. `ordinals` numbers the incident's proposals in the order they
+    were made (a click names its proposal; the first one's wait starts when it was shown, a later one's when the
+    step before it was done, since `until: proposed` already holds for the first)."""
     steps: list[dict[str, Any]] = []
     last = began
     done = {(e.data.get("proposal"), e.at) for e in events if e.kind is EventKind.TASK_DONE}
     for event in events:
-        pager_person = _pager_person(event.actor)
+        pager_person = _pager_person(event.actor) if paged else None  # a declared incident was never paged
         if event.kind is EventKind.TRIGGERED or not (event.actor.startswith(SLACK) or pager_person):
             continue
         if event.kind is EventKind.PROPOSAL_APPROVED and (event.data.get("proposal"), event.at) in done:
@@ -334,18 +348,22 @@ def _human_steps(
         if pager_person:
             act = _pager_act(event, incident.source, _slug(pager_person))
         else:
-            act = _act(event, incident, _key(event.actor))
+            act = _act(event, _key(event.actor))
         if act is None:
             continue
-        proposal = ordinals.get(int(event.data.get("proposal") or 0))
-        if proposal is not None and "click" in act:
+        original = int(event.data.get("proposal") or 0)
+        proposal = ordinals.get(original) if "click" in act else None
+        if proposal is not None:
             act["click"]["proposal"] = proposal
         seen = _SEEN.get(event.kind)
         since = last
         if seen is not None:
             shown = [e.at for e in events if e.kind is _SHOWN[seen[0]] and e.at <= event.at]
+            if proposal is not None:  # when that proposal was shown
+                shown = [e.at for e in events if e.kind is EventKind.PROPOSED and e.data.get("proposal") == original]
             steps.append({"wait": {"until": seen[0], "timeout": f"{max(MIN_TIMEOUT_S, _seconds(last, event.at))}s"}})
-            since = max(last, shown[-1]) if shown else last
+            if proposal is None or proposal == 1:
+                since = max(last, shown[-1]) if shown else last
         took = _seconds(since, event.at)
         if took > 0:
             steps.append({"wait": f"{took}s"})
@@ -358,14 +376,18 @@ def _seconds(start: datetime, end: datetime) -> int:
     return max(0, round((end - start).total_seconds()))
 
 
-def _act(event: TimelineEvent, incident: Incident, user: str) -> dict[str, Any] | None:
+def _act(event: TimelineEvent, user: str) -> dict[str, Any] | None:
     """The script step that does again what a person did in Slack; None for what is not theirs to repeat."""
     seen = _SEEN.get(event.kind)
     if seen is not None:
         return {"click": {"user": user, "action": seen[1]}}
     if event.kind is EventKind.RESOLVED:
-        said = f" {incident.resolution}" if incident.resolution else ""
+        said = f" {event.text}" if event.text else ""  # what they said then (a later resolve may say more)
         return {"command": {"user": user, "text": f"/incident resolve{said}"}}
+    if event.kind is EventKind.REOPENED:
+        return {"command": {"user": user, "text": "/incident reopen"}}
+    if event.kind is EventKind.COMMANDER_CHANGED and event.data.get("to"):
+        return {"command": {"user": user, "text": f"/incident commander <@{event.data['to']}>"}}
     if event.kind is EventKind.NOTE and event.text:
         return {"command": {"user": user, "text": f"/incident note {event.text}"}}
     if event.kind is EventKind.SEVERITY_CHANGED and event.data.get("to"):

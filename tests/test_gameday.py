@@ -79,9 +79,11 @@ async def test_what_a_recording_holds(folder: Path) -> None:
         "page": {
             "service": "checkout-service",
             "title": "checkout-service: error rate 8.5% (threshold 1%)",
+            "priority": "P2",  # the severity it was paged at
             "urgency": "high",
         }
     }
+    assert script[2] == {"wait": {"until": "channel", "timeout": "5m"}}
     # Dana approved the proposal a minute after she saw it, as the original script has her do
     approve = script.index({"click": {"user": "u0dana", "action": "proposal.approve", "proposal": 1}})
     assert script[approve - 2]["wait"]["until"] == "proposed"

@@ -121,6 +121,13 @@ async def test_a_signal_changed_in_the_panel_is_what_the_agent_reports_next() ->
         figures = {**changed, "text": "calm", "data": {"error_rate": 0.001}}
         async with http.post(f"{api}/playground/signal", json=figures) as response:
             assert response.status == 200
+        async with http.post(f"{api}/playground/signal", json={**changed, "data": None}) as response:
+            assert response.status == 200  # words alone now: no figures
+        async with http.get(f"{api}/playground") as response:
+            monitoring = next(a for a in (await response.json())["agents"] if a["name"] == "monitoring")
+        assert next(s for s in monitoring["signals"] if s["when"] == "now")["data"] is None
+        async with http.post(f"{api}/playground/signal", json=figures) as response:
+            assert response.status == 200
         async with http.post(f"{api}/playground/signal", json={**figures, "data": [1]}) as response:
             assert response.status == 400 and (await response.json())["error"] == "data: must be an object or null"
         # what the agent answers over A2A from now on

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bot.domain.signals import from_data, from_text, merge
@@ -88,3 +90,27 @@ def test_data_parts_percent_or_fraction_and_merge_prefers_them() -> None:
     merged = merge([data, words])
     assert merged.error_rate is not None and merged.error_rate.source == "data:error_rate"
     assert merged.pods_in("CrashLoopBackOff") == 3 and not merged.healthy
+
+
+def test_stored_signals_give_the_data_part_that_reads_the_same_again() -> None:
+    """What a recorded agent says (sre-agent record): signals as the store keeps them, back into a data part that
+    reads as they were read then, deploys, pods and baselines included."""
+    import dataclasses
+
+    from bot.domain.signals import as_data, from_data
+
+    original = from_data(
+        {
+            "error_rate": 0.085,
+            "latency_p99_ms": 420,
+            "latency_p99_baseline_ms": 180,
+            "pods": {"CrashLoopBackOff": 3, "OOMKilled": 3},
+            "deploys": [{"version": "v2.3.1", "previous": "v2.3.0", "ago_s": 86400}],
+            "resources": ["db-payments-prod"],
+            "healthy": True,
+        }
+    )
+    stored = json.loads(json.dumps(dataclasses.asdict(original)))  # as the evidence row holds it
+    again = from_data(as_data(stored))
+    assert again == original
+    assert as_data({"error_rate": None, "pods": [], "deploys": [["", "x"]]}) == {}

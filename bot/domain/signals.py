@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-__all__ = ["Deploy", "PodState", "Reading", "Signals", "from_answer", "from_data", "from_text", "merge"]
+__all__ = ["Deploy", "PodState", "Reading", "Signals", "as_data", "from_answer", "from_data", "from_text", "merge"]
 
 
 @dataclass(frozen=True)
@@ -242,6 +242,36 @@ def from_data(data: Mapping[str, Any]) -> Signals:
         s.resources = [str(r) for r in resources]
     s.healthy = data.get("healthy") is True
     return s
+
+
+def as_data(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """The data part that gives these signals again (`from_data`'s shape), from signals as the store keeps them
+    (`dataclasses.asdict`): what a recorded agent says to be read as it was read then. What only words carry (a
+    full table scan, an instance class) is left to the words."""
+    data: dict[str, Any] = {}
+    for attr, keys in _DATA_KEYS.items():
+        reading = stored.get(attr)
+        if isinstance(reading, Mapping) and isinstance(reading.get("value"), int | float):
+            data[keys[0]] = reading["value"]
+    pods = [p for p in stored.get("pods") or [] if isinstance(p, Mapping) and p.get("state")]
+    if pods:
+        data["pods"] = {str(p["state"]): p.get("count", 0) for p in pods}
+    deploys = []
+    for d in stored.get("deploys") or []:
+        if isinstance(d, list | tuple) and d and d[0]:
+            deploy = Deploy(*d[:4])
+            deploys.append(
+                {"version": deploy.version}
+                | ({"previous": deploy.previous} if deploy.previous else {})
+                | ({"ago_s": deploy.ago_s} if deploy.ago_s is not None else {})
+            )
+    if deploys:
+        data["deploys"] = deploys
+    if stored.get("resources"):
+        data["resources"] = [str(r) for r in stored["resources"]]
+    if stored.get("healthy") is True:
+        data["healthy"] = True
+    return data
 
 
 def merge(parts: list[Signals]) -> Signals:

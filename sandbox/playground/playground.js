@@ -81,7 +81,12 @@ function unescapeSlack(s) {
 }
 
 function emojiText(s) {
-  return String(s ?? "").replace(/:([a-z0-9_+-]+):/g, (whole, name) => EMOJI[name] ?? whole);
+  return String(s ?? "").replace(/:([a-z0-9_+-]+):/g, (whole, name) => emoji(name) ?? whole);
+}
+
+/** The emoji for a code, only from the table's own entries (not `constructor` and the like). */
+function emoji(name) {
+  return Object.hasOwn(EMOJI, name) ? EMOJI[name] : undefined;
 }
 
 function pad2(n) {
@@ -513,7 +518,7 @@ function renderMessage(m, opts = {}) {
   const reactions = reactionList(m.reactions);
   if (reactions.length) {
     body.append(el("div", { class: "reactions" }, reactions.map((r) => el("span", { class: "reaction", title: `:${r.name}:` },
-      EMOJI[r.name] ? `${EMOJI[r.name]} ` : "", `:${r.name}: ${r.count}`))));
+      emoji(r.name) ? `${emoji(r.name)} ` : "", `:${r.name}: ${r.count}`))));
   }
 
   if (!opts.ephemeral && !opts.inThread) {
@@ -1141,22 +1146,39 @@ function renderSignal(agent, s, editing) {
   const key = signalKey(agent.name, s);
   const area = el("textarea", { class: "signal-text", rows: 3, "aria-label": `${agent.name} on ${s.service}`, dataset: { key, original: s.text ?? "" } });
   area.value = editing.get(key) ?? s.text ?? "";
+  // the figures the agent reports with its words: the bot reads these before the text, so they are editable too
+  const dataKey = `${key}:data`;
+  const shown = s.data ? JSON.stringify(s.data) : "";
+  const figures = el("textarea", { class: "signal-data", rows: 2, spellcheck: "false",
+    "aria-label": `${agent.name}'s figures on ${s.service} (JSON)`, title: "The figures reported with the words (JSON; empty: none)",
+    dataset: { key: dataKey, original: shown } });
+  figures.value = editing.get(dataKey) ?? shown;
   const button = el("button", { type: "button", class: "btn signal-change", text: "Change" });
-  button.addEventListener("click", () => changeSignal(agent.name, s, area, button));
+  button.addEventListener("click", () => changeSignal(agent.name, s, area, figures, button));
   return el("div", { class: "signal", dataset: { agent: agent.name, service: s.service, when: s.when } },
     el("div", { class: "signal-head" },
       el("span", { class: "service", text: s.service }),
       el("span", { class: `when ${s.when}`, text: s.when === "after_change" ? "after the fix" : "now" })),
     area,
-    s.data ? el("div", { class: "signal-data", title: "Structured data reported with the text", text: JSON.stringify(s.data) }) : null,
+    figures,
     el("div", { class: "signal-actions" }, button));
 }
 
-async function changeSignal(agent, s, area, button) {
+async function changeSignal(agent, s, area, figures, button) {
+  let data = null;
+  if (figures.value.trim()) {
+    try {
+      data = JSON.parse(figures.value);
+    } catch (err) {
+      showError(new Error(`${agent}'s figures are not JSON: ${err.message}`));
+      return;
+    }
+  }
   button.disabled = true;
   try {
-    await api("POST", "/playground/signal", { agent, service: s.service, when: s.when, text: area.value });
+    await api("POST", "/playground/signal", { agent, service: s.service, when: s.when, text: area.value, data });
     area.dataset.original = area.value; // saved: no longer an edit in progress
+    figures.dataset.original = figures.value;
     await loadConfig();
     renderSignals();
     notice(`${agent} will now report this for ${s.service} (${s.when === "after_change" ? "after the fix" : "now"}).`);
