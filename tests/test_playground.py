@@ -238,6 +238,16 @@ async def test_in_a_real_browser_a_page_is_approved_and_resolved_by_clicking() -
             async with aiohttp.ClientSession() as http, http.get(_root(url) + href) as response:
                 assert response.status == 200 and "# " in await response.text()
             await expect(page.locator("#error-strip")).to_be_hidden()
+            # a modal: /incident declare opens the form; submitted, it opens another incident and its channel
+            await composer.fill("/incident declare Search results are empty")
+            await composer.press("Enter")
+            modal = page.locator("#modal")
+            await expect(modal).to_be_visible()
+            await expect(modal.locator("textarea, input").first).to_have_value("Search results are empty")
+            await modal.locator("select").first.select_option("storefront")
+            await page.locator("#modal-submit").click()
+            await expect(modal).to_have_count(0)
+            await expect(page.locator("#channel-list [data-channel-id]", has_text="#inc-")).to_have_count(2)
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             await page.screenshot(path=str(SCREENSHOT), full_page=True)
             assert not errors, errors
