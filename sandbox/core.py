@@ -40,8 +40,7 @@ class Feed:
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self.entries: list[dict[str, Any]] = []
-        self._cond: asyncio.Condition | None = None
-        self._waiters = 0
+        self._wakers: set[asyncio.Future[None]] = set()  # one for each wait in progress
 
     def emit(self, kind: str, /, **details: Any) -> dict[str, Any]:
         entry: dict[str, Any] = {
@@ -52,39 +51,30 @@ class Feed:
         }
         entry.update(details)
         self.entries.append(entry)
-        if self._waiters and self._cond is not None:
-            asyncio.get_running_loop().create_task(self._notify())
+        for waker in self._wakers:
+            if not waker.done():
+                waker.set_result(None)
         return entry
-
-    async def _notify(self) -> None:
-        assert self._cond is not None
-        async with self._cond:
-            self._cond.notify_all()
 
     def after(self, after_seq: int) -> list[dict[str, Any]]:
         return self.entries[max(after_seq, 0) :]
 
     async def wait(self, after_seq: int, timeout: float) -> list[dict[str, Any]]:  # noqa: ASYNC109
-        new = self.after(after_seq)
-        if new or timeout <= 0:
-            return new
-        if self._cond is None:
-            self._cond = asyncio.Condition()
+        """Entries after `after_seq`, waiting up to `timeout` s for one. Each wait has a future of its own that the
+        next entry completes: no lock, so a waiter cancelled at any moment (a tail that stops) ends at once (an
+        asyncio.Condition waited on through wait_for could be left re-acquiring its lock for good)."""
         deadline = time.monotonic() + timeout
-        self._waiters += 1
-        try:
-            async with self._cond:
-                while not (new := self.after(after_seq)):
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        break
-                    try:
-                        await asyncio.wait_for(self._cond.wait(), remaining)
-                    except TimeoutError:
-                        break
-        finally:
-            self._waiters -= 1
-        return self.after(after_seq)
+        while not (new := self.after(after_seq)):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            waker: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._wakers.add(waker)
+            try:
+                await asyncio.wait([waker], timeout=remaining)
+            finally:
+                self._wakers.discard(waker)
+        return new
 
 
 class Runtime:
