@@ -413,6 +413,8 @@ def _pager_act(event: TimelineEvent, source: str, user: str) -> dict[str, Any] |
     action = actions.get(event.kind)
     if action is None or source not in PAGERS:
         return None
+    if action == "note" and (event.ref or "").startswith(f"{source}-event:"):
+        return None  # not a note: a pager event sre-agent only put on the timeline (a reassignment, ...)
     step: dict[str, Any] = {"user": user, "action": action}
     if action == "note":
         step["text"] = event.text or "a note"

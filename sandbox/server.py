@@ -104,7 +104,7 @@ class Sandbox:
         sockets = getattr(server, "sockets", None) or []
         self.host = host
         self.port = sockets[0].getsockname()[1] if sockets else port
-        self.rt.url = f"http://{host}:{self.port}"
+        self.rt.url = f"http://{f'[{host}]' if ':' in host else host}:{self.port}"  # an IPv6 address in brackets
         return self
 
     async def stop(self) -> None:

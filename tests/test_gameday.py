@@ -200,3 +200,22 @@ async def test_sre_agent_record_then_replay_from_the_command_line(folder: Path) 
     bad.write_text("version: 2\n")
     code, _out, err = await _cli("replay", str(bad))
     assert code == 2 and "version" in err
+
+
+def test_what_someone_did_in_the_pager_is_recorded_but_not_the_pagers_own_events() -> None:
+    from datetime import UTC, datetime
+
+    from bot.domain.timeline import EventKind, TimelineEvent
+    from sandbox.gameday import _pager_act
+
+    at = datetime(2026, 12, 6, tzinfo=UTC)
+    note = TimelineEvent(at, EventKind.NOTE, "pagerduty:Dana Ortiz", "Rolled back by hand", ref="pagerduty-note:N1")
+    assert _pager_act(note, "pagerduty", "dana-ortiz") == {
+        "pagerduty": {"user": "dana-ortiz", "action": "note", "text": "Rolled back by hand"}
+    }
+    reassigned = TimelineEvent(
+        at, EventKind.NOTE, "pagerduty:Dana Ortiz", "incident.reassigned", ref="pagerduty-event:E1"
+    )
+    assert _pager_act(reassigned, "pagerduty", "dana-ortiz") is None
+    closed = TimelineEvent(at, EventKind.RESOLVED, "opsgenie:Sam Lee")
+    assert _pager_act(closed, "opsgenie", "sam-lee") == {"opsgenie": {"user": "sam-lee", "action": "close"}}
