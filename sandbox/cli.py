@@ -189,6 +189,12 @@ def run_record(args: argparse.Namespace) -> int:
         return _error(str(exc))
     if catalog is not None and not isinstance(catalog, dict):
         return _error(f"{catalog_path}: expected a mapping with `services`")
+    if catalog is None:
+        print(
+            "sre-agent: warning: SRE_CATALOG_PATH is not set, so the recording has no service catalog: a replay "
+            "triages without it (no dependents, status page components or Kubernetes namespace) and may differ",
+            file=sys.stderr,
+        )
 
     async def recorded() -> tuple[str, dict[str, Any]] | int:
         store = await Store.open(url)

@@ -191,8 +191,11 @@ async def test_sre_agent_record_then_replay_from_the_command_line(folder: Path) 
     assert code == 0, err
     assert out.startswith(f"INC-4211 recorded in {out_file}: ") and "sre-agent replay" in out
     assert out_file.read_text().startswith("# Recorded by `sre-agent record`")
+    assert "warning" not in err
     code, _out, err = await _cli("record", "INC-9", "-o", str(folder / "none.yml"), env=env)
     assert code == 2 and "no incident INC-9 in the database" in err
+    code, out, err = await _cli("record", "INC-4211", "-o", "-", env={**env, "SRE_CATALOG_PATH": ""})
+    assert code == 0 and out.startswith("# Recorded by") and "SRE_CATALOG_PATH is not set" in err
     code, out, err = await _cli("replay", str(out_file), "--speed", str(SPEED))
     assert code == 0, err
     assert "Same outcome as recorded." in out and "proposal 1" in out
