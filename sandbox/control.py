@@ -14,50 +14,50 @@ from sandbox.pagerduty_state import Incident, PDError
 if TYPE_CHECKING:
     from sandbox.server import Sandbox
 
-__all__ = ["add_control_routes", "incident_detail"]
+__all__ = ["BadRequest", "add_control_routes", "guarded", "incident_detail", "read_body", "reply"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 P = "/_sandbox"
 
 
-class _BadRequest(Exception):
-    pass
+class BadRequest(Exception):
+    """A request the control API cannot carry out: answered 400 with this text (`guarded`)."""
 
 
-def _ok(data: Any, status: int = 200) -> web.Response:
+def reply(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=lambda o: json.dumps(o, default=str))
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
+async def read_body(request: web.Request) -> dict[str, Any]:
     if not request.can_read_body:
         return {}
     try:
         data = await request.json()
     except ValueError:
-        raise _BadRequest("body must be JSON") from None
+        raise BadRequest("body must be JSON") from None
     if not isinstance(data, dict):
-        raise _BadRequest("body must be a JSON object")
+        raise BadRequest("body must be a JSON object")
     return data
 
 
 def _req(d: dict[str, Any], key: str) -> Any:
     if key not in d or d[key] is None or d[key] == "":
-        raise _BadRequest(f"{key}: missing")
+        raise BadRequest(f"{key}: missing")
     return d[key]
 
 
-def _guard(fn: Handler) -> Handler:
+def guarded(fn: Handler) -> Handler:
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
             return await fn(request)
-        except _BadRequest as e:
-            return _ok({"error": str(e)}, 400)
+        except BadRequest as e:
+            return reply({"error": str(e)}, 400)
         except KeyError as e:
-            return _ok({"error": str(e.args[0]) if e.args else "not found"}, 404)
+            return reply({"error": str(e.args[0]) if e.args else "not found"}, 404)
         except PDError as e:
-            return _ok({"error": e.message, "errors": e.errors}, e.status)
+            return reply({"error": e.message, "errors": e.errors}, e.status)
         except ValueError as e:
-            return _ok({"error": str(e)}, 400)
+            return reply({"error": str(e)}, 400)
 
     return wrapped
 
@@ -79,7 +79,7 @@ def add_control_routes(app: web.Application, sb: Sandbox) -> None:
 
     def route(method: str, path: str) -> Callable[[Handler], Handler]:
         def deco(fn: Handler) -> Handler:
-            r.add_route(method, P + path, _guard(fn))
+            r.add_route(method, P + path, guarded(fn))
             return fn
 
         return deco
@@ -87,18 +87,18 @@ def add_control_routes(app: web.Application, sb: Sandbox) -> None:
     # ---- general ---------------------------------------------------------------------------------
     @route("GET", "/health")
     async def health(request: web.Request) -> web.StreamResponse:
-        return _ok({"ok": True, "url": sb.rt.url})
+        return reply({"ok": True, "url": sb.rt.url})
 
     @route("GET", "/config")
     async def get_config(request: web.Request) -> web.StreamResponse:
-        return _ok(sb.config())
+        return reply(sb.config())
 
     @route("POST", "/config")
     async def set_config(request: web.Request) -> web.StreamResponse:
-        b = await _body(request)
+        b = await read_body(request)
         if "bot_url" in b:
             sb.bot_url = b["bot_url"] or None
-        return _ok(sb.config())
+        return reply(sb.config())
 
     @route("GET", "/feed")
     async def feed(request: web.Request) -> web.StreamResponse:
@@ -106,24 +106,24 @@ def add_control_routes(app: web.Application, sb: Sandbox) -> None:
             after = int(request.query.get("after", "0"))
             wait = min(float(request.query.get("wait", "0")), 60.0)
         except ValueError:
-            raise _BadRequest("after must be an integer, wait a number") from None
+            raise BadRequest("after must be an integer, wait a number") from None
         entries = await sb.wait_feed(after, wait)
-        return _ok({"entries": entries, "last_seq": len(sb.feed)})
+        return reply({"entries": entries, "last_seq": len(sb.feed)})
 
     @route("POST", "/drain")
     async def drain(request: web.Request) -> web.StreamResponse:
-        b = await _body(request)
+        b = await read_body(request)
         await sb.drain(float(b.get("timeout", 30)))
-        return _ok({"ok": True})
+        return reply({"ok": True})
 
     # ---- Slack state -----------------------------------------------------------------------------
     @route("GET", "/slack/channels")
     async def channels(request: web.Request) -> web.StreamResponse:
-        return _ok({"channels": [c.to_json() for c in slack.channels.values()]})
+        return reply({"channels": [c.to_json() for c in slack.channels.values()]})
 
     @route("POST", "/slack/channels")
     async def human_channel(request: web.Request) -> web.StreamResponse:
-        b = await _body(request)
+        b = await read_body(request)
         try:
             ch = slack.create_channel(
                 str(_req(b, "name")),
@@ -132,31 +132,31 @@ def add_control_routes(app: web.Application, sb: Sandbox) -> None:
                 is_private=bool(b.get("is_private", False)),
             )
         except ValueError as e:
-            return _ok({"error": str(e)}, 409)
-        return _ok({"channel": ch.to_json()}, 201)
+            return reply({"error": str(e)}, 409)
+        return reply({"channel": ch.to_json()}, 201)
 
     @route("GET", "/slack/channels/{id}/messages")
     async def messages(request: web.Request) -> web.StreamResponse:
         ch = slack.channel(request.match_info["id"])
         if ch is None:
             raise KeyError(f"unknown channel {request.match_info['id']!r}")
-        return _ok({"channel": ch.id, "messages": [m.to_json() for m in ch.messages]})
+        return reply({"channel": ch.id, "messages": [m.to_json() for m in ch.messages]})
 
     @route("GET", "/slack/calls")
     async def slack_calls(request: web.Request) -> web.StreamResponse:
         method = request.query.get("method")
         calls = slack.calls_for(method) if method else slack.calls
-        return _ok({"calls": [c.to_json() for c in calls]})
+        return reply({"calls": [c.to_json() for c in calls]})
 
     @route("GET", "/slack/ephemerals")
     async def ephemerals(request: web.Request) -> web.StreamResponse:
         user = request.query.get("user")
         eph = slack.ephemerals_for(slack.resolve_user(user) if user else None, request.query.get("channel"))
-        return _ok({"ephemerals": [e.to_json() for e in eph]})
+        return reply({"ephemerals": [e.to_json() for e in eph]})
 
     @route("GET", "/slack/views")
     async def views(request: web.Request) -> web.StreamResponse:
-        return _ok({"views": [v.to_json() for v in slack.views.values()]})
+        return reply({"views": [v.to_json() for v in slack.views.values()]})
 
     @route("GET", "/slack/files/{id}")
     async def file_content(request: web.Request) -> web.StreamResponse:
@@ -175,24 +175,24 @@ def add_control_routes(app: web.Application, sb: Sandbox) -> None:
             raise KeyError(f"unknown view {request.match_info['id']!r}")
         view.closed = True
         sb.rt.feed.emit("slack.view", view_id=view.id, user=view.user_id, view_kind=view.kind, action="close")
-        return _ok({"ok": True})
+        return reply({"ok": True})
 
     @route("GET", "/slack/requests")
     async def bot_requests(request: web.Request) -> web.StreamResponse:
-        return _ok({"requests": slack.bot_requests})
+        return reply({"requests": slack.bot_requests})
 
     # ---- Slack -> bot ----------------------------------------------------------------------------
     @route("POST", "/slack/command")
     async def command(request: web.Request) -> web.StreamResponse:
-        b = await _body(request)
-        return _ok(
+        b = await read_body(request)
+        return reply(
             await slack.send_command(_req(b, "user"), _req(b, "channel"), _req(b, "command"), str(b.get("text", "")))
         )
 
     @route("POST", "/slack/action")
     async def action(request: web.Request) -> web.StreamResponse:
-        b = await _body(request)
-        return _ok(
+        b = await read_body(request)
+        return reply(
             await slack.send_action(
                 _req(b, "user"),
                 _req(b, "channel"),
@@ -205,8 +205,8 @@ def add_control_routes(app: web.Application, sb: Sandbox) -> None:
 
     @route("POST", "/slack/view_submission")
     async def view_submission(request: web.Request) -> web.StreamResponse:
-        b = await _body(request)
-        return _ok(
+        b = await read_body(request)
+        return reply(
             await slack.send_view_submission(
                 _req(b, "user"), _req(b, "view_id"), b.get("values") or {}, b.get("callback_id")
             )
@@ -214,56 +214,56 @@ def add_control_routes(app: web.Application, sb: Sandbox) -> None:
 
     @route("POST", "/slack/event")
     async def event(request: web.Request) -> web.StreamResponse:
-        b = await _body(request)
+        b = await read_body(request)
         ev = _req(b, "event")
         if not isinstance(ev, dict):
-            raise _BadRequest("event: must be an object")
+            raise BadRequest("event: must be an object")
         retry = b.get("retry_num")
-        return _ok(
+        return reply(
             await slack.send_event(ev, event_id=b.get("event_id"), retry_num=int(retry) if retry is not None else None)
         )
 
     @route("POST", "/slack/mention")
     async def mention(request: web.Request) -> web.StreamResponse:
-        b = await _body(request)
-        return _ok(await slack.send_mention(_req(b, "user"), _req(b, "channel"), _req(b, "text"), b.get("thread_ts")))
+        b = await read_body(request)
+        return reply(await slack.send_mention(_req(b, "user"), _req(b, "channel"), _req(b, "text"), b.get("thread_ts")))
 
     @route("POST", "/slack/message")
     async def message(request: web.Request) -> web.StreamResponse:
-        b = await _body(request)
-        return _ok(await slack.send_message(_req(b, "user"), _req(b, "channel"), _req(b, "text"), b.get("thread_ts")))
+        b = await read_body(request)
+        return reply(await slack.send_message(_req(b, "user"), _req(b, "channel"), _req(b, "text"), b.get("thread_ts")))
 
     @route("POST", "/slack/reaction")
     async def reaction(request: web.Request) -> web.StreamResponse:
-        b = await _body(request)
-        return _ok(await slack.send_reaction(_req(b, "user"), _req(b, "channel"), _req(b, "ts"), _req(b, "name")))
+        b = await read_body(request)
+        return reply(await slack.send_reaction(_req(b, "user"), _req(b, "channel"), _req(b, "ts"), _req(b, "name")))
 
     @route("POST", "/slack/pin")
     async def pin(request: web.Request) -> web.StreamResponse:
-        b = await _body(request)
-        return _ok(await slack.send_pin(_req(b, "user"), _req(b, "channel"), _req(b, "ts")))
+        b = await read_body(request)
+        return reply(await slack.send_pin(_req(b, "user"), _req(b, "channel"), _req(b, "ts")))
 
     @route("POST", "/slack/rate_limit")
     async def rate_limit(request: web.Request) -> web.StreamResponse:
-        b = await _body(request)
+        b = await read_body(request)
         slack.rate_limit(_req(b, "method"), int(b.get("count", 1)), int(b.get("retry_after", 0)))
-        return _ok({"ok": True})
+        return reply({"ok": True})
 
     @route("POST", "/slack/rate_tiers")
     async def rate_tiers(request: web.Request) -> web.StreamResponse:
-        b = await _body(request)
+        b = await read_body(request)
         enabled, scale = b.get("enabled"), b.get("scale")
         if enabled is not None and not isinstance(enabled, bool):
-            raise _BadRequest("enabled: must be true or false")
+            raise BadRequest("enabled: must be true or false")
         if enabled is None and scale is None:
-            return _ok({"ok": True, **slack.rate_tiers.describe()})
-        return _ok({"ok": True, **slack.set_rate_tiers(enabled, scale)})
+            return reply({"ok": True, **slack.rate_tiers.describe()})
+        return reply({"ok": True, **slack.set_rate_tiers(enabled, scale)})
 
     @route("POST", "/slack/fail")
     async def slack_fail(request: web.Request) -> web.StreamResponse:
-        b = await _body(request)
+        b = await read_body(request)
         slack.fail(_req(b, "method"), _req(b, "error"), int(b.get("count", 1)), int(b.get("status", 200)))
-        return _ok({"ok": True})
+        return reply({"ok": True})
 
     r.add_post(P + "/slack/response/{id}", slack.handle_response_url)
     r.add_post(P + "/slack/upload/{id}", slack.handle_upload)
@@ -271,7 +271,7 @@ def add_control_routes(app: web.Application, sb: Sandbox) -> None:
     # ---- PagerDuty -------------------------------------------------------------------------------
     @route("POST", "/pagerduty/page")
     async def page(request: web.Request) -> web.StreamResponse:
-        b = await _body(request)
+        b = await read_body(request)
         before = len(pd.incidents)
         inc = pd.page(
             _req(b, "service"),
@@ -280,33 +280,33 @@ def add_control_routes(app: web.Application, sb: Sandbox) -> None:
             urgency=b.get("urgency"),
             dedup_key=b.get("dedup_key"),
         )
-        return _ok({"incident": incident_detail(sb, inc)}, 201 if len(pd.incidents) > before else 200)
+        return reply({"incident": incident_detail(sb, inc)}, 201 if len(pd.incidents) > before else 200)
 
     @route("GET", "/pagerduty/incidents")
     async def incidents(request: web.Request) -> web.StreamResponse:
-        return _ok({"incidents": [incident_detail(sb, i) for i in pd.incidents.values()]})
+        return reply({"incidents": [incident_detail(sb, i) for i in pd.incidents.values()]})
 
     @route("GET", "/pagerduty/incidents/{id}")
     async def incident(request: web.Request) -> web.StreamResponse:
-        return _ok({"incident": incident_detail(sb, pd.get_incident(request.match_info["id"]))})
+        return reply({"incident": incident_detail(sb, pd.get_incident(request.match_info["id"]))})
 
     @route("POST", "/pagerduty/incidents/{id}/{action:acknowledge|resolve|reopen|notes}")
     async def human(request: web.Request) -> web.StreamResponse:
-        b = await _body(request)
+        b = await read_body(request)
         iid, act, person = request.match_info["id"], request.match_info["action"], str(_req(b, "person"))
         if act == "notes":
             note = pd.add_note(iid, person, str(_req(b, "content")))
-            return _ok({"note": pd.shapes.note(note)}, 201)
+            return reply({"note": pd.shapes.note(note)}, 201)
         inc = {"acknowledge": pd.acknowledge, "resolve": pd.resolve, "reopen": pd.reopen}[act](iid, person)
-        return _ok({"incident": incident_detail(sb, inc)})
+        return reply({"incident": incident_detail(sb, inc)})
 
     @route("GET", "/pagerduty/calls")
     async def pd_calls(request: web.Request) -> web.StreamResponse:
-        return _ok({"calls": [c.to_json() for c in pd.calls], "events": pd.event_calls})
+        return reply({"calls": [c.to_json() for c in pd.calls], "events": pd.event_calls})
 
     @route("GET", "/pagerduty/deliveries")
     async def deliveries(request: web.Request) -> web.StreamResponse:
-        return _ok(
+        return reply(
             {
                 "deliveries": [d.to_json() for d in pd.deliveries.values()],
                 "paused": pd.webhooks.paused,
@@ -316,35 +316,35 @@ def add_control_routes(app: web.Application, sb: Sandbox) -> None:
 
     @route("POST", "/pagerduty/deliveries/{id}/redeliver")
     async def redeliver(request: web.Request) -> web.StreamResponse:
-        b = await _body(request)
+        b = await read_body(request)
         results = await pd.redeliver(
             request.match_info["id"], int(b.get("times", 1)), bool(b.get("concurrently", True))
         )
-        return _ok({"results": results})
+        return reply({"results": results})
 
     @route("POST", "/pagerduty/deliver_raw")
     async def deliver_raw(request: web.Request) -> web.StreamResponse:
-        b = await _body(request)
+        b = await read_body(request)
         ev = _req(b, "event")
         if not isinstance(ev, dict):
-            raise _BadRequest("event: must be an object")
+            raise BadRequest("event: must be an object")
         d = pd.deliver_raw(ev, b.get("webhook_id"))
-        return _ok({"delivery": d.to_json()}, 202)
+        return reply({"delivery": d.to_json()}, 202)
 
     @route("POST", "/pagerduty/fail")
     async def pd_fail(request: web.Request) -> web.StreamResponse:
-        b = await _body(request)
+        b = await read_body(request)
         pd.fail(
             str(b.get("method", "*")), str(b.get("path_prefix", "/")), int(_req(b, "status")), int(b.get("count", 1))
         )
-        return _ok({"ok": True})
+        return reply({"ok": True})
 
     @route("POST", "/pagerduty/pause")
     async def pause(request: web.Request) -> web.StreamResponse:
         pd.pause_deliveries()
-        return _ok({"paused": True})
+        return reply({"paused": True})
 
     @route("POST", "/pagerduty/resume")
     async def resume(request: web.Request) -> web.StreamResponse:
         pd.resume_deliveries()
-        return _ok({"paused": False})
+        return reply({"paused": False})

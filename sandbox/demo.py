@@ -44,6 +44,7 @@ from sandbox.scenario import (
     WaitUntil,
 )
 from sandbox.server import Sandbox
+from sandbox.slack_state import Message as SlackMessage
 
 __all__ = ["DemoFailed", "play", "running"]
 
@@ -180,35 +181,32 @@ class _Run:
         deadline = time.monotonic() + CLICK_WAIT_S
         while True:  # (the proposal too may be about to be made)
             value = await self._proposal_value(step.proposal) if step.proposal is not None else None
-            if (value != "" and self._has_button(channel, step.action, value)) or time.monotonic() > deadline:
+            message = self._newest_with(channel, step.action, value) if value != "" else None
+            if message is not None or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.05)
         if value == "":
             raise DemoFailed(f"no proposal {step.proposal}: the incident has fewer")
-        for message in reversed(self.sandbox.slack.messages_in(channel)):
-            for block in message.blocks or []:
-                for element in block.get("elements") or []:
-                    if _is_button(element, step.action, value):
-                        action = step.action
-                        if self.interactive and action in (APPROVE, REJECT):
-                            action = await self._ask_person(step.user, message.text)
-                        label = next(
-                            (
-                                el.get("text", {}).get("text", action)
-                                for b in message.blocks or []
-                                for el in b.get("elements") or []
-                                if isinstance(el, dict) and el.get("action_id") == action
-                            ),
-                            action,
-                        )
-                        self.out.line(f"{self._now()}  {self.channel_label(channel)}  {step.user} clicks [ {label} ]")
-                        result = await self.sandbox.slack.send_action(step.user, channel, message.ts, action)
-                        self._check(result, "button click")
-                        if action == REJECT:
-                            await self._reject_reason(step.user)
-                        return
-        of = f" of proposal {step.proposal}" if step.proposal is not None else ""
-        raise DemoFailed(f"no button {step.action!r}{of} in {self.channel_label(channel)}")
+        if message is None:
+            of = f" of proposal {step.proposal}" if step.proposal is not None else ""
+            raise DemoFailed(f"no button {step.action!r}{of} in {self.channel_label(channel)}")
+        action = step.action
+        if self.interactive and action in (APPROVE, REJECT):
+            action = await self._ask_person(step.user, message.text)
+        label = next(
+            (
+                el.get("text", {}).get("text", action)
+                for b in message.blocks or []
+                for el in b.get("elements") or []
+                if isinstance(el, dict) and el.get("action_id") == action
+            ),
+            action,
+        )
+        self.out.line(f"{self._now()}  {self.channel_label(channel)}  {step.user} clicks [ {label} ]")
+        result = await self.sandbox.slack.send_action(step.user, channel, message.ts, action)
+        self._check(result, "button click")
+        if action == REJECT:
+            await self._reject_reason(step.user)
 
     async def _proposal_value(self, nth: int) -> str:
         """What the buttons of the incident's Nth proposal begin with (its id), to tell them from another's; ""
@@ -219,12 +217,19 @@ class _Run:
             return ""
         return f"{sorted(proposals, key=lambda p: p.id)[nth - 1].id}:"
 
-    def _has_button(self, channel: str, action: str, value: str | None) -> bool:
-        return any(
-            _is_button(element, action, value)
-            for message in self.sandbox.slack.messages_in(channel)
-            for block in message.blocks or []
-            for element in block.get("elements") or []
+    def _newest_with(self, channel: str, action: str, value: str | None) -> SlackMessage | None:
+        """The newest message in the channel with that button (`_is_button`), if any."""
+        return next(
+            (
+                message
+                for message in reversed(self.sandbox.slack.messages_in(channel))
+                if any(
+                    _is_button(el, action, value)
+                    for block in message.blocks or []
+                    for el in block.get("elements") or []
+                )
+            ),
+            None,
         )
 
     async def _ask_person(self, user: str, text: str) -> str:

@@ -13,6 +13,7 @@ ended and how long it took to mitigate and resolve.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 import tempfile
@@ -28,7 +29,8 @@ from bot.domain.timeline import EventKind, TimelineEvent
 from bot.lifecycle.postmortems import Postmortems
 from bot.store import Store
 from sandbox.demo import play
-from sandbox.scenario import FORMAT_VERSION, SCENARIOS, Scenario
+from sandbox.scenario import FORMAT_VERSION, Scenario
+from sandbox.world import BOT_PERSON, DEFAULT_WORLD
 
 __all__ = ["RecordError", "compare", "outcome", "record", "replay", "side_by_side"]
 
@@ -200,7 +202,7 @@ def _world(
     are the catalog's where it names them (so that the catalog still points at this world), else made up. Those
     who acted in Slack are on call at the first level; those an escalation paged, at the level it reached. People
     known only by the name the pager gave are in the world without a Slack account."""
-    default = _default_world()
+    default = copy.deepcopy(DEFAULT_WORLD)
     pd = entry.get("pagerduty") or {}
     og = entry.get("opsgenie") or {}
     policy_id = str(pd.get("escalation_policy") or incident.escalation_policy_id or _made_up("P", incident.service, 7))
@@ -231,7 +233,7 @@ def _world(
                 levels.append([])
             levels[payload.to - 1] += [_slug(n) for n in payload.paged if _slug(n) not in levels[payload.to - 1]]
     levels = [level for level in levels if level]
-    bot = next((p for p in default["people"] if p["key"] == "sre-agent"), None)
+    bot = next((p for p in default["people"] if p["key"] == BOT_PERSON), None)
     return {
         **{k: default[k] for k in ("team", "bot", "incidents_channel")},
         # the same incident number: INC-4211 is replayed as INC-4211
@@ -250,13 +252,6 @@ def _world(
         # everyone who acted is on call at the first level: each may approve again as they did
         "escalation_policies": [{"id": policy_id, "name": policy_name, "levels": levels}],
     }
-
-
-def _default_world() -> dict[str, Any]:
-    import yaml
-
-    data: dict[str, Any] = yaml.safe_load((SCENARIOS / "default.yml").read_text(encoding="utf-8"))
-    return data
 
 
 # ---- the agents ----------------------------------------------------------------------------------------------------
@@ -358,9 +353,10 @@ def _human_steps(
         seen = _SEEN.get(event.kind)
         since = last
         if seen is not None:
-            shown = [e.at for e in events if e.kind is _SHOWN[seen[0]] and e.at <= event.at]
             if proposal is not None:  # when that proposal was shown
                 shown = [e.at for e in events if e.kind is EventKind.PROPOSED and e.data.get("proposal") == original]
+            else:
+                shown = [e.at for e in events if e.kind is _SHOWN[seen[0]] and e.at <= event.at]
             steps.append({"wait": {"until": seen[0], "timeout": f"{max(MIN_TIMEOUT_S, _seconds(last, event.at))}s"}})
             if proposal is None or proposal == 1:
                 since = max(last, shown[-1]) if shown else last

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from sandbox.a2a_agents import Answer
+from sandbox.control import BadRequest, guarded, read_body, reply
 from sandbox.demo import running
 from sandbox.scenario import Page, Scenario
 
@@ -31,38 +31,20 @@ __all__ = ["PAGE_PATH", "SPEED", "STATIC", "add_playground_routes", "serve_playg
 
 STATIC = Path(__file__).resolve().parent / "playground"
 PAGE_PATH = "/playground/"
-WHEN = ("now", "after_change")
+WHEN = ("now", "after_change")  # a signal as an agent reports it now, or once the service's change is done
 # virtual seconds per real second unless told: slower than a demo's, so that a person has time to read a proposal
 # before it expires (15 minutes: 3 real minutes) while a fix's 5 minutes of verification still take only one
-SPEED = 5.0  # a signal as an agent reports it now, or once the service's change is done
-
-
-class _Refused(Exception):
-    """A request the playground cannot carry out; said to the page as a 400 with this text."""
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=lambda o: json.dumps(o, default=str))
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        data = await request.json()
-    except ValueError:
-        raise _Refused("the body must be a JSON object") from None
-    if not isinstance(data, dict):
-        raise _Refused("the body must be a JSON object")
-    return data
+SPEED = 5.0
 
 
 def _text(body: dict[str, Any], key: str, *, required: bool = True) -> str:
     value = body.get(key)
     if value is None or value == "":
         if required:
-            raise _Refused(f"{key}: missing")
+            raise BadRequest(f"{key}: missing")
         return ""
     if not isinstance(value, str):
-        raise _Refused(f"{key}: must be text")
+        raise BadRequest(f"{key}: must be text")
     return value.strip()
 
 
@@ -115,62 +97,51 @@ def add_playground_routes(app: web.Application, sandbox: Sandbox, scenario: Scen
         raise web.HTTPFound(PAGE_PATH)
 
     async def state(_request: web.Request) -> web.StreamResponse:
-        return _json(describe(scenario, sandbox, speed))
+        return reply(describe(scenario, sandbox, speed))
 
     async def page(request: web.Request) -> web.StreamResponse:
-        body = await _body(request)
+        body = await read_body(request)
         service, title = _text(body, "service"), _text(body, "title")
         if service not in {s.name for s in sandbox.world.services}:
-            raise _Refused(f"service: no service {service!r} in this workspace")
+            raise BadRequest(f"service: no service {service!r} in this workspace")
         if scenario.pager == "opsgenie":
             priority = _text(body, "priority", required=False) or "P3"
             if priority not in ("P1", "P2", "P3", "P4", "P5"):
-                raise _Refused("priority: one of P1, P2, P3, P4, P5")
+                raise BadRequest("priority: one of P1, P2, P3, P4, P5")
             alert = sandbox.opsgenie.page(service, title, priority=priority)
-            return _json({"page": {"pager": "opsgenie", "id": alert.id, "service": service, "title": title}}, 201)
+            return reply({"page": {"pager": "opsgenie", "id": alert.id, "service": service, "title": title}}, 201)
         urgency = _text(body, "urgency", required=False) or "high"
         if urgency not in ("high", "low"):
-            raise _Refused("urgency: high or low")
+            raise BadRequest("urgency: high or low")
         incident = sandbox.pagerduty.page(service, title, urgency=urgency)
-        return _json({"page": {"pager": "pagerduty", "id": incident.id, "service": service, "title": title}}, 201)
+        return reply({"page": {"pager": "pagerduty", "id": incident.id, "service": service, "title": title}}, 201)
 
     async def signal(request: web.Request) -> web.StreamResponse:
-        body = await _body(request)
+        body = await read_body(request)
         name, service, text = _text(body, "agent"), _text(body, "service"), _text(body, "text")
         when = _text(body, "when", required=False) or "now"
         spec = sandbox.agents.specs.get(name)
         if spec is None:
-            raise _Refused(f"agent: no agent {name!r} in this scenario")
+            raise BadRequest(f"agent: no agent {name!r} in this scenario")
         if when not in WHEN:
-            raise _Refused(f"when: one of {', '.join(WHEN)}")
+            raise BadRequest(f"when: one of {', '.join(WHEN)}")
         answers = spec.answers if when == "now" else spec.after_change
         was = answers.get(service)
         data = was.data if was is not None else None
         if "data" in body:  # the figures the agent reports with its words (kept when not given)
             if body["data"] is not None and not isinstance(body["data"], dict):
-                raise _Refused("data: must be an object or null")
+                raise BadRequest("data: must be an object or null")
             data = body["data"]
         answers[service] = Answer(text, data, was.asks if was is not None else False)
         sandbox.rt.feed.emit("playground.signal", agent=name, service=service, when=when, text=text)
-        return _json({"ok": True})
-
-    def refusing(
-        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
-    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-        async def wrapped(request: web.Request) -> web.StreamResponse:
-            try:
-                return await handler(request)
-            except _Refused as exc:
-                return _json({"error": str(exc)}, 400)
-
-        return wrapped
+        return reply({"ok": True})
 
     r.add_get("/", home)
     r.add_get(PAGE_PATH, index)
     r.add_static(PAGE_PATH, STATIC, append_version=True)
     r.add_get("/_sandbox/playground", state)
-    r.add_post("/_sandbox/playground/page", refusing(page))
-    r.add_post("/_sandbox/playground/signal", refusing(signal))
+    r.add_post("/_sandbox/playground/page", guarded(page))
+    r.add_post("/_sandbox/playground/signal", guarded(signal))
 
 
 async def serve_playground(
