@@ -175,6 +175,7 @@ def run_record(args: argparse.Namespace) -> int:
 
     from bot.config.files import read_yaml
     from bot.config.settings import StoreSettings, describe_validation_error
+    from bot.config.slos import slo_documents
     from bot.errors import ConfigError
     from bot.store import Store
     from sandbox.gameday import RecordError, record
@@ -183,6 +184,8 @@ def run_record(args: argparse.Namespace) -> int:
         url = StoreSettings.model_validate({}).store_url
         catalog_path = os.environ.get("SRE_CATALOG_PATH")
         catalog = read_yaml(Path(catalog_path)) if catalog_path else None
+        slos_path = os.environ.get("SRE_SLOS_PATH")
+        slos = slo_documents(Path(slos_path)) if slos_path else None
     except ValidationError as exc:
         return _error(describe_validation_error(exc))
     except ConfigError as exc:
@@ -202,7 +205,7 @@ def run_record(args: argparse.Namespace) -> int:
             incident = await store.incident_named(args.incident)
             if incident is None:
                 return _error(f"no incident {args.incident} in the database (SRE_DATABASE_URL)")
-            return incident.label, await record(store, incident, catalog=catalog)
+            return incident.label, await record(store, incident, catalog=catalog, slos=slos)
         except RecordError as exc:
             return _error(str(exc))
         finally:

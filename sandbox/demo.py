@@ -14,7 +14,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,10 @@ class _Run:
     interactive: bool = False
     pagerduty_incident: str | None = None  # the page's id on the scenario's pager (a PagerDuty incident, an alert)
     errors: list[str] = field(default_factory=list)
+    began: datetime = field(init=False)  # when the script began (virtual): the history is stored before it
+
+    def __post_init__(self) -> None:
+        self.began = self.clock.now()
 
     # ---- the scenario's incident -------------------------------------------------------------------------------
     async def incident(self) -> Incident | None:
@@ -96,9 +100,10 @@ class _Run:
                 for m in slack.messages_in(c)
                 for b in m.blocks or []
             )
-        if condition == "measured":  # every SLO read at least once
+        if condition == "measured":  # every SLO read at least once since the script began (not its history)
             names = [d.slo.name for d in self.bot.services.standing.definitions]
-            return len(await self.bot.services.store.latest_snapshots(names=names)) == len(names)
+            latest = await self.bot.services.store.latest_snapshots(names=names)
+            return len(latest) == len(names) and all(s.taken_at >= self.began for s in latest.values())
         incident = await self.incident()
         if incident is None or incident.id is None:
             return False

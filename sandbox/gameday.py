@@ -15,19 +15,31 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import re
 import tempfile
+import urllib.parse
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.domain.events import CommanderChange, Decision, Escalated, Paged, RespondersInvited, payload_of
+import yaml
+
+from blocks.ids import ActionId
+from bot.budgets.standing import USUAL_DAYS
+from bot.config.slos import parse_slos
+from bot.domain.events import Checked, CommanderChange, Decision, Escalated, Paged, RespondersInvited, payload_of
 from bot.domain.incident import Incident
+from bot.domain.offers import Offer
 from bot.domain.signals import as_data
+from bot.domain.slo import Counts
 from bot.domain.timeline import EventKind, TimelineEvent
+from bot.errors import ConfigError
 from bot.lifecycle.postmortems import Postmortems
 from bot.store import Store
+from bot.store.slos import Snapshot
 from sandbox.demo import play
 from sandbox.scenario import FORMAT_VERSION, Scenario
 from sandbox.world import BOT_PERSON, DEFAULT_WORLD
@@ -37,6 +49,10 @@ __all__ = ["RecordError", "compare", "outcome", "record", "replay", "side_by_sid
 SLACK = "slack:"
 PAGERS = ("pagerduty", "opsgenie")
 MIN_TIMEOUT_S = 120  # a wait for what the person had seen gives the bot at least this long (virtual)
+OFFER_APPROVE = str(ActionId.OFFER_APPROVE)  # an error budget offer's Approve
+DAY_S = 86400
+ASKED_WITHIN = timedelta(minutes=10)  # the question an offer answers was asked this long before it, at most
+MENTION = re.compile(r"^\s*(<@[A-Z0-9]+>\s*)+")  # the @sre (and any other mention) a question begins with
 
 
 class RecordError(ValueError):
@@ -73,30 +89,37 @@ async def outcome(store: Store, incident: Incident) -> dict[str, Any]:
     }
 
 
-async def record(store: Store, incident: Incident, *, catalog: Mapping[str, Any] | None = None) -> dict[str, Any]:
+async def record(
+    store: Store,
+    incident: Incident,
+    *,
+    catalog: Mapping[str, Any] | None = None,
+    slos: Sequence[Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
     """The scenario that plays `incident` again (a mapping to write as YAML). `catalog` is the service catalog
     sre-agent ran with (the catalog file's shape): its entry for the service names the pager's ids the world uses.
-    Raises RecordError for an incident no scenario step can open again: one opened from an error budget offer, or
-    by sre-agent itself."""
+    `slos` are the OpenSLO documents it ran with (SRE_SLOS_PATH): an incident opened from an error budget offer is
+    recorded with its service's SLOs, what was stored of them before, and the question that led to the offer.
+    Raises RecordError for an incident no scenario step can open again: one opened by sre-agent itself, or from an
+    offer when `slos` are not given."""
     assert incident.id is not None
     events = await store.timeline(incident.id)
     opening = next((e for e in events if e.kind is EventKind.TRIGGERED), None)
     if opening is None:
         raise RecordError(f"{incident.label} has no trigger on its timeline: nothing to start a replay from")
     offer = next((o for o in await store.offers() if o.incident_id == incident.id), None)
-    if offer is not None:
-        raise RecordError(
-            f"{incident.label} was opened from an error budget offer (approved by {offer.decided_by}): recording "
-            "such an incident is not supported yet (its SLOs, their history and the answer that offered it would "
-            "have to be recorded too)"
-        )
+    budget = await _budget(store, incident, offer, opening, slos) if offer is not None else None
     entry = _catalog_entry(catalog, incident.service)
-    people = _people(events)
+    people = _people(events, also=[offer.asked_by] if offer is not None else [])
     world = _world(incident, entry, people, events)
     script: list[dict[str, Any]] = [{"say": f"Recorded from {incident.label}: {incident.title}"}]
     opened = payload_of(opening)
     paged = not opening.actor.startswith(SLACK)
-    if not paged:  # declared by a person: asked of @sre in the incidents channel, the service named
+    carried = None  # the proposal an offer's approval was carried over to (no click of its own)
+    if budget is not None:  # asked about the budget, offered a plan, approved it: the incident opens for it
+        script += budget.steps
+        carried = budget.carried
+    elif not paged:  # declared by a person: asked of @sre in the incidents channel, the service named
         service = getattr(opened, "service", "") or incident.service
         said = incident.title if service in incident.title else f"{incident.title} ({service})"
         script.append({"mention": {"user": _key(opening.actor), "text": said, "in": "incidents"}})
@@ -113,7 +136,7 @@ async def record(store: Store, incident: Incident, *, catalog: Mapping[str, Any]
         )
     script.append({"wait": {"until": "channel", "timeout": "5m"}})  # what people did, they did in it
     ordinals = {p.id: n for n, p in enumerate(sorted(await store.proposals(incident.id), key=lambda p: p.id), 1)}
-    script += _human_steps(events, incident, opening.at, ordinals, paged=paged)
+    script += _human_steps(events, incident, opening.at, ordinals, paged=paged, carried=carried)
     if incident.resolved_at is not None:
         script.append({"wait": {"until": "resolved", "timeout": "5m"}})
     scenario: dict[str, Any] = {
@@ -132,6 +155,15 @@ async def record(store: Store, incident: Incident, *, catalog: Mapping[str, Any]
         "script": script,
         "original": await outcome(store, incident),
     }
+    if budget is not None:
+        scenario["slos"] = budget.slos
+        scenario["history"] = budget.history
+        _with_slis(scenario["agents"], budget)
+        scenario["description"] = scenario["description"].replace(
+            "recorded by sre-agent: the page,",
+            "recorded by sre-agent: the question about its error budget and the plan approved in the answer, the "
+            "SLOs and what was stored of them before,",
+        )
     if catalog is not None:
         scenario["catalog"] = dict(catalog)
     return scenario
@@ -145,9 +177,10 @@ def _key(actor: str) -> str:
     return actor.removeprefix(SLACK).lower()
 
 
-def _people(events: Sequence[TimelineEvent]) -> list[str]:
-    """The Slack ids of the people in the incident: those who acted, approved or were invited, in order."""
-    found: dict[str, None] = {}
+def _people(events: Sequence[TimelineEvent], *, also: Sequence[str] = ()) -> list[str]:
+    """The Slack ids of the people in the incident: those who acted, approved or were invited, in order (and
+    `also`: those who took part before it was opened)."""
+    found: dict[str, None] = dict.fromkeys(also)
     for event in events:
         if event.actor.startswith(SLACK):
             found[event.actor.removeprefix(SLACK)] = None
@@ -306,6 +339,172 @@ def _after_from_readings(agents: dict[str, dict[str, Any]], events: Sequence[Tim
             }
 
 
+# ---- an incident opened from an error budget offer -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Budget:
+    """What a recording of an incident opened from an error budget offer adds: the steps that lead to it (the SLOs
+    read, the question, the offer, its approval), the proposal the approval was carried over to, the service's SLOs,
+    what was stored of them before the question (`history`), and the counts the monitoring agent gave (`slis` when
+    the question was asked, `slis_after` the last after the change)."""
+
+    steps: list[dict[str, Any]]
+    carried: int | None
+    service: str
+    slos: list[dict[str, Any]]
+    history: list[dict[str, Any]]
+    slis: dict[str, dict[str, dict[str, float]]]
+    slis_after: dict[str, dict[str, dict[str, float]]]
+
+
+async def _budget(
+    store: Store,
+    incident: Incident,
+    offer: Offer,
+    opening: TimelineEvent,
+    slos: Sequence[Mapping[str, Any]] | None,
+) -> _Budget:
+    assert incident.id is not None
+    if slos is None:
+        raise RecordError(
+            f"{incident.label} was opened from an error budget offer (approved by {offer.decided_by}): record it "
+            "with the SLOs sre-agent ran with (SRE_SLOS_PATH), which the question about the budget was answered from"
+        )
+    documents = [
+        dict(d) for d in slos if d.get("kind") != "SLO" or (d.get("spec") or {}).get("service") == offer.service
+    ]
+    try:
+        names = [d.slo.name for d in parse_slos([("slos", yaml.safe_dump_all(documents, sort_keys=False))])]
+    except ConfigError as exc:
+        raise RecordError(f"the SLOs given cannot be read: {exc}") from None
+    if not names:
+        raise RecordError(
+            f"{incident.label} was opened from an error budget offer, but no SLO given is of {offer.service}"
+        )
+    asked = offer.created_at
+    # what the answer read before: each day's snapshot for the usual burn, and the one before each deploy it named
+    moments = [asked - timedelta(days=day) for day in range(1, USUAL_DAYS + 1)]
+    moments += [
+        asked - timedelta(seconds=d.ago_s) for e in offer.evidence for d in e.signals.deploys if d.ago_s is not None
+    ]
+    kept: dict[tuple[str, datetime], Snapshot] = {}
+    for moment in moments:
+        for snapshot in (await store.latest_snapshots(before=moment, names=names)).values():
+            kept[(snapshot.slo, snapshot.taken_at)] = snapshot
+    history = _history(sorted(kept.values(), key=lambda snap: (snap.slo, snap.taken_at)), asked)
+    now = await store.latest_snapshots(before=asked, names=names)
+    slis = {name: _counts(snap.counts) for name, snap in now.items() if _counts(snap.counts)}
+    events = await store.timeline(incident.id)
+    changed = next((e.at for e in events if e.kind is EventKind.EXECUTED), None)
+    slis_after = {}
+    if changed is not None:
+        last = await store.latest_snapshots(before=incident.resolved_at or events[-1].at, names=names)
+        slis_after = {
+            n: _counts(snap.counts) for n, snap in last.items() if snap.taken_at >= changed and _counts(snap.counts)
+        }
+    question, clicked = await _asked(store, offer, opening.at)
+    carried = next(
+        (
+            p.id
+            for p in sorted(await store.proposals(incident.id), key=lambda p: p.id)
+            if p.plan_hash == offer.plan_hash
+        ),
+        None,
+    )
+    steps: list[dict[str, Any]] = [
+        {"wait": {"until": "measured", "timeout": "5m"}},  # the SLOs read today before anyone asks
+        {"mention": {"user": _key(offer.asked_by), "text": question, "in": "incidents"}},
+        {"wait": {"until": "offered", "timeout": f"{MIN_TIMEOUT_S}s"}},
+    ]
+    took = _seconds(asked, clicked)
+    if took > 0:
+        steps.append({"wait": f"{took}s"})
+    steps.append(
+        {"click": {"user": _key(offer.decided_by or offer.asked_by), "action": OFFER_APPROVE, "in": "incidents"}}
+    )
+    return _Budget(steps, carried, offer.service, documents, history, slis, slis_after)
+
+
+def _history(snapshots: Sequence[Snapshot], asked: datetime) -> list[dict[str, Any]]:
+    """The snapshots (by SLO, oldest first) as a scenario's `history`, `ago` before the question: a run of them a
+    day apart with the same counts is one entry with `days`."""
+    out: list[dict[str, Any]] = []
+    for snap in snapshots:
+        counts = _counts(snap.counts)
+        if not counts:
+            continue
+        ago = _seconds(snap.taken_at, asked)
+        last = out[-1] if out else None
+        if last is not None and last["slo"] == snap.slo and last["counts"] == counts and last["ago"] - ago == DAY_S:
+            last["ago"], last["days"] = ago, last.get("days", 1) + 1
+            continue
+        out.append({"slo": snap.slo, "ago": ago, "counts": counts})
+    return [{**entry, "ago": f"{entry['ago']}s"} for entry in out]
+
+
+async def _asked(store: Store, offer: Offer, opened: datetime) -> tuple[str, datetime]:
+    """What the person asked @sre that the offer answered (the newest mention of theirs in the minutes before it;
+    the usual question when it is no longer stored), and when the offer was approved (its click; else when the
+    incident was opened)."""
+    question = f"How's the {offer.service} error budget looking?"
+    for event in await store.inbound_between(
+        "slack", "app_mention", since=offer.created_at - ASKED_WITHIN, until=offer.created_at
+    ):
+        said = _slack_event(event.body)
+        if said.get("user") == offer.asked_by and said.get("text"):
+            question = MENTION.sub("", str(said["text"])).strip() or question
+    clicked = opened
+    for event in await store.inbound_between("slack", "block_actions", since=offer.created_at, until=opened):
+        payload = _slack_payload(event.body)
+        actions = [a.get("action_id") for a in payload.get("actions") or [] if isinstance(a, Mapping)]
+        if (payload.get("user") or {}).get("id") == offer.decided_by and OFFER_APPROVE in actions:
+            clicked = event.received_at
+            break
+    return question, clicked
+
+
+def _slack_event(stored: str) -> Mapping[str, Any]:
+    """The `event` of a stored Slack Events API request ({} when it is not one)."""
+    try:
+        event = json.loads(json.loads(stored)["body"]).get("event")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return {}
+    return event if isinstance(event, Mapping) else {}
+
+
+def _slack_payload(stored: str) -> Mapping[str, Any]:
+    """The payload of a stored Slack interaction request ({} when it is not one)."""
+    try:
+        form = urllib.parse.parse_qs(json.loads(stored)["body"])
+        payload = json.loads(form["payload"][0])
+    except (ValueError, KeyError, TypeError, IndexError):
+        return {}
+    return payload if isinstance(payload, Mapping) else {}
+
+
+def _counts(counts: Mapping[str, Counts | None]) -> dict[str, dict[str, float]]:
+    """A snapshot's counts as a scenario writes them (`{window: {total, bad}}`), the windows without data left out."""
+    return {
+        window: {"total": c.total, "bad": c.bad}
+        if c.scale == 1
+        else {"total": c.total / c.scale, "bad": c.bad / c.scale}
+        for window, c in counts.items()
+        if c is not None
+    }
+
+
+def _with_slis(agents: list[dict[str, Any]], budget: _Budget) -> None:
+    """The monitoring agent (the one sre-agent asked, else one named so) answers for the SLOs what it did then."""
+    monitoring = next((a for a in agents if a.get("role") == "monitoring"), None)
+    if monitoring is None:
+        monitoring = {"name": "monitoring", "role": "monitoring"}
+        agents.append(monitoring)
+    monitoring["slis"] = budget.slis
+    if budget.slis_after:
+        monitoring["slis_after_change"] = {budget.service: budget.slis_after}
+
+
 # ---- what people did ------------------------------------------------------------------------------------------------
 
 # a person's act on the timeline: what they saw first (a `wait: {until: ...}`), and the step that does it again
@@ -326,11 +525,13 @@ def _human_steps(
     ordinals: Mapping[int, int],
     *,
     paged: bool,
+    carried: int | None = None,
 ) -> list[dict[str, Any]]:
     """Each thing a person did in Slack (and, for a paged incident, in the pager's app), in order: waiting first
     for what they had seen, then as long as they took. `ordinals` numbers the incident's proposals in the order they
     were made (a click names its proposal; the first one's wait starts when it was shown, a later one's when the
-    step before it was done, since `until: proposed` already holds for the first)."""
+    step before it was done, since `until: proposed` already holds for the first). `carried`: the proposal whose
+    first approval was an error budget offer's, carried over (sre-agent does it again, nobody clicks)."""
     steps: list[dict[str, Any]] = []
     last = began
     done = {(e.data.get("proposal"), e.at) for e in events if e.kind is EventKind.TASK_DONE}
@@ -340,6 +541,10 @@ def _human_steps(
             continue
         if event.kind is EventKind.PROPOSAL_APPROVED and (event.data.get("proposal"), event.at) in done:
             continue  # marking a manual task done records its approval too: one click
+        if carried is not None and event.kind is EventKind.PROPOSAL_APPROVED and event.data.get("proposal") == carried:
+            carried = None  # the offer's approval, carried over: only the first
+            last = event.at
+            continue
         if pager_person:
             act = _pager_act(event, incident.source, _slug(pager_person))
         else:
@@ -360,6 +565,11 @@ def _human_steps(
             steps.append({"wait": {"until": seen[0], "timeout": f"{max(MIN_TIMEOUT_S, _seconds(last, event.at))}s"}})
             if proposal is None or proposal == 1:
                 since = max(last, shown[-1]) if shown else last
+        elif event.kind is EventKind.RESOLVED:  # resolved after a fix's check was seen: not before it now either
+            checks = [e.at for e in events if e.kind in Checked.KINDS and last <= e.at <= event.at]
+            if checks:
+                steps.append({"wait": {"until": "checked", "timeout": f"{_seconds(last, event.at) + MIN_TIMEOUT_S}s"}})
+                since = checks[-1]
         took = _seconds(since, event.at)
         if took > 0:
             steps.append({"wait": f"{took}s"})

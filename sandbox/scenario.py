@@ -62,7 +62,7 @@ WAIT_CONDITIONS = (
     "help_requested",
     "public_post",  # a post for the public status page waits for a decision
     "offered",  # not the incident's: a budget offer (Approve / Reject in an answer about an error budget) waits
-    "measured",  # not the incident's: sre-agent has read every SLO's counts at least once
+    "measured",  # not the incident's: every SLO's counts read since the script began (its history does not count)
 )
 PAGERDUTY_ACTIONS = ("acknowledge", "resolve", "reopen", "note")
 OPSGENIE_ACTIONS = ("acknowledge", "close", "note")
@@ -357,24 +357,24 @@ class _Reader:
 _STEP_KINDS = ("say", "page", "wait", "command", "message", "mention", "click", "pagerduty", "opsgenie")
 
 
-def _slos(raw: Any, origin: str) -> list[Mapping[str, Any]]:
-    """OpenSLO documents, checked as sre-agent reads them (the same errors, with the scenario's name)."""
+def _slos(raw: Any, origin: str) -> tuple[list[Mapping[str, Any]], list[str]]:
+    """OpenSLO documents, checked as sre-agent reads them (the same errors, with the scenario's name), and the names
+    of the SLOs sre-agent makes of them (`<slo>/<objective>` where an SLO has several objectives)."""
     if raw is None:
-        return []
+        return [], []
     if not isinstance(raw, list) or not all(isinstance(d, Mapping) for d in raw):
         raise ScenarioError(f"{origin}: slos: expected a list of OpenSLO documents")
     try:
-        parse_slos([(f"{origin}: slos", yaml.safe_dump_all([dict(d) for d in raw], sort_keys=False))])
+        read = parse_slos([(f"{origin}: slos", yaml.safe_dump_all([dict(d) for d in raw], sort_keys=False))])
     except ConfigError as exc:
         raise ScenarioError(str(exc)) from None
-    return raw
+    return raw, [d.slo.name for d in read]
 
 
-def _recorded(reader: _Reader, raw: Any, path: str, slos: list[Mapping[str, Any]]) -> Recorded:
+def _recorded(reader: _Reader, raw: Any, path: str, names: list[str]) -> Recorded:
     m = reader.mapping(raw, path)
     reader.only(m, {"slo", "ago", "days", "counts"}, path)
     slo = reader.text(m, "slo", path)
-    names = [str((d.get("metadata") or {}).get("name")) for d in slos if d.get("kind") == "SLO"]
     if slo not in names:
         raise reader.fail(f"{path}.slo", f"no SLO {slo!r} in slos (SLOs: {', '.join(names) or 'none'})")
     days = m.get("days", 1)
@@ -476,8 +476,8 @@ def load_scenario(name: str) -> Scenario:
     original = data.get("original")
     if original is not None and not isinstance(original, Mapping):
         raise ScenarioError(f"{origin}: original: expected a mapping (what `sre-agent record` wrote)")
-    slos = _slos(data.get("slos"), origin)
-    history = [_recorded(reader, raw, f"history[{i}]", slos) for i, raw in enumerate(data.get("history") or [])]
+    slos, slo_names = _slos(data.get("slos"), origin)
+    history = [_recorded(reader, raw, f"history[{i}]", slo_names) for i, raw in enumerate(data.get("history") or [])]
     return Scenario(
         slos=[dict(d) for d in slos],
         history=history,

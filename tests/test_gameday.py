@@ -44,7 +44,8 @@ async def _recorded(name: str, folder: Path) -> tuple[Path, dict[str, Any]]:
     store = await Store.open(f"sqlite:///{database}")
     try:
         [incident] = await store.incidents()
-        scenario = await record(store, incident, catalog=load_scenario(name).catalog)
+        played = load_scenario(name)
+        scenario = await record(store, incident, catalog=played.catalog, slos=played.slos)
     finally:
         await store.close()
     path = folder / f"recorded-{name}.yml"
@@ -57,7 +58,9 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("gameday")
 
 
-@pytest.mark.parametrize("name", ["checkout-crash-storm", "payments-timeout", "payments-timeout-opsgenie"])
+@pytest.mark.parametrize(
+    "name", ["checkout-budget", "checkout-crash-storm", "payments-timeout", "payments-timeout-opsgenie"]
+)
 async def test_a_recorded_shipped_scenario_replays_to_the_same_outcome(name: str, folder: Path) -> None:
     path, written = await _recorded(name, folder)
     original = written["original"]
@@ -117,19 +120,72 @@ async def test_replayed_with_a_changed_runbook_the_difference_is_shown(folder: P
     assert "1 of 2" in shown and "Different from what was recorded:" in shown
 
 
-async def test_an_incident_opened_from_a_budget_offer_is_refused_with_the_reason(folder: Path) -> None:
-    """checkout-budget's incident is opened by approving an offer in an answer about an error budget: replaying
-    it would need the SLOs and their history recorded too, which the recorder does not do yet. It says so."""
+async def test_an_incident_opened_from_a_budget_offer_is_recorded_with_its_slos_and_the_question(
+    folder: Path,
+) -> None:
+    """checkout-budget's incident was opened by approving the plan offered in an answer about the error budget. Its
+    recording holds the service's SLOs, the snapshots that answer read (each day's, for the usual burn, and the one
+    before the deploy it named), the counts the monitoring agent gave then and after the rollback, the question as
+    Dana asked it, and her Approve on the offer, not a click on the proposal her approval was carried over to.
+    Played again, the answer offers the same plan with the same figures."""
+    path, scenario = await _recorded("checkout-budget", folder)
+    script = scenario["script"]
+    assert script[1:4] == [
+        {"wait": {"until": "measured", "timeout": "5m"}},  # today's counts read before anyone asks
+        {"mention": {"user": "u0dana", "text": "How's the checkout error budget looking?", "in": "incidents"}},
+        {"wait": {"until": "offered", "timeout": "120s"}},
+    ]
+    took = script[4]["wait"]  # the minute Dana read the answer for
+    assert took.endswith("s") and 60 <= int(took[:-1]) <= 65
+    assert script[5] == {"click": {"user": "u0dana", "action": "offer.approve", "in": "incidents"}}
+    assert not [s for s in script if "click" in s and s["click"]["action"].startswith("proposal.")]
+    assert [(d["kind"], d["metadata"]["name"]) for d in scenario["slos"]] == [
+        ("SLI", "checkout-requests-ok"),
+        ("SLO", "checkout-availability"),
+    ]
+    daily, before_deploy = scenario["history"]  # four ordinary weeks, and the day before v2.3.1 went out
+    assert daily["days"] == 28 and daily["counts"] == {"1d": {"total": 2880000, "bad": 864}}
+    assert 86400 <= int(daily["ago"][:-1]) <= 86400 + 600  # a day before the question (asked soon after the start)
+    assert before_deploy["counts"] == {"1d": {"total": 1000000, "bad": 330}} and "days" not in before_deploy
+    monitoring = next(a for a in scenario["agents"] if a["role"] == "monitoring")
+    assert monitoring["slis"]["checkout-availability"]["30d"] == {"total": 100000000, "bad": 85000}
+    after = monitoring["slis_after_change"]["checkout-service"]["checkout-availability"]
+    assert after["30d"] == {"total": 100000000, "bad": 85010}
+
+    async def offered(database: Path) -> str:
+        store = await Store.open(f"sqlite:///{database}")
+        try:
+            [offer] = await store.offers()
+            return offer.shown
+        finally:
+            await store.close()
+
+    replayed = folder / "replayed-checkout-budget.db"
+    summary = await play(load_scenario(str(path)), speed=SPEED, database=replayed)
+    assert summary["ok"], summary.get("error")
+    shown = await offered(replayed)
+    assert shown == await offered(await _played_db("checkout-budget", folder))
+    assert "15.0% remaining" in shown and "3.2x normal" in shown and "back to 1.1x normal, as before v2.3.1" in shown
+
+
+async def test_an_incident_opened_from_a_budget_offer_needs_its_slos_to_be_recorded(folder: Path) -> None:
     database = await _played_db("checkout-budget", folder)
     store = await Store.open(f"sqlite:///{database}")
     try:
         [incident] = await store.incidents()
         with pytest.raises(
             RecordError,
-            match=r"INC-\d+ was opened from an error budget offer \(approved by U0DANA\): recording such an "
-            r"incident is not supported yet",
+            match=r"INC-\d+ was opened from an error budget offer \(approved by U0DANA\): record it with the SLOs "
+            r"sre-agent ran with \(SRE_SLOS_PATH\)",
         ):
             await record(store, incident)
+        others = [d for d in load_scenario("checkout-budget").slos if d["kind"] == "SLI"] + [
+            {**d, "spec": {**d["spec"], "service": "payments-api"}}
+            for d in load_scenario("checkout-budget").slos
+            if d["kind"] == "SLO"
+        ]
+        with pytest.raises(RecordError, match="no SLO given is of checkout-service"):
+            await record(store, incident, slos=others)
     finally:
         await store.close()
 
@@ -203,6 +259,21 @@ async def test_sre_agent_record_then_replay_from_the_command_line(folder: Path) 
     bad.write_text("version: 2\n")
     code, _out, err = await _cli("replay", str(bad))
     assert code == 2 and "version" in err
+    # an incident opened from an error budget offer: recorded with the SLOs sre-agent ran with, and not without
+    budget = load_scenario("checkout-budget")
+    slos = folder / "slos.yml"
+    slos.write_text(yaml.safe_dump_all(budget.slos, sort_keys=False))
+    catalog.write_text(yaml.safe_dump(budget.catalog))
+    env = {
+        "SRE_DATABASE_URL": f"sqlite:///{await _played_db('checkout-budget', folder)}",
+        "SRE_CATALOG_PATH": str(catalog),
+    }
+    code, _out, err = await _cli("record", "INC-4630", "-o", "-", env=env)
+    assert code == 2 and "record it with the SLOs sre-agent ran with (SRE_SLOS_PATH)" in err
+    code, out, err = await _cli("record", "INC-4630", "-o", "-", env={**env, "SRE_SLOS_PATH": str(slos)})
+    assert code == 0, err
+    recorded = yaml.safe_load(out)
+    assert recorded["slos"] == budget.slos and recorded["history"][0]["days"] == 28
 
 
 def test_what_someone_did_in_the_pager_is_recorded_but_not_the_pagers_own_events() -> None:

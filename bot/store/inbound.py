@@ -204,6 +204,23 @@ class InboundRows(Transactions):
 
         return await self.run(work)
 
+    async def inbound_between(
+        self, source: str, event_type: str, *, since: datetime, until: datetime
+    ) -> list[InboundEvent]:
+        """The events of one source and type received in [since, until], oldest first (what a person asked, for
+        a recording of the incident it led to)."""
+
+        def work(conn: sa.Connection) -> list[InboundEvent]:
+            c = inbound_events.c
+            rows = conn.execute(
+                inbound_events.select()
+                .where(c.source == source, c.event_type == event_type, c.received_at >= since, c.received_at <= until)
+                .order_by(c.received_at, c.id)
+            )
+            return [_inbound(r) for r in rows]
+
+        return await self.run(work)
+
     async def unfinished_inbound(self) -> list[int]:
         """Events stored but not processed (pending, or claimed by a process that is gone)."""
 

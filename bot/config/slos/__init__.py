@@ -14,6 +14,6 @@ checked so that a file written for other tools loads.
 """
 
 from bot.config.slos.common import period_of
-from bot.config.slos.reading import SloDefinition, load_slos, parse_slos
+from bot.config.slos.reading import SloDefinition, load_slos, parse_slos, slo_documents
 
-__all__ = ["SloDefinition", "load_slos", "parse_slos", "period_of"]
+__all__ = ["SloDefinition", "load_slos", "parse_slos", "period_of", "slo_documents"]

@@ -303,12 +303,24 @@ def _check_refs(
                 raise missing(f"{prefix}.{path}.metricSource.metricSourceRef", "DataSource", ref)
 
 
-def load_slos(path: Path, *, warning: float = 0.2) -> list[SloDefinition]:
-    """The SLOs in a file, or in every `*.yml` / `*.yaml` of a folder (by file name)."""
+def _texts(path: Path) -> list[tuple[str, str]]:
+    """(file name, text) of a file, or of every `*.yml` / `*.yaml` of a folder (by file name)."""
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix in (".yml", ".yaml"))
     elif path.is_file():
         files = [path]
     else:
         raise ConfigError(f"SRE_SLOS_PATH: no file or folder at {path}")
-    return parse_slos([(str(p), read_text(p)) for p in files], warning=warning)
+    return [(str(p), read_text(p)) for p in files]
+
+
+def load_slos(path: Path, *, warning: float = 0.2) -> list[SloDefinition]:
+    """The SLOs in a file, or in every `*.yml` / `*.yaml` of a folder (by file name)."""
+    return parse_slos(_texts(path), warning=warning)
+
+
+def slo_documents(path: Path) -> list[Any]:
+    """The OpenSLO documents of a file or folder as written (checked first as `load_slos` reads them)."""
+    texts = _texts(path)
+    parse_slos(texts)
+    return [item for origin, text in texts for _, item in _documents(text, origin)]
