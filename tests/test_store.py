@@ -142,6 +142,36 @@ async def test_an_event_and_a_timer_are_claimed_once_under_concurrency(database_
         await store.close()
 
 
+async def test_inbound_events_are_found_by_source_type_and_time(database_url: str) -> None:
+    """What a recording reads: the Slack mentions (or clicks) received in a span of time, oldest first."""
+    store = await Store.open(database_url)
+    try:
+        for n, (source, kind, minutes) in enumerate(
+            [
+                ("slack", "app_mention", 0),
+                ("slack", "app_mention", 5),
+                ("slack", "block_actions", 6),
+                ("pagerduty", "app_mention", 7),
+                ("slack", "app_mention", 20),
+            ]
+        ):
+            await store.record_inbound(
+                source=source,
+                delivery_id=f"d{n}",
+                event_type=kind,
+                body=f"body {n}",
+                received_at=NOW + timedelta(minutes=minutes),
+                incident_ref=None,
+            )
+        found = await store.inbound_between(
+            "slack", "app_mention", since=NOW + timedelta(minutes=1), until=NOW + timedelta(minutes=20)
+        )
+        assert [e.body for e in found] == ["body 1", "body 4"]  # the bounds are inclusive
+        assert await store.inbound_between("slack", "view_submission", since=NOW, until=NOW + timedelta(hours=1)) == []
+    finally:
+        await store.close()
+
+
 async def test_an_urgent_sqlite_transaction_goes_before_queued_ones(tmp_path: Path) -> None:
     # storing a webhook (urgent: PagerDuty waits for the answer) must not queue behind the bot's own work
     store = await Store.open(f"sqlite:///{tmp_path / 'order.db'}")
