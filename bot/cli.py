@@ -259,6 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
     playground.add_argument(
         "--speed", type=float, default=None, help="virtual seconds per real second (default 5: time to decide)"
     )
+    playground.add_argument(
+        "--pager",
+        choices=["pagerduty", "opsgenie"],
+        default=None,
+        help="the pager pages come through and sre-agent runs with (default: the scenario's)",
+    )
     playground.set_defaults(run=lambda a: _sandbox_command("run_playground")(a))  # type: ignore[operator]
 
     record = commands.add_parser("record", help="write a finished incident as a scenario file, to replay it")

@@ -12,7 +12,7 @@ import secrets
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -149,14 +149,18 @@ def run_playground(args: argparse.Namespace) -> int:
     scenario = _scenario(args.scenario, args.speed)
     if isinstance(scenario, int):
         return scenario
+    if args.pager:  # one pager to a sre-agent (SRE_PAGER): any world pages through either
+        scenario = replace(scenario, pager=args.pager)
     quiet_logs()
+    pager, other = ("OpsGenie", "pagerduty") if scenario.pager == "opsgenie" else ("PagerDuty", "opsgenie")
 
     def ready(url: str) -> None:
         print(f"sre-agent playground: {scenario.title}", flush=True)
         print(f"Open {url} in a browser. Ctrl-C stops it.", flush=True)
         print(
-            f"(a sandbox Slack workspace, PagerDuty, OpsGenie and agents with the real app; virtual time runs "
-            f"{args.speed or SPEED:g}x: --speed to change it)",
+            f"(a sandbox Slack workspace, PagerDuty, OpsGenie and agents with the real app; pages come through "
+            f"{pager}: --pager {other} for the other; virtual time runs {args.speed or SPEED:g}x: --speed to change "
+            "it)",
             flush=True,
         )
 

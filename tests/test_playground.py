@@ -15,6 +15,7 @@ import shutil
 import signal
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +31,15 @@ CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-br
 
 
 @contextlib.asynccontextmanager
-async def playground(scenario: str = "checkout-crash-storm", speed: float = 120) -> AsyncIterator[str]:
-    """The playground served in this process on a free port; the page's address."""
+async def playground(
+    scenario: str = "checkout-crash-storm", speed: float = 120, pager: str | None = None
+) -> AsyncIterator[str]:
+    """The playground served in this process on a free port (with `pager`, as `--pager` does); the page's address."""
     address: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(serve_playground(load_scenario(scenario), port=0, speed=speed, ready=address.set_result))
+    played = load_scenario(scenario)
+    if pager is not None:
+        played = replace(played, pager=pager)
+    task = asyncio.create_task(serve_playground(played, port=0, speed=speed, ready=address.set_result))
     try:
         waiting: list[asyncio.Future[Any]] = [address, task]
         await asyncio.wait(waiting, timeout=30, return_when=asyncio.FIRST_COMPLETED)
@@ -101,6 +107,26 @@ async def test_a_page_from_the_panel_opens_an_incident_and_a_bad_one_is_refused_
                 break
             await asyncio.sleep(0.1)
         assert any(c["name"].startswith("inc-") for c in await channels())
+
+
+async def test_with_the_other_pager_a_page_comes_from_opsgenie_and_opens_an_incident() -> None:
+    """`--pager opsgenie` on a scenario written for PagerDuty: sre-agent runs with OpsGenie, the panel's page is an
+    OpsGenie alert, and its incident is opened from it."""
+    async with playground(pager="opsgenie") as url, aiohttp.ClientSession() as http:
+        api = _root(url) + "/_sandbox"
+        async with http.get(f"{api}/playground") as response:
+            assert (await response.json())["scenario"]["pager"] == "opsgenie"
+        page = {"service": "checkout-service", "title": "checkout is down", "priority": "P2"}
+        async with http.post(f"{api}/playground/page", json=page) as response:
+            assert response.status == 201
+            assert (await response.json())["page"]["pager"] == "opsgenie"
+        for _ in range(200):
+            async with http.get(f"{api}/slack/channels") as response:
+                names = [c["name"] for c in (await response.json())["channels"]]
+            if any(n.startswith("inc-") for n in names):
+                break
+            await asyncio.sleep(0.1)
+        assert "inc-1-checkout-service" in names  # OpsGenie's alerts have no number: sre-agent counts its own
 
 
 async def test_a_signal_changed_in_the_panel_is_what_the_agent_reports_next() -> None:

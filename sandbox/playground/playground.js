@@ -1086,6 +1086,9 @@ function renderPageForm() {
   $("#page-urgency-label").hidden = opsgenie;
   $("#page-priority-label").hidden = !opsgenie;
   $("#page-submit").textContent = opsgenie ? "Page from OpsGenie" : "Page from PagerDuty";
+  $("#page-hint").textContent = `Raise a page as ${opsgenie ? "OpsGenie" : "PagerDuty"} would; the bot answers it in ` +
+    `Slack. sre-agent runs with one pager (SRE_PAGER): start the playground with ` +
+    `--pager ${opsgenie ? "pagerduty" : "opsgenie"} to page from ${opsgenie ? "PagerDuty" : "OpsGenie"}.`;
 
   const presets = c.pages ?? [];
   $("#presets-box").hidden = presets.length === 0;
