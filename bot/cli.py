@@ -248,6 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="you decide on each proposal at the terminal (Approve or Reject) as the on-call user",
     )
+    demo.add_argument(
+        "--keep",
+        metavar="DIR",
+        default=None,
+        help="keep the demo's database (and its catalog and SLOs) in DIR, to record its incident for a game day",
+    )
     demo.set_defaults(run=lambda a: _sandbox_command("run_demo")(a))  # type: ignore[operator]
 
     playground = commands.add_parser(

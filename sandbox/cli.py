@@ -124,22 +124,68 @@ def run_demo(args: argparse.Namespace) -> int:
         return scenario
     if args.interactive and (args.json or not sys.stdin.isatty()):
         return _error("--interactive needs a terminal to ask at (and no --json)")
+    kept = _kept(scenario, Path(args.keep)) if args.keep else None
+    if isinstance(kept, int):
+        return kept
     quiet_logs()
     out = Printer(quiet=args.json)
     out.line(f"sre-agent demo: {scenario.title}")
     if scenario.description:
         out.line(scenario.description)
     out.line(f"(local Slack and PagerDuty peers; virtual time runs {args.speed or scenario.speed:g}x)")
+    database = Path(kept["database"]) if kept else None
     try:
-        summary = asyncio.run(play(scenario, speed=args.speed, out=out, interactive=args.interactive))
+        summary = asyncio.run(
+            play(scenario, speed=args.speed, out=out, interactive=args.interactive, database=database)
+        )
     except KeyboardInterrupt:
         return 130
+    if kept:
+        summary["kept"] = kept
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         out.line()
         out.line(_closing_line(summary))
+        if kept and summary.get("incident"):
+            out.line(_record_it(kept, summary["incident"]))
     return 0 if summary["ok"] else 1
+
+
+def _kept(scenario: Scenario, folder: Path) -> dict[str, str] | int:
+    """Where `--keep` puts the demo's database, and the catalog and SLOs it ran with (written now); else the exit
+    status, having said what is wrong."""
+    database = folder / "sre-agent.db"
+    if database.exists():
+        return _error(f"{database} exists already: --keep an empty folder (or remove it)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        kept = {"database": str(database)}
+        if scenario.catalog is not None:
+            kept["catalog"] = str(folder / "catalog.yml")
+            Path(kept["catalog"]).write_text(yaml.safe_dump(scenario.catalog, sort_keys=False), encoding="utf-8")
+        if scenario.slos:
+            kept["slos"] = str(folder / "slos.yml")
+            Path(kept["slos"]).write_text(yaml.safe_dump_all(scenario.slos, sort_keys=False), encoding="utf-8")
+    except OSError as exc:
+        return _error(f"--keep {folder}: {exc.strerror or exc}")
+    return kept
+
+
+def _record_it(kept: dict[str, str], incident: dict[str, Any]) -> str:
+    """How to record the kept incident and replay it (the commands, with the kept files)."""
+    label = f"INC-{incident['number']}" if incident.get("number") else str(incident.get("id"))
+    env = [f"SRE_DATABASE_URL=sqlite:///{Path(kept['database']).resolve()}"]
+    if "catalog" in kept:
+        env.append(f"SRE_CATALOG_PATH={kept['catalog']}")
+    if "slos" in kept:
+        env.append(f"SRE_SLOS_PATH={kept['slos']}")
+    recorded = Path(kept["database"]).parent / f"{label}.yml"
+    return (
+        f"Kept in {Path(kept['database']).parent}. Record {label} for a game day, then replay it:\n"
+        f"  {' '.join(env)} sre-agent record {label} -o {recorded}\n"
+        f"  sre-agent replay {recorded}"
+    )
 
 
 def run_playground(args: argparse.Namespace) -> int:

@@ -276,6 +276,32 @@ async def test_sre_agent_record_then_replay_from_the_command_line(folder: Path) 
     assert recorded["slos"] == budget.slos and recorded["history"][0]["days"] == 28
 
 
+async def test_a_demo_kept_with_keep_is_recorded_and_replayed_with_the_commands_it_prints(tmp_path: Path) -> None:
+    """A new user's game day: `sre-agent demo --keep DIR` keeps the demo's database, catalog and SLOs and prints how
+    to record its incident and replay it; those commands, run as printed, give the same outcome."""
+    kept = tmp_path / "kept"
+    code, out, err = await _cli("demo", "--scenario", "checkout-budget", "--speed", str(SPEED), "--keep", str(kept))
+    assert code == 0, err
+    assert sorted(p.name for p in kept.glob("*.yml")) == ["catalog.yml", "slos.yml"]
+    record_line, replay_line = [line.strip() for line in out.splitlines() if line.startswith("  ")][-2:]
+    *assignments, _sre_agent, command, label, _o, recorded = record_line.split()
+    assert (command, label) == ("record", "INC-4630") and recorded == str(kept / "INC-4630.yml")
+    env = dict(a.split("=", 1) for a in assignments)
+    assert env == {
+        "SRE_DATABASE_URL": f"sqlite:///{kept.resolve() / 'sre-agent.db'}",
+        "SRE_CATALOG_PATH": str(kept / "catalog.yml"),
+        "SRE_SLOS_PATH": str(kept / "slos.yml"),
+    }
+    code, out, err = await _cli("record", label, "-o", recorded, env=env)
+    assert code == 0, err
+    assert replay_line == f"sre-agent replay {recorded}"
+    code, out, err = await _cli("replay", recorded, "--speed", str(SPEED))
+    assert code == 0, err
+    assert "Same outcome as recorded." in out
+    code, _out, err = await _cli("demo", "--keep", str(kept))  # not over a kept database
+    assert code == 2 and "sre-agent.db exists already" in err
+
+
 def test_what_someone_did_in_the_pager_is_recorded_but_not_the_pagers_own_events() -> None:
     from datetime import UTC, datetime
 
