@@ -121,7 +121,6 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     client = build_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url, metrics=metrics)
     pacer = Pacer(max_wait_s=settings.slack_rate_limit_wait_s, quiet_s=settings.slack_slowdown_quiet_s, metrics=metrics)
     slack = SlackGateway(client, metrics=metrics, pacer=pacer)
-    pacer.observer = SlowdownNotice(slack, settings.slack_incidents_channel)
     pager = build_pager(settings)
     runbook_table = {rb.name: rb for rb in runbooks}
     remediation = RemediationConfig(
@@ -133,6 +132,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     scheduler = Scheduler(store, clock, instance=instance)
     # several replicas on one database take turns on an incident through it; one SQLite process needs only its own
     locks = KeyedLocks(store if store.shared else None, clock, instance=instance)
+    pacer.observer = SlowdownNotice(slack, settings.slack_incidents_channel, claims=locks)  # one replica tells it
     background = Background()
     poster = Poster(store, slack, clock)
     channel = IncidentChannel(store=store, slack=slack)

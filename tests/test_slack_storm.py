@@ -7,15 +7,19 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import aiohttp
 import pytest
 
 from bot.adapters.slack.gateway import SlackGateway, build_client
-from bot.adapters.slack.pacing import Pacer, urgency
+from bot.adapters.slack.pacing import Pacer, Slowdown, urgency
 from bot.domain.severity import Severity
 from bot.errors import SlackError
 from bot.lifecycle.slack_slowdown import SlowdownNotice
+from bot.ports.clock import SystemClock
+from bot.runtime.locks import KeyedLocks
+from bot.store import Store
 from sandbox import Sandbox, World
 from sandbox.world import DEFAULT_WORLD
 from tests.harness import Harness, cards, eventually, incident_channels, pd_status_changes, started_sandbox
@@ -33,12 +37,12 @@ async def tiered() -> AsyncIterator[Sandbox]:
         yield sb
 
 
-def _gateway(sb: Sandbox, **pacing: float) -> tuple[SlackGateway, Pacer]:
+def _gateway(sb: Sandbox, claims: KeyedLocks | None = None, **pacing: float) -> tuple[SlackGateway, Pacer]:
     client = build_client(sb.world.bot.token, sb.slack_api_url)
     client.session = aiohttp.ClientSession()
     pacer = Pacer(**pacing)
     slack = SlackGateway(client, pacer=pacer)
-    pacer.observer = SlowdownNotice(slack, INCIDENTS, settle_s=0.2)
+    pacer.observer = SlowdownNotice(slack, INCIDENTS, settle_s=0.2, claims=claims, reclaim_s=0.1)
     return slack, pacer
 
 
@@ -77,6 +81,81 @@ async def test_waiting_calls_go_after_the_pause_most_urgent_first(tiered: Sandbo
         await pacer.close()
         assert slack.client.session is not None
         await slack.client.session.close()
+
+
+async def test_two_replicas_slowed_down_together_say_it_once(tiered: Sandbox, database_url: str) -> None:
+    """Slack limits the app, not a process: two replicas on one database, both answered 429 by
+    conversations.create, post one notice between them (the one that claimed it), updated when Slack lets up."""
+    store = await Store.open(database_url)
+    replicas = [_gateway(tiered, KeyedLocks(store, SystemClock(), instance=name), quiet_s=1.0) for name in "ab"]
+    try:
+        for i in range(20):  # Tier 2's allowance for the window
+            await replicas[i % 2][0].create_channel(f"early-{i}")
+        await asyncio.gather(
+            *(slack.create_channel(f"late-{n}-{i}") for n, (slack, _) in enumerate(replicas) for i in range(3))
+        )
+        assert all(pacer.slowdown is not None for _, pacer in replicas)  # both were slowed down
+        await eventually(lambda: any("gone through" in n for n in _notices(tiered)), within=15)
+        await asyncio.sleep(1.5)  # (the other replica's slowdown ends too, and says nothing)
+        notices = _notices(tiered)
+        assert len(notices) == 1, notices
+        assert "*Slack rate-limited sre-agent*" in notices[0]
+    finally:
+        for slack, pacer in replicas:
+            await pacer.close()
+            assert slack.client.session is not None
+            await slack.client.session.close()
+        await store.close()
+
+
+async def test_a_replica_still_slowed_down_when_the_other_is_done_says_so_in_turn(
+    tiered: Sandbox, database_url: str
+) -> None:
+    """Replica b's slowdown began while a told of its own; a's ends first and lets go of the notice: b, whose calls
+    still wait, then claims it and posts one of its own. One whose calls no longer wait, or whose slowdown ends
+    first, says nothing."""
+    store = await Store.open(database_url)
+    (slack_a, pacer_a), (slack_b, pacer_b) = [
+        _gateway(tiered, KeyedLocks(store, SystemClock(), instance=name)) for name in "ab"
+    ]
+    notice_a, notice_b = pacer_a.observer, pacer_b.observer
+    assert isinstance(notice_a, SlowdownNotice) and isinstance(notice_b, SlowdownNotice)
+    try:
+        first = Slowdown(
+            began=datetime.now(UTC), waiting=lambda: {"conversations.create": 3}, methods=["conversations.create"]
+        )
+        second = Slowdown(
+            began=datetime.now(UTC), waiting=lambda: {"chat.postMessage": 2}, methods=["chat.postMessage"]
+        )
+        await notice_a.began(first)
+        b_telling = asyncio.create_task(notice_b.began(second))
+        await asyncio.sleep(0.5)
+        assert not b_telling.done() and len(_notices(tiered)) == 1  # a holds the notice: b waits its turn
+        first.ended = datetime.now(UTC)
+        await notice_a.ended(first)
+        await asyncio.wait_for(b_telling, 5)
+        notices = _notices(tiered)
+        assert len(notices) == 2 and "`chat.postMessage`" in notices[1] and "2 Slack calls are waiting" in notices[1]
+        second.ended = datetime.now(UTC)
+        await notice_b.ended(second)
+        assert "*Slack rate-limited sre-agent*" in _notices(tiered)[1]
+        # a slowdown that ends before it is its replica's turn says nothing: the other's message told it
+        third, fourth = (
+            Slowdown(began=datetime.now(UTC), waiting=dict, methods=["conversations.create"]) for _ in range(2)
+        )
+        await notice_a.began(third)
+        quiet = asyncio.create_task(notice_b.began(fourth))
+        fourth.ended = datetime.now(UTC)
+        await asyncio.wait_for(quiet, 5)
+        await notice_b.ended(fourth)
+        third.ended = datetime.now(UTC)
+        await notice_a.ended(third)
+        assert len(_notices(tiered)) == 3
+    finally:
+        for slack in (slack_a, slack_b):
+            assert slack.client.session is not None
+            await slack.client.session.close()
+        await store.close()
 
 
 async def test_a_call_that_would_wait_too_long_fails_ratelimited(tiered: Sandbox) -> None:

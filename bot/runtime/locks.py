@@ -77,6 +77,25 @@ class KeyedLocks:
             else:
                 self._locks[key] = (lock, users - 1)
 
+    async def claim(self, key: str) -> bool:
+        """Hold `key` if no other process holds it now, without waiting: True when this process holds it (renewed
+        until `let_go`). In one process alone, always True."""
+        if self.table is None:
+            return True
+        assert self.clock is not None
+        now = self.clock.now()
+        if not await self.table.take_lock(key, holder=self.holder, now=now, until=now + LEASE):
+            return False
+        self._held.add(key)
+        return True
+
+    async def let_go(self, key: str) -> None:
+        """Let go of a key `claim` took."""
+        if self.table is None:
+            return
+        self._held.discard(key)
+        await self._release(key, self.table)
+
     async def _take(self, key: str, table: LockTable) -> None:
         """Wait until this process holds `key`'s row: another replica's hold ends, or its lease lapses."""
         assert self.clock is not None
