@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import secrets
+import shlex
 import shutil
 import sys
 import tempfile
@@ -155,6 +156,7 @@ def run_demo(args: argparse.Namespace) -> int:
 def _kept(scenario: Scenario, folder: Path) -> dict[str, str] | int:
     """Where `--keep` puts the demo's database, and the catalog and SLOs it ran with (written now); else the exit
     status, having said what is wrong."""
+    folder = folder.resolve()
     database = folder / "sre-agent.db"
     if database.exists():
         return _error(f"{database} exists already: --keep an empty folder (or remove it)")
@@ -173,18 +175,20 @@ def _kept(scenario: Scenario, folder: Path) -> dict[str, str] | int:
 
 
 def _record_it(kept: dict[str, str], incident: dict[str, Any]) -> str:
-    """How to record the kept incident and replay it (the commands, with the kept files)."""
+    """How to record the kept incident and replay it (the commands, with the kept files: runnable from anywhere)."""
     label = f"INC-{incident['number']}" if incident.get("number") else str(incident.get("id"))
-    env = [f"SRE_DATABASE_URL=sqlite:///{Path(kept['database']).resolve()}"]
+    env = [f"SRE_DATABASE_URL=sqlite:///{kept['database']}"]
     if "catalog" in kept:
         env.append(f"SRE_CATALOG_PATH={kept['catalog']}")
     if "slos" in kept:
         env.append(f"SRE_SLOS_PATH={kept['slos']}")
-    recorded = Path(kept["database"]).parent / f"{label}.yml"
+    folder = Path(kept["database"]).parent
+    recorded = str(folder / f"{label}.yml")
+    record = " ".join(shlex.quote(word) for word in [*env, "sre-agent", "record", label, "-o", recorded])
     return (
-        f"Kept in {Path(kept['database']).parent}. Record {label} for a game day, then replay it:\n"
-        f"  {' '.join(env)} sre-agent record {label} -o {recorded}\n"
-        f"  sre-agent replay {recorded}"
+        f"Kept in {folder}. Record {label} for a game day, then replay it:\n"
+        f"  {record}\n"
+        f"  sre-agent replay {shlex.quote(recorded)}"
     )
 
 
@@ -219,6 +223,11 @@ def run_playground(args: argparse.Namespace) -> int:
     return 0
 
 
+# the settings an answer about an error budget depends on beside the SLOs (with every SRE_BUDGET_...), which a
+# recording does not carry
+BUDGET_SETTINGS = ("SRE_SLO_BUDGET_WARNING", "SRE_SLO_MAINTENANCE_PATH")
+
+
 def run_record(args: argparse.Namespace) -> int:
     """`sre-agent record INCIDENT -o FILE`: a finished incident from the store as a scenario file."""
     from pydantic import ValidationError
@@ -234,12 +243,16 @@ def run_record(args: argparse.Namespace) -> int:
         url = StoreSettings.model_validate({}).store_url
         catalog_path = os.environ.get("SRE_CATALOG_PATH")
         catalog = read_yaml(Path(catalog_path)) if catalog_path else None
-        slos_path = os.environ.get("SRE_SLOS_PATH")
-        slos = slo_documents(Path(slos_path)) if slos_path else None
     except ValidationError as exc:
         return _error(describe_validation_error(exc))
     except ConfigError as exc:
         return _error(str(exc))
+    slos_path = os.environ.get("SRE_SLOS_PATH")
+    slos, slos_error = None, None
+    try:  # needed only for an incident opened from an error budget offer: a bad file is said then
+        slos = slo_documents(Path(slos_path)) if slos_path else None
+    except ConfigError as exc:
+        slos_error = str(exc)
     if catalog is not None and not isinstance(catalog, dict):
         return _error(f"{catalog_path}: expected a mapping with `services`")
     if catalog is None:
@@ -249,15 +262,17 @@ def run_record(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
 
+    notes: list[str] = []
+
     async def recorded() -> tuple[str, dict[str, Any]] | int:
         store = await Store.open(url)
         try:
             incident = await store.incident_named(args.incident)
             if incident is None:
                 return _error(f"no incident {args.incident} in the database (SRE_DATABASE_URL)")
-            return incident.label, await record(store, incident, catalog=catalog, slos=slos)
+            return incident.label, await record(store, incident, catalog=catalog, slos=slos, notes=notes)
         except RecordError as exc:
-            return _error(str(exc))
+            return _error(f"{exc} ({slos_error})" if slos_error else str(exc))
         finally:
             await store.close()
 
@@ -265,6 +280,15 @@ def run_record(args: argparse.Namespace) -> int:
     if isinstance(found, int):
         return found
     label, scenario = found
+    if "slos" in scenario:  # opened from an error budget offer: what decided it, not recorded
+        unrecorded = sorted(name for name in os.environ if name in BUDGET_SETTINGS or name.startswith("SRE_BUDGET_"))
+        if unrecorded:
+            notes.append(
+                f"{', '.join(unrecorded)} set here: a replay runs with the defaults, and what the answer offers "
+                "(and the approvals it needs) may differ for that reason alone"
+            )
+    for note in notes:
+        print(f"sre-agent: warning: {note}", file=sys.stderr)
     text = "# Recorded by `sre-agent record`: replay it with `sre-agent replay FILE` (docs/scenarios.md)\n"
     text += yaml.safe_dump(scenario, sort_keys=False, allow_unicode=True, width=118)
     if args.output == "-":

@@ -21,7 +21,7 @@ import tempfile
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +29,12 @@ import yaml
 
 from blocks.ids import ActionId
 from bot.budgets.standing import USUAL_DAYS
+from bot.config.catalog import parse_catalog
 from bot.config.slos import parse_slos
+from bot.domain.catalog import Catalog
 from bot.domain.events import Checked, CommanderChange, Decision, Escalated, Paged, RespondersInvited, payload_of
 from bot.domain.incident import Incident
+from bot.domain.intent import Intent, read
 from bot.domain.offers import Offer
 from bot.domain.signals import as_data
 from bot.domain.slo import Counts
@@ -95,27 +98,30 @@ async def record(
     *,
     catalog: Mapping[str, Any] | None = None,
     slos: Sequence[Mapping[str, Any]] | None = None,
+    notes: list[str] | None = None,
 ) -> dict[str, Any]:
     """The scenario that plays `incident` again (a mapping to write as YAML). `catalog` is the service catalog
     sre-agent ran with (the catalog file's shape): its entry for the service names the pager's ids the world uses.
     `slos` are the OpenSLO documents it ran with (SRE_SLOS_PATH): an incident opened from an error budget offer is
     recorded with its service's SLOs, what was stored of them before, and the question that led to the offer.
     Raises RecordError for an incident no scenario step can open again: one opened by sre-agent itself, or from an
-    offer when `slos` are not given."""
+    offer when `slos` are not given. What could not be recorded as it was, and was written otherwise, is added to
+    `notes` (for the person recording it)."""
     assert incident.id is not None
+    notes = notes if notes is not None else []
     events = await store.timeline(incident.id)
     opening = next((e for e in events if e.kind is EventKind.TRIGGERED), None)
     if opening is None:
         raise RecordError(f"{incident.label} has no trigger on its timeline: nothing to start a replay from")
     offer = next((o for o in await store.offers() if o.incident_id == incident.id), None)
-    budget = await _budget(store, incident, offer, opening, slos) if offer is not None else None
+    budget = await _budget(store, incident, offer, slos, catalog, notes) if offer is not None else None
     entry = _catalog_entry(catalog, incident.service)
     people = _people(events, also=[offer.asked_by] if offer is not None else [])
     world = _world(incident, entry, people, events)
     script: list[dict[str, Any]] = [{"say": f"Recorded from {incident.label}: {incident.title}"}]
     opened = payload_of(opening)
     paged = not opening.actor.startswith(SLACK)
-    carried = None  # the proposal an offer's approval was carried over to (no click of its own)
+    carried = None  # the approval an offer's was carried over to (no click of its own)
     if budget is not None:  # asked about the budget, offered a plan, approved it: the incident opens for it
         script += budget.steps
         carried = budget.carried
@@ -350,7 +356,7 @@ class _Budget:
     the question was asked, `slis_after` the last after the change)."""
 
     steps: list[dict[str, Any]]
-    carried: int | None
+    carried: tuple[int, datetime] | None
     service: str
     slos: list[dict[str, Any]]
     history: list[dict[str, Any]]
@@ -362,8 +368,9 @@ async def _budget(
     store: Store,
     incident: Incident,
     offer: Offer,
-    opening: TimelineEvent,
     slos: Sequence[Mapping[str, Any]] | None,
+    catalog: Mapping[str, Any] | None,
+    notes: list[str],
 ) -> _Budget:
     assert incident.id is not None
     if slos is None:
@@ -379,8 +386,10 @@ async def _budget(
     except ConfigError as exc:
         raise RecordError(f"the SLOs given cannot be read: {exc}") from None
     if not names:
+        given = sorted({str((d.get("spec") or {}).get("service")) for d in slos if d.get("kind") == "SLO"})
         raise RecordError(
-            f"{incident.label} was opened from an error budget offer, but no SLO given is of {offer.service}"
+            f"{incident.label} was opened from an error budget offer about {offer.service}, but none of the SLOs "
+            f"given (SRE_SLOS_PATH) is of {offer.service} (they are of: {', '.join(given) or 'no service'})"
         )
     asked = offer.created_at
     # what the answer read before: each day's snapshot for the usual burn, and the one before each deploy it named
@@ -403,27 +412,46 @@ async def _budget(
         slis_after = {
             n: _counts(snap.counts) for n, snap in last.items() if snap.taken_at >= changed and _counts(snap.counts)
         }
-    question, clicked = await _asked(store, offer, opening.at)
-    carried = next(
-        (
-            p.id
-            for p in sorted(await store.proposals(incident.id), key=lambda p: p.id)
-            if p.plan_hash == offer.plan_hash
-        ),
-        None,
-    )
+    opening = next(e for e in events if e.kind is EventKind.TRIGGERED)
+    found = parse_catalog(catalog, "catalog") if catalog is not None else Catalog()
+    question, clicked = await _asked(store, offer, opening.at, found, notes)
     steps: list[dict[str, Any]] = [
         {"wait": {"until": "measured", "timeout": "5m"}},  # the SLOs read today before anyone asks
         {"mention": {"user": _key(offer.asked_by), "text": question, "in": "incidents"}},
         {"wait": {"until": "offered", "timeout": f"{MIN_TIMEOUT_S}s"}},
     ]
-    took = _seconds(asked, clicked)
+    took = _seconds(_shown_at(offer), clicked)  # from when the answer was posted, as the replay waits for it
     if took > 0:
         steps.append({"wait": f"{took}s"})
     steps.append(
         {"click": {"user": _key(offer.decided_by or offer.asked_by), "action": OFFER_APPROVE, "in": "incidents"}}
     )
-    return _Budget(steps, carried, offer.service, documents, history, slis, slis_after)
+    return _Budget(steps, _carried(events, offer), offer.service, documents, history, slis, slis_after)
+
+
+def _shown_at(offer: Offer) -> datetime:
+    """When the offer was posted (its message's Slack timestamp), else when it was made (before the agents were
+    asked for it)."""
+    try:
+        return datetime.fromtimestamp(float(offer.message_ts or ""), UTC)
+    except ValueError:
+        return offer.created_at
+
+
+def _carried(events: Sequence[TimelineEvent], offer: Offer) -> tuple[int, datetime] | None:
+    """The approval the offer's Approve was carried over to (its proposal, when): the approver's approval of the
+    offer's plan that sre-agent made as it opened the incident, before anyone had done anything in it."""
+    for event in events:
+        if event.kind is EventKind.TRIGGERED:
+            continue
+        if event.actor.startswith(SLACK):
+            carried = (
+                event.kind is EventKind.PROPOSAL_APPROVED
+                and event.actor == f"{SLACK}{offer.decided_by}"
+                and event.data.get("plan_hash") == offer.plan_hash
+            )
+            return (int(event.data.get("proposal") or 0), event.at) if carried else None
+    return None
 
 
 def _history(snapshots: Sequence[Snapshot], asked: datetime) -> list[dict[str, Any]]:
@@ -431,9 +459,7 @@ def _history(snapshots: Sequence[Snapshot], asked: datetime) -> list[dict[str, A
     day apart with the same counts is one entry with `days`."""
     out: list[dict[str, Any]] = []
     for snap in snapshots:
-        counts = _counts(snap.counts)
-        if not counts:
-            continue
+        counts = _counts(snap.counts)  # {} for a snapshot with no data: read as such (no burn that day)
         ago = _seconds(snap.taken_at, asked)
         last = out[-1] if out else None
         if last is not None and last["slo"] == snap.slo and last["counts"] == counts and last["ago"] - ago == DAY_S:
@@ -443,44 +469,57 @@ def _history(snapshots: Sequence[Snapshot], asked: datetime) -> list[dict[str, A
     return [{**entry, "ago": f"{entry['ago']}s"} for entry in out]
 
 
-async def _asked(store: Store, offer: Offer, opened: datetime) -> tuple[str, datetime]:
-    """What the person asked @sre that the offer answered (the newest mention of theirs in the minutes before it;
-    the usual question when it is no longer stored), and when the offer was approved (its click; else when the
-    incident was opened)."""
-    question = f"How's the {offer.service} error budget looking?"
+async def _asked(
+    store: Store, offer: Offer, opened: datetime, catalog: Catalog, notes: list[str]
+) -> tuple[str, datetime]:
+    """What the person asked @sre that the offer answered (their newest mention in the minutes before it that reads
+    as a question about the budget of its service, or of every service), and when the offer was approved (the click
+    on its Approve; else when the incident was opened). Where either is no longer stored, `notes` says what was
+    written instead."""
+    question = None
     for event in await store.inbound_between(
         "slack", "app_mention", since=offer.created_at - ASKED_WITHIN, until=offer.created_at
     ):
-        said = _slack_event(event.body)
-        if said.get("user") == offer.asked_by and said.get("text"):
-            question = MENTION.sub("", str(said["text"])).strip() or question
-    clicked = opened
+        said = _stored_slack(event.body).get("event")
+        if not isinstance(said, Mapping) or said.get("user") != offer.asked_by:
+            continue
+        text = MENTION.sub("", str(said.get("text") or "")).strip()
+        reading = read(text, catalog)
+        if reading.intent is Intent.BUDGET and reading.service in (None, offer.service):
+            question = text
+    if question is None:
+        question = f"How's the {offer.service} error budget looking?"
+        notes.append(f"the question {offer.asked_by} asked is not stored: the recording asks {question!r}")
     for event in await store.inbound_between("slack", "block_actions", since=offer.created_at, until=opened):
-        payload = _slack_payload(event.body)
-        actions = [a.get("action_id") for a in payload.get("actions") or [] if isinstance(a, Mapping)]
-        if (payload.get("user") or {}).get("id") == offer.decided_by and OFFER_APPROVE in actions:
-            clicked = event.received_at
-            break
-    return question, clicked
+        payload = _stored_slack(event.body)
+        user = payload.get("user")
+        if not isinstance(user, Mapping) or user.get("id") != offer.decided_by:
+            continue
+        for action in payload.get("actions") or []:
+            if not isinstance(action, Mapping) or action.get("action_id") != OFFER_APPROVE:
+                continue
+            if str(action.get("value") or "").partition(":")[0] == str(offer.id):
+                return question, event.received_at
+    notes.append(
+        f"the click that approved the offer is not stored: {offer.decided_by} approves it as the incident opened"
+    )
+    return question, opened
 
 
-def _slack_event(stored: str) -> Mapping[str, Any]:
-    """The `event` of a stored Slack Events API request ({} when it is not one)."""
+def _stored_slack(stored: str) -> Mapping[str, Any]:
+    """A stored Slack request's body as Slack sent it (bot.adapters.slack.inbox): an Events API callback, or an
+    interaction's payload; over HTTP or Socket Mode. {} for anything else."""
     try:
-        event = json.loads(json.loads(stored)["body"]).get("event")
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return {}
-    return event if isinstance(event, Mapping) else {}
-
-
-def _slack_payload(stored: str) -> Mapping[str, Any]:
-    """The payload of a stored Slack interaction request ({} when it is not one)."""
-    try:
-        form = urllib.parse.parse_qs(json.loads(stored)["body"])
-        payload = json.loads(form["payload"][0])
+        data = json.loads(stored)
+        if "payload" in data:  # from Socket Mode: the envelope's payload as it came
+            body = data["payload"]
+        else:
+            text = str(data["body"])
+            form = urllib.parse.parse_qs(text)
+            body = json.loads(form["payload"][0]) if "payload" in form else json.loads(text)
     except (ValueError, KeyError, TypeError, IndexError):
         return {}
-    return payload if isinstance(payload, Mapping) else {}
+    return body if isinstance(body, Mapping) else {}
 
 
 def _counts(counts: Mapping[str, Counts | None]) -> dict[str, dict[str, float]]:
@@ -525,7 +564,7 @@ def _human_steps(
     ordinals: Mapping[int, int],
     *,
     paged: bool,
-    carried: int | None = None,
+    carried: tuple[int, datetime] | None = None,
 ) -> list[dict[str, Any]]:
     """Each thing a person did in Slack (and, for a paged incident, in the pager's app), in order: waiting first
     for what they had seen, then as long as they took. `ordinals` numbers the incident's proposals in the order they
@@ -541,9 +580,8 @@ def _human_steps(
             continue
         if event.kind is EventKind.PROPOSAL_APPROVED and (event.data.get("proposal"), event.at) in done:
             continue  # marking a manual task done records its approval too: one click
-        if carried is not None and event.kind is EventKind.PROPOSAL_APPROVED and event.data.get("proposal") == carried:
-            carried = None  # the offer's approval, carried over: only the first
-            last = event.at
+        if event.kind is EventKind.PROPOSAL_APPROVED and (event.data.get("proposal"), event.at) == carried:
+            last = event.at  # the offer's approval, carried over: sre-agent makes it again
             continue
         if pager_person:
             act = _pager_act(event, incident.source, _slug(pager_person))
@@ -565,9 +603,9 @@ def _human_steps(
             steps.append({"wait": {"until": seen[0], "timeout": f"{max(MIN_TIMEOUT_S, _seconds(last, event.at))}s"}})
             if proposal is None or proposal == 1:
                 since = max(last, shown[-1]) if shown else last
-        elif event.kind is EventKind.RESOLVED:  # resolved after a fix's check was seen: not before it now either
-            checks = [e.at for e in events if e.kind in Checked.KINDS and last <= e.at <= event.at]
-            if checks:
+        elif event.kind is EventKind.RESOLVED:  # resolved after the first fix's check was seen: not before it now
+            checks = [e.at for e in events if e.kind in Checked.KINDS and e.at <= event.at]
+            if checks and checks[0] >= last:  # (`until: checked` holds from the first check on: a later one is timed)
                 steps.append({"wait": {"until": "checked", "timeout": f"{_seconds(last, event.at) + MIN_TIMEOUT_S}s"}})
                 since = checks[-1]
         took = _seconds(since, event.at)

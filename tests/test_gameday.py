@@ -9,9 +9,12 @@ raised only with two approvers) the replay shows the difference.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import shlex
 import shutil
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +23,7 @@ import yaml
 
 from bot.store import Store
 from sandbox.demo import play
-from sandbox.gameday import RecordError, compare, record, replay, side_by_side
+from sandbox.gameday import RecordError, _stored_slack, compare, record, replay, side_by_side
 from sandbox.scenario import ScenarioError, load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,8 +138,17 @@ async def test_an_incident_opened_from_a_budget_offer_is_recorded_with_its_slos_
         {"mention": {"user": "u0dana", "text": "How's the checkout error budget looking?", "in": "incidents"}},
         {"wait": {"until": "offered", "timeout": "120s"}},
     ]
-    took = script[4]["wait"]  # the minute Dana read the answer for
-    assert took.endswith("s") and 60 <= int(took[:-1]) <= 65
+    # the minute Dana read the answer for: from its post to her click, as stored
+    store = await Store.open(f"sqlite:///{await _played_db('checkout-budget', folder)}")
+    try:
+        [offer] = await store.offers()
+        clicks = await store.inbound_between("slack", "block_actions", since=offer.created_at, until=offer.expires_at)
+        [click] = [c for c in clicks if _stored_slack(c.body)["actions"][0]["action_id"] == "offer.approve"]
+    finally:
+        await store.close()
+    posted = datetime.fromtimestamp(float(offer.message_ts or ""), UTC)
+    assert script[4] == {"wait": f"{round((click.received_at - posted).total_seconds())}s"}
+    assert 60 <= int(script[4]["wait"][:-1]) <= 65
     assert script[5] == {"click": {"user": "u0dana", "action": "offer.approve", "in": "incidents"}}
     assert not [s for s in script if "click" in s and s["click"]["action"].startswith("proposal.")]
     assert [(d["kind"], d["metadata"]["name"]) for d in scenario["slos"]] == [
@@ -184,7 +196,10 @@ async def test_an_incident_opened_from_a_budget_offer_needs_its_slos_to_be_recor
             for d in load_scenario("checkout-budget").slos
             if d["kind"] == "SLO"
         ]
-        with pytest.raises(RecordError, match="no SLO given is of checkout-service"):
+        with pytest.raises(
+            RecordError,
+            match=r"none of the SLOs given \(SRE_SLOS_PATH\) is of checkout-service \(they are of: payments-api\)",
+        ):
             await record(store, incident, slos=others)
     finally:
         await store.close()
@@ -221,7 +236,7 @@ def test_a_click_names_a_proposal_only_as_a_number_and_only_on_a_proposal(tmp_pa
         load({"say": "hi"}, original=[1])
 
 
-async def _cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+async def _cli(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -229,8 +244,8 @@ async def _cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str,
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
     )
     out, err = await asyncio.wait_for(process.communicate(), 300)
     assert process.returncode is not None
@@ -250,6 +265,8 @@ async def test_sre_agent_record_then_replay_from_the_command_line(folder: Path) 
     assert "warning" not in err
     code, _out, err = await _cli("record", "INC-9", "-o", str(folder / "none.yml"), env=env)
     assert code == 2 and "no incident INC-9 in the database" in err
+    code, _out, err = await _cli("record", "INC-4211", "-o", "-", env={**env, "SRE_SLOS_PATH": str(folder / "no.yml")})
+    assert code == 0, err  # its SLOs are not needed: a paged incident
     code, out, err = await _cli("record", "INC-4211", "-o", "-", env={**env, "SRE_CATALOG_PATH": ""})
     assert code == 0 and out.startswith("# Recorded by") and "SRE_CATALOG_PATH is not set" in err
     code, out, err = await _cli("replay", str(out_file), "--speed", str(SPEED))
@@ -274,27 +291,40 @@ async def test_sre_agent_record_then_replay_from_the_command_line(folder: Path) 
     assert code == 0, err
     recorded = yaml.safe_load(out)
     assert recorded["slos"] == budget.slos and recorded["history"][0]["days"] == 28
+    assert "warning" not in err
+    settings = {"SRE_SLOS_PATH": str(slos), "SRE_BUDGET_FAST_APPROVERS": "2"}
+    code, out, err = await _cli("record", "INC-4630", "-o", "-", env={**env, **settings})
+    assert code == 0 and "warning: SRE_BUDGET_FAST_APPROVERS set here: a replay runs with the defaults" in err
+    # a bad SLO file is said only where it is needed: not for a paged incident, but for this one
+    broken = {"SRE_SLOS_PATH": str(folder / "none.yml")}
+    code, out, err = await _cli("record", "INC-4630", "-o", "-", env={**env, **broken})
+    assert code == 2 and "record it with the SLOs sre-agent ran with" in err and "none.yml" in err
 
 
 async def test_a_demo_kept_with_keep_is_recorded_and_replayed_with_the_commands_it_prints(tmp_path: Path) -> None:
     """A new user's game day: `sre-agent demo --keep DIR` keeps the demo's database, catalog and SLOs and prints how
-    to record its incident and replay it; those commands, run as printed, give the same outcome."""
-    kept = tmp_path / "kept"
-    code, out, err = await _cli("demo", "--scenario", "checkout-budget", "--speed", str(SPEED), "--keep", str(kept))
+    to record its incident and replay it; those commands, run as printed from another folder, give the same
+    outcome (the folder is given relative to where the demo ran, with a space in its name)."""
+    kept = tmp_path / "kept here"
+    code, out, err = await _cli(
+        "demo", "--scenario", "checkout-budget", "--speed", str(SPEED), "--keep", "kept here", cwd=tmp_path
+    )
     assert code == 0, err
     assert sorted(p.name for p in kept.glob("*.yml")) == ["catalog.yml", "slos.yml"]
-    record_line, replay_line = [line.strip() for line in out.splitlines() if line.startswith("  ")][-2:]
-    *assignments, _sre_agent, command, label, _o, recorded = record_line.split()
-    assert (command, label) == ("record", "INC-4630") and recorded == str(kept / "INC-4630.yml")
+    record_line, replay_line = [shlex.split(line) for line in out.splitlines()[-2:]]
+    *assignments, sre_agent, command, label, flag, recorded = record_line
+    assert (sre_agent, command, label, flag) == ("sre-agent", "record", "INC-4630", "-o")
+    assert recorded == str(kept / "INC-4630.yml")
     env = dict(a.split("=", 1) for a in assignments)
     assert env == {
-        "SRE_DATABASE_URL": f"sqlite:///{kept.resolve() / 'sre-agent.db'}",
+        "SRE_DATABASE_URL": f"sqlite:///{kept / 'sre-agent.db'}",
         "SRE_CATALOG_PATH": str(kept / "catalog.yml"),
         "SRE_SLOS_PATH": str(kept / "slos.yml"),
     }
-    code, out, err = await _cli("record", label, "-o", recorded, env=env)
+    code, out, err = await _cli(command, label, flag, recorded, env=env)  # from the project's folder
     assert code == 0, err
-    assert replay_line == f"sre-agent replay {recorded}"
+    assert "warning" not in err  # the question and the click were found as they were stored
+    assert replay_line == ["sre-agent", "replay", recorded]
     code, out, err = await _cli("replay", recorded, "--speed", str(SPEED))
     assert code == 0, err
     assert "Same outcome as recorded." in out
@@ -302,9 +332,43 @@ async def test_a_demo_kept_with_keep_is_recorded_and_replayed_with_the_commands_
     assert code == 2 and "sre-agent.db exists already" in err
 
 
-def test_what_someone_did_in_the_pager_is_recorded_but_not_the_pagers_own_events() -> None:
-    from datetime import UTC, datetime
+def test_stored_slack_requests_are_read_over_http_and_socket_mode_alike() -> None:
+    """The question and the click a recording looks for, as the Slack inbox stores them: an Events API body or a
+    form-encoded interaction over HTTP, or an envelope's payload from Socket Mode."""
+    from urllib.parse import urlencode
 
+    from bot.adapters.slack.inbox import stored_envelope, stored_request
+
+    event = {"type": "event_callback", "event": {"type": "app_mention", "user": "U0DANA", "text": "<@U0SRE> budget?"}}
+    click = {"type": "block_actions", "user": {"id": "U0DANA"}, "actions": [{"action_id": "offer.approve"}]}
+    assert _stored_slack(stored_request(json.dumps(event), "", {})) == event
+    assert _stored_slack(stored_request(urlencode({"payload": json.dumps(click)}), "", {})) == click
+    assert _stored_slack(stored_envelope(event)) == event
+    assert _stored_slack(stored_envelope(click)) == click
+    assert _stored_slack("not json") == {} and _stored_slack('{"body": "[1]"}') == {}
+
+
+def test_history_keeps_a_day_without_data_and_writes_a_run_of_days_once() -> None:
+    """A snapshot with no data (the agent did not answer) is kept, so that the usual burn skips that day as it did;
+    the days around it, a day apart with the same counts, are written as runs."""
+    from bot.domain.slo import Counts
+    from bot.store.slos import Snapshot
+    from sandbox.gameday import _history
+
+    asked = datetime(2026, 12, 6, 12, tzinfo=UTC)
+    same = {"1d": Counts(864, 2880000)}
+    snaps = [
+        Snapshot("checkout-availability", "checkout-service", asked - timedelta(days=d, seconds=30), counts)
+        for d, counts in [(5, same), (4, same), (3, {"1d": None}), (2, same), (1, same)]
+    ]
+    assert _history(snaps, asked) == [
+        {"slo": "checkout-availability", "ago": "345630s", "counts": {"1d": {"total": 2880000, "bad": 864}}, "days": 2},
+        {"slo": "checkout-availability", "ago": "259230s", "counts": {}},
+        {"slo": "checkout-availability", "ago": "86430s", "counts": {"1d": {"total": 2880000, "bad": 864}}, "days": 2},
+    ]
+
+
+def test_what_someone_did_in_the_pager_is_recorded_but_not_the_pagers_own_events() -> None:
     from bot.domain.timeline import EventKind, TimelineEvent
     from sandbox.gameday import _pager_act
 

@@ -64,7 +64,7 @@ class SlowdownNotice:
             waited_turn = False
             while True:
                 if await self.claims.claim(NOTICE_KEY):
-                    if not waited_turn or sum(slowdown.waiting().values()):
+                    if not waited_turn or any(n > 0 for n in slowdown.waiting().values()):
                         break
                     # its turn, but none of its calls waits now: the other replica's message told of it
                     await self.claims.let_go(NOTICE_KEY)
