@@ -24,7 +24,7 @@ import yaml
 from bot.store import Store
 from sandbox.demo import play
 from sandbox.gameday import RecordError, _stored_slack, compare, record, replay, side_by_side
-from sandbox.scenario import ScenarioError, load_scenario
+from sandbox.scenario import ScenarioError, find_scenario, load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEED = 120
@@ -178,6 +178,34 @@ async def test_an_incident_opened_from_a_budget_offer_is_recorded_with_its_slos_
     shown = await offered(replayed)
     assert shown == await offered(await _played_db("checkout-budget", folder))
     assert "15.0% remaining" in shown and "3.2x normal" in shown and "back to 1.1x normal, as before v2.3.1" in shown
+
+
+async def test_an_offer_asked_for_by_one_and_approved_by_another_is_replayed_so(folder: Path) -> None:
+    """Dana asks about the budget, Sam approves the offer: the recording has her question and his click (and no
+    click of his on the proposal his approval was carried over to), and replays to the same outcome."""
+    data = yaml.safe_load(find_scenario("checkout-budget").read_text())
+    [approve] = [s for s in data["script"] if s.get("click", {}).get("action") == "offer.approve"]
+    approve["click"]["user"] = "sam"
+    variant = folder / "checkout-budget-sam.yml"
+    variant.write_text(yaml.safe_dump(data, sort_keys=False))
+    database = folder / "checkout-budget-sam.db"
+    summary = await play(load_scenario(str(variant)), speed=SPEED, database=database)
+    assert summary["ok"], summary.get("error")
+    store = await Store.open(f"sqlite:///{database}")
+    try:
+        [incident] = await store.incidents()
+        played = load_scenario(str(variant))
+        scenario = await record(store, incident, catalog=played.catalog, slos=played.slos)
+    finally:
+        await store.close()
+    acts = [s for s in scenario["script"] if {"mention", "click", "command"} & set(s)]
+    assert [next(iter(a.values()))["user"] for a in acts] == ["u0dana", "u0sam", "u0dana"]  # asks, approves, resolves
+    assert acts[1]["click"]["action"] == "offer.approve"
+    path = folder / "recorded-checkout-budget-sam.yml"
+    path.write_text(yaml.safe_dump(scenario, sort_keys=False))
+    result = await replay(load_scenario(str(path)), speed=SPEED)
+    assert result["script_ok"], result["script_error"]
+    assert result["same"] is True, result["differences"]
 
 
 async def test_an_incident_opened_from_a_budget_offer_needs_its_slos_to_be_recorded(folder: Path) -> None:
