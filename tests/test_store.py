@@ -20,6 +20,7 @@ from bot.domain.phase import Phase
 from bot.domain.severity import Severity
 from bot.domain.timeline import GENESIS_HASH, EventKind, TimelineEvent, chain_hash
 from bot.store import Store
+from bot.store.backend import SqliteBackend
 from bot.store.store import alembic_config
 from bot.store.tables import metadata, timers
 
@@ -168,6 +169,43 @@ async def test_inbound_events_are_found_by_source_type_and_time(database_url: st
         )
         assert [e.body for e in found] == ["body 1", "body 4"]  # the bounds are inclusive
         assert await store.inbound_between("slack", "view_submission", since=NOW, until=NOW + timedelta(hours=1)) == []
+    finally:
+        await store.close()
+
+
+async def test_sqlite_transactions_waiting_together_commit_together_and_one_that_fails_fails_alone(
+    tmp_path: Path,
+) -> None:
+    """A burst of webhooks stored at once: the SQLite thread runs those waiting together in one transaction (far
+    fewer commits than rows), and one transaction among them that fails undoes only its own work."""
+    store = await Store.open(f"sqlite:///{tmp_path / 'sre-agent.db'}")
+    commits: list[int] = []
+    backend = store.backend
+    assert isinstance(backend, SqliteBackend)
+    sa.event.listen(backend.engine, "commit", lambda conn: commits.append(1))
+    try:
+
+        def failing(conn: sa.Connection) -> None:
+            conn.execute(timers.delete())  # undone with it
+            raise RuntimeError("this one fails")
+
+        await store.add_timer("kept", NOW, now=NOW, payload={})
+        commits.clear()
+        stored = [
+            store.record_inbound(
+                source="pagerduty", delivery_id=f"d{n}", event_type="x", body="{}", received_at=NOW, incident_ref=None
+            )
+            for n in range(200)
+        ]
+        results = await asyncio.gather(
+            *stored[:100], store.run(failing, urgent=True), *stored[100:], return_exceptions=True
+        )
+        failed = results.pop(100)
+        assert isinstance(failed, RuntimeError) and str(failed) == "this one fails"
+        assert sorted(results) == sorted(set(results)) and all(isinstance(r, int) for r in results)
+        assert await store.inbound_counts() == {"pending": 200}
+        assert [t.kind for t in await store.pending_timers("kept")] == ["kept"]
+        assert len(commits) < 100  # together (the failing batch's others were run again alone: still far fewer)
     finally:
         await store.close()
 
