@@ -390,7 +390,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
 
     async def slack_events(request: web.Request) -> web.Response:
         """Slack's requests: signature, then the body read and judged (bot/adapters/slack/bodies.py) before the
-        answer, so that a request answered 200 can be handled to the end and any other is a 4xx that says why."""
+        answer, so that a request answered 200 can be handled to the end and any other is a 4xx that says why. The
+        work behind earlier requests waits while any is being answered."""
+        with services.slack_inbox.answering():
+            return await slack_answer(request)
+
+    async def slack_answer(request: web.Request) -> web.Response:
         body = await request.read()
         # one of each, as Slack sends them (Bolt checks them again and reads the last of several); a Unix time in
         # ASCII digits (str.isdigit() also takes "²", which the verifier's int() does not) and an ASCII signature

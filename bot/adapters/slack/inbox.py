@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +35,7 @@ KEPT_HEADERS = ("content-type", "x-slack-retry-num", "x-slack-retry-reason")  # 
 
 WORKERS = 8
 LULL_S = 0.002  # no new request for this long: a burst is over, the work behind its answers may run
-YIELD_MAX_S = 0.05  # the longest a request's work waits for a lull
+YIELD_MAX_S = 0.5  # the longest a request's work waits for a lull (a burst of 200 is answered in less)
 
 
 def _bolt_error(body: str) -> str:
@@ -64,7 +64,7 @@ Spawned = list["asyncio.Task[None]"]
 
 @dataclass(frozen=True)
 class _Request:
-    bolt: AsyncBoltRequest
+    stored: str  # as `stored_request` or `stored_envelope` wrote it: read when its turn comes
     at: float  # loop time it came in
     spawned: asyncio.Future[Spawned]  # the tasks its listeners started, once Bolt has run them
 
@@ -80,6 +80,7 @@ class SlackInbox:
         self._tasks: list[asyncio.Task[None]] = []
         self._unfinished = 0
         self._last_submit = 0.0
+        self._answering = 0  # requests come in over HTTP and not answered yet
 
     def start(self) -> None:
         self._tasks = [
@@ -94,20 +95,25 @@ class SlackInbox:
             return BoltResponse(status=response.status, body={"ok": False, "error": _bolt_error(response.body)})
         return response
 
+    @contextmanager
+    def answering(self) -> Iterator[None]:
+        """Around the answer to a request over HTTP: while any is being answered, the work behind earlier ones
+        waits (`_lull`)."""
+        self._answering += 1
+        try:
+            yield
+        finally:
+            self._answering -= 1
+
     async def handle(self, stored: str) -> None:
         """Handle a stored request (`stored_request`): the intake's consumer for SOURCE. Returns when the work its
         listeners started is over, so that a process that dies first leaves it to be handled again."""
-        data = json.loads(stored)
-        if "payload" in data:  # from Socket Mode
-            bolt = AsyncBoltRequest(mode="socket_mode", body=data["payload"], headers={})
-        else:
-            bolt = AsyncBoltRequest(body=str(data["body"]), query=str(data["query"]), headers=dict(data["headers"]))
         loop = asyncio.get_running_loop()
         spawned: asyncio.Future[Spawned] = loop.create_future()
         self._unfinished += 1
         now = loop.time()
         self._last_submit = now
-        self._queue.put_nowait(_Request(bolt, now, spawned))
+        self._queue.put_nowait(_Request(stored, now, spawned))
         tasks = await spawned
         if tasks:
             await asyncio.wait(tasks)
@@ -119,8 +125,15 @@ class SlackInbox:
             await self._lull(loop, request.at)
             tasks: Spawned = []
             try:
+                data = json.loads(request.stored)
+                if "payload" in data:  # from Socket Mode
+                    bolt = AsyncBoltRequest(mode="socket_mode", body=data["payload"], headers={})
+                else:
+                    bolt = AsyncBoltRequest(
+                        body=str(data["body"]), query=str(data["query"]), headers=dict(data["headers"])
+                    )
                 with self.collecting() as tasks:
-                    await self.bolt.async_dispatch(request.bolt)
+                    await self.bolt.async_dispatch(bolt)
             except Exception:
                 log.exception("a Slack request failed after it was answered")
             finally:
@@ -130,11 +143,12 @@ class SlackInbox:
                     request.spawned.set_result(list(tasks))
 
     async def _lull(self, loop: asyncio.AbstractEventLoop, since: float) -> None:
-        """Answers first: while requests keep arriving (a burst), their acknowledgements go before the work behind
-        earlier ones, which waits for a short lull, but never longer than YIELD_MAX_S after its request came in."""
+        """Answers first: while requests are being answered or keep arriving (a burst), their acknowledgements go
+        before the work behind earlier ones, which waits for a short lull, but never longer than YIELD_MAX_S after
+        its request came in."""
         for _ in range(int(YIELD_MAX_S / LULL_S) + 1):
             now = loop.time()
-            if now - self._last_submit >= LULL_S or now - since >= YIELD_MAX_S:
+            if (not self._answering and now - self._last_submit >= LULL_S) or now - since >= YIELD_MAX_S:
                 return
             await asyncio.sleep(LULL_S)
 
