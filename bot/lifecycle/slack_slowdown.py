@@ -9,6 +9,7 @@ in turn."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Protocol
 
 from blocks import messages
@@ -17,6 +18,8 @@ from bot.adapters.slack.pacing import Slowdown
 from bot.domain.postmortem import duration
 
 __all__ = ["NOTICE_KEY", "SlowdownNotice"]
+
+log = logging.getLogger(__name__)
 
 SETTLE_S = 1.0  # how long after the first 429 the message counts the waiting calls (the storm's calls queue up)
 RECLAIM_S = 2.0  # how often a replica whose slowdown another replica is telling looks whether it is its turn
@@ -63,7 +66,7 @@ class SlowdownNotice:
             await asyncio.sleep(self.settle_s)
             waited_turn = False
             while True:
-                if await self.claims.claim(NOTICE_KEY):
+                if await self._claim():
                     if not waited_turn or any(n > 0 for n in slowdown.waiting().values()):
                         break
                     # its turn, but none of its calls waits now: the other replica's message told of it
@@ -75,6 +78,13 @@ class SlowdownNotice:
             self._claimed.add(id(slowdown))
             text = messages.slack_slowing(slowdown.methods, slowdown.waiting())
             self._posted[id(slowdown)] = await self.slack.post_message(self.channel, text)
+
+    async def _claim(self) -> bool:
+        try:
+            return await self.claims.claim(NOTICE_KEY)
+        except Exception as exc:  # noqa: BLE001 - the database is out of reach: better said twice than not at all
+            log.warning("could not claim the notice that Slack is slowing sre-agent down; saying it anyway: %s", exc)
+            return True
 
     async def ended(self, slowdown: Slowdown) -> None:
         async with self._posting:  # after `began` has posted (or failed to, or left it to another replica)
