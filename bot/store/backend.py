@@ -160,7 +160,7 @@ class SqliteBackend:
                         break
                     tried.append(entry)
                     results.append(entry[2].work(conn))
-        except Exception as exc:  # noqa: BLE001 - each is run again alone, which says whose it was
+        except BaseException as exc:  # noqa: BLE001 - each is run again alone, which hands over whose it was
             if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated and conn is not None:
                 conn.close()
                 conn = None
