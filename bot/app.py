@@ -391,7 +391,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     async def slack_events(request: web.Request) -> web.Response:
         """Slack's requests: signature, then the body read and judged (bot/adapters/slack/bodies.py) before the
         answer, so that a request answered 200 can be handled to the end and any other is a 4xx that says why. The
-        work behind earlier requests waits while any is being answered."""
+        work behind earlier requests waits while any is being answered (from the moment it is in: counting only
+        signed ones let that work in between the requests of a burst; an unsigned one delays it YIELD_MAX_S at
+        most)."""
         with services.slack_inbox.answering():
             return await slack_answer(request)
 

@@ -87,24 +87,26 @@ class SlowdownNotice:
             return True
 
     async def ended(self, slowdown: Slowdown) -> None:
-        async with self._posting:  # after `began` has posted (or failed to, or left it to another replica)
+        # after `began` has posted (or failed to, or left it to another replica); and the next slowdown's `began`
+        # claims the notice only once this one has let go of it
+        async with self._posting:
             posted = self._posted.pop(id(slowdown), None)
             if id(slowdown) not in self._claimed:
                 return
             self._claimed.discard(id(slowdown))
-        try:
-            assert slowdown.ended is not None
-            text = messages.slack_slowed(
-                slowdown.methods,
-                began=slowdown.began,
-                ended=slowdown.ended,
-                waited=slowdown.waited,
-                longest=duration(slowdown.longest_s),
-                gave_up=slowdown.gave_up,
-            )
-            if posted is None:
-                await self.slack.post(self.channel, text)
-            else:
-                await self.slack.update(posted[0], posted[1], text)
-        finally:
-            await self.claims.let_go(NOTICE_KEY)
+            try:
+                assert slowdown.ended is not None
+                text = messages.slack_slowed(
+                    slowdown.methods,
+                    began=slowdown.began,
+                    ended=slowdown.ended,
+                    waited=slowdown.waited,
+                    longest=duration(slowdown.longest_s),
+                    gave_up=slowdown.gave_up,
+                )
+                if posted is None:
+                    await self.slack.post(self.channel, text)
+                else:
+                    await self.slack.update(posted[0], posted[1], text)
+            finally:
+                await self.claims.let_go(NOTICE_KEY)

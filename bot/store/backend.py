@@ -13,12 +13,14 @@ the base of the store's groups of queries: a backend and ``run``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import itertools
 import os
 import queue
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,7 +78,8 @@ class Backend(Protocol):
 
 
 _URGENT, _NORMAL, _STOP = 0, 1, 2
-BATCH_MAX = 64  # transactions already waiting that the SQLite thread runs together, with one commit
+BATCH_MAX = 64  # transactions already waiting that the SQLite thread runs together, with one commit ...
+BATCH_BUDGET_S = 0.02  # ... for at most about this long (the first one's answer waits for the commit)
 
 
 class SqliteBackend:
@@ -134,40 +137,56 @@ class SqliteBackend:
             if len(batch) == 1:
                 conn = self._alone(conn, job)
                 continue
-            conn, tried, committed = self._together(conn, batch)
-            if not committed:
-                for _, _, job in tried:
-                    conn = self._alone(conn, job)
-            for entry in batch[len(tried) :]:  # cut short by an urgent one: back in their places, after it
+            conn, tried, outcome = self._together(conn, batch)
+            if not tried:  # nothing ran (the connection could not be had): each is told so alone
+                tried = batch
+                for _, _, one in batch:
+                    conn = self._alone(conn, one)
+            elif outcome is not _COMMITTED:
+                again = tried
+                if isinstance(outcome, _Failed):  # its own work failed: it is told so, the ones before it run again
+                    _hand_over(tried[-1][2], None, outcome.error)
+                    again = tried[:-1]
+                for _, _, one in again:
+                    conn = self._alone(conn, one)
+            for entry in batch[len(tried) :]:  # cut short (an urgent one came, or time was up): back in their places
                 self._jobs.put(entry)
 
     def _together(
         self, conn: sa.Connection | None, batch: list[_Batched]
-    ) -> tuple[sa.Connection | None, list[_Batched], bool]:
+    ) -> tuple[sa.Connection | None, list[_Batched], object]:
         """Jobs that waited together run in one transaction, one after the other as they came (what each sees is
-        what it would have seen alone, after the ones before it), with one commit; those tried, and whether they
-        were committed. An urgent job that comes meanwhile cuts a batch of others short (the rest go after it). If
-        any fails, nothing of it is kept and the caller runs each of those tried alone, so that only that one
-        fails."""
+        what it would have seen alone, after the ones before it), with one commit; those tried, and how it went:
+        committed, the last one tried failed (`_Failed`: nothing is kept), or the transaction itself failed (the
+        caller runs each of those tried alone, so that only one that fails fails). An urgent job that comes meanwhile
+        cuts a batch of others short, as does BATCH_BUDGET_S of work (the rest go after)."""
         tried: list[_Batched] = []
+        failed: _Failed | None = None
         try:
             if conn is None or conn.invalidated or conn.closed:
                 conn = self.engine.connect()
             with conn.begin():
                 results = []
+                began = time.monotonic()
                 for entry in batch:
-                    if tried and entry[0] != _URGENT and self._urgent_waiting():
+                    if tried and (
+                        time.monotonic() - began > BATCH_BUDGET_S or (entry[0] != _URGENT and self._urgent_waiting())
+                    ):
                         break
                     tried.append(entry)
-                    results.append(entry[2].work(conn))
-        except BaseException as exc:  # noqa: BLE001 - each is run again alone, which hands over whose it was
+                    try:
+                        results.append(entry[2].work(conn))
+                    except BaseException as exc:
+                        failed = _Failed(exc)
+                        raise
+        except BaseException as exc:  # noqa: BLE001 - handed over, or each run again alone, which hands it over
             if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated and conn is not None:
                 conn.close()
                 conn = None
-            return conn, tried, False
+            return conn, tried, failed or _TRANSACTION_FAILED
         for loop, settled in _by_loop([job for _, _, job in tried], results).items():
-            loop.call_soon_threadsafe(_settle_all, settled)
-        return conn, tried, True
+            _call_soon(loop, _settle_all, settled)
+        return conn, tried, _COMMITTED
 
     def _urgent_waiting(self) -> bool:
         with self._jobs.mutex:
@@ -183,9 +202,9 @@ class SqliteBackend:
             if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated and conn is not None:
                 conn.close()
                 conn = None
-            job.loop.call_soon_threadsafe(_settle, job.future, None, exc)
+            _hand_over(job, None, exc)
         else:
-            job.loop.call_soon_threadsafe(_settle, job.future, result, None)
+            _hand_over(job, result, None)
         return conn
 
     async def close(self) -> None:
@@ -203,6 +222,23 @@ class _Job:
 
 _Entry = tuple[int, int, "_Job | None"]  # (urgency, order of arrival, the job; None: stop)
 _Batched = tuple[int, int, "_Job"]
+_COMMITTED, _TRANSACTION_FAILED = object(), object()
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: BaseException
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: Any) -> None:
+    """`callback` on `loop`, from the SQLite thread; nothing when that loop is closed (nobody waits any more): the
+    thread must outlive any caller."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(callback, *args)
+
+
+def _hand_over(job: _Job, result: Any, error: BaseException | None) -> None:
+    _call_soon(job.loop, _settle, job.future, result, error)
 
 
 def _by_loop(batch: list[_Job], results: list[Any]) -> dict[asyncio.AbstractEventLoop, list[tuple[Any, Any]]]:

@@ -64,7 +64,7 @@ Spawned = list["asyncio.Task[None]"]
 
 @dataclass(frozen=True)
 class _Request:
-    stored: str  # as `stored_request` or `stored_envelope` wrote it: read when its turn comes
+    stored: dict[str, Any]  # as `stored_request` or `stored_envelope` wrote it: given to Bolt when its turn comes
     at: float  # loop time it came in
     spawned: asyncio.Future[Spawned]  # the tasks its listeners started, once Bolt has run them
 
@@ -108,12 +108,15 @@ class SlackInbox:
     async def handle(self, stored: str) -> None:
         """Handle a stored request (`stored_request`): the intake's consumer for SOURCE. Returns when the work its
         listeners started is over, so that a process that dies first leaves it to be handled again."""
+        data = json.loads(stored)
+        if not isinstance(data, dict) or not ("payload" in data or {"body", "query", "headers"} <= data.keys()):
+            raise ValueError("not a stored Slack request")
         loop = asyncio.get_running_loop()
         spawned: asyncio.Future[Spawned] = loop.create_future()
         self._unfinished += 1
         now = loop.time()
         self._last_submit = now
-        self._queue.put_nowait(_Request(stored, now, spawned))
+        self._queue.put_nowait(_Request(data, now, spawned))
         tasks = await spawned
         if tasks:
             await asyncio.wait(tasks)
@@ -125,7 +128,7 @@ class SlackInbox:
             await self._lull(loop, request.at)
             tasks: Spawned = []
             try:
-                data = json.loads(request.stored)
+                data = request.stored
                 if "payload" in data:  # from Socket Mode
                     bolt = AsyncBoltRequest(mode="socket_mode", body=data["payload"], headers={})
                 else:
