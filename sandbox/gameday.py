@@ -351,7 +351,7 @@ def _after_from_readings(agents: dict[str, dict[str, Any]], events: Sequence[Tim
 @dataclass(frozen=True)
 class _Budget:
     """What a recording of an incident opened from an error budget offer adds: the steps that lead to it (the SLOs
-    read, the question, the offer, its approval), the proposal the approval was carried over to, the service's SLOs,
+    read, the question, the offer, its approval), the approval it was carried over to, the service's SLOs,
     what was stored of them before the question (`history`), and the counts the monitoring agent gave (`slis` when
     the question was asked, `slis_after` the last after the change)."""
 
@@ -569,8 +569,8 @@ def _human_steps(
     """Each thing a person did in Slack (and, for a paged incident, in the pager's app), in order: waiting first
     for what they had seen, then as long as they took. `ordinals` numbers the incident's proposals in the order they
     were made (a click names its proposal; the first one's wait starts when it was shown, a later one's when the
-    step before it was done, since `until: proposed` already holds for the first). `carried`: the proposal whose
-    first approval was an error budget offer's, carried over (sre-agent does it again, nobody clicks)."""
+    step before it was done, since `until: proposed` already holds for the first). `carried`: the approval (its
+    proposal, when) that was an error budget offer's, carried over (sre-agent makes it again, nobody clicks)."""
     steps: list[dict[str, Any]] = []
     last = began
     done = {(e.data.get("proposal"), e.at) for e in events if e.kind is EventKind.TASK_DONE}
