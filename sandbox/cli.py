@@ -154,34 +154,26 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def _kept(scenario: Scenario, folder: Path) -> dict[str, str] | int:
-    """Where `--keep` puts the demo's database, and the catalog and SLOs it ran with (written now); else the exit
-    status, having said what is wrong."""
+    """Where `--keep` puts the demo's database, with the catalog and SLOs it runs with (written now) by the setting
+    that names them; else the exit status, having said what is wrong."""
+    from sandbox.demo import scenario_files
+
     folder = folder.resolve()
     database = folder / "sre-agent.db"
     if database.exists():
         return _error(f"{database} exists already: --keep an empty folder (or remove it)")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        kept = {"database": str(database)}
-        if scenario.catalog is not None:
-            kept["catalog"] = str(folder / "catalog.yml")
-            Path(kept["catalog"]).write_text(yaml.safe_dump(scenario.catalog, sort_keys=False), encoding="utf-8")
-        if scenario.slos:
-            kept["slos"] = str(folder / "slos.yml")
-            Path(kept["slos"]).write_text(yaml.safe_dump_all(scenario.slos, sort_keys=False), encoding="utf-8")
+        return {"database": str(database), **scenario_files(scenario, folder)}
     except OSError as exc:
         return _error(f"--keep {folder}: {exc.strerror or exc}")
-    return kept
 
 
 def _record_it(kept: dict[str, str], incident: dict[str, Any]) -> str:
     """How to record the kept incident and replay it (the commands, with the kept files: runnable from anywhere)."""
     label = f"INC-{incident['number']}" if incident.get("number") else str(incident.get("id"))
     env = [f"SRE_DATABASE_URL=sqlite:///{kept['database']}"]
-    if "catalog" in kept:
-        env.append(f"SRE_CATALOG_PATH={kept['catalog']}")
-    if "slos" in kept:
-        env.append(f"SRE_SLOS_PATH={kept['slos']}")
+    env += [f"{name}={path}" for name, path in kept.items() if name != "database"]
     folder = Path(kept["database"]).parent
     recorded = str(folder / f"{label}.yml")
     record = " ".join(shlex.quote(word) for word in [*env, "sre-agent", "record", label, "-o", recorded])

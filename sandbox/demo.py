@@ -46,7 +46,7 @@ from sandbox.scenario import (
 from sandbox.server import Sandbox
 from sandbox.slack_state import Message as SlackMessage
 
-__all__ = ["DemoFailed", "play", "running"]
+__all__ = ["DemoFailed", "play", "running", "scenario_files"]
 
 APPROVE, REJECT = "proposal.approve", "proposal.reject"  # the proposal's buttons (blocks.ids.ActionId)
 CLICK_WAIT_S = 5.0  # how long a click waits for its button to appear (real seconds)
@@ -611,14 +611,7 @@ async def running(
             extra: dict[str, Any] = {"SRE_LOG_LEVEL": "WARNING", "SRE_PAGER": scenario.pager}
             if runbooks is not None:
                 extra["SRE_RUNBOOKS_PATH"] = str(runbooks)
-            if scenario.catalog is not None:
-                catalog_path = Path(tmp) / "catalog.yml"
-                catalog_path.write_text(yaml.safe_dump(scenario.catalog), encoding="utf-8")
-                extra["SRE_CATALOG_PATH"] = str(catalog_path)
-            if scenario.slos:
-                slos_path = Path(tmp) / "slos.yml"
-                slos_path.write_text(yaml.safe_dump_all(scenario.slos, sort_keys=False), encoding="utf-8")
-                extra["SRE_SLOS_PATH"] = str(slos_path)
+            extra.update(scenario_files(scenario, Path(tmp)))
             if scenario.agents:
                 agents_path = Path(tmp) / "agents.yml"
                 agents_path.write_text(yaml.safe_dump(sandbox.agents.agents_file()), encoding="utf-8")
@@ -632,6 +625,19 @@ async def running(
                 await bot.stop()
     finally:
         await sandbox.stop()
+
+
+def scenario_files(scenario: Scenario, folder: Path) -> dict[str, str]:
+    """The service catalog and the SLOs the bot runs with for `scenario` (those it has), written in `folder`: their
+    paths by the setting that names them (SRE_CATALOG_PATH, SRE_SLOS_PATH)."""
+    files: dict[str, str] = {}
+    if scenario.catalog is not None:
+        files["SRE_CATALOG_PATH"] = str(folder / "catalog.yml")
+        Path(files["SRE_CATALOG_PATH"]).write_text(yaml.safe_dump(scenario.catalog), encoding="utf-8")
+    if scenario.slos:
+        files["SRE_SLOS_PATH"] = str(folder / "slos.yml")
+        Path(files["SRE_SLOS_PATH"]).write_text(yaml.safe_dump_all(scenario.slos, sort_keys=False), encoding="utf-8")
+    return files
 
 
 async def _record_history(scenario: Scenario, bot: RunningBot, clock: ScaledClock) -> None:

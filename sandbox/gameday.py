@@ -18,7 +18,6 @@ import hashlib
 import json
 import re
 import tempfile
-import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,6 +27,7 @@ from typing import Any
 import yaml
 
 from blocks.ids import ActionId
+from bot.adapters.slack.bodies import parse_body
 from bot.budgets.standing import USUAL_DAYS
 from bot.config.catalog import parse_catalog
 from bot.config.slos import parse_slos
@@ -39,7 +39,7 @@ from bot.domain.offers import Offer
 from bot.domain.signals import as_data
 from bot.domain.slo import Counts
 from bot.domain.timeline import EventKind, TimelineEvent
-from bot.errors import ConfigError
+from bot.errors import ConfigError, InvalidEvent
 from bot.lifecycle.postmortems import Postmortems
 from bot.store import Store
 from bot.store.slos import Snapshot
@@ -513,11 +513,10 @@ def _stored_slack(stored: str) -> Mapping[str, Any]:
         data = json.loads(stored)
         if "payload" in data:  # from Socket Mode: the envelope's payload as it came
             body = data["payload"]
-        else:
-            text = str(data["body"])
-            form = urllib.parse.parse_qs(text)
-            body = json.loads(form["payload"][0]) if "payload" in form else json.loads(text)
-    except (ValueError, KeyError, TypeError, IndexError):
+        else:  # over HTTP: read as the bot's listeners read it
+            headers = {str(name).lower(): str(value) for name, value in data["headers"].items()}
+            _, body = parse_body(str(data["body"]), headers.get("content-type", "").split(";")[0])
+    except (ValueError, KeyError, TypeError, AttributeError, InvalidEvent):
         return {}
     return body if isinstance(body, Mapping) else {}
 

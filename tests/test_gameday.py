@@ -369,8 +369,9 @@ def test_stored_slack_requests_are_read_over_http_and_socket_mode_alike() -> Non
 
     event = {"type": "event_callback", "event": {"type": "app_mention", "user": "U0DANA", "text": "<@U0SRE> budget?"}}
     click = {"type": "block_actions", "user": {"id": "U0DANA"}, "actions": [{"action_id": "offer.approve"}]}
-    assert _stored_slack(stored_request(json.dumps(event), "", {})) == event
-    assert _stored_slack(stored_request(urlencode({"payload": json.dumps(click)}), "", {})) == click
+    as_json, as_form = {"Content-Type": "application/json"}, {"Content-Type": "application/x-www-form-urlencoded"}
+    assert _stored_slack(stored_request(json.dumps(event), "", as_json)) == event
+    assert _stored_slack(stored_request(urlencode({"payload": json.dumps(click)}), "", as_form)) == click
     assert _stored_slack(stored_envelope(event)) == event
     assert _stored_slack(stored_envelope(click)) == click
     assert _stored_slack("not json") == {} and _stored_slack('{"body": "[1]"}') == {}

@@ -16,6 +16,7 @@ from blocks import messages
 from bot.adapters.slack.gateway import SlackGateway
 from bot.adapters.slack.pacing import Slowdown
 from bot.domain.postmortem import duration
+from bot.runtime.locks import KeyedLocks
 
 __all__ = ["NOTICE_KEY", "SlowdownNotice"]
 
@@ -34,14 +35,6 @@ class Claims(Protocol):
     async def let_go(self, key: str) -> None: ...
 
 
-class _Alone:
-    async def claim(self, key: str) -> bool:
-        return True
-
-    async def let_go(self, key: str) -> None:
-        return None
-
-
 class SlowdownNotice:
     def __init__(
         self,
@@ -55,7 +48,7 @@ class SlowdownNotice:
         self.slack = slack
         self.channel = channel
         self.settle_s = settle_s
-        self.claims = claims or _Alone()
+        self.claims = claims or KeyedLocks()  # (one process alone: always its own)
         self.reclaim_s = reclaim_s
         self._claimed: set[int] = set()  # slowdowns (by id) this process tells of
         self._posted: dict[int, tuple[str, str]] = {}  # slowdown (by id) -> its message (channel id, ts)
