@@ -59,6 +59,7 @@ from bot.remediation.offering import OFFER_EXPIRE, BudgetOffers
 from bot.remediation.proposing import Proposer
 from bot.remediation.resuming import resume as resume_remediation
 from bot.remediation.verifying import Verifier
+from bot.runtime import door
 from bot.runtime.background import Background, collecting
 from bot.runtime.intake import RETRY_INBOUND, UNHANDLED_NOTICE, Intake
 from bot.runtime.locks import KeyedLocks
@@ -87,6 +88,7 @@ class _SameTokenNotice(logging.Filter):
 
 
 def _not_in_use(name: str, pager: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    @door.at_the_door
     async def answer(request: web.Request) -> web.Response:
         reason = f"this sre-agent pages through {pager} (SRE_PAGER): {name} webhooks are not taken"
         return web.json_response({"ok": False, "error": reason}, status=404)
@@ -497,3 +499,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
 
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+async def serve(app: web.Application, host: str, port: int) -> door.Served:
+    """Start `app` (built by create_app) on this event loop and serve it on `host`:`port` through its front door
+    (bot/runtime/door.py): the webhooks are answered on a loop of their own, whatever this one is doing."""
+    return await door.serve(app, host, port, leaving=[app[SERVICES].store.leave_loop])

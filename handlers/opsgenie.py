@@ -16,6 +16,7 @@ from aiohttp import web
 from bot.adapters.opsgenie.events import SOURCE
 from bot.domain.errors import InvalidEvent
 from bot.domain.wire import decode_body
+from bot.runtime.door import at_the_door
 from bot.services import SERVICES
 from handlers.webhooks import error as _error
 from handlers.webhooks import stored_then_answered, untimely
@@ -44,6 +45,7 @@ def secret_valid(given: list[str], secrets: list[str]) -> bool:
     return valid
 
 
+@at_the_door
 async def opsgenie_webhook(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     settings = services.settings

@@ -11,6 +11,7 @@ from bot.adapters.pagerduty.events import read_pagerduty_event
 from bot.adapters.pagerduty.signatures import pagerduty_signature_valid
 from bot.domain.errors import InvalidEvent
 from bot.domain.wire import decode_body
+from bot.runtime.door import at_the_door
 from bot.services import SERVICES
 from handlers.webhooks import error as _error
 from handlers.webhooks import stored_then_answered, untimely
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 _DELIVERY_ID = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, as PagerDuty's UUIDs are
 
 
+@at_the_door
 async def pagerduty_webhook(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     settings = services.settings

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
-from bot.app import create_app
+from bot.app import create_app, serve
 from bot.config.settings import Settings
 from bot.ports.clock import Clock
+from bot.runtime.door import Served
 from bot.services import SERVICES, Services
 from sandbox.server import Sandbox
 
@@ -23,15 +23,15 @@ __all__ = ["RunningBot", "bot_settings_for", "settle", "start_bot"]
 
 @dataclass
 class RunningBot:
-    runner: web.AppRunner
+    served: Served
     url: str
 
     @property
     def services(self) -> Services:
-        return self.runner.app[SERVICES]
+        return self.served.runner.app[SERVICES]
 
     async def stop(self) -> None:
-        await self.runner.cleanup()
+        await self.served.stop()
 
 
 def bot_settings_for(sandbox: Sandbox, database_url: str, **overrides: Any) -> Settings:
@@ -47,13 +47,10 @@ def bot_settings_for(sandbox: Sandbox, database_url: str, **overrides: Any) -> S
 
 
 async def start_bot(settings: Settings, sandbox: Sandbox, *, clock: Clock | None = None) -> RunningBot:
-    """Serve ``create_app(settings)`` on a free port of 127.0.0.1 and tell the sandbox where it is."""
-    runner = web.AppRunner(create_app(settings, clock=clock), access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    bot = RunningBot(runner, f"http://127.0.0.1:{port}")
+    """Serve ``create_app(settings)`` as `sre-agent serve` does (bot.app.serve) on a free port of 127.0.0.1 and
+    tell the sandbox where it is."""
+    served = await serve(create_app(settings, clock=clock), "127.0.0.1", 0)
+    bot = RunningBot(served, f"http://127.0.0.1:{served.port}")
     sandbox.bot_url = bot.url
     return bot
 

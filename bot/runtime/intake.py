@@ -4,6 +4,7 @@ scheduler), and picked up again after a restart. The store is the queue; in-proc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -73,6 +74,7 @@ class Intake:
         self._work = Background()  # the events being processed now
         self._lease_task: asyncio.Task[None] | None = None
         self._closing = False
+        self._home: asyncio.AbstractEventLoop | None = None  # where events are processed (accept may run elsewhere)
 
     async def accept(
         self, *, source: str, delivery_id: str, event_type: str, body: str, incident_ref: str | None
@@ -103,9 +105,18 @@ class Intake:
         if event_id is None:
             return False  # a duplicate: its first delivery's row is being processed (stored claimed, even if late)
         event = InboundEvent(event_id, source, delivery_id, event_type, incident_ref, body, PROCESSING, 1, received_at)
-        if not self._closing:  # (else the next life of this instance takes it up at once, or another replica later)
-            self._work.spawn(self.process(event_id, claimed=event), name=f"inbound-{event_id}")
+        home = self._home
+        if home is None or home is asyncio.get_running_loop():
+            self._take_up(event)
+        else:  # stored at the front door (bot/runtime/door.py): processed on this intake's own loop
+            with contextlib.suppress(RuntimeError):  # that loop has closed: the next life of this instance takes it up
+                home.call_soon_threadsafe(self._take_up, event)
         return True
+
+    def _take_up(self, event: InboundEvent) -> None:
+        """Process an event stored claimed by this process."""
+        if not self._closing:  # (else the next life of this instance takes it up at once, or another replica later)
+            self._work.spawn(self.process(event.id, claimed=event), name=f"inbound-{event.id}")
 
     def schedule(self, event_id: int) -> None:
         if self._closing:
@@ -200,7 +211,9 @@ class Intake:
 
     async def start(self) -> None:
         """Process whatever a previous run stored and did not finish (what this instance held when it died is
-        taken up at once: those leases are void), then renew leases; retries come from the scheduler."""
+        taken up at once: those leases are void), then renew leases; retries come from the scheduler. Events are
+        processed on this loop, wherever `accept` stored them."""
+        self._home = asyncio.get_running_loop()
         voided = await self.store.void_leases(instance=self.instance, holder=self.holder)
         if voided:
             log.warning("%d inbound events were cut off when this instance stopped; taking them up again", voided)

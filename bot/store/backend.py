@@ -74,6 +74,8 @@ def _upgrade(connection: sa.Connection) -> None:
 class Backend(Protocol):
     async def run(self, work: Work[T], *, urgent: bool = False) -> T: ...
 
+    async def leave_loop(self) -> None: ...
+
     async def close(self) -> None: ...
 
 
@@ -207,6 +209,9 @@ class SqliteBackend:
             _hand_over(job, result, None)
         return conn
 
+    async def leave_loop(self) -> None:
+        """Nothing to close: the thread answers each caller on its own loop."""
+
     async def close(self) -> None:
         self._closed = True
         self._jobs.put((_STOP, next(self._order), None))
@@ -274,22 +279,45 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 class AsyncBackend:
     """PostgreSQL (asyncpg) through SQLAlchemy's async engine. Urgent transactions (a webhook's row, which its sender
     is waiting on; a person's click) have a small pool of their own, so that they never wait for a connection behind
-    the bot's work when a storm keeps every connection of the main pool busy."""
+    the bot's work when a storm keeps every connection of the main pool busy.
+
+    An asyncpg connection belongs to the event loop that opened it: the first loop to run a transaction has the
+    pools above; another loop (the front door's, bot/runtime/door.py) gets a small one of its own, closed by
+    `leave_loop` on that loop."""
 
     def __init__(self, url: str) -> None:
         parsed = make_url(url.replace("postgres://", "postgresql://", 1))
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+asyncpg")
+        self.url = parsed
         self.engine: AsyncEngine = _engine(parsed, pool_size=10, max_overflow=10)
         self.urgent: AsyncEngine = _engine(parsed, pool_size=2, max_overflow=3)
+        self._home: asyncio.AbstractEventLoop | None = None
+        self._elsewhere: dict[asyncio.AbstractEventLoop, AsyncEngine] = {}
 
     async def run(self, work: Work[T], *, urgent: bool = False) -> T:
-        async with (self.urgent if urgent else self.engine).begin() as conn:
+        loop = asyncio.get_running_loop()
+        if self._home is None:
+            self._home = loop
+        if loop is self._home:
+            engine = self.urgent if urgent else self.engine
+        else:
+            engine = self._elsewhere.get(loop) or self._elsewhere.setdefault(
+                loop, _engine(self.url, pool_size=2, max_overflow=3)
+            )
+        async with engine.begin() as conn:
             return await conn.run_sync(work)
+
+    async def leave_loop(self) -> None:
+        """This loop (not the first) is done with the store: its pool is closed."""
+        engine = self._elsewhere.pop(asyncio.get_running_loop(), None)
+        if engine is not None:
+            await engine.dispose()
 
     async def close(self) -> None:
         await self.engine.dispose()
         await self.urgent.dispose()
+        self._home = None
 
 
 def _engine(url: sa.URL, *, pool_size: int, max_overflow: int) -> AsyncEngine:

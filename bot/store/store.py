@@ -91,6 +91,10 @@ class Store(
     async def migrate(self) -> None:
         await self.run(_upgrade)
 
+    async def leave_loop(self) -> None:
+        """An event loop other than the first that used the store (the front door's) is done with it."""
+        await self.backend.leave_loop()
+
     async def close(self) -> None:
         await self.backend.close()
 
