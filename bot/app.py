@@ -390,12 +390,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
 
     slack_verifier = SignatureVerifier(signing_secret) if signing_secret else None
 
+    @door.at_the_door
     async def slack_events(request: web.Request) -> web.Response:
         """Slack's requests: signature, then the body read and judged (bot/adapters/slack/bodies.py) before the
         answer, so that a request answered 200 can be handled to the end and any other is a 4xx that says why. The
         work behind earlier requests waits while any is being answered (from the moment it is in: counting only
         signed ones let that work in between the requests of a burst; an unsigned one delays it YIELD_MAX_S at
-        most)."""
+        most). At the front door: a request handled after its answer is stored and answered there; Bolt answers the
+        others on the app's loop."""
         with services.slack_inbox.answering():
             return await slack_answer(request)
 
@@ -433,7 +435,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
                 wait_s=SLACK_STORE_WAIT_S,
             )
             return stored if isinstance(stored, web.Response) else web.Response(status=200)
-        bolt_response = await services.slack_inbox.answer(await to_bolt_request(request))
+        bolt_request = await to_bolt_request(request)
+        bolt_response = await door.on_the_apps_loop(request, services.slack_inbox.answer(bolt_request))
         return await to_aiohttp_response(bolt_response)
 
     if not settings.socket_mode:  # in Socket Mode there is no signing secret: no unsigned way in over HTTP either
@@ -501,7 +504,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     return app
 
 
-async def serve(app: web.Application, host: str, port: int) -> door.Served:
+async def serve(app: web.Application, host: str, port: int, *, access_log: bool = True) -> door.Served:
     """Start `app` (built by create_app) on this event loop and serve it on `host`:`port` through its front door
-    (bot/runtime/door.py): the webhooks are answered on a loop of their own, whatever this one is doing."""
-    return await door.serve(app, host, port, leaving=[app[SERVICES].store.leave_loop])
+    (bot/runtime/door.py): the webhooks are answered on a loop of their own, whatever this one is doing.
+    ConfigError when it cannot listen there."""
+    return await door.serve(app, host, port, leaving=[app[SERVICES].store.leave_loop], access_log=access_log)

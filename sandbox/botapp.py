@@ -49,7 +49,7 @@ def bot_settings_for(sandbox: Sandbox, database_url: str, **overrides: Any) -> S
 async def start_bot(settings: Settings, sandbox: Sandbox, *, clock: Clock | None = None) -> RunningBot:
     """Serve ``create_app(settings)`` as `sre-agent serve` does (bot.app.serve) on a free port of 127.0.0.1 and
     tell the sandbox where it is."""
-    served = await serve(create_app(settings, clock=clock), "127.0.0.1", 0)
+    served = await serve(create_app(settings, clock=clock), "127.0.0.1", 0, access_log=False)
     bot = RunningBot(served, f"http://127.0.0.1:{served.port}")
     sandbox.bot_url = bot.url
     return bot

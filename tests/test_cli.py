@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Any
 
+from sandbox.botapp import free_port
 from sandbox.server import Sandbox
-from tests.harness import BOT_EMAIL, WEBHOOK_SECRETS
+from tests.harness import BOT_EMAIL, WEBHOOK_SECRETS, Serve
 
 EXAMPLE_CATALOG = Path(__file__).resolve().parents[1] / "examples" / "catalog.yml"
 
@@ -55,6 +58,29 @@ async def test_serve_with_a_wrong_slack_token_says_so(tmp_path: Path, sandbox: S
     code, _, err = await _run("serve", env=env)
     assert code == 2
     assert err.strip().splitlines() == ["sre-agent: error: SLACK_BOT_TOKEN is invalid: Slack said invalid_auth"]
+
+
+async def test_serve_on_a_taken_port_says_so(tmp_path: Path, sandbox: Sandbox) -> None:
+    env = {**_base_env(tmp_path), **sandbox.bot_settings(), "SRE_HOST": "127.0.0.1"}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = await _run("serve", env={**env, "SRE_PORT": str(port)})
+    assert code == 2
+    assert err.strip().splitlines()[-1].startswith(f"sre-agent: error: cannot listen on 127.0.0.1:{port}: ")
+    assert err.strip().endswith("(SRE_HOST, SRE_PORT)")
+
+
+async def test_serve_stops_cleanly_on_sigterm(tmp_path: Path, sandbox: Sandbox) -> None:
+    """Asked to stop, it stops taking requests, closes down and exits 0; the database is free for the next one."""
+    env = {**_base_env(tmp_path), **sandbox.bot_settings(), "SRE_HOST": "127.0.0.1", "SRE_PORT": str(free_port())}
+    for _ in range(2):  # the second start finds the SQLite file free
+        serve = Serve(sandbox, env, int(env["SRE_PORT"]))
+        await serve.start()
+        assert serve.process is not None
+        serve.process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(serve.process.wait(), 30) == 0
 
 
 async def test_serve_with_an_invalid_port_names_it(tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ from its first byte to its answer; every other route's handler runs on the app's
 after the door has read the request's body (so the handler's `read()` returns it at once).
 
 What a handler at the door may use: the settings, the clock, the metrics, and the intake's `accept`, which stores
-from any loop (bot/store/backend.py) and hands the processing to the app's loop. Nothing else of the services is
-safe there.
+from any loop (bot/store/backend.py) and hands the processing to the app's loop. Anything else of the services it
+runs on the app's loop, through `on_the_apps_loop`.
 """
 
 from __future__ import annotations
@@ -17,17 +17,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, TypeVar
 
 from aiohttp import web
 
-__all__ = ["FrontDoor", "at_the_door", "serve"]
+from bot.errors import ConfigError
+
+__all__ = ["APP_LOOP", "FrontDoor", "Served", "at_the_door", "on_the_apps_loop", "serve"]
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 H = TypeVar("H", bound=Handler)
+T = TypeVar("T")
+APP_LOOP = web.AppKey("app_loop", asyncio.AbstractEventLoop)  # in the door's app: the loop the services live on
 _MARK = "_sre_at_the_door"
 START_TIMEOUT_S = 30.0
 
@@ -42,14 +46,30 @@ def runs_at_the_door(handler: Handler) -> bool:
     return bool(getattr(handler, _MARK, False))
 
 
+async def on_the_apps_loop(request: web.Request, work: Coroutine[Any, Any, T]) -> T:
+    """From a handler at the door: `work` run on the app's loop, where the services live; its outcome. Served
+    without a door, the handler is on that loop already and `work` runs in place."""
+    home = request.app.get(APP_LOOP)
+    if home is None or home is asyncio.get_running_loop():
+        return await work
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, home))
+
+
 class FrontDoor:
     """`app`'s routes served on `host`:`port` from a thread of their own, once `app` has started (its runner set up
     on the app's loop, without a site). `port` 0 takes a free one: `port` says which once started."""
 
     def __init__(
-        self, app: web.Application, host: str, port: int, *, leaving: Sequence[Callable[[], Awaitable[None]]] = ()
+        self,
+        app: web.Application,
+        host: str,
+        port: int,
+        *,
+        leaving: Sequence[Callable[[], Awaitable[None]]] = (),
+        access_log: bool = True,
     ) -> None:
         self.app = app
+        self.access_log = access_log  # each request a line on the logger "aiohttp.access", as aiohttp serves
         self.leaving = list(leaving)  # run on the door's loop as it closes (a store's pool of this loop)
         self.host = host
         self.port = port
@@ -59,7 +79,7 @@ class FrontDoor:
         self._thread: threading.Thread | None = None
 
     async def start(self) -> None:
-        """Open the door; returns once it listens (or raises what kept it from listening)."""
+        """Open the door; returns once it listens (ConfigError, saying why, when it cannot)."""
         self._home = asyncio.get_running_loop()
         started: asyncio.Future[None] = self._home.create_future()
         self._thread = threading.Thread(target=self._run, args=(started,), name="front-door", daemon=True)
@@ -94,17 +114,26 @@ class FrontDoor:
         front = web.Application(client_max_size=self.app._client_max_size)
         for key, value in self.app.items():  # the handlers read the services from request.app, as at home
             front[key] = value
+        front[APP_LOOP] = self._home
         for route in self.app.router.routes():
             info = route.resource.canonical if route.resource is not None else "/"
             handler = route.handler
             if not runs_at_the_door(handler):
-                handler = _forwarded(handler, self._home)
+                handler = _forwarded(handler)
             front.router.add_route(route.method, info, handler)
-        runner = web.AppRunner(front, access_log=None, handle_signals=False)
+        runner = (
+            web.AppRunner(front, handle_signals=False)
+            if self.access_log
+            else web.AppRunner(front, access_log=None, handle_signals=False)
+        )
         await runner.setup()
         try:
             site = web.TCPSite(runner, self.host, self.port)
-            await site.start()
+            try:
+                await site.start()
+            except OSError as exc:  # taken, or not an address of this host
+                reason = exc.strerror or str(exc)
+                raise ConfigError(f"cannot listen on {self.host}:{self.port}: {reason} (SRE_HOST, SRE_PORT)") from exc
             server = site._server
             if self.port == 0 and server is not None and getattr(server, "sockets", None):
                 self.port = int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
@@ -119,12 +148,16 @@ class FrontDoor:
                     log.exception("the front door could not let go of %r", leave)
 
 
-def _forwarded(handler: Handler, home: asyncio.AbstractEventLoop) -> Handler:
+def _forwarded(handler: Handler) -> Handler:
     async def forwarded(request: web.Request) -> web.StreamResponse:
         await request.read()  # here, on the door's loop: the handler's read() returns it
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(handler(request), home))  # type: ignore[arg-type]
+        return await on_the_apps_loop(request, _run(handler, request))
 
     return forwarded
+
+
+async def _run(handler: Handler, request: web.Request) -> web.StreamResponse:
+    return await handler(request)
 
 
 def _tell(loop: asyncio.AbstractEventLoop, future: asyncio.Future[None], error: BaseException | None) -> bool:
@@ -163,13 +196,18 @@ class Served:
 
 
 async def serve(
-    app: web.Application, host: str, port: int, *, leaving: Sequence[Callable[[], Awaitable[None]]] = ()
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    leaving: Sequence[Callable[[], Awaitable[None]]] = (),
+    access_log: bool = True,
 ) -> Served:
     """Start `app` on this loop (its startup and cleanup run here) and serve it through a front door (`leaving`:
-    run on the door's loop as it closes)."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    run on the door's loop as it closes). ConfigError when the door cannot listen (the app is stopped again)."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)  # it has no site: the door logs the requests
     await runner.setup()
-    door = FrontDoor(app, host, port, leaving=leaving)
+    door = FrontDoor(app, host, port, leaving=leaving, access_log=access_log)
     try:
         await door.start()
     except BaseException:

@@ -80,7 +80,7 @@ class SlackInbox:
         self._tasks: list[asyncio.Task[None]] = []
         self._unfinished = 0
         self._last_submit = 0.0
-        self._answering = 0  # requests come in over HTTP and not answered yet
+        self._answering = 0  # requests come in over HTTP and not answered yet (changed by the route's thread alone)
 
     def start(self) -> None:
         self._tasks = [
@@ -98,7 +98,8 @@ class SlackInbox:
     @contextmanager
     def answering(self) -> Iterator[None]:
         """Around the answer to a request over HTTP: while any is being answered, the work behind earlier ones
-        waits (`_lull`)."""
+        waits (`_lull`). Entered by the route only, on the front door's thread when served through one (the work
+        reads the count from its own loop)."""
         self._answering += 1
         try:
             yield

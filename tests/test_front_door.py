@@ -1,0 +1,109 @@
+"""The front door (bot/runtime/door.py): the webhooks are answered on a thread and loop of their own, whatever the
+app's loop is doing; every other route still runs on the app's loop; a door that cannot open leaves nothing behind."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import create_app, serve
+from bot.domain.phase import Phase
+from bot.errors import ConfigError
+from handlers.incident_command import HELP
+from sandbox.botapp import bot_settings_for
+from sandbox.signing import slack_headers
+from tests.harness import SIGNING_SECRET, Harness, eventually, incident_channels
+
+HOLD_S = 20.0  # how long the app's loop is held at most: the answer comes long before, or the door does not work
+
+
+def _post_from_a_thread(
+    url: str, body: bytes, headers: dict[str, str], *, as_json: bool = True
+) -> tuple[threading.Event, dict[str, Any]]:
+    """POST from a thread of its own (the test's loop is the app's, and it is about to be held); `answered` is set
+    once the answer is read, or the request failed (`result` says which)."""
+    answered = threading.Event()
+    result: dict[str, Any] = {}
+
+    def post() -> None:
+        try:
+            request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+            with urllib.request.urlopen(request, timeout=HOLD_S) as response:
+                answer = response.read()
+                result["status"], result["body"] = response.status, json.loads(answer) if as_json else answer
+        except (OSError, urllib.error.URLError) as exc:
+            result["error"] = repr(exc)
+        finally:
+            answered.set()
+
+    threading.Thread(target=post, name="pagerduty", daemon=True).start()
+    return answered, result
+
+
+async def test_a_page_is_stored_and_answered_while_the_apps_loop_is_held(h: Harness) -> None:
+    sb = h.sandbox
+    sb.pagerduty.pause_deliveries()  # this test delivers it, from a thread
+    pd = sb.pagerduty.page("checkout-service", "checkout-service: 5xx above 5%", priority="P1")
+    delivery = next(reversed(sb.pagerduty.deliveries.values()))
+    answered, result = _post_from_a_thread(f"{h.url}/webhooks/pagerduty", delivery.body, delivery.headers)
+    # blocks this loop, which is the app's: nothing of the app runs until the answer has come (or HOLD_S passed)
+    in_time = answered.wait(HOLD_S)
+    assert in_time and result == {"status": 202, "body": {"ok": True, "duplicate": False}}, result
+    assert await h.services.store.inbound_counts() != {}  # stored before it was answered
+    sb.pagerduty.resume_deliveries()  # the sandbox's own delivery of it: a duplicate
+    await h.settle()
+    [incident] = await h.services.store.incidents()
+    assert incident.external_id == pd.id and incident.phase is Phase.ACKNOWLEDGED
+    assert len(incident_channels(sb)) == 1
+
+
+async def test_a_slash_command_is_stored_and_answered_while_the_apps_loop_is_held(h: Harness) -> None:
+    sb = h.sandbox
+    user, _, body = sb.slack.command_body("U0DANA", "C0INCIDENTS", "/incident", "help")
+    headers = {**slack_headers(SIGNING_SECRET, body), "Content-Type": "application/x-www-form-urlencoded"}
+    answered, result = _post_from_a_thread(f"{h.url}/slack/events", body, headers, as_json=False)
+    in_time = answered.wait(HOLD_S)  # the app's loop held, as above
+    assert in_time and result == {"status": 200, "body": b""}, result
+    await h.settle()  # then handled on the app's loop: the help is said to the person who asked
+    await eventually(lambda: HELP in [e.text for e in sb.slack.ephemerals_for(user)])
+
+
+async def test_the_other_routes_run_on_the_apps_loop(h: Harness) -> None:
+    """/healthz reads the store through the app's loop: held, it answers nothing; let go, it answers."""
+    answered = threading.Event()
+    result: dict[str, Any] = {}
+
+    def get() -> None:
+        try:
+            with urllib.request.urlopen(f"{h.url}/healthz", timeout=HOLD_S) as response:
+                result["status"] = response.status
+        finally:
+            answered.set()
+
+    threading.Thread(target=get, daemon=True).start()
+    assert not answered.wait(0.5)  # the app's loop is held: the door waits for it
+    await h.settle()
+    assert answered.wait(HOLD_S) and result == {"status": 200}
+
+
+async def test_a_door_that_cannot_open_leaves_the_app_stopped(h: Harness, tmp_path: Path) -> None:
+    """The port is taken (by `h`): serve says so, naming the settings, and the app it started is stopped again (its
+    SQLite serving lock let go: the same app serves on a free port)."""
+    taken = int(h.url.rsplit(":", 1)[1])
+    settings = bot_settings_for(h.sandbox, f"sqlite:///{tmp_path / 'b.db'}")
+    with pytest.raises(ConfigError, match=rf"cannot listen on 127.0.0.1:{taken}: .* \(SRE_HOST, SRE_PORT\)"):
+        await serve(create_app(settings), "127.0.0.1", taken)
+    served = await serve(create_app(settings), "127.0.0.1", 0)
+    try:
+        assert served.port not in (0, taken)
+        with socket.create_connection(("127.0.0.1", served.port), timeout=5):
+            pass
+    finally:
+        await served.stop()
