@@ -508,4 +508,5 @@ async def serve(app: web.Application, host: str, port: int, *, access_log: bool 
     """Start `app` (built by create_app) on this event loop and serve it on `host`:`port` through its front door
     (bot/runtime/door.py): the webhooks are answered on a loop of their own, whatever this one is doing.
     ConfigError when it cannot listen there."""
-    return await door.serve(app, host, port, leaving=[app[SERVICES].store.leave_loop], access_log=access_log)
+    store = app[SERVICES].store  # the door stores from its own loop: connected before it listens, closed after
+    return await door.serve(app, host, port, opening=[store.ping], leaving=[store.leave_loop], access_log=access_log)

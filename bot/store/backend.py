@@ -21,6 +21,7 @@ import queue
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -292,8 +293,8 @@ class AsyncBackend:
         self.url = parsed
         self.engine: AsyncEngine = _engine(parsed, pool_size=10, max_overflow=10)
         self.urgent: AsyncEngine = _engine(parsed, pool_size=2, max_overflow=3)
-        self._home: asyncio.AbstractEventLoop | None = None
-        self._elsewhere: dict[asyncio.AbstractEventLoop, AsyncEngine] = {}
+        self._home: asyncio.AbstractEventLoop | None = None  # the first loop to run a transaction (the app's)
+        self._elsewhere: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncEngine] = weakref.WeakKeyDictionary()
 
     async def run(self, work: Work[T], *, urgent: bool = False) -> T:
         loop = asyncio.get_running_loop()
@@ -315,6 +316,9 @@ class AsyncBackend:
             await engine.dispose()
 
     async def close(self) -> None:
+        """On the app's loop, after the other loops have let go (`leave_loop`): any they did not are dropped."""
+        await self.leave_loop()
+        self._elsewhere.clear()
         await self.engine.dispose()
         await self.urgent.dispose()
         self._home = None
