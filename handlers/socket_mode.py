@@ -42,18 +42,20 @@ class StoringSocketModeHandler(AsyncSocketModeHandler):
             await super().handle(client, req)
             return
         event_id, event_type = identity(payload)
-        stored = await store_or_refuse(
-            self.services(),
-            source=SOURCE,
-            delivery_id=event_id or uuid.uuid4().hex,  # an event sent again is a duplicate
-            event_type=event_type,
-            body=stored_envelope(payload),
-            incident_ref=None,
-            wait_s=SLACK_STORE_WAIT_S,
-        )
-        if isinstance(stored, web.Response):
-            return  # not acknowledged: Slack sends an event again, and shows a person that their click failed
-        await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+        services = self.services()
+        with services.slack_inbox.answering():  # the work behind earlier requests waits, as over HTTP
+            stored = await store_or_refuse(
+                services,
+                source=SOURCE,
+                delivery_id=event_id or uuid.uuid4().hex,  # an event sent again is a duplicate
+                event_type=event_type,
+                body=stored_envelope(payload),
+                incident_ref=None,
+                wait_s=SLACK_STORE_WAIT_S,
+            )
+            if isinstance(stored, web.Response):
+                return  # not acknowledged: Slack sends an event again, and shows a person that their click failed
+            await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
 
 
 __all__ = ["StoringSocketModeHandler"]

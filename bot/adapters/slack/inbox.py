@@ -80,7 +80,8 @@ class SlackInbox:
         self._tasks: list[asyncio.Task[None]] = []
         self._unfinished = 0
         self._last_submit = 0.0
-        self._answering = 0  # requests come in over HTTP and not answered yet (changed by the route's thread alone)
+        # requests come in and not answered yet (over HTTP or Socket Mode: one of them, so changed by one thread alone)
+        self._answering = 0
 
     def start(self) -> None:
         self._tasks = [
@@ -97,9 +98,9 @@ class SlackInbox:
 
     @contextmanager
     def answering(self) -> Iterator[None]:
-        """Around the answer to a request over HTTP: while any is being answered, the work behind earlier ones
-        waits (`_lull`). Entered by the route only, on the front door's thread when served through one (the work
-        reads the count from its own loop)."""
+        """Around the answer to a request (over HTTP, or its acknowledgement over Socket Mode): while any is being
+        answered, the work behind earlier ones waits (`_lull`). Entered by the route (on the front door's thread when
+        served through one; the work reads the count from its own loop) or by Socket Mode's handler, never both."""
         self._answering += 1
         try:
             yield
