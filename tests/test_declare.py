@@ -3,6 +3,7 @@ view_submission with errors shown in the form). It runs the same lifecycle as a 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -129,3 +130,27 @@ async def test_declare_severity_from_the_words(h: Harness) -> None:
     await _command(h, "U0DANA", "C0INCIDENTS", "declare login is down for everyone")
     incident = await _one_incident(h)
     assert incident.service == "auth-service" and str(incident.severity) == "P1"
+
+
+async def test_pagerdutys_webhook_arriving_before_the_declaration_is_stored_does_not_open_it_as_a_page(
+    h: Harness,
+) -> None:
+    """PagerDuty opens the declared incident and sends its webhook before its answer to sre-agent's request comes
+    back: the webhook is stored and waits for the declaration, which then opens the incident as declared (nobody
+    acknowledges it for the on-call; one channel, one card)."""
+    sb = h.sandbox
+    held = sb.pagerduty.hold("POST", "/incidents")
+    declaring = asyncio.ensure_future(_command(h, "U0SAM", "C0INCIDENTS", "declare checkout returns 500 for cards"))
+    await asyncio.wait_for(held.reached.wait(), 10)
+    [delivery] = [d for d in sb.pagerduty.deliveries.values() if d.event_type == "incident.triggered"]
+    await eventually(lambda: any(a["status"] == 202 for a in delivery.attempts), within=10)
+    await asyncio.sleep(0.5)  # time for the webhook's event to be handled, were it not waiting for the declaration
+    held.release()
+    await declaring
+    incident = await _one_incident(h)
+    assert sb.pagerduty.incidents[incident.external_id].status == "triggered"  # the on-call is still paged
+    assert incident.phase is Phase.TRIGGERED and incident.commander == "U0SAM"
+    assert len(incident_channels(sb)) == 1 and len(cards(sb)) == 1
+    timeline = await h.services.store.timeline(incident.id)
+    assert timeline[0].actor == "slack:U0SAM" and timeline[0].data["declared"] is True
+    assert set(await h.services.store.inbound_counts()) == {"done"}  # the command, the webhooks: all handled

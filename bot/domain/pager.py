@@ -11,6 +11,20 @@ from enum import StrEnum
 
 from bot.domain.severity import Severity
 
+# the dedup key (PagerDuty's incident_key, OpsGenie's alias) of an incident sre-agent asks the pager to open for a
+# declaration or a burning SLO
+DECLARED_KEY_PREFIX = "sre-agent-"
+
+
+def declaration_lock(incident_key: str | None) -> str | None:
+    """The lock a declaration holds from asking the pager to open its incident until that incident is stored and
+    opened, for the incident's dedup key; None for an incident sre-agent did not declare. The pager's webhook about
+    such an incident takes it too: arriving meanwhile, it finds the declared incident once the lock is let go,
+    rather than opening it as a page of its own (acknowledged for the on-call, and diagnosed afresh)."""
+    if incident_key is not None and incident_key.startswith(DECLARED_KEY_PREFIX):
+        return f"declaring:{incident_key}"
+    return None
+
 
 class PagerEventKind(StrEnum):
     TRIGGERED = "triggered"

@@ -19,7 +19,7 @@ from bot.domain.catalog import Catalog, Service
 from bot.domain.events import Declared, record
 from bot.domain.incident import Incident, SetupStep, transition
 from bot.domain.intent import explicit_severity, read
-from bot.domain.pager import PagedIncident
+from bot.domain.pager import DECLARED_KEY_PREFIX, PagedIncident, declaration_lock
 from bot.domain.phase import Phase
 from bot.domain.severity import Severity
 from bot.domain.timeline import ACTOR_BOT, slack_actor
@@ -66,6 +66,12 @@ class Declaration:
     key: str | None = None
 
 
+def _lock(incident_key: str) -> str:
+    lock = declaration_lock(incident_key)
+    assert lock is not None
+    return lock
+
+
 def suggest_severity(title: str, service: str | None, catalog: Catalog) -> Severity:
     """What the words say (``sev1``, "down for everyone") first; else what the blast radius suggests (the tiers of
     the service and of what depends on it, and whether and how many users see it); P3 for a service not in the
@@ -96,21 +102,8 @@ class Declarer:
             )
         if len(title) > TITLE_LIMIT:
             raise DomainError("title too long", user_message=f"Keep the title within {TITLE_LIMIT} characters.")
-        now = self.clock.now()
         service = self.catalog.get(declaration.service)
-        actor = slack_actor(declaration.user_id)
-        if service is not None and service.pager_service_id:
-            created = await self.pager.create_incident(
-                title=title,
-                service_id=service.pager_service_id,
-                urgency="high" if declaration.severity.rank <= 2 else "low",
-                priority=str(declaration.severity),
-                details=declaration.description,
-                incident_key=f"sre-agent-{declaration.key or uuid.uuid4().hex}",
-            )
-            incident = self._paged(created, service, declaration.service, title, declaration.severity, now)
-            incident.commander = declaration.user_id
-        else:
+        if service is None or not service.pager_service_id:
             incident = Incident(
                 source=SOURCE_SLACK,
                 external_id=declaration.key or uuid.uuid4().hex,
@@ -119,9 +112,28 @@ class Declarer:
                 service=declaration.service,
                 severity=declaration.severity,
                 phase=Phase.TRIGGERED,
-                triggered_at=now,
+                triggered_at=self.clock.now(),
                 commander=declaration.user_id,
             )
+            return await self._declared(incident, declaration, title)
+        incident_key = f"{DECLARED_KEY_PREFIX}{declaration.key or uuid.uuid4().hex}"
+        async with self.opener.locks.hold(_lock(incident_key)):  # the pager's webhook for it waits (see there)
+            created = await self.pager.create_incident(
+                title=title,
+                service_id=service.pager_service_id,
+                urgency="high" if declaration.severity.rank <= 2 else "low",
+                priority=str(declaration.severity),
+                details=declaration.description,
+                incident_key=incident_key,
+            )
+            incident = self._paged(created, service, declaration.service, title, declaration.severity, self.clock.now())
+            incident.commander = declaration.user_id
+            return await self._declared(incident, declaration, title)
+
+    async def _declared(self, incident: Incident, declaration: Declaration, title: str) -> Incident:
+        """Store and open `incident`, declared as `declaration` says; the person who declared it in its channel."""
+        now = self.clock.now()
+        actor = slack_actor(declaration.user_id)
         incident.steps.add(SetupStep.ACKNOWLEDGE)  # never auto-acknowledge what a person declared
         events = [
             record(
@@ -142,11 +154,12 @@ class Declarer:
         """Open an incident for a burning SLO, once per firing, with the same lifecycle as a page. A service on the
         pager is paged there (with the firing's key as the pager's dedup key: a second try is refused by the pager,
         and the pager's webhook for the first opens the incident); any other gets a Slack-only incident."""
-        now = self.clock.now()
         service = self.catalog.get(burn.service)
-        severity = suggest_severity(burn.title, burn.service, self.catalog)
-        incident: Incident | None = None
-        if service is not None and service.pager_service_id:
+        if service is None or not service.pager_service_id:
+            return await self._burn_declared(burn, None)
+        incident_key = f"{DECLARED_KEY_PREFIX}{burn.key}"
+        async with self.opener.locks.hold(_lock(incident_key)):  # the pager's webhook for it waits (see there)
+            severity = suggest_severity(burn.title, burn.service, self.catalog)
             try:
                 created = await self.pager.create_incident(
                     title=burn.title,
@@ -154,15 +167,22 @@ class Declarer:
                     urgency="high" if severity.rank <= 2 else "low",
                     priority=str(severity),
                     details=burn.description,
-                    incident_key=f"sre-agent-{burn.key}",
+                    incident_key=incident_key,
                 )
             except DuplicateIncident:  # opened by an earlier try of this firing: the pager's webhook opens it here
                 log.info("%s: the pager has this firing's incident already", burn.key)
                 return None
             except SreAgentError as exc:
                 log.warning("%s: the pager did not open the incident (%s): opening it in Slack only", burn.key, exc)
-            else:
-                incident = self._paged(created, service, burn.service, burn.title, severity, now)
+                return await self._burn_declared(burn, None)
+            paged = self._paged(created, service, burn.service, burn.title, severity, self.clock.now())
+            return await self._burn_declared(burn, paged)
+
+    async def _burn_declared(self, burn: BurnPage, incident: Incident | None) -> Incident:
+        """Store and open the incident of a burning SLO: `incident` as the pager opened it, or (None) in Slack only."""
+        now = self.clock.now()
+        service = self.catalog.get(burn.service)
+        severity = suggest_severity(burn.title, burn.service, self.catalog)
         if incident is None:
             incident = Incident(
                 source=SOURCE_BURN,
