@@ -224,9 +224,10 @@ async def test_postmortem_shares_the_draft_as_a_file_and_again_only_when_the_tim
     assert message.text.startswith(":memo: *Postmortem draft* for INC-4211")
     document = h.sandbox.slack.files[file["id"]].content.decode()
     assert document.startswith(f"# Postmortem: {incident.label}") and "## Timeline" in document
+    await eventually(lambda: any("is in its channel" in t for t in _ephemerals(h, "U0DANA")))
+    # recorded once Slack's answer came back (the file shows in the channel a moment before)
     stored = await h.services.store.postmortem(incident.id)
     assert stored is not None and stored.markdown == document and stored.file_id == file["id"]
-    await eventually(lambda: any("is in its channel" in t for t in _ephemerals(h, "U0DANA")))
     await _command(h, "U0DANA", incident.channel_id, "postmortem")  # nothing new on the timeline
     await eventually(lambda: any("is up to date" in t for t in _ephemerals(h, "U0DANA")))
     assert len(shared()) == 1
