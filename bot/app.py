@@ -509,4 +509,5 @@ async def serve(app: web.Application, host: str, port: int, *, access_log: bool 
     (bot/runtime/door.py): the webhooks are answered on a loop of their own, whatever this one is doing.
     ConfigError when it cannot listen there."""
     store = app[SERVICES].store  # the door stores from its own loop: connected before it listens, closed after
-    return await door.serve(app, host, port, opening=[store.ping], leaving=[store.leave_loop], access_log=access_log)
+    front = door.FrontDoor(app, host, port, opening=[store.ping], leaving=[store.leave_loop], access_log=access_log)
+    return await door.serve(front)

@@ -130,7 +130,7 @@ async def test_what_a_request_left_running_is_finished_before_the_door_closes() 
 
     app = web.Application()
     app.router.add_post("/hook", webhook)
-    served = await door.serve(app, "127.0.0.1", 0, access_log=False)
+    served = await door.serve(door.FrontDoor(app, "127.0.0.1", 0, access_log=False))
     try:
         async with aiohttp.ClientSession() as http, http.post(f"http://127.0.0.1:{served.port}/hook") as response:
             assert response.status == 503

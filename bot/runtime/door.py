@@ -248,20 +248,10 @@ class Served:
             await self.runner.cleanup()
 
 
-async def serve(
-    app: web.Application,
-    host: str,
-    port: int,
-    *,
-    opening: Sequence[Hook] = (),
-    leaving: Sequence[Hook] = (),
-    access_log: bool = True,
-) -> Served:
-    """Start `app` on this loop (its startup and cleanup run here) and serve it through a front door (`opening`,
-    `leaving`: run on the door's loop, see FrontDoor). ConfigError when the door cannot listen (the app is stopped
-    again)."""
-    door = FrontDoor(app, host, port, opening=opening, leaving=leaving, access_log=access_log)  # refuses what it can't
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)  # it has no site: the door logs the requests
+async def serve(door: FrontDoor) -> Served:
+    """Start the door's app on this loop (its startup and cleanup run here) and serve it through `door`.
+    ConfigError when the door cannot listen (the app is stopped again)."""
+    runner = web.AppRunner(door.app, access_log=None, handle_signals=False)  # no site of its own: the door logs
     await runner.setup()
     try:
         await door.start()
