@@ -120,8 +120,12 @@ class _Run:
         if condition == "resolved":
             return incident.phase is Phase.RESOLVED
         events = await self.bot.services.store.timeline(incident.id)
-        if condition == "checked":
-            return any(e.kind in Checked.KINDS for e in events)
+        if condition == "checked":  # the check of the latest fix carried out has ended (of the first, in a scenario
+            # with more than one, before the second is carried out)
+            kinds = [e.kind for e in events]
+            checks = [i for i, kind in enumerate(kinds) if kind in Checked.KINDS]
+            executed = [i for i, kind in enumerate(kinds) if kind is EventKind.EXECUTED]
+            return bool(checks) and (not executed or checks[-1] > executed[-1])
         wanted = _CONDITION_EVENTS[condition]
         return any(e.kind is wanted for e in events)
 

@@ -594,6 +594,10 @@ def _human_steps(
             act["click"]["proposal"] = proposal
         seen = _SEEN.get(event.kind)
         since = last
+        checks = [e.at for e in events if e.kind in Checked.KINDS and last <= e.at <= event.at]
+        if checks:  # done after a fix's check had ended: not before it now (`checked`: the latest fix's check)
+            steps.append({"wait": {"until": "checked", "timeout": f"{_seconds(last, event.at) + MIN_TIMEOUT_S}s"}})
+            since = checks[-1]
         if seen is not None:
             if proposal is not None:  # when that proposal was shown
                 shown = [e.at for e in events if e.kind is EventKind.PROPOSED and e.data.get("proposal") == original]
@@ -601,12 +605,7 @@ def _human_steps(
                 shown = [e.at for e in events if e.kind is _SHOWN[seen[0]] and e.at <= event.at]
             steps.append({"wait": {"until": seen[0], "timeout": f"{max(MIN_TIMEOUT_S, _seconds(last, event.at))}s"}})
             if proposal is None or proposal == 1:
-                since = max(last, shown[-1]) if shown else last
-        elif event.kind is EventKind.RESOLVED:  # resolved after the first fix's check was seen: not before it now
-            checks = [e.at for e in events if e.kind in Checked.KINDS and e.at <= event.at]
-            if checks and checks[0] >= last:  # (`until: checked` holds from the first check on: a later one is timed)
-                steps.append({"wait": {"until": "checked", "timeout": f"{_seconds(last, event.at) + MIN_TIMEOUT_S}s"}})
-                since = checks[-1]
+                since = max(since, shown[-1]) if shown else since
         took = _seconds(since, event.at)
         if took > 0:
             steps.append({"wait": f"{took}s"})

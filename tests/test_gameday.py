@@ -56,6 +56,20 @@ async def _recorded(name: str, folder: Path) -> tuple[Path, dict[str, Any]]:
     return path, scenario
 
 
+async def test_a_step_taken_after_a_fixs_check_waits_for_that_check_when_replayed(folder: Path) -> None:
+    """payments-timeout: the database was scaled up and its fix checked, then the manual index was marked done. The
+    replay waits for the scale-up's check before that click (under load the check may end later than it did), and
+    the click's own wait is counted from the check."""
+    _, scenario = await _recorded("payments-timeout", folder)
+    steps = scenario["script"]
+    approve = next(i for i, s in enumerate(steps) if s.get("click", {}).get("action") == "proposal.approve")
+    done = next(i for i, s in enumerate(steps) if s.get("click", {}).get("action") == "proposal.done")
+    between = [s["wait"] for s in steps[approve + 1 : done] if isinstance(s.get("wait"), dict)]
+    assert [w["until"] for w in between] == ["checked", "proposed"], steps[approve + 1 : done]
+    timed = steps[done - 1]["wait"]  # from the check's end to the click (from the approval it is some 350 s)
+    assert timed.endswith("s") and int(timed[:-1]) < 60, timed
+
+
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("gameday")
