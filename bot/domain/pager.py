@@ -16,14 +16,17 @@ from bot.domain.severity import Severity
 DECLARED_KEY_PREFIX = "sre-agent-"
 
 
-def declaration_lock(incident_key: str | None) -> str | None:
+def declared(incident_key: str | None) -> bool:
+    """Whether the pager's incident with this dedup key is one sre-agent asked it to open."""
+    return incident_key is not None and incident_key.startswith(DECLARED_KEY_PREFIX)
+
+
+def declaration_lock(incident_key: str) -> str:
     """The lock a declaration holds from asking the pager to open its incident until that incident is stored and
-    opened, for the incident's dedup key; None for an incident sre-agent did not declare. The pager's webhook about
-    such an incident takes it too: arriving meanwhile, it finds the declared incident once the lock is let go,
-    rather than opening it as a page of its own (acknowledged for the on-call, and diagnosed afresh)."""
-    if incident_key is not None and incident_key.startswith(DECLARED_KEY_PREFIX):
-        return f"declaring:{incident_key}"
-    return None
+    opened, for the incident's dedup key. The pager's webhook about a `declared` incident takes it too: arriving
+    meanwhile, it finds the declared incident once the lock is let go, rather than opening it as a page of its own
+    (acknowledged for the on-call, and diagnosed afresh)."""
+    return f"declaring:{incident_key}"
 
 
 class PagerEventKind(StrEnum):

@@ -66,12 +66,6 @@ class Declaration:
     key: str | None = None
 
 
-def _lock(incident_key: str) -> str:
-    lock = declaration_lock(incident_key)
-    assert lock is not None
-    return lock
-
-
 def suggest_severity(title: str, service: str | None, catalog: Catalog) -> Severity:
     """What the words say (``sev1``, "down for everyone") first; else what the blast radius suggests (the tiers of
     the service and of what depends on it, and whether and how many users see it); P3 for a service not in the
@@ -117,7 +111,8 @@ class Declarer:
             )
             return await self._declared(incident, declaration, title)
         incident_key = f"{DECLARED_KEY_PREFIX}{declaration.key or uuid.uuid4().hex}"
-        async with self.opener.locks.hold(_lock(incident_key)):  # the pager's webhook for it waits (see there)
+        # the pager's webhook for it waits for this (bot/lifecycle/pager_sync.py)
+        async with self.opener.locks.hold(declaration_lock(incident_key)):
             created = await self.pager.create_incident(
                 title=title,
                 service_id=service.pager_service_id,
@@ -155,11 +150,12 @@ class Declarer:
         pager is paged there (with the firing's key as the pager's dedup key: a second try is refused by the pager,
         and the pager's webhook for the first opens the incident); any other gets a Slack-only incident."""
         service = self.catalog.get(burn.service)
+        severity = suggest_severity(burn.title, burn.service, self.catalog)
         if service is None or not service.pager_service_id:
-            return await self._burn_declared(burn, None)
+            return await self._burn_declared(burn, severity, service)
         incident_key = f"{DECLARED_KEY_PREFIX}{burn.key}"
-        async with self.opener.locks.hold(_lock(incident_key)):  # the pager's webhook for it waits (see there)
-            severity = suggest_severity(burn.title, burn.service, self.catalog)
+        # the pager's webhook for it waits for this (bot/lifecycle/pager_sync.py)
+        async with self.opener.locks.hold(declaration_lock(incident_key)):
             try:
                 created = await self.pager.create_incident(
                     title=burn.title,
@@ -174,15 +170,15 @@ class Declarer:
                 return None
             except SreAgentError as exc:
                 log.warning("%s: the pager did not open the incident (%s): opening it in Slack only", burn.key, exc)
-                return await self._burn_declared(burn, None)
+                return await self._burn_declared(burn, severity, service)
             paged = self._paged(created, service, burn.service, burn.title, severity, self.clock.now())
-            return await self._burn_declared(burn, paged)
+            return await self._burn_declared(burn, severity, service, paged)
 
-    async def _burn_declared(self, burn: BurnPage, incident: Incident | None) -> Incident:
+    async def _burn_declared(
+        self, burn: BurnPage, severity: Severity, service: Service | None, incident: Incident | None = None
+    ) -> Incident:
         """Store and open the incident of a burning SLO: `incident` as the pager opened it, or (None) in Slack only."""
         now = self.clock.now()
-        service = self.catalog.get(burn.service)
-        severity = suggest_severity(burn.title, burn.service, self.catalog)
         if incident is None:
             incident = Incident(
                 source=SOURCE_BURN,

@@ -11,7 +11,7 @@ from blocks import messages
 from bot.adapters.slack.gateway import SlackGateway
 from bot.domain.events import Paged, Plain, note_ref, record
 from bot.domain.incident import Incident, SetupStep, change_severity, transition
-from bot.domain.pager import Outcome, PagedIncident, PagerEvent, PagerEventKind, declaration_lock
+from bot.domain.pager import Outcome, PagedIncident, PagerEvent, PagerEventKind, declaration_lock, declared
 from bot.domain.phase import Phase
 from bot.domain.timeline import ACTOR_BOT, EventKind
 from bot.lifecycle.channel import IncidentChannel
@@ -61,9 +61,9 @@ class PagerSync:
         source = self.pager.source
         if event.agent_id:  # the person's name as people know it (OpsGenie's events give a username)
             event = replace(event, agent_name=await self.pager.display_name(event.agent_id, event.agent_name))
-        declaring = declaration_lock(event.incident.incident_key) if event.incident is not None else None
+        key = event.incident.incident_key if event.incident is not None else None
         async with (
-            self.locks.hold(declaring) if declaring else contextlib.nullcontext(),
+            self.locks.hold(declaration_lock(key)) if key is not None and declared(key) else contextlib.nullcontext(),
             self.locks.hold(f"{source}:{incident_id}"),
         ):
             incident = await self.store.incident_by_external(source, incident_id)

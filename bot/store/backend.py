@@ -302,10 +302,10 @@ class AsyncBackend:
             self._home = loop
         if loop is self._home:
             engine = self.urgent if urgent else self.engine
+        elif loop in self._elsewhere:
+            engine = self._elsewhere[loop]
         else:
-            engine = self._elsewhere.get(loop) or self._elsewhere.setdefault(
-                loop, _engine(self.url, pool_size=2, max_overflow=3)
-            )
+            engine = self._elsewhere[loop] = _engine(self.url, pool_size=2, max_overflow=3)
         async with engine.begin() as conn:
             return await conn.run_sync(work)
 
