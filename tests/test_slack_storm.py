@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -225,3 +226,25 @@ async def test_a_storm_under_slacks_rate_tiers_loses_nothing_and_goes_by_severit
         assert "Every one of them has gone through" in notices[0]
     finally:
         await h.close()
+
+
+async def test_the_clients_debug_lines_are_made_only_where_debug_is_on(
+    tiered: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """slack_sdk writes out each request and answer for a debug line when its logger's own level lets it: the
+    client's logger has its parents' level, so at INFO nothing is made, and at DEBUG the lines are logged (the
+    token redacted)."""
+    slack, _ = _gateway(tiered)
+    try:
+        caplog.set_level(logging.INFO, logger="slack_sdk")
+        assert slack.client.logger.level == logging.INFO
+        await slack.post(INCIDENTS, "quiet")
+        assert not [r for r in caplog.records if r.name.startswith("slack_sdk")]
+        caplog.set_level(logging.DEBUG, logger="slack_sdk")
+        assert slack.client.logger.level == logging.DEBUG
+        await slack.post(INCIDENTS, "said")
+        sent = [r.getMessage() for r in caplog.records if r.name == "slack_sdk.web.async_base_client"]
+        assert any("Sending a request" in m and "chat.postMessage" in m for m in sent), sent
+        assert not any(tiered.world.bot.token in m for m in sent)
+    finally:
+        await slack.client.session.close()  # type: ignore[union-attr]

@@ -47,9 +47,36 @@ class _CountedConnectionErrors(AsyncConnectionErrorRetryHandler):
         return retry
 
 
+class _SdkLogger(logging.Logger):
+    """The client's logger, `slack_sdk.web.async_base_client` as before. slack_sdk writes out each request and answer
+    in full for a debug line whenever its logger's *own* level is DEBUG or lower, and a logger's own level is NOTSET
+    (0) unless set: every call paid for that for a line that logging then dropped.
+    This one's own level is the level it has from its parents, so the line is made only where debug is on."""
+
+    def __init__(self, name: str, parent: logging.Logger) -> None:
+        super().__init__(name)
+        self.parent = parent
+
+    @property
+    def level(self) -> int:
+        assert self.parent is not None
+        return self.parent.getEffectiveLevel()
+
+    @level.setter
+    def level(self, value: int) -> None:
+        """Set by Logger's constructor only: the parents' level is the one that counts."""
+
+    def isEnabledFor(self, level: int) -> bool:
+        assert self.parent is not None
+        return self.parent.isEnabledFor(level)  # (its cache is kept up to date by logging; this one's would not be)
+
+
+_SDK_LOGGER = _SdkLogger("slack_sdk.web.async_base_client", logging.getLogger("slack_sdk.web"))
+
+
 def build_client(token: str, base_url: str, *, metrics: Metrics = NO_METRICS) -> AsyncWebClient:
     """An AsyncWebClient for `base_url` that retries dropped connections. Its 429s are the gateway's (its pacer)."""
-    client = AsyncWebClient(token=token, base_url=base_url, timeout=10)
+    client = AsyncWebClient(token=token, base_url=base_url, timeout=10, logger=_SDK_LOGGER)
     client.retry_handlers[:] = [h for h in client.retry_handlers if not isinstance(h, AsyncConnectionErrorRetryHandler)]
     handler = _CountedConnectionErrors(max_retry_count=2)
     handler.metrics = metrics
