@@ -76,4 +76,6 @@ async def opsgenie_webhook(request: web.Request) -> web.Response:
         event_type=event.event_type,
         body=text,
         incident_ref=event.incident_id,
+        parsed=event,
+        received_at=now,
     )

@@ -13,8 +13,8 @@ from bot.domain.errors import InvalidEvent
 from bot.domain.wire import decode_body
 from bot.runtime.door import at_the_door
 from bot.services import SERVICES
+from handlers.webhooks import accepted, stored_then_answered, untimely
 from handlers.webhooks import error as _error
-from handlers.webhooks import stored_then_answered, untimely
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,9 @@ async def pagerduty_webhook(request: web.Request) -> web.Response:
     if not pagerduty_signature_valid(request.headers.get("X-PagerDuty-Signature"), body, secrets):
         log.warning("pagerduty webhook with a missing or wrong signature from %s", request.remote)
         return _error(401, "invalid signature")
+    delivery_id = request.headers.get("X-Webhook-Id")
+    if delivery_id and services.intake.copy_of_stored("pagerduty", delivery_id):
+        return accepted(duplicate=True)  # a signed copy of a delivery stored lately: nothing to read or store
     try:  # the one reading of the body: what is stored below is exactly what the intake will read back
         text = decode_body(body)
         event = read_pagerduty_event(text)
@@ -44,7 +47,7 @@ async def pagerduty_webhook(request: web.Request) -> web.Response:
     problem = untimely(event.occurred_at, now, max_age_hours=settings.webhook_max_age_hours, field="occurred_at")
     if problem:
         return _error(400, problem)
-    delivery_id = request.headers.get("X-Webhook-Id") or event.id
+    delivery_id = delivery_id or event.id
     if not _DELIVERY_ID.fullmatch(delivery_id):
         return _error(400, "X-Webhook-Id: expected 1 to 255 printable ASCII characters")
     return await stored_then_answered(
@@ -54,4 +57,6 @@ async def pagerduty_webhook(request: web.Request) -> web.Response:
         event_type=event.event_type,
         body=text,
         incident_ref=event.incident_id,
+        parsed=event,
+        received_at=now,
     )

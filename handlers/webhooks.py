@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from aiohttp import web
 
+from bot.domain.pager import PagerEvent
 from bot.errors import StoreUnavailable
 from bot.services import Services
 
@@ -35,18 +36,38 @@ def untimely(occurred_at: datetime, now: datetime, *, max_age_hours: float, fiel
     return None
 
 
+def accepted(*, duplicate: bool) -> web.Response:
+    return web.json_response({"ok": True, "duplicate": duplicate}, status=202)
+
+
 async def stored_then_answered(
-    services: Services, *, source: str, delivery_id: str, event_type: str, body: str, incident_ref: str | None
+    services: Services,
+    *,
+    source: str,
+    delivery_id: str,
+    event_type: str,
+    body: str,
+    incident_ref: str | None,
+    parsed: PagerEvent,
+    received_at: datetime,
 ) -> web.Response:
-    """202 once the event is stored (it is processed after the answer); 503 when the database is unavailable or too
-    slow to store it now, so that the sender delivers it again: never a 202 for an event that was not stored. An
-    event whose row still lands after a 503 is a duplicate when delivered again, and the intake takes it up."""
+    """202 once the event is stored (it is processed after the answer, `parsed` as the route read it at
+    `received_at`); 503 when the database is unavailable or too slow to store it now, so that the sender delivers
+    it again: never a 202 for an event that was not stored. An event whose row still lands after a 503 is a
+    duplicate when delivered again, and the intake takes it up."""
     stored = await store_or_refuse(
-        services, source=source, delivery_id=delivery_id, event_type=event_type, body=body, incident_ref=incident_ref
+        services,
+        source=source,
+        delivery_id=delivery_id,
+        event_type=event_type,
+        body=body,
+        incident_ref=incident_ref,
+        parsed=parsed,
+        received_at=received_at,
     )
     if isinstance(stored, web.Response):
         return stored
-    return web.json_response({"ok": True, "duplicate": not stored}, status=202)
+    return accepted(duplicate=not stored)
 
 
 async def store_or_refuse(
@@ -58,6 +79,8 @@ async def store_or_refuse(
     body: str,
     incident_ref: str | None,
     wait_s: float = STORE_WAIT_S,
+    parsed: PagerEvent | None = None,
+    received_at: datetime | None = None,
 ) -> bool | web.Response:
     """Whether the event was stored now (False: a duplicate of one stored before), or the 503 to answer when the
     database is unavailable or does not store it within `wait_s` (a row that lands later is processed then)."""
@@ -69,6 +92,8 @@ async def store_or_refuse(
                 event_type=event_type,
                 body=body,
                 incident_ref=incident_ref,
+                parsed=parsed,
+                received_at=received_at,
             ),
             timeout=wait_s,
         )

@@ -137,3 +137,51 @@ async def test_sqlite_locked_by_another_process_webhooks_get_503_and_the_page_is
     finally:
         release.set()
         await h.close()
+
+
+async def test_a_copy_of_a_stored_delivery_is_answered_through_an_outage_and_one_refused_is_not(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A delivery stored before the outage is known: its copy is a duplicate (202) while the database is away. One
+    answered 503 was not stored: its copy is tried again (503 while the outage lasts), and taken after it."""
+    path = tmp_path / "sre-agent.db"
+    h = Harness(sandbox, f"sqlite:///{path}")
+    release, held = threading.Event(), threading.Event()
+
+    def hold_the_lock() -> None:
+        db = sqlite3.connect(path, isolation_level=None)
+        db.execute("BEGIN IMMEDIATE")
+        held.set()
+        release.wait()
+        db.execute("ROLLBACK")
+        db.close()
+
+    locker = threading.Thread(target=hold_the_lock)
+    try:
+        await h.start()
+        sandbox.pagerduty.page(SERVICE, "checkout-service: first", urgency="high")
+        await eventually(lambda: len(cards(sandbox)) == 1, within=10)
+        await h.settle()
+        [stored] = [d for d in sandbox.pagerduty.deliveries.values() if d.event_type == "incident.triggered"]
+
+        locker.start()
+        await asyncio.to_thread(held.wait)
+        assert await sandbox.pagerduty.redeliver(stored.id) == [{"status": 202, "error": None}]
+        sandbox.pagerduty.page(SERVICE, "checkout-service: during the outage", urgency="high")
+        await eventually(lambda: 503 in _statuses(sandbox, "checkout-service: during the outage"), within=10)
+        [refused] = [
+            d
+            for d in sandbox.pagerduty.deliveries.values()
+            if d.event_type == "incident.triggered" and d.event["data"]["id"] != stored.event["data"]["id"]
+        ]
+        [again] = await sandbox.pagerduty.redeliver(refused.id)
+        assert again["status"] == 503, again
+
+        release.set()
+        await asyncio.to_thread(locker.join)
+        await eventually(lambda: len(cards(sandbox)) == 2, within=40)
+        await h.settle()
+        assert len(incident_channels(sandbox)) == 2 and len(await h.services.store.incidents()) == 2
+    finally:
+        release.set()
+        await h.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
@@ -97,6 +98,21 @@ async def test_a_redelivery_with_the_same_webhook_id_is_a_no_op(h: Harness) -> N
     second = await h.send_pagerduty(event, webhook_id="delivery-1")
     assert first == (202, {"ok": True, "duplicate": False})
     assert second == (202, {"ok": True, "duplicate": True})
+
+
+async def test_copies_sent_at_once_are_stored_once_and_a_copy_must_be_signed_all_the_same(h: Harness) -> None:
+    """PagerDuty may deliver one event several times at once: one row, one 'duplicate: false'. A copy of a delivery
+    stored lately is answered without the store, but only once its signature holds."""
+    raw = json.dumps(fresh_event("pagerduty_incident_annotated.json")).encode()
+    headers = pagerduty_headers(WEBHOOK_SECRETS, raw, "delivery-at-once")
+    answers = await asyncio.gather(*(h.post_webhook(raw, headers) for _ in range(5)))
+    assert {status for status, _ in answers} == {202}
+    assert sorted(body["duplicate"] for _, body in answers) == [False, True, True, True, True]
+    assert (await h.post_webhook(raw, headers))[1]["duplicate"] is True
+    forged = {**headers, "X-PagerDuty-Signature": "v1=" + "0" * 64}
+    assert (await h.post_webhook(raw, forged))[0] == 401
+    await h.settle()
+    assert sum((await h.services.store.inbound_counts()).values()) == 1
 
 
 async def test_without_a_webhook_id_the_event_id_is_the_dedup_key(h: Harness) -> None:

@@ -1,14 +1,21 @@
 """Inbound events: stored before they are acknowledged, processed after, retried with backoff (timers of the
-scheduler), and picked up again after a restart. The store is the queue; in-process tasks only make it fast."""
+scheduler), and picked up again after a restart. The store is the queue; in-process tasks only make it fast.
+
+A delivery sent again (PagerDuty retries, and may deliver one event several times at once) is told apart by its
+(source, delivery id), the store's unique key. One that this process is storing now, or stored lately, is answered
+from memory: a copy that comes while the first is being stored waits for it, and one that comes after it needs no
+transaction at all. The store's key decides the rest (another replica's, one older than the memory)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.domain.errors import InvalidEvent
@@ -30,6 +37,7 @@ UNHANDLED_NOTICE = "unhandled_notice"  # tell the incidents channel that an even
 NOTICE_TRIES = 10
 NOTICE_RETRY = timedelta(seconds=30)
 LEASE = timedelta(seconds=30)  # renewed every 10 s while the work goes on
+RECENT_DELIVERIES = 4096  # deliveries this process stored that it remembers, to answer their copies without the store
 
 
 class Pages(Protocol):
@@ -75,22 +83,73 @@ class Intake:
         self._lease_task: asyncio.Task[None] | None = None
         self._closing = False
         self._home: asyncio.AbstractEventLoop | None = None  # where events are processed (accept may run elsewhere)
+        self._arriving: dict[tuple[str, str], asyncio.Future[bool]] = {}  # deliveries being stored now
+        self._stored: OrderedDict[tuple[str, str], None] = OrderedDict()  # the last RECENT_DELIVERIES stored
+
+    def copy_of_stored(self, source: str, delivery_id: str) -> bool:
+        """Whether this process stored that delivery lately: then this is a copy of it, received as a duplicate
+        (counted so), whatever its body says."""
+        if (source, delivery_id) not in self._stored:
+            return False
+        self._count(source, duplicate=True)
+        return True
 
     async def accept(
-        self, *, source: str, delivery_id: str, event_type: str, body: str, incident_ref: str | None
+        self,
+        *,
+        source: str,
+        delivery_id: str,
+        event_type: str,
+        body: str,
+        incident_ref: str | None,
+        parsed: PagerEvent | None = None,
+        received_at: datetime | None = None,
     ) -> bool:
         """Store the event (the caller answers only after this returns) and start processing it.
         False when this delivery was stored before: a duplicate, nothing more to do. Stored claimed by this
         process, and processed as soon as it is stored, even when the caller stopped waiting (it answered 503: the
-        database was slow), so that a row which lands late is not left to wait for a lease to lapse."""
-        task = asyncio.ensure_future(self._accept(source, delivery_id, event_type, body, incident_ref))
-        task.add_done_callback(_retrieved)
-        return await asyncio.shield(task)
+        database was slow), so that a row which lands late is not left to wait for a lease to lapse.
+        `parsed`: the body as the source's reader read it at `received_at` (the route read it already), processed
+        as it is; a later attempt reads the stored body again."""
+        key = (source, delivery_id)
+        if not self.copy_of_stored(source, delivery_id):
+            arriving = self._arriving.get(key)
+            if arriving is None or arriving.get_loop() is not asyncio.get_running_loop():
+                task = asyncio.ensure_future(
+                    self._accept(source, delivery_id, event_type, body, incident_ref, parsed, received_at)
+                )
+                task.add_done_callback(_retrieved)
+                self._arriving[key] = task
+                task.add_done_callback(functools.partial(self._arrived, key))
+                return await asyncio.shield(task)
+            await asyncio.shield(arriving)  # a copy of one being stored: stored by it (or its error is this one's)
+            self._count(source, duplicate=True)
+        return False
+
+    def _arrived(self, key: tuple[str, str], task: asyncio.Future[bool]) -> None:
+        if self._arriving.get(key) is task:
+            del self._arriving[key]
+        if not task.cancelled() and task.exception() is None:  # stored now, or before it (a duplicate): stored
+            self._stored[key] = None
+            while len(self._stored) > RECENT_DELIVERIES:
+                with contextlib.suppress(KeyError):  # (another thread's accept took the oldest first)
+                    self._stored.popitem(last=False)
+
+    def _count(self, source: str, *, duplicate: bool) -> None:
+        if source not in self.consumers:
+            self.metrics.page_received(source, duplicate=duplicate)
 
     async def _accept(
-        self, source: str, delivery_id: str, event_type: str, body: str, incident_ref: str | None
+        self,
+        source: str,
+        delivery_id: str,
+        event_type: str,
+        body: str,
+        incident_ref: str | None,
+        parsed: PagerEvent | None,
+        received_at: datetime | None,
     ) -> bool:
-        received_at = self.clock.now()
+        received_at = received_at or self.clock.now()
         event_id = await self.store.record_inbound(
             source=source,
             delivery_id=delivery_id,
@@ -100,31 +159,33 @@ class Intake:
             incident_ref=incident_ref,
             holder=self.holder,
         )
-        if source not in self.consumers:
-            self.metrics.page_received(source, duplicate=event_id is None)
+        self._count(source, duplicate=event_id is None)
         if event_id is None:
             return False  # a duplicate: its first delivery's row is being processed (stored claimed, even if late)
         event = InboundEvent(event_id, source, delivery_id, event_type, incident_ref, body, PROCESSING, 1, received_at)
         home = self._home
         if home is None or home is asyncio.get_running_loop():
-            self._take_up(event)
+            self._take_up(event, parsed)
         else:  # stored at the front door (bot/runtime/door.py): processed on this intake's own loop
             with contextlib.suppress(RuntimeError):  # that loop has closed: the next life of this instance takes it up
-                home.call_soon_threadsafe(self._take_up, event)
+                home.call_soon_threadsafe(self._take_up, event, parsed)
         return True
 
-    def _take_up(self, event: InboundEvent) -> None:
+    def _take_up(self, event: InboundEvent, parsed: PagerEvent | None) -> None:
         """Process an event stored claimed by this process."""
         if not self._closing:  # (else the next life of this instance takes it up at once, or another replica later)
-            self._work.spawn(self.process(event.id, claimed=event), name=f"inbound-{event.id}")
+            self._work.spawn(self.process(event.id, claimed=event, parsed=parsed), name=f"inbound-{event.id}")
 
     def schedule(self, event_id: int) -> None:
         if self._closing:
             return
         self._work.spawn(self.process(event_id), name=f"inbound-{event_id}")
 
-    async def process(self, event_id: int, *, claimed: InboundEvent | None = None) -> None:
-        """Process an event: claimed here first, unless `claimed` (stored claimed by this process)."""
+    async def process(
+        self, event_id: int, *, claimed: InboundEvent | None = None, parsed: PagerEvent | None = None
+    ) -> None:
+        """Process an event: claimed here first, unless `claimed` (stored claimed by this process, and `parsed`: its
+        body as its reader read it when it came)."""
         if event_id in self._in_hand:
             return  # this process is on it already (a sweep saw its lease while a renewal was late)
         self._in_hand.add(event_id)
@@ -135,11 +196,11 @@ class Intake:
             if event is None:
                 return  # done already, or another worker has it
             with about_incident(pager_incident=event.incident_ref):
-                await self._handle(event)
+                await self._handle(event, parsed)
         finally:
             self._in_hand.discard(event_id)
 
-    async def _handle(self, event: InboundEvent) -> None:
+    async def _handle(self, event: InboundEvent, parsed: PagerEvent | None) -> None:
         event_id = event.id
         consumer = self.consumers.get(event.source)
         if consumer is not None:
@@ -158,7 +219,8 @@ class Intake:
             if reader is None:
                 await self.store.finish_inbound(event_id, status=IGNORED, now=self.clock.now())
                 return
-            outcome = await self.pages.handle_page(reader(event.body, event.received_at))
+            page = parsed if parsed is not None else reader(event.body, event.received_at)
+            outcome = await self.pages.handle_page(page)
         except Exception as exc:  # noqa: BLE001 - a worker must outlive any one event; the error is stored
             await self._failed(event, exc)
             return
