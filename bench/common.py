@@ -70,6 +70,7 @@ class Setup:
     sqlite_path: Path | None
     database_url: str | None = None
     processes: list[asyncio.subprocess.Process] = field(default_factory=list)
+    profilers: list[asyncio.subprocess.Process] = field(default_factory=list)  # BENCH_PROFILE's py-spy
     replica_urls: list[str] = field(default_factory=list)
     balancer: Balancer | None = None
     logs: list[Path] = field(default_factory=list)
@@ -234,9 +235,37 @@ async def _start_replica(
             raise SystemExit(f"replica {i}: {exc}\n{said[-2000:]}") from None
         setup.processes.append(process)
         setup.replica_urls.append(url)
+        await _profile(setup, process.pid, f"replica-{i}")
         if capture_logs:
             setup.logs.append(log)
         return
+
+
+async def _profile(setup: Setup, pid: int, name: str) -> None:
+    """With BENCH_PROFILE=DIR: py-spy (BENCH_PY_SPY, else on PATH) samples the replica, the threads holding the GIL
+    only (what it spends CPU on), until it ends: DIR/<name>.<pid>.txt in py-spy's raw format (one stack a line and
+    its count). Not for a run whose figures are kept: the sampling costs the replica some of its time."""
+    folder = os.environ.get("BENCH_PROFILE")
+    if not folder:
+        return
+    os.makedirs(folder, exist_ok=True)
+    spy = await asyncio.create_subprocess_exec(
+        os.environ.get("BENCH_PY_SPY", "py-spy"),
+        "record",
+        "--pid",
+        str(pid),
+        "--gil",
+        "--threads",
+        "--rate",
+        "250",
+        "--format",
+        "raw",
+        "--output",
+        str(Path(folder) / f"{name}.{pid}.txt"),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    setup.profilers.append(spy)
 
 
 async def _stop(setup: Setup) -> None:
@@ -245,6 +274,8 @@ async def _stop(setup: Setup) -> None:
             process.terminate()
     for process in setup.processes:
         await process.wait()
+    for spy in setup.profilers:  # each writes its file once its replica has ended
+        await spy.wait()
     if setup.balancer is not None:
         await setup.balancer.close()
 
