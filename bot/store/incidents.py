@@ -28,6 +28,15 @@ _BY_EXTERNAL = (
 _BY_CHANNEL = incidents.select().where(incidents.c.channel_id == sa.bindparam("channel_id")).limit(1)
 _UPDATE = incidents.update().where(incidents.c.id == sa.bindparam("incident_id"))  # SET: the parameters' columns
 _LOCK_ROW = sa.select(incidents.c.id).where(incidents.c.id == sa.bindparam("incident_id")).with_for_update()
+_WITH_REF = (
+    sa.select(timeline_events.c.id)
+    .where(timeline_events.c.incident_id == sa.bindparam("incident_id"), timeline_events.c.ref == sa.bindparam("ref"))
+    .limit(1)
+)
+_MESSAGE_REF = sa.select(slack_messages.c.channel, slack_messages.c.ts).where(
+    slack_messages.c.incident_id == sa.bindparam("incident_id"), slack_messages.c.purpose == sa.bindparam("purpose")
+)
+_INSERT_EVENTS = timeline_events.insert()
 _LAST_EVENT = (
     sa.select(timeline_events.c.seq, timeline_events.c.hash)
     .where(timeline_events.c.incident_id == sa.bindparam("incident_id"))
@@ -137,14 +146,7 @@ class IncidentRows(Transactions):
 
     async def has_ref(self, incident_id: int, ref: str) -> bool:
         def work(conn: sa.Connection) -> bool:
-            row = (
-                conn.execute(
-                    sa.select(timeline_events.c.id)
-                    .where(timeline_events.c.incident_id == incident_id, timeline_events.c.ref == ref)
-                    .limit(1)
-                )
-            ).first()
-            return row is not None
+            return conn.execute(_WITH_REF, {"incident_id": incident_id, "ref": ref}).first() is not None
 
         return await self.run(work)
 
@@ -152,13 +154,7 @@ class IncidentRows(Transactions):
 
     async def message_ref(self, incident_id: int, purpose: str) -> tuple[str, str] | None:
         def work(conn: sa.Connection) -> tuple[str, str] | None:
-            row = (
-                conn.execute(
-                    sa.select(slack_messages.c.channel, slack_messages.c.ts).where(
-                        slack_messages.c.incident_id == incident_id, slack_messages.c.purpose == purpose
-                    )
-                )
-            ).first()
+            row = conn.execute(_MESSAGE_REF, {"incident_id": incident_id, "purpose": purpose}).first()
             return (str(row[0]), str(row[1])) if row else None
 
         return await self.run(work)
@@ -211,7 +207,7 @@ def _append_events(
             }
         )
         prev = digest
-    conn.execute(timeline_events.insert(), rows)
+    conn.execute(_INSERT_EVENTS, rows)
 
 
 def _event(r: Any) -> TimelineEvent:

@@ -21,6 +21,15 @@ from bot.store.tables import public_posts
 
 __all__ = ["PublicPostRows"]
 
+# the statements run for every incident's post, built once (see incidents.py)
+_OF_INCIDENT = (
+    public_posts.select().where(public_posts.c.incident_id == sa.bindparam("incident_id")).order_by(public_posts.c.id)
+)
+_VERSIONS = sa.select(public_posts.c.id, public_posts.c.version).where(
+    public_posts.c.incident_id == sa.bindparam("incident_id")
+)
+_INSERT = public_posts.insert()
+
 
 class _Changed(Exception):
     """A post to be superseded was decided meanwhile: the whole proposal is rolled back, to be decided again."""
@@ -83,31 +92,28 @@ class PublicPostRows(Transactions):
         they are not, or its phase has a post already: read them again."""
 
         def work(conn: sa.Connection) -> PublicPost:
-            now_there = conn.execute(
-                sa.select(public_posts.c.id, public_posts.c.version).where(
-                    public_posts.c.incident_id == draft.incident_id
-                )
-            ).all()
+            now_there = conn.execute(_VERSIONS, {"incident_id": draft.incident_id}).all()
             if {(int(i), int(v)) for i, v in now_there} != {(p.id, p.version) for p in seen}:
                 raise _Changed
             for before, after in superseded:
                 if conn.execute(_changes(before, after, now)).rowcount != 1:
                     raise _Changed
             result = conn.execute(
-                public_posts.insert().values(
-                    incident_id=draft.incident_id,
-                    phase=str(draft.phase),
-                    name=draft.name,
-                    body=draft.body,
-                    components=[list(c) for c in draft.components],
-                    updates=draft.updates,
-                    text_hash=draft.text_hash,
-                    status=str(draft.status),
-                    reason="",
-                    version=0,
-                    created_at=now,
-                    updated_at=now,
-                )
+                _INSERT,
+                {
+                    "incident_id": draft.incident_id,
+                    "phase": str(draft.phase),
+                    "name": draft.name,
+                    "body": draft.body,
+                    "components": [list(c) for c in draft.components],
+                    "updates": draft.updates,
+                    "text_hash": draft.text_hash,
+                    "status": str(draft.status),
+                    "reason": "",
+                    "version": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                },
             )
             post_id = int(result.inserted_primary_key[0])  # type: ignore[index]
             _append_events(conn, incident, [_with_post(e, post_id) for e in events])
@@ -131,6 +137,8 @@ class PublicPostRows(Transactions):
         """Posts, oldest first: an incident's (or every incident's), all or those in `statuses`."""
 
         def work(conn: sa.Connection) -> list[PublicPost]:
+            if incident_id is not None and not statuses:  # (an incident's posts, for every post proposed)
+                return [_post(row) for row in conn.execute(_OF_INCIDENT, {"incident_id": incident_id})]
             query = public_posts.select().order_by(public_posts.c.id)
             if incident_id is not None:
                 query = query.where(public_posts.c.incident_id == incident_id)

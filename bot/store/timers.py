@@ -17,12 +17,33 @@ from bot.store.rows import FIRED, FIRING, PENDING, Timer, _insert_timer, _like_e
 from bot.store.tables import UTCDateTime, timers
 
 
-def _due(now: datetime) -> sa.ColumnElement[bool]:
+def _due(now: datetime | sa.BindParameter[datetime]) -> sa.ColumnElement[bool]:
     """Pending and due, or being fired by a holder whose lease lapsed."""
     return sa.or_(
         sa.and_(timers.c.status == PENDING, timers.c.due_at <= now),
         sa.and_(timers.c.status == FIRING, timers.c.lease_until < now),
     )
+
+
+# the statements the scheduler runs every time it looks and for every timer, built once (see incidents.py): the
+# parameters named here are all that change
+_NOW = sa.bindparam("now", type_=UTCDateTime())
+_DUE = timers.select().where(_due(_NOW)).order_by(timers.c.due_at, timers.c.id).limit(sa.bindparam("limit"))
+_CLAIM = (
+    timers.update()
+    .where(
+        timers.c.id == sa.bindparam("timer_id"),
+        sa.or_(timers.c.status == PENDING, sa.and_(timers.c.status == FIRING, timers.c.lease_until < _NOW)),
+    )
+    .values(status=FIRING, claimed_by=sa.bindparam("holder"), lease_until=sa.bindparam("until", type_=UTCDateTime()))
+)
+_FINISH = (
+    timers.update()
+    .where(timers.c.id == sa.bindparam("timer_id"), timers.c.status != FIRED)
+    .values(status=FIRED, fired_at=sa.bindparam("at", type_=UTCDateTime()), lease_until=None)
+)
+_NEXT_PENDING = sa.select(sa.func.min(timers.c.due_at)).where(timers.c.status == PENDING)
+_NEXT_LEASE = sa.select(sa.func.min(timers.c.lease_until)).where(timers.c.status == FIRING)
 
 
 class TimerRows(Transactions):
@@ -119,12 +140,7 @@ class TimerRows(Transactions):
         twice: a lapsed lease taken over while the first holder still ran)."""
 
         def work(conn: sa.Connection) -> bool:
-            result = conn.execute(
-                timers.update()
-                .where(timers.c.id == timer_id, timers.c.status != FIRED)
-                .values(status=FIRED, fired_at=now, lease_until=None)
-            )
-            return result.rowcount == 1
+            return conn.execute(_FINISH, {"timer_id": timer_id, "at": now}).rowcount == 1
 
         return await self.run(work)
 
@@ -157,25 +173,15 @@ class TimerRows(Transactions):
 
 
 def _due_timers(conn: sa.Connection, now: datetime, limit: int) -> list[Timer]:
-    rows = conn.execute(timers.select().where(_due(now)).order_by(timers.c.due_at, timers.c.id).limit(limit))
-    return [_timer(r) for r in rows]
+    return [_timer(r) for r in conn.execute(_DUE, {"now": now, "limit": limit})]
 
 
 def _claim_timer(conn: sa.Connection, timer_id: int, *, now: datetime, lease: timedelta, holder: str) -> bool:
-    result = conn.execute(
-        timers.update()
-        .where(
-            timers.c.id == timer_id,
-            sa.or_(timers.c.status == PENDING, sa.and_(timers.c.status == FIRING, timers.c.lease_until < now)),
-        )
-        .values(status=FIRING, claimed_by=holder, lease_until=now + lease)
-    )
-    return result.rowcount == 1
+    params = {"timer_id": timer_id, "now": now, "holder": holder, "until": now + lease}
+    return conn.execute(_CLAIM, params).rowcount == 1
 
 
 def _next_timer_due(conn: sa.Connection) -> datetime | None:
-    pending = sa.select(sa.func.min(timers.c.due_at)).where(timers.c.status == PENDING)
-    leased = sa.select(sa.func.min(timers.c.lease_until)).where(timers.c.status == FIRING)
-    values = [conn.execute(query).scalar() for query in (pending, leased)]
+    values = [conn.execute(query).scalar() for query in (_NEXT_PENDING, _NEXT_LEASE)]
     times = [UTCDateTime().process_result_value(v, conn.dialect) for v in values if v is not None]
     return min((t for t in times if t is not None), default=None)
