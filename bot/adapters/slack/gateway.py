@@ -20,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse as SlackResponse
 
 from bot.adapters.slack.pacing import Pacer, SlackRateLimited
+from bot.adapters.slack.plain import as_json
 from bot.domain.naming import with_suffix
 from bot.errors import SlackError
 from bot.ports.metrics import NO_METRICS, Metrics
@@ -92,7 +93,7 @@ def _error(exc: SlackApiError) -> str:
 
 
 def _blocks(blocks: Sequence[Block] | None) -> list[dict[str, Any]] | None:
-    return [b.to_dict() for b in blocks] if blocks is not None else None
+    return [as_json(b) for b in blocks] if blocks is not None else None
 
 
 class SlackGateway:
@@ -447,8 +448,8 @@ class SlackGateway:
 
     async def open_view(self, trigger_id: str, view: View) -> None:
         """Open a modal for the person whose click gave `trigger_id` (valid for 3 seconds)."""
-        await self._call("views.open", trigger_id=trigger_id, view=json.dumps(view.to_dict()))
+        await self._call("views.open", trigger_id=trigger_id, view=json.dumps(as_json(view)))
 
     async def publish_home(self, user_id: str, view: View) -> None:
         """Show `view` as the person's App Home tab."""
-        await self._call("views.publish", user_id=user_id, view=json.dumps(view.to_dict()))
+        await self._call("views.publish", user_id=user_id, view=json.dumps(as_json(view)))
