@@ -13,7 +13,7 @@ from bot.domain.errors import InvalidEvent
 from bot.domain.wire import decode_body
 from bot.runtime.door import at_the_door
 from bot.services import SERVICES
-from handlers.webhooks import accepted, stored_then_answered, untimely
+from handlers.webhooks import answered_as_copy, stored_then_answered, untimely
 from handlers.webhooks import error as _error
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,8 @@ async def pagerduty_webhook(request: web.Request) -> web.Response:
         log.warning("pagerduty webhook with a missing or wrong signature from %s", request.remote)
         return _error(401, "invalid signature")
     delivery_id = request.headers.get("X-Webhook-Id")
-    if delivery_id and services.intake.copy_of_stored("pagerduty", delivery_id):
-        return accepted(duplicate=True)  # a signed copy of a delivery stored lately: nothing to read or store
+    if delivery_id and (copy := await answered_as_copy(services, source="pagerduty", delivery_id=delivery_id)):
+        return copy  # a signed copy of a delivery stored lately, or being stored: nothing to read or store
     try:  # the one reading of the body: what is stored below is exactly what the intake will read back
         text = decode_body(body)
         event = read_pagerduty_event(text)

@@ -40,6 +40,18 @@ def accepted(*, duplicate: bool) -> web.Response:
     return web.json_response({"ok": True, "duplicate": duplicate}, status=202)
 
 
+async def answered_as_copy(services: Services, *, source: str, delivery_id: str) -> web.Response | None:
+    """The answer to a copy of a delivery this process stored lately or is storing now, before its body is read
+    (PagerDuty may deliver one event several times at once): 202 once the first is stored; 503 when it is not stored
+    within STORE_WAIT_S. None: not known as a copy here (the body is read and stored, and the store decides)."""
+    try:
+        if await services.intake.copy_of_stored(source, delivery_id, wait_s=STORE_WAIT_S):
+            return accepted(duplicate=True)
+    except TimeoutError as exc:
+        return _unavailable(services, source, delivery_id, str(exc))
+    return None
+
+
 async def stored_then_answered(
     services: Services,
     *,
@@ -99,10 +111,14 @@ async def store_or_refuse(
         )
     except (StoreUnavailable, TimeoutError) as exc:
         reason = str(exc) if isinstance(exc, StoreUnavailable) else f"the database did not answer in {wait_s:g} s"
-        log.warning("%s request %s answered 503, not stored: %s", source, delivery_id, reason)
-        services.metrics.webhook_unavailable(source)
-        return web.json_response(
-            {"ok": False, "error": "the database is unavailable; deliver this again"},
-            status=503,
-            headers={"Retry-After": str(RETRY_AFTER_S)},
-        )
+        return _unavailable(services, source, delivery_id, reason)
+
+
+def _unavailable(services: Services, source: str, delivery_id: str, reason: str) -> web.Response:
+    log.warning("%s request %s answered 503, not stored: %s", source, delivery_id, reason)
+    services.metrics.webhook_unavailable(source)
+    return web.json_response(
+        {"ok": False, "error": "the database is unavailable; deliver this again"},
+        status=503,
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )

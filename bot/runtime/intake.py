@@ -86,11 +86,20 @@ class Intake:
         self._arriving: dict[tuple[str, str], asyncio.Future[bool]] = {}  # deliveries being stored now
         self._stored: OrderedDict[tuple[str, str], None] = OrderedDict()  # the last RECENT_DELIVERIES stored
 
-    def copy_of_stored(self, source: str, delivery_id: str) -> bool:
-        """Whether this process stored that delivery lately: then this is a copy of it, received as a duplicate
-        (counted so), whatever its body says."""
-        if (source, delivery_id) not in self._stored:
-            return False
+    async def copy_of_stored(self, source: str, delivery_id: str, *, wait_s: float | None = None) -> bool:
+        """Whether this is a copy of a delivery that this process stored lately, or is storing now (then once it is
+        stored: waited for, at most `wait_s`, else TimeoutError). A copy is received as a duplicate (counted so),
+        whatever its body says. False: not known here (the store's key decides), or the first was not stored."""
+        key = (source, delivery_id)
+        if key not in self._stored:
+            arriving = self._arriving.get(key)
+            if arriving is None or arriving.get_loop() is not asyncio.get_running_loop():
+                return False
+            done, _ = await asyncio.wait({arriving}, timeout=wait_s)  # (the first's own caller may stop waiting)
+            if not done:
+                raise TimeoutError(f"the first delivery of {delivery_id} was not stored in {wait_s:g} s")
+            if arriving.cancelled() or arriving.exception() is not None:
+                return False
         self._count(source, duplicate=True)
         return True
 
@@ -111,20 +120,16 @@ class Intake:
         database was slow), so that a row which lands late is not left to wait for a lease to lapse.
         `parsed`: the body as the source's reader read it at `received_at` (the route read it already), processed
         as it is; a later attempt reads the stored body again."""
+        if await self.copy_of_stored(source, delivery_id):
+            return False
+        task = asyncio.ensure_future(
+            self._accept(source, delivery_id, event_type, body, incident_ref, parsed, received_at)
+        )
+        task.add_done_callback(_retrieved)
         key = (source, delivery_id)
-        if not self.copy_of_stored(source, delivery_id):
-            arriving = self._arriving.get(key)
-            if arriving is None or arriving.get_loop() is not asyncio.get_running_loop():
-                task = asyncio.ensure_future(
-                    self._accept(source, delivery_id, event_type, body, incident_ref, parsed, received_at)
-                )
-                task.add_done_callback(_retrieved)
-                self._arriving[key] = task
-                task.add_done_callback(functools.partial(self._arrived, key))
-                return await asyncio.shield(task)
-            await asyncio.shield(arriving)  # a copy of one being stored: stored by it (or its error is this one's)
-            self._count(source, duplicate=True)
-        return False
+        self._arriving[key] = task
+        task.add_done_callback(functools.partial(self._arrived, key))
+        return await asyncio.shield(task)
 
     def _arrived(self, key: tuple[str, str], task: asyncio.Future[bool]) -> None:
         if self._arriving.get(key) is task:
