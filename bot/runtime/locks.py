@@ -4,15 +4,18 @@ In one process an asyncio lock per key does it. Where several processes serve fr
 holder of the local lock also takes the key's row in the database (bot/store/locks.py) before it goes on, waits
 while another replica holds it, renews it while the work runs, and deletes it after. A replica that died leaves a
 row whose lease lapses (`LEASE`), or that the same instance voids when it starts again. No connection is held while
-waiting or working: a storm of incidents does not empty the pool.
+waiting or working: a storm of incidents does not empty the pool. Where the database says when a key is let go
+(PostgreSQL's NOTIFY), a waiting replica looks again then, and polls only slowly (for a lease that lapses); else it
+polls sooner, then less and less often.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -26,6 +29,7 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=30)  # renewed every 10 s while held
 WAIT_FIRST_S = 0.02  # how soon a replica that found the key held looks again (real seconds), doubling ...
 WAIT_MOST_S = 0.5  # ... up to this
+WAIT_TOLD_S = 1.0  # how often it looks where it is told when a key is let go (for a lease that lapses meanwhile)
 
 
 class LockTable(Protocol):
@@ -39,11 +43,22 @@ class LockTable(Protocol):
 
     async def void_locks(self, *, instance: str, holder: str) -> int: ...
 
+    async def hear_releases(self, heard: Callable[[str], None], lost: Callable[[], None]) -> bool:
+        """Have each key let go said to `heard` (and `lost` when that stops); False where it cannot be."""
+
 
 class KeyedLocks:
-    """`table`: the database's locks, where other processes may hold the same keys (None: this process alone)."""
+    """`table`: the database's locks, where other processes may hold the same keys (None: this process alone).
+    `told_poll_s`: how often a waiting process looks where the database says when a key is let go."""
 
-    def __init__(self, table: LockTable | None = None, clock: Clock | None = None, *, instance: str = "") -> None:
+    def __init__(
+        self,
+        table: LockTable | None = None,
+        clock: Clock | None = None,
+        *,
+        instance: str = "",
+        told_poll_s: float = WAIT_TOLD_S,
+    ) -> None:
         if table is not None and clock is None:
             raise ValueError("locks held in the database need a clock for their leases")
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
@@ -53,6 +68,10 @@ class KeyedLocks:
         self.holder = f"{instance}/{uuid.uuid4().hex[:12]}"  # this life of the instance
         self._held: set[str] = set()  # keys whose rows this process holds now (renewed)
         self._renewing: asyncio.Task[None] | None = None
+        self._told = False  # the database says when a key is let go (then `_let_go` wakes who waits for it)
+        self.told_poll_s = told_poll_s
+        self._waiting: dict[str, asyncio.Event] = {}  # keys this process waits for another to let go
+        self._heard_once = False  # (where the database never could say it, it is not asked again)
 
     @asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[None]:
@@ -97,15 +116,42 @@ class KeyedLocks:
         await self._release(key, self.table)
 
     async def _take(self, key: str, table: LockTable) -> None:
-        """Wait until this process holds `key`'s row: another replica's hold ends, or its lease lapses."""
+        """Wait until this process holds `key`'s row: another replica lets it go, or its lease lapses. (One task of
+        this process at a time waits for a key: the others wait for the local lock.)"""
         assert self.clock is not None
         wait = WAIT_FIRST_S
-        while True:
-            now = self.clock.now()
-            if await table.take_lock(key, holder=self.holder, now=now, until=now + LEASE):
-                return
-            await asyncio.sleep(wait)  # a poll interval, not the incident's time: real seconds on any clock
-            wait = min(wait * 2, WAIT_MOST_S)
+        let_go = self._waiting[key] = asyncio.Event()
+        try:
+            while True:
+                let_go.clear()  # (before looking: a release said while it looks is not missed)
+                now = self.clock.now()
+                if await table.take_lock(key, holder=self.holder, now=now, until=now + LEASE):
+                    return
+                # a poll interval, not the incident's time: real seconds on any clock
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(let_go.wait(), self.told_poll_s if self._told else wait)
+                wait = min(wait * 2, WAIT_MOST_S)
+        finally:
+            del self._waiting[key]
+
+    def _let_go(self, key: str) -> None:
+        """The database says that `key` was let go (by this process or another)."""
+        waiting = self._waiting.get(key)
+        if waiting is not None:
+            waiting.set()
+
+    async def _listen(self, table: LockTable) -> None:
+        try:
+            self._told = await table.hear_releases(self._let_go, self._deaf)
+            self._heard_once |= self._told
+        except Exception as exc:  # noqa: BLE001 - the locks work without it, polling
+            log.warning("cannot be told when a lock is let go (polling for them instead): %s", exc)
+
+    def _deaf(self) -> None:
+        log.warning("no longer told when a lock is let go (the connection ended): polling for them instead")
+        self._told = False
+        for waiting in self._waiting.values():  # each looks again now, then at the polls' pace
+            waiting.set()
 
     async def _release(self, key: str, table: LockTable) -> None:
         try:
@@ -120,6 +166,7 @@ class KeyedLocks:
         voided = await self.table.void_locks(instance=self.instance, holder=self.holder)
         if voided:
             log.warning("%d locks were held when this instance stopped; let go", voided)
+        await self._listen(self.table)
         self._renewing = asyncio.get_running_loop().create_task(self._renew(self.table), name="lock-leases")
 
     async def _renew(self, table: LockTable) -> None:
@@ -135,6 +182,8 @@ class KeyedLocks:
             for key in set(held) - kept:
                 if key in self._held:  # (not let go meanwhile)
                     log.warning("the lock on %s lapsed while it was held (this process was too slow to renew it)", key)
+            if not self._told and self._heard_once:  # its connection ended: listen again
+                await self._listen(table)
 
     async def close(self) -> None:
         if self._renewing is not None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+import asyncpg  # type: ignore[import-untyped]
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -284,7 +285,7 @@ class AsyncBackend:
 
     An asyncpg connection belongs to the event loop that opened it: the first loop to run a transaction has the
     pools above; another loop (the front door's, bot/runtime/door.py) gets a small one of its own, closed by
-    `leave_loop` on that loop."""
+    `leave_loop` on that loop. `listen` keeps a connection of its own (not the pools') for LISTEN."""
 
     def __init__(self, url: str) -> None:
         parsed = make_url(url.replace("postgres://", "postgresql://", 1))
@@ -295,6 +296,7 @@ class AsyncBackend:
         self.urgent: AsyncEngine = _engine(parsed, pool_size=2, max_overflow=3)
         self._home: asyncio.AbstractEventLoop | None = None  # the first loop to run a transaction (the app's)
         self._elsewhere: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncEngine] = weakref.WeakKeyDictionary()
+        self._listening: list[tuple[Any, Callable[[Any], None]]] = []  # `listen`'s connections, when each ends
 
     async def run(self, work: Work[T], *, urgent: bool = False) -> T:
         loop = asyncio.get_running_loop()
@@ -315,8 +317,26 @@ class AsyncBackend:
         if engine is not None:
             await engine.dispose()
 
+    async def listen(self, channel: str, heard: Callable[[str], None], lost: Callable[[], None]) -> None:
+        """Hear the notifications on `channel` (PostgreSQL's LISTEN / NOTIFY) on a connection of their own, kept
+        until `close`: each one's payload to `heard`, on this loop; `lost` once that connection has ended."""
+        dsn = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        conn = await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT_S)
+        await conn.add_listener(channel, lambda _conn, _pid, _channel, payload: heard(payload))
+
+        def ended(_conn: Any) -> None:
+            lost()
+
+        conn.add_termination_listener(ended)
+        self._listening.append((conn, ended))
+
     async def close(self) -> None:
         """On the app's loop, after the other loops have let go (`leave_loop`): any they did not are dropped."""
+        listening, self._listening = self._listening, []
+        for conn, ended in listening:
+            conn.remove_termination_listener(ended)  # (closed on purpose: nobody need hear of it)
+            with contextlib.suppress(Exception):  # (gone already: the server went away)
+                await conn.close(timeout=CONNECT_TIMEOUT_S)
         await self.leave_loop()
         self._elsewhere.clear()
         await self.engine.dispose()

@@ -1,15 +1,18 @@
 """Locks held in the database, for several replicas on one database: a row per thing being worked on (`key`), with
 who holds it (`<instance>/<boot>`) and until when. Taken when there is no row, or its lease lapsed, or it is the
-taker's own; renewed while held; deleted when let go; an earlier life's rows voided when the instance starts again."""
+taker's own; renewed while held; deleted when let go; an earlier life's rows voided when the instance starts again.
+On PostgreSQL a lock let go is said on RELEASES (NOTIFY, with its key), so that a replica waiting for it can look
+again at once rather than at its next poll."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bot.store.backend import Transactions
+from bot.store.backend import AsyncBackend, Transactions
 from bot.store.rows import _like_escape
 from bot.store.tables import UTCDateTime, locks
 
@@ -40,6 +43,8 @@ _TAKE: dict[str, sa.Executable] = {
     ).returning(locks.c.key),
 }
 _RELEASE = locks.delete().where(locks.c.key == sa.bindparam("key"), locks.c.holder == sa.bindparam("holder"))
+RELEASES = "sre_agent_lock_released"  # the channel a let-go key is said on (PostgreSQL)
+_SAY_RELEASED = sa.select(sa.func.pg_notify(RELEASES, sa.bindparam("key")))
 
 
 class LockRows(Transactions):
@@ -69,7 +74,20 @@ class LockRows(Transactions):
         return await self.run(work)
 
     async def release_lock(self, key: str, *, holder: str) -> None:
-        await self.run(lambda conn: conn.execute(_RELEASE, {"key": key, "holder": holder}))
+        def work(conn: sa.Connection) -> None:
+            let_go = conn.execute(_RELEASE, {"key": key, "holder": holder}).rowcount == 1
+            if let_go and conn.dialect.name == "postgresql":  # (heard when this commits)
+                conn.execute(_SAY_RELEASED, {"key": key})
+
+        await self.run(work)
+
+    async def hear_releases(self, heard: Callable[[str], None], lost: Callable[[], None]) -> bool:
+        """Have each key let go (by any process) said to `heard`, on this loop; `lost` when that stops. False where
+        the database cannot say it (SQLite: one process, whose own locks wait on each other in memory)."""
+        if not isinstance(self.backend, AsyncBackend):
+            return False
+        await self.backend.listen(RELEASES, heard, lost)
+        return True
 
     async def void_locks(self, *, instance: str, holder: str) -> int:
         """Let go of what an earlier life of this instance held (`<instance>/<another boot>`): it was cut off, and
