@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from bot.errors import StoreUnavailable
 from bot.ports.clock import ScaledClock
 from bot.runtime.scheduler import LEASE, Scheduler
 from bot.store import Store
@@ -228,6 +229,36 @@ async def test_a_handler_that_raises_ends_fired_and_is_not_fired_again(
     row = await _row(store, timer_id)
     assert row.status == "fired" and row.fired_at is not None
     assert any("failed (it is not tried again)" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+async def test_a_handler_that_found_the_database_unavailable_is_fired_again_once_its_lease_lapses(
+    stores: tuple[Store, Store], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database out of reach a moment (a pool that stayed full, a failover) is not the handler's fault: its
+    timer is not lost but fired again, by this process or another, once its lease has lapsed."""
+    store, _ = stores
+    clock = ScaledClock(200.0, start=START)  # a lease (30 s) passes in 0.15 s
+    calls: list[datetime] = []
+
+    async def once_unavailable(timer: Timer) -> None:
+        calls.append(clock.now())
+        if len(calls) == 1:
+            raise StoreUnavailable("the database is unavailable: TimeoutError: QueuePool limit reached")
+
+    scheduler = Scheduler(store, clock)
+    scheduler.on("propose", once_unavailable)
+    await scheduler.start()
+    try:
+        timer_id = await scheduler.at("propose", clock.now())
+        assert timer_id is not None
+        await _until(lambda: len(calls) == 2 and not scheduler.busy)
+        await asyncio.sleep(LEASE.total_seconds() * 3 / clock.speed)  # and not a third time
+    finally:
+        await scheduler.close()
+    assert len(calls) == 2 and calls[1] - calls[0] >= LEASE * 0.9  # (its lease ran from its claim, a moment before)
+    row = await _row(store, timer_id)
+    assert row.status == "fired"
+    assert any("is fired again" in r.getMessage() for r in caplog.records)
 
 
 async def test_a_restarted_instance_fires_its_cut_off_timers_at_once_and_leaves_another_instance_s(

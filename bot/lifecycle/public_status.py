@@ -34,7 +34,7 @@ from bot.domain.status_page import (
 )
 from bot.domain.timeline import ACTOR_BOT, EventKind, TimelineEvent, slack_actor
 from bot.domain.triage import dependents
-from bot.errors import DomainError, SreAgentError, StatusPageError
+from bot.errors import DomainError, SreAgentError, StatusPageError, StoreUnavailable
 from bot.lifecycle.posting import Poster
 from bot.ports.clock import Clock
 from bot.ports.status_page import PublicIncident, StatusPage
@@ -135,6 +135,8 @@ class PublicStatus:
                 return
             try:
                 await self.propose(incident, PublicPhase(str(timer.payload.get("phase"))))
+            except StoreUnavailable:
+                raise  # (the timer fires again)
             except SreAgentError as exc:
                 log.warning("%s: the status page post could not be proposed: %s", incident.key, exc)
 

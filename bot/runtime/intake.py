@@ -21,6 +21,7 @@ from typing import Protocol
 from bot.domain.errors import InvalidEvent
 from bot.domain.pager import Outcome, PagerEvent
 from bot.domain.wire import storable_text
+from bot.errors import StoreUnavailable
 from bot.ports.clock import Clock
 from bot.ports.metrics import NO_METRICS, Metrics
 from bot.ports.pager import Reader
@@ -202,6 +203,8 @@ class Intake:
                 return  # done already, or another worker has it
             with about_incident(pager_incident=event.incident_ref):
                 await self._handle(event, parsed)
+        except StoreUnavailable as exc:  # not renewed from here on: taken up again once its lease lapses
+            log.warning("inbound event %s is taken up again in %s: %s", event_id, LEASE, exc)
         finally:
             self._in_hand.discard(event_id)
 

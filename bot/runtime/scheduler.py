@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.cron import CronTrigger
 
 from bot.config.crontab import cron_trigger
+from bot.errors import StoreUnavailable
 from bot.ports.clock import Clock
 from bot.runtime.background import Background
 from bot.runtime.logs import about_incident
@@ -64,7 +65,8 @@ class Scheduler:
     def on(self, kind: str, handler: Handler) -> None:
         """What a timer of `kind` does when it is due. One handler a kind. The handler must be idempotent: a timer
         whose process died while its handler ran is fired again (at least once, not exactly once). When it returns or
-        raises, the timer is done (an error is logged; it is not tried again)."""
+        raises, the timer is done (an error is logged; it is not tried again), except when it raises StoreUnavailable
+        (the database was out of reach a moment): then it is fired again once its lease lapses."""
         if kind in self._handlers:
             raise ValueError(f"timer kind {kind!r} has a handler already")
         self._handlers[kind] = handler
@@ -167,9 +169,15 @@ class Scheduler:
             try:
                 with about_incident(timer.incident_id):
                     await handler(timer)
+            except StoreUnavailable as exc:  # not renewed from here on: its lease lapses, and it is due again
+                log.warning("timer %s of kind %r is fired again in %s: %s", timer.id, timer.kind, LEASE, exc)
+                return
             except Exception:  # a handler's failure is logged; the timer is done all the same
                 log.exception("timer %s of kind %r failed (it is not tried again)", timer.id, timer.kind)
-            await self.store.finish_timer(timer.id, now=self.clock.now())
+            try:
+                await self.store.finish_timer(timer.id, now=self.clock.now())
+            except StoreUnavailable as exc:
+                log.warning("timer %s (%s) ran, not marked fired (it may run again): %s", timer.id, timer.kind, exc)
         finally:
             self._running.discard(timer.id)
 
