@@ -61,7 +61,7 @@ from bot.remediation.resuming import resume as resume_remediation
 from bot.remediation.verifying import Verifier
 from bot.runtime import door
 from bot.runtime.background import Background, collecting
-from bot.runtime.intake import RETRY_INBOUND, UNHANDLED_NOTICE, Intake
+from bot.runtime.intake import RETRY_INBOUND, UNHANDLED_NOTICE, Arrival, Intake
 from bot.runtime.locks import KeyedLocks
 from bot.runtime.scheduler import Scheduler
 from bot.services import SERVICES, Services
@@ -425,15 +425,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         if reading.kind == MALFORMED:
             return web.json_response({"ok": False, "error": reading.reason}, status=400)
         if reading.kind == LATER:  # stored first: Slack sends a click once, and a process may die before it is done
-            stored = await store_or_refuse(
-                services,
-                source=SLACK_SOURCE,
-                delivery_id=reading.event_id or uuid.uuid4().hex,  # an event delivered again is a duplicate
-                event_type=reading.event_type,
-                body=stored_request(reading.text, request.query_string, request.headers),
-                incident_ref=None,
-                wait_s=SLACK_STORE_WAIT_S,
-            )
+            delivery_id = reading.event_id or uuid.uuid4().hex  # an event delivered again is a duplicate
+            stored_body = stored_request(reading.text, request.query_string, request.headers)
+            arrival = Arrival(SLACK_SOURCE, delivery_id, reading.event_type, stored_body, None)
+            stored = await store_or_refuse(services, arrival, wait_s=SLACK_STORE_WAIT_S)
             return stored if isinstance(stored, web.Response) else web.Response(status=200)
         bolt_request = await to_bolt_request(request)
         bolt_response = await door.on_the_apps_loop(request, services.slack_inbox.answer(bolt_request))

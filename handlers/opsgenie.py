@@ -17,6 +17,7 @@ from bot.adapters.opsgenie.events import SOURCE
 from bot.domain.errors import InvalidEvent
 from bot.domain.wire import decode_body
 from bot.runtime.door import at_the_door
+from bot.runtime.intake import Arrival
 from bot.services import SERVICES
 from handlers.webhooks import error as _error
 from handlers.webhooks import stored_then_answered, untimely
@@ -70,12 +71,5 @@ async def opsgenie_webhook(request: web.Request) -> web.Response:
     if problem:
         return _error(400, problem)
     return await stored_then_answered(
-        services,
-        source=SOURCE,
-        delivery_id=event.id,
-        event_type=event.event_type,
-        body=text,
-        incident_ref=event.incident_id,
-        parsed=event,
-        received_at=now,
+        services, Arrival(SOURCE, event.id, event.event_type, text, event.incident_id, event, now)
     )

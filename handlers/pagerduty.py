@@ -12,6 +12,7 @@ from bot.adapters.pagerduty.signatures import pagerduty_signature_valid
 from bot.domain.errors import InvalidEvent
 from bot.domain.wire import decode_body
 from bot.runtime.door import at_the_door
+from bot.runtime.intake import Arrival
 from bot.services import SERVICES
 from handlers.webhooks import answered_as_copy, stored_then_answered, untimely
 from handlers.webhooks import error as _error
@@ -51,12 +52,5 @@ async def pagerduty_webhook(request: web.Request) -> web.Response:
     if not _DELIVERY_ID.fullmatch(delivery_id):
         return _error(400, "X-Webhook-Id: expected 1 to 255 printable ASCII characters")
     return await stored_then_answered(
-        services,
-        source="pagerduty",
-        delivery_id=delivery_id,
-        event_type=event.event_type,
-        body=text,
-        incident_ref=event.incident_id,
-        parsed=event,
-        received_at=now,
+        services, Arrival("pagerduty", delivery_id, event.event_type, text, event.incident_id, event, now)
     )

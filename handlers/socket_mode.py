@@ -21,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.adapters.slack.bodies import LATER, check_body, identity
 from bot.adapters.slack.inbox import SOURCE, stored_envelope
 from bot.domain.errors import InvalidEvent
+from bot.runtime.intake import Arrival
 from bot.services import Services
 from handlers.webhooks import SLACK_STORE_WAIT_S, store_or_refuse
 
@@ -44,15 +45,9 @@ class StoringSocketModeHandler(AsyncSocketModeHandler):
         event_id, event_type = identity(payload)
         services = self.services()
         with services.slack_inbox.answering():  # the work behind earlier requests waits, as over HTTP
-            stored = await store_or_refuse(
-                services,
-                source=SOURCE,
-                delivery_id=event_id or uuid.uuid4().hex,  # an event sent again is a duplicate
-                event_type=event_type,
-                body=stored_envelope(payload),
-                incident_ref=None,
-                wait_s=SLACK_STORE_WAIT_S,
-            )
+            delivery_id = event_id or uuid.uuid4().hex  # an event sent again is a duplicate
+            arrival = Arrival(SOURCE, delivery_id, event_type, stored_envelope(payload), None)
+            stored = await store_or_refuse(services, arrival, wait_s=SLACK_STORE_WAIT_S)
             if isinstance(stored, web.Response):
                 return  # not acknowledged: Slack sends an event again, and shows a person that their click failed
             await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 
 from aiohttp import web
 
-from bot.domain.pager import PagerEvent
 from bot.errors import StoreUnavailable
+from bot.runtime.intake import Arrival
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -52,66 +52,24 @@ async def answered_as_copy(services: Services, *, source: str, delivery_id: str)
     return None
 
 
-async def stored_then_answered(
-    services: Services,
-    *,
-    source: str,
-    delivery_id: str,
-    event_type: str,
-    body: str,
-    incident_ref: str | None,
-    parsed: PagerEvent,
-    received_at: datetime,
-) -> web.Response:
-    """202 once the event is stored (it is processed after the answer, `parsed` as the route read it at
-    `received_at`); 503 when the database is unavailable or too slow to store it now, so that the sender delivers
-    it again: never a 202 for an event that was not stored. An event whose row still lands after a 503 is a
-    duplicate when delivered again, and the intake takes it up."""
-    stored = await store_or_refuse(
-        services,
-        source=source,
-        delivery_id=delivery_id,
-        event_type=event_type,
-        body=body,
-        incident_ref=incident_ref,
-        parsed=parsed,
-        received_at=received_at,
-    )
+async def stored_then_answered(services: Services, arrival: Arrival) -> web.Response:
+    """202 once the event is stored (it is processed after the answer); 503 when the database is unavailable or too
+    slow to store it now, so that the sender delivers it again: never a 202 for an event that was not stored. An
+    event whose row still lands after a 503 is a duplicate when delivered again, and the intake takes it up."""
+    stored = await store_or_refuse(services, arrival)
     if isinstance(stored, web.Response):
         return stored
     return accepted(duplicate=not stored)
 
 
-async def store_or_refuse(
-    services: Services,
-    *,
-    source: str,
-    delivery_id: str,
-    event_type: str,
-    body: str,
-    incident_ref: str | None,
-    wait_s: float = STORE_WAIT_S,
-    parsed: PagerEvent | None = None,
-    received_at: datetime | None = None,
-) -> bool | web.Response:
+async def store_or_refuse(services: Services, arrival: Arrival, *, wait_s: float = STORE_WAIT_S) -> bool | web.Response:
     """Whether the event was stored now (False: a duplicate of one stored before), or the 503 to answer when the
     database is unavailable or does not store it within `wait_s` (a row that lands later is processed then)."""
     try:
-        return await asyncio.wait_for(
-            services.intake.accept(
-                source=source,
-                delivery_id=delivery_id,
-                event_type=event_type,
-                body=body,
-                incident_ref=incident_ref,
-                parsed=parsed,
-                received_at=received_at,
-            ),
-            timeout=wait_s,
-        )
+        return await asyncio.wait_for(services.intake.accept(arrival), timeout=wait_s)
     except (StoreUnavailable, TimeoutError) as exc:
         reason = str(exc) if isinstance(exc, StoreUnavailable) else f"the database did not answer in {wait_s:g} s"
-        return _unavailable(services, source, delivery_id, reason)
+        return _unavailable(services, arrival.source, arrival.delivery_id, reason)
 
 
 def _unavailable(services: Services, source: str, delivery_id: str, reason: str) -> web.Response:

@@ -15,6 +15,7 @@ import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -49,6 +50,21 @@ class Pages(Protocol):
 
     async def report_unhandled(self, event: InboundEvent, parsed: PagerEvent | None) -> None:
         """Tell people that an accepted event failed every attempt."""
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """A delivery as its route received it, to be stored: its source, its id there (the store's key with the
+    source), its type, its body as text and the incident it is about. `parsed`: the body as the source's reader read
+    it at `received_at` (the route read it already), processed as it is; a later attempt reads the stored body."""
+
+    source: str
+    delivery_id: str
+    event_type: str
+    body: str
+    incident_ref: str | None
+    parsed: PagerEvent | None = None
+    received_at: datetime | None = None
 
 
 class Intake:
@@ -104,30 +120,16 @@ class Intake:
         self._count(source, duplicate=True)
         return True
 
-    async def accept(
-        self,
-        *,
-        source: str,
-        delivery_id: str,
-        event_type: str,
-        body: str,
-        incident_ref: str | None,
-        parsed: PagerEvent | None = None,
-        received_at: datetime | None = None,
-    ) -> bool:
+    async def accept(self, arrival: Arrival) -> bool:
         """Store the event (the caller answers only after this returns) and start processing it.
         False when this delivery was stored before: a duplicate, nothing more to do. Stored claimed by this
         process, and processed as soon as it is stored, even when the caller stopped waiting (it answered 503: the
-        database was slow), so that a row which lands late is not left to wait for a lease to lapse.
-        `parsed`: the body as the source's reader read it at `received_at` (the route read it already), processed
-        as it is; a later attempt reads the stored body again."""
-        if await self.copy_of_stored(source, delivery_id):
+        database was slow), so that a row which lands late is not left to wait for a lease to lapse."""
+        if await self.copy_of_stored(arrival.source, arrival.delivery_id):
             return False
-        task = asyncio.ensure_future(
-            self._accept(source, delivery_id, event_type, body, incident_ref, parsed, received_at)
-        )
+        task = asyncio.ensure_future(self._accept(arrival))
         task.add_done_callback(_retrieved)
-        key = (source, delivery_id)
+        key = (arrival.source, arrival.delivery_id)
         self._arriving[key] = task
         task.add_done_callback(functools.partial(self._arrived, key))
         return await asyncio.shield(task)
@@ -145,36 +147,37 @@ class Intake:
         if source not in self.consumers:
             self.metrics.page_received(source, duplicate=duplicate)
 
-    async def _accept(
-        self,
-        source: str,
-        delivery_id: str,
-        event_type: str,
-        body: str,
-        incident_ref: str | None,
-        parsed: PagerEvent | None,
-        received_at: datetime | None,
-    ) -> bool:
-        received_at = received_at or self.clock.now()
+    async def _accept(self, arrival: Arrival) -> bool:
+        received_at = arrival.received_at or self.clock.now()
         event_id = await self.store.record_inbound(
-            source=source,
-            delivery_id=delivery_id,
-            event_type=event_type,
-            body=body,
+            source=arrival.source,
+            delivery_id=arrival.delivery_id,
+            event_type=arrival.event_type,
+            body=arrival.body,
             received_at=received_at,
-            incident_ref=incident_ref,
+            incident_ref=arrival.incident_ref,
             holder=self.holder,
         )
-        self._count(source, duplicate=event_id is None)
+        self._count(arrival.source, duplicate=event_id is None)
         if event_id is None:
             return False  # a duplicate: its first delivery's row is being processed (stored claimed, even if late)
-        event = InboundEvent(event_id, source, delivery_id, event_type, incident_ref, body, PROCESSING, 1, received_at)
+        event = InboundEvent(
+            event_id,
+            arrival.source,
+            arrival.delivery_id,
+            arrival.event_type,
+            arrival.incident_ref,
+            arrival.body,
+            PROCESSING,
+            1,
+            received_at,
+        )
         home = self._home
         if home is None or home is asyncio.get_running_loop():
-            self._take_up(event, parsed)
+            self._take_up(event, arrival.parsed)
         else:  # stored at the front door (bot/runtime/door.py): processed on this intake's own loop
             with contextlib.suppress(RuntimeError):  # that loop has closed: the next life of this instance takes it up
-                home.call_soon_threadsafe(self._take_up, event, parsed)
+                home.call_soon_threadsafe(self._take_up, event, arrival.parsed)
         return True
 
     def _take_up(self, event: InboundEvent, parsed: PagerEvent | None) -> None:
