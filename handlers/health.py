@@ -40,8 +40,8 @@ SLACK_SEEN = web.AppKey("slack_seen", SlackSeen)  # set when the app is built, u
 
 async def healthz(request: web.Request) -> web.Response:
     try:
-        counts = await request.app[SERVICES].store.inbound_counts()
-    except _STORE_DOWN as exc:
+        counts = await asyncio.wait_for(request.app[SERVICES].store.inbound_counts(), CHECK_TIMEOUT_S)
+    except (TimeoutError, *_STORE_DOWN) as exc:
         return web.json_response({"ok": False, "store": _why(exc)}, status=503)
     # a failed event is one a person was told of in the incidents channel; the process itself is fine
     return web.json_response(

@@ -52,6 +52,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 T = TypeVar("T")
 CONNECT_TIMEOUT_S = 5
+# how long the bot's own work waits for a free connection of its pool: in a storm every one is busy for seconds at a
+# time, and waiting its turn is better than failing and being tried again after a backoff (an incident's card then
+# came minutes late); the urgent pools (a webhook's row, a click) keep CONNECT_TIMEOUT_S, under their senders' limits
+POOL_WAIT_S = 30
 # what says that the database itself is not there just now (down, unreachable, locked), rather than a query's fault
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
     sa.exc.OperationalError,
@@ -292,7 +296,7 @@ class AsyncBackend:
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+asyncpg")
         self.url = parsed
-        self.engine: AsyncEngine = _engine(parsed, pool_size=10, max_overflow=10)
+        self.engine: AsyncEngine = _engine(parsed, pool_size=10, max_overflow=10, pool_wait_s=POOL_WAIT_S)
         self.urgent: AsyncEngine = _engine(parsed, pool_size=2, max_overflow=3)
         self._home: asyncio.AbstractEventLoop | None = None  # the first loop to run a transaction (the app's)
         self._elsewhere: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncEngine] = weakref.WeakKeyDictionary()
@@ -344,14 +348,14 @@ class AsyncBackend:
         self._home = None
 
 
-def _engine(url: sa.URL, *, pool_size: int, max_overflow: int) -> AsyncEngine:
+def _engine(url: sa.URL, *, pool_size: int, max_overflow: int, pool_wait_s: float = CONNECT_TIMEOUT_S) -> AsyncEngine:
     # a server that does not answer is said within seconds (asyncpg waits a minute to connect by default)
     return create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=True,
-        pool_timeout=CONNECT_TIMEOUT_S,
+        pool_timeout=pool_wait_s,
         connect_args={"timeout": CONNECT_TIMEOUT_S},
     )
 
