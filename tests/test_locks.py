@@ -118,9 +118,9 @@ async def test_a_hold_longer_than_a_lease_is_renewed_and_kept(database_url: str)
             await store.close()
 
 
-async def test_a_replica_waiting_for_a_key_is_told_when_it_is_let_go(database_url: str) -> None:
-    """PostgreSQL says when a key is let go (NOTIFY): the replica waiting for it takes it then, not at its next poll
-    (here a minute away)."""
+@pytest.fixture
+async def told(database_url: str) -> AsyncIterator[tuple[KeyedLocks, KeyedLocks, Store]]:
+    """Two replicas told when a key is let go (PostgreSQL), whose own polls are a minute apart; and a store."""
     if database_url.startswith("sqlite"):
         pytest.skip("SQLite serves one process, whose locks wait for each other in memory: nothing to be told")
     stores = [await Store.open(database_url), await Store.open(database_url)]
@@ -130,21 +130,7 @@ async def test_a_replica_waiting_for_a_key_is_told_when_it_is_let_go(database_ur
     for replica in (a, b):
         await replica.start()
     try:
-        took = asyncio.Event()
-
-        async def wait_for_it() -> float:
-            async with b.hold(KEY):
-                took.set()
-                return time.monotonic()
-
-        async with a.hold(KEY):
-            waiting = asyncio.create_task(wait_for_it())
-            await asyncio.sleep(0.3)  # b has looked, found it held, and waits
-            assert not took.is_set()
-            let_go = time.monotonic()
-        async with asyncio.timeout(10):  # well before b's next poll
-            taken = await waiting
-        assert taken >= let_go
+        yield a, b, stores[0]
     finally:
         for replica in (a, b):
             await replica.close()
@@ -152,41 +138,43 @@ async def test_a_replica_waiting_for_a_key_is_told_when_it_is_let_go(database_ur
             await store.close()
 
 
-async def test_a_replica_no_longer_told_polls_again(database_url: str) -> None:
+async def _held_once(locks: KeyedLocks) -> float:
+    async with locks.hold(KEY):
+        return time.monotonic()
+
+
+async def test_a_replica_waiting_for_a_key_is_told_when_it_is_let_go(
+    told: tuple[KeyedLocks, KeyedLocks, Store],
+) -> None:
+    """PostgreSQL says when a key is let go (NOTIFY): the replica waiting for it takes it then, not at its next poll
+    (a minute away)."""
+    a, b, _ = told
+    async with a.hold(KEY):
+        waiting = asyncio.create_task(_held_once(b))
+        await asyncio.sleep(0.3)  # b has looked, found it held, and waits
+        assert not waiting.done()
+        let_go = time.monotonic()
+    async with asyncio.timeout(10):  # well before b's next poll
+        assert await waiting >= let_go
+
+
+async def test_a_replica_no_longer_told_polls_again(told: tuple[KeyedLocks, KeyedLocks, Store]) -> None:
     """The connection that hears the releases ends (the server cut it): a waiting replica goes back to polling, so
     it still takes the key soon after it is let go."""
-    if database_url.startswith("sqlite"):
-        pytest.skip("SQLite serves one process, whose locks wait for each other in memory: nothing to be told")
-    stores = [await Store.open(database_url), await Store.open(database_url)]
-    a, b = (
-        KeyedLocks(store, SystemClock(), instance=f"replica-{i}:8080", told_poll_s=60) for i, store in enumerate(stores)
-    )
-    for replica in (a, b):
-        await replica.start()
-    try:
-        async with a.hold(KEY):
-            waiting = asyncio.create_task(_held_once(b))
-            await asyncio.sleep(0.3)
+    a, b, store = told
 
-            def cut(conn: sa.Connection) -> int:
-                rows = conn.exec_driver_sql(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND query LIKE 'LISTEN %'"
-                ).all()
-                return len(rows)
+    def cut(conn: sa.Connection) -> int:
+        rows = conn.exec_driver_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND query LIKE 'LISTEN %'"
+        ).all()
+        return len(rows)
 
-            assert await stores[0].run(cut) == 2  # both replicas' listening connections
-            await asyncio.sleep(0.3)
-            assert not waiting.done()
-        async with asyncio.timeout(10):  # its polls, not a minute
-            await waiting
-    finally:
-        for replica in (a, b):
-            await replica.close()
-        for store in stores:
-            await store.close()
-
-
-async def _held_once(locks: KeyedLocks) -> None:
-    async with locks.hold(KEY):
-        pass
+    async with a.hold(KEY):
+        waiting = asyncio.create_task(_held_once(b))
+        await asyncio.sleep(0.3)
+        assert await store.run(cut) == 2  # both replicas' listening connections
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+    async with asyncio.timeout(10):  # its polls, not a minute
+        await waiting

@@ -105,37 +105,42 @@ async def test_postgresql_unreachable_webhooks_get_503_and_the_page_is_taken_aft
         await _drop_postgres_database(admin_url, name)
 
 
+class _WriteLockHeld:
+    """Another process's connection to the SQLite file: its write lock taken at `outage` and kept until `recover`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.held, self.released = threading.Event(), threading.Event()
+        self.locker = threading.Thread(target=self._hold)
+
+    def _hold(self) -> None:
+        db = sqlite3.connect(self.path, isolation_level=None)
+        db.execute("BEGIN IMMEDIATE")
+        self.held.set()
+        self.released.wait()
+        db.execute("ROLLBACK")
+        db.close()
+
+    async def outage(self) -> None:
+        self.locker.start()
+        await asyncio.to_thread(self.held.wait)
+
+    async def recover(self) -> None:
+        self.released.set()
+        await asyncio.to_thread(self.locker.join)
+
+
 async def test_sqlite_locked_by_another_process_webhooks_get_503_and_the_page_is_taken_after(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
     path = tmp_path / "sre-agent.db"
     h = Harness(sandbox, f"sqlite:///{path}")
-    release = threading.Event()
-    held = threading.Event()
-
-    def hold_the_lock() -> None:  # another process's connection: the write lock taken and kept
-        db = sqlite3.connect(path, isolation_level=None)
-        db.execute("BEGIN IMMEDIATE")
-        held.set()
-        release.wait()
-        db.execute("ROLLBACK")
-        db.close()
-
-    locker = threading.Thread(target=hold_the_lock)
-
-    async def outage() -> None:
-        locker.start()
-        await asyncio.to_thread(held.wait)
-
-    async def recover() -> None:
-        release.set()
-        await asyncio.to_thread(locker.join)
-
+    lock = _WriteLockHeld(path)
     try:
         await h.start()
-        await _second_page_through_an_outage(h, outage, recover)
+        await _second_page_through_an_outage(h, lock.outage, lock.recover)
     finally:
-        release.set()
+        lock.released.set()
         await h.close()
 
 
@@ -146,42 +151,18 @@ async def test_a_copy_of_a_stored_delivery_is_answered_through_an_outage_and_one
     answered 503 was not stored: its copy is tried again (503 while the outage lasts), and taken after it."""
     path = tmp_path / "sre-agent.db"
     h = Harness(sandbox, f"sqlite:///{path}")
-    release, held = threading.Event(), threading.Event()
+    lock = _WriteLockHeld(path)
 
-    def hold_the_lock() -> None:
-        db = sqlite3.connect(path, isolation_level=None)
-        db.execute("BEGIN IMMEDIATE")
-        held.set()
-        release.wait()
-        db.execute("ROLLBACK")
-        db.close()
-
-    locker = threading.Thread(target=hold_the_lock)
-    try:
-        await h.start()
-        sandbox.pagerduty.page(SERVICE, "checkout-service: first", urgency="high")
-        await eventually(lambda: len(cards(sandbox)) == 1, within=10)
-        await h.settle()
-        [stored] = [d for d in sandbox.pagerduty.deliveries.values() if d.event_type == "incident.triggered"]
-
-        locker.start()
-        await asyncio.to_thread(held.wait)
+    async def copies() -> None:
+        [stored, refused] = [d for d in sandbox.pagerduty.deliveries.values() if d.event_type == "incident.triggered"]
+        assert _statuses(sandbox, "checkout-service: first") == [202]
         assert await sandbox.pagerduty.redeliver(stored.id) == [{"status": 202, "error": None}]
-        sandbox.pagerduty.page(SERVICE, "checkout-service: during the outage", urgency="high")
-        await eventually(lambda: 503 in _statuses(sandbox, "checkout-service: during the outage"), within=10)
-        [refused] = [
-            d
-            for d in sandbox.pagerduty.deliveries.values()
-            if d.event_type == "incident.triggered" and d.event["data"]["id"] != stored.event["data"]["id"]
-        ]
         [again] = await sandbox.pagerduty.redeliver(refused.id)
         assert again["status"] == 503, again
 
-        release.set()
-        await asyncio.to_thread(locker.join)
-        await eventually(lambda: len(cards(sandbox)) == 2, within=40)
-        await h.settle()
-        assert len(incident_channels(sandbox)) == 2 and len(await h.services.store.incidents()) == 2
+    try:
+        await h.start()
+        await _second_page_through_an_outage(h, lock.outage, lock.recover, during=copies)
     finally:
-        release.set()
+        lock.released.set()
         await h.close()
