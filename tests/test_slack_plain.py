@@ -125,7 +125,10 @@ def _made() -> list[tuple[str, list[Block] | View]]:
     return made
 
 
-@pytest.mark.parametrize(("name", "built"), _made(), ids=[name for name, _ in _made()])
+MADE = _made()
+
+
+@pytest.mark.parametrize(("name", "built"), MADE, ids=[name for name, _ in MADE])
 def test_the_json_sent_is_slack_sdks(name: str, built: list[Block] | View) -> None:
     if isinstance(built, View):
         assert as_json(built) == built.to_dict()

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-import asyncpg  # type: ignore[import-untyped]
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -324,6 +323,8 @@ class AsyncBackend:
     async def listen(self, channel: str, heard: Callable[[str], None], lost: Callable[[], None]) -> None:
         """Hear the notifications on `channel` (PostgreSQL's LISTEN / NOTIFY) on a connection of their own, kept
         until `close`: each one's payload to `heard`, on this loop; `lost` once that connection has ended."""
+        import asyncpg  # type: ignore[import-untyped]  # (here: SQLite's processes need not load it to start)
+
         dsn = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
         conn = await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT_S)
         await conn.add_listener(channel, lambda _conn, _pid, _channel, payload: heard(payload))
