@@ -10,7 +10,7 @@ import json
 import logging
 import time
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
 import sqlalchemy as sa
@@ -18,7 +18,9 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from blocks.ids import ActionId, BlockId
+from bot.adapters.slack.bodies import form_fields
 from bot.domain.timeline import EventKind
+from bot.domain.wire import nests_deeper
 from bot.store.tables import inbound_events
 from sandbox.signing import slack_headers, slack_signature
 from tests.harness import SIGNING_SECRET, Harness, eventually
@@ -771,3 +773,53 @@ async def test_no_signed_body_makes_a_5xx_or_an_error_after_its_answer(
     await h.settle()
     assert not _errors(caplog)
     assert statuses.count(200) >= 20 and sum(400 <= s < 500 for s in statuses) >= 20, statuses  # both were tried
+
+
+# The readers the route runs on every request, held to what they stand in for --------------------------------------
+
+_ESCAPES = st.sampled_from(["%", "%2", "%2B", "%2b", "%zz", "%C3%A9", "%C3", "%A9", "%ED%A0%80", "%F0%9F%92%A5", "%00"])
+_FORM_TEXT = st.lists(
+    st.one_of(_ESCAPES, st.sampled_from(["&", "=", "+", "\\", "\\x41", "\\\\", "é", "💥"]), st.text(max_size=4)),
+    max_size=30,
+).map("".join)
+
+
+@settings(max_examples=3000, database=None)
+@seed(20261206)
+@given(st.one_of(_FORM_TEXT, st.text(), st.lists(st.tuples(st.text(), st.text())).map(urlencode)))
+def test_a_form_is_read_as_the_standard_library_reads_it(text: str) -> None:
+    assert form_fields(text) == parse_qsl(text, keep_blank_values=True)
+
+
+def test_a_payload_is_read_as_the_standard_library_reads_it() -> None:
+    payload = json.dumps(_event(text="a + b = 100% \\ é 💥 \u2028", blocks=[{"type": "section"}] * 20))
+    text = urlencode({"payload": payload, "token": "x y"})
+    assert form_fields(text) == parse_qsl(text, keep_blank_values=True) == [("payload", payload), ("token", "x y")]
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.integers() | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=3),
+    max_leaves=60,
+)
+
+
+@settings(max_examples=2000, database=None)
+@seed(20261206)
+@given(_JSON_VALUES, st.integers(min_value=0, max_value=12))
+def test_nesting_is_measured_as_the_brackets_count_it(value: Any, limit: int) -> None:
+    """The depth of a parsed value against a count of the brackets of its text (the nesting each level adds)."""
+    text = json.dumps(value)
+    depth = level = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            in_string, escaped = (in_string, False) if escaped else (char != '"', char == "\\")
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            level += 1
+            depth = max(depth, level)
+        elif char in "]}":
+            level -= 1
+    assert nests_deeper(value, limit) == (depth > limit)

@@ -24,9 +24,6 @@ from bot.domain.errors import InvalidEvent
 MAX_DEPTH = 32
 REPLACEMENT = "\ufffd"
 
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-_PAIR = re.compile(r"\[\]|\{\}")
 _PLAIN_URL = re.compile(r"https?://[^\s<>|]+")
 _UNSHOWABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _BOMS = (
@@ -74,18 +71,21 @@ def decode_body(body: bytes) -> str:
         raise InvalidEvent(f"body is not valid {name.upper()} text (byte {exc.start + skip}: {exc.reason})") from exc
 
 
-def too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
-    """True when the JSON in `text` nests objects and arrays more than `limit` levels deep. Strings are left out,
-    then the innermost pairs of brackets are removed one level at a time (each pass runs in C)."""
-    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
-    for _ in range(limit):
-        if not brackets:
-            return False
-        inner = _PAIR.sub("", brackets)
-        if inner == brackets:
-            return False  # unbalanced: the parser says what is wrong (and its recursion limit is caught)
-        brackets = inner
-    return bool(brackets)
+def nests_deeper(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """True when `value` (parsed JSON) nests objects and arrays more than `limit` levels deep. It recurses no more
+    than `limit` levels, however deep `value` is."""
+    if isinstance(value, dict):
+        children: Any = value.values()
+    elif isinstance(value, list):
+        children = value
+    else:
+        return False
+    if limit < 1:
+        return True
+    for child in children:
+        if isinstance(child, (dict, list)) and nests_deeper(child, limit - 1):
+            return True
+    return False
 
 
 def _no_constant(name: str) -> Any:
@@ -94,14 +94,15 @@ def _no_constant(name: str) -> Any:
 
 def load_json(text: str) -> Any:
     """Parse JSON text within the module's bounds. Raises InvalidEvent with the reason."""
-    if too_deep(text):
-        raise InvalidEvent(f"body nests deeper than {MAX_DEPTH} levels")
-    try:
-        return json.loads(text, parse_constant=_no_constant)
+    try:  # (the parser is C, and stops at the interpreter's recursion limit: the depth is judged after it)
+        value = json.loads(text, parse_constant=_no_constant)
     except RecursionError as exc:
         raise InvalidEvent(f"body nests deeper than {MAX_DEPTH} levels") from exc
     except ValueError as exc:  # JSONDecodeError, NaN/Infinity, an integer of too many digits
         raise InvalidEvent(f"body is not valid JSON: {exc}") from exc
+    if nests_deeper(value):
+        raise InvalidEvent(f"body nests deeper than {MAX_DEPTH} levels")
+    return value
 
 
 def read_json(body: bytes) -> Any:

@@ -24,12 +24,12 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any, NoReturn
-from urllib.parse import parse_qsl
+from urllib.parse import unquote
 
 from yarl import URL
 
 from bot.domain.errors import InvalidEvent
-from bot.domain.wire import MAX_DEPTH, byte_order_mark, clean_text, load_json
+from bot.domain.wire import MAX_DEPTH, byte_order_mark, clean_text, load_json, nests_deeper
 
 __all__ = [
     "LATER",
@@ -38,6 +38,7 @@ __all__ = [
     "Reading",
     "check_body",
     "classify",
+    "form_fields",
     "parse_body",
     "slack_event_id",
     "slack_id",
@@ -143,13 +144,38 @@ def parse_body(text: str, content_type: str) -> tuple[str, dict[str, Any]]:
     if text.startswith("{"):
         raise InvalidEvent("form body is JSON")  # Bolt would read it as JSON, whatever the content type says
     form: dict[str, str] = {}
-    for key, value in parse_qsl(text, keep_blank_values=True):
+    for key, value in form_fields(text):
         if key in form:  # Bolt reads the last one: a check of the first would judge another request
             raise InvalidEvent(f"form field {_show(key)} appears twice")
         form[key] = value
     if "payload" in form:
         return "payload", _object(_json(form["payload"]), "payload")
     return "form", form
+
+
+def form_fields(text: str) -> list[tuple[str, str]]:
+    """A form body's fields in order, read exactly as `urllib.parse.parse_qsl(text, keep_blank_values=True)` reads
+    them (tests/test_slack_bodies.py holds the two side by side), in a tenth of its time: an interaction's payload is
+    a few kilobytes of JSON with hundreds of escapes, which parse_qsl decodes one at a time in Python."""
+    fields = []
+    for field in text.split("&"):
+        if field:
+            name, _, value = field.partition("=")
+            fields.append((_unquote_plus(name), _unquote_plus(value)))
+    return fields
+
+
+def _unquote_plus(text: str) -> str:
+    """`urllib.parse.unquote(text.replace("+", " "))`: the escapes (%XX) decoded in C, as `\\xXX` escapes of a
+    bytes literal; text that has one that is not two hex digits, or that is not Unicode text, goes to unquote."""
+    text = text.replace("+", " ")
+    if "%" not in text:
+        return text
+    try:
+        raw = text.replace("\\", "\\\\").replace("%", "\\x").encode("utf-8")
+        return codecs.escape_decode(raw)[0].decode("utf-8", "replace")
+    except (ValueError, UnicodeEncodeError):
+        return unquote(text)
 
 
 def _json(text: str) -> Any:
@@ -171,7 +197,7 @@ def check_body(body: dict[str, Any], source: str | None = None) -> str:
     """NOW or LATER for a parsed body (`source` as parse_body says; None for one Socket Mode hands on, whose kind
     shows in it) when Bolt and the listeners can read it: the fields they read are what Slack puts there, and it is
     a kind this app has listeners for. Raises InvalidEvent naming the field that is not."""
-    if _deeper_than(body, MAX_DEPTH):
+    if source is None and nests_deeper(body):  # (parse_body bounded one that it read)
         raise InvalidEvent(f"body nests deeper than {MAX_DEPTH} levels")
     kind = body.get("type")
     if source is None:
@@ -192,21 +218,6 @@ def check_body(body: dict[str, Any], source: str | None = None) -> str:
         raise InvalidEvent(f"{root} of type {_show(kind)} is not one this app takes")
     _KIND_CHECKS[kind](body, root)
     return kinds[kind]
-
-
-def _deeper_than(value: Any, limit: int) -> bool:
-    """Objects and arrays nested more than `limit` levels (without recursion: a body from Socket Mode is not
-    bounded by load_json)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
-        if children is None:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children)
-    return False
 
 
 def _envelope(body: dict[str, Any], root: str) -> None:
