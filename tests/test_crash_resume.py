@@ -275,14 +275,16 @@ async def test_an_event_another_replica_stopped_renewing_is_taken_up_after_its_l
     await h.settle()
     assert (await store.inbound_counts()).get("processing", 0) == 0 and len(incident_channels(h.sandbox)) == 1
     # when this replica claimed it (the time its work then took apart: on a clock 200 times the wall's, a busy
-    # machine's tenth of a second is 20 s of it)
+    # machine's tenth of a second is 20 s of it; the sweep looks every third of a lease, so one lease more is room
+    # for a loaded machine's delays (a run on PostgreSQL took it 39 s after the lease lapsed), and still says that
+    # the sweep took it up, not a restart)
     taken_at, taken_by = await store.run(
         lambda conn: conn.execute(
             sa.select(inbound_events.c.claimed_at, inbound_events.c.claimed_by).where(inbound_events.c.id == event_id)
         ).one()
     )
     assert taken_by == h.services.intake.holder
-    assert LEASE <= taken_at - claimed_at < LEASE * 2, taken_at - claimed_at
+    assert LEASE <= taken_at - claimed_at < LEASE * 3, taken_at - claimed_at
 
 
 async def test_an_event_whose_retry_was_never_stored_is_taken_up_after_the_longest_backoff(fast: Harness) -> None:
@@ -300,7 +302,7 @@ async def test_an_event_whose_retry_was_never_stored_is_taken_up_after_the_longe
     )
     waited = claimed_at - tried_at
     longest = timedelta(seconds=max(h.services.intake.backoff_s))
-    assert LEASE + longest <= waited < LEASE * 2 + longest, waited  # the sweep looks every third of a lease
+    assert LEASE + longest <= waited < LEASE * 3 + longest, waited  # (the room as above)
     await h.settle()
     counts = await store.inbound_counts()
     assert not counts.get("pending") and not counts.get("processing") and len(incident_channels(h.sandbox)) == 1
