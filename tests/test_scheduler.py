@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -124,6 +124,28 @@ async def test_a_daily_time_is_in_its_time_zone_and_a_restart_does_not_add_a_sec
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
+async def _fired_then_three_leases(
+    store: Store,
+    clock: ScaledClock,
+    kind: str,
+    handler: Callable[[Timer], Awaitable[None]],
+    fired: Callable[[], bool],
+) -> int:
+    """A timer of `kind` due now, with `handler`, until `fired()` says so and the scheduler is idle; then three
+    leases more (by which a timer left to its lease would have been fired again). The timer's id."""
+    scheduler = Scheduler(store, clock)
+    scheduler.on(kind, handler)
+    await scheduler.start()
+    try:
+        timer_id = await scheduler.at(kind, clock.now())
+        assert timer_id is not None
+        await _until(lambda: fired() and not scheduler.busy)
+        await asyncio.sleep(LEASE.total_seconds() * 3 / clock.speed)
+    finally:
+        await scheduler.close()
+    return timer_id
+
+
 async def _row(store: Store, timer_id: int) -> sa.Row[Any]:
     return await store.run(lambda c: c.execute(timers.select().where(timers.c.id == timer_id)).one())
 
@@ -215,16 +237,7 @@ async def test_a_handler_that_raises_ends_fired_and_is_not_fired_again(
         calls.append(timer.id)
         raise RuntimeError("the agent is down")
 
-    scheduler = Scheduler(store, clock)
-    scheduler.on("verify", broken)
-    await scheduler.start()
-    try:
-        timer_id = await scheduler.at("verify", clock.now())
-        assert timer_id is not None
-        await _until(lambda: bool(calls) and not scheduler.busy)
-        await asyncio.sleep(LEASE.total_seconds() * 3 / clock.speed)  # three leases: it would have lapsed
-    finally:
-        await scheduler.close()
+    timer_id = await _fired_then_three_leases(store, clock, "verify", broken, lambda: bool(calls))
     assert calls == [timer_id]
     row = await _row(store, timer_id)
     assert row.status == "fired" and row.fired_at is not None
@@ -245,16 +258,7 @@ async def test_a_handler_that_found_the_database_unavailable_is_fired_again_once
         if len(calls) == 1:
             raise StoreUnavailable("the database is unavailable: TimeoutError: QueuePool limit reached")
 
-    scheduler = Scheduler(store, clock)
-    scheduler.on("propose", once_unavailable)
-    await scheduler.start()
-    try:
-        timer_id = await scheduler.at("propose", clock.now())
-        assert timer_id is not None
-        await _until(lambda: len(calls) == 2 and not scheduler.busy)
-        await asyncio.sleep(LEASE.total_seconds() * 3 / clock.speed)  # and not a third time
-    finally:
-        await scheduler.close()
+    timer_id = await _fired_then_three_leases(store, clock, "propose", once_unavailable, lambda: len(calls) == 2)
     assert len(calls) == 2 and calls[1] - calls[0] >= LEASE * 0.9  # (its lease ran from its claim, a moment before)
     row = await _row(store, timer_id)
     assert row.status == "fired"
