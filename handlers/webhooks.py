@@ -66,7 +66,8 @@ async def store_or_refuse(services: Services, arrival: Arrival, *, wait_s: float
     """Whether the event was stored now (False: a duplicate of one stored before), or the 503 to answer when the
     database is unavailable or does not store it within `wait_s` (a row that lands later is processed then)."""
     try:
-        return await asyncio.wait_for(services.intake.accept(arrival), timeout=wait_s)
+        # begun here, not when wait_for's task first runs: a copy that comes meanwhile waits for this one
+        return await asyncio.wait_for(services.intake.accepting(arrival), timeout=wait_s)
     except (StoreUnavailable, TimeoutError) as exc:
         reason = str(exc) if isinstance(exc, StoreUnavailable) else f"the database did not answer in {wait_s:g} s"
         return _unavailable(services, arrival.source, arrival.delivery_id, reason)

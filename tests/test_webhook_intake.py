@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 
+from bot.runtime.intake import Arrival
 from sandbox.signing import pagerduty_headers
 from tests.harness import WEBHOOK_SECRETS, Harness, fresh_event
 
@@ -111,6 +112,20 @@ async def test_copies_sent_at_once_are_stored_once_and_a_copy_must_be_signed_all
     assert (await h.post_webhook(raw, headers))[1]["duplicate"] is True
     forged = {**headers, "X-PagerDuty-Signature": "v1=" + "0" * 64}
     assert (await h.post_webhook(raw, forged))[0] == 401
+    await h.settle()
+    assert sum((await h.services.store.inbound_counts()).values()) == 1
+
+
+async def test_a_copy_is_known_as_one_as_soon_as_the_first_is_begun(h: Harness) -> None:
+    """The route begins storing a delivery before it waits for anything (not when a task of wait_for's first runs):
+    a copy that the door reads meanwhile waits for that one, and is not read and stored again."""
+    body = json.dumps(fresh_event("pagerduty_incident_annotated.json"))
+    arrival = Arrival("pagerduty", "delivery-begun", "incident.annotated", body, None)
+    first = h.services.intake.accepting(arrival)
+    assert await h.services.intake.copy_of_stored("pagerduty", "delivery-begun", wait_s=5)
+    assert await first is True
+    again = await h.services.intake.accepting(arrival)
+    assert again is False
     await h.settle()
     assert sum((await h.services.store.inbound_counts()).values()) == 1
 

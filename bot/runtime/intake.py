@@ -127,12 +127,23 @@ class Intake:
         database was slow), so that a row which lands late is not left to wait for a lease to lapse."""
         if await self.copy_of_stored(arrival.source, arrival.delivery_id):
             return False
+        return await asyncio.shield(self._storing(arrival))
+
+    def accepting(self, arrival: Arrival) -> asyncio.Future[bool]:
+        """`accept`, begun before this returns: from here on a copy of the delivery is known as one (it waits for
+        this one to be stored, rather than storing itself). Cancelling the future does not stop the storing."""
+        key = (arrival.source, arrival.delivery_id)
+        if key in self._stored or key in self._arriving:
+            return asyncio.ensure_future(self.accept(arrival))
+        return asyncio.shield(self._storing(arrival))
+
+    def _storing(self, arrival: Arrival) -> asyncio.Future[bool]:
         task = asyncio.ensure_future(self._accept(arrival))
         task.add_done_callback(_retrieved)
         key = (arrival.source, arrival.delivery_id)
         self._arriving[key] = task
         task.add_done_callback(functools.partial(self._arrived, key))
-        return await asyncio.shield(task)
+        return task
 
     def _arrived(self, key: tuple[str, str], task: asyncio.Future[bool]) -> None:
         if self._arriving.get(key) is task:
