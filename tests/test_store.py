@@ -210,6 +210,64 @@ async def test_sqlite_transactions_waiting_together_commit_together_and_one_that
         await store.close()
 
 
+async def test_sqlite_stores_a_burst_of_webhook_rows_in_few_statements_with_the_answers_of_one_at_a_time(
+    tmp_path: Path,
+) -> None:
+    """Rows waiting together go in as one INSERT (each statement costs the SQLite thread a turn at the interpreter's
+    lock when the process is busy), and each caller is answered as if stored alone: its new id, or None for a
+    delivery stored before, or stored by a copy ahead of it in the same burst."""
+    store = await Store.open(f"sqlite:///{tmp_path / 'burst.db'}")
+    backend = store.backend
+    assert isinstance(backend, SqliteBackend)
+    inserts: list[str] = []
+    sa.event.listen(
+        backend.engine,
+        "before_cursor_execute",
+        lambda conn, cursor, statement, *_: inserts.append(statement) if statement.startswith("INSERT") else None,
+    )
+
+    def record(delivery: str, holder: str | None = None) -> Any:
+        return store.record_inbound(
+            source="slack" if delivery.startswith("s") else "pagerduty",
+            delivery_id=delivery,
+            event_type="x",
+            body=f"body of {delivery}",
+            received_at=NOW,
+            incident_ref=None,
+            holder=holder,
+        )
+
+    try:
+        earlier = await record("p7")
+        assert isinstance(earlier, int)
+        inserts.clear()
+        deliveries = [f"p{n % 40}" for n in range(60)] + [f"s{n}" for n in range(40)]  # p0..p19 twice, p7 before
+        answers = await asyncio.gather(*(record(d, holder="me/1" if n % 3 else None) for n, d in enumerate(deliveries)))
+        assert len(inserts) < 10  # not one each
+        first: dict[str, int] = {}  # each delivery: the index of its first copy in the burst
+        for n, delivery in enumerate(deliveries):
+            first.setdefault(delivery, n)
+        for n, delivery in enumerate(deliveries):
+            new = first[delivery] == n and delivery != "p7"
+            assert isinstance(answers[n], int) if new else answers[n] is None, (n, delivery, answers[n])
+        rows = await backend.run(
+            lambda conn: conn.execute(sa.text("SELECT id, delivery_id, status, claimed_by FROM inbound_events")).all()
+        )
+        assert len(rows) == len(first)
+        stored = {delivery: (pk, status, holder) for pk, delivery, status, holder in rows}
+        assert stored["p7"][0] == earlier
+        for delivery, n in first.items():
+            if delivery == "p7":
+                continue
+            pk, status, holder = stored[delivery]
+            assert pk == answers[n]
+            assert (status, holder) == (("processing", "me/1") if n % 3 else ("pending", None))
+        again = await asyncio.gather(*(record(d) for d in deliveries))  # every one stored before: nothing new
+        assert again == [None] * len(deliveries)
+    finally:
+        await store.close()
+
+
 async def test_an_urgent_sqlite_transaction_goes_before_queued_ones(tmp_path: Path) -> None:
     # storing a webhook (urgent: PagerDuty waits for the answer) must not queue behind the bot's own work
     store = await Store.open(f"sqlite:///{tmp_path / 'order.db'}")

@@ -25,7 +25,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 import sqlalchemy as sa
 from alembic import command
@@ -37,6 +37,7 @@ from bot.errors import ConfigError, StoreUnavailable
 
 __all__ = [
     "MIGRATIONS",
+    "Alike",
     "AsyncBackend",
     "Backend",
     "ServingLock",
@@ -63,6 +64,25 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,  # connection refused or reset, a connect timeout
 )
 Work = Callable[[sa.Connection], T]
+
+
+@dataclass(frozen=True)
+class Alike(Generic[T]):
+    """A transaction's work that is also one of a kind: called, it runs alone, as any work does; the SQLite thread
+    runs those of one kind that wait side by side as one call of `together` (their `row`s, the results in their
+    order), in as few statements as the kind needs rather than a few each.
+
+    Why: sqlite3 lets go of the interpreter's lock for every statement it steps, and while another thread of the
+    process is busy (the front door reading a burst of requests, the app's loop in a storm) each statement waits
+    about a switch interval to have it back. 64 webhook rows took 50 to 100 ms that way, one INSERT each, against
+    0.4 ms alone; as one INSERT of 64 rows, 6 to 11 ms."""
+
+    together: Callable[[sa.Connection, list[Any]], list[T]]  # also what tells kinds apart
+    row: Any
+    alone: Work[T]
+
+    def __call__(self, conn: sa.Connection) -> T:
+        return self.alone(conn)
 
 
 def alembic_config(connection: sa.Connection | None = None) -> Config:
@@ -95,7 +115,8 @@ class SqliteBackend:
     The thread takes transactions in arrival order, except that urgent ones (storing an inbound webhook, which a
     sender is waiting on) go before any that are queued: the answer to PagerDuty does not wait behind the bot's work.
     Those that are waiting when it takes one (of the same urgency, up to BATCH_MAX) it runs with it in one
-    transaction: a burst of 200 clicks is a few commits, not 200.
+    transaction: a burst of 200 clicks is a few commits, not 200; and those of one kind side by side (`Alike`: the
+    webhooks' rows) in one statement, not one each.
     """
 
     def __init__(self, url: str) -> None:
@@ -173,16 +194,26 @@ class SqliteBackend:
             if conn is None or conn.invalidated or conn.closed:
                 conn = self.engine.connect()
             with conn.begin():
-                results = []
+                results: list[Any] = []
                 began = time.monotonic()
-                for entry in batch:
+                while len(tried) < len(batch):
+                    entry = batch[len(tried)]
                     if tried and (
                         time.monotonic() - began > BATCH_BUDGET_S or (entry[0] != _URGENT and self._urgent_waiting())
                     ):
                         break
+                    work = entry[2].work
+                    if isinstance(work, Alike):  # it and the others of its kind right behind it, in one call
+                        alike = _alike(batch, len(tried), work.together)
+                        tried.extend(alike)
+                        outcomes = work.together(conn, [cast(Alike[Any], e[2].work).row for e in alike])
+                        if len(outcomes) != len(alike):
+                            raise RuntimeError(f"{work.together!r}: {len(outcomes)} results for {len(alike)} rows")
+                        results.extend(outcomes)
+                        continue  # (when that fails, each of them is run again alone, as for a failed transaction)
                     tried.append(entry)
                     try:
-                        results.append(entry[2].work(conn))
+                        results.append(work(conn))
                     except BaseException as exc:
                         failed = _Failed(exc)
                         raise
@@ -238,6 +269,17 @@ _COMMITTED, _TRANSACTION_FAILED = object(), object()
 @dataclass(frozen=True)
 class _Failed:
     error: BaseException
+
+
+def _alike(batch: list[_Batched], start: int, together: object) -> list[_Batched]:
+    """The entries of `batch` from `start` on whose work is an Alike run by `together`."""
+    end = start
+    while end < len(batch):
+        work = batch[end][2].work
+        if not isinstance(work, Alike) or work.together is not together:
+            break
+        end += 1
+    return batch[start:end]
 
 
 def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: Any) -> None:
