@@ -105,6 +105,7 @@ class Backend(Protocol):
 
 
 _URGENT, _NORMAL, _STOP = 0, 1, 2
+ALIKE_MIN = 3  # fewer Alike side by side run one by one: one statement each, where together takes two
 BATCH_MAX = 64  # transactions already waiting that the SQLite thread runs together, with one commit ...
 BATCH_BUDGET_S = 0.02  # ... for at most about this long (the first one's answer waits for the commit)
 
@@ -203,8 +204,9 @@ class SqliteBackend:
                     ):
                         break
                     work = entry[2].work
-                    if isinstance(work, Alike):  # it and the others of its kind right behind it, in one call
-                        alike = _alike(batch, len(tried), work.together)
+                    alike = _alike(batch, len(tried), work.together) if isinstance(work, Alike) else []
+                    if len(alike) >= ALIKE_MIN:  # it and the others of its kind right behind it, in one call
+                        assert isinstance(work, Alike)
                         tried.extend(alike)
                         outcomes = work.together(conn, [cast(Alike[Any], e[2].work).row for e in alike])
                         if len(outcomes) != len(alike):
