@@ -18,11 +18,21 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import make_url
 
+from bot.ports.clock import ScaledClock
 from sandbox.server import Sandbox
 from sandbox.tcp_link import TcpLink
 from sandbox.world import World
 from tests.conftest import POSTGRES_ENV, _drop_postgres_database, _postgres_database
-from tests.harness import SIGNING_SECRET, WEBHOOK_SECRETS, Harness, cards, eventually, incident_channels
+from tests.harness import (
+    SIGNING_SECRET,
+    WEBHOOK_SECRETS,
+    Harness,
+    cards,
+    eventually,
+    incident_channels,
+    pd_status_changes,
+    started_sandbox,
+)
 
 SERVICE = "checkout-service"
 
@@ -166,3 +176,49 @@ async def test_a_copy_of_a_stored_delivery_is_answered_through_an_outage_and_one
     finally:
         lock.released.set()
         await h.close()
+
+
+async def test_an_event_whose_database_went_away_mid_processing_is_taken_up_again_after_its_lease() -> None:
+    """The database goes away while a page is being set up (its channel made in Slack, not yet recorded): what
+    needs the database fails, and the event is not renewed; once the database is back it is taken up again (its
+    retry, or the sweep once its lease has lapsed), and the incident is finished once: one channel, one card, one
+    acknowledgement."""
+    admin_url = os.environ.get(POSTGRES_ENV)
+    if not admin_url:
+        pytest.skip(f"{POSTGRES_ENV} is not set: no PostgreSQL to take away")
+    name, url = await _postgres_database(admin_url)
+    parsed = make_url(url)
+    link = TcpLink(parsed.host or "127.0.0.1", parsed.port or 5432)
+    await link.start()
+    clock = ScaledClock(200.0)  # the 30 s lease in 0.15 s
+    try:
+        async with started_sandbox(World.default(), clock=clock) as sb:
+            h = Harness(
+                sb, parsed.set(host="127.0.0.1", port=link.port).render_as_string(hide_password=False), clock=clock
+            )
+            try:
+                await h.start()
+                made = sb.slack.hold("conversations.create")
+                sb.pagerduty.page(SERVICE, "checkout-service: while the database goes", urgency="high")
+                await asyncio.wait_for(made.reached.wait(), 10)
+                await link.cut()
+                made.release()  # the bot learns of its channel with no database to record it in
+                await asyncio.sleep(0.5)  # a lease and more of virtual time; what needs no database goes on
+                await link.restore()
+
+                async def finished() -> bool:  # the page's event done (its setup's echoes too, those that came
+                    counts = await h.services.store.inbound_counts()  # after the outage: during it they were 503)
+                    return counts.get("done", 0) >= 1 and not counts.keys() - {"done"}
+
+                await eventually(finished, within=30)
+                await h.settle()
+                assert len(incident_channels(sb)) == 1 and len(cards(sb)) == 1
+                assert len(pd_status_changes(sb, "acknowledged")) == 1
+                [incident] = await h.services.store.incidents()
+                assert incident.phase.value == "acknowledged" and incident.channel_id == incident_channels(sb)[0].id
+            finally:
+                await h.close()
+    finally:
+        await link.restore()
+        await link.close()
+        await _drop_postgres_database(admin_url, name)
