@@ -12,6 +12,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -90,9 +91,10 @@ async def _second_page_through_an_outage(h: Harness, outage: Any, recover: Any, 
     assert await _get(h, "/healthz") == 200
 
 
-async def test_postgresql_unreachable_webhooks_get_503_and_the_page_is_taken_after(
-    sandbox: Sandbox, tmp_path: Path
-) -> None:
+@asynccontextmanager
+async def _postgresql_behind_a_link() -> AsyncIterator[tuple[str, TcpLink]]:
+    """A database of its own on the tests' PostgreSQL, reached through a TCP link that a test can cut: (its URL
+    through the link, the link). Skips where no PostgreSQL is given."""
     admin_url = os.environ.get(POSTGRES_ENV)
     if not admin_url:
         pytest.skip(f"{POSTGRES_ENV} is not set: no PostgreSQL to take away")
@@ -100,19 +102,29 @@ async def test_postgresql_unreachable_webhooks_get_503_and_the_page_is_taken_aft
     parsed = make_url(url)
     link = TcpLink(parsed.host or "127.0.0.1", parsed.port or 5432)
     await link.start()
-    h = Harness(sandbox, parsed.set(host="127.0.0.1", port=link.port).render_as_string(hide_password=False))
     try:
-        await h.start()
-
-        async def not_ready() -> None:
-            assert await _get(h, "/readyz") == 503 and await _get(h, "/healthz") == 503
-
-        await _second_page_through_an_outage(h, link.cut, link.restore, during=not_ready)
+        yield parsed.set(host="127.0.0.1", port=link.port).render_as_string(hide_password=False), link
     finally:
         await link.restore()
-        await h.close()
         await link.close()
         await _drop_postgres_database(admin_url, name)
+
+
+async def test_postgresql_unreachable_webhooks_get_503_and_the_page_is_taken_after(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    async with _postgresql_behind_a_link() as (url, link):
+        h = Harness(sandbox, url)
+        try:
+            await h.start()
+
+            async def not_ready() -> None:
+                assert await _get(h, "/readyz") == 503 and await _get(h, "/healthz") == 503
+
+            await _second_page_through_an_outage(h, link.cut, link.restore, during=not_ready)
+        finally:
+            await link.restore()  # (the bot's connections close with the database there)
+            await h.close()
 
 
 class _WriteLockHeld:
@@ -183,42 +195,29 @@ async def test_an_event_whose_database_went_away_mid_processing_is_taken_up_agai
     needs the database fails, and the event is not renewed; once the database is back it is taken up again (its
     retry, or the sweep once its lease has lapsed), and the incident is finished once: one channel, one card, one
     acknowledgement."""
-    admin_url = os.environ.get(POSTGRES_ENV)
-    if not admin_url:
-        pytest.skip(f"{POSTGRES_ENV} is not set: no PostgreSQL to take away")
-    name, url = await _postgres_database(admin_url)
-    parsed = make_url(url)
-    link = TcpLink(parsed.host or "127.0.0.1", parsed.port or 5432)
-    await link.start()
     clock = ScaledClock(200.0)  # the 30 s lease in 0.15 s
-    try:
-        async with started_sandbox(World.default(), clock=clock) as sb:
-            h = Harness(
-                sb, parsed.set(host="127.0.0.1", port=link.port).render_as_string(hide_password=False), clock=clock
-            )
-            try:
-                await h.start()
-                made = sb.slack.hold("conversations.create")
-                sb.pagerduty.page(SERVICE, "checkout-service: while the database goes", urgency="high")
-                await asyncio.wait_for(made.reached.wait(), 10)
-                await link.cut()
-                made.release()  # the bot learns of its channel with no database to record it in
-                await asyncio.sleep(0.5)  # a lease and more of virtual time; what needs no database goes on
-                await link.restore()
+    async with _postgresql_behind_a_link() as (url, link), started_sandbox(World.default(), clock=clock) as sb:
+        h = Harness(sb, url, clock=clock)
+        try:
+            await h.start()
+            made = sb.slack.hold("conversations.create")
+            sb.pagerduty.page(SERVICE, "checkout-service: while the database goes", urgency="high")
+            await asyncio.wait_for(made.reached.wait(), 10)
+            await link.cut()
+            made.release()  # the bot learns of its channel with no database to record it in
+            await asyncio.sleep(0.5)  # a lease and more of virtual time; what needs no database goes on
+            await link.restore()
 
-                async def finished() -> bool:  # the page's event done (its setup's echoes too, those that came
-                    counts = await h.services.store.inbound_counts()  # after the outage: during it they were 503)
-                    return counts.get("done", 0) >= 1 and not counts.keys() - {"done"}
+            async def finished() -> bool:  # the page's event done (its setup's echoes too, those that came
+                counts = await h.services.store.inbound_counts()  # after the outage: during it they were 503)
+                return counts.get("done", 0) >= 1 and not counts.keys() - {"done"}
 
-                await eventually(finished, within=30)
-                await h.settle()
-                assert len(incident_channels(sb)) == 1 and len(cards(sb)) == 1
-                assert len(pd_status_changes(sb, "acknowledged")) == 1
-                [incident] = await h.services.store.incidents()
-                assert incident.phase.value == "acknowledged" and incident.channel_id == incident_channels(sb)[0].id
-            finally:
-                await h.close()
-    finally:
-        await link.restore()
-        await link.close()
-        await _drop_postgres_database(admin_url, name)
+            await eventually(finished, within=30)
+            await h.settle()
+            assert len(incident_channels(sb)) == 1 and len(cards(sb)) == 1
+            assert len(pd_status_changes(sb, "acknowledged")) == 1
+            [incident] = await h.services.store.incidents()
+            assert incident.phase.value == "acknowledged" and incident.channel_id == incident_channels(sb)[0].id
+        finally:
+            await link.restore()
+            await h.close()
