@@ -25,7 +25,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar, cast
+from typing import Any, Generic, Protocol, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -203,19 +203,17 @@ class SqliteBackend:
                         time.monotonic() - began > BATCH_BUDGET_S or (entry[0] != _URGENT and self._urgent_waiting())
                     ):
                         break
-                    work = entry[2].work
-                    alike = _alike(batch, len(tried), work.together) if isinstance(work, Alike) else []
+                    alike = _alike(batch, len(tried))
                     if len(alike) >= ALIKE_MIN:  # it and the others of its kind right behind it, in one call
-                        assert isinstance(work, Alike)
-                        tried.extend(alike)
-                        outcomes = work.together(conn, [cast(Alike[Any], e[2].work).row for e in alike])
+                        tried.extend(batch[len(tried) : len(tried) + len(alike)])
+                        outcomes = alike[0].together(conn, [work.row for work in alike])
                         if len(outcomes) != len(alike):
-                            raise RuntimeError(f"{work.together!r}: {len(outcomes)} results for {len(alike)} rows")
+                            raise RuntimeError(f"{alike[0].together!r}: {len(outcomes)} results for {len(alike)} rows")
                         results.extend(outcomes)
                         continue  # (when that fails, each of them is run again alone, as for a failed transaction)
                     tried.append(entry)
                     try:
-                        results.append(work(conn))
+                        results.append(entry[2].work(conn))
                     except BaseException as exc:
                         failed = _Failed(exc)
                         raise
@@ -273,15 +271,17 @@ class _Failed:
     error: BaseException
 
 
-def _alike(batch: list[_Batched], start: int, together: object) -> list[_Batched]:
-    """The entries of `batch` from `start` on whose work is an Alike run by `together`."""
-    end = start
-    while end < len(batch):
-        work = batch[end][2].work
-        if not isinstance(work, Alike) or work.together is not together:
+def _alike(batch: list[_Batched], start: int) -> list[Alike[Any]]:
+    """The works of `batch` from `start` on that are Alike of the first one's kind (none if it is no Alike)."""
+    first = batch[start][2].work
+    if not isinstance(first, Alike):
+        return []
+    alike: list[Alike[Any]] = []
+    for _, _, job in batch[start:]:
+        if not isinstance(job.work, Alike) or job.work.together is not first.together:
             break
-        end += 1
-    return batch[start:end]
+        alike.append(job.work)
+    return alike
 
 
 def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: Any) -> None:

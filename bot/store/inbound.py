@@ -256,9 +256,10 @@ def _record_together(conn: sa.Connection, rows: list[dict[str, Any]]) -> list[in
     holds the database's one write lock); a count that does not agree fails the transaction, and each row is then
     stored alone. The statement is the driver's (SQLAlchemy took tens of milliseconds to compile one of 64 rows);
     the values go through the columns' own conversions, as they would through SQLAlchemy."""
-    convert = [(name, inbound_events.c[name].type.bind_processor(conn.dialect)) for name in _RECORDED]
+    names = tuple(rows[0])  # (record_inbound makes every row with the same columns)
+    convert = [(name, inbound_events.c[name].type.bind_processor(conn.dialect)) for name in names]
     values = [to(row[name]) if to else row[name] for row in rows for name, to in convert]
-    inserted = conn.exec_driver_sql(_insert_rows(len(rows)), tuple(values))
+    inserted = conn.exec_driver_sql(_insert_rows(names, len(rows)), tuple(values))
     count, last = inserted.rowcount, inserted.lastrowid
     if count == 0:
         return [None] * len(rows)
@@ -272,24 +273,10 @@ def _record_together(conn: sa.Connection, rows: list[dict[str, Any]]) -> list[in
     return [new.pop((row["source"], row["delivery_id"]), None) for row in rows]
 
 
-_RECORDED = (
-    "source",
-    "delivery_id",
-    "event_type",
-    "incident_ref",
-    "body",
-    "status",
-    "attempts",
-    "received_at",
-    "claimed_at",
-    "claimed_by",
-)
-
-
 @functools.cache
-def _insert_rows(count: int) -> str:
-    row = "(" + ", ".join("?" * len(_RECORDED)) + ")"
+def _insert_rows(names: tuple[str, ...], count: int) -> str:
+    row = "(" + ", ".join("?" * len(names)) + ")"
     return (
-        f"INSERT INTO inbound_events ({', '.join(_RECORDED)}) VALUES {', '.join([row] * count)}"
+        f"INSERT INTO inbound_events ({', '.join(names)}) VALUES {', '.join([row] * count)}"
         " ON CONFLICT (source, delivery_id) DO NOTHING"
     )
