@@ -44,6 +44,8 @@ async def test_a_slash_command_through_socket_mode(h: Harness) -> None:
         return [m for m in sb.slack.messages_in("C0INCIDENTS") if m.thread_ts == asked["ts"] != m.ts]
 
     await eventually(lambda: bool(answers()))
+    # the answer is posted before its event is marked done: wait until the bot has nothing in hand
+    await h.settle()
     # each was stored before its envelope was acknowledged; an event sent again is a duplicate, answered once
     stored = await h.services.store.run(
         lambda conn: conn.execute(
