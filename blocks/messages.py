@@ -192,10 +192,24 @@ def slack_slowing(methods: Sequence[str], waiting: dict[str, int]) -> str:
 
 
 def slack_slowed(
-    methods: Sequence[str], *, began: datetime, ended: datetime, waited: int, longest: str, gave_up: int
+    methods: Sequence[str],
+    *,
+    began: datetime,
+    ended: datetime,
+    waited: int,
+    longest: str,
+    gave_up: int,
+    stopped: bool = False,
 ) -> str:
-    """The same message once Slack has let up for a while."""
+    """The same message once Slack has let up for a while (or once sre-agent stopped while it had not)."""
     limited = ", ".join(f"`{escape(m)}`" for m in methods)
+    if stopped:
+        return (
+            f":double_vertical_bar: *Slack was rate-limiting sre-agent* from {when(began)} ({limited}) until this "
+            f"sre-agent stopped at {when(ended)}: {waited} call{'s' if waited != 1 else ''} had waited their turn, "
+            f"the longest {longest}. What was still waiting is taken up again when sre-agent runs again (or by "
+            "another replica)."
+        )
     text = (
         f":white_check_mark: *Slack rate-limited sre-agent* from {when(began)} to {when(ended)} ({limited}): "
         f"{waited} call{'s' if waited != 1 else ''} waited their turn, the longest {longest}."

@@ -486,8 +486,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
             await delegator.session.close()
         await scheduler.close()
         await intake.close()
+        await pacer.close()  # (a slowdown it tells of as cut short lets go of the notice's claim)
         await locks.close()
-        await pacer.close()
         await client.session.close()
         await pager.close()
         if public.page is not None:

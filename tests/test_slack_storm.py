@@ -84,6 +84,44 @@ async def test_waiting_calls_go_after_the_pause_most_urgent_first(tiered: Sandbo
         await slack.client.session.close()
 
 
+async def test_a_slowdown_going_on_when_the_process_stops_is_told_as_cut_short(tiered: Sandbox) -> None:
+    """Stopped while Slack still limits it, the bot does not leave a notice saying calls wait and it will update it
+    when Slack lets up: it updates it to say it stopped. A slowdown it had not told of yet (stopped within the
+    notice's settling time) posts nothing."""
+    slack, pacer = _gateway(tiered, quiet_s=60.0)  # Slack never lets up long enough for the slowdown to end
+    waiting: list[asyncio.Task[object]] = []
+    try:
+        for i in range(20):  # Tier 2's allowance for the window
+            await slack.create_channel(f"early-{i}")
+        waiting = [asyncio.create_task(slack.create_channel(f"late-{i}")) for i in range(3)]
+        await eventually(lambda: any("I will update" in n for n in _notices(tiered)), within=5)
+    finally:
+        for task in waiting:  # as the app's stop cancels what it had in hand
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+        await pacer.close()
+    [notice] = _notices(tiered)
+    assert "*Slack was rate-limiting sre-agent*" in notice and "until this sre-agent stopped" in notice
+    assert "`conversations.create`" in notice and "3 calls had waited their turn" in notice
+    assert "I will update" not in notice and "Every one" not in notice
+    assert pacer.slowdown is None
+
+    # stopped before its notice was due: nothing said
+    second, second_pacer = _gateway(tiered, quiet_s=60.0)
+    late = asyncio.create_task(second.create_channel("late-again"))
+    try:
+        await eventually(lambda: second_pacer.slowdown is not None, within=5)  # answered 429: a slowdown began
+    finally:
+        late.cancel()
+        await asyncio.gather(late, return_exceptions=True)
+        await second_pacer.close()
+    await asyncio.sleep(0.5)  # past the notice's settling time (0.2 s)
+    assert _notices(tiered) == [notice]
+    for gateway in (slack, second):
+        assert gateway.client.session is not None
+        await gateway.client.session.close()
+
+
 async def test_two_replicas_slowed_down_together_say_it_once(tiered: Sandbox, database_url: str) -> None:
     """Slack limits the app, not a process: two replicas on one database, both answered 429 by
     conversations.create, post one notice between them (the one that claimed it), updated when Slack lets up."""

@@ -57,6 +57,8 @@ class SlowdownNotice:
     async def began(self, slowdown: Slowdown) -> None:
         async with self._posting:
             await asyncio.sleep(self.settle_s)
+            if slowdown.stopped:  # the process stopped before there was anything to say: nothing waits on it now
+                return
             waited_turn = False
             while True:
                 if await self._claim():
@@ -96,6 +98,7 @@ class SlowdownNotice:
                     waited=slowdown.waited,
                     longest=duration(slowdown.longest_s),
                     gave_up=slowdown.gave_up,
+                    stopped=slowdown.stopped,
                 )
                 if posted is None:
                     await self.slack.post(self.channel, text)

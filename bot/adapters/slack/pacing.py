@@ -61,6 +61,7 @@ class Slowdown:
     longest_s: float = 0.0  # the longest any one waited
     gave_up: int = 0  # calls that waited longer than allowed and failed
     ended: datetime | None = None
+    stopped: bool = False  # it ended because the process stopped, not because Slack let up
 
 
 class SlowdownObserver(Protocol):
@@ -271,9 +272,17 @@ class Pacer:
         task.add_done_callback(self._telling.discard)
 
     async def close(self) -> None:
+        """Stop pacing; a slowdown still going on ends here, told as cut short by the stop (not as Slack letting
+        up), so that no notice is left saying calls wait."""
         for handle in (self._end_check, *(lane.wake for lane in self._lanes.values())):
             if handle is not None:
                 handle.cancel()
+        slowdown, self._slowdown = self._slowdown, None
+        if slowdown is not None:
+            slowdown.ended = datetime.now(UTC)
+            slowdown.stopped = True
+            if self.observer is not None:
+                self._tell(self.observer.ended(slowdown))
         if self._telling:
             await asyncio.wait(self._telling, timeout=5)
 
