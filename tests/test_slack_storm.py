@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
 import aiohttp
@@ -47,6 +47,14 @@ def _gateway(sb: Sandbox, claims: KeyedLocks | None = None, **pacing: float) -> 
     return slack, pacer
 
 
+async def _use_the_allowance(create: Callable[[str], Awaitable[object]]) -> None:
+    """Tier 2's allowance for the window (20 conversations.create), all at once: the window then frees them all at
+    one time, and the calls answered 429 after them all go at the end of the one Retry-After. One by one on a slow
+    machine they were spread over seconds of the sliding window, some of the later calls were answered 429 again a
+    second later, and a replica's slowdown could end while the other's calls still waited."""
+    await asyncio.gather(*(create(f"early-{i}") for i in range(20)))
+
+
 def _notices(sb: Sandbox) -> list[str]:
     return [m.text for m in sb.slack.messages_in(INCIDENTS) if "rate-limit" in m.text]
 
@@ -54,8 +62,7 @@ def _notices(sb: Sandbox) -> list[str]:
 async def test_waiting_calls_go_after_the_pause_most_urgent_first(tiered: Sandbox) -> None:
     slack, pacer = _gateway(tiered, quiet_s=1.0)
     try:
-        for i in range(20):  # Tier 2's allowance for the window
-            await slack.create_channel(f"early-{i}")
+        await _use_the_allowance(slack.create_channel)
 
         async def create(name: str, rank: int) -> None:
             with urgency(rank):
@@ -91,8 +98,7 @@ async def test_a_slowdown_going_on_when_the_process_stops_is_told_as_cut_short(t
     slack, pacer = _gateway(tiered, quiet_s=60.0)  # Slack never lets up long enough for the slowdown to end
     waiting: list[asyncio.Task[object]] = []
     try:
-        for i in range(20):  # Tier 2's allowance for the window
-            await slack.create_channel(f"early-{i}")
+        await _use_the_allowance(slack.create_channel)
         waiting = [asyncio.create_task(slack.create_channel(f"late-{i}")) for i in range(3)]
         await eventually(lambda: any("I will update" in n for n in _notices(tiered)), within=5)
     finally:
@@ -128,8 +134,7 @@ async def test_two_replicas_slowed_down_together_say_it_once(tiered: Sandbox, da
     store = await Store.open(database_url)
     replicas = [_gateway(tiered, KeyedLocks(store, SystemClock(), instance=name), quiet_s=1.0) for name in "ab"]
     try:
-        for i in range(20):  # Tier 2's allowance for the window
-            await replicas[i % 2][0].create_channel(f"early-{i}")
+        await _use_the_allowance(lambda name: replicas[int(name.split("-")[1]) % 2][0].create_channel(name))
         await asyncio.gather(
             *(slack.create_channel(f"late-{n}-{i}") for n, (slack, _) in enumerate(replicas) for i in range(3))
         )
