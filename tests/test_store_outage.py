@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from bot.ports.clock import ScaledClock
+from bot.store import Store
 from sandbox.server import Sandbox
 from sandbox.tcp_link import TcpLink
 from sandbox.world import World
@@ -150,6 +152,32 @@ class _WriteLockHeld:
     async def recover(self) -> None:
         self.released.set()
         await asyncio.to_thread(self.locker.join)
+
+
+async def test_postgresql_connections_dropped_while_idle_cost_no_transaction() -> None:
+    """The pool's idle connections dropped under it (the server restarted, a failover, the network, an idle
+    timeout): the next transactions find them closed, and each runs again on a fresh connection; none fails."""
+    async with _postgresql_behind_a_link() as (url, link):
+        store = await Store.open(url)
+        try:
+            # five connections in the pool, each idle once its transaction is done
+            slept = await asyncio.gather(*(store.run(_sleep_briefly) for _ in range(5)))
+            assert slept == [1] * 5
+            await link.cut()  # every connection through the link dropped ...
+            await link.restore()  # ... and the database there again at once
+            answers = await asyncio.gather(*(store.run(_one) for _ in range(5)))
+            assert answers == [1] * 5
+            assert await store.run(_one) == 1
+        finally:
+            await store.close()
+
+
+def _sleep_briefly(conn: sa.Connection) -> Any:
+    return conn.execute(sa.text("SELECT 1 FROM pg_sleep(0.05)")).scalar()
+
+
+def _one(conn: sa.Connection) -> Any:
+    return conn.execute(sa.text("SELECT 1")).scalar()
 
 
 async def test_sqlite_locked_by_another_process_webhooks_get_503_and_the_page_is_taken_after(

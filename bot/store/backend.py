@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import fcntl
 import itertools
+import logging
 import os
 import queue
 import socket
@@ -49,6 +50,7 @@ __all__ = [
 ]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 CONNECT_TIMEOUT_S = 5
@@ -355,8 +357,16 @@ class AsyncBackend:
             engine = self._elsewhere[loop]
         else:
             engine = self._elsewhere[loop] = _engine(self.url, pool_size=2, max_overflow=3)
-        async with engine.begin() as conn:
-            return await conn.run_sync(work)
+        try:
+            return await _once(engine, work)
+        except _StaleConnection as stale:
+            # a pooled connection had died (the server restarted, the network dropped it, an idle timeout) and the
+            # transaction was rolled back with it: the pool is renewed, and the work is run once more on a fresh one
+            log.info("a database connection was found closed; running the transaction again: %s", stale.error)
+            try:
+                return await _once(engine, work)
+            except _StaleConnection as again:
+                raise again.error from None
 
     async def leave_loop(self) -> None:
         """This loop (not the first) is done with the store: its pool is closed."""
@@ -393,13 +403,34 @@ class AsyncBackend:
         self._home = None
 
 
+class _StaleConnection(Exception):
+    """The connection was found closed before the transaction's commit (nothing of it was kept)."""
+
+    def __init__(self, error: sa.exc.DBAPIError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+async def _once(engine: AsyncEngine, work: Work[T]) -> T:
+    """`work` in one transaction of `engine`; _StaleConnection when its connection was found closed while the work
+    ran (not at the commit, where whether it was kept cannot be told)."""
+    async with engine.begin() as conn:
+        try:
+            return await conn.run_sync(work)
+        except sa.exc.DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise _StaleConnection(exc) from exc
+            raise
+
+
 def _engine(url: sa.URL, *, pool_size: int, max_overflow: int, pool_wait_s: float = CONNECT_TIMEOUT_S) -> AsyncEngine:
-    # a server that does not answer is said within seconds (asyncpg waits a minute to connect by default)
+    # a server that does not answer is said within seconds (asyncpg waits a minute to connect by default). No ping
+    # before each checkout (a third of a short transaction's CPU, and a round trip): a connection found closed is
+    # run again once instead (AsyncBackend.run)
     return create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=True,
         pool_timeout=pool_wait_s,
         connect_args={"timeout": CONNECT_TIMEOUT_S},
     )
@@ -463,8 +494,12 @@ class Transactions:
         StoreUnavailable when the database cannot be reached (or stays locked): the caller may try again later."""
         try:
             return await self.backend.run(work, urgent=urgent)
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailable(f"the database is unavailable: {type(exc).__name__}: {_first_line(exc)}") from exc
+        except Exception as exc:
+            # (a connection found closed twice in a row is the database going away as well)
+            if isinstance(exc, _UNAVAILABLE) or (isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated):
+                reason = f"{type(exc).__name__}: {_first_line(exc)}"
+                raise StoreUnavailable(f"the database is unavailable: {reason}") from exc
+            raise
 
 
 def _first_line(exc: BaseException) -> str:
