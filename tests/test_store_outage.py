@@ -8,6 +8,7 @@ sqlite3 shell), longer than a webhook may wait."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 import threading
@@ -154,9 +155,11 @@ class _WriteLockHeld:
         await asyncio.to_thread(self.locker.join)
 
 
-async def test_postgresql_connections_dropped_while_idle_cost_no_transaction() -> None:
+async def test_postgresql_connections_dropped_while_idle_cost_no_transaction(caplog: pytest.LogCaptureFixture) -> None:
     """The pool's idle connections dropped under it (the server restarted, a failover, the network, an idle
-    timeout): the next transactions find them closed, and each runs again on a fresh connection; none fails."""
+    timeout): the next transactions find them closed, and each runs again on a fresh connection; none fails, and
+    the log says so without the statement or its parameters."""
+    caplog.set_level(logging.INFO, logger="bot.store.backend")
     async with _postgresql_behind_a_link() as (url, link):
         store = await Store.open(url)
         try:
@@ -168,6 +171,8 @@ async def test_postgresql_connections_dropped_while_idle_cost_no_transaction() -
             answers = await asyncio.gather(*(store.run(_one) for _ in range(5)))
             assert answers == [1] * 5
             assert await store.run(_one) == 1
+            said = [r.getMessage() for r in caplog.records if "found closed" in r.getMessage()]
+            assert said and not any("SELECT" in line or "pg_sleep" in line for line in said), said
         finally:
             await store.close()
 

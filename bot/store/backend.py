@@ -362,7 +362,7 @@ class AsyncBackend:
         except _StaleConnection as stale:
             # a pooled connection had died (the server restarted, the network dropped it, an idle timeout) and the
             # transaction was rolled back with it: the pool is renewed, and the work is run once more on a fresh one
-            log.info("a database connection was found closed; running the transaction again: %s", stale.error)
+            log.info("a database connection was found closed; running the transaction again: %s", _first_line(stale))
             try:
                 return await _once(engine, work)
             except _StaleConnection as again:
@@ -407,7 +407,7 @@ class _StaleConnection(Exception):
     """The connection was found closed before the transaction's commit (nothing of it was kept)."""
 
     def __init__(self, error: sa.exc.DBAPIError) -> None:
-        super().__init__(str(error))
+        super().__init__(_first_line(error))  # (not SQLAlchemy's text of it: that holds the SQL and its parameters)
         self.error = error
 
 
