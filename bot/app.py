@@ -302,6 +302,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     )
     inbox = SlackInbox(bolt, collecting)
     intake.consumers[SLACK_SOURCE] = inbox.handle
+    intake.hold = lambda: inbox.answering_now  # (events stored at the door wait there while Slack is being answered)
     app = web.Application(client_max_size=settings.max_body_bytes)
     declarer = Declarer(opener=opener, pager=pager, slack=slack, clock=clock, catalog=catalog)
     offers = BudgetOffers(

@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -24,7 +25,7 @@ from bot.runtime.door import at_the_door
 from handlers.incident_command import HELP
 from sandbox.botapp import bot_settings_for
 from sandbox.signing import slack_headers
-from tests.harness import SIGNING_SECRET, Harness, eventually, incident_channels
+from tests.harness import SIGNING_SECRET, Harness, cards, eventually, incident_channels
 
 HOLD_S = 20.0  # how long the app's loop is held at most: the answer comes long before, or the door does not work
 
@@ -77,6 +78,29 @@ async def test_a_slash_command_is_stored_and_answered_while_the_apps_loop_is_hel
     assert in_time and result == {"status": 200, "body": b""}, result
     await h.settle()  # then handled on the app's loop: the help is said to the person who asked
     await eventually(lambda: HELP in [e.text for e in sb.slack.ephemerals_for(user)])
+
+
+async def test_a_page_stored_while_slack_is_being_answered_waits_for_the_answers_briefly_at_most(h: Harness) -> None:
+    """Events stored at the door wait there while the door is answering Slack's requests (a burst's answers go
+    before the work behind them), but not for long: a Slack request whose body never finishes coming is being
+    answered the whole time, and a page stored meanwhile is still taken up and its incident set up."""
+    sb = h.sandbox
+    url = urlsplit(h.url)
+    _reader, writer = await asyncio.open_connection(url.hostname, url.port)
+    try:
+        writer.write(
+            f"POST /slack/events HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Length: 1000\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\n\r\ntoken=".encode()
+        )
+        await writer.drain()
+        await eventually(lambda: h.services.slack_inbox.answering_now)
+        sb.pagerduty.page("checkout-service", "checkout-service: 5xx above 5%", priority="P1")
+        await eventually(lambda: len(cards(sb)) == 1, within=10)
+        assert h.services.slack_inbox.answering_now  # the Slack request: still being answered
+    finally:
+        writer.close()
+    await h.settle()
+    assert len(incident_channels(sb)) == 1
 
 
 async def test_the_other_routes_run_on_the_apps_loop(h: Harness) -> None:

@@ -4,7 +4,12 @@ scheduler), and picked up again after a restart. The store is the queue; in-proc
 A delivery sent again (PagerDuty retries, and may deliver one event several times at once) is told apart by its
 (source, delivery id), the store's unique key. One that this process is storing now, or stored lately, is answered
 from memory: a copy that comes while the first is being stored waits for it, and one that comes after it needs no
-transaction at all. The store's key decides the rest (another replica's, one older than the memory)."""
+transaction at all. The store's key decides the rest (another replica's, one older than the memory).
+
+Events stored at the front door (bot/runtime/door.py) are handed to the app's loop together, not one wake-up each;
+and while the door is answering requests (`hold`: a burst of Slack's clicks), they wait at the door, at most HOLD_MAX_S,
+so that taking them up does not take turns at the interpreter's lock with the answers still to be given. Slack's own
+requests wait for such a lull before their work begins anyway (bot/adapters/slack/inbox.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ import contextlib
 import functools
 import logging
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -40,6 +45,8 @@ NOTICE_TRIES = 10
 NOTICE_RETRY = timedelta(seconds=30)
 LEASE = timedelta(seconds=30)  # renewed every 10 s while the work goes on
 RECENT_DELIVERIES = 4096  # deliveries this process stored that it remembers, to answer their copies without the store
+HOLD_MAX_S = 0.1  # the longest an event stored at the door waits there while the door is answering requests
+HOLD_CHECK_S = 0.002  # ... looking this often whether it still is
 
 
 class Pages(Protocol):
@@ -81,8 +88,11 @@ class Intake:
         readers: Mapping[str, Reader] | None = None,
         consumers: Mapping[str, Callable[[str], Awaitable[None]]] | None = None,
         metrics: Metrics = NO_METRICS,
+        hold: Callable[[], bool] | None = None,
     ) -> None:
         self.metrics = metrics
+        # read on the front door's loop: whether it is answering requests now (events stored there wait, see above)
+        self.hold = hold
         self.readers = dict(readers or {})  # by source: how its stored bodies are read (one function each)
         # by source: who handles its stored bodies whole, once (Slack's requests: a click is not tried again, its
         # listener tells the person what failed); done when it returns, even by raising
@@ -102,6 +112,9 @@ class Intake:
         self._home: asyncio.AbstractEventLoop | None = None  # where events are processed (accept may run elsewhere)
         self._arriving: dict[tuple[str, str], asyncio.Future[bool]] = {}  # deliveries being stored now
         self._stored: OrderedDict[tuple[str, str], None] = OrderedDict()  # the last RECENT_DELIVERIES stored
+        # stored at the door, to be taken up on the app's loop (appended there, taken here: deque is thread-safe)
+        self._handed: deque[tuple[InboundEvent, PagerEvent | None]] = deque()
+        self._handing: set[asyncio.Future[None]] = set()  # (door's loop) the hand-over on its way, if any
 
     async def copy_of_stored(self, source: str, delivery_id: str, *, wait_s: float | None = None) -> bool:
         """Whether this is a copy of a delivery that this process stored lately, or is storing now (then once it is
@@ -187,9 +200,29 @@ class Intake:
         if home is None or home is asyncio.get_running_loop():
             self._take_up(event, arrival.parsed)
         else:  # stored at the front door (bot/runtime/door.py): processed on this intake's own loop
-            with contextlib.suppress(RuntimeError):  # that loop has closed: the next life of this instance takes it up
-                home.call_soon_threadsafe(self._take_up, event, arrival.parsed)
+            self._handed.append((event, arrival.parsed))
+            if not self._handing:  # (else a hand-over is on its way, and takes this one too)
+                self._handing.add(asyncio.ensure_future(self._hand_over(home)))
         return True
+
+    async def _hand_over(self, home: asyncio.AbstractEventLoop) -> None:
+        """On the door's loop (a task of it: the door waits for it when it stops): the events stored there, to the
+        app's loop in one wake-up, once the door is not answering requests or they have waited HOLD_MAX_S."""
+        loop = asyncio.get_running_loop()
+        since = loop.time()
+        await asyncio.sleep(0)  # those stored in this turn of the loop (a batch of the store's) go with it
+        for _ in range(int(HOLD_MAX_S / HOLD_CHECK_S)):  # (what the door answers is polled: it is counted there)
+            if self.hold is None or not self.hold() or loop.time() - since >= HOLD_MAX_S:
+                break
+            await asyncio.sleep(HOLD_CHECK_S)
+        self._handing.clear()  # (before the wake-up: one stored from here on is handed over by another)
+        with contextlib.suppress(RuntimeError):  # that loop has closed: the next life of this instance takes them up
+            home.call_soon_threadsafe(self._take_up_handed)
+
+    def _take_up_handed(self) -> None:
+        while self._handed:
+            event, parsed = self._handed.popleft()
+            self._take_up(event, parsed)
 
     def _take_up(self, event: InboundEvent, parsed: PagerEvent | None) -> None:
         """Process an event stored claimed by this process."""

@@ -107,6 +107,11 @@ class SlackInbox:
         finally:
             self._answering -= 1
 
+    @property
+    def answering_now(self) -> bool:
+        """Whether a request is being answered now (read on the thread that answers them)."""
+        return self._answering > 0
+
     async def handle(self, stored: str) -> None:
         """Handle a stored request (`stored_request`): the intake's consumer for SOURCE. Returns when the work its
         listeners started is over, so that a process that dies first leaves it to be handled again."""
