@@ -210,14 +210,16 @@ class Intake:
         app's loop in one wake-up, once the door is not answering requests or they have waited HOLD_MAX_S."""
         loop = asyncio.get_running_loop()
         since = loop.time()
-        await asyncio.sleep(0)  # those stored in this turn of the loop (a batch of the store's) go with it
-        for _ in range(int(HOLD_MAX_S / HOLD_CHECK_S)):  # (what the door answers is polled: it is counted there)
-            if self.hold is None or not self.hold() or loop.time() - since >= HOLD_MAX_S:
-                break
-            await asyncio.sleep(HOLD_CHECK_S)
-        self._handing.clear()  # (before the wake-up: one stored from here on is handed over by another)
-        with contextlib.suppress(RuntimeError):  # that loop has closed: the next life of this instance takes them up
-            home.call_soon_threadsafe(self._take_up_handed)
+        try:
+            await asyncio.sleep(0)  # those stored in this turn of the loop (a batch of the store's) go with it
+            for _ in range(int(HOLD_MAX_S / HOLD_CHECK_S)):  # (what the door answers is polled: it is counted there)
+                if self.hold is None or not self.hold() or loop.time() - since >= HOLD_MAX_S:
+                    break
+                await asyncio.sleep(HOLD_CHECK_S)
+        finally:  # (handed over however the wait ended: cut short by the door's stop, or `hold` failing)
+            self._handing.clear()  # (before the wake-up: one stored from here on is handed over by another)
+            with contextlib.suppress(RuntimeError):  # that loop has closed: this instance's next life takes them up
+                home.call_soon_threadsafe(self._take_up_handed)
 
     def _take_up_handed(self) -> None:
         while self._handed:
