@@ -88,11 +88,11 @@ class Intake:
         readers: Mapping[str, Reader] | None = None,
         consumers: Mapping[str, Callable[[str], Awaitable[None]]] | None = None,
         metrics: Metrics = NO_METRICS,
-        hold: Callable[[], bool] | None = None,
     ) -> None:
         self.metrics = metrics
-        # read on the front door's loop: whether it is answering requests now (events stored there wait, see above)
-        self.hold = hold
+        # read on the front door's loop: whether it is answering requests now (events stored there wait, see above);
+        # set by the app once the Slack inbox it asks is made
+        self.hold: Callable[[], bool] | None = None
         self.readers = dict(readers or {})  # by source: how its stored bodies are read (one function each)
         # by source: who handles its stored bodies whole, once (Slack's requests: a click is not tried again, its
         # listener tells the person what failed); done when it returns, even by raising
@@ -114,7 +114,7 @@ class Intake:
         self._stored: OrderedDict[tuple[str, str], None] = OrderedDict()  # the last RECENT_DELIVERIES stored
         # stored at the door, to be taken up on the app's loop (appended there, taken here: deque is thread-safe)
         self._handed: deque[tuple[InboundEvent, PagerEvent | None]] = deque()
-        self._handing: set[asyncio.Future[None]] = set()  # (door's loop) the hand-over on its way, if any
+        self._handing: asyncio.Future[None] | None = None  # (door's loop) the hand-over on its way, if any
 
     async def copy_of_stored(self, source: str, delivery_id: str, *, wait_s: float | None = None) -> bool:
         """Whether this is a copy of a delivery that this process stored lately, or is storing now (then once it is
@@ -201,8 +201,8 @@ class Intake:
             self._take_up(event, arrival.parsed)
         else:  # stored at the front door (bot/runtime/door.py): processed on this intake's own loop
             self._handed.append((event, arrival.parsed))
-            if not self._handing:  # (else a hand-over is on its way, and takes this one too)
-                self._handing.add(asyncio.ensure_future(self._hand_over(home)))
+            if self._handing is None:  # (else a hand-over is on its way, and takes this one too)
+                self._handing = asyncio.ensure_future(self._hand_over(home))
         return True
 
     async def _hand_over(self, home: asyncio.AbstractEventLoop) -> None:
@@ -217,7 +217,7 @@ class Intake:
                     break
                 await asyncio.sleep(HOLD_CHECK_S)
         finally:  # (handed over however the wait ended: cut short by the door's stop, or `hold` failing)
-            self._handing.clear()  # (before the wake-up: one stored from here on is handed over by another)
+            self._handing = None  # (before the wake-up: one stored from here on is handed over by another)
             with contextlib.suppress(RuntimeError):  # that loop has closed: this instance's next life takes them up
                 home.call_soon_threadsafe(self._take_up_handed)
 
