@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -282,13 +283,67 @@ async def test_an_urgent_sqlite_transaction_goes_before_queued_ones(tmp_path: Pa
         return work
 
     try:
-        normal = [asyncio.create_task(store.run(slow(f"normal{i}"))) for i in range(4)]
-        await asyncio.sleep(0.01)  # normal0 is running, normal1..3 are queued
+        # (an urgent transaction always goes through the store's thread: the loop stays free while it runs)
+        busy = asyncio.create_task(store.run(slow("busy"), urgent=True))
+        await asyncio.sleep(0.01)  # busy is running on the store's thread ...
+        normal = [asyncio.create_task(store.run(slow(f"normal{i}"))) for i in range(3)]
+        await asyncio.sleep(0.01)  # ... and normal0..2 are queued behind it
         await store.run(slow("urgent"), urgent=True)
-        await asyncio.gather(*normal)
+        await asyncio.gather(busy, *normal)
     finally:
         await store.close()
-    assert finished == ["normal0", "urgent", "normal1", "normal2", "normal3"]
+    assert finished == ["busy", "urgent", "normal0", "normal1", "normal2"]
+
+
+async def test_a_sqlite_transaction_with_nothing_ahead_of_it_runs_on_its_callers_thread_and_others_wait_their_turn(
+    tmp_path: Path,
+) -> None:
+    """With the connection free and nothing queued, a transaction runs at once on the caller's thread (a hop to the
+    store's thread and back cost more than most transactions); with others queued, it goes after them, in arrival
+    order; and a coroutine that only runs transactions still lets the loop's other tasks run."""
+    store = await Store.open(f"sqlite:///{tmp_path / 'inline.db'}")
+    ran_on: list[str] = []
+    finished: list[str] = []
+
+    def work(name: str, pause: float = 0.0) -> Callable[[sa.Connection], None]:
+        def run(conn: sa.Connection) -> None:
+            conn.execute(sa.text("SELECT 1"))
+            ran_on.append(threading.current_thread().name)
+            time.sleep(pause)
+            finished.append(name)
+
+        return run
+
+    try:
+        await store.run(work("alone"))
+        assert ran_on == [threading.current_thread().name]
+        ran_on.clear()
+        busy = asyncio.create_task(store.run(work("busy", 0.05), urgent=True))  # on the store's thread
+        await asyncio.sleep(0.01)
+        waiting = [asyncio.create_task(store.run(work(f"queued{i}"))) for i in range(3)]
+        await asyncio.sleep(0)  # queued0..2 are waiting
+        await store.run(work("late"))
+        await asyncio.gather(busy, *waiting)
+        assert finished[1:] == ["busy", "queued0", "queued1", "queued2", "late"]
+        assert ran_on == ["sqlite"] * 5  # queued: the store's thread ran them, the late one too
+
+        turns = 0
+
+        async def other() -> None:
+            nonlocal turns
+            while True:
+                turns += 1
+                await asyncio.sleep(0)
+
+        beside = asyncio.create_task(other())
+        await asyncio.sleep(0)
+        turns = 0
+        for _ in range(100):
+            await store.run(work("again"))
+        beside.cancel()
+        assert turns >= 100 // 16  # the loop had turns among the 100
+    finally:
+        await store.close()
 
 
 async def test_a_proposal_round_trips_and_executes_exactly_once(database_url: str) -> None:

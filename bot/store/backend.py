@@ -110,16 +110,25 @@ _URGENT, _NORMAL, _STOP = 0, 1, 2
 ALIKE_MIN = 3  # fewer Alike side by side run one by one: one statement each, where together takes two
 BATCH_MAX = 64  # transactions already waiting that the SQLite thread runs together, with one commit ...
 BATCH_BUDGET_S = 0.02  # ... for at most about this long (the first one's answer waits for the commit)
+# a transaction run on its caller's thread returns without the loop taking a turn (a turn each cost more than some
+# transactions); every YIELD_EVERY-th one gives the loop a turn, so that a coroutine that runs nothing but
+# transactions (or waits for a row, asking again and again) cannot keep the loop's other work waiting for long
+YIELD_EVERY = 8
 
 
 class SqliteBackend:
-    """SQLite through the stdlib driver on one dedicated thread: each transaction is one hop.
+    """SQLite through the stdlib driver, on one connection that one transaction uses at a time.
 
-    The thread takes transactions in arrival order, except that urgent ones (storing an inbound webhook, which a
-    sender is waiting on) go before any that are queued: the answer to PagerDuty does not wait behind the bot's work.
-    Those that are waiting when it takes one (of the same urgency, up to BATCH_MAX) it runs with it in one
-    transaction: a burst of 200 clicks is a few commits, not 200; and those of one kind side by side (`Alike`: the
-    webhooks' rows) in one statement, not one each.
+    A transaction that finds the connection free and nothing waiting for it runs at once, on the caller's own thread
+    (a hop to another thread and back, two wake-ups, cost more CPU than most of the bot's transactions themselves).
+    Otherwise it waits its turn on one dedicated thread, which takes transactions in arrival order, except that urgent
+    ones (storing an inbound webhook, which a sender is waiting on; a click) go before any that are queued: the answer
+    to PagerDuty does not wait behind the bot's work. Urgent ones always go through that thread, so that a burst of
+    them is stored together while the front door goes on reading. Those that are waiting when it takes one (of the
+    same urgency, up to BATCH_MAX) it runs with it in one transaction: a burst of 200 clicks is a few commits, not 200;
+    and those of one kind side by side (`Alike`: the webhooks' rows) in one statement, not one each.
+    One connection also means one writer, in arrival order, and never "database is locked" between our own
+    transactions.
     """
 
     def __init__(self, url: str) -> None:
@@ -132,6 +141,13 @@ class SqliteBackend:
             connect_args={"timeout": 30, "check_same_thread": False},
         )
         sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        # one connection, kept (a checkout per transaction cost more than SQLite), held by whoever runs a transaction
+        self._conn: sa.Connection | None = None
+        self._using = threading.Lock()
+        # transactions handed to the thread and not yet run: while there are any, a caller's goes after them
+        self._queued = 0
+        self._counting = threading.Lock()
+        self._inline = itertools.count(1)  # transactions run on their callers' threads
         self._jobs: queue.PriorityQueue[_Entry] = queue.PriorityQueue()
         self._order = itertools.count()
         self._thread = threading.Thread(target=self._serve, name="sqlite", daemon=True)
@@ -141,18 +157,51 @@ class SqliteBackend:
     async def run(self, work: Work[T], *, urgent: bool = False) -> T:
         if self._closed:  # nobody would ever answer: say so instead of waiting forever
             raise RuntimeError("the store is closed")
+        if not urgent and not self._queued and self._using.acquire(blocking=False):
+            try:
+                result = self._transaction(work)
+            finally:
+                self._using.release()
+            if next(self._inline) % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+            return result
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
+        self._count(1)
         self._jobs.put((_URGENT if urgent else _NORMAL, next(self._order), _Job(work, future, loop)))
         return await future
 
+    def _count(self, change: int) -> None:
+        with self._counting:
+            self._queued += change
+
+    def _connection(self) -> sa.Connection:
+        if self._conn is None or self._conn.invalidated or self._conn.closed:
+            self._conn = self.engine.connect()
+        return self._conn
+
+    def _transaction(self, work: Work[T]) -> T:
+        """`work` in one transaction of the connection, which the caller holds (`_using`)."""
+        try:
+            conn = self._connection()
+            with conn.begin():
+                return work(conn)
+        except sa.exc.DBAPIError as exc:
+            if exc.connection_invalidated:
+                self._drop()
+            raise
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
     def _serve(self) -> None:
-        conn: sa.Connection | None = None  # one connection, kept: a checkout per transaction cost more than SQLite
         while True:
             priority, order, job = self._jobs.get()
             if job is None:
-                if conn is not None:
-                    conn.close()
+                with self._using:
+                    self._drop()
                 self.engine.dispose()
                 return
             batch = [(priority, order, job)]
@@ -165,27 +214,32 @@ class SqliteBackend:
                     self._jobs.put(waiting)  # back in its place: its order number keeps it there
                     break
                 batch.append((waiting[0], waiting[1], waiting[2]))
-            if len(batch) == 1:
-                conn = self._alone(conn, job)
-                continue
-            conn, tried, outcome = self._together(conn, batch)
-            if not tried:  # nothing ran (the connection could not be had): each is told so alone
-                tried = batch
-                for _, _, one in batch:
-                    conn = self._alone(conn, one)
-            elif outcome is not _COMMITTED:
-                again = tried
-                if isinstance(outcome, _Failed):  # its own work failed: it is told so, the ones before it run again
-                    _hand_over(tried[-1][2], None, outcome.error)
-                    again = tried[:-1]
-                for _, _, one in again:
-                    conn = self._alone(conn, one)
+            with self._using:
+                tried = self._run_batch(batch)
+            self._count(-len(tried))
             for entry in batch[len(tried) :]:  # cut short (an urgent one came, or time was up): back in their places
                 self._jobs.put(entry)
 
-    def _together(
-        self, conn: sa.Connection | None, batch: list[_Batched]
-    ) -> tuple[sa.Connection | None, list[_Batched], object]:
+    def _run_batch(self, batch: list[_Batched]) -> list[_Batched]:
+        """The batch (or as much of it as `_together` took) run, each job answered; those that were."""
+        if len(batch) == 1:
+            self._alone(batch[0][2])
+            return batch
+        tried, outcome = self._together(batch)
+        if not tried:  # nothing ran (the connection could not be had): each is told so alone
+            tried = batch
+            for _, _, one in batch:
+                self._alone(one)
+        elif outcome is not _COMMITTED:
+            again = tried
+            if isinstance(outcome, _Failed):  # its own work failed: it is told so, the ones before it run again
+                _hand_over(tried[-1][2], None, outcome.error)
+                again = tried[:-1]
+            for _, _, one in again:
+                self._alone(one)
+        return tried
+
+    def _together(self, batch: list[_Batched]) -> tuple[list[_Batched], object]:
         """Jobs that waited together run in one transaction, one after the other as they came (what each sees is
         what it would have seen alone, after the ones before it), with one commit; those tried, and how it went:
         committed, the last one tried failed (`_Failed`: nothing is kept), or the transaction itself failed (the
@@ -194,8 +248,7 @@ class SqliteBackend:
         tried: list[_Batched] = []
         failed: _Failed | None = None
         try:
-            if conn is None or conn.invalidated or conn.closed:
-                conn = self.engine.connect()
+            conn = self._connection()
             with conn.begin():
                 results: list[Any] = []
                 began = time.monotonic()
@@ -220,32 +273,24 @@ class SqliteBackend:
                         failed = _Failed(exc)
                         raise
         except BaseException as exc:  # noqa: BLE001 - handed over, or each run again alone, which hands it over
-            if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated and conn is not None:
-                conn.close()
-                conn = None
-            return conn, tried, failed or _TRANSACTION_FAILED
+            if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+                self._drop()
+            return tried, failed or _TRANSACTION_FAILED
         for loop, settled in _by_loop([job for _, _, job in tried], results).items():
             _call_soon(loop, _settle_all, settled)
-        return conn, tried, _COMMITTED
+        return tried, _COMMITTED
 
     def _urgent_waiting(self) -> bool:
         with self._jobs.mutex:
             return bool(self._jobs.queue) and self._jobs.queue[0][0] == _URGENT
 
-    def _alone(self, conn: sa.Connection | None, job: _Job) -> sa.Connection | None:
+    def _alone(self, job: _Job) -> None:
         try:
-            if conn is None or conn.invalidated or conn.closed:
-                conn = self.engine.connect()
-            with conn.begin():
-                result = job.work(conn)
+            result = self._transaction(job.work)
         except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine, which raises it
-            if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated and conn is not None:
-                conn.close()
-                conn = None
             _hand_over(job, None, exc)
         else:
             _hand_over(job, result, None)
-        return conn
 
     async def leave_loop(self) -> None:
         """Nothing to close: the thread answers each caller on its own loop."""
