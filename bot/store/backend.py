@@ -1,9 +1,11 @@
 """How the store's transactions run. A transaction is a plain function over a synchronous SQLAlchemy ``Connection``,
 run by a backend:
-- SQLite: the stdlib driver on one dedicated thread, one thread hop per transaction, urgent ones first.
+- SQLite: the stdlib driver on one connection: a transaction runs on its caller's thread when the connection is
+  free and nothing is queued, else on one dedicated thread (urgent ones first), at most one thread hop a transaction.
   (Through aiosqlite every statement, cursor and commit is its own hop: 2.0 ms for a one-row read on a 2-core machine
   against 0.6 ms here, and those hops, not SQLite, limited how many pages per second the bot could take.)
-  One thread also means one writer, in arrival order, and never "database is locked" between our own transactions.
+  One connection also means one writer, in arrival order, and never "database is locked" between our own
+  transactions.
 - PostgreSQL: asyncpg through SQLAlchemy's async engine, the same function under ``AsyncConnection.run_sync``.
 
 The schema is upgraded in place by Alembic (``migrations/``) on a connection of the backend; ``Transactions`` is

@@ -55,7 +55,7 @@ class IncidentRows(Transactions):
                     incidents.insert(), {**_incident_values(incident), "created_at": now, "updated_at": now}
                 )
                 incident.id = int(result.inserted_primary_key[0])  # type: ignore[index]
-                _append_events(conn, incident, events, locked=True)  # (nobody else sees the row yet)
+                _append_events(conn, incident, events, locked=True, new=True)  # (nobody else sees the row yet)
                 return True
 
             return await self.run(work)
@@ -176,17 +176,17 @@ def _write_incident(conn: sa.Connection, incident: Incident, events: list[Timeli
 
 
 def _append_events(
-    conn: sa.Connection, incident: Incident, events: list[TimelineEvent], *, locked: bool = False
+    conn: sa.Connection, incident: Incident, events: list[TimelineEvent], *, locked: bool = False, new: bool = False
 ) -> None:
     """`events` appended to the incident's timeline, each chained to the hash of the one before. Two transactions
     appending to one incident at once (its opening, and a status page post proposed meanwhile) take turns on the
     incident's row, so that the second reads the first's last event (PostgreSQL; SQLite writes one at a time).
-    `locked`: this transaction holds the row already (it wrote it)."""
+    `locked`: this transaction holds the row already (it wrote it); `new`: it inserted the row (no event yet)."""
     if not events:
         return
     if not locked and conn.dialect.name == "postgresql":
         conn.execute(_LOCK_ROW, {"incident_id": incident.id})
-    last = conn.execute(_LAST_EVENT, {"incident_id": incident.id}).first()
+    last = None if new else conn.execute(_LAST_EVENT, {"incident_id": incident.id}).first()
     seq, prev = (int(last[0]), str(last[1])) if last else (0, GENESIS_HASH)
     rows = []
     for event in events:
