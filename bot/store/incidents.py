@@ -37,6 +37,8 @@ _MESSAGE_REF = sa.select(slack_messages.c.channel, slack_messages.c.ts).where(
     slack_messages.c.incident_id == sa.bindparam("incident_id"), slack_messages.c.purpose == sa.bindparam("purpose")
 )
 _INSERT_EVENTS = timeline_events.insert()
+_INSERT_INCIDENT = incidents.insert()
+_INSERT_MESSAGE = slack_messages.insert()
 _LAST_EVENT = (
     sa.select(timeline_events.c.seq, timeline_events.c.hash)
     .where(timeline_events.c.incident_id == sa.bindparam("incident_id"))
@@ -52,7 +54,7 @@ class IncidentRows(Transactions):
 
             def work(conn: sa.Connection) -> bool:
                 result = conn.execute(
-                    incidents.insert(), {**_incident_values(incident), "created_at": now, "updated_at": now}
+                    _INSERT_INCIDENT, {**_incident_values(incident), "created_at": now, "updated_at": now}
                 )
                 incident.id = int(result.inserted_primary_key[0])  # type: ignore[index]
                 _append_events(conn, incident, events, locked=True, new=True)  # (nobody else sees the row yet)
@@ -162,7 +164,7 @@ class IncidentRows(Transactions):
     async def save_message_ref(self, incident_id: int, purpose: str, channel: str, ts: str, *, now: datetime) -> None:
         def work(conn: sa.Connection) -> None:
             conn.execute(
-                slack_messages.insert(),
+                _INSERT_MESSAGE,
                 {"incident_id": incident_id, "purpose": purpose, "channel": channel, "ts": ts, "created_at": now},
             )
 

@@ -27,6 +27,7 @@ FAILED = "failed"
 FIRING = "firing"  # a timer whose handler runs under a lease (claimed_by, lease_until)
 FIRED = "fired"  # a timer whose handler returned or raised
 BEGUN = "begun:"  # a setup step in the incident's `steps` list that was started, not known to be done
+_INSERT_TIMER = timers.insert()  # built once (a statement built per call costs more than SQLite's own work)
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,7 @@ def _insert_timer(
     key: str | None = None,
 ) -> int:
     result = conn.execute(
-        timers.insert(),
+        _INSERT_TIMER,
         {
             "kind": kind,
             "due_at": due_at,
