@@ -6,7 +6,8 @@ run by a backend:
   against 0.6 ms here, and those hops, not SQLite, limited how many pages per second the bot could take.)
   One connection also means one writer, in arrival order, and never "database is locked" between our own
   transactions.
-- PostgreSQL: asyncpg through SQLAlchemy's async engine, the same function under ``AsyncConnection.run_sync``.
+- PostgreSQL: asyncpg through SQLAlchemy's async engine, the same function in one greenlet (as
+  ``AsyncConnection.run_sync`` runs it).
 
 The schema is upgraded in place by Alembic (``migrations/``) on a connection of the backend; ``Transactions`` is
 the base of the store's groups of queries: a backend and ``run``.
@@ -35,6 +36,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.util import greenlet_spawn
 
 from bot.errors import ConfigError, StoreUnavailable
 
@@ -460,10 +462,17 @@ class _StaleConnection(Exception):
 
 async def _once(engine: AsyncEngine, work: Work[T]) -> T:
     """`work` in one transaction of `engine`; _StaleConnection when its connection was found closed while the work
-    ran (not at the commit, where whether it was kept cannot be told)."""
-    async with engine.begin() as conn:
+    ran (not at the commit, where whether it was kept cannot be told). The checkout, BEGIN, the work, COMMIT and the
+    return to the pool run in one greenlet, as `AsyncConnection.run_sync` runs the work alone: through the async
+    engine's own `begin()` each of them was a greenlet of its own, 0.1 ms of CPU more a transaction (0.4 -> 0.3 ms
+    for a one-row read)."""
+    return await greenlet_spawn(_in_transaction, engine.sync_engine, work)
+
+
+def _in_transaction(engine: sa.Engine, work: Work[T]) -> T:
+    with engine.begin() as conn:
         try:
-            return await conn.run_sync(work)
+            return work(conn)
         except sa.exc.DBAPIError as exc:
             if exc.connection_invalidated:
                 raise _StaleConnection(exc) from exc
