@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -116,6 +117,68 @@ async def test_a_hold_longer_than_a_lease_is_renewed_and_kept(database_url: str)
         await a.close()
         for store in stores:
             await store.close()
+
+
+class _RenewedMeanwhile:
+    """The lock table of `store`, whose renewal of KEY's lease runs while the key is let go and taken again: it
+    waits for `let_go` before renewing and for `taken_again` before answering (a renewal slower than a hand-over of
+    the key from one event's work to the next, as in a storm)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.renewing = asyncio.Event()
+        self.let_go = asyncio.Event()
+        self.updated = asyncio.Event()
+        self.taken_again = asyncio.Event()
+        self.renewed: list[set[str]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    async def renew_locks(self, keys: list[str], *, holder: str, until: datetime) -> set[str]:
+        if KEY not in keys or self.renewing.is_set():
+            return await self.store.renew_locks(keys, holder=holder, until=until)
+        self.renewing.set()
+        await self.let_go.wait()
+        kept = await self.store.renew_locks(keys, holder=holder, until=until)
+        self.renewed.append(kept)
+        self.updated.set()
+        await self.taken_again.wait()
+        return kept
+
+
+async def test_a_key_let_go_and_taken_again_while_its_lease_is_renewed_is_not_said_to_have_lapsed(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = await Store.open(database_url)
+    table = _RenewedMeanwhile(store)
+    locks = KeyedLocks(table, ScaledClock(100), instance="replica-0:8080")  # renewed every 0.1 s
+    await locks.start()
+    done = asyncio.Event()
+
+    async def first() -> None:
+        async with locks.hold(KEY):
+            await table.renewing.wait()  # the renewal has read the keys held: this one among them
+        table.let_go.set()
+
+    async def second() -> None:
+        await table.updated.wait()
+        async with locks.hold(KEY):
+            table.taken_again.set()
+            await done.wait()
+
+    try:
+        both = asyncio.gather(first(), second())
+        async with asyncio.timeout(5):
+            await table.taken_again.wait()
+            await asyncio.sleep(0.05)  # the renewal's answer is read
+        done.set()
+        await both
+    finally:
+        await locks.close()
+        await store.close()
+    assert table.renewed == [set()]  # the renewal found the first taking's row gone ...
+    assert "lapsed while it was held" not in caplog.text  # ... and the key held again is a new taking
 
 
 @pytest.fixture

@@ -226,6 +226,50 @@ async def test_a_renewed_lease_is_not_taken_over_while_the_handler_runs(stores: 
     assert calls == ["first"]
 
 
+class _FiredAnsweredLate(Store):
+    """A store whose answer to a timer's marking as fired comes late (after the row is marked): a slow network's
+    answer, during which the lease renewals go on."""
+
+    def __init__(self, backend: Any) -> None:
+        super().__init__(backend)
+        self.answer = asyncio.Event()
+        self.marked: list[int] = []
+
+    async def finish_timer(self, timer_id: int, *, now: datetime) -> bool:
+        fired = await super().finish_timer(timer_id, now=now)
+        self.marked.append(timer_id)
+        await self.answer.wait()
+        return fired
+
+
+async def test_a_timer_marked_fired_while_its_lease_is_renewed_is_not_said_to_have_been_taken_over(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = await _FiredAnsweredLate.open(database_url)
+    assert isinstance(store, _FiredAnsweredLate)
+    clock = ScaledClock(60.0, start=START)  # renewed every 0.17 s
+    fired: list[int] = []
+
+    async def handler(timer: Timer) -> None:
+        fired.append(timer.id)
+
+    scheduler = Scheduler(store, clock, instance="replica-a:3000")
+    scheduler.on("verify", handler)
+    await scheduler.start()
+    try:
+        timer_id = await scheduler.at("verify", clock.now())
+        await _until(lambda: store.marked == [timer_id])
+        await asyncio.sleep(0.6)  # renewals run while the marking's answer is on its way
+        store.answer.set()
+        await _until(lambda: not scheduler.busy)
+        assert (await _row(store, timer_id)).status == "fired"  # type: ignore[arg-type]
+    finally:
+        await scheduler.close()
+        await store.close()
+    assert fired == [timer_id]
+    assert "taken over" not in caplog.text
+
+
 async def test_a_handler_that_raises_ends_fired_and_is_not_fired_again(
     stores: tuple[Store, Store], caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -66,7 +67,10 @@ class KeyedLocks:
         self.clock = clock
         self.instance = instance
         self.holder = f"{instance}/{uuid.uuid4().hex[:12]}"  # this life of the instance
-        self._held: set[str] = set()  # keys whose rows this process holds now (renewed)
+        # keys whose rows this process holds now (renewed), each with the number of its taking: a key let go and
+        # taken again while its lease was being renewed is a new taking, not a lease that lapsed
+        self._held: dict[str, int] = {}
+        self._takings = itertools.count()
         self._renewing: asyncio.Task[None] | None = None
         self._told = False  # the database says when a key is let go (then `_let_go` wakes who waits for it)
         self.told_poll_s = told_poll_s
@@ -84,10 +88,10 @@ class KeyedLocks:
                     return
                 try:
                     await self._take(key, self.table)
-                    self._held.add(key)
+                    self._held[key] = next(self._takings)
                     yield
                 finally:
-                    self._held.discard(key)
+                    self._held.pop(key, None)
                     await self._release(key, self.table)
         finally:
             lock, users = self._locks[key]
@@ -105,14 +109,14 @@ class KeyedLocks:
         now = self.clock.now()
         if not await self.table.take_lock(key, holder=self.holder, now=now, until=now + LEASE):
             return False
-        self._held.add(key)
+        self._held[key] = next(self._takings)
         return True
 
     async def let_go(self, key: str) -> None:
         """Let go of a key `claim` took."""
         if self.table is None:
             return
-        self._held.discard(key)
+        self._held.pop(key, None)
         await self._release(key, self.table)
 
     async def _take(self, key: str, table: LockTable) -> None:
@@ -173,14 +177,14 @@ class KeyedLocks:
         assert self.clock is not None
         while True:
             await self.clock.sleep(LEASE.total_seconds() / 3)
-            held = sorted(self._held)
+            held = dict(self._held)
             try:
-                kept = await table.renew_locks(held, holder=self.holder, until=self.clock.now() + LEASE)
+                kept = await table.renew_locks(sorted(held), holder=self.holder, until=self.clock.now() + LEASE)
             except Exception:  # a store hiccup must not end the renewals for good
                 log.exception("the locks' leases could not be renewed; trying again")
                 continue
-            for key in set(held) - kept:
-                if key in self._held:  # (not let go meanwhile)
+            for key in held.keys() - kept:
+                if self._held.get(key) == held[key]:  # (not let go meanwhile, nor let go and taken again)
                     log.warning("the lock on %s lapsed while it was held (this process was too slow to renew it)", key)
             if not self._told and self._heard_once:  # its connection ended: listen again
                 await self._listen(table)

@@ -53,6 +53,7 @@ class Scheduler:
         self.instance = instance  # who this process is across restarts (host and port, or SRE_INSTANCE_NAME)
         self.holder = f"{instance}/{uuid.uuid4().hex[:12]}"  # ... and which life of it: the leases it takes
         self._running: set[int] = set()  # timers whose handlers run here now (their leases are renewed)
+        self._finishing: set[int] = set()  # ... of which those whose handlers returned, being marked fired
         self._lease_task: asyncio.Task[None] | None = None
         self._handlers: dict[str, Handler] = {}
         self._recurring: dict[str, CronTrigger] = {}
@@ -174,12 +175,14 @@ class Scheduler:
                 return
             except Exception:  # a handler's failure is logged; the timer is done all the same
                 log.exception("timer %s of kind %r failed (it is not tried again)", timer.id, timer.kind)
+            self._finishing.add(timer.id)  # (a renewal that finds it fired from here on is not told it was taken)
             try:
                 await self.store.finish_timer(timer.id, now=self.clock.now())
             except StoreUnavailable as exc:
                 log.warning("timer %s (%s) ran, not marked fired (it may run again): %s", timer.id, timer.kind, exc)
         finally:
             self._running.discard(timer.id)
+            self._finishing.discard(timer.id)
 
     async def _leases(self) -> None:
         """Renew the leases of the timers firing here every third of a lease (of the scheduler's clock, which may
@@ -193,7 +196,8 @@ class Scheduler:
 
     async def _renew(self, timer_ids: list[int]) -> None:
         held = await self.store.renew_timers(timer_ids, now=self.clock.now(), lease=LEASE, holder=self.holder)
-        still = sum(1 for timer_id in timer_ids if timer_id in self._running)  # not those that finished meanwhile
+        # not those that finished meanwhile, nor those being marked fired (which the renewal may have found fired)
+        still = sum(1 for timer_id in timer_ids if timer_id in self._running and timer_id not in self._finishing)
         if held < still:
             log.warning("%d timers firing here were taken over after their leases lapsed", still - held)
 
