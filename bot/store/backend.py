@@ -114,8 +114,8 @@ _URGENT, _NORMAL, _STOP = 0, 1, 2
 ALIKE_MIN = 3  # fewer Alike side by side run one by one: one statement each, where together takes two
 BATCH_MAX = 64  # transactions already waiting that the SQLite thread runs together, with one commit ...
 BATCH_BUDGET_S = 0.02  # ... for at most about this long (the first one's answer waits for the commit)
-# a transaction run on its caller's thread returns without the loop taking a turn (a turn each cost more than some
-# transactions); every YIELD_EVERY-th one gives the loop a turn, so that a coroutine that runs nothing but
+# a transaction run on its caller's thread runs without the loop taking a turn (a turn each cost more than some
+# transactions); every YIELD_EVERY-th one first gives the loop a turn, so that a coroutine that runs nothing but
 # transactions (or waits for a row, asking again and again) cannot keep the loop's other work waiting for long
 YIELD_EVERY = 8
 
@@ -151,7 +151,7 @@ class SqliteBackend:
         # transactions handed to the thread and not yet run: while there are any, a caller's goes after them
         self._queued = 0
         self._counting = threading.Lock()
-        self._inline = itertools.count(1)  # transactions run on their callers' threads
+        self._turns = itertools.count(1)  # the transactions that may run on their callers' threads
         self._jobs: queue.PriorityQueue[_Entry] = queue.PriorityQueue()
         self._order = itertools.count()
         self._thread = threading.Thread(target=self._serve, name="sqlite", daemon=True)
@@ -161,14 +161,13 @@ class SqliteBackend:
     async def run(self, work: Work[T], *, urgent: bool = False) -> T:
         if self._closed:  # nobody would ever answer: say so instead of waiting forever
             raise RuntimeError("the store is closed")
+        if not urgent and next(self._turns) % YIELD_EVERY == 0:
+            await asyncio.sleep(0)  # (before, not after: the caller goes on from its commit at once, as it did)
         if not urgent and not self._queued and self._using.acquire(blocking=False):
             try:
-                result = self._transaction(work)
+                return self._transaction(work)
             finally:
                 self._using.release()
-            if next(self._inline) % YIELD_EVERY == 0:
-                await asyncio.sleep(0)
-            return result
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._count(1)
