@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -265,6 +266,29 @@ async def test_sqlite_stores_a_burst_of_webhook_rows_in_few_statements_with_the_
             assert (status, holder) == (("processing", "me/1") if n % 3 else ("pending", None))
         again = await asyncio.gather(*(record(d) for d in deliveries))  # every one stored before: nothing new
         assert again == [None] * len(deliveries)
+    finally:
+        await store.close()
+
+
+async def test_a_one_statement_work_is_sent_to_postgresql_without_a_transaction_around_it(database_url: str) -> None:
+    """A read of one statement (an incident by its id, say) is one round trip to PostgreSQL, not three (BEGIN, the
+    statement, COMMIT): it is its own transaction, outside any transaction block (where a savepoint cannot be set)."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite's BEGIN and COMMIT are no round trips: one statement runs as any other work")
+    store = await Store.open(database_url)
+
+    def savepoint(conn: sa.Connection) -> None:
+        conn.execute(sa.text("SAVEPOINT probe"))
+
+    try:
+        await store.run(savepoint)  # in a transaction block: BEGIN was sent first
+        with pytest.raises(sa.exc.DBAPIError, match="can only be used in transaction blocks"):
+            await store.run(savepoint, one_statement=True)
+        incident = _incident("Q-ONE")
+        assert await store.create_incident(incident, [], now=NOW)
+        assert incident.id is not None
+        found = await store.incident(incident.id)  # (one of the reads sent alone)
+        assert found is not None and found.external_id == "Q-ONE"
     finally:
         await store.close()
 

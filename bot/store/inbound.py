@@ -93,7 +93,9 @@ class InboundRows(Transactions):
             return int(pk[0]) if pk else None
 
         try:
-            return await self.run(Alike(_record_together, row, work), urgent=True)
+            # (one statement: a second run of it, after its connection was found closed, finds the row stored by
+            # the first, if it was, and says so as for any duplicate delivery)
+            return await self.run(Alike(_record_together, row, work), urgent=True, one_statement=True)
         except IntegrityError:
             return None
 
@@ -186,7 +188,7 @@ class InboundRows(Transactions):
                 {"event_id": event_id, "status": status, "processed_at": processed_at, "last_error": error},
             )
 
-        return await self.run(work)
+        return await self.run(work, one_statement=True)  # (run twice, the row ends the same)
 
     async def fail_inbound(self, event_id: int, *, now: datetime, error: str, notice: str) -> bool:
         """Give up on an event: `failed` with the reason, and in the same transaction a timer of kind `notice`

@@ -93,7 +93,7 @@ class IncidentRows(Transactions):
             row = (conn.execute(query, params)).first()
             return _incident(row) if row else None
 
-        return await self.run(work)
+        return await self.run(work, one_statement=True)
 
     async def incidents(self, *, open_only: bool = False) -> list[Incident]:
         query = incidents.select().order_by(incidents.c.id)
@@ -150,7 +150,7 @@ class IncidentRows(Transactions):
         def work(conn: sa.Connection) -> bool:
             return conn.execute(_WITH_REF, {"incident_id": incident_id, "ref": ref}).first() is not None
 
-        return await self.run(work)
+        return await self.run(work, one_statement=True)
 
     # Slack message references -------------------------------------------------------------------
 
@@ -159,7 +159,7 @@ class IncidentRows(Transactions):
             row = conn.execute(_MESSAGE_REF, {"incident_id": incident_id, "purpose": purpose}).first()
             return (str(row[0]), str(row[1])) if row else None
 
-        return await self.run(work)
+        return await self.run(work, one_statement=True)
 
     async def save_message_ref(self, incident_id: int, purpose: str, channel: str, ts: str, *, now: datetime) -> None:
         def work(conn: sa.Connection) -> None:

@@ -44,7 +44,9 @@ _TAKE: dict[str, sa.Executable] = {
 }
 _RELEASE = locks.delete().where(locks.c.key == sa.bindparam("key"), locks.c.holder == sa.bindparam("holder"))
 RELEASES = "sre_agent_lock_released"  # the channel a let-go key is said on (PostgreSQL)
-_SAY_RELEASED = sa.select(sa.func.pg_notify(RELEASES, sa.bindparam("key")))
+# PostgreSQL: the row deleted and, if it was, its key said, in one statement (heard when it commits)
+_GONE = _RELEASE.returning(locks.c.key).cte("gone")
+_RELEASE_AND_SAY = sa.select(sa.func.pg_notify(RELEASES, _GONE.c.key)).select_from(_GONE)
 
 
 class LockRows(Transactions):
@@ -55,7 +57,7 @@ class LockRows(Transactions):
             params = {"key": key, "holder": holder, "now": now, "until": until}
             return conn.execute(_TAKE[conn.dialect.name], params).first() is not None
 
-        return await self.run(work)
+        return await self.run(work, one_statement=True)  # (run twice, it finds the row its own: True again)
 
     async def renew_locks(self, keys: list[str], *, holder: str, until: datetime) -> set[str]:
         """Extend the leases `holder` holds on `keys`; the keys it still held (a lapsed one may have been taken)."""
@@ -75,11 +77,10 @@ class LockRows(Transactions):
 
     async def release_lock(self, key: str, *, holder: str) -> None:
         def work(conn: sa.Connection) -> None:
-            let_go = conn.execute(_RELEASE, {"key": key, "holder": holder}).rowcount == 1
-            if let_go and conn.dialect.name == "postgresql":  # (heard when this commits)
-                conn.execute(_SAY_RELEASED, {"key": key})
+            params = {"key": key, "holder": holder}
+            conn.execute(_RELEASE_AND_SAY if conn.dialect.name == "postgresql" else _RELEASE, params)
 
-        await self.run(work)
+        await self.run(work, one_statement=True)  # (run twice, it finds the row gone: nothing more is said)
 
     async def hear_releases(self, heard: Callable[[str], None], lost: Callable[[], None]) -> bool:
         """Have each key let go (by any process) said to `heard`, on this loop; `lost` when that stops. False where

@@ -129,7 +129,7 @@ class PublicPostRows(Transactions):
             row = conn.execute(public_posts.select().where(public_posts.c.id == post_id)).first()
             return _post(row) if row else None
 
-        return await self.run(work)
+        return await self.run(work, one_statement=True)
 
     async def public_posts(
         self, incident_id: int | None = None, *, statuses: Sequence[PostStatus] = ()
@@ -146,7 +146,7 @@ class PublicPostRows(Transactions):
                 query = query.where(public_posts.c.status.in_([str(s) for s in statuses]))
             return [_post(row) for row in conn.execute(query)]
 
-        return await self.run(work)
+        return await self.run(work, one_statement=True)
 
     async def save_public_post(
         self,

@@ -142,7 +142,7 @@ class TimerRows(Transactions):
         def work(conn: sa.Connection) -> bool:
             return conn.execute(_FINISH, {"timer_id": timer_id, "at": now}).rowcount == 1
 
-        return await self.run(work)
+        return await self.run(work, one_statement=True)  # (run twice, it finds the timer fired: False)
 
     async def void_timer_leases(self, *, instance: str, holder: str) -> int:
         """Give back the timers an earlier life of this instance was firing (`<instance>/<another boot>`): their
