@@ -293,6 +293,27 @@ async def test_a_one_statement_work_is_sent_to_postgresql_without_a_transaction_
         await store.close()
 
 
+async def test_a_message_reference_is_kept_once_and_a_second_message_for_its_purpose_is_refused(
+    database_url: str,
+) -> None:
+    """The same reference stored again (its statement run twice, after a connection found closed) is no error; another
+    message for the same purpose is refused, and the first is the one kept."""
+    store = await Store.open(database_url)
+    try:
+        incident = _incident("Q-MSG")
+        assert await store.create_incident(incident, [], now=NOW)
+        assert incident.id is not None
+        await store.save_message_ref(incident.id, "card", "C1", "1700000000.000100", now=NOW)
+        await store.save_message_ref(incident.id, "card", "C1", "1700000000.000100", now=NOW)
+        with pytest.raises(ValueError, match="another card message"):
+            await store.save_message_ref(incident.id, "card", "C1", "1700000000.000200", now=NOW)
+        assert await store.message_ref(incident.id, "card") == ("C1", "1700000000.000100")
+        await store.save_message_ref(incident.id, "findings", "C1", "1700000000.000300", now=NOW)
+        assert await store.message_ref(incident.id, "findings") == ("C1", "1700000000.000300")
+    finally:
+        await store.close()
+
+
 async def test_an_urgent_sqlite_transaction_goes_before_queued_ones(tmp_path: Path) -> None:
     # storing a webhook (urgent: PagerDuty waits for the answer) must not queue behind the bot's own work
     store = await Store.open(f"sqlite:///{tmp_path / 'order.db'}")

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from bot.domain.incident import Incident
@@ -38,7 +39,22 @@ _MESSAGE_REF = sa.select(slack_messages.c.channel, slack_messages.c.ts).where(
 )
 _INSERT_EVENTS = timeline_events.insert()
 _INSERT_INCIDENT = incidents.insert()
-_INSERT_MESSAGE = slack_messages.insert()
+
+
+def _keep_message(insert: Any) -> Any:
+    """A message reference stored, or found stored already the same (a second run of the statement): its id; none
+    when the incident has another message for that purpose."""
+    statement = insert(slack_messages)
+    return statement.on_conflict_do_update(
+        index_elements=[slack_messages.c.incident_id, slack_messages.c.purpose],
+        set_={"ts": statement.excluded.ts},
+        where=sa.and_(
+            slack_messages.c.channel == statement.excluded.channel, slack_messages.c.ts == statement.excluded.ts
+        ),
+    ).returning(slack_messages.c.id)
+
+
+_KEEP_MESSAGE = {"postgresql": _keep_message(postgresql.insert), "sqlite": _keep_message(sqlite.insert)}
 _LAST_EVENT = (
     sa.select(timeline_events.c.seq, timeline_events.c.hash)
     .where(timeline_events.c.incident_id == sa.bindparam("incident_id"))
@@ -162,13 +178,15 @@ class IncidentRows(Transactions):
         return await self.run(work, one_statement=True)
 
     async def save_message_ref(self, incident_id: int, purpose: str, channel: str, ts: str, *, now: datetime) -> None:
-        def work(conn: sa.Connection) -> None:
-            conn.execute(
-                _INSERT_MESSAGE,
-                {"incident_id": incident_id, "purpose": purpose, "channel": channel, "ts": ts, "created_at": now},
-            )
+        """Remember the incident's message for `purpose`. A ValueError when it has another one for it already."""
 
-        return await self.run(work)
+        def work(conn: sa.Connection) -> None:
+            row = {"incident_id": incident_id, "purpose": purpose, "channel": channel, "ts": ts, "created_at": now}
+            if conn.execute(_KEEP_MESSAGE[conn.dialect.name], row).first() is None:
+                raise ValueError(f"incident {incident_id} has another {purpose} message than {channel} {ts} already")
+
+        # (one statement: run twice, it finds the same row and says so)
+        return await self.run(work, one_statement=True)
 
 
 def _write_incident(conn: sa.Connection, incident: Incident, events: list[TimelineEvent], now: datetime) -> None:
