@@ -14,6 +14,7 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +154,41 @@ class _WriteLockHeld:
     async def recover(self) -> None:
         self.released.set()
         await asyncio.to_thread(self.locker.join)
+
+
+async def test_sqlite_locked_by_another_process_keeps_the_loop_free_and_the_write_waits_for_the_lock(
+    tmp_path: Path,
+) -> None:
+    """A transaction run on its caller's thread that finds the write lock held by another process (a backup, a shell
+    on the file) does not hold the caller's loop while it waits: it goes to the store's thread, which waits for the
+    lock (and the loop goes on); once the lock is let go, it is written."""
+    path = tmp_path / "locked.db"
+    store = await Store.open(f"sqlite:///{path}")
+    lock = _WriteLockHeld(path)
+    ticks = 0
+
+    async def ticking() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    ticker = asyncio.create_task(ticking())
+    try:
+        await lock.outage()
+        at = datetime.now(UTC)
+        write = asyncio.create_task(store.add_timer("kept", at, now=at, payload={}))
+        await asyncio.sleep(1.0)
+        assert not write.done()  # it waits for the lock ...
+        assert ticks >= 30  # ... and the loop went on meanwhile (about 100 turns of 10 ms in that second)
+        await lock.recover()
+        assert isinstance(await asyncio.wait_for(write, 10), int)
+        assert [t.kind for t in await store.pending_timers("kept")] == ["kept"]
+    finally:
+        ticker.cancel()
+        if not lock.released.is_set():
+            await lock.recover()
+        await store.close()
 
 
 async def test_postgresql_connections_dropped_while_idle_cost_no_transaction(caplog: pytest.LogCaptureFixture) -> None:

@@ -114,6 +114,11 @@ _URGENT, _NORMAL, _STOP = 0, 1, 2
 ALIKE_MIN = 3  # fewer Alike side by side run one by one: one statement each, where together takes two
 BATCH_MAX = 64  # transactions already waiting that the SQLite thread runs together, with one commit ...
 BATCH_BUDGET_S = 0.02  # ... for at most about this long (the first one's answer waits for the commit)
+# how long a statement waits for another process's write lock (a backup, a shell on the file) before SQLite says
+# "database is locked": a transaction on its caller's thread then goes to the store's thread instead (its loop must not
+# wait), which tries again for up to LOCKED_WAIT_S before the transaction fails
+LOCKED_BUSY_S = 0.1
+LOCKED_WAIT_S = 30
 # a transaction run on its caller's thread runs without the loop taking a turn (a turn each cost more than some
 # transactions); every YIELD_EVERY-th one first gives the loop a turn, so that a coroutine that runs nothing but
 # transactions (or waits for a row, asking again and again) cannot keep the loop's other work waiting for long
@@ -142,7 +147,7 @@ class SqliteBackend:
             pool_size=1,
             max_overflow=0,
             pool_reset_on_return=None,  # every transaction ends in commit or rollback already
-            connect_args={"timeout": 30, "check_same_thread": False},
+            connect_args={"timeout": LOCKED_BUSY_S, "check_same_thread": False},
         )
         sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         # one connection, kept (a checkout per transaction cost more than SQLite), held by whoever runs a transaction
@@ -167,6 +172,10 @@ class SqliteBackend:
         if not urgent and not self._queued and self._using.acquire(blocking=False):
             try:
                 return self._transaction(work)
+            except sa.exc.OperationalError as exc:
+                if not _locked(exc):
+                    raise
+                # (another process holds the write lock: the store's thread waits for it, not this loop)
             finally:
                 self._using.release()
         loop = asyncio.get_running_loop()
@@ -274,7 +283,8 @@ class SqliteBackend:
                     try:
                         results.append(entry[2].work(conn))
                     except BaseException as exc:
-                        failed = _Failed(exc)
+                        if not _locked(exc):  # (locked: not its own failure; each is run alone, patiently)
+                            failed = _Failed(exc)
                         raise
         except BaseException as exc:  # noqa: BLE001 - handed over, or each run again alone, which hands it over
             if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
@@ -288,9 +298,19 @@ class SqliteBackend:
         with self._jobs.mutex:
             return bool(self._jobs.queue) and self._jobs.queue[0][0] == _URGENT
 
+    def _patiently(self, work: Work[T]) -> T:
+        """`work` in one transaction, tried again while another process holds the write lock, for LOCKED_WAIT_S."""
+        deadline = time.monotonic() + LOCKED_WAIT_S
+        while True:
+            try:
+                return self._transaction(work)
+            except sa.exc.OperationalError as exc:
+                if not _locked(exc) or time.monotonic() >= deadline:
+                    raise
+
     def _alone(self, job: _Job) -> None:
         try:
-            result = self._transaction(job.work)
+            result = self._patiently(job.work)
         except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine, which raises it
             _hand_over(job, None, exc)
         else:
@@ -366,6 +386,11 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
         future.set_exception(error)
     else:
         future.set_result(result)
+
+
+def _locked(exc: BaseException) -> bool:
+    """SQLite's "database is locked": another process holds the write lock (SQLITE_BUSY)."""
+    return isinstance(exc, sa.exc.OperationalError) and "locked" in str(exc.orig).lower()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
