@@ -159,9 +159,10 @@ class SqliteBackend:
         self._turns = itertools.count(1)  # the transactions that may run on their callers' threads
         self._jobs: queue.PriorityQueue[_Entry] = queue.PriorityQueue()
         self._order = itertools.count()
+        self._closed = False  # no more transactions are taken (`close` was called) ...
+        self._stopped = False  # ... and the thread has let go of the connection
         self._thread = threading.Thread(target=self._serve, name="sqlite", daemon=True)
         self._thread.start()
-        self._closed = False
 
     async def run(self, work: Work[T], *, urgent: bool = False, one_statement: bool = False) -> T:
         # (`one_statement` changes nothing here: SQLite's BEGIN and COMMIT are no round trips)
@@ -189,6 +190,8 @@ class SqliteBackend:
             self._queued += change
 
     def _connection(self) -> sa.Connection:
+        if self._stopped:  # (a caller that raced `close` on another thread: no connection is opened again)
+            raise RuntimeError("the store is closed")
         if self._conn is None or self._conn.invalidated or self._conn.closed:
             self._conn = self.engine.connect()
         return self._conn
@@ -215,6 +218,7 @@ class SqliteBackend:
             if job is None:
                 with self._using:
                     self._drop()
+                    self._stopped = True
                 self.engine.dispose()
                 return
             batch = [(priority, order, job)]
