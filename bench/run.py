@@ -2,7 +2,8 @@
 or a short summary.
 
     python bench/run.py [--json] [--pages 500] [--rate 50] [--duplicates 5] [--clicks 200] [--open-incidents 1000]
-                        [--postgres-url URL] [--parts bare,sqlite,postgresql,interactions,rss] [--settle-timeout 180]
+                        [--postgres-url URL] [--parts bare,sqlite,postgresql,interactions,rss,capacity]
+                        [--capacity-rate 80] [--capacity-pages 800] [--settle-timeout 180]
 
 intake        per store: `sqlite` (one `sre-agent serve` on a fresh SQLite file) and `postgresql_2_replicas` (two
               serves on one fresh PostgreSQL database, behind the sandbox's round-robin balancer). `pages` pages of
@@ -23,13 +24,19 @@ interactions  bench/interactions.py: `clicks` signed Slack requests (slash comma
               serve; ack_ms, and the sending side's own floor.
               cpu_ms_per_incident: the serves' CPU (user and system, from /proc) from the first page until settled,
               over the incidents set up.
+capacity      whether one serve (SQLite) keeps up with pages sent faster: the sqlite intake again at `capacity_rate`
+              a second (`capacity_pages` pages, the same deliveries): kept_up when the sender's rate was sustained
+              (95% of it or more), every page set up once (none lost, none duplicated, settled) and the card of the
+              99th percentile came within CAPACITY_CARD_P99_MS of its page (the work did not fall behind). The
+              CPU target (10 ms an incident) stands for this: one process setting up 80 incidents a second.
 rss_mb        one serve (SQLite) holding `open_incidents` open incidents (paged at `rate`, no duplicates): VmRSS once
               all are opened and it has settled.
 machine       CPUs, Python, and what else kept the machine busy meanwhile (cpu_s: it may be shared).
 
 No A2A agents (SRE_AGENTS_PATH unset): the intake is measured, not diagnosis. The targets (printed, with whether each
 was met): intake webhook p99 <= 25 ms and a rate >= 30% of the bare server's, per store; no page lost or
-duplicated; interactions ack p99 <= 50 ms; RSS <= 250 MB with 1,000 open incidents.
+duplicated; interactions ack p99 <= 50 ms; RSS <= 250 MB with 1,000 open incidents; one SQLite process keeps up with
+80 pages a second.
 """
 
 from __future__ import annotations
@@ -76,8 +83,10 @@ TARGETS = {
     "duplicated": 0,
     "interactions_ack_p99_ms": 50.0,  # at most
     "rss_mb": 250.0,  # at most, with 1,000 open incidents
+    "capacity_rate_per_s": 80.0,  # at least: one SQLite serve keeps up with pages sent this fast
 }
-PARTS = ("bare", "sqlite", "postgresql", "interactions", "rss")
+CAPACITY_CARD_P99_MS = 1000.0  # kept up: the cards at most this far behind their pages (the 99th percentile)
+PARTS = ("bare", "sqlite", "postgresql", "interactions", "rss", "capacity")
 SETTLE_QUIET_S = 2.0  # the sandbox's feed unchanged this long (and the bot's queue empty) counts as settled
 _LEVEL = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b")
 
@@ -340,6 +349,21 @@ async def intake_run(args: argparse.Namespace, *, database_url: str | None = Non
     return result
 
 
+async def capacity_run(args: argparse.Namespace) -> dict[str, Any]:
+    faster = argparse.Namespace(**{**vars(args), "pages": args.capacity_pages, "rate": args.capacity_rate})
+    result = await intake_run(faster)
+    cards_p99 = (result.get("page_to_card_ms") or {}).get("p99")
+    kept_up = (
+        result["rate_per_s"] >= 0.95 * args.capacity_rate
+        and result["lost"] == 0
+        and result["duplicated"] == 0
+        and result["settled"]
+        and cards_p99 is not None
+        and cards_p99 <= CAPACITY_CARD_P99_MS
+    )
+    return {"asked_rate_per_s": args.capacity_rate, "pages": args.capacity_pages, "kept_up": kept_up, **result}
+
+
 async def bare_run(args: argparse.Namespace) -> dict[str, Any]:
     async with bare_server() as (url, _pid):
         sandbox = Sandbox(
@@ -438,6 +462,12 @@ def verdicts(report: dict[str, Any]) -> dict[str, bool | None]:
         interactions["ack_ms"]["p99"] <= TARGETS["interactions_ack_p99_ms"] if "ack_ms" in interactions else None
     )
     out["rss"] = None if report["rss_mb"] is None else report["rss_mb"] <= TARGETS["rss_mb"]
+    capacity = report["capacity"]
+    out["capacity"] = (
+        capacity["kept_up"] and capacity["asked_rate_per_s"] >= TARGETS["capacity_rate_per_s"]
+        if "kept_up" in capacity
+        else None
+    )
     return out
 
 
@@ -473,6 +503,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             intake["postgresql_2_replicas"] = await phase("postgresql", intake_run(args, database_url=url, replicas=2))
     interactions = await phase("interactions", run_interactions(args.clicks))
     memory = await phase("rss", memory_run(args))
+    capacity = await phase("capacity", capacity_run(args))
     ratio = {
         store: round(result["rate_per_s"] / bare["rate_per_s"], 3)
         if result.get("rate_per_s") and bare.get("rate_per_s")
@@ -513,6 +544,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "settle_quiet_s": SETTLE_QUIET_S,
             "settle_timeout_s": args.settle_timeout,
             "parts": args.parts,
+            "capacity_rate_per_s": args.capacity_rate,
+            "capacity_pages": args.capacity_pages,
         },
         "intake": intake,
         "bare": bare,
@@ -520,6 +553,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "interactions": interactions,
         "rss_mb": memory.get("rss_mb"),
         "rss": memory,
+        "capacity": capacity,
         "targets": TARGETS,
     }
     report["meets_targets"] = verdicts(report)
@@ -563,6 +597,13 @@ def human(report: dict[str, Any]) -> str:
     )
     r = report["rss"]
     lines.append(failed("rss", r) or f"rss: {r['rss_mb']} MB with {r['open_in_store']} open incidents")
+    c = report["capacity"]
+    lines.append(
+        failed("capacity", c)
+        or f"capacity: {c['pages']} pages at {c['asked_rate_per_s']:g}/s to one SQLite serve: {c['rate_per_s']} "
+        f"pages/s, cards p50 {c['page_to_card_ms']['p50']} ms p99 {c['page_to_card_ms']['p99']} ms, "
+        f"{c['cpu_ms_per_incident']} ms of CPU an incident: {'kept up' if c['kept_up'] else 'did NOT keep up'}"
+    )
     lines.append(f"targets: {json.dumps(report['targets'])}")
     lines.append(
         "met: "
@@ -587,12 +628,17 @@ def main() -> None:
         default=list(PARTS),
         help=f"which parts to run, comma-separated (default: all of {','.join(PARTS)})",
     )
+    parser.add_argument("--capacity-rate", type=float, default=80.0, help="pages per second for the capacity part")
+    parser.add_argument("--capacity-pages", type=int, default=800, help="pages the capacity part sends")
     parser.add_argument("--settle-timeout", type=float, default=180.0, help="seconds to wait for the bot to settle")
     args = parser.parse_args()
     if set(args.parts) - set(PARTS):
         parser.error(f"--parts: unknown {sorted(set(args.parts) - set(PARTS))}; known: {','.join(PARTS)}")
-    if args.pages < 1 or args.rate <= 0 or args.duplicates < 1 or args.open_incidents < 1:
-        parser.error("--pages, --rate, --duplicates and --open-incidents must be positive")
+    if (
+        min(args.pages, args.duplicates, args.open_incidents, args.capacity_pages) < 1
+        or min(args.rate, args.capacity_rate) <= 0
+    ):
+        parser.error("--pages, --rate, --duplicates, --open-incidents and the --capacity-* must be positive")
     report = asyncio.run(run(args))
     print(json.dumps(report) if args.json else human(report))
     sys.stdout.flush()
