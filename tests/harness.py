@@ -211,6 +211,31 @@ async def eventually(check: Callable[[], Awaitable[bool] | bool], *, within: flo
         await asyncio.sleep(0.02)
 
 
+class LoopTurns:
+    """How free the running loop is: a task that counts its turns (one every `every` seconds, or every pass of the
+    loop with 0) while the block runs."""
+
+    def __init__(self, every: float = 0.0) -> None:
+        self.every = every
+        self.count = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _tick(self) -> None:
+        while True:
+            self.count += 1
+            await asyncio.sleep(self.every)
+
+    async def __aenter__(self) -> LoopTurns:
+        self._task = asyncio.create_task(self._tick())
+        await asyncio.sleep(0)
+        self.count = 0
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
 async def mention_again(sandbox: Sandbox, sent: dict[str, Any], user: str, channel: str, text: str) -> dict[str, Any]:
     """The event of a mention (`sent`: what send_mention returned) delivered again, as Slack retries: the same id."""
     event = {

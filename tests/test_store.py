@@ -25,6 +25,7 @@ from bot.store import Store
 from bot.store.backend import SqliteBackend
 from bot.store.store import alembic_config
 from bot.store.tables import metadata, timers
+from tests.harness import LoopTurns
 
 NOW = datetime(2026, 11, 20, 3, 2, 11, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
@@ -372,21 +373,10 @@ async def test_a_sqlite_transaction_with_nothing_ahead_of_it_runs_on_its_callers
         assert finished[1:] == ["busy", "queued0", "queued1", "queued2", "late"]
         assert ran_on == ["sqlite"] * 5  # queued: the store's thread ran them, the late one too
 
-        turns = 0
-
-        async def other() -> None:
-            nonlocal turns
-            while True:
-                turns += 1
-                await asyncio.sleep(0)
-
-        beside = asyncio.create_task(other())
-        await asyncio.sleep(0)
-        turns = 0
-        for _ in range(100):
-            await store.run(work("again"))
-        beside.cancel()
-        assert turns >= 100 // 16  # the loop had turns among the 100
+        async with LoopTurns() as turns:
+            for _ in range(100):
+                await store.run(work("again"))
+        assert turns.count >= 100 // 16  # the loop had turns among the 100
     finally:
         await store.close()
 

@@ -32,6 +32,7 @@ from tests.harness import (
     SIGNING_SECRET,
     WEBHOOK_SECRETS,
     Harness,
+    LoopTurns,
     cards,
     eventually,
     incident_channels,
@@ -165,27 +166,18 @@ async def test_sqlite_locked_by_another_process_keeps_the_loop_free_and_the_writ
     path = tmp_path / "locked.db"
     store = await Store.open(f"sqlite:///{path}")
     lock = _WriteLockHeld(path)
-    ticks = 0
-
-    async def ticking() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0.01)
-
-    ticker = asyncio.create_task(ticking())
     try:
         await lock.outage()
         at = datetime.now(UTC)
-        write = asyncio.create_task(store.add_timer("kept", at, now=at, payload={}))
-        await asyncio.sleep(1.0)
+        async with LoopTurns(every=0.01) as turns:
+            write = asyncio.create_task(store.add_timer("kept", at, now=at, payload={}))
+            await asyncio.sleep(1.0)
         assert not write.done()  # it waits for the lock ...
-        assert ticks >= 30  # ... and the loop went on meanwhile (about 100 turns of 10 ms in that second)
+        assert turns.count >= 30  # ... and the loop went on meanwhile (about 100 turns of 10 ms in that second)
         await lock.recover()
         assert isinstance(await asyncio.wait_for(write, 10), int)
         assert [t.kind for t in await store.pending_timers("kept")] == ["kept"]
     finally:
-        ticker.cancel()
         if not lock.released.is_set():
             await lock.recover()
         await store.close()
