@@ -153,10 +153,9 @@ class SqliteBackend:
         # one connection, kept (a checkout per transaction cost more than SQLite), held by whoever runs a transaction
         self._conn: sa.Connection | None = None
         self._using = threading.Lock()
-        # transactions handed to the thread and not yet run: while there are any, a caller's goes after them
-        self._queued = 0
-        self._counting = threading.Lock()
         self._turns = itertools.count(1)  # the transactions that may run on their callers' threads
+        # transactions handed to the thread and not yet done (the queue's unfinished tasks: each taken is marked done
+        # once it ran or went back in): while there are any, a caller's goes after them
         self._jobs: queue.PriorityQueue[_Entry] = queue.PriorityQueue()
         self._order = itertools.count()
         self._closed = False  # no more transactions are taken (`close` was called) ...
@@ -170,7 +169,7 @@ class SqliteBackend:
             raise RuntimeError("the store is closed")
         if not urgent and next(self._turns) % YIELD_EVERY == 0:
             await asyncio.sleep(0)  # (before, not after: the caller goes on from its commit at once, as it did)
-        if not urgent and not self._queued and self._using.acquire(blocking=False):
+        if not urgent and not self._jobs.unfinished_tasks and self._using.acquire(blocking=False):
             try:
                 return self._transaction(work)
             except sa.exc.OperationalError as exc:
@@ -181,13 +180,8 @@ class SqliteBackend:
                 self._using.release()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._count(1)
         self._jobs.put((_URGENT if urgent else _NORMAL, next(self._order), _Job(work, future, loop)))
         return await future
-
-    def _count(self, change: int) -> None:
-        with self._counting:
-            self._queued += change
 
     def _connection(self) -> sa.Connection:
         if self._stopped:  # (a caller that raced `close` on another thread: no connection is opened again)
@@ -229,13 +223,15 @@ class SqliteBackend:
                     break
                 if waiting[0] != priority or waiting[2] is None:
                     self._jobs.put(waiting)  # back in its place: its order number keeps it there
+                    self._jobs.task_done()  # (as taken)
                     break
                 batch.append((waiting[0], waiting[1], waiting[2]))
             with self._using:
                 tried = self._run_batch(batch)
-            self._count(-len(tried))
             for entry in batch[len(tried) :]:  # cut short (an urgent one came, or time was up): back in their places
                 self._jobs.put(entry)
+            for _ in batch:  # each taken: run, or back in the queue (counted there again)
+                self._jobs.task_done()
 
     def _run_batch(self, batch: list[_Batched]) -> list[_Batched]:
         """The batch (or as much of it as `_together` took) run, each job answered; those that were."""
