@@ -22,7 +22,7 @@ from bot.domain.phase import Phase
 from bot.domain.severity import Severity
 from bot.domain.timeline import GENESIS_HASH, EventKind, TimelineEvent, chain_hash
 from bot.store import Store
-from bot.store.backend import SqliteBackend
+from bot.store.backend import MAIN_CONNECTIONS, URGENT_CONNECTIONS, SqliteBackend
 from bot.store.store import alembic_config
 from bot.store.tables import metadata, timers
 from tests.harness import LoopTurns
@@ -290,6 +290,29 @@ async def test_a_one_statement_work_is_sent_to_postgresql_without_a_transaction_
         assert incident.id is not None
         found = await store.incident(incident.id)  # (one of the reads sent alone)
         assert found is not None and found.external_id == "Q-ONE"
+    finally:
+        await store.close()
+
+
+async def test_postgresql_connections_opened_for_a_burst_are_kept_for_the_next_one(database_url: str) -> None:
+    """A burst of transactions at once (five copies of a page at the door, say) opens connections as it needs them;
+    the next burst finds them there, rather than each burst opening server processes and closing them again."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite has one connection, kept for the store's life")
+    store = await Store.open(database_url)
+
+    def backend_pid(conn: sa.Connection) -> int:  # (held a moment: the burst's transactions overlap)
+        return int(conn.execute(sa.text("SELECT pg_backend_pid() FROM pg_sleep(0.2)")).scalar_one())
+
+    async def burst(size: int, *, urgent: bool) -> set[int]:
+        return set(await asyncio.gather(*(store.run(backend_pid, urgent=urgent) for _ in range(size))))
+
+    try:
+        for size, urgent in ((URGENT_CONNECTIONS, True), (MAIN_CONNECTIONS, False)):
+            first = await burst(size, urgent=urgent)
+            assert len(first) == size  # (each of the burst on a connection of its own)
+            for _ in range(3):
+                assert await burst(size, urgent=urgent) == first
     finally:
         await store.close()
 

@@ -62,6 +62,12 @@ CONNECT_TIMEOUT_S = 5
 # time, and waiting its turn is better than failing and being tried again after a backoff (an incident's card then
 # came minutes late); the urgent pools (a webhook's row, a click) keep CONNECT_TIMEOUT_S, under their senders' limits
 POOL_WAIT_S = 30
+# how many connections each PostgreSQL pool may hold: the bot's work, and the urgent transactions (on the app's loop;
+# the front door's loop has a pool of that size too). A pool opens them as they are needed and keeps each one: a pool
+# that closed the ones beyond a smaller kept number ("overflow") opened and closed connections all through a storm
+# (each a new server process: 5% of a replica's CPU and the server's, and a webhook waiting on its connect)
+MAIN_CONNECTIONS = 20
+URGENT_CONNECTIONS = 5
 # what says that the database itself is not there just now (down, unreachable, locked), rather than a query's fault
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
     sa.exc.OperationalError,
@@ -415,8 +421,8 @@ class AsyncBackend:
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+asyncpg")
         self.url = parsed
-        self.engine: AsyncEngine = _engine(parsed, pool_size=10, max_overflow=10, pool_wait_s=POOL_WAIT_S)
-        self.urgent: AsyncEngine = _engine(parsed, pool_size=2, max_overflow=3)
+        self.engine: AsyncEngine = _engine(parsed, connections=MAIN_CONNECTIONS, pool_wait_s=POOL_WAIT_S)
+        self.urgent: AsyncEngine = _engine(parsed, connections=URGENT_CONNECTIONS)
         self._home: asyncio.AbstractEventLoop | None = None  # the first loop to run a transaction (the app's)
         self._elsewhere: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncEngine] = weakref.WeakKeyDictionary()
         self._listening: list[tuple[Any, Callable[[Any], None]]] = []  # `listen`'s connections, when each ends
@@ -430,7 +436,7 @@ class AsyncBackend:
         elif loop in self._elsewhere:
             engine = self._elsewhere[loop]
         else:
-            engine = self._elsewhere[loop] = _engine(self.url, pool_size=2, max_overflow=3)
+            engine = self._elsewhere[loop] = _engine(self.url, connections=URGENT_CONNECTIONS)
         try:
             return await _once(engine, work, one_statement)
         except _StaleConnection as stale:
@@ -514,14 +520,14 @@ def _stale_said(conn: sa.Connection, work: Work[T]) -> T:
         raise
 
 
-def _engine(url: sa.URL, *, pool_size: int, max_overflow: int, pool_wait_s: float = CONNECT_TIMEOUT_S) -> AsyncEngine:
+def _engine(url: sa.URL, *, connections: int, pool_wait_s: float = CONNECT_TIMEOUT_S) -> AsyncEngine:
     # a server that does not answer is said within seconds (asyncpg waits a minute to connect by default). No ping
     # before each checkout (a third of a short transaction's CPU, and a round trip): a connection found closed is
-    # run again once instead (AsyncBackend.run)
+    # run again once instead (AsyncBackend.run). Every connection opened is kept (no overflow): see MAIN_CONNECTIONS
     return create_async_engine(
         url,
-        pool_size=pool_size,
-        max_overflow=max_overflow,
+        pool_size=connections,
+        max_overflow=0,
         pool_timeout=pool_wait_s,
         connect_args={"timeout": CONNECT_TIMEOUT_S},
     )
