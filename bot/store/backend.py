@@ -163,6 +163,7 @@ class SqliteBackend:
         # transactions handed to the thread and not yet done (the queue's unfinished tasks: each taken is marked done
         # once it ran or went back in): while there are any, a caller's goes after them
         self._jobs: queue.PriorityQueue[_Entry] = queue.PriorityQueue()
+        self._handing = threading.Lock()  # held to hand a transaction to the thread, and by the thread at its stop
         self._order = itertools.count()
         self._closed = False  # no more transactions are taken (`close` was called) ...
         self._stopped = False  # ... and the thread has let go of the connection
@@ -186,7 +187,10 @@ class SqliteBackend:
                 self._using.release()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((_URGENT if urgent else _NORMAL, next(self._order), _Job(work, future, loop)))
+        with self._handing:
+            if self._stopped:  # (it raced `close`: the thread that would have answered it is gone)
+                raise RuntimeError("the store is closed")
+            self._jobs.put((_URGENT if urgent else _NORMAL, next(self._order), _Job(work, future, loop)))
         return await future
 
     def _connection(self) -> sa.Connection:
@@ -216,9 +220,10 @@ class SqliteBackend:
         while True:
             priority, order, job = self._jobs.get()
             if job is None:
-                with self._using:
+                with self._handing, self._using:
                     self._drop()
                     self._stopped = True
+                    self._refuse_the_rest()
                 self.engine.dispose()
                 return
             batch = [(priority, order, job)]
@@ -299,6 +304,18 @@ class SqliteBackend:
         for loop, settled in _by_loop([job for _, _, job in tried], results).items():
             _call_soon(loop, _settle_all, settled)
         return tried, _COMMITTED
+
+    def _refuse_the_rest(self) -> None:
+        """At the stop: what was handed over after it (a caller that raced `close`) is told the store is closed, rather
+        than left waiting for an answer that nobody would give."""
+        while True:
+            try:
+                _, _, job = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if job is not None:
+                _hand_over(job, None, RuntimeError("the store is closed"))
+            self._jobs.task_done()
 
     def _urgent_waiting(self) -> bool:
         with self._jobs.mutex:
@@ -461,7 +478,12 @@ class AsyncBackend:
 
         dsn = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
         conn = await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT_S)
-        await conn.add_listener(channel, lambda _conn, _pid, _channel, payload: heard(payload))
+        try:
+            await conn.add_listener(channel, lambda _conn, _pid, _channel, payload: heard(payload))
+        except BaseException:  # (LISTEN failed or was cut off: the connection is not left open, unknown to `close`)
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=CONNECT_TIMEOUT_S)
+            raise
 
         def ended(_conn: Any) -> None:
             lost()
