@@ -18,11 +18,23 @@ from bot.store.backend import Alike, Transactions
 from bot.store.rows import FAILED, PENDING, PROCESSING, InboundEvent, _inbound, _insert_timer, _like_escape
 from bot.store.tables import UTCDateTime, inbound_events
 
-# a delivery stored before is left as it is (a duplicate): no row, and no error that would undo the transaction
+# a delivery stored before is left as it is (a duplicate): no row, and no error that would undo the transaction.
+# On PostgreSQL the statement is run again when its connection was found closed (it is sent alone: see
+# record_inbound), and the first run may have been committed with its answer lost: a row of this very statement (the
+# same holder, received at the same moment) is then its own, and its id is answered, not "a duplicate" (which would
+# leave the event claimed by this process and unprocessed until its lease lapsed)
+_AGAIN = postgresql.insert(inbound_events).excluded
 _INSERT_NEW = {
-    "postgresql": postgresql.insert(inbound_events).on_conflict_do_nothing(
-        index_elements=[inbound_events.c.source, inbound_events.c.delivery_id]
-    ),
+    "postgresql": postgresql.insert(inbound_events)
+    .on_conflict_do_update(
+        index_elements=[inbound_events.c.source, inbound_events.c.delivery_id],
+        set_={"claimed_by": _AGAIN.claimed_by},
+        where=sa.and_(
+            inbound_events.c.claimed_by == _AGAIN.claimed_by,
+            inbound_events.c.received_at == _AGAIN.received_at,
+        ),
+    )
+    .returning(inbound_events.c.id),
     "sqlite": sqlite.insert(inbound_events).on_conflict_do_nothing(
         index_elements=[inbound_events.c.source, inbound_events.c.delivery_id]
     ),
@@ -87,6 +99,8 @@ class InboundRows(Transactions):
 
         def work(conn: sa.Connection) -> int | None:
             result = conn.execute(_INSERT_NEW[conn.dialect.name], row)
+            if conn.dialect.name == "postgresql":
+                return result.scalar_one_or_none()
             if result.rowcount != 1:
                 return None
             pk = result.inserted_primary_key
@@ -94,7 +108,7 @@ class InboundRows(Transactions):
 
         try:
             # (one statement: a second run of it, after its connection was found closed, finds the row stored by
-            # the first, if it was, and says so as for any duplicate delivery)
+            # the first, if it was, and answers its id: see _INSERT_NEW)
             return await self.run(Alike(_record_together, row, work), urgent=True, one_statement=True)
         except IntegrityError:
             return None
