@@ -181,6 +181,63 @@ async def test_a_key_let_go_and_taken_again_while_its_lease_is_renewed_is_not_sa
     assert "lapsed while it was held" not in caplog.text  # ... and the key held again is a new taking
 
 
+class _SlowToLetGo:
+    """The lock table of `store`, whose letting go of a key waits for `go` (a database slow to answer)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.letting_go = asyncio.Event()
+        self.go = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    async def release_lock(self, key: str, *, holder: str) -> None:
+        self.letting_go.set()
+        await self.go.wait()
+        await self.store.release_lock(key, holder=holder)
+
+
+async def test_a_key_taken_again_while_a_cancelled_holder_still_lets_it_go_waits_for_its_row_to_go(
+    database_url: str,
+) -> None:
+    """A holder cancelled while it lets go of a key (the process stopping, a timeout) frees the key in its process at
+    once, and the row's deletion goes on. The next holder in the process waits for that deletion before it takes the
+    key: else it found the row still its own, went on, and the row was deleted under it while it worked (and
+    another replica could have taken the key meanwhile)."""
+    store = await Store.open(database_url)
+    table = _SlowToLetGo(store)
+    locks = KeyedLocks(table, SystemClock(), instance="replica-0:8080")
+    await locks.start()
+
+    async def first() -> None:
+        async with locks.hold(KEY):
+            pass
+
+    held: list[set[str]] = []
+
+    async def second() -> None:
+        async with locks.hold(KEY):
+            held.append(await store.renew_locks([KEY], holder=locks.holder, until=SystemClock().now() + LEASE))
+
+    try:
+        holder = asyncio.ensure_future(first())
+        await asyncio.wait_for(table.letting_go.wait(), 5)
+        holder.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await holder
+        taking = asyncio.ensure_future(second())
+        await asyncio.sleep(0.2)
+        assert held == []  # it waits for the first holder's row to be deleted ...
+        table.go.set()
+        await asyncio.wait_for(taking, 5)
+        assert held == [{KEY}]  # ... then holds a row of its own while it works
+    finally:
+        table.go.set()
+        await locks.close()
+        await store.close()
+
+
 @pytest.fixture
 async def told(database_url: str) -> AsyncIterator[tuple[KeyedLocks, KeyedLocks, Store]]:
     """Two replicas told when a key is let go (PostgreSQL), whose own polls are a minute apart; and a store."""

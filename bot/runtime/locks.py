@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import uuid
@@ -76,6 +77,10 @@ class KeyedLocks:
         self.told_poll_s = told_poll_s
         self._waiting: dict[str, asyncio.Event] = {}  # keys this process waits for another to let go
         self._heard_once = False  # (where the database never could say it, it is not asked again)
+        # keys whose rows are being let go: a holder cancelled while it let go frees the key in this process at
+        # once, and the next taking here waits for that deletion (else the row it found still its own was deleted
+        # under it, and another replica could take the key while it worked)
+        self._releasing: dict[str, asyncio.Future[None]] = {}
 
     @asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[None]:
@@ -106,6 +111,7 @@ class KeyedLocks:
         if self.table is None:
             return True
         assert self.clock is not None
+        await self._let_go_first(key)
         now = self.clock.now()
         if not await self.table.take_lock(key, holder=self.holder, now=now, until=now + LEASE):
             return False
@@ -123,6 +129,7 @@ class KeyedLocks:
         """Wait until this process holds `key`'s row: another replica lets it go, or its lease lapses. (One task of
         this process at a time waits for a key: the others wait for the local lock.)"""
         assert self.clock is not None
+        await self._let_go_first(key)
         wait = WAIT_FIRST_S
         let_go = self._waiting[key] = asyncio.Event()
         try:
@@ -158,10 +165,25 @@ class KeyedLocks:
             waiting.set()
 
     async def _release(self, key: str, table: LockTable) -> None:
+        releasing = asyncio.ensure_future(table.release_lock(key, holder=self.holder))
+        self._releasing[key] = releasing
+        releasing.add_done_callback(functools.partial(self._released, key))
         try:
-            await asyncio.shield(table.release_lock(key, holder=self.holder))
+            await asyncio.shield(releasing)  # (cancelled meanwhile: the row is still let go, see `_releasing`)
         except Exception as exc:  # noqa: BLE001 - the lease lapses instead: the others wait a little longer
             log.warning("could not let go of the lock on %s (it lapses within %s): %s", key, LEASE, exc)
+
+    def _released(self, key: str, releasing: asyncio.Future[None]) -> None:
+        if self._releasing.get(key) is releasing:
+            del self._releasing[key]
+        if not releasing.cancelled():
+            releasing.exception()  # (retrieved: `_release` says it, or its lease lapses if its holder was cancelled)
+
+    async def _let_go_first(self, key: str) -> None:
+        """Wait until this process's row for `key`, if it is being let go, is gone."""
+        releasing = self._releasing.get(key)
+        if releasing is not None:
+            await asyncio.wait({releasing})
 
     async def start(self) -> None:
         """Void what an earlier life of this instance held, then renew the leases held, every third of a lease."""
