@@ -22,7 +22,7 @@ from bot.domain.phase import Phase
 from bot.domain.severity import Severity
 from bot.domain.timeline import GENESIS_HASH, EventKind, TimelineEvent, chain_hash
 from bot.store import Store
-from bot.store.backend import MAIN_CONNECTIONS, URGENT_CONNECTIONS, SqliteBackend
+from bot.store.backend import MAIN_CONNECTIONS, URGENT_CONNECTIONS, YIELD_EVERY, SqliteBackend
 from bot.store.store import alembic_config
 from bot.store.tables import metadata, timers
 from tests.harness import LoopTurns
@@ -294,6 +294,38 @@ async def test_a_one_statement_work_is_sent_to_postgresql_without_a_transaction_
         await store.close()
 
 
+async def test_a_webhook_row_stored_again_by_its_own_statement_is_its_own_not_a_duplicate(database_url: str) -> None:
+    """On PostgreSQL a webhook's row is stored by one statement sent alone, which is sent again when its connection
+    is found closed; the first may have been committed with its answer lost. The row that the very same statement
+    stored (the same holder, received at the same moment) is answered as stored, so the event is processed now; a
+    delivery of it at another moment, or by another replica, is a duplicate."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite sends no statement twice")
+    store = await Store.open(database_url)
+
+    async def record(*, holder: str | None = "replica-a/1", at: datetime = NOW) -> int | None:
+        return await store.record_inbound(
+            source="pagerduty",
+            delivery_id="once",
+            event_type="incident.triggered",
+            body="{}",
+            received_at=at,
+            incident_ref="P1",
+            holder=holder,
+        )
+
+    try:
+        first = await record()
+        assert first is not None
+        assert await record() == first  # the same statement again: its own row
+        assert await record(at=NOW + timedelta(seconds=1)) is None  # delivered again later: a duplicate
+        assert await record(holder="replica-b/1") is None  # by another replica: a duplicate
+        event = await store.claim_inbound(first, now=NOW + timedelta(hours=1), lease=LEASE, holder="x")
+        assert event is not None and event.attempts == 2  # (one row, stored once: claimed by the first, then lapsed)
+    finally:
+        await store.close()
+
+
 async def test_postgresql_connections_opened_for_a_burst_are_kept_for_the_next_one(database_url: str) -> None:
     """A burst of transactions at once (five copies of a page at the door, say) opens connections as it needs them;
     the next burst finds them there, rather than each burst opening server processes and closing them again."""
@@ -362,6 +394,27 @@ async def test_an_urgent_sqlite_transaction_goes_before_queued_ones(tmp_path: Pa
     finally:
         await store.close()
     assert finished == ["busy", "urgent", "normal0", "normal1", "normal2"]
+
+
+async def test_a_sqlite_transaction_that_races_the_close_is_told_the_store_is_closed(tmp_path: Path) -> None:
+    """A transaction begun just before the store closes, whose turn it was to let the loop run first (or one from
+    another thread's loop), and that reaches the store's thread only after that thread stopped: it is told the
+    store is closed, rather than waiting for ever for an answer that nobody would give."""
+    backend = SqliteBackend(f"sqlite:///{tmp_path / 'closing.db'}")
+
+    def nothing(conn: sa.Connection) -> None:
+        conn.execute(sa.text("SELECT 1"))
+
+    calls = [asyncio.ensure_future(backend.run(nothing)) for _ in range(YIELD_EVERY)]
+    await asyncio.sleep(0)  # each has run, but the one whose turn it is to let the loop run first
+    closing = threading.Thread(target=asyncio.run, args=(backend.close(),))  # closed meanwhile, from elsewhere
+    closing.start()
+    closing.join(10)
+    assert not closing.is_alive()
+    outcomes = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 5)
+    refused = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(refused) == 1 and isinstance(refused[0], RuntimeError) and "closed" in str(refused[0])
+    assert outcomes.count(None) == YIELD_EVERY - 1
 
 
 async def test_a_sqlite_transaction_with_nothing_ahead_of_it_runs_on_its_callers_thread_and_others_wait_their_turn(
