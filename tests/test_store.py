@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +23,7 @@ from bot.domain.incident import Incident
 from bot.domain.phase import Phase
 from bot.domain.severity import Severity
 from bot.domain.timeline import GENESIS_HASH, EventKind, TimelineEvent, chain_hash
+from bot.errors import StoreUnavailable
 from bot.store import Store
 from bot.store.backend import MAIN_CONNECTIONS, URGENT_CONNECTIONS, YIELD_EVERY, SqliteBackend
 from bot.store.store import alembic_config
@@ -394,6 +397,27 @@ async def test_an_urgent_sqlite_transaction_goes_before_queued_ones(tmp_path: Pa
     finally:
         await store.close()
     assert finished == ["busy", "urgent", "normal0", "normal1", "normal2"]
+
+
+async def test_a_sqlite_schema_upgrade_that_fails_halfway_leaves_nothing_of_itself(tmp_path: Path) -> None:
+    """The migrations run in one transaction on SQLite too (its driver runs CREATE and ALTER outside of one unless
+    told): one that fails halfway leaves the file as it was, and the next start, the obstacle gone, upgrades it."""
+    path = tmp_path / "halfway.db"
+    with sqlite3.connect(path) as conn:  # a table that a later migration makes: that migration fails
+        conn.execute("CREATE TABLE slo_snapshots (id INTEGER PRIMARY KEY)")
+
+    def tables() -> set[str]:
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            return {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+    with pytest.raises(StoreUnavailable, match="slo_snapshots already exists"):
+        await Store.open(f"sqlite:///{path}")
+    assert tables() == {"slo_snapshots"}  # not the tables of the migrations before it, nor a version
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("DROP TABLE slo_snapshots")
+    store = await Store.open(f"sqlite:///{path}")
+    await store.close()
+    assert {"incidents", "slo_snapshots", "alembic_version"} <= tables()
 
 
 async def test_a_sqlite_transaction_that_races_the_close_is_told_the_store_is_closed(tmp_path: Path) -> None:

@@ -105,6 +105,13 @@ def alembic_config(connection: sa.Connection | None = None) -> Config:
 
 
 def _upgrade(connection: sa.Connection) -> None:
+    """The schema brought to head in the caller's transaction: all of it, or (failing) none of it. Python's sqlite3
+    begins a transaction only before a row is written, and runs CREATE and ALTER outside of one, each kept at once:
+    a migration that failed halfway left the tables it had made without the version that says so, and every start
+    after it failed on "table already exists". On SQLite the transaction is begun first, here."""
+    driver = connection.connection.driver_connection
+    if connection.dialect.name == "sqlite" and driver is not None and not driver.in_transaction:
+        connection.exec_driver_sql("BEGIN")
     command.upgrade(alembic_config(connection), "head")
 
 
