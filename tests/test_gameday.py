@@ -107,8 +107,10 @@ async def test_what_a_recording_holds(folder: Path) -> None:
     # Dana approved the proposal a minute after she saw it, as the original script has her do
     approve = script.index({"click": {"user": "u0dana", "action": "proposal.approve", "proposal": 1}})
     assert script[approve - 2]["wait"]["until"] == "proposed"
-    took = script[approve - 1]["wait"]  # 1m, and the moments it took the play to see the proposal (at 120x)
-    assert took.endswith("s") and 60 <= int(took[:-1]) <= 65
+    # 1m, give or take the moments between the proposal's posting and the play seeing it: at 120x a second is 8 ms of
+    # real time, and on a busy machine those moments have made it 59 s
+    took = script[approve - 1]["wait"]
+    assert took.endswith("s") and 55 <= int(took[:-1]) <= 70
     assert scenario["world"]["pagerduty"]["next_incident_number"] == 4211  # replayed as INC-4211
     [policy] = scenario["world"]["escalation_policies"]
     assert policy["levels"] == [["u0dana"]]

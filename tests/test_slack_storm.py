@@ -256,8 +256,10 @@ async def test_a_storm_under_slacks_rate_tiers_loses_nothing_and_goes_by_severit
         first_429 = next(n for n, c in enumerate(creates) if c.status == 429)
         waited = [severity_of[c.args["name"]] for c in creates[first_429:] if c.status == 200]
         assert waited == sorted(waited, key=lambda s: s.rank), waited  # the most severe first
-        # (pages are handled concurrently, so which 20 got through first varies: most P1s, and some less severe, wait)
-        assert waited.count(Severity.P1) >= PER_SEVERITY // 2 and waited[-1] is not Severity.P1, waited
+        # (pages are handled concurrently, so which 20 got through first varies, and more so on a busy machine: usually
+        # most P1s wait, once only 2 of them did. What makes the order above say something: P1s and less severe ones
+        # both waited, and the last to have its channel was not a P1)
+        assert Severity.P1 in waited and len(set(waited)) >= 2 and waited[-1] is not Severity.P1, waited
 
         assert set(await h.services.store.inbound_counts()) <= {"done", "ignored"}
         failures = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
