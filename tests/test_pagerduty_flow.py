@@ -272,3 +272,25 @@ async def test_sre_agents_own_acknowledgement_coming_back_is_not_announced_as_so
     assert not any("acknowledged this incident in PagerDuty" in t for t in texts(sb, incident.channel_id))
     timeline = await h.services.store.timeline(incident.id)  # type: ignore[arg-type]
     assert [e.actor for e in timeline if e.kind is EventKind.ACKNOWLEDGED] == ["sre-agent"]
+
+
+async def test_an_incident_first_seen_acknowledged_still_gets_its_channel_and_card(h: Harness) -> None:
+    """The triggered webhook held back (PagerDuty retrying it, or giving up), the acknowledgement by a person is the
+    first the bot hears of the incident: it is opened all the same, a channel and a card, recorded as acknowledged by
+    them; the trigger coming in late changes nothing."""
+    sb = h.sandbox
+    sb.pagerduty.pause_deliveries()
+    pd = sb.pagerduty.page("checkout-service", TITLE, priority="P1")
+    sb.pagerduty.acknowledge(pd.id, "dana")
+    [acknowledged] = [d for d in sb.pagerduty.deliveries.values() if d.event_type == "incident.acknowledged"]
+    [result] = await sb.pagerduty.redeliver(acknowledged.id)
+    assert result["status"] == 202
+    await eventually(lambda: len(cards(sb)) == 1, within=10)
+    sb.pagerduty.resume_deliveries()  # the trigger, late
+    await h.settle()
+    [incident] = await h.services.store.incidents()
+    assert incident.phase is Phase.ACKNOWLEDGED and incident.channel_id
+    assert len(incident_channels(sb)) == 1 and len(cards(sb, incident.channel_id)) == 1
+    assert not pd_status_changes(sb, "acknowledged")  # a person acknowledged it: not again
+    timeline = await h.services.store.timeline(incident.id)  # type: ignore[arg-type]
+    assert [e.actor for e in timeline if e.kind is EventKind.ACKNOWLEDGED] == ["pagerduty:Dana Ortiz"]

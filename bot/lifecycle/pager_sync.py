@@ -131,6 +131,8 @@ class PagerSync:
         self, incident: Incident, event: PagerEvent, *, begun_now: frozenset[SetupStep] = frozenset()
     ) -> None:
         if incident.phase is not Phase.TRIGGERED:
+            if begun_now:  # first seen acknowledged (its trigger never came): made so now, and opened all the same
+                await self.opener.open(incident, begun_now=begun_now)
             return  # our own acknowledgement coming back, or an incident already past it
         # sre-agent's own acknowledgement, back before it was recorded here (it stopped in between, say): recorded as
         # its own and not announced as someone else's
