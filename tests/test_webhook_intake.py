@@ -6,6 +6,8 @@ import asyncio
 import json
 import uuid
 
+from yarl import URL
+
 from bot.runtime.intake import Arrival
 from sandbox.signing import pagerduty_headers
 from tests.harness import WEBHOOK_SECRETS, Harness, fresh_event
@@ -27,6 +29,26 @@ async def test_a_wrong_signature_is_401_and_nothing_is_stored(h: Harness) -> Non
     ):
         status, _ = await h.post_webhook(raw, headers)
         assert status == 401
+    await _nothing_stored(h)
+
+
+async def test_a_signature_that_is_not_ascii_is_401(h: Harness) -> None:
+    """A signature header with other characters (sent as UTF-8 bytes, which aiohttp hands over as they are) is a
+    wrong signature, not a crash of the comparison (500)."""
+    raw = json.dumps(fresh_event("pagerduty_incident_triggered.json")).encode()
+    url = URL(h.url)
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    try:
+        writer.write(
+            b"POST /webhooks/pagerduty HTTP/1.1\r\nHost: bot\r\nContent-Type: application/json\r\n"
+            + "X-PagerDuty-Signature: v1=é\r\n".encode()
+            + f"Content-Length: {len(raw)}\r\nConnection: close\r\n\r\n".encode()
+            + raw
+        )
+        status_line = await asyncio.wait_for(reader.readline(), 10)
+    finally:
+        writer.close()
+    assert status_line.split()[1] == b"401", status_line
     await _nothing_stored(h)
 
 

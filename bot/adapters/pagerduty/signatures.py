@@ -17,7 +17,8 @@ def pagerduty_signature_valid(header: str | None, body: bytes, secrets: Iterable
         return False
     valid = False
     for secret in secrets:
-        expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
         for signature in given:
-            valid |= hmac.compare_digest(expected, signature)
+            # (as bytes: compare_digest raises on a str that is not ASCII, and a header may hold anything)
+            valid |= hmac.compare_digest(expected, signature.encode("utf-8", "surrogateescape"))
     return valid
