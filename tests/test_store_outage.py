@@ -22,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from bot.errors import StoreUnavailable
 from bot.ports.clock import ScaledClock
 from bot.store import Store
 from sandbox.server import Sandbox
@@ -283,3 +284,24 @@ async def test_an_event_whose_database_went_away_mid_processing_is_taken_up_agai
         finally:
             await link.restore()
             await h.close()
+
+
+async def test_postgresql_refusing_connections_is_the_database_unavailable_not_a_query_fault() -> None:
+    """The server refuses a connection for what it is going through (here: no connection left for the bot's role; as
+    well: starting up, shutting down, a standby after a failover): the store says the database is unavailable, so
+    that a webhook is answered 503 and delivered again, not 500."""
+    admin_url = os.environ.get(POSTGRES_ENV)
+    if not admin_url:
+        pytest.skip(f"{POSTGRES_ENV} is not set: no PostgreSQL to run this test on")
+    import asyncpg  # type: ignore[import-untyped]
+
+    role = f"sre_test_full_{os.getpid()}"
+    admin = await asyncpg.connect(admin_url)
+    try:
+        await admin.execute(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 0')  # every connection of it refused (53300)
+        url = make_url(admin_url).set(username=role).render_as_string(hide_password=False)
+        with pytest.raises(StoreUnavailable, match="too many connections"):
+            await Store.open(url)
+    finally:
+        await admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+        await admin.close()

@@ -75,6 +75,10 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     sa.exc.TimeoutError,
     OSError,  # connection refused or reset, a connect timeout
 )
+# ... and what PostgreSQL says of itself (SQLSTATE): a connection refused or lost (08), out of connections or other
+# resources (53), shutting down, starting up or restarting (57P), a system error (58), a standby taking writes after
+# a failover (25006). SQLAlchemy wraps these in a plain DBAPIError, as it does a query's own fault
+_UNAVAILABLE_STATES = ("08", "53", "57P", "58", "25006")
 Work = Callable[[sa.Connection], T]
 
 
@@ -624,11 +628,19 @@ class Transactions:
         try:
             return await self.backend.run(work, urgent=urgent, one_statement=one_statement)
         except Exception as exc:
-            # (a connection found closed twice in a row is the database going away as well)
-            if isinstance(exc, _UNAVAILABLE) or (isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated):
+            if isinstance(exc, _UNAVAILABLE) or _unavailable_says_the_server(exc):
                 reason = f"{type(exc).__name__}: {_first_line(exc)}"
                 raise StoreUnavailable(f"the database is unavailable: {reason}") from exc
             raise
+
+
+def _unavailable_says_the_server(exc: Exception) -> bool:
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:  # (a connection found closed twice in a row: the database going away)
+        return True
+    state = getattr(exc.orig, "sqlstate", None)
+    return isinstance(state, str) and state.startswith(_UNAVAILABLE_STATES)
 
 
 def _first_line(exc: BaseException) -> str:
