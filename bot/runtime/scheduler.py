@@ -44,6 +44,7 @@ Handler = Callable[[Timer], Coroutine[Any, Any, None]]
 MAX_WAIT_S = 1.0  # the longest the loop sleeps (real seconds) before it looks at the due times again
 _JUST_AFTER = timedelta(microseconds=1)
 LEASE = timedelta(seconds=30)  # how long a claimed timer is held without renewal; renewed every LEASE / 3
+UNKNOWN_KIND_AGAIN = timedelta(minutes=1)  # when a timer of a kind this process cannot fire is due again
 
 
 class Scheduler:
@@ -151,8 +152,7 @@ class Scheduler:
         for timer in claimed:
             handler = self._handlers.get(timer.kind)
             if handler is None:
-                log.warning("timer %s of unknown kind %r dropped", timer.id, timer.kind)
-                await self.store.finish_timer(timer.id, now=self.clock.now())
+                await self._put_back(timer)
                 continue
             self._running.add(timer.id)
             self._work.spawn(self._fire(timer, handler), name=f"timer {timer.kind} {timer.id}")
@@ -162,6 +162,17 @@ class Scheduler:
             return MAX_WAIT_S
         # the clock may run faster than the wall (demo, tests)
         return min(MAX_WAIT_S, max(0.0, (due - self.clock.now()).total_seconds()) / self.clock.speed)
+
+    async def _put_back(self, timer: Timer) -> None:
+        """A timer of a kind this process has no handler for (a replica of another version, in a rolling deploy, or
+        configured without the feature): given back, due again a while later, rather than dropped (a recurring
+        kind's next firing is stored only when one fires: dropped, its firings stopped for good)."""
+        until = self.clock.now() + UNKNOWN_KIND_AGAIN
+        log.warning("timer %s of kind %r has no handler here: put back, due again at %s", timer.id, timer.kind, until)
+        try:
+            await self.store.postpone_timer(timer.id, until=until, holder=self.holder)
+        except StoreUnavailable as exc:  # (its lease lapses instead: due again then)
+            log.warning("timer %s could not be put back (due again when its lease lapses): %s", timer.id, exc)
 
     async def _fire(self, timer: Timer, handler: Handler) -> None:
         """Run the handler; fired when it returns or raises. Cancelled (the process stops): left to its lease, so

@@ -144,6 +144,19 @@ class TimerRows(Transactions):
 
         return await self.run(work, one_statement=True)  # (run twice, it finds the timer fired: False)
 
+    async def postpone_timer(self, timer_id: int, *, until: datetime, holder: str) -> bool:
+        """Give back a timer `holder` claimed and will not fire, due again at `until` (for whoever can fire it)."""
+
+        def work(conn: sa.Connection) -> bool:
+            result = conn.execute(
+                timers.update()
+                .where(timers.c.id == timer_id, timers.c.status == FIRING, timers.c.claimed_by == holder)
+                .values(status=PENDING, due_at=until, claimed_by=None, lease_until=None)
+            )
+            return result.rowcount == 1
+
+        return await self.run(work)
+
     async def void_timer_leases(self, *, instance: str, holder: str) -> int:
         """Give back the timers an earlier life of this instance was firing (`<instance>/<another boot>`): their
         handlers were cut off, so they are due again at once rather than when the lease runs out. How many."""
