@@ -186,6 +186,7 @@ class SlackPeer(SlackState):
         self.request_timeout = request_timeout
         self.rate_tiers = RateTiers(enabled=rate_tiers, scale=rate_scale)
         self._injections: dict[str, deque[_Injection]] = {}
+        self._hang_ups: dict[str, int] = {}  # method -> calls still to be done and then not answered
         self.bot_requests: list[dict[str, Any]] = []
         self.socket = SocketMode(rt, world.bot.app_id)
         self.holds = Holds()  # answers held back: hold(method, match) below
@@ -207,6 +208,11 @@ class SlackPeer(SlackState):
         self._injections.setdefault(method, deque()).append(
             _Injection(status=status, error=error, retry_after=None, remaining=count)
         )
+
+    def hang_up(self, method: str, count: int = 1) -> None:
+        """The next ``count`` calls of ``method`` are carried out, then their connections closed without an answer (a
+        proxy dropping it, say): the caller cannot tell whether the call was done."""
+        self._hang_ups[method] = self._hang_ups.get(method, 0) + count
 
     def set_rate_tiers(self, enabled: bool | None = None, scale: float | None = None) -> dict[str, Any]:
         """Turn Slack's per-method rate limit tiers on or off and/or set their scale; every window starts afresh."""
@@ -262,6 +268,9 @@ class SlackPeer(SlackState):
                 elapsed_ms=(mono - started) * 1000,
             )
         )
+        if self._hang_ups.get(method) and request.transport is not None:  # done, and not answered
+            self._hang_ups[method] -= 1
+            request.transport.close()
         return web.json_response(body, status=status, headers=headers)
 
     def _dispatch(self, method: str, args: dict[str, Any], token: str | None) -> dict[str, Any]:

@@ -294,3 +294,20 @@ async def test_an_incident_first_seen_acknowledged_still_gets_its_channel_and_ca
     assert not pd_status_changes(sb, "acknowledged")  # a person acknowledged it: not again
     timeline = await h.services.store.timeline(incident.id)  # type: ignore[arg-type]
     assert [e.actor for e in timeline if e.kind is EventKind.ACKNOWLEDGED] == ["pagerduty:Dana Ortiz"]
+
+
+@pytest.mark.parametrize("method", ["conversations.create", "chat.postMessage"])
+async def test_a_call_whose_answer_was_lost_with_its_connection_is_not_made_twice(h: Harness, method: str) -> None:
+    """Slack made the channel (or posted the first message) and the connection dropped before its answer came: the
+    call is not sent again blindly (a second channel, a second message); the step, tried again, finds what it made
+    and goes on."""
+    sb = h.sandbox
+    sb.slack.hang_up(method)  # done, and not answered
+    await _page(h)
+    await eventually(lambda: len(cards(sb)) >= 1, within=15)
+    await h.settle()
+    [incident] = await h.services.store.incidents()
+    assert incident.channel_id and len(incident_channels(sb)) == 1
+    assert len(cards(sb, incident.channel_id)) == 1
+    [first, *_] = sb.slack.calls_for(method)
+    assert first.ok  # (the call that was done and not answered)

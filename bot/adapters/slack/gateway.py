@@ -36,13 +36,26 @@ UNKNOWN_USER_TTL_S = 60.0  # ... and that Slack knows no one by that e-mail (the
 _CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")  # what a channel's id looks like (public, private, direct)
 
 
+# what must not be sent twice: a connection dropped after the request was sent may have been dropped after Slack did
+# it (a second message, a second channel). Such a call fails instead, and the step that made it, tried again, looks
+# for what it made (bot/lifecycle/posting.py, SlackGateway.create_channel's `adoptable`)
+_NOT_TWICE = frozenset(
+    {"chat.postMessage", "chat.postEphemeral", "conversations.create", "files.completeUploadExternal", "views.open"}
+)
+
+
 class _CountedConnectionErrors(AsyncConnectionErrorRetryHandler):
-    """A dropped connection retried, counted."""
+    """A dropped connection retried, counted; for a call that must not be done twice, only one never made (Slack
+    never had the request)."""
 
     metrics: Metrics = NO_METRICS
 
     async def _can_retry_async(self, **kwargs: Any) -> bool:
         retry: bool = await super()._can_retry_async(**kwargs)
+        if retry and not isinstance(kwargs.get("error"), aiohttp.ClientConnectorError):
+            request = kwargs.get("request")
+            url = str(getattr(request, "url", "") or "")
+            retry = url.rpartition("/")[2] not in _NOT_TWICE
         if retry:
             self.metrics.slack_retry("connection")
         return retry
