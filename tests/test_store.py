@@ -352,6 +352,39 @@ async def test_postgresql_connections_opened_for_a_burst_are_kept_for_the_next_o
         await store.close()
 
 
+async def test_postgresql_leases_are_renewed_while_every_connection_of_the_bots_work_is_busy(database_url: str) -> None:
+    """In a storm every connection of the bot's pool may be busy for seconds: a lease's renewal (a lock's, an event's,
+    a firing timer's) and the timers' claims do not wait behind that work, for as long as a lease lasts."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite runs urgent transactions first already: one connection, no pool to wait for")
+    store = await Store.open(database_url)
+    done: list[str] = []
+
+    def slow(conn: sa.Connection) -> None:
+        conn.execute(sa.text("SELECT pg_sleep(1.5)"))
+
+    async def busy() -> None:
+        await store.run(slow)
+        done.append("work")
+
+    async def leases() -> None:
+        now = datetime.now(UTC)
+        await store.renew_locks(["pagerduty:Q1"], holder="me/1", until=now + LEASE)
+        await store.renew_inbound([1], now=now, holder="me/1")
+        await store.renew_timers([1], now=now, lease=LEASE, holder="me/1")
+        await store.claim_due_timers(now=now, lease=LEASE, holder="me/1", running=set())
+        done.append("leases")
+
+    try:
+        work = [asyncio.ensure_future(busy()) for _ in range(MAIN_CONNECTIONS + 1)]
+        await asyncio.sleep(0.3)  # every connection of the pool busy, and one more waiting for one
+        await asyncio.wait_for(leases(), 10)
+        await asyncio.gather(*work)
+        assert done[0] == "leases" and done.count("work") == MAIN_CONNECTIONS + 1
+    finally:
+        await store.close()
+
+
 async def test_a_message_reference_is_kept_once_and_a_second_message_for_its_purpose_is_refused(
     database_url: str,
 ) -> None:

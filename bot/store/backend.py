@@ -68,6 +68,9 @@ POOL_WAIT_S = 30
 # (each a new server process: 5% of a replica's CPU and the server's, and a webhook waiting on its connect)
 MAIN_CONNECTIONS = 20
 URGENT_CONNECTIONS = 5
+# (urgent as well: a lease's renewal, and the timers' claims, whose leases run from a time read before they are sent.
+# Behind the bot's work in a storm one waited for a connection for as long as a lease lasts (POOL_WAIT_S): the lease
+# lapsed meanwhile, and another replica took the work up while this one still did it)
 # what says that the database itself is not there just now (down, unreachable, locked), rather than a query's fault
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
     sa.exc.OperationalError,

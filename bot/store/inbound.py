@@ -141,7 +141,7 @@ class InboundRows(Transactions):
             )
 
         if event_ids:
-            await self.run(work)
+            await self.run(work, urgent=True)  # (a lease: see bot/store/backend.py URGENT_CONNECTIONS)
 
     async def void_leases(self, *, instance: str, holder: str) -> int:
         """Give back the leases an earlier life of this instance held (`<instance>/<another boot>`): its work was

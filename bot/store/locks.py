@@ -73,7 +73,7 @@ class LockRows(Transactions):
             )
             return {row.key for row in result}
 
-        return await self.run(work)
+        return await self.run(work, urgent=True)  # (a lease: see bot/store/backend.py URGENT_CONNECTIONS)
 
     async def release_lock(self, key: str, *, holder: str) -> None:
         def work(conn: sa.Connection) -> None:

@@ -92,7 +92,7 @@ class TimerRows(Transactions):
                     claimed.append(timer)
             return claimed, late, _next_timer_due(conn)
 
-        return await self.run(work)
+        return await self.run(work, urgent=True)  # (a lease: see bot/store/backend.py URGENT_CONNECTIONS)
 
     async def pending_timers(self, kind: str) -> list[Timer]:
         """The timers of `kind` that are armed: pending, or being fired (not known to have finished)."""
@@ -133,7 +133,8 @@ class TimerRows(Transactions):
             )
             return int(result.rowcount or 0)
 
-        return await self.run(work) if timer_ids else 0
+        # (a lease: urgent, see bot/store/backend.py URGENT_CONNECTIONS)
+        return await self.run(work, urgent=True) if timer_ids else 0
 
     async def finish_timer(self, timer_id: int, *, now: datetime) -> bool:
         """The timer's handler returned or raised: fired. False when it was marked fired already (it was fired
