@@ -21,7 +21,7 @@ from bot.app import create_app, serve
 from bot.domain.phase import Phase
 from bot.errors import ConfigError
 from bot.runtime import door
-from bot.runtime.door import at_the_door
+from bot.runtime.door import _settle_the_rest, at_the_door
 from handlers.incident_command import HELP
 from sandbox.botapp import bot_settings_for
 from sandbox.signing import slack_headers
@@ -180,3 +180,27 @@ def test_the_door_refuses_what_it_would_serve_differently() -> None:
     wrapped.router.add_get("/", handler)
     with pytest.raises(ValueError, match="no middlewares"):
         door.FrontDoor(wrapped, "127.0.0.1", 0)
+
+
+async def test_the_door_at_its_stop_waits_for_what_its_last_tasks_start_meanwhile() -> None:
+    """What a request left running when the door stops (an event stored after its 503) may start more on the door's
+    loop as it ends (the event's hand-over to the app's loop): the door waits for that too, rather than closing its
+    loop on it."""
+    finished: list[str] = []
+    started: list[asyncio.Future[None]] = []  # (kept, as the intake keeps its hand-over)
+
+    async def hand_over() -> None:
+        await asyncio.sleep(0.05)
+        finished.append("handed over")
+
+    async def storing() -> None:
+        await asyncio.sleep(0.05)
+        started.append(asyncio.ensure_future(hand_over()))  # started while the door settles
+        finished.append("stored")
+
+    async def door_stopping() -> None:
+        started.append(asyncio.ensure_future(storing()))
+        await _settle_the_rest(5)
+
+    await asyncio.to_thread(asyncio.run, door_stopping())  # (a loop of its own, as the door's)
+    assert finished == ["stored", "handed over"]

@@ -186,12 +186,18 @@ async def _each(hooks: Sequence[Hook], failed: str) -> None:
 
 
 async def _settle_the_rest(within_s: float) -> None:
-    """Wait for what the requests left running on this loop (an event being stored after its answer), at most
-    `within_s` seconds; then cancel what is left, saying so."""
-    rest = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-    if not rest:
-        return
-    _, pending = await asyncio.wait(rest, timeout=within_s)
+    """Wait for what the requests left running on this loop (an event being stored after its answer), and for what
+    those start meanwhile (its hand-over to the app's loop), at most `within_s` seconds in all; then cancel what is
+    left, saying so."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while True:
+        rest = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        if not rest:
+            return
+        _, pending = await asyncio.wait(rest, timeout=max(0.0, deadline - loop.time()))
+        if pending:
+            break
     for task in pending:
         log.warning("the front door stopped before %r was done", task.get_coro())
         task.cancel()

@@ -213,13 +213,21 @@ class Intake:
         try:
             await asyncio.sleep(0)  # those stored in this turn of the loop (a batch of the store's) go with it
             for _ in range(int(HOLD_MAX_S / HOLD_CHECK_S)):  # (what the door answers is polled: it is counted there)
-                if self.hold is None or not self.hold() or loop.time() - since >= HOLD_MAX_S:
+                if self.hold is None or not self._holding() or loop.time() - since >= HOLD_MAX_S:
                     break
                 await asyncio.sleep(HOLD_CHECK_S)
         finally:  # (handed over however the wait ended: cut short by the door's stop, or `hold` failing)
             self._handing = None  # (before the wake-up: one stored from here on is handed over by another)
             with contextlib.suppress(RuntimeError):  # that loop has closed: this instance's next life takes them up
                 home.call_soon_threadsafe(self._take_up_handed)
+
+    def _holding(self) -> bool:
+        assert self.hold is not None
+        try:
+            return self.hold()
+        except Exception:  # (handed over at once rather than not at all)
+            log.exception("could not tell whether the front door is answering requests")
+            return False
 
     def _take_up_handed(self) -> None:
         while self._handed:
