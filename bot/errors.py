@@ -52,6 +52,12 @@ class UpstreamError(SreAgentError):
     """A peer (Slack, PagerDuty, ...) failed after retries."""
 
 
+# what Slack answers when it is busy or failing for a moment, rather than refusing the call for what it is
+_PASSING_SLACK_ERRORS = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+
+
 class SlackError(UpstreamError):
     """The Slack Web API answered an error."""
 
@@ -59,6 +65,11 @@ class SlackError(UpstreamError):
         super().__init__(f"Slack {method} failed: {error}", user_message=f"Slack said `{error}` to `{method}`.")
         self.method = method
         self.error = error
+
+    @property
+    def passing(self) -> bool:
+        """Whether the same call may well be taken a while later (Slack busy, or failing for a moment: its 5xx)."""
+        return self.error in _PASSING_SLACK_ERRORS or self.error.startswith("http_5")
 
 
 class PagerDutyError(UpstreamError):

@@ -56,6 +56,7 @@ class _Injection:
     error: str
     retry_after: int | None
     remaining: int
+    match: Callable[[dict[str, Any]], bool] | None = None  # the calls it answers, by their arguments (None: any)
 
 
 # ---- Slack's per-method rate limit tiers -------------------------------------------------------------------
@@ -203,10 +204,18 @@ class SlackPeer(SlackState):
             _Injection(status=429, error="ratelimited", retry_after=int(retry_after), remaining=count)
         )
 
-    def fail(self, method: str, error: str, count: int = 1, status: int = 200) -> None:
-        """The next ``count`` calls of ``method`` answer ``{"ok": false, "error": error}`` with ``status``."""
+    def fail(
+        self,
+        method: str,
+        error: str,
+        count: int = 1,
+        status: int = 200,
+        match: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> None:
+        """The next ``count`` calls of ``method`` (whose arguments ``match``) answer ``{"ok": false, "error": error}``
+        with ``status``."""
         self._injections.setdefault(method, deque()).append(
-            _Injection(status=status, error=error, retry_after=None, remaining=count)
+            _Injection(status=status, error=error, retry_after=None, remaining=count, match=match)
         )
 
     def hang_up(self, method: str, count: int = 1) -> None:
@@ -231,9 +240,9 @@ class SlackPeer(SlackState):
             return None
         return {"ok": False, "error": "ratelimited", "_status": 429, "_retry_after": retry_after}
 
-    def _take_injection(self, method: str) -> _Injection | None:
+    def _take_injection(self, method: str, args: dict[str, Any]) -> _Injection | None:
         q = self._injections.get(method)
-        if not q:
+        if not q or (q[0].match is not None and not q[0].match(args)):
             return None
         inj = q[0]
         inj.remaining -= 1
@@ -284,7 +293,7 @@ class SlackPeer(SlackState):
             return self._over_tier(method, args, token) or {"ok": True, "url": self.socket.open_url()}
         if token != self.world.bot.token:
             return {"ok": False, "error": "invalid_auth"}
-        inj = self._take_injection(method)
+        inj = self._take_injection(method, args)
         if inj is not None:
             out: dict[str, Any] = {"ok": False, "error": inj.error}
             if inj.status != 200:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
+from blocks.ids import BlockId
 from bot.domain.phase import Phase
 from bot.domain.timeline import EventKind
 from sandbox.server import Sandbox
@@ -311,3 +314,37 @@ async def test_a_call_whose_answer_was_lost_with_its_connection_is_not_made_twic
     assert len(cards(sb, incident.channel_id)) == 1
     [first, *_] = sb.slack.calls_for(method)
     assert first.ok  # (the call that was done and not answered)
+
+
+def _to_incidents(sb: Sandbox) -> Callable[[dict[str, Any]], bool]:
+    channel = sb.world.incidents_channel
+    return lambda args: str(args.get("channel")) in {channel.id, channel.name, f"#{channel.name}"}
+
+
+async def test_an_announcement_slack_failed_for_a_moment_is_made_when_tried_again(h: Harness) -> None:
+    """Slack failing a moment (a 500) on the announcement in the incidents channel: it is tried again, and made
+    once; no notice that it could not be made."""
+    sb = h.sandbox
+    sb.slack.fail("chat.postMessage", "internal_error", status=500, match=_to_incidents(sb))
+    await _page(h)
+    await eventually(lambda: len(_announcements(sb)) == 1, within=15)
+    await h.settle()
+    [incident] = await h.services.store.incidents()
+    assert len(_announcements(sb)) == 1 and len(cards(sb, incident.channel_id)) == 1
+    assert not any("could not announce" in t for t in texts(sb, incident.channel_id))
+
+
+async def test_an_incidents_channel_the_bot_cannot_post_in_is_said_once_and_the_incident_goes_on(h: Harness) -> None:
+    sb = h.sandbox
+    sb.slack.fail("chat.postMessage", "not_in_channel", count=100, match=_to_incidents(sb))
+    await _page(h)
+    await h.settle()
+    [incident] = await h.services.store.incidents()
+    assert not _announcements(sb) and len(cards(sb, incident.channel_id)) == 1
+    assert sum("could not announce" in t for t in texts(sb, incident.channel_id)) == 1
+    assert incident.phase is Phase.ACKNOWLEDGED
+
+
+def _announcements(sb: Sandbox) -> list[Any]:
+    messages = sb.slack.messages_in(sb.world.incidents_channel.id)
+    return [m for m in messages if any(b.get("block_id") == BlockId.ANNOUNCEMENT for b in m.blocks or [])]

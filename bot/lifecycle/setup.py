@@ -52,6 +52,7 @@ __all__ = ["FINDINGS", "TRIAGE", "OpeningConfig", "Proposing", "SetupSteps"]
 TRIAGE = "triage"
 RESPONDERS_TTL_S = 30.0  # who is on call at level 1 of a policy, kept this long for the invites of a storm of pages
 FINDINGS = "findings"
+ANNOUNCE_FAILED = "announcement-failed"  # the notice in the incident's channel that the announcement could not be made
 
 
 @dataclass(frozen=True)
@@ -297,8 +298,11 @@ class SetupSteps:
                 incident, ANNOUNCEMENT, self.config.incidents_channel, text, blocks, again=again
             )
         except SlackError as exc:
+            if exc.passing:  # Slack busy or failing a moment: the step is tried again (and finds a post it made)
+                raise
             # A misconfigured incidents channel must not hold the incident up: say so where people are.
-            await self.slack.post(incident.channel_id, messages.announce_failed(self.config.incidents_channel, exc))
+            notice = messages.announce_failed(self.config.incidents_channel, exc)
+            await self.poster.post_once(incident, ANNOUNCE_FAILED, incident.channel_id, notice, again=again)
             incident.steps.add(SetupStep.ANNOUNCE)
             return
         incident.steps.add(SetupStep.ANNOUNCE)
