@@ -101,6 +101,10 @@ def _counts(sandbox: Sandbox) -> dict[str, int]:
         "triage": len(_with_block(sandbox, BlockId.TRIAGE)),
         "findings": len(_with_block(sandbox, BlockId.FINDINGS)),
         "proposals": len(_with_block(sandbox, BlockId.PROPOSAL)),
+        # (the world's on-call at level 1 includes a person Slack does not know: said once in the channel)
+        "responders not found": sum(
+            "could not find" in m.text for c in incident_channels(sandbox) for m in sandbox.slack.messages_in(c.id)
+        ),
     }
 
 
@@ -113,6 +117,7 @@ ONE_OF_EACH = {
     "triage": 1,
     "findings": 1,
     "proposals": 1,
+    "responders not found": 1,
 }
 
 

@@ -109,6 +109,8 @@ class Opener:
                 SetupStep.NOTE: lambda again: steps.note(incident, events, again),
             }
             errors += await self._stage(incident, events, marked, second)
+            if missing:  # said before the invitations are on record: cut off before that, they are done again, and it
+                errors += await _gather([self.channel.say(incident, messages.not_found(missing, self.pager.name))])
             if events:  # the channel and the card on record before the agents are asked (that takes a while)
                 await self.store.save_incident(incident, events, now=self.clock.now())
                 events.clear()
@@ -127,8 +129,6 @@ class Opener:
                 errors += await self._stage(
                     incident, events, marked, {SetupStep.PROPOSE: lambda again: steps.propose(incident, events, again)}
                 )
-            if missing:
-                errors += await _gather([self.channel.say(incident, messages.not_found(missing, self.pager.name))])
             if refused:  # once for the incident, however often the event is tried again
                 text = messages.acknowledge_failed(refused[0], self.pager.name)
                 errors += await _gather(
