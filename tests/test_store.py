@@ -149,6 +149,26 @@ async def test_an_event_and_a_timer_are_claimed_once_under_concurrency(database_
         await store.close()
 
 
+async def test_a_worker_whose_lease_was_taken_over_finishes_nothing(database_url: str) -> None:
+    """A worker too slow to renew its lease on an event, taken up meanwhile by another: its late outcome (done, or
+    back to pending to be tried again) does not overwrite the other's, which stands."""
+    store = await Store.open(database_url)
+    try:
+        event_id = await store.record_inbound(
+            source="pagerduty", delivery_id="slow", event_type="x", body="{}", received_at=NOW, incident_ref=None
+        )
+        assert event_id is not None
+        assert await store.claim_inbound(event_id, now=NOW, lease=LEASE, holder="a/1")
+        later = NOW + LEASE * 2
+        assert await store.claim_inbound(event_id, now=later, lease=LEASE, holder="b/1")  # a's lease lapsed
+        await store.finish_inbound(event_id, status="done", now=later, holder="b/1")
+        await store.finish_inbound(event_id, status="pending", now=later, error="late", holder="a/1")
+        event = await store.inbound(event_id)
+        assert event is not None and event.status == "done"
+    finally:
+        await store.close()
+
+
 async def test_inbound_events_are_found_by_source_type_and_time(database_url: str) -> None:
     """What a recording reads: the Slack mentions (or clicks) received in a span of time, oldest first."""
     store = await Store.open(database_url)

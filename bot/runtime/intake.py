@@ -277,12 +277,14 @@ class Intake:
             except Exception as exc:
                 log.exception("inbound event %s (%s) failed", event_id, event.source)
                 error = storable_text(f"{type(exc).__name__}: {exc}", 2000)
-            await self.store.finish_inbound(event_id, status=DONE, now=self.clock.now(), error=error)
+            await self.store.finish_inbound(
+                event_id, status=DONE, now=self.clock.now(), error=error, holder=self.holder
+            )
             return
         try:
             reader = self.readers.get(event.source)
             if reader is None:
-                await self.store.finish_inbound(event_id, status=IGNORED, now=self.clock.now())
+                await self.store.finish_inbound(event_id, status=IGNORED, now=self.clock.now(), holder=self.holder)
                 return
             page = parsed if parsed is not None else reader(event.body, event.received_at)
             outcome = await self.pages.handle_page(page)
@@ -290,7 +292,7 @@ class Intake:
             await self._failed(event, exc)
             return
         status = DONE if outcome == Outcome.HANDLED else IGNORED
-        await self.store.finish_inbound(event_id, status=status, now=self.clock.now())
+        await self.store.finish_inbound(event_id, status=status, now=self.clock.now(), holder=self.holder)
 
     async def _failed(self, event: InboundEvent, exc: Exception) -> None:
         """Try again later, or after the last attempt give up where a person hears of it: never left pending."""
@@ -306,7 +308,7 @@ class Intake:
                 )
                 self.scheduler.wake()
             return
-        await self.store.finish_inbound(event.id, status=PENDING, now=now, error=error)
+        await self.store.finish_inbound(event.id, status=PENDING, now=now, error=error, holder=self.holder)
         delay = self.backoff_s[min(event.attempts, len(self.backoff_s)) - 1]
         await self.scheduler.at(RETRY_INBOUND, now + timedelta(seconds=delay), payload={"inbound_id": event.id})
 

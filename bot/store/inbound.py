@@ -66,6 +66,7 @@ _CLAIM = (
     )
 )
 _FINISH = inbound_events.update().where(inbound_events.c.id == sa.bindparam("event_id"))  # SET: the parameters'
+_FINISH_HELD = _FINISH.where(inbound_events.c.claimed_by == sa.bindparam("holder"))
 
 
 class InboundRows(Transactions):
@@ -194,13 +195,19 @@ class InboundRows(Transactions):
 
         return await self.run(work)
 
-    async def finish_inbound(self, event_id: int, *, status: str, now: datetime, error: str | None = None) -> None:
+    async def finish_inbound(
+        self, event_id: int, *, status: str, now: datetime, error: str | None = None, holder: str | None = None
+    ) -> None:
+        """The event done, ignored, or back to pending (to be tried again). `holder`: only while it holds the event
+        (a worker whose lease lapsed, and another took the event up, finishes nothing: the other's outcome stands)."""
+
         def work(conn: sa.Connection) -> None:
             processed_at = now if status != PENDING else None
-            conn.execute(
-                _FINISH,
-                {"event_id": event_id, "status": status, "processed_at": processed_at, "last_error": error},
-            )
+            params = {"event_id": event_id, "status": status, "processed_at": processed_at, "last_error": error}
+            if holder is None:
+                conn.execute(_FINISH, params)
+            else:
+                conn.execute(_FINISH_HELD, {**params, "holder": holder})
 
         return await self.run(work, one_statement=True)  # (run twice, the row ends the same)
 
