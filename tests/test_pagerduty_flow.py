@@ -277,11 +277,17 @@ async def test_sre_agents_own_acknowledgement_coming_back_is_not_announced_as_so
     assert [e.actor for e in timeline if e.kind is EventKind.ACKNOWLEDGED] == ["sre-agent"]
 
 
-async def test_an_incident_first_seen_acknowledged_still_gets_its_channel_and_card(h: Harness) -> None:
+@pytest.mark.parametrize("slack_fails_first", [False, True])
+async def test_an_incident_first_seen_acknowledged_still_gets_its_channel_and_card(
+    h: Harness, slack_fails_first: bool
+) -> None:
     """The triggered webhook held back (PagerDuty retrying it, or giving up), the acknowledgement by a person is the
     first the bot hears of the incident: it is opened all the same, a channel and a card, recorded as acknowledged by
-    them; the trigger coming in late changes nothing."""
+    them; the trigger coming in late changes nothing. Also when Slack fails the first try (the event, tried again, is
+    no longer the one that created the incident)."""
     sb = h.sandbox
+    if slack_fails_first:
+        sb.slack.fail("conversations.create", "internal_error", status=500)
     sb.pagerduty.pause_deliveries()
     pd = sb.pagerduty.page("checkout-service", TITLE, priority="P1")
     sb.pagerduty.acknowledge(pd.id, "dana")

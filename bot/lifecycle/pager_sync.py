@@ -92,6 +92,14 @@ class PagerSync:
                 await self._record_only(incident, event)
             return Outcome.HANDLED
 
+    async def _made_by(self, incident: Incident, event: PagerEvent) -> bool:
+        """Whether `event` is the one the incident was made from (its first timeline event names it)."""
+        assert incident.id is not None
+        return await self.store.has_ref(incident.id, self._event_ref(event))
+
+    def _event_ref(self, event: PagerEvent) -> str:
+        return f"{self.pager.source}-event:{event.id}"
+
     async def _create(self, event: PagerEvent, data: PagedIncident) -> tuple[Incident, bool]:
         """The incident as stored, and whether this call stored it (with its first stage marked begun)."""
         now = self.clock.now()
@@ -115,7 +123,7 @@ class PagerSync:
                 at=incident.triggered_at,
                 actor=self.pager.source,
                 text=data.title,
-                ref=f"{self.pager.source}-event:{event.id}",
+                ref=self._event_ref(event),
             )
         ]
         if event.kind is PagerEventKind.ACKNOWLEDGED:
@@ -131,7 +139,11 @@ class PagerSync:
         self, incident: Incident, event: PagerEvent, *, begun_now: frozenset[SetupStep] = frozenset()
     ) -> None:
         if incident.phase is not Phase.TRIGGERED:
-            if begun_now:  # first seen acknowledged (its trigger never came): made so now, and opened all the same
+            # first seen acknowledged (its trigger held back or lost): made so now, or by an earlier try of this very
+            # event that did not finish opening it (Slack failing a moment): opened all the same, from where it is
+            if begun_now or (
+                incident.is_open and SetupStep.PROPOSE not in incident.steps and await self._made_by(incident, event)
+            ):
                 await self.opener.open(incident, begun_now=begun_now)
             return  # our own acknowledgement coming back, or an incident already past it
         # sre-agent's own acknowledgement, back before it was recorded here (it stopped in between, say): recorded as
@@ -212,7 +224,7 @@ class PagerSync:
                     at=event.occurred_at,
                     actor=self._actor(event),
                     text=event.event_type,
-                    ref=f"{self.pager.source}-event:{event.id}",
+                    ref=self._event_ref(event),
                 )
             ],
         )
