@@ -38,10 +38,9 @@ _CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")  # what a channel's id looks like
 
 # what must not be sent twice: a connection dropped after the request was sent may have been dropped after Slack did
 # it (a second message, a second channel). Such a call fails instead, and the step that made it, tried again, looks
-# for what it made (bot/lifecycle/posting.py, SlackGateway.create_channel's `adoptable`)
-_NOT_TWICE = frozenset(
-    {"chat.postMessage", "chat.postEphemeral", "conversations.create", "files.completeUploadExternal", "views.open"}
-)
+# for what it made (bot/lifecycle/posting.py, SlackGateway.create_channel's `adoptable`). (Not an ephemeral answer,
+# which nothing can look for, nor a modal, whose trigger Slack takes once: sent again, they are lost otherwise)
+_NOT_TWICE = frozenset({"chat.postMessage", "conversations.create", "files.completeUploadExternal"})
 
 
 class _CountedConnectionErrors(AsyncConnectionErrorRetryHandler):
