@@ -62,15 +62,20 @@ async def test_a_timer_fires_once_by_its_kind_and_one_of_a_kind_unknown_here_is_
     try:
         await scheduler.at("ping", clock.now() + timedelta(seconds=30), payload={"n": 1})
         await store.add_timer("nobody-knows", clock.now(), now=clock.now())
+        week_ago = clock.now() - timedelta(days=8)  # never fired by any process in a week: no replica will
+        await store.add_timer("long-gone", clock.now(), now=week_ago)
         scheduler.wake()
         await _until(lambda: len(fired) == 1)
         await asyncio.sleep(0.3)
         assert [t.payload for t in fired] == [{"n": 1}]
         assert fired[0].due_at <= clock.now()
-        assert any("of kind 'nobody-knows' has no handler here: put back" in r.getMessage() for r in caplog.records)
+        said = [r.getMessage() for r in caplog.records]
+        assert sum("of kind 'nobody-knows' has no handler here: put back" in m for m in said) == 1, said
+        assert any("of kind 'long-gone' dropped: no process has fired it in 8 days" in m for m in said), said
     finally:
         await scheduler.close()
     [unknown] = await store.pending_timers("nobody-knows")
+    assert await store.pending_timers("long-gone") == []
     assert unknown.due_at > clock.now()  # armed again, a minute on (1 s here)
     again = Scheduler(store, clock)  # a restart, by a version that knows the kind: what fired does not fire again
     again.on("ping", handler)

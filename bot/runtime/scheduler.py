@@ -44,7 +44,8 @@ Handler = Callable[[Timer], Coroutine[Any, Any, None]]
 MAX_WAIT_S = 1.0  # the longest the loop sleeps (real seconds) before it looks at the due times again
 _JUST_AFTER = timedelta(microseconds=1)
 LEASE = timedelta(seconds=30)  # how long a claimed timer is held without renewal; renewed every LEASE / 3
-UNKNOWN_KIND_AGAIN = timedelta(minutes=1)  # when a timer of a kind this process cannot fire is due again
+UNKNOWN_KIND_AGAIN = timedelta(minutes=1)  # when a timer of a kind this process cannot fire is due again ...
+UNKNOWN_KIND_KEPT = timedelta(days=7)  # ... until it is this old: no replica has fired it, and none will (dropped)
 
 
 class Scheduler:
@@ -55,6 +56,7 @@ class Scheduler:
         self.holder = f"{instance}/{uuid.uuid4().hex[:12]}"  # ... and which life of it: the leases it takes
         self._running: set[int] = set()  # timers whose handlers run here now (their leases are renewed)
         self._finishing: set[int] = set()  # ... of which those whose handlers returned, being marked fired
+        self._unknown_said: set[str] = set()  # kinds of timers this process had no handler for, said once each
         self._lease_task: asyncio.Task[None] | None = None
         self._handlers: dict[str, Handler] = {}
         self._recurring: dict[str, CronTrigger] = {}
@@ -167,9 +169,21 @@ class Scheduler:
         """A timer of a kind this process has no handler for (a replica of another version, in a rolling deploy, or
         configured without the feature): given back, due again a while later, rather than dropped (a recurring
         kind's next firing is stored only when one fires: dropped, its firings stopped for good)."""
-        until = self.clock.now() + UNKNOWN_KIND_AGAIN
-        log.warning("timer %s of kind %r has no handler here: put back, due again at %s", timer.id, timer.kind, until)
+        now = self.clock.now()
         try:
+            if timer.created_at is not None and now - timer.created_at > UNKNOWN_KIND_KEPT:
+                log.warning(
+                    "timer %s of kind %r dropped: no process has fired it in %s",
+                    timer.id,
+                    timer.kind,
+                    now - timer.created_at,
+                )
+                await self.store.finish_timer(timer.id, now=now)
+                return
+            until = now + UNKNOWN_KIND_AGAIN
+            if timer.kind not in self._unknown_said:  # (once a kind: every minute on every replica says nothing new)
+                self._unknown_said.add(timer.kind)
+                log.warning("a timer of kind %r has no handler here: put back, due again at %s", timer.kind, until)
             await self.store.postpone_timer(timer.id, until=until, holder=self.holder)
         except StoreUnavailable as exc:  # (its lease lapses instead: due again then)
             log.warning("timer %s could not be put back (due again when its lease lapses): %s", timer.id, exc)

@@ -51,6 +51,7 @@ class Timer:
     due_at: datetime
     incident_id: int | None
     payload: dict[str, Any]
+    created_at: datetime | None = None
 
 
 def _incident_values(incident: Incident) -> dict[str, Any]:
@@ -149,7 +150,7 @@ def _proposal(row: Any) -> Proposal:
 
 
 def _timer(row: Any) -> Timer:
-    return Timer(row.id, row.kind, row.due_at, row.incident_id, dict(row.payload or {}))
+    return Timer(row.id, row.kind, row.due_at, row.incident_id, dict(row.payload or {}), row.created_at)
 
 
 def _insert_timer(
