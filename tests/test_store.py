@@ -150,8 +150,8 @@ async def test_an_event_and_a_timer_are_claimed_once_under_concurrency(database_
 
 
 async def test_a_worker_whose_lease_was_taken_over_finishes_nothing(database_url: str) -> None:
-    """A worker too slow to renew its lease on an event, taken up meanwhile by another: its late outcome (done, or
-    back to pending to be tried again) does not overwrite the other's, which stands."""
+    """A worker too slow to renew its lease on an event, taken up meanwhile by another: its late outcome (failed,
+    done, or back to pending to be tried again) does not overwrite the other's, which stands."""
     store = await Store.open(database_url)
     try:
         event_id = await store.record_inbound(
@@ -161,6 +161,8 @@ async def test_a_worker_whose_lease_was_taken_over_finishes_nothing(database_url
         assert await store.claim_inbound(event_id, now=NOW, lease=LEASE, holder="a/1")
         later = NOW + LEASE * 2
         assert await store.claim_inbound(event_id, now=later, lease=LEASE, holder="b/1")  # a's lease lapsed
+        assert not await store.fail_inbound(event_id, now=later, error="late", notice="unhandled", holder="a/1")
+        assert await store.due_timer_count(later) == 0  # (nobody is told of a failure that was not)
         await store.finish_inbound(event_id, status="done", now=later, holder="b/1")
         await store.finish_inbound(event_id, status="pending", now=later, error="late", holder="a/1")
         event = await store.inbound(event_id)

@@ -300,7 +300,9 @@ class Intake:
         log.warning("inbound event %s (%s) failed on attempt %s: %s", event.id, event.event_type, event.attempts, error)
         now = self.clock.now()
         if event.attempts >= self.max_attempts:
-            if await self.store.fail_inbound(event.id, now=now, error=error, notice=UNHANDLED_NOTICE):
+            if await self.store.fail_inbound(
+                event.id, now=now, error=error, notice=UNHANDLED_NOTICE, holder=self.holder
+            ):
                 log.warning(
                     "inbound event %s gave up after %s attempts; the incidents channel is told",
                     event.id,

@@ -211,14 +211,18 @@ class InboundRows(Transactions):
 
         return await self.run(work, one_statement=True)  # (run twice, the row ends the same)
 
-    async def fail_inbound(self, event_id: int, *, now: datetime, error: str, notice: str) -> bool:
+    async def fail_inbound(
+        self, event_id: int, *, now: datetime, error: str, notice: str, holder: str | None = None
+    ) -> bool:
         """Give up on an event: `failed` with the reason, and in the same transaction a timer of kind `notice`
-        (due now) through which a person hears of it. False, and nothing written, if it was not being processed."""
+        (due now) through which a person hears of it. False, and nothing written, if it was not being processed
+        (by `holder`, if given: as `finish_inbound`)."""
 
         def work(conn: sa.Connection) -> bool:
+            held = [inbound_events.c.claimed_by == holder] if holder is not None else []
             result = conn.execute(
                 inbound_events.update()
-                .where(inbound_events.c.id == event_id, inbound_events.c.status == PROCESSING)
+                .where(inbound_events.c.id == event_id, inbound_events.c.status == PROCESSING, *held)
                 .values(status=FAILED, processed_at=now, last_error=error)
             )
             if result.rowcount != 1:
