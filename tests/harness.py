@@ -252,15 +252,20 @@ async def mention_again(sandbox: Sandbox, sent: dict[str, Any], user: str, chann
 # What the sandbox recorded, in the terms the acceptance criteria use ------------------------------------------
 
 
-def cards(sandbox: Sandbox, channel_id: str | None = None) -> list[Any]:
-    """Incident cards the bot posted (messages carrying the card's header block)."""
+def with_block(sandbox: Sandbox, block_id: str, channel_id: str | None = None) -> list[Any]:
+    """Messages the bot posted (in `channel_id`, else in any channel) carrying a block with `block_id`."""
     channels = [channel_id] if channel_id else list(sandbox.slack.channels)
     return [
         m
         for c in channels
         for m in sandbox.slack.messages_in(c)
-        if any(b.get("block_id") == "incident_card.header" for b in (m.blocks or []))
+        if any(b.get("block_id") == block_id for b in (m.blocks or []))
     ]
+
+
+def cards(sandbox: Sandbox, channel_id: str | None = None) -> list[Any]:
+    """Incident cards the bot posted (messages carrying the card's header block)."""
+    return with_block(sandbox, "incident_card.header", channel_id)
 
 
 def incident_channels(sandbox: Sandbox) -> list[Any]:

@@ -29,7 +29,7 @@ from sandbox.botapp import free_port
 from sandbox.holds import Hold
 from sandbox.scenario import load_scenario
 from sandbox.server import Sandbox
-from tests.harness import Harness, Serve, eventually, fresh_event, incident_channels
+from tests.harness import Harness, Serve, eventually, fresh_event, incident_channels, with_block
 
 SERVICE = "checkout-service"
 TITLE = "checkout-service: error rate 8.5% (threshold 1%)"
@@ -80,27 +80,17 @@ async def served(tmp_path: Path, database_url: str, k8s_working_ms: int) -> Asyn
         await sandbox.stop()
 
 
-def _with_block(sandbox: Sandbox, block_id: str, channel: str | None = None) -> list[Any]:
-    channels = [channel] if channel else list(sandbox.slack.channels)
-    return [
-        m
-        for c in channels
-        for m in sandbox.slack.messages_in(c)
-        if any(b.get("block_id") == block_id for b in (m.blocks or []))
-    ]
-
-
 def _counts(sandbox: Sandbox) -> dict[str, int]:
     [incident] = sandbox.pagerduty.incidents.values()
     return {
         "channels": len(incident_channels(sandbox)),
-        "cards": len(_with_block(sandbox, BlockId.CARD_HEADER)),
-        "announcements": len(_with_block(sandbox, BlockId.ANNOUNCEMENT, sandbox.world.incidents_channel.id)),
+        "cards": len(with_block(sandbox, BlockId.CARD_HEADER)),
+        "announcements": len(with_block(sandbox, BlockId.ANNOUNCEMENT, sandbox.world.incidents_channel.id)),
         "notes": len(incident.notes),
         "acknowledgements": sum(1 for h in incident.history if h["status"] == "acknowledged"),
-        "triage": len(_with_block(sandbox, BlockId.TRIAGE)),
-        "findings": len(_with_block(sandbox, BlockId.FINDINGS)),
-        "proposals": len(_with_block(sandbox, BlockId.PROPOSAL)),
+        "triage": len(with_block(sandbox, BlockId.TRIAGE)),
+        "findings": len(with_block(sandbox, BlockId.FINDINGS)),
+        "proposals": len(with_block(sandbox, BlockId.PROPOSAL)),
         # (the world's on-call at level 1 includes a person Slack does not know: said once in the channel)
         "responders not found": sum(
             "could not find" in m.text for c in incident_channels(sandbox) for m in sandbox.slack.messages_in(c.id)
@@ -187,7 +177,7 @@ async def test_killed_while_the_approved_change_runs_it_is_followed_after_restar
     sandbox = served.sandbox
     sandbox.pagerduty.page(SERVICE, TITLE, urgency="high")
     await eventually(lambda: _counts(sandbox) == ONE_OF_EACH and _awaiting_approval(sandbox), within=20)
-    [proposal] = _with_block(sandbox, BlockId.PROPOSAL)
+    [proposal] = with_block(sandbox, BlockId.PROPOSAL)
     [channel] = incident_channels(sandbox)
     answer = await sandbox.slack.send_action("U0DANA", channel.id, proposal.ts, "proposal.approve")
     assert answer["status"] == 200
@@ -215,7 +205,7 @@ async def test_killed_between_answering_a_click_and_acting_on_it_the_click_is_ac
     sandbox = served.sandbox
     sandbox.pagerduty.page(SERVICE, TITLE, urgency="high")
     await eventually(lambda: _counts(sandbox) == ONE_OF_EACH and _awaiting_approval(sandbox), within=20)
-    [proposal] = _with_block(sandbox, BlockId.PROPOSAL)
+    [proposal] = with_block(sandbox, BlockId.PROPOSAL)
     [channel] = incident_channels(sandbox)
     asking = sandbox.pagerduty.hold("GET", "/oncalls")
     answer = await sandbox.slack.send_action("U0DANA", channel.id, proposal.ts, "proposal.approve")
@@ -238,7 +228,7 @@ async def test_killed_between_answering_a_click_and_acting_on_it_the_click_is_ac
 
 def _awaiting_approval(sandbox: Sandbox) -> bool:
     """The card says so (it is redrawn as the phase changes)."""
-    cards = _with_block(sandbox, BlockId.CARD_HEADER)
+    cards = with_block(sandbox, BlockId.CARD_HEADER)
     return bool(cards) and "Awaiting approval" in str(cards[-1].blocks)
 
 
@@ -390,9 +380,9 @@ async def test_a_declared_incident_cut_off_before_its_channel_is_opened_at_start
     finally:
         await store.close()
     await h.start()
-    await eventually(lambda: len(_with_block(h.sandbox, BlockId.CARD_HEADER)) == 1, within=10)
+    await eventually(lambda: len(with_block(h.sandbox, BlockId.CARD_HEADER)) == 1, within=10)
     await h.settle()
     opened = await h.services.store.incident_by_external("slack", "declared-1")
     assert opened is not None and opened.channel_id and SetupStep.PROPOSE in opened.steps
     assert len(incident_channels(h.sandbox)) == 1
-    assert len(_with_block(h.sandbox, BlockId.ANNOUNCEMENT, h.sandbox.world.incidents_channel.id)) == 1
+    assert len(with_block(h.sandbox, BlockId.ANNOUNCEMENT, h.sandbox.world.incidents_channel.id)) == 1

@@ -22,6 +22,7 @@ from tests.harness import (
     incident_channels,
     pd_status_changes,
     texts,
+    with_block,
 )
 
 TITLE = "CRITICAL — checkout-service error rate at 8.5% (threshold: 1%). Firing for 5 minutes."
@@ -352,5 +353,4 @@ async def test_an_incidents_channel_the_bot_cannot_post_in_is_said_once_and_the_
 
 
 def _announcements(sb: Sandbox) -> list[Any]:
-    messages = sb.slack.messages_in(sb.world.incidents_channel.id)
-    return [m for m in messages if any(b.get("block_id") == BlockId.ANNOUNCEMENT for b in m.blocks or [])]
+    return with_block(sb, BlockId.ANNOUNCEMENT, sb.world.incidents_channel.id)

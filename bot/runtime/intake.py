@@ -213,7 +213,7 @@ class Intake:
         try:
             await asyncio.sleep(0)  # those stored in this turn of the loop (a batch of the store's) go with it
             for _ in range(int(HOLD_MAX_S / HOLD_CHECK_S)):  # (what the door answers is polled: it is counted there)
-                if self.hold is None or not self._holding() or loop.time() - since >= HOLD_MAX_S:
+                if not self._holding() or loop.time() - since >= HOLD_MAX_S:
                     break
                 await asyncio.sleep(HOLD_CHECK_S)
         finally:  # (handed over however the wait ended: cut short by the door's stop, or `hold` failing)
@@ -222,7 +222,9 @@ class Intake:
                 home.call_soon_threadsafe(self._take_up_handed)
 
     def _holding(self) -> bool:
-        assert self.hold is not None
+        """Whether the front door is answering requests now (then the hand-over waits: see `_hand_over`)."""
+        if self.hold is None:
+            return False
         try:
             return self.hold()
         except Exception:  # (handed over at once rather than not at all)
