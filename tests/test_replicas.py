@@ -26,8 +26,7 @@ from sandbox.botapp import free_port
 from sandbox.scenario import load_scenario
 from sandbox.server import Sandbox
 from tests.conftest import POSTGRES_ENV, _drop_postgres_database, _postgres_database
-from tests.harness import Serve, eventually, incident_channels
-from tests.test_crash_resume import _with_block
+from tests.harness import Serve, eventually, incident_channels, with_block
 
 SERVICE = "checkout-service"
 PAGES = 8
@@ -111,10 +110,10 @@ def _per_incident(sandbox: Sandbox) -> dict[str, dict[str, int]]:
         channel = channels[0].id if channels else None
         out[incident.id] = {
             "channels": len(channels),
-            "cards": len(_with_block(sandbox, BlockId.CARD_HEADER, channel)) if channel else 0,
+            "cards": len(with_block(sandbox, BlockId.CARD_HEADER, channel)) if channel else 0,
             "acknowledgements": sum(1 for h in incident.history if h["status"] == "acknowledged"),
             "notes": len(incident.notes),
-            "proposals": len(_with_block(sandbox, BlockId.PROPOSAL, channel)) if channel else 0,
+            "proposals": len(with_block(sandbox, BlockId.PROPOSAL, channel)) if channel else 0,
         }
     return out
 
@@ -151,7 +150,7 @@ async def test_two_replicas_behave_as_one(replicas: Replicas) -> None:
     channels = sorted(incident_channels(sandbox), key=lambda c: c.name)
     clicks = []
     for channel in channels[:APPROVED]:
-        [proposal] = _with_block(sandbox, BlockId.PROPOSAL, channel.id)
+        [proposal] = with_block(sandbox, BlockId.PROPOSAL, channel.id)
         for _ in range(2):
             clicks.append(sandbox.slack.send_action("U0DANA", channel.id, proposal.ts, "proposal.approve"))
     answers = await asyncio.gather(*clicks)
