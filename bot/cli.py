@@ -36,15 +36,16 @@ def _serve(_args: argparse.Namespace) -> int:
     from bot.app import create_app
     from bot.config.settings import Settings
     from bot.preflight import preflight
-    from bot.runtime import collector
+    from bot.runtime import collector, loops
     from bot.runtime.logs import configure as configure_logging
 
     collector.for_serving()
     try:
         settings = Settings.from_env()
         configure_logging(level=settings.log_level, form=settings.log_format, secrets=settings.secret_values())
-        asyncio.run(preflight(settings))
-        asyncio.run(_serving(create_app(settings), settings.host, settings.port))
+        loop = loops.chosen(settings.event_loop)
+        loops.run(preflight(settings), loop)
+        loops.run(_serving(create_app(settings), settings.host, settings.port), loop)
     except ConfigError as exc:
         return _fail(str(exc))
     return 0
@@ -54,7 +55,7 @@ async def _serving(app: web.Application, host: str, port: int) -> None:
     """Serve until SIGINT or SIGTERM, then stop taking requests and close down in order; a second signal stops it
     at once."""
     from bot.app import serve
-    from bot.runtime import collector
+    from bot.runtime import collector, loops
 
     stop = asyncio.Event()
 
@@ -72,7 +73,11 @@ async def _serving(app: web.Application, host: str, port: int) -> None:
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     served = await serve(app, host, port)
     frozen = collector.freeze_the_start()
-    logging.getLogger("bot.cli").info("serving; %d objects of the start are left out of the collector's scans", frozen)
+    logging.getLogger("bot.cli").info(
+        "serving on %s's event loop; %d objects of the start are left out of the collector's scans",
+        loops.kind_of(loop),
+        frozen,
+    )
     try:
         await stop.wait()
     finally:

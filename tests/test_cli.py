@@ -76,16 +76,44 @@ async def test_serve_on_a_taken_port_says_so(tmp_path: Path, sandbox: Sandbox) -
 async def test_serve_stops_cleanly_on_sigterm(tmp_path: Path, sandbox: Sandbox) -> None:
     """Asked to stop, it stops taking requests, closes down and exits 0; the database is free for the next one. Once
     serving, it has left what its start made (the imports, the app) out of the collector's scans (bot/runtime/
-    collector.py: a full collection scanned them all, a pause of every thread)."""
+    collector.py: a full collection scanned them all, a pause of every thread). It runs on uvloop's event loop
+    unless SRE_EVENT_LOOP says asyncio's (the second start)."""
     env = {**_base_env(tmp_path), **sandbox.bot_settings(), "SRE_HOST": "127.0.0.1", "SRE_PORT": str(free_port())}
-    for _ in range(2):  # the second start finds the SQLite file free
-        serve = Serve(sandbox, env, int(env["SRE_PORT"]), log=tmp_path / "serve.log")
+    for loop in ("auto", "asyncio"):  # the second start finds the SQLite file free
+        serve = Serve(sandbox, {**env, "SRE_EVENT_LOOP": loop}, int(env["SRE_PORT"]), log=tmp_path / "serve.log")
         await serve.start()
         assert serve.process is not None
         serve.process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(serve.process.wait(), 30) == 0
-    frozen = re.findall(r"serving; (\d+) objects of the start are left out", (tmp_path / "serve.log").read_text())
-    assert len(frozen) == 2 and all(int(n) > 50_000 for n in frozen), frozen
+    started = re.findall(
+        r"serving on (\w+)'s event loop; (\d+) objects of the start are left out", (tmp_path / "serve.log").read_text()
+    )
+    assert [loop for loop, _ in started] == ["uvloop", "asyncio"], started
+    assert all(int(n) > 50_000 for _, n in started), started
+
+
+async def test_serve_on_uvloop_where_it_is_missing_says_so(tmp_path: Path) -> None:
+    """Asked for uvloop where it cannot be imported (here a module of that name that fails, first on the path), it
+    says so; left to choose, it serves on asyncio's loop (test_serve_stops_cleanly_on_sigterm serves on each)."""
+    missing = tmp_path / "missing"
+    missing.mkdir()
+    (missing / "uvloop.py").write_text('raise ImportError("no uvloop on this platform")\n')
+    env = {
+        **_base_env(tmp_path),
+        "PYTHONPATH": os.pathsep.join(p for p in (str(missing), os.environ.get("PYTHONPATH")) if p),
+        "SLACK_BOT_TOKEN": "x",
+        "SLACK_SIGNING_SECRET": "y",
+        "PAGERDUTY_API_TOKEN": "t",
+        "PAGERDUTY_FROM_EMAIL": "a@example.com",
+        "PAGERDUTY_WEBHOOK_SECRETS": "s",
+    }
+    code, _, err = await _run("serve", env={**env, "SRE_EVENT_LOOP": "uvloop"})
+    assert code == 2
+    assert err.strip().splitlines() == [
+        "sre-agent: error: SRE_EVENT_LOOP is uvloop, but uvloop is not installed (pip install uvloop)"
+    ]
+    code, _, err = await _run("serve", env={**env, "SRE_EVENT_LOOP": "trio"})
+    assert code == 2 and err.startswith("sre-agent: error: SRE_EVENT_LOOP is invalid"), err
 
 
 async def test_serve_with_an_invalid_port_names_it(tmp_path: Path) -> None:

@@ -232,6 +232,8 @@ class Settings(StoreSettings, CatalogSettings, SloSettings, AgentSettings, Postm
     log_level: str = Field("INFO", validation_alias=_env("SRE_LOG_LEVEL"))
     # json: one object a line (time, level, logger, message, incident), for a log pipeline; text: for a terminal
     log_format: Literal["json", "text"] = Field("json", validation_alias=_env("SRE_LOG_FORMAT"))
+    # the event loop `serve` runs on: auto is uvloop where it is installed (bot/runtime/loops.py)
+    event_loop: Literal["auto", "uvloop", "asyncio"] = Field("auto", validation_alias=_env("SRE_EVENT_LOOP"))
     approvers: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias=_env("SRE_APPROVERS"))
     # minutes by severity after which a page no person has taken is escalated to the next on-call; "off" for none
     escalate_unacknowledged: str = Field(DEFAULT_POLICY, validation_alias=_env("SRE_ESCALATE_UNACKNOWLEDGED"))

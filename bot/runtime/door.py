@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from bot.errors import ConfigError
+from bot.runtime.loops import like
 
 __all__ = ["APP_LOOP", "FrontDoor", "Served", "at_the_door", "on_the_apps_loop", "serve"]
 
@@ -111,7 +112,7 @@ class FrontDoor:
         """Open the door; returns once it listens (ConfigError, saying why, when it cannot). Cut short (a timeout,
         a cancellation), the door is closed again before this returns."""
         self._home = asyncio.get_running_loop()
-        self._loop = asyncio.new_event_loop()
+        self._loop = like(self._home)  # (uvloop's where the app's is)
         started: asyncio.Future[None] = self._home.create_future()
         self._thread = threading.Thread(target=self._run, args=(self._loop, started), name="front-door", daemon=True)
         self._thread.start()
