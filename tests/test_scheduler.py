@@ -248,8 +248,8 @@ class _FiredAnsweredLate(Store):
         self.answer = asyncio.Event()
         self.marked: list[int] = []
 
-    async def finish_timer(self, timer_id: int, *, now: datetime) -> bool:
-        fired = await super().finish_timer(timer_id, now=now)
+    async def finish_timer(self, timer_id: int, *, now: datetime, holder: str) -> bool:
+        fired = await super().finish_timer(timer_id, now=now, holder=holder)
         self.marked.append(timer_id)
         await self.answer.wait()
         return fired

@@ -609,9 +609,14 @@ async def test_a_timer_is_fired_under_a_lease_that_only_a_lapse_lets_another_hol
         assert [t.id for t in await store.due_timers(lapsed)] == [timer]
         assert await store.claim_timer(timer, now=lapsed, lease=LEASE, holder=b)
         assert (await _timer_row(store, timer)).claimed_by == b
-        # fired: done for good, whoever finishes first
-        assert await store.finish_timer(timer, now=lapsed)
-        assert not await store.finish_timer(timer, now=lapsed)
+        # the first holder, still running, finishes: not marked fired by it (were b to die before it finishes, the
+        # timer would be lost), it stays b's
+        assert not await store.finish_timer(timer, now=lapsed, holder=a)
+        row = await _timer_row(store, timer)
+        assert (row.status, row.claimed_by, row.fired_at) == ("firing", b, None)
+        # fired by its holder: done for good
+        assert await store.finish_timer(timer, now=lapsed, holder=b)
+        assert not await store.finish_timer(timer, now=lapsed, holder=b)
         row = await _timer_row(store, timer)
         assert (row.status, row.fired_at) == ("fired", lapsed)
         assert await store.pending_timers("expire") == []
@@ -688,7 +693,7 @@ async def test_old_snapshots_and_fired_timers_are_pruned(database_url: str) -> N
         pending = await store.add_timer("tick", NOW + timedelta(days=1), now=NOW)
         assert fired is not None and pending is not None
         assert await store.claim_timer(fired, now=NOW - timedelta(days=9), lease=timedelta(seconds=30), holder="h/1")
-        assert await store.finish_timer(fired, now=NOW - timedelta(days=9))
+        assert await store.finish_timer(fired, now=NOW - timedelta(days=9), holder="h/1")
         assert await store.prune_timers(before=NOW - timedelta(days=7)) == 1
         assert [t.id for t in await store.pending_timers("tick")] == [pending]
     finally:

@@ -178,7 +178,7 @@ class Scheduler:
                     timer.kind,
                     now - timer.created_at,
                 )
-                await self.store.finish_timer(timer.id, now=now)
+                await self.store.finish_timer(timer.id, now=now, holder=self.holder)
                 return
             until = now + UNKNOWN_KIND_AGAIN
             if timer.kind not in self._unknown_said:  # (once a kind: every minute on every replica says nothing new)
@@ -202,7 +202,12 @@ class Scheduler:
                 log.exception("timer %s of kind %r failed (it is not tried again)", timer.id, timer.kind)
             self._finishing.add(timer.id)  # (a renewal that finds it fired from here on is not told it was taken)
             try:
-                await self.store.finish_timer(timer.id, now=self.clock.now())
+                if not await self.store.finish_timer(timer.id, now=self.clock.now(), holder=self.holder):
+                    log.warning(
+                        "timer %s (%s) ran here but was not marked fired: another took it over when its lease lapsed",
+                        timer.id,
+                        timer.kind,
+                    )
             except StoreUnavailable as exc:
                 log.warning("timer %s (%s) ran, not marked fired (it may run again): %s", timer.id, timer.kind, exc)
         finally:

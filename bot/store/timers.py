@@ -39,7 +39,11 @@ _CLAIM = (
 )
 _FINISH = (
     timers.update()
-    .where(timers.c.id == sa.bindparam("timer_id"), timers.c.status != FIRED)
+    .where(
+        timers.c.id == sa.bindparam("timer_id"),
+        timers.c.status == FIRING,
+        timers.c.claimed_by == sa.bindparam("holder"),
+    )
     .values(status=FIRED, fired_at=sa.bindparam("at", type_=UTCDateTime()), lease_until=None)
 )
 _NEXT_PENDING = sa.select(sa.func.min(timers.c.due_at)).where(timers.c.status == PENDING)
@@ -136,12 +140,13 @@ class TimerRows(Transactions):
         # (a lease: urgent, see bot/store/backend.py URGENT_CONNECTIONS)
         return await self.run(work, urgent=True) if timer_ids else 0
 
-    async def finish_timer(self, timer_id: int, *, now: datetime) -> bool:
-        """The timer's handler returned or raised: fired. False when it was marked fired already (it was fired
-        twice: a lapsed lease taken over while the first holder still ran)."""
+    async def finish_timer(self, timer_id: int, *, now: datetime, holder: str) -> bool:
+        """The timer's handler returned or raised in `holder`: fired. False when `holder` no longer holds it: its
+        lease lapsed and another took it over while it ran (that one marks it fired, or, stopped first, leaves it
+        due again when its own lease lapses), or it was marked fired already."""
 
         def work(conn: sa.Connection) -> bool:
-            return conn.execute(_FINISH, {"timer_id": timer_id, "at": now}).rowcount == 1
+            return conn.execute(_FINISH, {"timer_id": timer_id, "at": now, "holder": holder}).rowcount == 1
 
         return await self.run(work, one_statement=True)  # (run twice, it finds the timer fired: False)
 
