@@ -20,6 +20,7 @@ from __future__ import annotations
 from bot.domain.errors import DomainError, IllegalTransition, InvalidEvent, SreAgentError
 
 __all__ = [
+    "CONNECTION_LOST",
     "ConfigError",
     "DomainError",
     "IllegalTransition",
@@ -53,8 +54,9 @@ class UpstreamError(SreAgentError):
 
 
 # what Slack answers when it is busy or failing for a moment, rather than refusing the call for what it is
+CONNECTION_LOST = "connection_lost"  # the error said for a Slack call that got no answer (its connection failed)
 _PASSING_SLACK_ERRORS = frozenset(
-    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout", CONNECTION_LOST}
 )
 
 

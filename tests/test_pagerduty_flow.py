@@ -13,6 +13,7 @@ import pytest
 from blocks.ids import BlockId
 from bot.domain.phase import Phase
 from bot.domain.timeline import EventKind
+from bot.errors import SlackError
 from sandbox.server import Sandbox
 from tests.harness import (
     Harness,
@@ -321,6 +322,26 @@ async def test_a_call_whose_answer_was_lost_with_its_connection_is_not_made_twic
     assert len(cards(sb, incident.channel_id)) == 1
     [first, *_] = sb.slack.calls_for(method)
     assert first.ok  # (the call that was done and not answered)
+
+
+async def test_a_slack_call_left_without_an_answer_is_a_slack_error_that_passes(h: Harness) -> None:
+    """A call whose connection dropped before its answer (not sent again: it may have been done) fails as Slack's
+    other failures do, named, counted, and passing (the step is tried again later): not as the HTTP library's own
+    exception, which the callers that tell people what failed do not expect."""
+    sb = h.sandbox
+    sb.slack.hang_up("chat.postMessage")
+    with pytest.raises(SlackError) as raised:
+        await h.services.slack.post_message(sb.world.incidents_channel.id, "hello")
+    assert (raised.value.method, raised.value.error, raised.value.passing) == (
+        "chat.postMessage",
+        "connection_lost",
+        True,
+    )
+    assert len(sb.slack.calls_for("chat.postMessage")) == 1  # done once (the peer did it), not sent again
+    assert h.http is not None
+    async with h.http.get(f"{h.url}/metrics") as response:
+        counted = await response.text()
+    assert 'sre_agent_slack_api_errors_total{error="connection_lost",method="chat.postMessage"} 1.0' in counted
 
 
 def _to_incidents(sb: Sandbox) -> Callable[[dict[str, Any]], bool]:

@@ -22,7 +22,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse as SlackRespon
 from bot.adapters.slack.pacing import Pacer, SlackRateLimited
 from bot.adapters.slack.plain import as_json
 from bot.domain.naming import with_suffix
-from bot.errors import SlackError
+from bot.errors import CONNECTION_LOST, SlackError
 from bot.ports.metrics import NO_METRICS, Metrics
 
 log = logging.getLogger(__name__)
@@ -131,6 +131,8 @@ class SlackGateway:
             return await self.pacer.call(lane, method, send)
         except SlackRateLimited as exc:
             raise self._failed(method, "ratelimited") from exc
+        except aiohttp.ClientError as exc:  # no answer, after the retries a dropped connection is allowed (if any)
+            raise self._failed(method, CONNECTION_LOST) from exc
 
     async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
         try:
