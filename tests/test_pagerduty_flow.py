@@ -74,6 +74,23 @@ async def test_an_on_call_person_unknown_to_slack_is_reported_and_the_flow_goes_
     assert len(cards(h.sandbox, channel.id)) == 1
 
 
+async def test_on_call_people_unknown_to_slack_are_still_reported_when_slack_fails_the_notice_once(h: Harness) -> None:
+    """Slack failing a moment on the notice of on-call people it does not know: the step is tried again and the
+    notice made once; the invitations are on record once."""
+    sb = h.sandbox
+    sb.slack.fail("chat.postMessage", "internal_error", status=500, match=lambda args: "could not find" in args["text"])
+    await _page(h)
+    [channel] = incident_channels(sb)
+    await eventually(lambda: any("could not find" in t for t in texts(sb, channel.id)), within=15)
+    await h.settle()
+    assert sum("could not find" in t for t in texts(sb, channel.id)) == 1
+    assert len(cards(sb, channel.id)) == 1
+    [incident] = await h.services.store.incidents()
+    timeline = await h.services.store.timeline(incident.id)  # type: ignore[arg-type]
+    assert [e.kind for e in timeline].count(EventKind.RESPONDER_NOT_FOUND) == 1
+    assert [e.kind for e in timeline].count(EventKind.RESPONDERS_INVITED) == 1
+
+
 async def test_the_same_delivery_five_times_is_one_incident(h: Harness) -> None:
     sb = h.sandbox
     sb.pagerduty.pause_deliveries()

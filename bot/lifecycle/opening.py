@@ -23,7 +23,7 @@ from bot.domain.timeline import TimelineEvent
 from bot.errors import UpstreamError
 from bot.lifecycle.channel import IncidentChannel
 from bot.lifecycle.delegation import Findings
-from bot.lifecycle.setup import SetupSteps
+from bot.lifecycle.setup import Invitations, SetupSteps
 from bot.ports.clock import Clock
 from bot.ports.pager import Pager
 from bot.runtime.locks import KeyedLocks
@@ -100,17 +100,16 @@ class Opener:
             first[SetupStep.CHANNEL] = lambda again: steps.create_channel(incident, events, again)
         errors += await self._stage(incident, events, marked, first)
         if incident.channel_id is not None:
-            missing: list[str] = []
+            invitations = Invitations()
             second: dict[SetupStep, Step] = {
                 SetupStep.CARD: lambda again: steps.post_card(incident, events, again),
                 SetupStep.TOPIC: lambda again: steps.set_topic(incident),
-                SetupStep.INVITE: lambda again: steps.invite(incident, events, missing),
+                SetupStep.INVITE: lambda again: steps.invite(incident, invitations, again),
                 SetupStep.ANNOUNCE: lambda again: steps.announce(incident, events, again),
                 SetupStep.NOTE: lambda again: steps.note(incident, events, again),
             }
             errors += await self._stage(incident, events, marked, second)
-            if missing:  # said before the invitations are on record: cut off before that, they are done again, and it
-                errors += await _gather([self.channel.say(incident, messages.not_found(missing, self.pager.name))])
+            errors += await _gather([steps.invited(incident, invitations, events)])
             if events:  # the channel and the card on record before the agents are asked (that takes a while)
                 await self.store.save_incident(incident, events, now=self.clock.now())
                 events.clear()

@@ -40,19 +40,39 @@ class Poster:
         else the one found in the channel; else, and always when not `again`, a new one. Recorded before it
         returns."""
         assert incident.id is not None
-        tag = {"incident": incident.key, "purpose": purpose}
-        ts = None
+        tag = _tag(incident, purpose)
+        found = None
         if again:
             ref = await self.store.message_ref(incident.id, purpose)
             if ref is not None:
                 return ref[1]
-            try:
-                channel_id = await self.slack.channel_id(channel)
-                ts = await self.slack.find_tagged(channel_id, tag, thread_ts=thread_ts)
-                channel = channel_id if ts is not None else channel
-            except SlackError as exc:  # e.g. not a member of the incidents channel: better twice than never
-                log.warning("could not look for %s's %s message in %s: %s", incident.key, purpose, channel, exc)
-        if ts is None:  # (the channel as Slack names it: one given by name cannot be updated by that name)
+            found = await self._posted(incident, purpose, channel, thread_ts)
+        if found is not None:
+            channel, ts = found
+        else:  # (the channel as Slack names it: one given by name cannot be updated by that name)
             channel, ts = await self.slack.post_message(channel, text, blocks, thread_ts=thread_ts, tag=tag)
         await self.store.save_message_ref(incident.id, purpose, channel, ts, now=self.clock.now())
         return ts
+
+    async def say_once(self, incident: Incident, purpose: str, channel: str, text: str, *, again: bool) -> None:
+        """A message posted once for `purpose` whose caller's step records that it was said (nothing is stored
+        here: it is never updated). `again` (the step was begun before): first looked for in the channel."""
+        if again and await self._posted(incident, purpose, channel, None) is not None:
+            return
+        await self.slack.post_message(channel, text, tag=_tag(incident, purpose))
+
+    async def _posted(
+        self, incident: Incident, purpose: str, channel: str, thread_ts: str | None
+    ) -> tuple[str, str] | None:
+        """The channel's id and the ts of the incident's message for `purpose` found in `channel`, if any."""
+        try:
+            channel_id = await self.slack.channel_id(channel)
+            ts = await self.slack.find_tagged(channel_id, _tag(incident, purpose), thread_ts=thread_ts)
+        except SlackError as exc:  # e.g. not a member of the incidents channel: better twice than never
+            log.warning("could not look for %s's %s message in %s: %s", incident.key, purpose, channel, exc)
+            return None
+        return (channel_id, ts) if ts is not None else None
+
+
+def _tag(incident: Incident, purpose: str) -> dict[str, str]:
+    return {"incident": incident.key, "purpose": purpose}

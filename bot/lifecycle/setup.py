@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from blocks import findings as findings_blocks
@@ -53,6 +53,7 @@ TRIAGE = "triage"
 RESPONDERS_TTL_S = 30.0  # who is on call at level 1 of a policy, kept this long for the invites of a storm of pages
 FINDINGS = "findings"
 ANNOUNCE_FAILED = "announcement-failed"  # the notice in the incident's channel that the announcement could not be made
+NOT_FOUND = "responders-not-found"  # the notice in the incident's channel of the on-call people Slack does not know
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,17 @@ class Budgets(Protocol):
     """The error budgets as they stand (see bot.budgets.standing)."""
 
     async def of_services(self, services: Collection[str]) -> list[SloStatus]: ...
+
+
+@dataclass
+class Invitations:
+    """What the invitations step leaves for the end of its stage (`SetupSteps.invited`): the on-call people Slack
+    does not know, said in the channel after the stage's card; the step's events, on record once that is said."""
+
+    ran: bool = False
+    again: bool = False
+    events: list[TimelineEvent] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
 
 
 class SetupSteps:
@@ -262,11 +274,13 @@ class SetupSteps:
         self._responders[policy] = (time.monotonic() + RESPONDERS_TTL_S, people)
         return people
 
-    async def invite(self, incident: Incident, events: list[TimelineEvent], missing: list[str]) -> None:
+    async def invite(self, incident: Incident, invitations: Invitations, again: bool) -> None:
         assert incident.channel_id
+        invitations.again = again
         if not incident.escalation_policy_id:
-            incident.steps.add(SetupStep.INVITE)
+            invitations.ran = True
             return
+        events, missing = invitations.events, invitations.missing
         people = await self._first_responders(incident.escalation_policy_id)
         found = await self.slack.lookup_users([p.email for p in people])
         invited = [user for user in found if user]
@@ -288,6 +302,18 @@ class SetupSteps:
                 events.append(
                     record(ResponderNotFound(person.email, person.user_id), at=now, actor=ACTOR_BOT, text=label)
                 )
+        invitations.ran = True
+
+    async def invited(self, incident: Incident, invitations: Invitations, events: list[TimelineEvent]) -> None:
+        """The invitations step done (after its stage): the people Slack does not know said in the channel, once
+        (the step cut off after it said so is done again, and finds what it said), then the step on record."""
+        if not invitations.ran:
+            return
+        if invitations.missing:
+            assert incident.channel_id
+            text = messages.not_found(invitations.missing, self.pager.name)
+            await self.poster.say_once(incident, NOT_FOUND, incident.channel_id, text, again=invitations.again)
+        events += invitations.events
         incident.steps.add(SetupStep.INVITE)
 
     async def announce(self, incident: Incident, events: list[TimelineEvent], again: bool) -> None:
