@@ -153,4 +153,5 @@ async def test_pagerdutys_webhook_arriving_before_the_declaration_is_stored_does
     assert len(incident_channels(sb)) == 1 and len(cards(sb)) == 1
     timeline = await h.services.store.timeline(incident.id)
     assert timeline[0].actor == "slack:U0SAM" and timeline[0].data["declared"] is True
-    assert set(await h.services.store.inbound_counts()) == {"done"}  # the command, the webhooks: all handled
+    # the command, the webhooks: all handled (or set aside: sre-agent's own channel note coming back)
+    assert set(await h.services.store.inbound_counts()) <= {"done", "ignored"}

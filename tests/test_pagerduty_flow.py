@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -89,6 +90,44 @@ async def test_on_call_people_unknown_to_slack_are_still_reported_when_slack_fai
     timeline = await h.services.store.timeline(incident.id)  # type: ignore[arg-type]
     assert [e.kind for e in timeline].count(EventKind.RESPONDER_NOT_FOUND) == 1
     assert [e.kind for e in timeline].count(EventKind.RESPONDERS_INVITED) == 1
+
+
+async def test_the_openings_own_acknowledgement_and_note_coming_back_do_not_wait_for_it(h: Harness) -> None:
+    """PagerDuty's webhooks for the bot's own acknowledgement and channel note come back while the incident is still
+    being opened (its lock held, here until Slack answers the triage): they are set aside at once rather than
+    queued behind the opening, and the steps that made them record them, once each."""
+    sb = h.sandbox
+    triage = sb.slack.hold("chat.postMessage", lambda args: f'"block_id": "{BlockId.TRIAGE}' in _quoted(args))
+    sb.pagerduty.page("checkout-service", TITLE, priority="P1")
+    await asyncio.wait_for(triage.reached.wait(), 10)
+    store = h.services.store
+    ever = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
+
+    async def echoes() -> list[str]:
+        found = []
+        for kind in ("incident.acknowledged", "incident.annotated"):
+            found += [e.status for e in await store.inbound_between("pagerduty", kind, since=ever[0], until=ever[1])]
+        return found
+
+    try:
+        await eventually(lambda: _all_set_aside(echoes()), within=10)
+    finally:
+        triage.release()
+    await h.settle()
+    [incident] = await store.incidents()
+    assert incident.phase is Phase.ACKNOWLEDGED
+    kinds = [e.kind for e in await store.timeline(incident.id)]  # type: ignore[arg-type]
+    assert kinds.count(EventKind.ACKNOWLEDGED) == 1 and kinds.count(EventKind.PAGERDUTY_NOTE) == 1
+    assert len(sb.pagerduty.incidents[incident.external_id].notes) == 1
+
+
+def _quoted(args: dict[str, Any]) -> str:
+    return str(args.get("blocks")).replace("'", '"')
+
+
+async def _all_set_aside(statuses: Awaitable[list[str]]) -> bool:
+    found = await statuses
+    return len(found) == 2 and all(status == "ignored" for status in found)
 
 
 async def test_the_same_delivery_five_times_is_one_incident(h: Harness) -> None:

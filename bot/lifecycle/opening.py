@@ -61,6 +61,11 @@ class Opener:
         self.steps = steps
         self.watch: Watch | None = None  # sets the timer that escalates a page nobody takes (wired after)
 
+    @property
+    def acknowledges(self) -> bool:
+        """Whether the opening acknowledges the page on the pager by itself."""
+        return self.steps.config.auto_acknowledge
+
     async def open(
         self, incident: Incident, *, begun_now: frozenset[SetupStep] = frozenset(), findings: Findings | None = None
     ) -> None:
@@ -90,11 +95,7 @@ class Opener:
                 refused.append(exc)
                 raise
 
-        if (
-            SetupStep.ACKNOWLEDGE not in incident.steps
-            and steps.config.auto_acknowledge
-            and incident.phase is Phase.TRIGGERED
-        ):
+        if SetupStep.ACKNOWLEDGE not in incident.steps and self.acknowledges and incident.phase is Phase.TRIGGERED:
             first[SetupStep.ACKNOWLEDGE] = acknowledge
         if SetupStep.CHANNEL not in incident.steps:
             first[SetupStep.CHANNEL] = lambda again: steps.create_channel(incident, events, again)

@@ -24,6 +24,9 @@ from bot.store import InboundEvent, Store
 
 __all__ = ["PagerSync"]
 
+# the pager's events that may be the opening's own steps coming back (a note: the opening's channel note)
+_ECHOED = {PagerEventKind.ACKNOWLEDGED: SetupStep.ACKNOWLEDGE, PagerEventKind.ANNOTATED: SetupStep.NOTE}
+
 
 class PagerSync:
     def __init__(
@@ -59,6 +62,8 @@ class PagerSync:
         if not event.known or incident_id is None:
             return Outcome.IGNORED
         source = self.pager.source
+        if await self._own_echo(event, incident_id):
+            return Outcome.IGNORED
         if event.agent_id:  # the person's name as people know it (OpsGenie's events give a username)
             event = replace(event, agent_name=await self.pager.display_name(event.agent_id, event.agent_name))
         key = event.incident.incident_key if event.incident is not None else None
@@ -91,6 +96,23 @@ class PagerSync:
             elif kind in (PagerEventKind.ESCALATED, PagerEventKind.REASSIGNED, PagerEventKind.UNACKNOWLEDGED):
                 await self._record_only(incident, event)
             return Outcome.HANDLED
+
+    async def _own_echo(self, event: PagerEvent, incident_id: str) -> bool:
+        """Whether `event` is the opening's own acknowledgement or channel note coming back: set aside without the
+        incident's lock (which the opening holds while they come back; on PostgreSQL a wait, a take and a release
+        in the database each). Its step records it: the step was marked begun before it called the pager, and one
+        cut off after the call is done again, finds it done there, and records it then."""
+        step = _ECHOED.get(event.kind)
+        if step is None or (step is SetupStep.ACKNOWLEDGE and not self.opener.acknowledges):
+            return False  # (not acknowledging by itself, its own user's acknowledgement is recorded as it comes)
+        if event.agent_id is None or event.agent_id != await self.pager.own_user_id():
+            return False
+        seen = await self.store.incident_by_external(self.pager.source, incident_id)
+        if seen is None or step not in seen.begun:
+            return False
+        if step is SetupStep.NOTE:  # (its other notes are said after the opening: they go the usual way)
+            return step not in seen.steps and messages.is_pager_channel_note(event.note_content or "")
+        return True
 
     async def _made_by(self, incident: Incident, event: PagerEvent) -> bool:
         """Whether `event` is the one the incident was made from (its first timeline event names it)."""
