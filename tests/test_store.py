@@ -626,6 +626,34 @@ async def test_a_timer_is_fired_under_a_lease_that_only_a_lapse_lets_another_hol
         await store.close()
 
 
+async def test_due_timers_another_replica_is_claiming_are_skipped_not_waited_for(database_url: str) -> None:
+    """While another replica's claim holds a due timer (its transaction not ended yet), a claim takes the other due
+    timers at once and leaves that one (SKIP LOCKED), rather than waiting for the other replica's transaction; the
+    running ones that are due again are told apart (their leases are renewed, not claimed)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite serves one process: no other replica claims at the same moment")
+    import asyncpg
+
+    store = await Store.open(database_url)
+    other = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        first, second, third = [await store.add_timer("expire", NOW, now=NOW) for _ in range(3)]
+        assert first is not None and second is not None and third is not None
+        claiming = other.transaction()
+        await claiming.start()
+        await other.execute("SELECT id FROM timers WHERE id = $1 FOR UPDATE", first)
+        claimed, late, _ = await asyncio.wait_for(
+            store.claim_due_timers(now=NOW, lease=LEASE, holder="a/1", running={third}), 5
+        )
+        assert [t.id for t in claimed] == [second] and late == [third]
+        await claiming.rollback()  # (the other replica's claim came to nothing)
+        claimed, late, _ = await store.claim_due_timers(now=NOW, lease=LEASE, holder="a/1", running={third})
+        assert [t.id for t in claimed] == [first] and late == [third]
+    finally:
+        await other.close()
+        await store.close()
+
+
 async def test_a_restarted_instance_voids_only_its_own_earlier_timer_leases(database_url: str) -> None:
     store = await Store.open(database_url)
     mine, now_holder = "host_1:3000", "host_1:3000/newboot00000"

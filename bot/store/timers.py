@@ -46,6 +46,26 @@ _FINISH = (
     )
     .values(status=FIRED, fired_at=sa.bindparam("at", type_=UTCDateTime()), lease_until=None)
 )
+_RUNNING: sa.BindParameter[list[int]] = sa.bindparam("running", expanding=True)
+# the due timers, claimed in one statement, earliest first. On PostgreSQL those another replica is claiming at that
+# moment are skipped (SKIP LOCKED), not waited for: both replicas read the same due timers and updated them one by
+# one, each update waiting for the other replica's transaction to end, while that one went through its own list
+_CLAIM_DUE = (
+    timers.update()
+    .where(
+        timers.c.id.in_(
+            sa.select(timers.c.id)
+            .where(_due(_NOW), timers.c.id.not_in(_RUNNING))
+            .order_by(timers.c.due_at, timers.c.id)
+            .limit(sa.bindparam("limit"))
+            .with_for_update(skip_locked=True)
+        ),
+        _due(_NOW),
+    )
+    .values(status=FIRING, claimed_by=sa.bindparam("holder"), lease_until=sa.bindparam("until", type_=UTCDateTime()))
+    .returning(*timers.c)
+)
+_LATE = sa.select(timers.c.id).where(_due(_NOW), timers.c.id.in_(_RUNNING))
 _NEXT_PENDING = sa.select(sa.func.min(timers.c.due_at)).where(timers.c.status == PENDING)
 _NEXT_LEASE = sa.select(sa.func.min(timers.c.lease_until)).where(timers.c.status == FIRING)
 
@@ -87,13 +107,10 @@ class TimerRows(Transactions):
         renewal came late: not fired again), and when the next timer is due after these."""
 
         def work(conn: sa.Connection) -> tuple[list[Timer], list[int], datetime | None]:
-            claimed: list[Timer] = []
-            late: list[int] = []
-            for timer in _due_timers(conn, now, limit):
-                if timer.id in running:
-                    late.append(timer.id)
-                elif _claim_timer(conn, timer.id, now=now, lease=lease, holder=holder):
-                    claimed.append(timer)
+            ids = sorted(running)
+            late = sorted(conn.execute(_LATE, {"now": now, "running": ids}).scalars()) if ids else []
+            params = {"now": now, "running": ids, "limit": limit, "holder": holder, "until": now + lease}
+            claimed = sorted((_timer(r) for r in conn.execute(_CLAIM_DUE, params)), key=lambda t: (t.due_at, t.id))
             return claimed, late, _next_timer_due(conn)
 
         return await self.run(work, urgent=True)  # (a lease: see bot/store/backend.py URGENT_CONNECTIONS)
