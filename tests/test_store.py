@@ -171,6 +171,39 @@ async def test_a_worker_whose_lease_was_taken_over_finishes_nothing(database_url
         await store.close()
 
 
+async def test_an_event_stored_claimed_is_leased_from_when_it_is_written(database_url: str) -> None:
+    """A delivery received long before its row could be written (the store slow or stalled): its holder's lease
+    runs from the writing, so no other replica takes it up as lapsed the moment it lands. Alone, and written
+    together with others (SQLite writes a burst of them as one statement)."""
+    store = await Store.open(database_url)
+    try:
+        received = NOW - timedelta(minutes=10)
+
+        def record(delivery: str) -> Any:
+            return store.record_inbound(
+                source="pagerduty",
+                delivery_id=delivery,
+                event_type="incident.triggered",
+                body="{}",
+                received_at=received,
+                incident_ref=None,
+                holder="a/1",
+                clock=lambda: NOW,
+            )
+
+        alone = await record("alone")
+        together = await asyncio.gather(*(record(f"burst-{n}") for n in range(20)))
+        ids = [alone, *together]
+        assert None not in ids
+        for event_id in ids:
+            event = await store.inbound(event_id)  # type: ignore[arg-type]
+            assert event is not None and (event.status, event.received_at) == ("processing", received)
+        assert await store.lapsed_inbound(now=NOW + LEASE / 2, lease=LEASE) == []
+        assert await store.lapsed_inbound(now=NOW + LEASE * 2, lease=LEASE) == sorted(ids)  # (its holder gone)
+    finally:
+        await store.close()
+
+
 async def test_inbound_events_are_found_by_source_type_and_time(database_url: str) -> None:
     """What a recording reads: the Slack mentions (or clicks) received in a span of time, oldest first."""
     store = await Store.open(database_url)

@@ -181,6 +181,7 @@ class Intake:
             received_at=received_at,
             incident_ref=arrival.incident_ref,
             holder=self.holder,
+            clock=self.clock.now,  # (its lease runs from when it is written)
         )
         self._count(arrival.source, duplicate=event_id is None)
         if event_id is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -81,10 +82,13 @@ class InboundRows(Transactions):
         incident_ref: str | None,
         status: str = PENDING,
         holder: str | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> int | None:
         """Store an inbound event; None when (source, delivery_id) was stored before (a duplicate delivery).
-        `holder`: stored claimed by it already (processing, first attempt, its lease from `received_at`), so that
-        the worker about to process it needs no claim of its own."""
+        `holder`: stored claimed by it already (processing, first attempt), so that the worker about to process it
+        needs no claim of its own; its lease runs from when the row is written, `clock()` then (else from
+        `received_at`: a row written a lease after it was received, the store being slow, was taken up at once by
+        another replica while its holder went on with it)."""
         row = {
             "source": source,
             "delivery_id": delivery_id,
@@ -94,12 +98,12 @@ class InboundRows(Transactions):
             "status": status if holder is None else PROCESSING,
             "attempts": 0 if holder is None else 1,
             "received_at": received_at,
-            "claimed_at": None if holder is None else received_at,
+            "claimed_at": None if holder is None else clock or received_at,
             "claimed_by": holder,
         }
 
         def work(conn: sa.Connection) -> int | None:
-            result = conn.execute(_INSERT_NEW[conn.dialect.name], row)
+            result = conn.execute(_INSERT_NEW[conn.dialect.name], _stamped(row))
             if conn.dialect.name == "postgresql":
                 return result.scalar_one_or_none()
             if result.rowcount != 1:
@@ -283,6 +287,7 @@ def _record_together(conn: sa.Connection, rows: list[dict[str, Any]]) -> list[in
     holds the database's one write lock); a count that does not agree fails the transaction, and each row is then
     stored alone. The statement is the driver's (SQLAlchemy took tens of milliseconds to compile one of 64 rows);
     the values go through the columns' own conversions, as they would through SQLAlchemy."""
+    rows = [_stamped(row) for row in rows]
     names = tuple(rows[0])  # (record_inbound makes every row with the same columns)
     convert = [(name, inbound_events.c[name].type.bind_processor(conn.dialect)) for name in names]
     values = [to(row[name]) if to else row[name] for row in rows for name, to in convert]
@@ -298,6 +303,12 @@ def _record_together(conn: sa.Connection, rows: list[dict[str, Any]]) -> list[in
     if len(new) != count:
         raise RuntimeError(f"{count} rows stored, {len(new)} found between ids {between['first']} and {last}")
     return [new.pop((row["source"], row["delivery_id"]), None) for row in rows]
+
+
+def _stamped(row: dict[str, Any]) -> dict[str, Any]:
+    """The row as it is written now: a lease that runs from the writing (`claimed_at` given as a clock) starts here."""
+    claimed_at = row["claimed_at"]
+    return {**row, "claimed_at": claimed_at()} if callable(claimed_at) else row
 
 
 @functools.cache
