@@ -108,11 +108,16 @@ class PagerSync:
         if event.agent_id is None or event.agent_id != await self.pager.own_user_id():
             return False
         seen = await self.store.incident_by_external(self.pager.source, incident_id)
-        if seen is None or step not in seen.begun:
+        if seen is None or seen.id is None:
             return False
-        if step is SetupStep.NOTE:  # (its other notes are said after the opening: they go the usual way)
-            return step not in seen.steps and messages.is_pager_channel_note(event.note_content or "")
-        return True
+        if step in seen.begun:  # its step is under way: it records what came back
+            return step is SetupStep.ACKNOWLEDGE or messages.is_pager_channel_note(event.note_content or "")
+        if step not in seen.steps:
+            return False
+        if step is SetupStep.ACKNOWLEDGE:  # recorded already (unless the incident is still waiting for one)
+            return seen.phase is not Phase.TRIGGERED
+        # the opening's note, recorded already (the bot's other notes are said after the opening: the usual way)
+        return await self.store.has_ref(seen.id, note_ref(self.pager.source, event.note_id))
 
     async def _made_by(self, incident: Incident, event: PagerEvent) -> bool:
         """Whether `event` is the one the incident was made from (its first timeline event names it)."""
