@@ -72,17 +72,17 @@ def announce_failed(incidents_channel: str, error: SlackError) -> str:
     )
 
 
-_CHANNEL_NOTE = "Slack channel: #"
+_CHANNEL_NOTE, _CHANNEL_LINK = "Slack channel: #", "(https://slack.com/app_redirect?channel="
 
 
 def pager_channel_note(incident: Incident) -> str:
     """Plain text for the pager (not Slack): where the incident is being worked."""
-    return f"{_CHANNEL_NOTE}{incident.channel_name} (https://slack.com/app_redirect?channel={incident.channel_id})"
+    return f"{_CHANNEL_NOTE}{incident.channel_name} {_CHANNEL_LINK}{incident.channel_id})"
 
 
 def is_pager_channel_note(content: str) -> bool:
     """Whether a note on the pager is one `pager_channel_note` wrote."""
-    return content.startswith(_CHANNEL_NOTE) and "(https://slack.com/app_redirect?channel=" in content
+    return content.startswith(_CHANNEL_NOTE) and _CHANNEL_LINK in content
 
 
 def acknowledged_in_pager(agent: str | None, pager: str) -> str:

@@ -252,6 +252,15 @@ async def mention_again(sandbox: Sandbox, sent: dict[str, Any], user: str, chann
 # What the sandbox recorded, in the terms the acceptance criteria use ------------------------------------------
 
 
+def posted_with(block_id: str) -> Callable[[dict[str, Any]], bool]:
+    """A match for the arguments of a Slack call whose blocks include one with `block_id` (sandbox holds, faults)."""
+
+    def match(args: dict[str, Any]) -> bool:
+        return f'"block_id": "{block_id}"' in str(args.get("blocks")).replace("'", '"')
+
+    return match
+
+
 def with_block(sandbox: Sandbox, block_id: str, channel_id: str | None = None) -> list[Any]:
     """Messages the bot posted (in `channel_id`, else in any channel) carrying a block with `block_id`."""
     channels = [channel_id] if channel_id else list(sandbox.slack.channels)

@@ -29,7 +29,7 @@ from sandbox.botapp import free_port
 from sandbox.holds import Hold
 from sandbox.scenario import load_scenario
 from sandbox.server import Sandbox
-from tests.harness import Harness, Serve, eventually, fresh_event, incident_channels, with_block
+from tests.harness import Harness, Serve, eventually, fresh_event, incident_channels, posted_with, with_block
 
 SERVICE = "checkout-service"
 TITLE = "checkout-service: error rate 8.5% (threshold 1%)"
@@ -111,21 +111,14 @@ ONE_OF_EACH = {
 }
 
 
-def _posted_with(block_id: str) -> Callable[[dict[str, Any]], bool]:
-    def match(args: dict[str, Any]) -> bool:
-        return f'"block_id": "{block_id}"' in str(args.get("blocks")).replace("'", '"')
-
-    return match
-
-
 KILL_POINTS: dict[str, Callable[[Sandbox], Hold]] = {
     "channel created": lambda sb: sb.slack.hold("conversations.create"),
-    "card posted": lambda sb: sb.slack.hold("chat.postMessage", _posted_with(BlockId.CARD_HEADER)),
+    "card posted": lambda sb: sb.slack.hold("chat.postMessage", posted_with(BlockId.CARD_HEADER)),
     "acknowledgement sent": lambda sb: sb.pagerduty.hold("PUT", "/incidents/"),
     "note added": lambda sb: sb.pagerduty.hold("POST", "/incidents/"),
-    "announcement posted": lambda sb: sb.slack.hold("chat.postMessage", _posted_with(BlockId.ANNOUNCEMENT)),
-    "findings posted": lambda sb: sb.slack.hold("chat.postMessage", _posted_with(BlockId.FINDINGS)),
-    "proposal posted": lambda sb: sb.slack.hold("chat.postMessage", _posted_with(BlockId.PROPOSAL)),
+    "announcement posted": lambda sb: sb.slack.hold("chat.postMessage", posted_with(BlockId.ANNOUNCEMENT)),
+    "findings posted": lambda sb: sb.slack.hold("chat.postMessage", posted_with(BlockId.FINDINGS)),
+    "proposal posted": lambda sb: sb.slack.hold("chat.postMessage", posted_with(BlockId.PROPOSAL)),
 }
 
 

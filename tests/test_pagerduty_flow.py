@@ -23,6 +23,7 @@ from tests.harness import (
     fresh_event,
     incident_channels,
     pd_status_changes,
+    posted_with,
     texts,
     with_block,
 )
@@ -97,7 +98,7 @@ async def test_the_openings_own_acknowledgement_and_note_coming_back_do_not_wait
     being opened (its lock held, here until Slack answers the triage): they are set aside at once rather than
     queued behind the opening, and the steps that made them record them, once each."""
     sb = h.sandbox
-    triage = sb.slack.hold("chat.postMessage", lambda args: f'"block_id": "{BlockId.TRIAGE}' in _quoted(args))
+    triage = sb.slack.hold("chat.postMessage", posted_with(BlockId.TRIAGE))
     sb.pagerduty.page("checkout-service", TITLE, priority="P1")
     await asyncio.wait_for(triage.reached.wait(), 10)
     store = h.services.store
@@ -119,10 +120,6 @@ async def test_the_openings_own_acknowledgement_and_note_coming_back_do_not_wait
     kinds = [e.kind for e in await store.timeline(incident.id)]  # type: ignore[arg-type]
     assert kinds.count(EventKind.ACKNOWLEDGED) == 1 and kinds.count(EventKind.PAGERDUTY_NOTE) == 1
     assert len(sb.pagerduty.incidents[incident.external_id].notes) == 1
-
-
-def _quoted(args: dict[str, Any]) -> str:
-    return str(args.get("blocks")).replace("'", '"')
 
 
 async def _all_set_aside(statuses: Awaitable[list[str]]) -> bool:

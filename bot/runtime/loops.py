@@ -10,7 +10,7 @@ page to card p99 0.23 s against 0.41; the waking of a loop for each small thing 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Literal, TypeVar
 
 from bot.errors import ConfigError
@@ -40,18 +40,19 @@ def chosen(setting: EventLoop) -> Literal["uvloop", "asyncio"]:
 
 def run(main: Coroutine[Any, Any, T], kind: Literal["uvloop", "asyncio"]) -> T:
     """`asyncio.run(main)` on a loop of `kind` (as `chosen` says it)."""
-    factory = uvloop.new_event_loop if kind == "uvloop" and uvloop is not None else asyncio.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
+    with asyncio.Runner(loop_factory=_factory(kind)) as runner:
         return runner.run(main)
 
 
 def like(loop: asyncio.AbstractEventLoop) -> asyncio.AbstractEventLoop:
     """A new loop of the kind `loop` is."""
-    if uvloop is not None and isinstance(loop, uvloop.Loop):
-        return uvloop.new_event_loop()
-    return asyncio.new_event_loop()
+    return _factory(kind_of(loop))()
 
 
-def kind_of(loop: asyncio.AbstractEventLoop) -> str:
-    """What the start's log line says the loop is."""
+def kind_of(loop: asyncio.AbstractEventLoop) -> Literal["uvloop", "asyncio"]:
+    """The kind of loop `loop` is (also what the start's log line says)."""
     return "uvloop" if uvloop is not None and isinstance(loop, uvloop.Loop) else "asyncio"
+
+
+def _factory(kind: Literal["uvloop", "asyncio"]) -> Callable[[], asyncio.AbstractEventLoop]:
+    return uvloop.new_event_loop if kind == "uvloop" and uvloop is not None else asyncio.new_event_loop

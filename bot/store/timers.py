@@ -108,10 +108,13 @@ class TimerRows(Transactions):
 
         def work(conn: sa.Connection) -> tuple[list[Timer], list[int], datetime | None]:
             ids = sorted(running)
-            late = sorted(conn.execute(_LATE, {"now": now, "running": ids}).scalars()) if ids else []
             params = {"now": now, "running": ids, "limit": limit, "holder": holder, "until": now + lease}
             claimed = sorted((_timer(r) for r in conn.execute(_CLAIM_DUE, params)), key=lambda t: (t.due_at, t.id))
-            return claimed, late, _next_timer_due(conn)
+            pending, lease_ends = _next_times(conn)
+            still_due = (pending is not None and pending <= now) or (lease_ends is not None and lease_ends < now)
+            # (what is due and was not claimed: mostly nothing, and then running ones due again need no look)
+            late = sorted(conn.execute(_LATE, {"now": now, "running": ids}).scalars()) if ids and still_due else []
+            return claimed, late, min((t for t in (pending, lease_ends) if t is not None), default=None)
 
         return await self.run(work, urgent=True)  # (a lease: see bot/store/backend.py URGENT_CONNECTIONS)
 
@@ -217,7 +220,15 @@ def _claim_timer(conn: sa.Connection, timer_id: int, *, now: datetime, lease: ti
     return conn.execute(_CLAIM, params).rowcount == 1
 
 
+def _next_times(conn: sa.Connection) -> tuple[datetime | None, datetime | None]:
+    """The earliest due time of a pending timer, and the earliest end of a firing one's lease."""
+    pending, lease_ends = (conn.execute(query).scalar() for query in (_NEXT_PENDING, _NEXT_LEASE))
+    convert = UTCDateTime().process_result_value
+    return (
+        None if pending is None else convert(pending, conn.dialect),
+        None if lease_ends is None else convert(lease_ends, conn.dialect),
+    )
+
+
 def _next_timer_due(conn: sa.Connection) -> datetime | None:
-    values = [conn.execute(query).scalar() for query in (_NEXT_PENDING, _NEXT_LEASE)]
-    times = [UTCDateTime().process_result_value(v, conn.dialect) for v in values if v is not None]
-    return min((t for t in times if t is not None), default=None)
+    return min((t for t in _next_times(conn) if t is not None), default=None)
