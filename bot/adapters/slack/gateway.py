@@ -87,9 +87,52 @@ class _SdkLogger(logging.Logger):
 _SDK_LOGGER = _SdkLogger("slack_sdk.web.async_base_client", logging.getLogger("slack_sdk.web"))
 
 
+class _Client(AsyncWebClient):
+    """An answer that is not the Web API's fails as Slack's errors do, a SlackApiError with the answer's status: a
+    body that is not JSON under a JSON content type (slack_sdk's error then holds the HTTP library's response, which
+    the callers cannot read), or plain text with a 200 (slack_sdk's validation fails on reading it)."""
+
+    async def _request(self, *, http_verb: str, api_url: str, req_args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            answer: dict[str, Any] = await super()._request(http_verb=http_verb, api_url=api_url, req_args=req_args)
+        except SlackApiError as exc:
+            got = exc.response
+            if got is None or isinstance(got, SlackResponse):
+                raise
+            reason = str(exc).splitlines()[0]
+            raise _refused(self, reason, http_verb, api_url, req_args, reason, got.headers, got.status) from exc
+        data = answer.get("data")
+        if isinstance(data, str):
+            reason = f"Slack answered {api_url.rpartition('/')[2]} with plain text: {data[:100]!r}"
+            raise _refused(self, reason, http_verb, api_url, req_args, data, answer["headers"], answer["status_code"])
+        return answer
+
+
+def _refused(
+    client: AsyncWebClient,
+    reason: str,
+    http_verb: str,
+    api_url: str,
+    req_args: dict[str, Any],
+    data: str,
+    headers: Any,
+    status: int,
+) -> SlackApiError:
+    response = SlackResponse(
+        client=client,
+        http_verb=http_verb,
+        api_url=api_url,
+        req_args=req_args,
+        data=data,  # type: ignore[arg-type]
+        headers=headers,
+        status_code=status,
+    )
+    return SlackApiError(reason, response)  # type: ignore[no-untyped-call]
+
+
 def build_client(token: str, base_url: str, *, metrics: Metrics = NO_METRICS) -> AsyncWebClient:
     """An AsyncWebClient for `base_url` that retries dropped connections. Its 429s are the gateway's (its pacer)."""
-    client = AsyncWebClient(token=token, base_url=base_url, timeout=10, logger=_SDK_LOGGER)
+    client = _Client(token=token, base_url=base_url, timeout=10, logger=_SDK_LOGGER)
     client.retry_handlers[:] = [h for h in client.retry_handlers if not isinstance(h, AsyncConnectionErrorRetryHandler)]
     handler = _CountedConnectionErrors(max_retry_count=2)
     handler.metrics = metrics
@@ -98,9 +141,10 @@ def build_client(token: str, base_url: str, *, metrics: Metrics = NO_METRICS) ->
 
 
 def _error(exc: SlackApiError) -> str:
+    """Slack's `error`, or the HTTP status of an answer that has none (a proxy's error page, say)."""
     data = exc.response.data if exc.response is not None else None
-    if isinstance(data, dict):
-        return str(data.get("error", "unknown_error"))
+    if isinstance(data, dict) and data.get("error"):
+        return str(data["error"])
     return f"http_{exc.response.status_code if exc.response is not None else '?'}"
 
 
