@@ -271,6 +271,13 @@ async def test_a_storm_under_slacks_rate_tiers_loses_nothing_and_goes_by_severit
         print("WAITED", waited)
         assert Severity.P1 in waited and len(set(waited)) >= 2 and waited[-1] is not Severity.P1, waited
 
+        # who is on call, and who they are in Slack, asked once for the storm (not once a page, against Slack's Tier
+        # 3 and PagerDuty's rate limit): the first pages asked all at once, before any answer was kept
+        lookups = [c.args["email"] for c in tiered.slack.calls_for("users.lookupByEmail")]
+        assert sorted(lookups) == sorted(set(lookups)), lookups
+        oncalls = [c for c in tiered.pagerduty.calls if c.method == "GET" and c.path == "/oncalls"]
+        assert 1 <= len(oncalls) <= 2, len(oncalls)  # (read again if the storm outlasted ONCALL_KEPT_S)
+
         assert set(await h.services.store.inbound_counts()) <= {"done", "ignored"}
         failures = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
         assert failures == [], "every page was handled at its first attempt"

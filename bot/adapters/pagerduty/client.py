@@ -7,7 +7,9 @@ filtered here, where it is imported, and nowhere else.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import math
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +22,8 @@ with warnings.catch_warnings():
 from requests.adapters import HTTPAdapter
 
 from bot.adapters.pagerduty.events import severity_from_pagerduty
-from bot.domain.oncall import OnCall
+from bot.adapters.recent import Recent
+from bot.domain.oncall import ONCALL_KEPT_S, OnCall
 from bot.domain.pager import PagedIncident
 from bot.errors import DuplicateIncident, PagerDutyError
 
@@ -53,7 +56,8 @@ class PagerDuty:
         self.session.verify = environment["verify"]
         self.session.trust_env = False
         self.from_email = from_email
-        self._own_id: str | None = None  # "" once looked up and not found
+        self._own_id: Recent[str, str] = Recent(lambda _: math.inf)  # "" once looked up and not found
+        self._oncalls: Recent[tuple[str, int | None], list[OnCall]] = Recent(lambda _: ONCALL_KEPT_S)
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pagerduty")
         self._priority_ids: dict[str, str] | None = None
 
@@ -199,23 +203,28 @@ class PagerDuty:
 
     async def own_user_id(self) -> str | None:
         """The id of the user whose e-mail sre-agent acts with (From), looked up once."""
-        if self._own_id is None:
+        try:
+            found = await self._own_id.get(self.from_email, self._read_own_id)
+        except PagerDutyError as exc:
+            log.warning("could not look up sre-agent's own PagerDuty user: %s", exc)
+            return None
+        return found or None
 
-            def fetch() -> list[dict[str, Any]]:
-                return list(self.session.iter_all("users", params={"query": self.from_email}))
+    async def _read_own_id(self) -> str:
+        def fetch() -> list[dict[str, Any]]:
+            return list(self.session.iter_all("users", params={"query": self.from_email}))
 
-            try:
-                users = await self._run("look up users", fetch)
-            except PagerDutyError as exc:
-                log.warning("could not look up sre-agent's own PagerDuty user: %s", exc)
-                return None
-            mine = [u for u in users if str(u.get("email", "")).lower() == self.from_email.lower()]
-            self._own_id = str(mine[0]["id"]) if mine and mine[0].get("id") else ""
-        return self._own_id or None
+        users = await self._run("look up users", fetch)
+        mine = [u for u in users if str(u.get("email", "")).lower() == self.from_email.lower()]
+        return str(mine[0]["id"]) if mine and mine[0].get("id") else ""
 
     async def oncalls(self, escalation_policy_id: str, *, level: int | None = 1) -> list[OnCall]:
-        """Who is on call now for an escalation policy (at `level`, or every level when None)."""
+        """Who is on call now for an escalation policy (at `level`, or every level when None); read again after
+        ONCALL_KEPT_S, and asked once at a time (bot/adapters/recent.py)."""
+        read = functools.partial(self._read_oncalls, escalation_policy_id, level)
+        return list(await self._oncalls.get((escalation_policy_id, level), read))
 
+    async def _read_oncalls(self, escalation_policy_id: str, level: int | None) -> list[OnCall]:
         def fetch() -> list[dict[str, Any]]:
             return list(
                 self.session.iter_all(

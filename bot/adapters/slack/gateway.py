@@ -7,7 +7,6 @@ import functools
 import json
 import logging
 import re
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -19,6 +18,7 @@ from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse as SlackResponse
 
+from bot.adapters.recent import Recent
 from bot.adapters.slack.pacing import Pacer, SlackRateLimited
 from bot.adapters.slack.plain import as_json
 from bot.domain.naming import with_suffix
@@ -148,6 +148,10 @@ def _error(exc: SlackApiError) -> str:
     return f"http_{exc.response.status_code if exc.response is not None else '?'}"
 
 
+def _user_kept(user_id: str | None) -> float:
+    return USER_TTL_S if user_id is not None else UNKNOWN_USER_TTL_S
+
+
 def _blocks(blocks: Sequence[Block] | None) -> list[dict[str, Any]] | None:
     return [as_json(b) for b in blocks] if blocks is not None else None
 
@@ -157,7 +161,7 @@ class SlackGateway:
         self.client = client
         self.metrics = metrics
         self.pacer = pacer or Pacer(metrics=metrics)
-        self._users: dict[str, tuple[float, str | None]] = {}  # e-mail -> (until when, Slack user id)
+        self._users: Recent[str, str | None] = Recent(_user_kept)  # by e-mail: the Slack user id
         self._bot_user_id: str | None = None
         self._channel_ids: dict[str, str] = {}  # a public channel's name -> its id
 
@@ -265,23 +269,19 @@ class SlackGateway:
             raise self._failed("conversations.setTopic", _error(exc)) from exc
 
     async def lookup_user(self, email: str) -> str | None:
-        """The Slack user id for an e-mail address, None when Slack knows no such user. Kept for a while: every
-        incident invites the same few people, and a storm of pages must not spend Slack's Tier 3 allowance (about 50
-        lookups a minute) on asking again who they are."""
-        key = email.casefold()
-        known = self._users.get(key)
-        if known is not None and time.monotonic() < known[0]:
-            return known[1]
+        """The Slack user id for an e-mail address, None when Slack knows no such user. Kept for a while, and asked
+        once at a time (bot/adapters/recent.py): every incident invites the same few people, and a storm of pages
+        must not spend Slack's Tier 3 allowance (about 50 lookups a minute) on asking again who they are."""
+        return await self._users.get(email.casefold(), functools.partial(self._lookup_user, email))
+
+    async def _lookup_user(self, email: str) -> str | None:
         try:
             response = await self._paced("users.lookupByEmail", lambda: self.client.users_lookupByEmail(email=email))
         except SlackApiError as exc:
             if _error(exc) in ("users_not_found", "user_not_found"):
-                self._users[key] = (time.monotonic() + UNKNOWN_USER_TTL_S, None)
                 return None
             raise self._failed("users.lookupByEmail", _error(exc)) from exc
-        user_id = str(response["user"]["id"])
-        self._users[key] = (time.monotonic() + USER_TTL_S, user_id)
-        return user_id
+        return str(response["user"]["id"])
 
     async def lookup_users(self, emails: Sequence[str | None]) -> list[str | None]:
         """`lookup_user` for each e-mail at once, in order; None for a missing e-mail or an unknown person."""
