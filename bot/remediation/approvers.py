@@ -4,10 +4,10 @@ second read of the same list."""
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import logging
-import time
 
+from bot.adapters.recent import Recent
 from bot.adapters.slack.gateway import SlackGateway
 from bot.domain.approval import Proposal, Status
 from bot.domain.catalog import Catalog
@@ -21,7 +21,13 @@ __all__ = ["ALLOWED_TTL_S", "Approvers"]
 
 log = logging.getLogger(__name__)
 
-ALLOWED_TTL_S = 30.0  # who may approve is read again from the pager after this long
+# who may approve is read again after this long (from the pager's answer, itself up to ONCALL_KEPT_S old: a person
+# who handed over the pager may decide for at most a minute after)
+ALLOWED_TTL_S = 30.0
+
+
+def _kept(allowed: tuple[frozenset[str], bool]) -> float | None:
+    return ALLOWED_TTL_S if allowed[1] else None
 
 
 class Approvers:
@@ -41,7 +47,8 @@ class Approvers:
         self.clock = clock
         self.catalog = catalog
         self.approvers = approvers
-        self._allowed: dict[tuple[str, str | None], tuple[float, asyncio.Task[tuple[frozenset[str], bool]]]] = {}
+        # by (service, policy); not kept when the pager could not say who is on call (asked again at the next click)
+        self._allowed: Recent[tuple[str, str | None], tuple[frozenset[str], bool]] = Recent(_kept)
 
     async def allowed(self, incident: Incident) -> frozenset[str]:
         """The Slack users who may decide: on call for the service in the pager (every level), and the configured
@@ -56,18 +63,7 @@ class Approvers:
         return await self._cached(name, service.escalation_policy_id if service else None)
 
     async def _cached(self, service: str, policy: str | None) -> frozenset[str]:
-        key = (service, policy)
-        cached = self._allowed.get(key)
-        now = time.monotonic()
-        if cached is None or now > cached[0] or (cached[1].done() and cached[1].exception()):
-            for stale in [k for k, (until, _) in self._allowed.items() if now > until]:
-                del self._allowed[stale]  # services nobody clicks for any more
-            task = asyncio.get_running_loop().create_task(self._read_allowed(service, policy))
-            cached = (now + ALLOWED_TTL_S, task)
-            self._allowed[key] = cached
-        users, complete = await asyncio.shield(cached[1])
-        if not complete and self._allowed.get(key) is cached:
-            del self._allowed[key]  # the pager could not say: ask it again at the next click
+        users, _ = await self._allowed.get((service, policy), functools.partial(self._read_allowed, service, policy))
         return users
 
     async def _read_allowed(self, service: str, policy: str | None) -> tuple[frozenset[str], bool]:
