@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 import yaml
+from aiohttp import web
 
 from bot.config.settings import Settings
 from bot.ports.clock import Clock, ScaledClock
@@ -195,6 +196,20 @@ def fresh_event(name: str, **data: Any) -> dict[str, Any]:
     body["event"]["occurred_at"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     body["event"]["data"].update(data)
     return body
+
+
+@asynccontextmanager
+async def serving(app: web.Application) -> AsyncIterator[str]:
+    """`app` served on 127.0.0.1 at a free port, for a peer of the tests' own: its base URL."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
 
 
 async def eventually(check: Callable[[], Awaitable[bool] | bool], *, within: float = 5.0) -> None:

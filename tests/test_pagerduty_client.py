@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 
 from bot.adapters.pagerduty.client import PagerDuty
+from tests.harness import serving
 
 EMAIL = "sre-agent@example.com"
 
@@ -27,15 +28,8 @@ async def proxy() -> AsyncIterator[tuple[str, list[str]]]:
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", answer)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}", asked
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield url, asked
 
 
 async def test_calls_go_through_the_proxy_the_environment_named_when_the_client_was_made(

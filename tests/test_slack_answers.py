@@ -15,7 +15,7 @@ from bot.adapters.prometheus import Prometheus
 from bot.adapters.slack.gateway import SlackGateway, build_client
 from bot.errors import SlackError
 from sandbox import Sandbox, World
-from tests.harness import started_sandbox
+from tests.harness import serving, started_sandbox
 
 Answer = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -31,15 +31,8 @@ async def _peer(answer: Answer) -> AsyncIterator[tuple[str, list[str]]]:
 
     app = web.Application()
     app.router.add_post("/api/{method}", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}/api/", seen
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield f"{url}/api/", seen
 
 
 @asynccontextmanager
