@@ -39,8 +39,6 @@ async def test_callers_that_ask_at_once_share_one_question_and_its_answer_is_kep
     assert await recent.get("other", peer.answer) == "answer 2"  # (another key: its own question)
     now[0] = 30.0
     assert await recent.get("policy", peer.answer) == "answer 3"  # asked again once it is old
-    recent.forget("policy")
-    assert await recent.get("policy", peer.answer) == "answer 4"
 
 
 async def test_a_failure_is_every_waiting_callers_and_is_not_kept() -> None:

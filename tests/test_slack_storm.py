@@ -268,7 +268,6 @@ async def test_a_storm_under_slacks_rate_tiers_loses_nothing_and_goes_by_severit
         waited = [severity_of[c.args["name"]] for c in creates[first_429:] if c.status == 200]
         assert waited == sorted(waited, key=lambda s: s.rank), waited  # the most severe first
         # what makes the order above say something: P1s and less severe ones both waited, and the last was not a P1
-        print("WAITED", waited)
         assert Severity.P1 in waited and len(set(waited)) >= 2 and waited[-1] is not Severity.P1, waited
 
         # who is on call, and who they are in Slack, asked once for the storm (not once a page, against Slack's Tier

@@ -41,10 +41,6 @@ class Recent(Generic[K, V]):
             asking.add_done_callback(_retrieved)
         return await asyncio.shield(asking)  # (a caller that gives up does not take the answer from the others)
 
-    def forget(self, key: K) -> None:
-        """Ask again for `key` next time."""
-        self._kept.pop(key, None)
-
     async def _ask(self, key: K, ask: Callable[[], Awaitable[V]]) -> V:
         try:
             answer = await ask()
