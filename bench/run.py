@@ -18,12 +18,13 @@ intake        per store: `sqlite` (one `sre-agent serve` on a fresh SQLite file)
               lost (a page without a row, a channel, a card or an acknowledgement; lost_pages says why, from the
               store) and duplicated (a page with two of one of them, or a message of the bot's posted twice:
               messages_posted_twice). bot_log: the bot's warnings and errors, by kind.
+              cpu_ms_per_incident: the serves' CPU (user and system, from /proc) from the first page until settled,
+              over the incidents set up. calls_per_incident: the calls made of Slack (by method) and PagerDuty (by
+              verb and path) over the incidents set up: the work an incident costs its peers, counted.
 bare          the same pages sent the same way to a bare aiohttp server in its own process that answers 202 at once.
 ratio         each store's intake rate over the bare rate.
 interactions  bench/interactions.py: `clicks` signed Slack requests (slash commands, button clicks) at once to one
               serve; ack_ms, and the sending side's own floor.
-              cpu_ms_per_incident: the serves' CPU (user and system, from /proc) from the first page until settled,
-              over the incidents set up.
 capacity      whether one serve (SQLite) keeps up with pages sent faster: the sqlite intake again at `capacity_rate`
               a second (`capacity_pages` pages, the same deliveries): kept_up when the sender's rate was sustained
               (95% of it or more), every page set up once (none lost, none duplicated, settled) and the card of the
@@ -209,6 +210,29 @@ async def tally(setup: Setup, sent: Sent) -> dict[str, Any]:
     }
 
 
+def calls_per_incident(sandbox: Sandbox, incidents: int) -> dict[str, Any]:
+    """The calls the bots made of Slack and PagerDuty over the run, by method (PagerDuty's by verb and path, its ids
+    left out), an incident: the work an incident costs its peers, counted rather than timed (the same in every run
+    of a build, where the CPU is not)."""
+    if not incidents:
+        return {}
+    slack = Counter(call.method for call in sandbox.slack.calls)
+    pagerduty = Counter(f"{call.method} {_PD_ID.sub('{id}', call.path)}" for call in sandbox.pagerduty.calls)
+
+    def each(counted: Counter[str]) -> dict[str, float]:
+        return {key: round(n / incidents, 2) for key, n in sorted(counted.items())}
+
+    return {
+        "slack": each(slack),
+        "pagerduty": each(pagerduty),
+        "slack_total": round(slack.total() / incidents, 2),
+        "pagerduty_total": round(pagerduty.total() / incidents, 2),
+    }
+
+
+_PD_ID = re.compile(r"(?<=/)[A-Z0-9]{6,}(?=/|$)")  # an id in a PagerDuty path (/incidents/Q1ABC2DEF3/notes)
+
+
 async def _lost(setup: Setup, incident_id: str, found: dict[str, int]) -> dict[str, Any]:
     """What is missing of a lost page, and what became of its inbound events in the store."""
     assert re.fullmatch(r"[A-Z0-9]+", incident_id)  # PagerDuty's ids: safe to write into the query
@@ -341,6 +365,7 @@ async def intake_run(args: argparse.Namespace, *, database_url: str | None = Non
                 "sender": round(sender_sending / sending_wall, 2),
             },
             "cpu_ms_per_incident": round(bots_total * 1000 / counts["incidents"], 1) if counts["incidents"] else None,
+            "calls_per_incident": calls_per_incident(setup.sandbox, counts["incidents"]),
             "rss_mb_after": [rss_mb(pid)["rss_mb"] for pid in setup.pids],
             "bot_log": log_summary(setup),
         }
