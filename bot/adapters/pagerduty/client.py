@@ -59,7 +59,7 @@ class PagerDuty:
         self._own_id: Recent[str, str] = Recent(lambda _: math.inf)  # "" once looked up and not found
         self._oncalls: Recent[tuple[str, int | None], list[OnCall]] = Recent(lambda _: ONCALL_KEPT_S)
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pagerduty")
-        self._priority_ids: dict[str, str] | None = None
+        self._priority_ids: Recent[str, dict[str, str]] = Recent(lambda _: math.inf)
 
     async def display_name(self, user_id: str, shown: str | None) -> str | None:
         return shown  # PagerDuty's events name the person already
@@ -189,10 +189,12 @@ class PagerDuty:
         return True
 
     async def _priorities(self) -> dict[str, str]:
-        if self._priority_ids is None:
-            entries = await self._run("list priorities", lambda: list(self.session.iter_all("priorities")))
-            self._priority_ids = {str(p.get("summary") or p.get("name")): str(p["id"]) for p in entries if p.get("id")}
-        return self._priority_ids
+        """The account's priorities, by name: listed once."""
+        return await self._priority_ids.get("", self._read_priorities)
+
+    async def _read_priorities(self) -> dict[str, str]:
+        entries = await self._run("list priorities", lambda: list(self.session.iter_all("priorities")))
+        return {str(p.get("summary") or p.get("name")): str(p["id"]) for p in entries if p.get("id")}
 
     async def user_exists(self, email: str) -> bool:
         def fetch() -> list[dict[str, Any]]:
