@@ -37,6 +37,19 @@ async def _page(h: Harness, title: str = TITLE, **kwargs: object) -> str:
     return incident.id
 
 
+async def test_pages_at_once_ask_once_who_is_on_call_and_who_they_are_in_slack(h: Harness) -> None:
+    """The first pages of a burst all ask before any answer is kept: they wait for the one question in flight (the
+    invitations' on-call list, the people's Slack ids) rather than each asking the pager and Slack again."""
+    sb = h.sandbox
+    for i in range(6):
+        sb.pagerduty.page("checkout-service", f"{TITLE} {i}", priority="P1")
+    await eventually(lambda: len(cards(sb)) == 6, within=30)
+    await h.settle()
+    assert len([c for c in sb.pagerduty.calls if c.method == "GET" and c.path == "/oncalls"]) == 1
+    lookups = [c.args["email"] for c in sb.slack.calls_for("users.lookupByEmail")]
+    assert lookups and len(lookups) == len(set(lookups)), lookups
+
+
 async def test_a_page_opens_one_acknowledged_incident_channel_and_card(h: Harness) -> None:
     sb = h.sandbox
     pd_id = await _page(h)

@@ -275,7 +275,7 @@ async def test_a_storm_under_slacks_rate_tiers_loses_nothing_and_goes_by_severit
         lookups = [c.args["email"] for c in tiered.slack.calls_for("users.lookupByEmail")]
         assert sorted(lookups) == sorted(set(lookups)), lookups
         oncalls = [c for c in tiered.pagerduty.calls if c.method == "GET" and c.path == "/oncalls"]
-        assert 1 <= len(oncalls) <= 2, len(oncalls)  # (read again if the storm outlasted ONCALL_KEPT_S)
+        assert 1 <= len(oncalls) <= 2, len(oncalls)  # (read again if the storm outlasted RESPONDERS_TTL_S)
 
         assert set(await h.services.store.inbound_counts()) <= {"done", "ignored"}
         failures = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]

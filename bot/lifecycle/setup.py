@@ -5,7 +5,7 @@ it. `bot/lifecycle/opening.py` runs them in stages."""
 
 from __future__ import annotations
 
-import time
+import functools
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -14,6 +14,7 @@ from blocks import findings as findings_blocks
 from blocks import incident as incident_blocks
 from blocks import messages
 from blocks import triage as triage_blocks
+from bot.adapters.recent import Recent
 from bot.adapters.slack.gateway import SlackGateway
 from bot.domain.approval import Status as ProposalStatus
 from bot.domain.catalog import Catalog
@@ -117,7 +118,7 @@ class SetupSteps:
         self.catalog = catalog
         self.delegator = delegator
         self.proposer = proposer
-        self._responders: dict[str, tuple[float, list[OnCall]]] = {}  # by escalation policy: until when, who
+        self._responders: Recent[str, list[OnCall]] = Recent(lambda _: RESPONDERS_TTL_S)  # by escalation policy
 
     async def acknowledge(self, incident: Incident, events: list[TimelineEvent], again: bool) -> None:
         if not again or await self.pager.status(incident.external_id) == "triggered":
@@ -265,14 +266,10 @@ class SetupSteps:
 
     async def _first_responders(self, policy: str) -> list[OnCall]:
         """Who to invite: level 1 of the policy. A storm pages one policy many times a second, and each ask is a
-        call to the pager's API (and its rate limit): the answer is kept for RESPONDERS_TTL_S. Who may approve is
-        always asked afresh (bot/remediation/approvers.py), never from here."""
-        kept = self._responders.get(policy)
-        if kept is not None and time.monotonic() < kept[0]:
-            return kept[1]
-        people = await self.pager.oncalls(policy, level=1)
-        self._responders[policy] = (time.monotonic() + RESPONDERS_TTL_S, people)
-        return people
+        call to the pager's API (and its rate limit): the answer is kept for RESPONDERS_TTL_S, and the first pages,
+        which all ask before it is kept, wait for the one question in flight (bot/adapters/recent.py). Who may
+        approve is always asked afresh (bot/remediation/approvers.py), never from here."""
+        return await self._responders.get(policy, functools.partial(self.pager.oncalls, policy, level=1))
 
     async def invite(self, incident: Incident, invitations: Invitations, again: bool) -> None:
         assert incident.channel_id

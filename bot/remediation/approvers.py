@@ -21,9 +21,7 @@ __all__ = ["ALLOWED_TTL_S", "Approvers"]
 
 log = logging.getLogger(__name__)
 
-# who may approve is read again after this long (from the pager's answer, itself up to ONCALL_KEPT_S old: a person
-# who handed over the pager may decide for at most a minute after)
-ALLOWED_TTL_S = 30.0
+ALLOWED_TTL_S = 30.0  # who may approve is read again from the pager after this long
 
 
 def _kept(allowed: tuple[frozenset[str], bool]) -> float | None:

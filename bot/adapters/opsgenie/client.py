@@ -10,7 +10,6 @@ that says what it said: never assumed done.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import re
 from datetime import datetime
@@ -19,9 +18,8 @@ from typing import Any
 import aiohttp
 
 from bot.adapters.opsgenie.events import alert_url, note_key, severity_from_opsgenie
-from bot.adapters.recent import Recent
 from bot.adapters.retrying import OwnSession, request_json
-from bot.domain.oncall import ONCALL_KEPT_S, OnCall
+from bot.domain.oncall import OnCall
 from bot.domain.pager import PagedIncident
 from bot.domain.severity import Severity
 from bot.domain.wire import clean_text
@@ -65,7 +63,6 @@ class OpsGenie:
             request_timeout, {} if api_user else {"Authorization": f"GenieKey {api_key}"}, self._auth
         )
         self._names: dict[str, str] = {}  # username -> full name
-        self._oncalls: Recent[tuple[str, int | None], list[OnCall]] = Recent(lambda _: ONCALL_KEPT_S)
 
     async def close(self) -> None:
         await self._session.close()
@@ -224,12 +221,7 @@ class OpsGenie:
 
     async def oncalls(self, escalation_policy_id: str, *, level: int | None = 1) -> list[OnCall]:
         """Who is on call along an escalation: its rules in order are the levels; a rule's schedule gives who is on
-        call in it now (`flat=true`: their usernames), a user rule the user. Read again after ONCALL_KEPT_S, and
-        asked once at a time (bot/adapters/recent.py)."""
-        read = functools.partial(self._read_oncalls, escalation_policy_id, level)
-        return list(await self._oncalls.get((escalation_policy_id, level), read))
-
-    async def _read_oncalls(self, escalation_policy_id: str, level: int | None) -> list[OnCall]:
+        call in it now (`flat=true`: their usernames), a user rule the user."""
         by = "id" if _UUID.match(escalation_policy_id) else "name"
         _, answer = await self._call(
             "GET",

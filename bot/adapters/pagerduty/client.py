@@ -7,7 +7,6 @@ filtered here, where it is imported, and nowhere else.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import math
 import warnings
@@ -23,7 +22,7 @@ from requests.adapters import HTTPAdapter
 
 from bot.adapters.pagerduty.events import severity_from_pagerduty
 from bot.adapters.recent import Recent
-from bot.domain.oncall import ONCALL_KEPT_S, OnCall
+from bot.domain.oncall import OnCall
 from bot.domain.pager import PagedIncident
 from bot.errors import DuplicateIncident, PagerDutyError
 
@@ -57,7 +56,6 @@ class PagerDuty:
         self.session.trust_env = False
         self.from_email = from_email
         self._own_id: Recent[str, str] = Recent(lambda _: math.inf)  # "" once looked up and not found
-        self._oncalls: Recent[tuple[str, int | None], list[OnCall]] = Recent(lambda _: ONCALL_KEPT_S)
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pagerduty")
         self._priority_ids: Recent[str, dict[str, str]] = Recent(lambda _: math.inf)
 
@@ -221,12 +219,8 @@ class PagerDuty:
         return str(mine[0]["id"]) if mine and mine[0].get("id") else ""
 
     async def oncalls(self, escalation_policy_id: str, *, level: int | None = 1) -> list[OnCall]:
-        """Who is on call now for an escalation policy (at `level`, or every level when None); read again after
-        ONCALL_KEPT_S, and asked once at a time (bot/adapters/recent.py)."""
-        read = functools.partial(self._read_oncalls, escalation_policy_id, level)
-        return list(await self._oncalls.get((escalation_policy_id, level), read))
+        """Who is on call now for an escalation policy (at `level`, or every level when None)."""
 
-    async def _read_oncalls(self, escalation_policy_id: str, level: int | None) -> list[OnCall]:
         def fetch() -> list[dict[str, Any]]:
             return list(
                 self.session.iter_all(
