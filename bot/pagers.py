@@ -15,7 +15,7 @@ from bot.ports.pager import Pager, Reader
 __all__ = ["build_pager", "pager_reader"]
 
 
-def build_pager(settings: Settings, *, threads: int = 16) -> Pager:
+def build_pager(settings: Settings) -> Pager:
     """The adapter for the configured paging service (the settings checked its credentials are there)."""
     if settings.pager == "opsgenie":
         assert settings.opsgenie_api_key is not None
@@ -34,7 +34,6 @@ def build_pager(settings: Settings, *, threads: int = 16) -> Pager:
         token=settings.pagerduty_api_token.get_secret_value(),
         from_email=settings.pagerduty_from_email,
         rate_limit_retries=settings.pagerduty_rate_limit_retries,
-        threads=threads,
     )
 
 

@@ -31,7 +31,7 @@ async def _slack(settings: Settings) -> None:
 
 
 async def _pagerduty(settings: Settings) -> None:
-    pagerduty = build_pager(settings, threads=2)
+    pagerduty = build_pager(settings)
     assert settings.pagerduty_from_email is not None  # the settings require it with SRE_PAGER=pagerduty
     try:
         if not await pagerduty.user_exists(settings.pagerduty_from_email):

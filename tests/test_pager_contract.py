@@ -38,7 +38,7 @@ class Peer:
 def _pagerduty(sandbox: Sandbox) -> tuple[Pager, Peer]:
     pd = sandbox.pagerduty
     adapter = PagerDuty(
-        api_url=sandbox.pagerduty_api_url, token=sandbox.world.pagerduty.api_token, from_email=BOT_EMAIL, threads=2
+        api_url=sandbox.pagerduty_api_url, token=sandbox.world.pagerduty.api_token, from_email=BOT_EMAIL
     )
     peer = Peer(
         open_incident=lambda title: (
