@@ -16,9 +16,11 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
+from slack_bolt.request.async_request import AsyncBoltRequest
 
 from blocks.ids import ActionId, BlockId
-from bot.adapters.slack.bodies import form_fields
+from bot.adapters.slack.bodies import form_fields, parse_body
+from bot.adapters.slack.inbox import bolt_request, stored_request
 from bot.domain.timeline import EventKind
 from bot.domain.wire import nests_deeper
 from bot.store.tables import inbound_events
@@ -823,3 +825,31 @@ def test_nesting_is_measured_as_the_brackets_count_it(value: Any, limit: int) ->
         elif char in "]}":
             level -= 1
     assert nests_deeper(value, limit) == (depth > limit)
+
+
+@pytest.mark.parametrize(
+    ("text", "content_type"),
+    [
+        (urlencode({"command": "/incident", "text": "status", "user_id": "U0DANA", "channel_id": "C1"}), FORM),
+        (urlencode({"payload": json.dumps({"type": "block_actions", "actions": [{"value": "a b%&"}]})}), FORM),
+        (json.dumps({"type": "event_callback", "event_id": "Ev1", "event": {"type": "app_mention"}}), JSON),
+    ],
+    ids=["command", "click", "event"],
+)
+def test_a_stored_request_reaches_bolt_as_the_route_read_it(text: str, content_type: str) -> None:
+    """Bolt is handed the body the route read (bodies.py), with the text beside it, not its own reading of the
+    text: the same for what Slack sends, in a tenth of the time for a click's escapes."""
+    stored = json.loads(stored_request(text, "", {"Content-Type": f"{content_type}; charset=utf-8", "X-Other": "1"}))
+    request = bolt_request(stored)
+    assert request.mode == "http" and request.raw_body == text
+    assert request.body == parse_body(text, content_type)[1]
+    assert request.body == AsyncBoltRequest(body=text, headers={"Content-Type": content_type}).body
+
+
+def test_a_stored_command_whose_text_says_payload_reaches_bolt_whole() -> None:
+    """Bolt's own reading of such a form finds no payload in it and reads it as an empty body (its built-in
+    middlewares then judged an empty request); the route's reading is what Bolt gets."""
+    text = urlencode({"command": "/incident", "text": "declare the payload API is down", "user_id": "U0DANA"})
+    assert AsyncBoltRequest(body=text, headers={"Content-Type": FORM}).body == {}
+    request = bolt_request(json.loads(stored_request(text, "", {"Content-Type": FORM})))
+    assert request.body["text"] == "declare the payload API is down" and request.body["user_id"] == "U0DANA"
