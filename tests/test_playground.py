@@ -177,6 +177,12 @@ async def test_a_signal_changed_in_the_panel_is_what_the_agent_reports_next() ->
         assert "calm" in said and "0.001" in said
 
 
+def _ctrl_c_as_at_a_terminal() -> None:
+    """In the child: SIGINT does what Ctrl-C does at a terminal. (A test runner started in the background by a
+    shell ignores SIGINT, and a child inherits that: the playground then never heard the test's Ctrl-C.)"""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 async def _sre_agent_playground(*args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
@@ -187,6 +193,7 @@ async def _sre_agent_playground(*args: str) -> asyncio.subprocess.Process:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         cwd=ROOT,
+        preexec_fn=_ctrl_c_as_at_a_terminal,
     )
 
 
