@@ -55,16 +55,15 @@ class PagerDuty:
         self.api_url = api_url.rstrip("/")
         self.from_email = from_email
         self.retries = rate_limit_retries
-        self.proxy = environment_proxy(self.api_url)
-        self.ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
+        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
         headers = {
             "Authorization": f"Token token={token}",
             "Accept": "application/vnd.pagerduty+json;version=2",
             "From": from_email,
             "User-Agent": f"sre-agent/{__version__}",
         }
-        tls = _trusting(self.ca_bundle) if self.ca_bundle else None
-        self._session = OwnSession(REQUEST_TIMEOUT_S, headers, proxy=self.proxy, tls=tls)
+        tls = _trusting(ca_bundle) if ca_bundle else None
+        self._session = OwnSession(REQUEST_TIMEOUT_S, headers, proxy=environment_proxy(self.api_url), tls=tls)
         self._own_id: Recent[str, str] = Recent(lambda _: math.inf)  # "" once looked up and not found
         self._priority_ids: Recent[str, dict[str, str]] = Recent(lambda _: math.inf)
 
@@ -242,8 +241,12 @@ class PagerDuty:
         return {str(p.get("summary") or p.get("name")): str(p["id"]) for p in entries if p.get("id")}
 
     async def user_exists(self, email: str) -> bool:
+        return bool(await self._users_with(email))
+
+    async def _users_with(self, email: str) -> list[dict[str, Any]]:
+        """The PagerDuty users whose e-mail is `email` (the search matches parts of names and e-mails too)."""
         users = await self._list("/users", "look up users", "users", [("query", email)])
-        return any(str(u.get("email", "")).lower() == email.lower() for u in users)
+        return [u for u in users if str(u.get("email", "")).lower() == email.lower()]
 
     async def own_user_id(self) -> str | None:
         """The id of the user whose e-mail sre-agent acts with (From), looked up once."""
@@ -255,8 +258,7 @@ class PagerDuty:
         return found or None
 
     async def _read_own_id(self) -> str:
-        users = await self._list("/users", "look up users", "users", [("query", self.from_email)])
-        mine = [u for u in users if str(u.get("email", "")).lower() == self.from_email.lower()]
+        mine = await self._users_with(self.from_email)
         return str(mine[0]["id"]) if mine and mine[0].get("id") else ""
 
     async def oncalls(self, escalation_policy_id: str, *, level: int | None = 1) -> list[OnCall]:
@@ -363,6 +365,4 @@ def _error_message(data: dict[str, Any]) -> str:
     error = data.get("error")
     if not isinstance(error, dict):
         return str(data)[:200] if data else ""
-    message = str(error.get("message") or "")
-    details = _error_details(data)
-    return f"{message}: {'; '.join(details)}"[:300] if details and message else (message or "; ".join(details))[:300]
+    return ": ".join(part for part in (str(error.get("message") or ""), "; ".join(_error_details(data))) if part)[:300]

@@ -31,7 +31,7 @@ from bot.domain.errors import InvalidEvent
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SOURCE", "SlackInbox", "stored_envelope", "stored_request"]
+__all__ = ["SOURCE", "SlackInbox", "bolt_request", "stored_envelope", "stored_request"]
 
 SOURCE = "slack"  # the inbound events' source of a stored Slack request
 KEPT_HEADERS = ("content-type", "x-slack-retry-num", "x-slack-retry-reason")  # what Bolt reads of the headers
